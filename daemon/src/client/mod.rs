@@ -1,0 +1,391 @@
+//! How to send: one keep-alive `reqwest` client per target, a streaming POST, and the read loop
+//! that timestamps every read the moment it completes — before framing ([`sse`]) and parsing —
+//! and turns whatever happens into a [`RequestRecord`] with an outcome from the closed set of
+//! DESIGN §4. Nothing from the network is unwrapped; tokenization (only when the server sent no
+//! `usage`) runs on a blocking worker after the stream ended.
+
+pub mod sse;
+
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, HttpVersion, Scenario, Target};
+use crate::openai::{StreamChunk, Usage};
+use crate::record::{ErrorType, Outcome, RequestPlan, RequestRecord, TokenSource};
+use crate::workload::Tokenizer;
+use sse::{Framer, SseError};
+
+/// Received text kept per request for the tokenizer fallback; beyond it, events are counted.
+const MAX_TEXT_BYTES: usize = 8 << 20;
+
+/// Install the process-wide rustls crypto provider (ring) once, before any client is built.
+pub fn init_crypto() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Fails only if another provider was installed first, which is just as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("target {target}: {source}")]
+    Build {
+        target: String,
+        source: reqwest::Error,
+    },
+    #[error("target {target}: header {name}: invalid value")]
+    Header { target: String, name: String },
+}
+
+#[derive(Debug)]
+struct TargetClient {
+    http: reqwest::Client,
+    headers: HeaderMap,
+    target: Target,
+}
+
+/// Per-scenario request routing, built once.
+#[derive(Debug)]
+struct Route {
+    target: usize,
+    url: String,
+}
+
+/// The HTTP side of llm-soak: executes plans against their targets.
+#[derive(Debug)]
+pub struct Client {
+    targets: Vec<TargetClient>,
+    routes: Vec<Route>,
+    tokenizer: Arc<dyn Tokenizer>,
+}
+
+impl Client {
+    pub fn new(config: &Config, tokenizer: Arc<dyn Tokenizer>) -> Result<Self, ClientError> {
+        init_crypto();
+        let targets = config
+            .targets
+            .iter()
+            .map(build_target)
+            .collect::<Result<Vec<_>, _>>()?;
+        let routes = config.scenarios.iter().map(|s: &Scenario| Route {
+            target: s.target,
+            url: config.targets[s.target].url(s.endpoint),
+        });
+        Ok(Client {
+            targets,
+            routes: routes.collect(),
+            tokenizer,
+        })
+    }
+
+    /// Send `plan` and measure it. Never panics on anything the server does.
+    pub async fn execute(&self, plan: &RequestPlan, cancel: &CancellationToken) -> RequestRecord {
+        let route = &self.routes[plan.scenario];
+        let tc = &self.targets[route.target];
+        let request = tc
+            .http
+            .post(&route.url)
+            .headers(tc.headers.clone())
+            .body(plan.prompt.body.clone());
+        let mut m = Measurement::new(plan.max_tokens, Instant::now());
+        let deadline = m.sent_at + tc.target.request_timeout;
+        let outcome = tokio::select! {
+            biased;
+            () = cancel.cancelled() => Err(ErrorType::Cancelled),
+            r = stream(request, &tc.target, deadline, &mut m) => r,
+        };
+        let end_at = m.end_at.unwrap_or_else(Instant::now);
+        let error = match outcome {
+            Ok(()) if m.token_events.is_empty() => Some(ErrorType::Empty),
+            Ok(()) => None,
+            Err(e) => Some(e),
+        };
+        let (output_tokens, token_source) = self.count_output(&m).await;
+        RequestRecord {
+            seq: plan.seq,
+            scenario: plan.scenario,
+            intended_at: plan.intended_at,
+            sent_at: m.sent_at,
+            first_chunk_at: m.first_chunk_at,
+            first_token_at: m.first_token_at,
+            first_answer_at: m.first_answer_at,
+            end_at,
+            output_tokens,
+            token_source,
+            input_tokens: m.usage.map_or(u64::from(plan.prompt.input_tokens), |u| u.prompt_tokens),
+            usage_present: m.usage.is_some(),
+            stalls: m.stalls,
+            outcome: error.map_or(Outcome::Success, ErrorType::outcome),
+            error_type: error,
+            status: m.status,
+            token_events: m.token_events,
+        }
+    }
+
+    /// `N`: server usage, else the tokenizer over the received text, else events.
+    async fn count_output(&self, m: &Measurement) -> (u64, TokenSource) {
+        if let Some(u) = m.usage {
+            return (u.completion_tokens, TokenSource::Usage);
+        }
+        let events = m.token_events.len() as u64;
+        if m.text_overflow || m.text.is_empty() {
+            return (events, TokenSource::Events);
+        }
+        let tokenizer = Arc::clone(&self.tokenizer);
+        let text = m.text.clone();
+        match tokio::task::spawn_blocking(move || tokenizer.count(&text)).await {
+            Ok(n) => (n as u64, TokenSource::Tokenizer),
+            Err(_) => (events, TokenSource::Events),
+        }
+    }
+}
+
+fn build_target(t: &Target) -> Result<TargetClient, ClientError> {
+    let mut b = reqwest::Client::builder()
+        .connect_timeout(t.connect_timeout)
+        .pool_max_idle_per_host(t.pool_max_idle)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("llm-soak/", env!("CARGO_PKG_VERSION")));
+    b = match t.http {
+        HttpVersion::Http1 => b.http1_only(),
+        HttpVersion::Http2 if t.base_url.starts_with("http://") => b.http2_prior_knowledge(),
+        HttpVersion::Http2 => b,
+    };
+    let http = b.build().map_err(|source| ClientError::Build {
+        target: t.name.clone(),
+        source,
+    })?;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::ACCEPT, HeaderValue::from_static("text/event-stream"));
+    let bad = |name: &str| ClientError::Header {
+        target: t.name.clone(),
+        name: name.to_string(),
+    };
+    if let Some(key) = &t.api_key {
+        let mut v = HeaderValue::from_str(&format!("Bearer {}", key.value.expose()))
+            .map_err(|_| bad("authorization"))?;
+        v.set_sensitive(true);
+        headers.insert(header::AUTHORIZATION, v);
+    }
+    for h in &t.headers {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad(&h.name))?;
+        let mut v = HeaderValue::from_str(h.value.expose()).map_err(|_| bad(&h.name))?;
+        v.set_sensitive(h.sensitive);
+        headers.insert(name, v);
+    }
+    Ok(TargetClient {
+        http,
+        headers,
+        target: t.clone(),
+    })
+}
+
+/// What the read loop has seen so far.
+struct Measurement {
+    sent_at: Instant,
+    status: Option<u16>,
+    first_chunk_at: Option<Instant>,
+    first_token_at: Option<Instant>,
+    first_answer_at: Option<Instant>,
+    token_events: Vec<Instant>,
+    end_at: Option<Instant>,
+    usage: Option<Usage>,
+    stalls: u32,
+    text: String,
+    text_overflow: bool,
+}
+
+impl Measurement {
+    fn new(max_tokens: u32, sent_at: Instant) -> Self {
+        Measurement {
+            sent_at,
+            status: None,
+            first_chunk_at: None,
+            first_token_at: None,
+            first_answer_at: None,
+            token_events: Vec::with_capacity(max_tokens.min(4096) as usize + 2),
+            end_at: None,
+            usage: None,
+            stalls: 0,
+            text: String::new(),
+            text_overflow: false,
+        }
+    }
+}
+
+fn send_error(e: &reqwest::Error) -> ErrorType {
+    if e.is_connect() {
+        ErrorType::Connect
+    } else if e.is_redirect() {
+        ErrorType::Redirect
+    } else if e.is_timeout() {
+        ErrorType::Timeout
+    } else {
+        ErrorType::Reset
+    }
+}
+
+/// Send and read the whole stream; `Ok` means it ended properly (`[DONE]`, or a clean close
+/// after a `finish_reason`).
+async fn stream(
+    request: reqwest::RequestBuilder,
+    target: &Target,
+    deadline: Instant,
+    m: &mut Measurement,
+) -> Result<(), ErrorType> {
+    let resp = match tokio::time::timeout_at(deadline, request.send()).await {
+        Err(_) => return Err(ErrorType::Timeout),
+        Ok(Err(e)) => return Err(send_error(&e)),
+        Ok(Ok(r)) => r,
+    };
+    let status = resp.status();
+    m.status = Some(status.as_u16());
+    if !status.is_success() {
+        return Err(ErrorType::from_status(status.as_u16()));
+    }
+    let is_sse = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/event-stream"));
+    if !is_sse {
+        return Err(ErrorType::NotSse);
+    }
+    let mut body = resp.bytes_stream();
+    let mut reader = Reader::new(target.max_event_bytes, target.stall_threshold);
+    let mut last_read = m.sent_at;
+    loop {
+        let idle_deadline = (last_read + target.idle_timeout).min(deadline);
+        let read = tokio::time::timeout_at(idle_deadline, body.next()).await;
+        // The arrival timestamp: taken as the read completes, before any framing or parsing.
+        let now = Instant::now();
+        match read {
+            Err(_) if idle_deadline >= deadline => return Err(ErrorType::Timeout),
+            Err(_) => {
+                m.stalls += 1;
+                return Err(ErrorType::Stall);
+            }
+            Ok(None) => return reader.on_close(now, m),
+            Ok(Some(Err(_))) => {
+                m.end_at = Some(now);
+                return Err(ErrorType::Reset);
+            }
+            Ok(Some(Ok(bytes))) => {
+                last_read = now;
+                if let Some(end) = reader.on_read(&bytes, now, m) {
+                    return end;
+                }
+            }
+        }
+    }
+}
+
+/// The body-reading state machine, separate from I/O so recorded streams can be replayed
+/// split at every byte offset.
+struct Reader {
+    framer: Framer,
+    finished: bool,
+    stall_threshold: Duration,
+}
+
+impl Reader {
+    fn new(max_event_bytes: usize, stall_threshold: Duration) -> Self {
+        Reader {
+            framer: Framer::new(max_event_bytes),
+            finished: false,
+            stall_threshold,
+        }
+    }
+
+    /// Bytes read at `now`; `Some` when the stream is over.
+    fn on_read(&mut self, bytes: &[u8], now: Instant, m: &mut Measurement) -> Option<Result<(), ErrorType>> {
+        self.framer.feed(bytes);
+        while let Some(event) = self.framer.next_event() {
+            let event = match event {
+                Ok(ev) => ev,
+                Err(SseError::Oversized { .. }) => {
+                    m.end_at = Some(now);
+                    return Some(Err(ErrorType::OversizedEvent));
+                }
+            };
+            m.first_chunk_at.get_or_insert(now);
+            if event.data.as_ref() == b"[DONE]" {
+                m.end_at = Some(now);
+                return Some(Ok(()));
+            }
+            match on_event(&event.data, event.error, now, self.stall_threshold, m) {
+                Ok(fin) => self.finished |= fin,
+                Err(e) => {
+                    m.end_at = Some(now);
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    }
+
+    /// The server closed the body cleanly at `now`.
+    fn on_close(&mut self, now: Instant, m: &mut Measurement) -> Result<(), ErrorType> {
+        m.end_at = Some(now);
+        self.framer.finish();
+        if self.finished { Ok(()) } else { Err(ErrorType::Truncated) }
+    }
+}
+
+/// Apply one event's payload; returns whether it carried a `finish_reason`.
+fn on_event(
+    data: &[u8],
+    error_event: bool,
+    now: Instant,
+    stall_threshold: Duration,
+    m: &mut Measurement,
+) -> Result<bool, ErrorType> {
+    let chunk: StreamChunk<'_> = serde_json::from_slice(data).map_err(|_| ErrorType::BadEvent)?;
+    if let Some(err) = &chunk.error {
+        return Err(match err.status_code() {
+            Some(429) => ErrorType::Http429,
+            Some(400..=499) => ErrorType::Http4xx,
+            _ => ErrorType::Http5xx,
+        });
+    }
+    if error_event {
+        return Err(ErrorType::BadEvent);
+    }
+    let before = m.text.len();
+    let content = chunk.content(&mut m.text);
+    if m.text.len() > MAX_TEXT_BYTES {
+        m.text_overflow = true;
+        m.text.clear();
+    } else if m.text_overflow {
+        m.text.truncate(before);
+    }
+    if content.token {
+        if let Some(&prev) = m.token_events.last()
+            && now - prev > stall_threshold
+        {
+            m.stalls += 1;
+        }
+        m.first_token_at.get_or_insert(now);
+        m.token_events.push(now);
+        if content.answer {
+            m.first_answer_at.get_or_insert(now);
+        }
+    }
+    if let Some(u) = chunk.usage {
+        m.usage = Some(u);
+    }
+    Ok(chunk.finished())
+}
+
+#[cfg(test)]
+mod tests;

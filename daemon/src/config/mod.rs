@@ -1,0 +1,362 @@
+//! Configuration: TOML text -> span-carrying tree -> schema walk that collects **every** problem
+//! (dotted path + line) -> validated, typed [`Config`]. Secrets are only ever referenced (env var
+//! or file) and are wrapped in [`Secret`], whose `Debug`/`Serialize` print `<redacted>`;
+//! [`Config::to_toml`] is the effective config as `print-config` shows it.
+
+mod schema;
+pub mod walk;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+
+pub use walk::Problem;
+
+use crate::openai::Endpoint;
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", render_problems(.origin, .problems))]
+    Invalid {
+        origin: String,
+        problems: Vec<Problem>,
+    },
+}
+
+impl ConfigError {
+    /// The problems, when the text was read but is not a valid config.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Invalid { problems, .. } => problems,
+            ConfigError::Read { .. } => &[],
+        }
+    }
+}
+
+fn render_problems(origin: &str, problems: &[Problem]) -> String {
+    let mut out = format!(
+        "{origin}: {} problem{} found",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for p in problems {
+        match p.line {
+            Some(line) => out.push_str(&format!("\n  {origin}:{line}: {p}")),
+            None => out.push_str(&format!("\n  {origin}: {p}")),
+        }
+    }
+    out
+}
+
+/// A secret value. Never printed: `Debug`, `Display` and `Serialize` say `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+    /// The value, for the one place that puts it on the wire.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
+}
+
+fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_duration(*d).to_string())
+}
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// Root of every random draw (DESIGN §6).
+    pub seed: u64,
+    pub server: ServerConfig,
+    #[serde(rename = "target")]
+    pub targets: Vec<Target>,
+    pub load: LoadConfig,
+    #[serde(rename = "scenario")]
+    pub scenarios: Vec<Scenario>,
+    /// FNV-1a of the source text (exported as a number, not a label).
+    #[serde(skip)]
+    pub checksum: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerConfig {
+    /// Where `/metrics` and the status API listen (127.0.0.1:9464 unless configured).
+    pub listen: SocketAddr,
+}
+
+/// Where an API key comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretSource {
+    Env(String),
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiKey {
+    pub source: SecretSource,
+    pub value: Secret,
+}
+
+/// A header value: plain, or redacted because the header carries credentials.
+#[derive(Debug, Clone, Serialize)]
+pub struct Header {
+    pub name: String,
+    pub value: Secret,
+    /// Whether `print-config` and the status API may show the value.
+    #[serde(skip)]
+    pub sensitive: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum HttpVersion {
+    #[serde(rename = "1.1")]
+    Http1,
+    #[serde(rename = "2")]
+    Http2,
+}
+
+/// One `[[target]]`: an OpenAI-compatible endpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub name: String,
+    pub base_url: String,
+    pub model: String,
+    /// `gen_ai.provider.name` (default `openai`).
+    pub provider: String,
+    pub api_key: Option<ApiKey>,
+    pub headers: Vec<Header>,
+    pub http: HttpVersion,
+    #[serde(serialize_with = "ser_duration")]
+    pub connect_timeout: Duration,
+    /// Total time a request may take, headers to last byte.
+    #[serde(serialize_with = "ser_duration")]
+    pub request_timeout: Duration,
+    /// No byte for this long mid-stream aborts the request as `stall`.
+    #[serde(serialize_with = "ser_duration")]
+    pub idle_timeout: Duration,
+    /// A gap between content events above this counts in `llmsoak_stream_stalls_total`.
+    #[serde(serialize_with = "ser_duration")]
+    pub stall_threshold: Duration,
+    /// Largest single SSE event accepted.
+    pub max_event_bytes: usize,
+    /// Idle keep-alive connections kept per host (default: `load.max_in_flight`).
+    pub pool_max_idle: usize,
+    /// Host and port, for `server.address` / `server.port`.
+    #[serde(skip)]
+    pub server_address: String,
+    #[serde(skip)]
+    pub server_port: u16,
+}
+
+impl Target {
+    /// Full URL of an endpoint.
+    pub fn url(&self, endpoint: Endpoint) -> String {
+        format!("{}{}", self.base_url.trim_end_matches('/'), endpoint.path())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadMode {
+    Open,
+}
+
+/// Inter-arrival process; gaps have mean 1 in operational time (DESIGN §7).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arrival {
+    Constant,
+    Poisson,
+    /// Gamma-distributed gaps with shape `burstiness` (1 = Poisson, < 1 burstier).
+    Gamma { burstiness: f64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum PhaseKind {
+    Steady { rate: f64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Phase {
+    #[serde(flatten)]
+    pub kind: PhaseKind,
+    /// `None` = forever.
+    #[serde(serialize_with = "ser_phase_duration")]
+    pub duration: Option<Duration>,
+}
+
+fn ser_phase_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser_duration(d, s),
+        None => s.serialize_str("forever"),
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadConfig {
+    pub mode: LoadMode,
+    pub arrival: Arrival,
+    pub max_in_flight: usize,
+    /// On shutdown, how long in-flight requests may finish before they are cancelled.
+    #[serde(serialize_with = "ser_duration")]
+    pub drain_timeout: Duration,
+    pub phases: Vec<Phase>,
+}
+
+/// A length distribution in tokens, clipped to `[min, max]`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LengthDist {
+    #[serde(flatten)]
+    pub dist: DistKind,
+    pub min: u32,
+    pub max: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DistKind {
+    Constant(u32),
+    /// Uniform over `[min, max]` (the same bounds as the clip range).
+    Uniform { min: u32, max: u32 },
+    Normal { mean: f64, stddev: f64 },
+    /// `mean`/`stddev` of the resulting token counts, not of the underlying normal.
+    Lognormal { mean: f64, stddev: f64 },
+}
+
+/// One `[[scenario]]`: a kind of request in the weighted mix.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub weight: f64,
+    /// Index into [`Config::targets`].
+    pub target: usize,
+    pub endpoint: Endpoint,
+    pub model: String,
+    pub system_prompt: Option<String>,
+    pub input_tokens: LengthDist,
+    pub output_tokens: LengthDist,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub stop: Vec<String>,
+}
+
+impl Config {
+    /// Load and validate a file, reading env vars and key files from the real environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string(), &|k| std::env::var(k).ok())
+    }
+
+    /// Validate `text`; `origin` names it in messages, `env` resolves env vars.
+    pub fn parse(
+        text: &str,
+        origin: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        schema::parse(text, env).map_err(|problems| ConfigError::Invalid {
+            origin: origin.to_string(),
+            problems,
+        })
+    }
+
+    /// The effective config as TOML, secrets redacted, defaults filled in.
+    pub fn to_toml(&self) -> String {
+        let mut out = format!(
+            "# effective configuration (defaults filled in, secrets redacted)\n# checksum: {:016x}\n",
+            self.checksum
+        );
+        match toml::to_string_pretty(&self.redacted()) {
+            Ok(s) => out.push_str(&s),
+            Err(e) => out.push_str(&format!("# cannot render: {e}\n")),
+        }
+        out
+    }
+
+    /// The effective config as a JSON value with every secret replaced by `<redacted>`
+    /// (what `print-config` and `/api/v1/status` show).
+    pub fn redacted(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(targets) = v.get_mut("target").and_then(|t| t.as_array_mut()) {
+            for (t, cfg) in targets.iter_mut().zip(&self.targets) {
+                let headers: serde_json::Map<String, serde_json::Value> = cfg
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        let shown = if h.sensitive { "<redacted>" } else { h.value.expose() };
+                        (h.name.clone(), serde_json::Value::from(shown))
+                    })
+                    .collect();
+                t["headers"] = serde_json::Value::Object(headers);
+                if let Some(obj) = t.as_object_mut() {
+                    obj.remove("api_key");
+                    match cfg.api_key.as_ref().map(|k| &k.source) {
+                        Some(SecretSource::Env(n)) => {
+                            obj.insert("api_key_env".into(), n.clone().into());
+                        }
+                        Some(SecretSource::File(p)) => {
+                            obj.insert("api_key_file".into(), p.display().to_string().into());
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+        if let Some(scenarios) = v.get_mut("scenario").and_then(|s| s.as_array_mut()) {
+            for (s, cfg) in scenarios.iter_mut().zip(&self.scenarios) {
+                if let Some(t) = self.targets.get(cfg.target) {
+                    s["target"] = t.name.clone().into();
+                }
+            }
+        }
+        strip_nulls(&mut v);
+        v
+    }
+}
+
+fn strip_nulls(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+/// FNV-1a, 64 bit: a stable checksum of the config text.
+pub fn checksum(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}

@@ -1,0 +1,346 @@
+//! The metric catalogue (DESIGN §5): every instrument's OTel name, Prometheus name, kind, unit,
+//! description, bucket boundaries and exact label set, in one table. The [`super::Recorder`]
+//! builds its instruments from it, docs and tests read it, and a test pins the Prometheus names
+//! the exporter really produces.
+
+/// OTel attribute keys of the request labels ("R"). Prometheus turns dots into underscores.
+pub const REQUEST_LABELS: &[&str] = &[
+    "gen_ai.operation.name",
+    "gen_ai.provider.name",
+    "gen_ai.request.model",
+    "server.address",
+    "server.port",
+    "llmsoak.target",
+    "llmsoak.scenario",
+];
+
+/// TTFT-like latencies (seconds); a superset of vLLM's buckets.
+pub const TTFT_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0,
+    1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 40.0, 60.0, 80.0, 120.0, 160.0,
+    300.0, 640.0, 2560.0,
+];
+
+/// Inter-chunk gaps and TPOT (seconds).
+pub const ITL_BUCKETS: &[f64] = &[
+    0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009, 0.01, 0.0125, 0.015, 0.0175,
+    0.02, 0.025, 0.03, 0.035, 0.04, 0.05, 0.06, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0,
+    2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
+];
+
+/// End-to-end durations (seconds).
+pub const E2E_BUCKETS: &[f64] = &[
+    0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0,
+    40.0, 50.0, 60.0, 90.0, 120.0, 180.0, 240.0, 300.0, 480.0, 600.0, 960.0, 1920.0, 7680.0,
+];
+
+/// Token counts: the GenAI semconv boundaries 1, 4, 16, … 4^13.
+pub const TOKEN_BUCKETS: &[f64] = &[
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0,
+    4194304.0, 16777216.0, 67108864.0,
+];
+
+/// Schedule lag (seconds).
+pub const LAG_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// One instrument.
+#[derive(Debug, Clone, Copy)]
+pub struct Instrument {
+    /// OTel instrument name (primary).
+    pub name: &'static str,
+    /// The name the Prometheus exporter produces (the standard OTLP→Prometheus translation).
+    pub prom: &'static str,
+    pub kind: Kind,
+    /// UCUM unit as OTel carries it.
+    pub unit: &'static str,
+    pub description: &'static str,
+    /// Explicit bucket boundaries (histograms only).
+    pub buckets: &'static [f64],
+    /// Every attribute key this instrument may carry; none other is ever written.
+    pub labels: &'static [&'static str],
+    /// Keys of `labels` that only some points carry (e.g. `error.type` on failures).
+    pub optional: &'static [&'static str],
+}
+
+macro_rules! labels {
+    (R) => { REQUEST_LABELS };
+    (R + $($extra:literal),+) => {
+        &[
+            "gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model",
+            "server.address", "server.port", "llmsoak.target", "llmsoak.scenario",
+            $($extra),+
+        ]
+    };
+}
+
+const fn inst(
+    name: &'static str,
+    prom: &'static str,
+    kind: Kind,
+    unit: &'static str,
+    description: &'static str,
+    buckets: &'static [f64],
+    labels: &'static [&'static str],
+) -> Instrument {
+    Instrument { name, prom, kind, unit, description, buckets, labels, optional: &[] }
+}
+
+use Kind::{Counter, Gauge, Histogram};
+
+pub const OPERATION_DURATION: Instrument = Instrument {
+    optional: &["error.type"],
+    ..inst(
+        "gen_ai.client.operation.duration",
+        "gen_ai_client_operation_duration_seconds",
+        Histogram,
+        "s",
+        "End-to-end request duration (end_at - sent_at) of every finished, non-cancelled request; error_type set on failures.",
+        E2E_BUCKETS,
+        labels!(R + "error.type"),
+    )
+};
+pub const TIME_TO_FIRST_CHUNK: Instrument = inst(
+    "gen_ai.client.operation.time_to_first_chunk",
+    "gen_ai_client_operation_time_to_first_chunk_seconds",
+    Histogram,
+    "s",
+    "Time from sending the request to the first SSE data event of any kind (first_chunk_at - sent_at), successful requests.",
+    TTFT_BUCKETS,
+    labels!(R),
+);
+pub const TIME_PER_OUTPUT_CHUNK: Instrument = inst(
+    "gen_ai.client.operation.time_per_output_chunk",
+    "gen_ai_client_operation_time_per_output_chunk_seconds",
+    Histogram,
+    "s",
+    "Inter-chunk latency: one sample per gap between consecutive content-bearing events (a chunk may carry several tokens), successful requests.",
+    ITL_BUCKETS,
+    labels!(R),
+);
+pub const TOKEN_USAGE: Instrument = inst(
+    "gen_ai.client.token.usage",
+    "gen_ai_client_token_usage",
+    Histogram,
+    "{token}",
+    "Input and output tokens per successful request (server usage when sent, else the tokenizer); gen_ai_token_type is input or output.",
+    TOKEN_BUCKETS,
+    labels!(R + "gen_ai.token.type"),
+);
+pub const TTFT: Instrument = inst(
+    "llmsoak.request.time_to_first_token",
+    "llmsoak_request_time_to_first_token_seconds",
+    Histogram,
+    "s",
+    "TTFT: time from sending the request to the first event carrying content, reasoning or tool-call text (first_token_at - sent_at), successful requests.",
+    TTFT_BUCKETS,
+    labels!(R),
+);
+pub const TPOT: Instrument = inst(
+    "llmsoak.request.time_per_output_token",
+    "llmsoak_request_time_per_output_token_seconds",
+    Histogram,
+    "s",
+    "TPOT per successful request: (last_token_event - first_token_at) / (N - 1) for N >= 2 output tokens.",
+    ITL_BUCKETS,
+    labels!(R),
+);
+pub const CORRECTED_DURATION: Instrument = inst(
+    "llmsoak.request.corrected_duration",
+    "llmsoak_request_corrected_duration_seconds",
+    Histogram,
+    "s",
+    "End-to-end duration measured from the scheduled send time (end_at - intended_at), the coordinated-omission view; successful requests.",
+    E2E_BUCKETS,
+    labels!(R),
+);
+pub const TIME_TO_FIRST_ANSWER: Instrument = inst(
+    "llmsoak.request.time_to_first_answer_token",
+    "llmsoak_request_time_to_first_answer_token_seconds",
+    Histogram,
+    "s",
+    "Time from sending the request to the first content that is not reasoning (first_answer_at - sent_at), successful requests.",
+    TTFT_BUCKETS,
+    labels!(R),
+);
+pub const CORRECTED_TTFT: Instrument = inst(
+    "llmsoak.request.corrected_time_to_first_token",
+    "llmsoak_request_corrected_time_to_first_token_seconds",
+    Histogram,
+    "s",
+    "TTFT measured from the scheduled send time (first_token_at - intended_at), successful requests.",
+    TTFT_BUCKETS,
+    labels!(R),
+);
+pub const REQUESTS_STARTED: Instrument = inst(
+    "llmsoak.requests.started",
+    "llmsoak_requests_started_total",
+    Counter,
+    "{request}",
+    "Requests handed to the HTTP client; equals the sum of llmsoak_requests_total plus those in flight.",
+    &[],
+    labels!(R),
+);
+pub const REQUESTS: Instrument = Instrument {
+    optional: &["error.type"],
+    ..inst(
+        "llmsoak.requests",
+        "llmsoak_requests_total",
+        Counter,
+        "{request}",
+        "Finished requests by outcome (success, error, timeout, cancelled) and error_type (closed set, failures only).",
+        &[],
+        labels!(R + "outcome", "error.type"),
+    )
+};
+pub const IN_FLIGHT: Instrument = inst(
+    "llmsoak.requests.in_flight",
+    "llmsoak_requests_in_flight",
+    Gauge,
+    "{request}",
+    "Requests started and not yet finished.",
+    &[],
+    &[],
+);
+pub const CONCURRENCY_LIMIT: Instrument = inst(
+    "llmsoak.concurrency.limit",
+    "llmsoak_concurrency_limit",
+    Gauge,
+    "{request}",
+    "The in-flight limit (load.max_in_flight); arrivals beyond it are dropped and counted.",
+    &[],
+    &[],
+);
+pub const TARGET_RATE: Instrument = inst(
+    "llmsoak.schedule.target_rate",
+    "llmsoak_schedule_target_rate_per_second",
+    Gauge,
+    "{request}/s",
+    "Offered arrival rate of the load shape right now, in requests per second.",
+    &[],
+    &[],
+);
+pub const PHASE: Instrument = inst(
+    "llmsoak.schedule.phase",
+    "llmsoak_schedule_phase",
+    Gauge,
+    "",
+    "Index of the current load phase (0-based; -1 after the last phase ended).",
+    &[],
+    &[],
+);
+pub const SCHEDULE_LAG: Instrument = inst(
+    "llmsoak.schedule.lag",
+    "llmsoak_schedule_lag_seconds",
+    Histogram,
+    "s",
+    "Schedule lag: sent_at - intended_at per request; growth means the client, not the server, is late.",
+    LAG_BUCKETS,
+    &[],
+);
+pub const DROPPED: Instrument = inst(
+    "llmsoak.schedule.dropped",
+    "llmsoak_schedule_dropped_total",
+    Counter,
+    "{request}",
+    "Arrivals not sent, by reason (max_in_flight, budget, shutting_down); never queued.",
+    &[],
+    &["reason"],
+);
+pub const STALLS: Instrument = inst(
+    "llmsoak.stream.stalls",
+    "llmsoak_stream_stalls_total",
+    Counter,
+    "{stall}",
+    "Gaps between stream events longer than the target's stall_threshold.",
+    &[],
+    labels!(R),
+);
+pub const USAGE_MISSING: Instrument = inst(
+    "llmsoak.tokens.usage_missing",
+    "llmsoak_tokens_usage_missing_total",
+    Counter,
+    "{request}",
+    "Finished streams without a usage object (output tokens then come from the tokenizer).",
+    &[],
+    labels!(R),
+);
+pub const RUN_INFO: Instrument = inst(
+    "llmsoak.run.info",
+    "llmsoak_run_info",
+    Gauge,
+    "",
+    "Always 1; identifies this run (run id, shard). Its absence means the daemon is down.",
+    &[],
+    &["llmsoak.run.id", "llmsoak.shard"],
+);
+pub const BUILD_INFO: Instrument = inst(
+    "llmsoak.build.info",
+    "llmsoak_build_info",
+    Gauge,
+    "",
+    "Always 1; the llm-soak version.",
+    &[],
+    &["version"],
+);
+pub const RUN_START_TIME: Instrument = inst(
+    "llmsoak.run.start_time",
+    "llmsoak_run_start_time_seconds",
+    Gauge,
+    "s",
+    "Unix time the run started; time() minus this is the soak's elapsed time.",
+    &[],
+    &[],
+);
+
+/// Every instrument, in exposition order.
+pub const ALL: &[Instrument] = &[
+    OPERATION_DURATION,
+    TIME_TO_FIRST_CHUNK,
+    TIME_PER_OUTPUT_CHUNK,
+    TOKEN_USAGE,
+    TTFT,
+    TPOT,
+    CORRECTED_DURATION,
+    TIME_TO_FIRST_ANSWER,
+    CORRECTED_TTFT,
+    REQUESTS_STARTED,
+    REQUESTS,
+    IN_FLIGHT,
+    CONCURRENCY_LIMIT,
+    TARGET_RATE,
+    PHASE,
+    SCHEDULE_LAG,
+    DROPPED,
+    STALLS,
+    USAGE_MISSING,
+    RUN_INFO,
+    BUILD_INFO,
+    RUN_START_TIME,
+];
+
+/// Drop reasons (label `reason` of `llmsoak_schedule_dropped_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    MaxInFlight,
+    Budget,
+    ShuttingDown,
+}
+
+impl DropReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::MaxInFlight => "max_in_flight",
+            DropReason::Budget => "budget",
+            DropReason::ShuttingDown => "shutting_down",
+        }
+    }
+}

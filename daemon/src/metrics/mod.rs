@@ -1,0 +1,276 @@
+//! Metrics: the [`catalogue`] of every instrument and the [`Recorder`], the only writer. The
+//! recorder turns a finished [`RequestRecord`] into observations synchronously (no channel, no
+//! lock on the chunk path: it runs once per request, after the stream ended), keeps atomic
+//! totals for the status API, and exact HDR histograms for run summaries ([`summary`]).
+
+pub mod catalogue;
+pub mod summary;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
+
+use crate::config::Config;
+use crate::record::{ErrorType, Outcome, RequestRecord};
+use catalogue::{DropReason, Instrument, Kind};
+pub use summary::Summary;
+
+fn histogram(meter: &Meter, i: &Instrument) -> Histogram<f64> {
+    debug_assert_eq!(i.kind, Kind::Histogram);
+    meter
+        .f64_histogram(i.name)
+        .with_unit(i.unit)
+        .with_description(i.description)
+        .with_boundaries(i.buckets.to_vec())
+        .build()
+}
+
+fn counter(meter: &Meter, i: &Instrument) -> Counter<u64> {
+    debug_assert_eq!(i.kind, Kind::Counter);
+    meter
+        .u64_counter(i.name)
+        .with_unit(i.unit)
+        .with_description(i.description)
+        .build()
+}
+
+fn gauge(meter: &Meter, i: &Instrument) -> Gauge<f64> {
+    debug_assert_eq!(i.kind, Kind::Gauge);
+    meter
+        .f64_gauge(i.name)
+        .with_unit(i.unit)
+        .with_description(i.description)
+        .build()
+}
+
+/// Totals mirrored in atomics for `/api/v1/status` and the exit summary.
+#[derive(Debug, Default)]
+pub struct Totals {
+    pub started: AtomicU64,
+    pub in_flight: AtomicI64,
+    pub dropped: AtomicU64,
+    /// Indexed like [`Outcome::ALL`].
+    pub finished: [AtomicU64; 4],
+    /// f64 bits of the offered rate.
+    pub target_rate: AtomicU64,
+    pub phase: AtomicI64,
+}
+
+impl Totals {
+    pub fn finished(&self, o: Outcome) -> u64 {
+        self.finished[o as usize].load(Ordering::Relaxed)
+    }
+    pub fn target_rate(&self) -> f64 {
+        f64::from_bits(self.target_rate.load(Ordering::Relaxed))
+    }
+}
+
+/// Identity of this run, exported as `llmsoak_run_info`.
+#[derive(Debug, Clone)]
+pub struct RunIdentity {
+    pub run_id: String,
+    pub shard: String,
+    /// Unix time in seconds.
+    pub start_time: f64,
+}
+
+/// The only writer of llm-soak's metrics.
+#[derive(Debug)]
+pub struct Recorder {
+    operation_duration: Histogram<f64>,
+    time_to_first_chunk: Histogram<f64>,
+    time_per_output_chunk: Histogram<f64>,
+    token_usage: Histogram<f64>,
+    ttft: Histogram<f64>,
+    tpot: Histogram<f64>,
+    corrected_duration: Histogram<f64>,
+    time_to_first_answer: Histogram<f64>,
+    corrected_ttft: Histogram<f64>,
+    started: Counter<u64>,
+    requests: Counter<u64>,
+    in_flight: Gauge<f64>,
+    limit: Gauge<f64>,
+    target_rate: Gauge<f64>,
+    phase: Gauge<f64>,
+    lag: Histogram<f64>,
+    dropped: Counter<u64>,
+    stalls: Counter<u64>,
+    usage_missing: Counter<u64>,
+    /// Request labels per scenario, built once.
+    scenario_labels: Vec<Vec<KeyValue>>,
+    pub totals: Totals,
+    summary: Mutex<Summary>,
+}
+
+impl Recorder {
+    pub fn new(meter: &Meter, config: &Config, identity: &RunIdentity) -> Self {
+        use catalogue as c;
+        let scenario_labels = config
+            .scenarios
+            .iter()
+            .map(|s| {
+                let t = &config.targets[s.target];
+                vec![
+                    KeyValue::new("gen_ai.operation.name", s.endpoint.operation_name()),
+                    KeyValue::new("gen_ai.provider.name", t.provider.clone()),
+                    KeyValue::new("gen_ai.request.model", s.model.clone()),
+                    KeyValue::new("server.address", t.server_address.clone()),
+                    KeyValue::new("server.port", i64::from(t.server_port)),
+                    KeyValue::new("llmsoak.target", t.name.clone()),
+                    KeyValue::new("llmsoak.scenario", s.name.clone()),
+                ]
+            })
+            .collect();
+        let r = Recorder {
+            operation_duration: histogram(meter, &c::OPERATION_DURATION),
+            time_to_first_chunk: histogram(meter, &c::TIME_TO_FIRST_CHUNK),
+            time_per_output_chunk: histogram(meter, &c::TIME_PER_OUTPUT_CHUNK),
+            token_usage: histogram(meter, &c::TOKEN_USAGE),
+            ttft: histogram(meter, &c::TTFT),
+            tpot: histogram(meter, &c::TPOT),
+            corrected_duration: histogram(meter, &c::CORRECTED_DURATION),
+            time_to_first_answer: histogram(meter, &c::TIME_TO_FIRST_ANSWER),
+            corrected_ttft: histogram(meter, &c::CORRECTED_TTFT),
+            started: counter(meter, &c::REQUESTS_STARTED),
+            requests: counter(meter, &c::REQUESTS),
+            in_flight: gauge(meter, &c::IN_FLIGHT),
+            limit: gauge(meter, &c::CONCURRENCY_LIMIT),
+            target_rate: gauge(meter, &c::TARGET_RATE),
+            phase: gauge(meter, &c::PHASE),
+            lag: histogram(meter, &c::SCHEDULE_LAG),
+            dropped: counter(meter, &c::DROPPED),
+            stalls: counter(meter, &c::STALLS),
+            usage_missing: counter(meter, &c::USAGE_MISSING),
+            scenario_labels,
+            totals: Totals::default(),
+            summary: Mutex::new(Summary::default()),
+        };
+        gauge(meter, &c::RUN_INFO).record(
+            1.0,
+            &[
+                KeyValue::new("llmsoak.run.id", identity.run_id.clone()),
+                KeyValue::new("llmsoak.shard", identity.shard.clone()),
+            ],
+        );
+        gauge(meter, &c::BUILD_INFO).record(1.0, &[KeyValue::new("version", crate::VERSION)]);
+        gauge(meter, &c::RUN_START_TIME).record(identity.start_time, &[]);
+        r.limit.record(config.load.max_in_flight as f64, &[]);
+        r.in_flight.record(0.0, &[]);
+        r.set_schedule(0.0, 0);
+        // Pre-create every closed-set series at zero, so rates and absent() work from the start.
+        for labels in &r.scenario_labels {
+            r.started.add(0, labels);
+            r.stalls.add(0, labels);
+            r.usage_missing.add(0, labels);
+            r.requests.add(0, &with(labels, &[KeyValue::new("outcome", "success")]));
+        }
+        r.dropped.add(0, &[KeyValue::new("reason", DropReason::MaxInFlight.as_str())]);
+        r
+    }
+
+    /// A request is about to be sent.
+    pub fn started(&self, scenario: usize) {
+        self.started.add(1, self.labels(scenario));
+        self.totals.started.fetch_add(1, Ordering::Relaxed);
+        let n = self.totals.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.in_flight.record(n as f64, &[]);
+    }
+
+    /// An arrival was not sent.
+    pub fn dropped(&self, reason: DropReason) {
+        self.dropped.add(1, &[KeyValue::new("reason", reason.as_str())]);
+        self.totals.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The load shape's current offered rate and phase index (-1: schedule finished).
+    pub fn set_schedule(&self, rate: f64, phase: i64) {
+        self.target_rate.record(rate, &[]);
+        self.phase.record(phase as f64, &[]);
+        self.totals.target_rate.store(rate.to_bits(), Ordering::Relaxed);
+        self.totals.phase.store(phase, Ordering::Relaxed);
+    }
+
+    fn labels(&self, scenario: usize) -> &[KeyValue] {
+        self.scenario_labels.get(scenario).map_or(&[], Vec::as_slice)
+    }
+
+    /// A request finished (any outcome). Called once per request, after the stream ended.
+    pub fn observe(&self, rec: &RequestRecord) {
+        let labels = self.labels(rec.scenario);
+        let n = self.totals.in_flight.fetch_sub(1, Ordering::Relaxed) - 1;
+        self.in_flight.record(n as f64, &[]);
+        self.totals.finished[rec.outcome as usize].fetch_add(1, Ordering::Relaxed);
+
+        let mut extra = vec![KeyValue::new("outcome", rec.outcome.as_str())];
+        if let Some(e) = rec.error_type {
+            extra.push(KeyValue::new("error.type", e.as_str()));
+        }
+        self.requests.add(1, &with(labels, &extra));
+        self.lag.record(rec.schedule_lag().as_secs_f64(), &[]);
+        if rec.stalls > 0 {
+            self.stalls.add(u64::from(rec.stalls), labels);
+        }
+        if rec.outcome == Outcome::Cancelled {
+            return;
+        }
+        if !rec.usage_present && rec.error_type.is_none_or(|e| e == ErrorType::Empty) {
+            self.usage_missing.add(1, labels);
+        }
+        match rec.error_type {
+            Some(e) => self
+                .operation_duration
+                .record(rec.e2e().as_secs_f64(), &with(labels, &[KeyValue::new("error.type", e.as_str())])),
+            None => self.operation_duration.record(rec.e2e().as_secs_f64(), labels),
+        }
+        if rec.outcome != Outcome::Success {
+            return;
+        }
+        // Latency histograms hold successes only, so `bucket{le=T} / requests_total` is an SLI
+        // in which every failure is a bad event (DESIGN §4).
+        let secs = |d: std::time::Duration| d.as_secs_f64();
+        if let Some(d) = rec.time_to_first_chunk() {
+            self.time_to_first_chunk.record(secs(d), labels);
+        }
+        if let Some(d) = rec.ttft() {
+            self.ttft.record(secs(d), labels);
+        }
+        if let Some(d) = rec.corrected_ttft() {
+            self.corrected_ttft.record(secs(d), labels);
+        }
+        if let Some(d) = rec.time_to_first_answer() {
+            self.time_to_first_answer.record(secs(d), labels);
+        }
+        if let Some(d) = rec.tpot() {
+            self.tpot.record(secs(d), labels);
+        }
+        for gap in rec.chunk_gaps() {
+            self.time_per_output_chunk.record(secs(gap), labels);
+        }
+        self.corrected_duration.record(secs(rec.corrected_e2e()), labels);
+        self.token_usage.record(
+            rec.input_tokens as f64,
+            &with(labels, &[KeyValue::new("gen_ai.token.type", "input")]),
+        );
+        self.token_usage.record(
+            rec.output_tokens as f64,
+            &with(labels, &[KeyValue::new("gen_ai.token.type", "output")]),
+        );
+        if let Ok(mut s) = self.summary.lock() {
+            s.observe(rec);
+        }
+    }
+
+    /// A copy of the exact run summary so far.
+    pub fn summary(&self) -> Summary {
+        self.summary.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+fn with(base: &[KeyValue], extra: &[KeyValue]) -> Vec<KeyValue> {
+    let mut v = Vec::with_capacity(base.len() + extra.len());
+    v.extend_from_slice(base);
+    v.extend_from_slice(extra);
+    v
+}

@@ -1,0 +1,274 @@
+//! OpenAI wire types shared by the client and the built-in simulator: request bodies for
+//! `/v1/chat/completions` and `/v1/completions`, the streamed chunk shapes (borrowed, so the
+//! client parses an event without copying its text), usage, errors and `/v1/models`.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+/// Which OpenAI endpoint a scenario talks to (label `gen_ai_operation_name`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    Chat,
+    Completions,
+}
+
+impl Endpoint {
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::Chat => "/v1/chat/completions",
+            Endpoint::Completions => "/v1/completions",
+        }
+    }
+    /// GenAI semantic-convention operation name.
+    pub fn operation_name(self) -> &'static str {
+        match self {
+            Endpoint::Chat => "chat",
+            Endpoint::Completions => "text_completion",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChatMessage<'a> {
+    #[serde(borrow)]
+    pub role: Cow<'a, str>,
+    #[serde(borrow)]
+    pub content: Cow<'a, str>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: bool,
+}
+
+/// Body of `POST /v1/chat/completions` and `POST /v1/completions` (one of `messages`/`prompt`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct CompletionRequest<'a> {
+    #[serde(borrow)]
+    pub model: Cow<'a, str>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<ChatMessage<'a>>>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub stream: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop: Vec<String>,
+}
+
+impl CompletionRequest<'_> {
+    /// The text the request carries (all message contents, or the prompt).
+    pub fn input_text(&self) -> String {
+        match (&self.messages, &self.prompt) {
+            (Some(msgs), _) => msgs
+                .iter()
+                .map(|m| m.content.as_ref())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            (None, Some(p)) => p.to_string(),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// Token accounting as servers send it (in the last chunk, or the non-streaming body).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct Usage {
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+    #[serde(default)]
+    pub total_tokens: u64,
+}
+
+/// The `delta` of a streamed chat choice. Reasoning arrives as `reasoning_content` (vLLM,
+/// DeepSeek) or `reasoning` (newer vLLM, OpenRouter); tool calls are kept raw.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct Delta<'a> {
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Cow<'a, str>>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Cow<'a, str>>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<Cow<'a, str>>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<&'a serde_json::value::RawValue>,
+}
+
+/// One choice in a streamed chunk: chat (`delta`) or completions (`text`).
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct ChunkChoice<'a> {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<Delta<'a>>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub text: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub finish_reason: Option<Cow<'a, str>>,
+}
+
+/// An error object, as sent in a JSON error body or a mid-stream `error` event.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct ErrorObject<'a> {
+    #[serde(default, borrow)]
+    pub message: Option<Cow<'a, str>>,
+    #[serde(default, rename = "type", borrow)]
+    pub kind: Option<Cow<'a, str>>,
+    /// Servers put an HTTP-like status here (vLLM: integer; OpenAI: sometimes a string).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<serde_json::Value>,
+}
+
+impl ErrorObject<'_> {
+    /// The numeric status in `code`, when there is one.
+    pub fn status_code(&self) -> Option<u16> {
+        match self.code.as_ref()? {
+            serde_json::Value::Number(n) => n.as_u64().and_then(|v| u16::try_from(v).ok()),
+            serde_json::Value::String(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// One `data:` payload of a completion stream. Unknown fields (llama.cpp's `timings`, ids,
+/// fingerprints) are ignored.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct StreamChunk<'a> {
+    #[serde(default, borrow)]
+    pub choices: Vec<ChunkChoice<'a>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorObject<'a>>,
+}
+
+/// What a content-bearing event carried, as far as timing is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChunkContent {
+    /// Any content, reasoning or tool-call text (counts for TTFT).
+    pub token: bool,
+    /// Non-reasoning content or tool calls (counts for time to first answer token).
+    pub answer: bool,
+}
+
+impl StreamChunk<'_> {
+    /// Classify the chunk and append its answer/reasoning text to `text`.
+    pub fn content(&self, text: &mut String) -> ChunkContent {
+        let mut out = ChunkContent::default();
+        for choice in &self.choices {
+            if let Some(t) = choice.text.as_deref().filter(|t| !t.is_empty()) {
+                out.token = true;
+                out.answer = true;
+                text.push_str(t);
+            }
+            let Some(delta) = &choice.delta else { continue };
+            for r in [&delta.reasoning_content, &delta.reasoning] {
+                if let Some(r) = r.as_deref().filter(|r| !r.is_empty()) {
+                    out.token = true;
+                    text.push_str(r);
+                }
+            }
+            if let Some(c) = delta.content.as_deref().filter(|c| !c.is_empty()) {
+                out.token = true;
+                out.answer = true;
+                text.push_str(c);
+            }
+            if delta
+                .tool_calls
+                .is_some_and(|raw| !matches!(raw.get(), "null" | "[]"))
+            {
+                out.token = true;
+                out.answer = true;
+            }
+        }
+        out
+    }
+
+    /// Whether any choice carries a `finish_reason`.
+    pub fn finished(&self) -> bool {
+        self.choices.iter().any(|c| c.finish_reason.is_some())
+    }
+}
+
+/// `GET /v1/models` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelList {
+    pub object: String,
+    pub data: Vec<ModelCard>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelCard {
+    pub id: String,
+    pub object: String,
+    pub owned_by: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> (ChunkContent, String, bool) {
+        let chunk: StreamChunk<'_> = serde_json::from_str(s).unwrap();
+        let mut text = String::new();
+        let c = chunk.content(&mut text);
+        (c, text, chunk.finished())
+    }
+
+    #[test]
+    fn role_chunks_carry_no_token() {
+        let (c, _, _) = parse(r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#);
+        assert_eq!(c, ChunkContent::default());
+        let (c, _, _) = parse(r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":null}}]}"#);
+        assert_eq!(c, ChunkContent::default());
+    }
+
+    #[test]
+    fn reasoning_is_a_token_but_not_an_answer() {
+        let (c, text, _) = parse(r#"{"choices":[{"delta":{"reasoning_content":"hm"}}]}"#);
+        assert_eq!((c.token, c.answer, text.as_str()), (true, false, "hm"));
+        let (c, _, _) = parse(r#"{"choices":[{"delta":{"reasoning":"hm"}}]}"#);
+        assert_eq!((c.token, c.answer), (true, false));
+        let (c, _, _) = parse(
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{"}}]}}]}"#,
+        );
+        assert_eq!((c.token, c.answer), (true, true));
+    }
+
+    #[test]
+    fn escapes_are_decoded_and_finish_seen() {
+        let (c, text, fin) =
+            parse(r#"{"choices":[{"text":"a\"b\u00e9","finish_reason":"length"}]}"#);
+        assert!(c.token && fin);
+        assert_eq!(text, "a\"bé");
+    }
+
+    #[test]
+    fn usage_only_chunk_and_error_code() {
+        let chunk: StreamChunk<'_> = serde_json::from_str(
+            r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5,"total_tokens":8},"timings":{"x":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(chunk.usage.map(|u| u.completion_tokens), Some(5));
+        let chunk: StreamChunk<'_> =
+            serde_json::from_str(r#"{"error":{"message":"boom","code":503}}"#).unwrap();
+        assert_eq!(chunk.error.and_then(|e| e.status_code()), Some(503));
+    }
+}

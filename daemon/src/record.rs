@@ -1,0 +1,296 @@
+//! Plain data that flows between the scheduler, the client and the recorder: what to send
+//! ([`RequestPlan`]), what happened ([`RequestRecord`]) and how it ended ([`Outcome`],
+//! [`ErrorType`]). No I/O here; the definitions of DESIGN §4 are methods on the record so every
+//! consumer (metrics, reports, tests) derives them the same way.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::workload::Prompt;
+
+/// One request the dispatcher decided to send.
+#[derive(Debug, Clone)]
+pub struct RequestPlan {
+    /// Arrival sequence number in the unsharded schedule.
+    pub seq: u64,
+    /// When the schedule wanted it sent.
+    pub intended_at: Instant,
+    /// Index into the config's scenario list.
+    pub scenario: usize,
+    /// The prepared prompt (shared, never copied on the request path).
+    pub prompt: Arc<Prompt>,
+    /// `max_tokens` to ask for.
+    pub max_tokens: u32,
+}
+
+/// How a request ended (label `outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Error,
+    Timeout,
+    Cancelled,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Success,
+        Outcome::Error,
+        Outcome::Timeout,
+        Outcome::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Error => "error",
+            Outcome::Timeout => "timeout",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The closed set of failure classes (label `error_type`, DESIGN §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorType {
+    /// TCP/TLS connect failed or was refused.
+    Connect,
+    /// The per-request total timeout fired.
+    Timeout,
+    /// No bytes for longer than the idle timeout mid-stream.
+    Stall,
+    /// The connection broke mid-request (reset, chunked-encoding error).
+    Reset,
+    /// A 4xx other than 429.
+    Http4xx,
+    Http429,
+    Http5xx,
+    /// A 3xx (redirects are never followed).
+    Redirect,
+    /// 2xx without `text/event-stream`.
+    NotSse,
+    /// An event that is not valid UTF-8 / JSON, or an SSE `error` payload.
+    BadEvent,
+    /// One event larger than the configured maximum.
+    OversizedEvent,
+    /// Closed before any `finish_reason`.
+    Truncated,
+    /// Finished without a single token.
+    Empty,
+    /// Drain / shutdown cut it off.
+    Cancelled,
+}
+
+impl ErrorType {
+    pub const ALL: [ErrorType; 14] = [
+        ErrorType::Connect,
+        ErrorType::Timeout,
+        ErrorType::Stall,
+        ErrorType::Reset,
+        ErrorType::Http4xx,
+        ErrorType::Http429,
+        ErrorType::Http5xx,
+        ErrorType::Redirect,
+        ErrorType::NotSse,
+        ErrorType::BadEvent,
+        ErrorType::OversizedEvent,
+        ErrorType::Truncated,
+        ErrorType::Empty,
+        ErrorType::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::Connect => "connect",
+            ErrorType::Timeout => "timeout",
+            ErrorType::Stall => "stall",
+            ErrorType::Reset => "reset",
+            ErrorType::Http4xx => "http_4xx",
+            ErrorType::Http429 => "http_429",
+            ErrorType::Http5xx => "http_5xx",
+            ErrorType::Redirect => "redirect",
+            ErrorType::NotSse => "not_sse",
+            ErrorType::BadEvent => "bad_event",
+            ErrorType::OversizedEvent => "oversized_event",
+            ErrorType::Truncated => "truncated",
+            ErrorType::Empty => "empty",
+            ErrorType::Cancelled => "cancelled",
+        }
+    }
+
+    /// The outcome a failure of this class belongs to.
+    pub fn outcome(self) -> Outcome {
+        match self {
+            ErrorType::Timeout | ErrorType::Stall => Outcome::Timeout,
+            ErrorType::Cancelled => Outcome::Cancelled,
+            _ => Outcome::Error,
+        }
+    }
+
+    /// Class of an HTTP status that is not a success.
+    pub fn from_status(status: u16) -> ErrorType {
+        match status {
+            429 => ErrorType::Http429,
+            300..=399 => ErrorType::Redirect,
+            500..=599 => ErrorType::Http5xx,
+            _ => ErrorType::Http4xx,
+        }
+    }
+}
+
+/// Where the output-token count `N` came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenSource {
+    /// `usage.completion_tokens` sent by the server.
+    Usage,
+    /// The configured tokenizer over the received text.
+    Tokenizer,
+    /// The number of content-bearing events (last resort).
+    Events,
+}
+
+/// Everything measured about one finished request (monotonic clock throughout).
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    pub seq: u64,
+    pub scenario: usize,
+    pub intended_at: Instant,
+    /// Taken immediately before the request is handed to the HTTP client.
+    pub sent_at: Instant,
+    /// First SSE data event of any kind.
+    pub first_chunk_at: Option<Instant>,
+    /// First event carrying content, reasoning or tool-call text.
+    pub first_token_at: Option<Instant>,
+    /// First content that is not reasoning.
+    pub first_answer_at: Option<Instant>,
+    /// One timestamp per content-bearing event, in arrival order.
+    pub token_events: Vec<Instant>,
+    /// End of stream (`[DONE]`, clean close, or the moment it failed).
+    pub end_at: Instant,
+    /// Output tokens and where the count came from.
+    pub output_tokens: u64,
+    pub token_source: TokenSource,
+    /// Input tokens: `usage.prompt_tokens` when sent, else the planned prompt length.
+    pub input_tokens: u64,
+    /// Whether the stream carried a `usage` object.
+    pub usage_present: bool,
+    /// Gaps between consecutive content events above the stall threshold.
+    pub stalls: u32,
+    pub outcome: Outcome,
+    pub error_type: Option<ErrorType>,
+    /// HTTP status, when a response arrived.
+    pub status: Option<u16>,
+}
+
+impl RequestRecord {
+    pub fn ttft(&self) -> Option<Duration> {
+        self.first_token_at.map(|t| t - self.sent_at)
+    }
+    pub fn time_to_first_chunk(&self) -> Option<Duration> {
+        self.first_chunk_at.map(|t| t - self.sent_at)
+    }
+    pub fn time_to_first_answer(&self) -> Option<Duration> {
+        self.first_answer_at.map(|t| t - self.sent_at)
+    }
+    pub fn corrected_ttft(&self) -> Option<Duration> {
+        self.first_token_at.map(|t| t - self.intended_at)
+    }
+    pub fn e2e(&self) -> Duration {
+        self.end_at - self.sent_at
+    }
+    pub fn corrected_e2e(&self) -> Duration {
+        self.end_at - self.intended_at
+    }
+    pub fn schedule_lag(&self) -> Duration {
+        self.sent_at.saturating_duration_since(self.intended_at)
+    }
+    /// `(last_token_event − first_token_at) / (N − 1)`, only when `N ≥ 2`.
+    pub fn tpot(&self) -> Option<Duration> {
+        let first = self.first_token_at?;
+        let last = *self.token_events.last()?;
+        if self.output_tokens < 2 {
+            return None;
+        }
+        let n = u32::try_from(self.output_tokens - 1).unwrap_or(u32::MAX);
+        Some((last - first) / n)
+    }
+    /// Gaps between consecutive content events (inter-chunk latency), one per gap.
+    pub fn chunk_gaps(&self) -> impl Iterator<Item = Duration> + '_ {
+        self.token_events.windows(2).map(|w| w[1] - w[0])
+    }
+    /// `N / (end_at − first_token_at)`.
+    pub fn output_tokens_per_second(&self) -> Option<f64> {
+        let first = self.first_token_at?;
+        let secs = (self.end_at - first).as_secs_f64();
+        (secs > 0.0).then(|| self.output_tokens as f64 / secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(events_ms: &[u64], n: u64) -> RequestRecord {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        RequestRecord {
+            seq: 0,
+            scenario: 0,
+            intended_at: t0,
+            sent_at: at(5),
+            first_chunk_at: Some(at(50)),
+            first_token_at: events_ms.first().map(|&m| at(m)),
+            first_answer_at: events_ms.first().map(|&m| at(m)),
+            token_events: events_ms.iter().map(|&m| at(m)).collect(),
+            end_at: at(1000),
+            output_tokens: n,
+            token_source: TokenSource::Usage,
+            input_tokens: 10,
+            usage_present: true,
+            stalls: 0,
+            outcome: Outcome::Success,
+            error_type: None,
+            status: Some(200),
+        }
+    }
+
+    #[test]
+    fn definitions_follow_design_section_4() {
+        // Three events carrying 7 tokens: TPOT divides by N-1 tokens, not by events.
+        let r = record(&[100, 400, 700], 7);
+        assert_eq!(r.ttft(), Some(Duration::from_millis(95)));
+        assert_eq!(r.corrected_ttft(), Some(Duration::from_millis(100)));
+        assert_eq!(r.time_to_first_chunk(), Some(Duration::from_millis(45)));
+        assert_eq!(r.tpot(), Some(Duration::from_millis(100)));
+        assert_eq!(
+            r.chunk_gaps().collect::<Vec<_>>(),
+            vec![Duration::from_millis(300); 2]
+        );
+        assert_eq!(r.e2e(), Duration::from_millis(995));
+        assert_eq!(r.schedule_lag(), Duration::from_millis(5));
+        let tps = r.output_tokens_per_second().unwrap_or_default();
+        assert!((tps - 7.0 / 0.9).abs() < 1e-9);
+    }
+
+    #[test]
+    fn tpot_needs_two_tokens() {
+        assert_eq!(record(&[100], 1).tpot(), None);
+        assert_eq!(record(&[], 0).tpot(), None);
+    }
+
+    #[test]
+    fn error_classes_map_to_outcomes() {
+        assert_eq!(ErrorType::from_status(429), ErrorType::Http429);
+        assert_eq!(ErrorType::from_status(503), ErrorType::Http5xx);
+        assert_eq!(ErrorType::from_status(404), ErrorType::Http4xx);
+        assert_eq!(ErrorType::from_status(302), ErrorType::Redirect);
+        assert_eq!(ErrorType::Stall.outcome(), Outcome::Timeout);
+        assert_eq!(ErrorType::Cancelled.outcome(), Outcome::Cancelled);
+        assert_eq!(ErrorType::Truncated.outcome(), Outcome::Error);
+    }
+}

@@ -1,0 +1,174 @@
+//! When to send: an open-loop arrival process ([`Arrivals`]) placed on the load [`Shape`] from
+//! absolute time, and the one global [`Dispatcher`] that holds `max_in_flight` as a semaphore.
+//! An arrival with no permit is dropped and counted — never queued — and a late dispatcher
+//! catches up on its absolute schedule, the lateness showing as schedule lag.
+
+pub mod shape;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand_distr::{Distribution, Exp1, Gamma};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Arrival;
+use crate::metrics::Recorder;
+use crate::metrics::catalogue::DropReason;
+use crate::record::{RequestPlan, RequestRecord};
+use crate::workload::PromptPool;
+use crate::workload::rng::{Stream, rng_for};
+pub use shape::Shape;
+
+/// One scheduled arrival: sequence number and offset from the run's epoch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tick {
+    pub seq: u64,
+    pub at: Duration,
+}
+
+/// The arrival process: gaps with mean 1 in operational time, mapped through the shape.
+/// Gap `k` is drawn from `(seed, Arrival, k)`, so the schedule is a pure function of the seed.
+#[derive(Debug, Clone)]
+pub struct Arrivals {
+    shape: Shape,
+    process: Arrival,
+    gamma: Option<Gamma<f64>>,
+    seed: u64,
+    seq: u64,
+    u: f64,
+}
+
+impl Arrivals {
+    pub fn new(shape: Shape, process: Arrival, seed: u64) -> Self {
+        let gamma = match process {
+            Arrival::Gamma { burstiness } => Gamma::new(burstiness, 1.0 / burstiness).ok(),
+            _ => None,
+        };
+        Arrivals { shape, process, gamma, seed, seq: 0, u: 0.0 }
+    }
+
+    fn gap(&self, seq: u64) -> f64 {
+        let mut rng = rng_for(self.seed, Stream::Arrival, seq);
+        match (self.process, &self.gamma) {
+            (Arrival::Constant, _) => 1.0,
+            (Arrival::Gamma { .. }, Some(g)) => g.sample(&mut rng),
+            _ => Exp1.sample(&mut rng),
+        }
+    }
+}
+
+impl Iterator for Arrivals {
+    type Item = Tick;
+
+    fn next(&mut self) -> Option<Tick> {
+        let at = self.shape.time_of(self.u)?;
+        let tick = Tick { seq: self.seq, at };
+        self.seq += 1;
+        self.u += self.gap(self.seq);
+        Some(tick)
+    }
+}
+
+/// Something that sends a plan and reports what happened (the HTTP client, or a test double).
+pub trait Execute: Send + Sync + 'static {
+    fn execute(&self, plan: RequestPlan, cancel: CancellationToken) -> impl Future<Output = RequestRecord> + Send;
+}
+
+impl Execute for crate::client::Client {
+    async fn execute(&self, plan: RequestPlan, cancel: CancellationToken) -> RequestRecord {
+        crate::client::Client::execute(self, &plan, &cancel).await
+    }
+}
+
+/// How the dispatch loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DispatchEnd {
+    /// The last phase ended.
+    Finished,
+    /// `stop` was cancelled.
+    Stopped,
+}
+
+/// The one global dispatcher.
+#[derive(Debug)]
+pub struct Dispatcher<E> {
+    pub arrivals: Arrivals,
+    pub shape: Shape,
+    pub epoch: Instant,
+    pub limit: Arc<Semaphore>,
+    pub pool: PromptPool,
+    pub recorder: Arc<Recorder>,
+    pub executor: Arc<E>,
+    /// Every request task; close and wait on it to drain.
+    pub tracker: TaskTracker,
+    /// Stops arrivals.
+    pub stop: CancellationToken,
+    /// Cancels requests in flight (after the drain grace period).
+    pub abort: CancellationToken,
+}
+
+impl<E: Execute> Dispatcher<E> {
+    fn publish_shape(&self, now: Instant) {
+        let t = now.saturating_duration_since(self.epoch);
+        match self.shape.phase_at(t) {
+            Some(i) => self.recorder.set_schedule(self.shape.rate_at(t), i as i64),
+            None => self.recorder.set_schedule(0.0, -1),
+        }
+    }
+
+    pub async fn run(mut self) -> DispatchEnd {
+        let mut gauges = tokio::time::interval(Duration::from_secs(1));
+        gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let Some(tick) = self.arrivals.next() else {
+                self.recorder.set_schedule(0.0, -1);
+                return DispatchEnd::Finished;
+            };
+            let intended_at = self.epoch + tick.at;
+            loop {
+                tokio::select! {
+                    biased;
+                    () = self.stop.cancelled() => return DispatchEnd::Stopped,
+                    () = tokio::time::sleep_until(intended_at) => break,
+                    now = gauges.tick() => self.publish_shape(now),
+                }
+            }
+            let Ok(permit) = Arc::clone(&self.limit).try_acquire_owned() else {
+                self.recorder.dropped(DropReason::MaxInFlight);
+                continue;
+            };
+            let prompt = tokio::select! {
+                biased;
+                () = self.stop.cancelled() => return DispatchEnd::Stopped,
+                p = self.pool.take(tick.seq) => p,
+            };
+            let Some(prompt) = prompt else {
+                tracing::error!("the prompt worker stopped; ending the schedule");
+                return DispatchEnd::Finished;
+            };
+            let plan = RequestPlan {
+                seq: tick.seq,
+                intended_at,
+                scenario: prompt.scenario,
+                max_tokens: prompt.max_tokens,
+                prompt,
+            };
+            self.recorder.started(plan.scenario);
+            let recorder = Arc::clone(&self.recorder);
+            let executor = Arc::clone(&self.executor);
+            let abort = self.abort.clone();
+            self.tracker.spawn(async move {
+                let record = executor.execute(plan, abort).await;
+                recorder.observe(&record);
+                drop(permit);
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,172 @@
+//! Scheduler tests on tokio's paused clock: exact arrival instants, drops instead of queueing,
+//! and stop behaviour — no wall-clock timing involved.
+
+use std::sync::Mutex;
+
+use super::*;
+use crate::config::{Config, Phase, PhaseKind};
+use crate::export::Exporter;
+use crate::metrics::{Recorder, RunIdentity};
+use crate::record::{Outcome, TokenSource};
+use crate::workload::Prompt;
+
+fn steady(rate: f64, secs: u64) -> Shape {
+    Shape::new(&[Phase { kind: PhaseKind::Steady { rate }, duration: Some(Duration::from_secs(secs)) }])
+}
+
+#[test]
+fn constant_arrivals_are_evenly_spaced_from_absolute_time() {
+    let ticks: Vec<Tick> = Arrivals::new(steady(10.0, 10), Arrival::Constant, 1).collect();
+    assert_eq!(ticks.len(), 100);
+    for (i, t) in ticks.iter().enumerate() {
+        assert_eq!(t.seq, i as u64);
+        assert!((t.at.as_secs_f64() - i as f64 * 0.1).abs() < 1e-9, "{t:?}");
+    }
+}
+
+#[test]
+fn poisson_and_gamma_rates_are_exact_on_average_and_reproducible() {
+    for process in [Arrival::Poisson, Arrival::Gamma { burstiness: 0.5 }, Arrival::Gamma { burstiness: 4.0 }] {
+        let n = Arrivals::new(steady(100.0, 200), process, 9).count() as f64;
+        assert!((n - 20_000.0).abs() < 20_000.0 * 0.03, "{process:?}: {n}");
+        let a: Vec<Tick> = Arrivals::new(steady(100.0, 1), process, 9).collect();
+        let b: Vec<Tick> = Arrivals::new(steady(100.0, 1), process, 9).collect();
+        assert_eq!(a, b);
+    }
+    // Burstier gaps have a larger coefficient of variation.
+    let cv = |process| {
+        let at: Vec<f64> = Arrivals::new(steady(100.0, 100), process, 3).map(|t| t.at.as_secs_f64()).collect();
+        let gaps: Vec<f64> = at.windows(2).map(|w| w[1] - w[0]).collect();
+        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
+        var.sqrt() / mean
+    };
+    assert!(cv(Arrival::Gamma { burstiness: 0.25 }) > 1.5);
+    assert!((cv(Arrival::Poisson) - 1.0).abs() < 0.1);
+    assert!(cv(Arrival::Gamma { burstiness: 16.0 }) < 0.4);
+}
+
+/// Sleeps a fixed time per request and remembers when each was sent.
+struct Fake {
+    busy: Duration,
+    sent: Mutex<Vec<(u64, Instant, Instant)>>,
+}
+
+impl Execute for Fake {
+    async fn execute(&self, plan: RequestPlan, cancel: CancellationToken) -> RequestRecord {
+        let sent_at = Instant::now();
+        if let Ok(mut s) = self.sent.lock() {
+            s.push((plan.seq, plan.intended_at, sent_at));
+        }
+        let cancelled = tokio::select! {
+            () = tokio::time::sleep(self.busy) => false,
+            () = cancel.cancelled() => true,
+        };
+        let end_at = Instant::now();
+        RequestRecord {
+            seq: plan.seq,
+            scenario: plan.scenario,
+            intended_at: plan.intended_at,
+            sent_at,
+            first_chunk_at: Some(end_at),
+            first_token_at: Some(end_at),
+            first_answer_at: Some(end_at),
+            token_events: vec![end_at],
+            end_at,
+            output_tokens: 1,
+            token_source: TokenSource::Events,
+            input_tokens: 1,
+            usage_present: false,
+            stalls: 0,
+            outcome: if cancelled { Outcome::Cancelled } else { Outcome::Success },
+            error_type: cancelled.then_some(crate::record::ErrorType::Cancelled),
+            status: Some(200),
+        }
+    }
+}
+
+fn config() -> Config {
+    let text = r#"
+        [[target]]
+        name = "t"
+        base_url = "http://127.0.0.1:9"
+        model = "m"
+        [load]
+        max_in_flight = 5
+        [[load.phases]]
+        kind = "steady"
+        rate = 10
+        duration = "2s"
+        [[scenario]]
+        name = "s"
+        input_tokens = 4
+        output_tokens = 4
+    "#;
+    Config::parse(text, "test", &|_| None).unwrap()
+}
+
+fn dispatcher(busy: Duration, seconds: u64) -> (Dispatcher<Fake>, Arc<Fake>) {
+    let config = config();
+    let exporter = Exporter::new(vec![]).unwrap();
+    let identity = RunIdentity { run_id: "r".into(), shard: "0/1".into(), start_time: 0.0 };
+    let recorder = Arc::new(Recorder::new(&exporter.meter(), &config, &identity));
+    let prompts = (0..200)
+        .map(|seq| Arc::new(Prompt { seq, scenario: 0, body: bytes::Bytes::new(), input_tokens: 4, max_tokens: 4 }))
+        .collect();
+    let fake = Arc::new(Fake { busy, sent: Mutex::new(Vec::new()) });
+    let shape = steady(10.0, seconds);
+    let d = Dispatcher {
+        arrivals: Arrivals::new(shape.clone(), Arrival::Constant, 0),
+        shape,
+        epoch: Instant::now(),
+        limit: Arc::new(Semaphore::new(5)),
+        pool: PromptPool::prefilled(prompts),
+        recorder,
+        executor: Arc::clone(&fake),
+        tracker: TaskTracker::new(),
+        stop: CancellationToken::new(),
+        abort: CancellationToken::new(),
+    };
+    (d, fake)
+}
+
+#[tokio::test(start_paused = true)]
+async fn full_in_flight_drops_arrivals_and_never_queues_them() {
+    let (d, fake) = dispatcher(Duration::from_millis(1050), 2);
+    let (recorder, tracker, epoch) = (Arc::clone(&d.recorder), d.tracker.clone(), d.epoch);
+    assert_eq!(d.run().await, DispatchEnd::Finished);
+    tracker.close();
+    tracker.wait().await;
+    let t = &recorder.totals;
+    // Arrivals every 100 ms, 5 slots held 1.05 s each: 10 sent, 10 dropped.
+    assert_eq!(t.started.load(std::sync::atomic::Ordering::Relaxed), 10);
+    assert_eq!(t.dropped.load(std::sync::atomic::Ordering::Relaxed), 10);
+    assert_eq!(t.finished(Outcome::Success), 10);
+    let sent = fake.sent.lock().unwrap().clone();
+    let seqs: Vec<u64> = sent.iter().map(|s| s.0).collect();
+    assert_eq!(seqs, vec![0, 1, 2, 3, 4, 11, 12, 13, 14, 15]);
+    for (seq, intended, sent_at) in sent {
+        assert_eq!(intended, epoch + Duration::from_millis(100 * seq), "absolute schedule");
+        assert_eq!(sent_at, intended, "no lag on an idle client");
+    }
+    assert_eq!(t.phase.load(std::sync::atomic::Ordering::Relaxed), -1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_ends_arrivals_and_abort_cancels_in_flight() {
+    let (d, _fake) = dispatcher(Duration::from_secs(3600), 3600);
+    let (recorder, tracker, stop, abort) = (Arc::clone(&d.recorder), d.tracker.clone(), d.stop.clone(), d.abort.clone());
+    let run = tokio::spawn(d.run());
+    tokio::time::sleep(Duration::from_millis(1250)).await;
+    stop.cancel();
+    assert_eq!(run.await.unwrap(), DispatchEnd::Stopped);
+    abort.cancel();
+    tracker.close();
+    tracker.wait().await;
+    let t = &recorder.totals;
+    assert_eq!(t.started.load(std::sync::atomic::Ordering::Relaxed), 5);
+    assert_eq!(t.finished(Outcome::Cancelled), 5);
+    assert_eq!(t.in_flight.load(std::sync::atomic::Ordering::Relaxed), 0);
+    // 13 arrivals by t = 1.25 s (0.0 … 1.2): 5 sent, 8 dropped.
+    assert_eq!(t.dropped.load(std::sync::atomic::Ordering::Relaxed), 8);
+}

@@ -1,0 +1,75 @@
+//! Tokenizers: the abstraction prompts are measured with. The embedded default is `tiktoken-rs`
+//! `o200k_base` (offline). Tokenization runs only where prompts are prepared and after a stream
+//! has ended, on blocking workers — never between chunk reads.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Counts and cuts text in a model's tokens.
+pub trait Tokenizer: Send + Sync + fmt::Debug {
+    /// Token ids of `text` (no special tokens).
+    fn encode(&self, text: &str) -> Vec<u32>;
+    /// Text of `ids`; `None` when the ids do not decode to valid UTF-8.
+    fn decode(&self, ids: &[u32]) -> Option<String>;
+    /// Name for logs and the status API.
+    fn name(&self) -> &str;
+    fn count(&self, text: &str) -> usize {
+        self.encode(text).len()
+    }
+}
+
+/// The embedded `o200k_base` BPE (GPT-4o family).
+pub struct O200k {
+    bpe: &'static tiktoken_rs::CoreBPE,
+}
+
+impl fmt::Debug for O200k {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("O200k")
+    }
+}
+
+impl O200k {
+    pub fn new() -> Self {
+        O200k {
+            bpe: tiktoken_rs::o200k_base_singleton(),
+        }
+    }
+}
+
+impl Default for O200k {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tokenizer for O200k {
+    fn encode(&self, text: &str) -> Vec<u32> {
+        self.bpe.encode_ordinary(text)
+    }
+    fn decode(&self, ids: &[u32]) -> Option<String> {
+        self.bpe.decode(ids).ok()
+    }
+    fn name(&self) -> &str {
+        "o200k_base"
+    }
+}
+
+/// The tokenizer used when none is configured.
+pub fn default_tokenizer() -> Arc<dyn Tokenizer> {
+    Arc::new(O200k::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn o200k_round_trips() {
+        let t = O200k::new();
+        let ids = t.encode("Hello, soak test!");
+        assert!(ids.len() >= 4);
+        assert_eq!(t.decode(&ids).as_deref(), Some("Hello, soak test!"));
+        assert_eq!(t.count("Hello, soak test!"), ids.len());
+    }
+}
