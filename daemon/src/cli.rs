@@ -1,1 +1,376 @@
-//! todo
+//! The command-line surface: clap definitions, logging set-up, the runtime, and the mapping of
+//! every result to the exit codes of DESIGN §8. Usage errors exit 64 (clap's `try_parse`, not
+//! its default 2).
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio::sync::mpsc;
+
+use crate::config::{Config, ConfigError};
+use crate::runner::{self, RunOptions, Signal};
+use crate::simulator::{self, SimConfig};
+
+/// Exit codes (DESIGN §8).
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const GATE_BREACHED: u8 = 1;
+    pub const INSUFFICIENT_DATA: u8 = 2;
+    pub const USAGE: u8 = 64;
+    pub const SOFTWARE: u8 = 70;
+    pub const SIGINT: u8 = 130;
+    pub const SIGTERM: u8 = 143;
+}
+
+/// The embedded configuration `demo` runs.
+pub const DEMO_CONFIG: &str = include_str!("../examples/demo.toml");
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "llm-soak",
+    version,
+    about = "Soak tests and synthetic canaries for OpenAI-compatible LLM APIs, with true token-latency metrics"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be > 0".into()),
+        Err(e) => Err(format!("{e} (examples: 500ms, 30s, 5m, 2h)")),
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the load daemon (until stopped, or for --duration with a summary).
+    Run {
+        /// Configuration file (TOML).
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Listen address for /metrics and the status API (overrides server.listen).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Bounded run: stop after this long (or at the end of the phases) and print a summary.
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<Duration>,
+    },
+    /// Validate a configuration file; every problem is listed with its path.
+    CheckConfig {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Print the effective configuration (defaults filled in, secrets redacted).
+    PrintConfig {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Run the built-in OpenAI-compatible target.
+    Simulate(SimulateArgs),
+    /// Run the built-in target and the daemon together with an embedded config.
+    Demo {
+        /// Listen address for /metrics and the status API.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Stop after this long and print a summary.
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<Duration>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct SimulateArgs {
+    /// Listen address.
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    listen: SocketAddr,
+    /// Model name served at /v1/models.
+    #[arg(long, default_value = "llm-soak-sim")]
+    model: String,
+    /// Time to first token.
+    #[arg(long, value_parser = parse_duration, default_value = "100ms")]
+    ttft: Duration,
+    /// Inter-token latency.
+    #[arg(long, value_parser = parse_duration, default_value = "20ms")]
+    itl: Duration,
+    /// Output tokens when a request sets no max_tokens.
+    #[arg(long, default_value_t = 128)]
+    default_max_tokens: u32,
+    /// Fraction of requests answered with --error-status.
+    #[arg(long, default_value_t = 0.0)]
+    error_rate: f64,
+    /// HTTP status of injected errors.
+    #[arg(long, default_value_t = 503)]
+    error_status: u16,
+    /// Fraction of streams that stall halfway for --stall-for.
+    #[arg(long, default_value_t = 0.0)]
+    stall_rate: f64,
+    #[arg(long, value_parser = parse_duration, default_value = "1h")]
+    stall_for: Duration,
+    /// Fraction of streams closed halfway, before any finish_reason.
+    #[arg(long, default_value_t = 0.0)]
+    truncate_rate: f64,
+    /// Seed of the fault draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+impl SimulateArgs {
+    fn sim_config(&self) -> Result<SimConfig, String> {
+        let rates = [("--error-rate", self.error_rate), ("--stall-rate", self.stall_rate), ("--truncate-rate", self.truncate_rate)];
+        for (name, r) in rates {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(format!("{name} must be within [0, 1] (got {r})"));
+            }
+        }
+        if self.error_rate + self.stall_rate + self.truncate_rate > 1.0 {
+            return Err("the fault rates must add up to at most 1".into());
+        }
+        if !(400..=599).contains(&self.error_status) {
+            return Err(format!("--error-status must be a 4xx or 5xx status (got {})", self.error_status));
+        }
+        Ok(SimConfig {
+            model: self.model.clone(),
+            ttft: self.ttft,
+            itl: self.itl,
+            default_max_tokens: self.default_max_tokens.max(1),
+            error_rate: self.error_rate,
+            error_status: self.error_status,
+            stall_rate: self.stall_rate,
+            stall_for: self.stall_for,
+            truncate_rate: self.truncate_rate,
+            seed: self.seed,
+        })
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Entry point of the binary.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    crate::client::init_crypto();
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(cli.log_format);
+    ExitCode::from(dispatch(cli.command))
+}
+
+fn load_config(path: &std::path::Path) -> Result<Config, u8> {
+    Config::load(path).map_err(|e| {
+        eprintln!("error: {e}");
+        if let ConfigError::Invalid { .. } = e {
+            eprintln!("(exit {}: configuration error)", exit::USAGE);
+        }
+        exit::USAGE
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("llmsoak")
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            exit::SOFTWARE
+        })
+}
+
+fn dispatch(command: Command) -> u8 {
+    let result = match command {
+        Command::CheckConfig { config } => load_config(&config).map(|c| {
+            println!(
+                "{}: OK ({} target{}, {} scenario{}, {} phase{})",
+                config.display(),
+                c.targets.len(),
+                if c.targets.len() == 1 { "" } else { "s" },
+                c.scenarios.len(),
+                if c.scenarios.len() == 1 { "" } else { "s" },
+                c.load.phases.len(),
+                if c.load.phases.len() == 1 { "" } else { "s" },
+            );
+            exit::OK
+        }),
+        Command::PrintConfig { config } => load_config(&config).map(|c| {
+            print!("{}", c.to_toml());
+            exit::OK
+        }),
+        Command::Run { config, listen, duration } => load_config(&config).and_then(|c| {
+            runtime().map(|rt| rt.block_on(run_daemon(c, RunOptions { listen, duration }, None)))
+        }),
+        Command::Simulate(args) => match args.sim_config() {
+            Err(e) => {
+                eprintln!("error: {e}");
+                Err(exit::USAGE)
+            }
+            Ok(sim) => runtime().map(|rt| rt.block_on(run_simulator(sim, args.listen))),
+        },
+        Command::Demo { listen, duration } => runtime().map(|rt| rt.block_on(run_demo(listen, duration))),
+    };
+    result.unwrap_or_else(|code| code)
+}
+
+/// Forward SIGINT/SIGTERM into a channel the runner listens on.
+fn signal_channel() -> mpsc::UnboundedReceiver<Signal> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+                tracing::error!("cannot install signal handlers");
+                return;
+            };
+            loop {
+                let sig = tokio::select! {
+                    _ = int.recv() => Signal::Interrupt,
+                    _ = term.recv() => Signal::Terminate,
+                };
+                if tx.send(sig).is_err() {
+                    return;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                if tx.send(Signal::Interrupt).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+async fn run_daemon(config: Config, opts: RunOptions, banner: Option<String>) -> u8 {
+    runner::raise_nofile_limit();
+    let signals = signal_channel();
+    let on_listen = |addr: std::net::SocketAddr| {
+        if let Some(b) = &banner {
+            println!("{b}");
+        }
+        println!("metrics: http://{addr}/metrics");
+        println!("status:  http://{addr}/api/v1/status");
+    };
+    let bounded = opts.duration.is_some();
+    match runner::run(config, opts, signals, on_listen).await {
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::SOFTWARE
+        }
+        Ok(report) => {
+            println!("{}", report.render());
+            match report.interrupted {
+                None => exit::OK,
+                Some(Signal::Interrupt) => exit::SIGINT,
+                Some(Signal::Terminate) if bounded => exit::SIGTERM,
+                // A daemon stopped by SIGTERM after a clean drain is a normal end.
+                Some(Signal::Terminate) => exit::OK,
+            }
+        }
+    }
+}
+
+async fn run_simulator(sim: SimConfig, listen: SocketAddr) -> u8 {
+    let (addr, _sim, handle) = match simulator::spawn(sim.clone(), listen).await {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: cannot listen on {listen}: {e}");
+            return exit::SOFTWARE;
+        }
+    };
+    println!("simulator: listening on http://{addr} (model {}, TTFT {:?}, ITL {:?})", sim.model, sim.ttft, sim.itl);
+    let mut signals = signal_channel();
+    tokio::select! {
+        r = handle => match r {
+            Ok(Err(e)) => {
+                eprintln!("error: simulator: {e}");
+                exit::SOFTWARE
+            }
+            _ => exit::SOFTWARE,
+        },
+        sig = signals.recv() => match sig {
+            Some(Signal::Interrupt) => exit::SIGINT,
+            _ => exit::OK,
+        },
+    }
+}
+
+async fn run_demo(listen: Option<SocketAddr>, duration: Option<Duration>) -> u8 {
+    let sim = SimConfig::default();
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let (addr, _sim, _handle) = match simulator::spawn(sim.clone(), loopback).await {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: cannot start the built-in target: {e}");
+            return exit::SOFTWARE;
+        }
+    };
+    let text = DEMO_CONFIG.replace("http://127.0.0.1:8000", &format!("http://{addr}"));
+    let config = match Config::parse(&text, "embedded demo config", &|k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::SOFTWARE;
+        }
+    };
+    let banner = format!(
+        "llm-soak demo: built-in target on http://{addr} (TTFT {:?}, ITL {:?}); Ctrl-C stops",
+        sim.ttft, sim.itl
+    );
+    run_daemon(config, RunOptions { listen, duration }, Some(banner)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_config_is_valid() {
+        let c = Config::parse(DEMO_CONFIG, "demo", &|_| None).unwrap();
+        assert_eq!(c.scenarios.len(), 3);
+    }
+
+    #[test]
+    fn usage_errors_are_64_and_help_is_0() {
+        let code = |args: &[&str]| {
+            let e = Cli::try_parse_from(args.iter().map(OsString::from)).unwrap_err();
+            if e.use_stderr() { exit::USAGE } else { exit::OK }
+        };
+        assert_eq!(code(&["llm-soak", "frobnicate"]), exit::USAGE);
+        assert_eq!(code(&["llm-soak", "run"]), exit::USAGE);
+        assert_eq!(code(&["llm-soak", "run", "-c", "x", "--duration", "soon"]), exit::USAGE);
+        assert_eq!(code(&["llm-soak", "--help"]), exit::OK);
+        assert_eq!(code(&["llm-soak", "--version"]), exit::OK);
+    }
+}

@@ -1,1 +1,249 @@
-//! todo
+//! Wires one run together under a single cancellation tree: exporter and recorder, the HTTP
+//! server, the prompt pool, the client and the dispatcher; then waits for the schedule to end,
+//! `--duration` to pass, or a signal, and drains. Drain: stop arrivals, let in-flight requests
+//! finish within `load.drain_timeout`, cancel the rest (recorded as `cancelled`), flush.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use opentelemetry::KeyValue;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::client::{Client, ClientError};
+use crate::config::Config;
+use crate::export::{ExportError, Exporter};
+use crate::metrics::{Recorder, RunIdentity, Summary};
+use crate::record::Outcome;
+use crate::schedule::{Arrivals, DispatchEnd, Dispatcher, Shape};
+use crate::server::{self, Phase, Status};
+use crate::workload::{Workload, default_tokenizer};
+
+/// A termination signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Interrupt,
+    Terminate,
+}
+
+/// What a run may be told from outside.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Overrides `server.listen`.
+    pub listen: Option<SocketAddr>,
+    /// Bounded run: stop after this long (or at the end of the phases, if earlier).
+    pub duration: Option<Duration>,
+}
+
+/// Why a run could not start or continue.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub run_id: String,
+    pub bounded: bool,
+    /// The signal that ended it, if one did.
+    pub interrupted: Option<Signal>,
+    pub started: u64,
+    pub dropped: u64,
+    /// Indexed like [`Outcome::ALL`].
+    pub finished: [u64; 4],
+    pub summary: Summary,
+    pub elapsed: Duration,
+}
+
+impl RunReport {
+    /// A human-readable end-of-run summary.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "llm-soak run {} {} after {:.1}s{}\nrequests: started {}, dropped {}",
+            self.run_id,
+            if self.interrupted.is_some() { "interrupted" } else { "finished" },
+            self.elapsed.as_secs_f64(),
+            if self.interrupted.is_some() { " (interrupted: true)" } else { "" },
+            self.started,
+            self.dropped,
+        );
+        for (o, n) in Outcome::ALL.iter().zip(self.finished) {
+            out.push_str(&format!(", {} {n}", o.as_str()));
+        }
+        out.push_str("\nsuccessful requests, seconds (exact HDR percentiles):\n");
+        out.push_str(&self.summary.table());
+        out
+    }
+}
+
+/// A fresh run id: 8 hex digits from the clock and the pid.
+pub fn new_run_id() -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let id = crate::workload::rng::splitmix64(nanos ^ (u64::from(std::process::id()) << 32));
+    format!("{:08x}", id as u32)
+}
+
+/// Raise the soft open-files limit to the hard limit (thousands of streams need thousands of fds).
+pub fn raise_nofile_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "RLIMIT_NOFILE raised"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise RLIMIT_NOFILE"),
+    }
+}
+
+/// The next signal; never resolves once every sender is gone (no signal source).
+async fn next_signal(rx: &mut mpsc::UnboundedReceiver<Signal>) -> Signal {
+    match rx.recv().await {
+        Some(s) => s,
+        None => std::future::pending().await,
+    }
+}
+
+/// Run until the schedule ends (bounded runs), `--duration` passes, or a signal arrives.
+/// `on_listen` is told the bound address of `/metrics` before any load is sent.
+pub async fn run(
+    config: Config,
+    opts: RunOptions,
+    mut signals: mpsc::UnboundedReceiver<Signal>,
+    on_listen: impl FnOnce(SocketAddr),
+) -> Result<RunReport, RunError> {
+    let run_id = new_run_id();
+    let start_time = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let identity = RunIdentity { run_id: run_id.clone(), shard: "0/1".into(), start_time };
+    let exporter = Exporter::new(vec![
+        KeyValue::new("service.instance.id", run_id.clone()),
+        KeyValue::new("llmsoak.shard", identity.shard.clone()),
+    ])?;
+    let recorder = Arc::new(Recorder::new(&exporter.meter(), &config, &identity));
+    let status = Arc::new(Status::new(exporter.clone(), Arc::clone(&recorder), config.redacted(), run_id.clone()));
+
+    let addr = opts.listen.unwrap_or(config.server.listen);
+    let listener = server::bind(addr).await.map_err(|source| RunError::Bind { addr, source })?;
+    let local = listener.local_addr().map_err(|source| RunError::Bind { addr, source })?;
+    let root = CancellationToken::new();
+    let server_stop = root.child_token();
+    let server_task = tokio::spawn(server::serve(listener, Arc::clone(&status), server_stop.clone()));
+    on_listen(local);
+
+    let tokenizer = default_tokenizer();
+    let workload = Arc::new(Workload::new(&config, &run_id, Arc::clone(&tokenizer)));
+    let client = Arc::new(Client::new(&config, tokenizer)?);
+    let shape = Shape::new(&config.load.phases);
+    let pool_capacity = (config.load.max_in_flight * 2).clamp(64, 4096);
+    let stop = root.child_token();
+    let abort = root.child_token();
+    let tracker = TaskTracker::new();
+    let dispatcher = Dispatcher {
+        arrivals: Arrivals::new(shape.clone(), config.load.arrival, config.seed),
+        shape: shape.clone(),
+        epoch: Instant::now(),
+        limit: Arc::new(Semaphore::new(config.load.max_in_flight)),
+        pool: Arc::clone(&workload).spawn_pool(pool_capacity, 0..),
+        recorder: Arc::clone(&recorder),
+        executor: client,
+        tracker: tracker.clone(),
+        stop: stop.clone(),
+        abort: abort.clone(),
+    };
+    let started = Instant::now();
+    let bounded = opts.duration.is_some();
+    tracing::info!(
+        run_id = %run_id,
+        targets = config.targets.len(),
+        scenarios = config.scenarios.len(),
+        max_in_flight = config.load.max_in_flight,
+        schedule_end = ?shape.end(),
+        duration = ?opts.duration,
+        "run started"
+    );
+    status.set_phase(Phase::Running);
+    let mut dispatch = tokio::spawn(dispatcher.run());
+    let deadline = opts.duration.map(|d| started + d);
+    let until_deadline = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(until_deadline);
+
+    let mut interrupted = None;
+    let mut dispatch_done = false;
+    loop {
+        tokio::select! {
+            end = &mut dispatch, if !dispatch_done => {
+                dispatch_done = true;
+                if end.unwrap_or(DispatchEnd::Finished) == DispatchEnd::Finished {
+                    tracing::info!("schedule finished");
+                    if bounded {
+                        break;
+                    }
+                    status.set_phase(Phase::Finished);
+                    tracing::info!("idle; /metrics stays up until the daemon is stopped");
+                }
+            }
+            () = &mut until_deadline => {
+                tracing::info!("--duration reached");
+                break;
+            }
+            sig = next_signal(&mut signals) => {
+                tracing::info!(signal = ?sig, "stopping");
+                interrupted = Some(sig);
+                break;
+            }
+        }
+    }
+
+    // Drain: stop arrivals, give in-flight requests the grace period, cancel the rest.
+    status.set_phase(Phase::Draining);
+    stop.cancel();
+    if !dispatch_done {
+        let _ = dispatch.await;
+    }
+    tracker.close();
+    let grace = config.load.drain_timeout;
+    let in_flight = recorder.totals.in_flight.load(std::sync::atomic::Ordering::Relaxed);
+    if in_flight > 0 {
+        tracing::info!(in_flight, grace = ?grace, "draining in-flight requests");
+    }
+    tokio::select! {
+        () = tracker.wait() => {}
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!("drain grace period over; cancelling the remaining requests");
+            abort.cancel();
+            tracker.wait().await;
+        }
+        _ = next_signal(&mut signals) => {
+            tracing::warn!("second signal; cancelling in-flight requests now");
+            abort.cancel();
+            tracker.wait().await;
+        }
+    }
+    let t = &recorder.totals;
+    let report = RunReport {
+        run_id,
+        bounded,
+        interrupted,
+        started: t.started.load(std::sync::atomic::Ordering::Relaxed),
+        dropped: t.dropped.load(std::sync::atomic::Ordering::Relaxed),
+        finished: Outcome::ALL.map(|o| t.finished(o)),
+        summary: recorder.summary(),
+        elapsed: started.elapsed(),
+    };
+    server_stop.cancel();
+    root.cancel();
+    if let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_secs(5), server_task).await {
+        tracing::warn!(error = %e, "metrics server");
+    }
+    let _ = tokio::task::spawn_blocking(move || exporter.shutdown()).await;
+    Ok(report)
+}

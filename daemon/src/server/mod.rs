@@ -1,1 +1,144 @@
-//! todo
+//! The daemon's HTTP surface (axum, 127.0.0.1:9464 unless configured): `GET /metrics`
+//! (Prometheus text format from the one meter provider), `/-/healthy` (the process is up),
+//! `/-/ready` (the schedule is running and not draining) and `GET /api/v1/status` (JSON: config
+//! summary with secrets redacted, rates, in flight, totals by outcome, uptime).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::export::{CONTENT_TYPE, Exporter};
+use crate::metrics::Recorder;
+use crate::record::Outcome;
+
+/// Where the run is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    Starting = 0,
+    Running = 1,
+    /// The schedule ended; metrics stay served until the process is stopped.
+    Finished = 2,
+    Draining = 3,
+}
+
+impl Phase {
+    fn from_u8(v: u8) -> Phase {
+        match v {
+            1 => Phase::Running,
+            2 => Phase::Finished,
+            3 => Phase::Draining,
+            _ => Phase::Starting,
+        }
+    }
+    fn as_str(self) -> &'static str {
+        match self {
+            Phase::Starting => "starting",
+            Phase::Running => "running",
+            Phase::Finished => "finished",
+            Phase::Draining => "draining",
+        }
+    }
+}
+
+/// Shared state behind the endpoints.
+#[derive(Debug)]
+pub struct Status {
+    pub exporter: Exporter,
+    pub recorder: Arc<Recorder>,
+    /// The effective config, secrets redacted.
+    pub config: serde_json::Value,
+    pub run_id: String,
+    pub started: Instant,
+    phase: AtomicU8,
+}
+
+impl Status {
+    pub fn new(exporter: Exporter, recorder: Arc<Recorder>, config: serde_json::Value, run_id: String) -> Self {
+        Status { exporter, recorder, config, run_id, started: Instant::now(), phase: AtomicU8::new(Phase::Starting as u8) }
+    }
+
+    pub fn set_phase(&self, p: Phase) {
+        self.phase.store(p as u8, Ordering::Relaxed);
+    }
+
+    pub fn phase(&self) -> Phase {
+        Phase::from_u8(self.phase.load(Ordering::Relaxed))
+    }
+
+    /// The status document.
+    pub fn document(&self) -> serde_json::Value {
+        let t = &self.recorder.totals;
+        let by_outcome: serde_json::Map<String, serde_json::Value> =
+            Outcome::ALL.iter().map(|o| (o.as_str().to_string(), t.finished(*o).into())).collect();
+        let finished: u64 = Outcome::ALL.iter().map(|o| t.finished(*o)).sum();
+        json!({
+            "version": crate::VERSION,
+            "run_id": self.run_id,
+            "state": self.phase().as_str(),
+            "uptime_seconds": self.started.elapsed().as_secs_f64(),
+            "schedule": {
+                "target_rate": t.target_rate(),
+                "phase": t.phase.load(Ordering::Relaxed),
+            },
+            "requests": {
+                "started": t.started.load(Ordering::Relaxed),
+                "in_flight": t.in_flight.load(Ordering::Relaxed),
+                "finished": finished,
+                "by_outcome": by_outcome,
+                "dropped": t.dropped.load(Ordering::Relaxed),
+            },
+            "summary": self.recorder.summary().to_json(),
+            "config": self.config,
+        })
+    }
+}
+
+pub fn router(status: Arc<Status>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/-/healthy", get(|| async { "OK\n" }))
+        .route("/-/ready", get(ready))
+        .route("/api/v1/status", get(status_doc))
+        .with_state(status)
+}
+
+async fn metrics(State(s): State<Arc<Status>>) -> Response {
+    match s.exporter.encode() {
+        Ok(body) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("encoding metrics failed: {e}\n")).into_response(),
+    }
+}
+
+async fn ready(State(s): State<Arc<Status>>) -> Response {
+    match s.phase() {
+        Phase::Running | Phase::Finished => (StatusCode::OK, "ready\n").into_response(),
+        p => (StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", p.as_str())).into_response(),
+    }
+}
+
+async fn status_doc(State(s): State<Arc<Status>>) -> axum::Json<serde_json::Value> {
+    axum::Json(s.document())
+}
+
+/// Bind the listener (so a busy port fails before any load is sent).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Serve until `shutdown` is cancelled.
+pub async fn serve(listener: TcpListener, status: Arc<Status>, shutdown: CancellationToken) -> std::io::Result<()> {
+    axum::serve(listener, router(status))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
