@@ -132,7 +132,11 @@ struct SimulateArgs {
 
 impl SimulateArgs {
     fn sim_config(&self) -> Result<SimConfig, String> {
-        let rates = [("--error-rate", self.error_rate), ("--stall-rate", self.stall_rate), ("--truncate-rate", self.truncate_rate)];
+        let rates = [
+            ("--error-rate", self.error_rate),
+            ("--stall-rate", self.stall_rate),
+            ("--truncate-rate", self.truncate_rate),
+        ];
         for (name, r) in rates {
             if !(0.0..=1.0).contains(&r) {
                 return Err(format!("{name} must be within [0, 1] (got {r})"));
@@ -142,7 +146,10 @@ impl SimulateArgs {
             return Err("the fault rates must add up to at most 1".into());
         }
         if !(400..=599).contains(&self.error_status) {
-            return Err(format!("--error-status must be a 4xx or 5xx status (got {})", self.error_status));
+            return Err(format!(
+                "--error-status must be a 4xx or 5xx status (got {})",
+                self.error_status
+            ));
         }
         Ok(SimConfig {
             model: self.model.clone(),
@@ -162,7 +169,9 @@ impl SimulateArgs {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -175,7 +184,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -224,7 +237,11 @@ fn dispatch(command: Command) -> u8 {
             print!("{}", c.to_toml());
             exit::OK
         }),
-        Command::Run { config, listen, duration } => load_config(&config).and_then(|c| {
+        Command::Run {
+            config,
+            listen,
+            duration,
+        } => load_config(&config).and_then(|c| {
             runtime().map(|rt| rt.block_on(run_daemon(c, RunOptions { listen, duration }, None)))
         }),
         Command::Simulate(args) => match args.sim_config() {
@@ -234,7 +251,9 @@ fn dispatch(command: Command) -> u8 {
             }
             Ok(sim) => runtime().map(|rt| rt.block_on(run_simulator(sim, args.listen))),
         },
-        Command::Demo { listen, duration } => runtime().map(|rt| rt.block_on(run_demo(listen, duration))),
+        Command::Demo { listen, duration } => {
+            runtime().map(|rt| rt.block_on(run_demo(listen, duration)))
+        }
     };
     result.unwrap_or_else(|code| code)
 }
@@ -246,7 +265,10 @@ fn signal_channel() -> mpsc::UnboundedReceiver<Signal> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
                 tracing::error!("cannot install signal handlers");
                 return;
             };
@@ -309,7 +331,10 @@ async fn run_simulator(sim: SimConfig, listen: SocketAddr) -> u8 {
             return exit::SOFTWARE;
         }
     };
-    println!("simulator: listening on http://{addr} (model {}, TTFT {:?}, ITL {:?})", sim.model, sim.ttft, sim.itl);
+    println!(
+        "simulator: listening on http://{addr} (model {}, TTFT {:?}, ITL {:?})",
+        sim.model, sim.ttft, sim.itl
+    );
     let mut signals = signal_channel();
     tokio::select! {
         r = handle => match r {
@@ -365,11 +390,18 @@ mod tests {
     fn usage_errors_are_64_and_help_is_0() {
         let code = |args: &[&str]| {
             let e = Cli::try_parse_from(args.iter().map(OsString::from)).unwrap_err();
-            if e.use_stderr() { exit::USAGE } else { exit::OK }
+            if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            }
         };
         assert_eq!(code(&["llm-soak", "frobnicate"]), exit::USAGE);
         assert_eq!(code(&["llm-soak", "run"]), exit::USAGE);
-        assert_eq!(code(&["llm-soak", "run", "-c", "x", "--duration", "soon"]), exit::USAGE);
+        assert_eq!(
+            code(&["llm-soak", "run", "-c", "x", "--duration", "soon"]),
+            exit::USAGE
+        );
         assert_eq!(code(&["llm-soak", "--help"]), exit::OK);
         assert_eq!(code(&["llm-soak", "--version"]), exit::OK);
     }

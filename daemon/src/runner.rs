@@ -42,7 +42,10 @@ pub struct RunOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Export(#[from] ExportError),
     #[error(transparent)]
@@ -70,9 +73,17 @@ impl RunReport {
         let mut out = format!(
             "llm-soak run {} {} after {:.1}s{}\nrequests: started {}, dropped {}",
             self.run_id,
-            if self.interrupted.is_some() { "interrupted" } else { "finished" },
+            if self.interrupted.is_some() {
+                "interrupted"
+            } else {
+                "finished"
+            },
             self.elapsed.as_secs_f64(),
-            if self.interrupted.is_some() { " (interrupted: true)" } else { "" },
+            if self.interrupted.is_some() {
+                " (interrupted: true)"
+            } else {
+                ""
+            },
             self.started,
             self.dropped,
         );
@@ -87,7 +98,9 @@ impl RunReport {
 
 /// A fresh run id: 8 hex digits from the clock and the pid.
 pub fn new_run_id() -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
     let id = crate::workload::rng::splitmix64(nanos ^ (u64::from(std::process::id()) << 32));
     format!("{:08x}", id as u32)
 }
@@ -117,21 +130,40 @@ pub async fn run(
     on_listen: impl FnOnce(SocketAddr),
 ) -> Result<RunReport, RunError> {
     let run_id = new_run_id();
-    let start_time = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-    let identity = RunIdentity { run_id: run_id.clone(), shard: "0/1".into(), start_time };
+    let start_time = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let identity = RunIdentity {
+        run_id: run_id.clone(),
+        shard: "0/1".into(),
+        start_time,
+    };
     let exporter = Exporter::new(vec![
         KeyValue::new("service.instance.id", run_id.clone()),
         KeyValue::new("llmsoak.shard", identity.shard.clone()),
     ])?;
     let recorder = Arc::new(Recorder::new(&exporter.meter(), &config, &identity));
-    let status = Arc::new(Status::new(exporter.clone(), Arc::clone(&recorder), config.redacted(), run_id.clone()));
+    let status = Arc::new(Status::new(
+        exporter.clone(),
+        Arc::clone(&recorder),
+        config.redacted(),
+        run_id.clone(),
+    ));
 
     let addr = opts.listen.unwrap_or(config.server.listen);
-    let listener = server::bind(addr).await.map_err(|source| RunError::Bind { addr, source })?;
-    let local = listener.local_addr().map_err(|source| RunError::Bind { addr, source })?;
+    let listener = server::bind(addr)
+        .await
+        .map_err(|source| RunError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| RunError::Bind { addr, source })?;
     let root = CancellationToken::new();
     let server_stop = root.child_token();
-    let server_task = tokio::spawn(server::serve(listener, Arc::clone(&status), server_stop.clone()));
+    let server_task = tokio::spawn(server::serve(
+        listener,
+        Arc::clone(&status),
+        server_stop.clone(),
+    ));
     on_listen(local);
 
     let tokenizer = default_tokenizer();
@@ -211,7 +243,10 @@ pub async fn run(
     }
     tracker.close();
     let grace = config.load.drain_timeout;
-    let in_flight = recorder.totals.in_flight.load(std::sync::atomic::Ordering::Relaxed);
+    let in_flight = recorder
+        .totals
+        .in_flight
+        .load(std::sync::atomic::Ordering::Relaxed);
     if in_flight > 0 {
         tracing::info!(in_flight, grace = ?grace, "draining in-flight requests");
     }

@@ -119,7 +119,9 @@ impl Client {
             end_at,
             output_tokens,
             token_source,
-            input_tokens: m.usage.map_or(u64::from(plan.prompt.input_tokens), |u| u.prompt_tokens),
+            input_tokens: m
+                .usage
+                .map_or(u64::from(plan.prompt.input_tokens), |u| u.prompt_tokens),
             usage_present: m.usage.is_some(),
             stalls: m.stalls,
             outcome: error.map_or(Outcome::Success, ErrorType::outcome),
@@ -165,8 +167,14 @@ fn build_target(t: &Target) -> Result<TargetClient, ClientError> {
         source,
     })?;
     let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(header::ACCEPT, HeaderValue::from_static("text/event-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        header::ACCEPT,
+        HeaderValue::from_static("text/event-stream"),
+    );
     let bad = |name: &str| ClientError::Header {
         target: t.name.clone(),
         name: name.to_string(),
@@ -257,7 +265,11 @@ async fn stream(
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/event-stream"));
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/event-stream")
+        });
     if !is_sse {
         return Err(ErrorType::NotSse);
     }
@@ -308,7 +320,12 @@ impl Reader {
     }
 
     /// Bytes read at `now`; `Some` when the stream is over.
-    fn on_read(&mut self, bytes: &[u8], now: Instant, m: &mut Measurement) -> Option<Result<(), ErrorType>> {
+    fn on_read(
+        &mut self,
+        bytes: &[u8],
+        now: Instant,
+        m: &mut Measurement,
+    ) -> Option<Result<(), ErrorType>> {
         self.framer.feed(bytes);
         while let Some(event) = self.framer.next_event() {
             let event = match event {
@@ -338,7 +355,11 @@ impl Reader {
     fn on_close(&mut self, now: Instant, m: &mut Measurement) -> Result<(), ErrorType> {
         m.end_at = Some(now);
         self.framer.finish();
-        if self.finished { Ok(()) } else { Err(ErrorType::Truncated) }
+        if self.finished {
+            Ok(())
+        } else {
+            Err(ErrorType::Truncated)
+        }
     }
 }
 

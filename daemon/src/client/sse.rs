@@ -186,7 +186,8 @@ mod tests {
 
     #[test]
     fn every_split_point_gives_the_same_events() {
-        let input: &[u8] = b"data: {\"choices\":[]}\r\n\r\n: c\n\ndata: one\ndata: two\n\ndata: [DONE]\r\n\r\n";
+        let input: &[u8] =
+            b"data: {\"choices\":[]}\r\n\r\n: c\n\ndata: one\ndata: two\n\ndata: [DONE]\r\n\r\n";
         let (whole, _) = frame_all(&[input], 1024);
         for i in 0..=input.len() {
             for j in i..=input.len() {
@@ -203,13 +204,19 @@ mod tests {
         let mut f = Framer::new(1024);
         f.feed(b"data: ");
         f.feed(&big);
-        assert_eq!(f.next_event(), Some(Err(SseError::Oversized { limit: 1024 })));
+        assert_eq!(
+            f.next_event(),
+            Some(Err(SseError::Oversized { limit: 1024 }))
+        );
         // and when spread over many short data lines
         let mut f = Framer::new(1024);
         for _ in 0..200 {
             f.feed(b"data: 0123456789\n");
         }
-        assert!(matches!(f.next_event(), Some(Err(SseError::Oversized { .. }))));
+        assert!(matches!(
+            f.next_event(),
+            Some(Err(SseError::Oversized { .. }))
+        ));
     }
 
     #[test]

@@ -194,7 +194,9 @@ pub enum Arrival {
     Constant,
     Poisson,
     /// Gamma-distributed gaps with shape `burstiness` (1 = Poisson, < 1 burstier).
-    Gamma { burstiness: f64 },
+    Gamma {
+        burstiness: f64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -244,10 +246,19 @@ pub struct LengthDist {
 pub enum DistKind {
     Constant(u32),
     /// Uniform over `[min, max]` (the same bounds as the clip range).
-    Uniform { min: u32, max: u32 },
-    Normal { mean: f64, stddev: f64 },
+    Uniform {
+        min: u32,
+        max: u32,
+    },
+    Normal {
+        mean: f64,
+        stddev: f64,
+    },
     /// `mean`/`stddev` of the resulting token counts, not of the underlying normal.
-    Lognormal { mean: f64, stddev: f64 },
+    Lognormal {
+        mean: f64,
+        stddev: f64,
+    },
 }
 
 /// One `[[scenario]]`: a kind of request in the weighted mix.
@@ -274,7 +285,9 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&text, &path.display().to_string(), &|k| std::env::var(k).ok())
+        Self::parse(&text, &path.display().to_string(), &|k| {
+            std::env::var(k).ok()
+        })
     }
 
     /// Validate `text`; `origin` names it in messages, `env` resolves env vars.
@@ -312,7 +325,11 @@ impl Config {
                     .headers
                     .iter()
                     .map(|h| {
-                        let shown = if h.sensitive { "<redacted>" } else { h.value.expose() };
+                        let shown = if h.sensitive {
+                            "<redacted>"
+                        } else {
+                            h.value.expose()
+                        };
                         (h.name.clone(), serde_json::Value::from(shown))
                     })
                     .collect();

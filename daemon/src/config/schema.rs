@@ -30,7 +30,13 @@ const TARGET_KEYS: &[&str] = &[
     "max_event_bytes",
     "pool_max_idle",
 ];
-const LOAD_KEYS: &[&str] = &["mode", "arrival", "max_in_flight", "drain_timeout", "phases"];
+const LOAD_KEYS: &[&str] = &[
+    "mode",
+    "arrival",
+    "max_in_flight",
+    "drain_timeout",
+    "phases",
+];
 const PHASE_KEYS: &[&str] = &["kind", "rate", "duration"];
 const SCENARIO_KEYS: &[&str] = &[
     "name",
@@ -72,11 +78,20 @@ pub(super) fn parse(
     let load = load(&mut w, root.get("load"));
     let max_in_flight = load.as_ref().map_or(256, |l| l.max_in_flight);
     let target_list = root.require(&mut w, "target");
-    let targets = targets(&mut w, target_list, max_in_flight);
-    let scenarios = scenarios(&mut w, root.get("scenario"), targets.as_deref());
+    let (targets, targets_ok) = targets(&mut w, target_list, max_in_flight);
+    let scenarios = scenarios(
+        &mut w,
+        root.get("scenario"),
+        (!targets.is_empty()).then_some(targets.as_slice()),
+    );
+    let targets = targets_ok.then_some(targets);
     root.finish(&mut w, ROOT_KEYS, |k| {
-        (k == "targets" || k == "scenarios")
-            .then(|| format!("unknown key (did you mean [[{}]]?)", k.trim_end_matches('s')))
+        (k == "targets" || k == "scenarios").then(|| {
+            format!(
+                "unknown key (did you mean [[{}]]?)",
+                k.trim_end_matches('s')
+            )
+        })
     });
 
     match (seed, server, targets, load, scenarios) {
@@ -119,13 +134,21 @@ fn socket_addr(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<SocketAddr> {
     match s.parse() {
         Ok(a) => Some(a),
         Err(_) => {
-            v.bad(w, format!("must be an IP:port address such as \"127.0.0.1:9464\" (got {s:?})"));
+            v.bad(
+                w,
+                format!("must be an IP:port address such as \"127.0.0.1:9464\" (got {s:?})"),
+            );
             None
         }
     }
 }
 
-fn duration_or(w: &mut Walk<'_>, t: &mut Tbl<'_, '_>, key: &'static str, d: Duration) -> Option<Duration> {
+fn duration_or(
+    w: &mut Walk<'_>,
+    t: &mut Tbl<'_, '_>,
+    key: &'static str,
+    d: Duration,
+) -> Option<Duration> {
     match t.get(key) {
         None => Some(d),
         Some(v) => v.duration(w),
@@ -137,42 +160,60 @@ fn label_name(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<String> {
     let s = v.str(w)?;
     let ok = !s.is_empty()
         && s.len() <= 64
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.:-".contains(c));
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.:-".contains(c));
     if ok {
         Some(s.to_string())
     } else {
-        v.bad(w, format!("must be 1-64 characters of [A-Za-z0-9_.:-] (got {s:?})"));
+        v.bad(
+            w,
+            format!("must be 1-64 characters of [A-Za-z0-9_.:-] (got {s:?})"),
+        );
         None
     }
 }
 
-fn targets(w: &mut Walk<'_>, v: Option<Val<'_, '_>>, max_in_flight: usize) -> Option<Vec<Target>> {
-    let items = v?.array(w)?;
+/// The targets that parsed (for cross-references even when some did not) and whether all did.
+fn targets(w: &mut Walk<'_>, v: Option<Val<'_, '_>>, max_in_flight: usize) -> (Vec<Target>, bool) {
+    let Some(items) = v.and_then(|v| v.array(w)) else {
+        return (Vec::new(), false);
+    };
     if items.is_empty() {
         w.report("target", None, "at least one [[target]] is required");
-        return None;
+        return (Vec::new(), false);
     }
-    let mut out = Vec::new();
-    let mut names = BTreeSet::new();
+    let mut out: Vec<Target> = Vec::new();
     let mut ok = true;
     for item in items {
         match target(w, &item, max_in_flight) {
-            Some(t) if !names.insert(t.name.clone()) => {
-                w.report(&format!("{}.name", item.path), Some(item.span()), format!("duplicate target name {:?}", t.name));
+            Some(t) if out.iter().any(|o| o.name == t.name) => {
+                w.report(
+                    &format!("{}.name", item.path),
+                    Some(item.span()),
+                    format!("duplicate target name {:?}", t.name),
+                );
                 ok = false;
             }
             Some(t) => out.push(t),
             None => ok = false,
         }
     }
-    ok.then_some(out)
+    (out, ok)
 }
 
 fn is_sensitive_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    ["authorization", "cookie", "key", "token", "secret", "auth", "password"]
-        .iter()
-        .any(|s| n.contains(s))
+    [
+        "authorization",
+        "cookie",
+        "key",
+        "token",
+        "secret",
+        "auth",
+        "password",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
 }
 
 fn target(w: &mut Walk<'_>, v: &Val<'_, '_>, max_in_flight: usize) -> Option<Target> {
@@ -190,7 +231,10 @@ fn target(w: &mut Walk<'_>, v: &Val<'_, '_>, max_in_flight: usize) -> Option<Tar
                 None
             }
             Ok(u) if !u.username().is_empty() || u.password().is_some() => {
-                v.bad(w, "must not embed credentials; use api_key_env or api_key_file");
+                v.bad(
+                    w,
+                    "must not embed credentials; use api_key_env or api_key_file",
+                );
                 None
             }
             Ok(u) => {
@@ -224,7 +268,11 @@ fn target(w: &mut Walk<'_>, v: &Val<'_, '_>, max_in_flight: usize) -> Option<Tar
     let http = match t.get("http") {
         None => Some(HttpVersion::Http1),
         Some(v) => v.one_of(w, &["1.1", "2"]).map(|s| {
-            if s == "2" { HttpVersion::Http2 } else { HttpVersion::Http1 }
+            if s == "2" {
+                HttpVersion::Http2
+            } else {
+                HttpVersion::Http1
+            }
         }),
     };
     let connect_timeout = duration_or(w, &mut t, "connect_timeout", Duration::from_secs(10));
@@ -284,7 +332,10 @@ fn api_key(w: &mut Walk<'_>, t: &mut Tbl<'_, '_>) -> Option<Option<ApiKey>> {
                     value: Secret::new(value.trim().to_string()),
                 })),
                 _ => {
-                    e.bad(w, format!("environment variable {name} is not set or empty"));
+                    e.bad(
+                        w,
+                        format!("environment variable {name} is not set or empty"),
+                    );
                     None
                 }
             }
@@ -340,7 +391,11 @@ fn headers(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Vec<Header>> {
 
 fn load(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LoadConfig> {
     let Some(v) = v else {
-        w.report("load", None, "is required ([load] with at least one [[load.phases]])");
+        w.report(
+            "load",
+            None,
+            "is required ([load] with at least one [[load.phases]])",
+        );
         return None;
     };
     let mut t = v.table(w)?;
@@ -349,7 +404,10 @@ fn load(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LoadConfig> {
         Some(v) => match v.one_of(w, &["open", "closed"]) {
             Some("open") => Some(LoadMode::Open),
             Some(_) => {
-                v.bad(w, "closed-loop mode is not available in this version; use \"open\"");
+                v.bad(
+                    w,
+                    "closed-loop mode is not available in this version; use \"open\"",
+                );
                 None
             }
             None => None,
@@ -394,12 +452,17 @@ fn arrival(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Arrival> {
     let out = match t.get("gamma") {
         Some(g) => {
             let mut gt = g.table(w)?;
-            let k = gt.require(w, "burstiness").and_then(|b| b.float_in(w, 0.0, false, 1000.0));
+            let k = gt
+                .require(w, "burstiness")
+                .and_then(|b| b.float_in(w, 0.0, false, 1000.0));
             gt.finish(w, &["burstiness"], |_| None);
             k.map(|burstiness| Arrival::Gamma { burstiness })
         }
         None => {
-            v.bad(w, "must be \"constant\", \"poisson\" or { gamma = { burstiness = K } }");
+            v.bad(
+                w,
+                "must be \"constant\", \"poisson\" or { gamma = { burstiness = K } }",
+            );
             None
         }
     };
@@ -423,7 +486,9 @@ fn phase(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Phase> {
             }
         }
     });
-    let rate = t.require(w, "rate").and_then(|r| r.float_in(w, 0.0, true, 1_000_000.0));
+    let rate = t
+        .require(w, "rate")
+        .and_then(|r| r.float_in(w, 0.0, true, 1_000_000.0));
     let duration = t.require(w, "duration").and_then(|d| {
         if d.is_str() && d.raw().as_str() == Some("forever") {
             Some(None)
@@ -439,7 +504,11 @@ fn phase(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Phase> {
     })
 }
 
-fn scenarios(w: &mut Walk<'_>, v: Option<Val<'_, '_>>, targets: Option<&[Target]>) -> Option<Vec<Scenario>> {
+fn scenarios(
+    w: &mut Walk<'_>,
+    v: Option<Val<'_, '_>>,
+    targets: Option<&[Target]>,
+) -> Option<Vec<Scenario>> {
     let Some(v) = v else {
         w.report("scenario", None, "at least one [[scenario]] is required");
         return None;
@@ -455,7 +524,11 @@ fn scenarios(w: &mut Walk<'_>, v: Option<Val<'_, '_>>, targets: Option<&[Target]
     for item in &items {
         match scenario(w, item, targets) {
             Some(s) if !names.insert(s.name.clone()) => {
-                w.report(&format!("{}.name", item.path), Some(item.span()), format!("duplicate scenario name {:?}", s.name));
+                w.report(
+                    &format!("{}.name", item.path),
+                    Some(item.span()),
+                    format!("duplicate scenario name {:?}", s.name),
+                );
                 ok = false;
             }
             Some(s) => out.push(s),
@@ -477,7 +550,11 @@ fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Op
         (_, None) => None,
         (None, Some([_])) => Some(0),
         (None, Some(_)) => {
-            w.report(&format!("{}.target", t.path), Some(t.span.clone()), "is required when more than one [[target]] is configured");
+            w.report(
+                &format!("{}.target", t.path),
+                Some(t.span.clone()),
+                "is required when more than one [[target]] is configured",
+            );
             None
         }
         (Some(v), Some(ts)) => {
@@ -485,7 +562,10 @@ fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Op
             let found = ts.iter().position(|x| x.name == s);
             if found.is_none() {
                 let known: Vec<&str> = ts.iter().map(|x| x.name.as_str()).collect();
-                v.bad(w, format!("no [[target]] named {s:?} (known: {})", known.join(", ")));
+                v.bad(
+                    w,
+                    format!("no [[target]] named {s:?} (known: {})", known.join(", ")),
+                );
             }
             found
         }
@@ -493,7 +573,11 @@ fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Op
     let endpoint = match t.get("endpoint") {
         None => Some(Endpoint::Chat),
         Some(v) => v.one_of(w, &["chat", "completions"]).map(|s| {
-            if s == "chat" { Endpoint::Chat } else { Endpoint::Completions }
+            if s == "chat" {
+                Endpoint::Chat
+            } else {
+                Endpoint::Completions
+            }
         }),
     };
     let model = match t.get("model") {
@@ -513,7 +597,10 @@ fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Op
     let stop = match t.get("stop") {
         None => Some(Vec::new()),
         Some(v) => v.array(w).and_then(|items| {
-            items.iter().map(|i| i.str(w).map(str::to_string)).collect::<Option<Vec<_>>>()
+            items
+                .iter()
+                .map(|i| i.str(w).map(str::to_string))
+                .collect::<Option<Vec<_>>>()
         }),
     };
     t.finish(w, SCENARIO_KEYS, |_| None);
@@ -538,7 +625,10 @@ fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Op
 }
 
 /// `Some(None)` when absent, `Some(Some(x))` when valid, `None` after a reported problem.
-fn optional<'a, 'i, T>(v: Option<Val<'a, 'i>>, f: impl FnOnce(&Val<'a, 'i>) -> Option<T>) -> Option<Option<T>> {
+fn optional<'a, 'i, T>(
+    v: Option<Val<'a, 'i>>,
+    f: impl FnOnce(&Val<'a, 'i>) -> Option<T>,
+) -> Option<Option<T>> {
     match v {
         None => Some(None),
         Some(v) => f(&v).map(Some),
@@ -552,7 +642,11 @@ fn length(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LengthDist> {
     let v = v?;
     if let DeValue::Integer(_) = v.raw() {
         let n = v.int_in(w, 1, MAX_TOKENS_LIMIT)? as u32;
-        return Some(LengthDist { dist: DistKind::Constant(n), min: n, max: n });
+        return Some(LengthDist {
+            dist: DistKind::Constant(n),
+            min: n,
+            max: n,
+        });
     }
     let mut t = v.table(w)?;
     let kinds: Vec<&str> = ["constant", "uniform", "normal", "lognormal"]
@@ -561,17 +655,25 @@ fn length(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LengthDist> {
         .collect();
     if kinds.len() != 1 {
         v.bad(w, "must name exactly one of constant, uniform, normal, lognormal (e.g. { lognormal = { mean = 512, stddev = 128 }, min = 16, max = 4096 })");
+        t.entries();
         t.finish(w, DIST_KEYS, |_| None);
         return None;
     }
     let min = optional(t.get("min"), |v| v.int_in(w, 1, MAX_TOKENS_LIMIT));
     let max = optional(t.get("max"), |v| v.int_in(w, 1, MAX_TOKENS_LIMIT));
     let dist = match kinds[0] {
-        "constant" => t.get("constant").and_then(|c| c.int_in(w, 1, MAX_TOKENS_LIMIT)).map(|n| DistKind::Constant(n as u32)),
+        "constant" => t
+            .get("constant")
+            .and_then(|c| c.int_in(w, 1, MAX_TOKENS_LIMIT))
+            .map(|n| DistKind::Constant(n as u32)),
         "uniform" => t.get("uniform").and_then(|u| {
             let mut ut = u.table(w)?;
-            let lo = ut.require(w, "min").and_then(|x| x.int_in(w, 1, MAX_TOKENS_LIMIT));
-            let hi = ut.require(w, "max").and_then(|x| x.int_in(w, 1, MAX_TOKENS_LIMIT));
+            let lo = ut
+                .require(w, "min")
+                .and_then(|x| x.int_in(w, 1, MAX_TOKENS_LIMIT));
+            let hi = ut
+                .require(w, "max")
+                .and_then(|x| x.int_in(w, 1, MAX_TOKENS_LIMIT));
             ut.finish(w, &["min", "max"], |_| None);
             let (lo, hi) = (lo? as u32, hi? as u32);
             if lo > hi {
@@ -580,18 +682,28 @@ fn length(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LengthDist> {
             }
             Some(DistKind::Uniform { min: lo, max: hi })
         }),
-        kind => t.get(if kind == "normal" { "normal" } else { "lognormal" }).and_then(|n| {
-            let mut nt = n.table(w)?;
-            let mean = nt.require(w, "mean").and_then(|x| x.float_in(w, 0.0, false, MAX_TOKENS_LIMIT as f64));
-            let stddev = nt.require(w, "stddev").and_then(|x| x.float_in(w, 0.0, true, MAX_TOKENS_LIMIT as f64));
-            nt.finish(w, &["mean", "stddev"], |_| None);
-            let (mean, stddev) = (mean?, stddev?);
-            Some(if kind == "normal" {
-                DistKind::Normal { mean, stddev }
+        kind => t
+            .get(if kind == "normal" {
+                "normal"
             } else {
-                DistKind::Lognormal { mean, stddev }
+                "lognormal"
             })
-        }),
+            .and_then(|n| {
+                let mut nt = n.table(w)?;
+                let mean = nt
+                    .require(w, "mean")
+                    .and_then(|x| x.float_in(w, 0.0, false, MAX_TOKENS_LIMIT as f64));
+                let stddev = nt
+                    .require(w, "stddev")
+                    .and_then(|x| x.float_in(w, 0.0, true, MAX_TOKENS_LIMIT as f64));
+                nt.finish(w, &["mean", "stddev"], |_| None);
+                let (mean, stddev) = (mean?, stddev?);
+                Some(if kind == "normal" {
+                    DistKind::Normal { mean, stddev }
+                } else {
+                    DistKind::Lognormal { mean, stddev }
+                })
+            }),
     };
     t.finish(w, DIST_KEYS, |_| None);
     let (dist, min, max) = (dist?, min?, max?);

@@ -40,7 +40,9 @@ pub struct Walk<'s> {
 
 impl fmt::Debug for Walk<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Walk").field("problems", &self.problems).finish_non_exhaustive()
+        f.debug_struct("Walk")
+            .field("problems", &self.problems)
+            .finish_non_exhaustive()
     }
 }
 
@@ -128,7 +130,11 @@ impl<'a, 'i> Tbl<'a, 'i> {
     pub fn require(&mut self, w: &mut Walk<'_>, key: &'static str) -> Option<Val<'a, 'i>> {
         let v = self.get(key);
         if v.is_none() {
-            w.report(&join(&self.path, key), Some(self.span.clone()), "is required");
+            w.report(
+                &join(&self.path, key),
+                Some(self.span.clone()),
+                "is required",
+            );
         }
         v
     }
@@ -162,9 +168,8 @@ impl<'a, 'i> Tbl<'a, 'i> {
             if self.read.contains(key) {
                 continue;
             }
-            let msg = hint(key).unwrap_or_else(|| {
-                format!("unknown key (expected one of: {})", known.join(", "))
-            });
+            let msg = hint(key)
+                .unwrap_or_else(|| format!("unknown key (expected one of: {})", known.join(", ")));
             w.report(&join(&self.path, key), Some(k.span()), msg);
         }
     }

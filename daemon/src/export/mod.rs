@@ -33,7 +33,9 @@ impl Exporter {
     pub fn new(attributes: Vec<KeyValue>) -> Result<Self, ExportError> {
         let registry = prometheus::Registry::new();
         #[cfg(target_os = "linux")]
-        registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         let reader = opentelemetry_prometheus::exporter()
             .with_registry(registry.clone())
             .scope_info_enabled(false)

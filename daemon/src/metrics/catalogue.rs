@@ -36,8 +36,8 @@ pub const E2E_BUCKETS: &[f64] = &[
 
 /// Token counts: the GenAI semconv boundaries 1, 4, 16, … 4^13.
 pub const TOKEN_BUCKETS: &[f64] = &[
-    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0,
-    4194304.0, 16777216.0, 67108864.0,
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
+    16777216.0, 67108864.0,
 ];
 
 /// Schedule lag (seconds).
@@ -91,7 +91,16 @@ const fn inst(
     buckets: &'static [f64],
     labels: &'static [&'static str],
 ) -> Instrument {
-    Instrument { name, prom, kind, unit, description, buckets, labels, optional: &[] }
+    Instrument {
+        name,
+        prom,
+        kind,
+        unit,
+        description,
+        buckets,
+        labels,
+        optional: &[],
+    }
 }
 
 use Kind::{Counter, Gauge, Histogram};

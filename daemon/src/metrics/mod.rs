@@ -164,9 +164,13 @@ impl Recorder {
             r.started.add(0, labels);
             r.stalls.add(0, labels);
             r.usage_missing.add(0, labels);
-            r.requests.add(0, &with(labels, &[KeyValue::new("outcome", "success")]));
+            r.requests
+                .add(0, &with(labels, &[KeyValue::new("outcome", "success")]));
         }
-        r.dropped.add(0, &[KeyValue::new("reason", DropReason::MaxInFlight.as_str())]);
+        r.dropped.add(
+            0,
+            &[KeyValue::new("reason", DropReason::MaxInFlight.as_str())],
+        );
         r
     }
 
@@ -180,7 +184,8 @@ impl Recorder {
 
     /// An arrival was not sent.
     pub fn dropped(&self, reason: DropReason) {
-        self.dropped.add(1, &[KeyValue::new("reason", reason.as_str())]);
+        self.dropped
+            .add(1, &[KeyValue::new("reason", reason.as_str())]);
         self.totals.dropped.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -188,12 +193,16 @@ impl Recorder {
     pub fn set_schedule(&self, rate: f64, phase: i64) {
         self.target_rate.record(rate, &[]);
         self.phase.record(phase as f64, &[]);
-        self.totals.target_rate.store(rate.to_bits(), Ordering::Relaxed);
+        self.totals
+            .target_rate
+            .store(rate.to_bits(), Ordering::Relaxed);
         self.totals.phase.store(phase, Ordering::Relaxed);
     }
 
     fn labels(&self, scenario: usize) -> &[KeyValue] {
-        self.scenario_labels.get(scenario).map_or(&[], Vec::as_slice)
+        self.scenario_labels
+            .get(scenario)
+            .map_or(&[], Vec::as_slice)
     }
 
     /// A request finished (any outcome). Called once per request, after the stream ended.
@@ -219,10 +228,13 @@ impl Recorder {
             self.usage_missing.add(1, labels);
         }
         match rec.error_type {
-            Some(e) => self
+            Some(e) => self.operation_duration.record(
+                rec.e2e().as_secs_f64(),
+                &with(labels, &[KeyValue::new("error.type", e.as_str())]),
+            ),
+            None => self
                 .operation_duration
-                .record(rec.e2e().as_secs_f64(), &with(labels, &[KeyValue::new("error.type", e.as_str())])),
-            None => self.operation_duration.record(rec.e2e().as_secs_f64(), labels),
+                .record(rec.e2e().as_secs_f64(), labels),
         }
         if rec.outcome != Outcome::Success {
             return;
@@ -248,7 +260,8 @@ impl Recorder {
         for gap in rec.chunk_gaps() {
             self.time_per_output_chunk.record(secs(gap), labels);
         }
-        self.corrected_duration.record(secs(rec.corrected_e2e()), labels);
+        self.corrected_duration
+            .record(secs(rec.corrected_e2e()), labels);
         self.token_usage.record(
             rec.input_tokens as f64,
             &with(labels, &[KeyValue::new("gen_ai.token.type", "input")]),

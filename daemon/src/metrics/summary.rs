@@ -25,11 +25,16 @@ pub struct Quantity {
 
 impl Quantity {
     fn new(name: &'static str) -> Self {
-        Quantity { name, hist: new_hist() }
+        Quantity {
+            name,
+            hist: new_hist(),
+        }
     }
 
     fn record(&mut self, d: Duration) {
-        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).clamp(1, MAX_MICROS);
+        let us = u64::try_from(d.as_micros())
+            .unwrap_or(u64::MAX)
+            .clamp(1, MAX_MICROS);
         // In range by construction; saturating_record cannot fail.
         self.hist.saturating_record(us);
     }
@@ -117,6 +122,7 @@ impl Summary {
                 q.name.to_string(),
                 serde_json::json!({
                     "samples": q.count(),
+                    "min": q.quantile(0.0),
                     "mean": q.mean(),
                     "p50": q.quantile(0.5),
                     "p90": q.quantile(0.9),

@@ -234,9 +234,11 @@ mod tests {
 
     #[test]
     fn role_chunks_carry_no_token() {
-        let (c, _, _) = parse(r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#);
+        let (c, _, _) =
+            parse(r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#);
         assert_eq!(c, ChunkContent::default());
-        let (c, _, _) = parse(r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":null}}]}"#);
+        let (c, _, _) =
+            parse(r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":null}}]}"#);
         assert_eq!(c, ChunkContent::default());
     }
 

@@ -48,7 +48,14 @@ impl Arrivals {
             Arrival::Gamma { burstiness } => Gamma::new(burstiness, 1.0 / burstiness).ok(),
             _ => None,
         };
-        Arrivals { shape, process, gamma, seed, seq: 0, u: 0.0 }
+        Arrivals {
+            shape,
+            process,
+            gamma,
+            seed,
+            seq: 0,
+            u: 0.0,
+        }
     }
 
     fn gap(&self, seq: u64) -> f64 {
@@ -75,7 +82,11 @@ impl Iterator for Arrivals {
 
 /// Something that sends a plan and reports what happened (the HTTP client, or a test double).
 pub trait Execute: Send + Sync + 'static {
-    fn execute(&self, plan: RequestPlan, cancel: CancellationToken) -> impl Future<Output = RequestRecord> + Send;
+    fn execute(
+        &self,
+        plan: RequestPlan,
+        cancel: CancellationToken,
+    ) -> impl Future<Output = RequestRecord> + Send;
 }
 
 impl Execute for crate::client::Client {

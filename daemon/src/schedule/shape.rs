@@ -33,7 +33,12 @@ impl Shape {
         for p in phases {
             let PhaseKind::Steady { rate } = p.kind;
             let len = p.duration.map_or(f64::INFINITY, |d| d.as_secs_f64());
-            segments.push(Segment { start: t, end: t + len, rate, lambda_start: lambda });
+            segments.push(Segment {
+                start: t,
+                end: t + len,
+                rate,
+                lambda_start: lambda,
+            });
             t += len;
             lambda += rate * len;
             if !t.is_finite() {
@@ -95,12 +100,19 @@ mod tests {
     use super::*;
 
     fn steady(rate: f64, secs: Option<u64>) -> Phase {
-        Phase { kind: PhaseKind::Steady { rate }, duration: secs.map(Duration::from_secs) }
+        Phase {
+            kind: PhaseKind::Steady { rate },
+            duration: secs.map(Duration::from_secs),
+        }
     }
 
     #[test]
     fn piecewise_rates_and_their_inverse() {
-        let s = Shape::new(&[steady(2.0, Some(10)), steady(0.0, Some(5)), steady(10.0, Some(10))]);
+        let s = Shape::new(&[
+            steady(2.0, Some(10)),
+            steady(0.0, Some(5)),
+            steady(10.0, Some(10)),
+        ]);
         assert_eq!(s.end(), Some(Duration::from_secs(25)));
         assert_eq!(s.rate_at(Duration::from_secs(3)), 2.0);
         assert_eq!(s.rate_at(Duration::from_secs(12)), 0.0);
@@ -118,8 +130,15 @@ mod tests {
 
     #[test]
     fn forever_has_no_end() {
-        let s = Shape::new(&[steady(5.0, Some(2)), steady(1.0, None), steady(9.0, Some(1))]);
+        let s = Shape::new(&[
+            steady(5.0, Some(2)),
+            steady(1.0, None),
+            steady(9.0, Some(1)),
+        ]);
         assert_eq!(s.end(), None);
-        assert_eq!(s.time_of(1e6), Some(Duration::from_secs_f64(2.0 + (1e6 - 10.0))));
+        assert_eq!(
+            s.time_of(1e6),
+            Some(Duration::from_secs_f64(2.0 + (1e6 - 10.0)))
+        );
     }
 }

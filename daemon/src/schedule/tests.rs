@@ -11,7 +11,10 @@ use crate::record::{Outcome, TokenSource};
 use crate::workload::Prompt;
 
 fn steady(rate: f64, secs: u64) -> Shape {
-    Shape::new(&[Phase { kind: PhaseKind::Steady { rate }, duration: Some(Duration::from_secs(secs)) }])
+    Shape::new(&[Phase {
+        kind: PhaseKind::Steady { rate },
+        duration: Some(Duration::from_secs(secs)),
+    }])
 }
 
 #[test]
@@ -26,7 +29,11 @@ fn constant_arrivals_are_evenly_spaced_from_absolute_time() {
 
 #[test]
 fn poisson_and_gamma_rates_are_exact_on_average_and_reproducible() {
-    for process in [Arrival::Poisson, Arrival::Gamma { burstiness: 0.5 }, Arrival::Gamma { burstiness: 4.0 }] {
+    for process in [
+        Arrival::Poisson,
+        Arrival::Gamma { burstiness: 0.5 },
+        Arrival::Gamma { burstiness: 4.0 },
+    ] {
         let n = Arrivals::new(steady(100.0, 200), process, 9).count() as f64;
         assert!((n - 20_000.0).abs() < 20_000.0 * 0.03, "{process:?}: {n}");
         let a: Vec<Tick> = Arrivals::new(steady(100.0, 1), process, 9).collect();
@@ -35,7 +42,9 @@ fn poisson_and_gamma_rates_are_exact_on_average_and_reproducible() {
     }
     // Burstier gaps have a larger coefficient of variation.
     let cv = |process| {
-        let at: Vec<f64> = Arrivals::new(steady(100.0, 100), process, 3).map(|t| t.at.as_secs_f64()).collect();
+        let at: Vec<f64> = Arrivals::new(steady(100.0, 100), process, 3)
+            .map(|t| t.at.as_secs_f64())
+            .collect();
         let gaps: Vec<f64> = at.windows(2).map(|w| w[1] - w[0]).collect();
         let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
         let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
@@ -78,7 +87,11 @@ impl Execute for Fake {
             input_tokens: 1,
             usage_present: false,
             stalls: 0,
-            outcome: if cancelled { Outcome::Cancelled } else { Outcome::Success },
+            outcome: if cancelled {
+                Outcome::Cancelled
+            } else {
+                Outcome::Success
+            },
             error_type: cancelled.then_some(crate::record::ErrorType::Cancelled),
             status: Some(200),
         }
@@ -108,12 +121,27 @@ fn config() -> Config {
 fn dispatcher(busy: Duration, seconds: u64) -> (Dispatcher<Fake>, Arc<Fake>) {
     let config = config();
     let exporter = Exporter::new(vec![]).unwrap();
-    let identity = RunIdentity { run_id: "r".into(), shard: "0/1".into(), start_time: 0.0 };
+    let identity = RunIdentity {
+        run_id: "r".into(),
+        shard: "0/1".into(),
+        start_time: 0.0,
+    };
     let recorder = Arc::new(Recorder::new(&exporter.meter(), &config, &identity));
     let prompts = (0..200)
-        .map(|seq| Arc::new(Prompt { seq, scenario: 0, body: bytes::Bytes::new(), input_tokens: 4, max_tokens: 4 }))
+        .map(|seq| {
+            Arc::new(Prompt {
+                seq,
+                scenario: 0,
+                body: bytes::Bytes::new(),
+                input_tokens: 4,
+                max_tokens: 4,
+            })
+        })
         .collect();
-    let fake = Arc::new(Fake { busy, sent: Mutex::new(Vec::new()) });
+    let fake = Arc::new(Fake {
+        busy,
+        sent: Mutex::new(Vec::new()),
+    });
     let shape = steady(10.0, seconds);
     let d = Dispatcher {
         arrivals: Arrivals::new(shape.clone(), Arrival::Constant, 0),
@@ -146,7 +174,11 @@ async fn full_in_flight_drops_arrivals_and_never_queues_them() {
     let seqs: Vec<u64> = sent.iter().map(|s| s.0).collect();
     assert_eq!(seqs, vec![0, 1, 2, 3, 4, 11, 12, 13, 14, 15]);
     for (seq, intended, sent_at) in sent {
-        assert_eq!(intended, epoch + Duration::from_millis(100 * seq), "absolute schedule");
+        assert_eq!(
+            intended,
+            epoch + Duration::from_millis(100 * seq),
+            "absolute schedule"
+        );
         assert_eq!(sent_at, intended, "no lag on an idle client");
     }
     assert_eq!(t.phase.load(std::sync::atomic::Ordering::Relaxed), -1);
@@ -155,7 +187,12 @@ async fn full_in_flight_drops_arrivals_and_never_queues_them() {
 #[tokio::test(start_paused = true)]
 async fn stop_ends_arrivals_and_abort_cancels_in_flight() {
     let (d, _fake) = dispatcher(Duration::from_secs(3600), 3600);
-    let (recorder, tracker, stop, abort) = (Arc::clone(&d.recorder), d.tracker.clone(), d.stop.clone(), d.abort.clone());
+    let (recorder, tracker, stop, abort) = (
+        Arc::clone(&d.recorder),
+        d.tracker.clone(),
+        d.stop.clone(),
+        d.abort.clone(),
+    );
     let run = tokio::spawn(d.run());
     tokio::time::sleep(Duration::from_millis(1250)).await;
     stop.cancel();

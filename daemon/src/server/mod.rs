@@ -64,8 +64,20 @@ pub struct Status {
 }
 
 impl Status {
-    pub fn new(exporter: Exporter, recorder: Arc<Recorder>, config: serde_json::Value, run_id: String) -> Self {
-        Status { exporter, recorder, config, run_id, started: Instant::now(), phase: AtomicU8::new(Phase::Starting as u8) }
+    pub fn new(
+        exporter: Exporter,
+        recorder: Arc<Recorder>,
+        config: serde_json::Value,
+        run_id: String,
+    ) -> Self {
+        Status {
+            exporter,
+            recorder,
+            config,
+            run_id,
+            started: Instant::now(),
+            phase: AtomicU8::new(Phase::Starting as u8),
+        }
     }
 
     pub fn set_phase(&self, p: Phase) {
@@ -79,8 +91,10 @@ impl Status {
     /// The status document.
     pub fn document(&self) -> serde_json::Value {
         let t = &self.recorder.totals;
-        let by_outcome: serde_json::Map<String, serde_json::Value> =
-            Outcome::ALL.iter().map(|o| (o.as_str().to_string(), t.finished(*o).into())).collect();
+        let by_outcome: serde_json::Map<String, serde_json::Value> = Outcome::ALL
+            .iter()
+            .map(|o| (o.as_str().to_string(), t.finished(*o).into()))
+            .collect();
         let finished: u64 = Outcome::ALL.iter().map(|o| t.finished(*o)).sum();
         json!({
             "version": crate::VERSION,
@@ -116,7 +130,11 @@ pub fn router(status: Arc<Status>) -> Router {
 async fn metrics(State(s): State<Arc<Status>>) -> Response {
     match s.exporter.encode() {
         Ok(body) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("encoding metrics failed: {e}\n")).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("encoding metrics failed: {e}\n"),
+        )
+            .into_response(),
     }
 }
 
@@ -137,7 +155,11 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Serve until `shutdown` is cancelled.
-pub async fn serve(listener: TcpListener, status: Arc<Status>, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    status: Arc<Status>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     axum::serve(listener, router(status))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await

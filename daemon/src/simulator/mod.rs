@@ -125,7 +125,10 @@ pub struct Simulator {
 
 impl Simulator {
     pub fn new(config: SimConfig) -> Arc<Self> {
-        Arc::new(Simulator { config, stats: Stats::default() })
+        Arc::new(Simulator {
+            config,
+            stats: Stats::default(),
+        })
     }
 
     fn choose_fault(&self, index: u64) -> Fault {
@@ -160,7 +163,14 @@ impl Simulator {
 }
 
 /// Bind `addr` and serve in a background task; returns the bound address.
-pub async fn spawn(config: SimConfig, addr: SocketAddr) -> std::io::Result<(SocketAddr, Arc<Simulator>, tokio::task::JoinHandle<std::io::Result<()>>)> {
+pub async fn spawn(
+    config: SimConfig,
+    addr: SocketAddr,
+) -> std::io::Result<(
+    SocketAddr,
+    Arc<Simulator>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let sim = Simulator::new(config);
@@ -182,7 +192,11 @@ fn error_response(status: StatusCode, message: &str) -> Response {
 async fn models(State(sim): State<Arc<Simulator>>) -> axum::Json<ModelList> {
     axum::Json(ModelList {
         object: "list".into(),
-        data: vec![ModelCard { id: sim.config.model.clone(), object: "model".into(), owned_by: "llm-soak".into() }],
+        data: vec![ModelCard {
+            id: sim.config.model.clone(),
+            object: "model".into(),
+            owned_by: "llm-soak".into(),
+        }],
     })
 }
 
@@ -205,7 +219,10 @@ async fn handle(sim: Arc<Simulator>, endpoint: Endpoint, body: Bytes) -> Respons
         Ok(r) => r,
         Err(e) => {
             sim.stats.bad_requests.fetch_add(1, Ordering::Relaxed);
-            return error_response(StatusCode::BAD_REQUEST, &format!("invalid request body: {e}"));
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                &format!("invalid request body: {e}"),
+            );
         }
     };
     let wrong_shape = match endpoint {
@@ -214,22 +231,32 @@ async fn handle(sim: Arc<Simulator>, endpoint: Endpoint, body: Bytes) -> Respons
     };
     if wrong_shape {
         sim.stats.bad_requests.fetch_add(1, Ordering::Relaxed);
-        return error_response(StatusCode::BAD_REQUEST, "chat needs `messages`, completions need `prompt`");
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "chat needs `messages`, completions need `prompt`",
+        );
     }
     let fault = sim.choose_fault(index);
     if fault == Fault::HttpError {
-        sim.stats.injected_http_error.fetch_add(1, Ordering::Relaxed);
-        let status = StatusCode::from_u16(sim.config.error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        sim.stats
+            .injected_http_error
+            .fetch_add(1, Ordering::Relaxed);
+        let status = StatusCode::from_u16(sim.config.error_status)
+            .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         let mut resp = error_response(status, "injected fault");
         if status == StatusCode::TOO_MANY_REQUESTS {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         return resp;
     }
     let plan = stream::Plan {
         endpoint,
         model: req.model.to_string(),
-        tokens: req.max_tokens.unwrap_or(sim.config.default_max_tokens).max(1),
+        tokens: req
+            .max_tokens
+            .unwrap_or(sim.config.default_max_tokens)
+            .max(1),
         prompt_tokens: count_tokens(req.input_text()).await,
         include_usage: req.stream_options.is_some_and(|o| o.include_usage),
         t0,
@@ -246,7 +273,10 @@ async fn handle(sim: Arc<Simulator>, endpoint: Endpoint, body: Bytes) -> Respons
     }
     let mut resp = Response::new(Body::from_stream(stream::events(sim, plan)));
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
 }

@@ -37,7 +37,13 @@ fn word(i: u32) -> &'static str {
     WORDS[i as usize % WORDS.len()]
 }
 
-fn chunk_json(endpoint: Endpoint, text: Option<&str>, role: bool, finish: bool, usage: Option<Usage>) -> String {
+fn chunk_json(
+    endpoint: Endpoint,
+    text: Option<&str>,
+    role: bool,
+    finish: bool,
+    usage: Option<Usage>,
+) -> String {
     let choice = match endpoint {
         Endpoint::Chat => ChunkChoice {
             delta: Some(Delta {
@@ -55,7 +61,11 @@ fn chunk_json(endpoint: Endpoint, text: Option<&str>, role: bool, finish: bool, 
         },
     };
     let chunk = StreamChunk {
-        choices: if usage.is_some() { Vec::new() } else { vec![choice] },
+        choices: if usage.is_some() {
+            Vec::new()
+        } else {
+            vec![choice]
+        },
         usage,
         error: None,
     };
@@ -92,13 +102,24 @@ impl State {
     fn note_lateness(&self, deadline: Instant) {
         let late = Instant::now().saturating_duration_since(deadline);
         let us = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
-        self.sim.stats.max_write_lateness_us.fetch_max(us, Ordering::Relaxed);
+        self.sim
+            .stats
+            .max_write_lateness_us
+            .fetch_max(us, Ordering::Relaxed);
     }
 }
 
 /// The SSE body.
-pub(super) fn events(sim: Arc<Simulator>, plan: Plan) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
-    let state = State { sim, plan, next: 0, stage: Stage::Tokens };
+pub(super) fn events(
+    sim: Arc<Simulator>,
+    plan: Plan,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+    let state = State {
+        sim,
+        plan,
+        next: 0,
+        stage: Stage::Tokens,
+    };
     futures_util::stream::unfold(state, |mut s| async move {
         let half = s.plan.tokens / 2;
         match s.stage {
@@ -116,13 +137,23 @@ pub(super) fn events(sim: Arc<Simulator>, plan: Plan) -> impl Stream<Item = Resu
                 let last = i + 1 == s.plan.tokens;
                 let mut out = String::new();
                 if i == 0 && s.plan.endpoint == Endpoint::Chat {
-                    out.push_str(&format!("data: {}\n\n", chunk_json(s.plan.endpoint, None, true, false, None)));
+                    out.push_str(&format!(
+                        "data: {}\n\n",
+                        chunk_json(s.plan.endpoint, None, true, false, None)
+                    ));
                 }
-                out.push_str(&format!("data: {}\n\n", chunk_json(s.plan.endpoint, Some(word(i)), false, last, None)));
+                out.push_str(&format!(
+                    "data: {}\n\n",
+                    chunk_json(s.plan.endpoint, Some(word(i)), false, last, None)
+                ));
                 s.next += 1;
                 s.sim.stats.output_tokens.fetch_add(1, Ordering::Relaxed);
                 if last {
-                    s.stage = if s.plan.include_usage { Stage::Usage } else { Stage::Done };
+                    s.stage = if s.plan.include_usage {
+                        Stage::Usage
+                    } else {
+                        Stage::Done
+                    };
                 }
                 Some((Ok(Bytes::from(out)), s))
             }
@@ -133,11 +164,23 @@ pub(super) fn events(sim: Arc<Simulator>, plan: Plan) -> impl Stream<Item = Resu
                     total_tokens: s.plan.prompt_tokens + u64::from(s.plan.tokens),
                 };
                 s.stage = Stage::Done;
-                Some((Ok(sse(&chunk_json(s.plan.endpoint, None, false, false, Some(usage)))), s))
+                Some((
+                    Ok(sse(&chunk_json(
+                        s.plan.endpoint,
+                        None,
+                        false,
+                        false,
+                        Some(usage),
+                    ))),
+                    s,
+                ))
             }
             Stage::Done => {
                 s.stage = Stage::End;
-                s.sim.stats.streams_completed.fetch_add(1, Ordering::Relaxed);
+                s.sim
+                    .stats
+                    .streams_completed
+                    .fetch_add(1, Ordering::Relaxed);
                 Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), s))
             }
             Stage::End => None,
@@ -150,7 +193,9 @@ pub(super) async fn complete(sim: &Arc<Simulator>, plan: Plan) -> Response {
     let c = &sim.config;
     tokio::time::sleep_until(plan.t0 + c.ttft + c.itl * (plan.tokens - 1)).await;
     let text: String = (0..plan.tokens).map(word).collect();
-    sim.stats.output_tokens.fetch_add(u64::from(plan.tokens), Ordering::Relaxed);
+    sim.stats
+        .output_tokens
+        .fetch_add(u64::from(plan.tokens), Ordering::Relaxed);
     sim.stats.streams_completed.fetch_add(1, Ordering::Relaxed);
     let usage = Usage {
         prompt_tokens: plan.prompt_tokens,
@@ -162,7 +207,9 @@ pub(super) async fn complete(sim: &Arc<Simulator>, plan: Plan) -> Response {
             "index": 0, "finish_reason": "length",
             "message": { "role": "assistant", "content": text },
         }),
-        Endpoint::Completions => serde_json::json!({ "index": 0, "finish_reason": "length", "text": text }),
+        Endpoint::Completions => {
+            serde_json::json!({ "index": 0, "finish_reason": "length", "text": text })
+        }
     };
     let object = match plan.endpoint {
         Endpoint::Chat => "chat.completion",

@@ -49,7 +49,11 @@ impl Lengths {
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> u32 {
         let raw = match &self.sampler {
             Sampler::Constant(n) => return (*n).clamp(self.spec.min, self.spec.max),
-            Sampler::Uniform(lo, hi) => return rng.random_range(*lo..=*hi).clamp(self.spec.min, self.spec.max),
+            Sampler::Uniform(lo, hi) => {
+                return rng
+                    .random_range(*lo..=*hi)
+                    .clamp(self.spec.min, self.spec.max);
+            }
             Sampler::Normal(n) => n.sample(rng),
             Sampler::LogNormal(l) => l.sample(rng),
             Sampler::Fixed(m) => *m,
@@ -75,14 +79,26 @@ mod tests {
         let mut rng = rng_for(1, Stream::Workload, 0);
         let xs: Vec<u32> = (0..20_000).map(|_| l.sample(&mut rng)).collect();
         let mean = xs.iter().map(|&x| f64::from(x)).sum::<f64>() / xs.len() as f64;
-        let var = xs.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / xs.len() as f64;
-        (mean, var.sqrt(), *xs.iter().min().unwrap(), *xs.iter().max().unwrap())
+        let var = xs
+            .iter()
+            .map(|&x| (f64::from(x) - mean).powi(2))
+            .sum::<f64>()
+            / xs.len() as f64;
+        (
+            mean,
+            var.sqrt(),
+            *xs.iter().min().unwrap(),
+            *xs.iter().max().unwrap(),
+        )
     }
 
     #[test]
     fn lognormal_matches_mean_and_stddev_of_the_counts() {
         let (mean, sd, _, _) = stats(LengthDist {
-            dist: DistKind::Lognormal { mean: 500.0, stddev: 200.0 },
+            dist: DistKind::Lognormal {
+                mean: 500.0,
+                stddev: 200.0,
+            },
             min: 1,
             max: 100_000,
         });
@@ -93,7 +109,10 @@ mod tests {
     #[test]
     fn clipping_and_uniform_bounds() {
         let (_, _, lo, hi) = stats(LengthDist {
-            dist: DistKind::Normal { mean: 100.0, stddev: 50.0 },
+            dist: DistKind::Normal {
+                mean: 100.0,
+                stddev: 50.0,
+            },
             min: 80,
             max: 120,
         });
@@ -105,7 +124,11 @@ mod tests {
         });
         assert_eq!((lo, hi), (10, 20));
         assert!((mean - 15.0).abs() < 0.2);
-        let (mean, sd, _, _) = stats(LengthDist { dist: DistKind::Constant(64), min: 64, max: 64 });
+        let (mean, sd, _, _) = stats(LengthDist {
+            dist: DistKind::Constant(64),
+            min: 64,
+            max: 64,
+        });
         assert_eq!((mean, sd), (64.0, 0.0));
     }
 }

@@ -67,8 +67,16 @@ impl Workload {
             seed: config.seed,
             run_id: run_id.to_string(),
             scenarios: config.scenarios.clone(),
-            inputs: config.scenarios.iter().map(|s| Lengths::new(s.input_tokens)).collect(),
-            outputs: config.scenarios.iter().map(|s| Lengths::new(s.output_tokens)).collect(),
+            inputs: config
+                .scenarios
+                .iter()
+                .map(|s| Lengths::new(s.input_tokens))
+                .collect(),
+            outputs: config
+                .scenarios
+                .iter()
+                .map(|s| Lengths::new(s.output_tokens))
+                .collect(),
             cumulative,
             tokenizer,
             corpus: CORPUS,
@@ -145,7 +153,11 @@ impl Workload {
     }
 
     /// Fill a bounded pool with the prompts of `seqs`, in order, on a dedicated thread.
-    pub fn spawn_pool(self: Arc<Self>, capacity: usize, seqs: impl Iterator<Item = u64> + Send + 'static) -> PromptPool {
+    pub fn spawn_pool(
+        self: Arc<Self>,
+        capacity: usize,
+        seqs: impl Iterator<Item = u64> + Send + 'static,
+    ) -> PromptPool {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let spawned = std::thread::Builder::new()
             .name("llmsoak-prompts".into())
@@ -168,7 +180,9 @@ fn request_body(sc: &Scenario, text: &str, max_tokens: u32) -> Bytes {
         model: sc.model.as_str().into(),
         max_tokens: Some(max_tokens),
         stream: true,
-        stream_options: Some(StreamOptions { include_usage: true }),
+        stream_options: Some(StreamOptions {
+            include_usage: true,
+        }),
         temperature: sc.temperature,
         top_p: sc.top_p,
         stop: sc.stop.clone(),
@@ -178,9 +192,15 @@ fn request_body(sc: &Scenario, text: &str, max_tokens: u32) -> Bytes {
         Endpoint::Chat => {
             let mut messages = Vec::with_capacity(2);
             if let Some(system) = &sc.system_prompt {
-                messages.push(ChatMessage { role: "system".into(), content: system.as_str().into() });
+                messages.push(ChatMessage {
+                    role: "system".into(),
+                    content: system.as_str().into(),
+                });
             }
-            messages.push(ChatMessage { role: "user".into(), content: text.into() });
+            messages.push(ChatMessage {
+                role: "user".into(),
+                content: text.into(),
+            });
             req.messages = Some(messages);
         }
         Endpoint::Completions => req.prompt = Some(text.into()),
@@ -257,7 +277,11 @@ mod tests {
             let p = w.prompt(seq);
             per_scenario[p.scenario] += 1;
             let body: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
-            let text = body["messages"][0]["content"].as_str().or(body["prompt"].as_str()).unwrap().to_string();
+            let text = body["messages"][0]["content"]
+                .as_str()
+                .or(body["prompt"].as_str())
+                .unwrap()
+                .to_string();
             assert!(text.starts_with(&format!("[abcd1234 #{seq}] ")));
             assert_eq!(w.tokenizer().count(&text), p.input_tokens as usize);
             let sc = &w.scenarios[p.scenario];
@@ -270,7 +294,10 @@ mod tests {
         }
         assert!(exact >= 198, "only {exact} prompts within their clip range");
         // 3:1 weights.
-        assert!(per_scenario[0] > 120 && per_scenario[1] > 25, "{per_scenario:?}");
+        assert!(
+            per_scenario[0] > 120 && per_scenario[1] > 25,
+            "{per_scenario:?}"
+        );
     }
 
     #[tokio::test]

@@ -27,7 +27,9 @@ pub fn splitmix64(mut x: u64) -> u64 {
 
 /// The generator for draw `seq` of `stream` under `seed`.
 pub fn rng_for(seed: u64, stream: Stream, seq: u64) -> ChaCha8Rng {
-    let mut state = splitmix64(seed) ^ splitmix64(stream as u64).rotate_left(17) ^ splitmix64(seq).rotate_left(41);
+    let mut state = splitmix64(seed)
+        ^ splitmix64(stream as u64).rotate_left(17)
+        ^ splitmix64(seq).rotate_left(41);
     let mut key = [0u8; 32];
     for chunk in key.chunks_exact_mut(8) {
         state = splitmix64(state);

@@ -1,0 +1,222 @@
+//! The catalogue pins what is exported: every instrument appears under its pinned Prometheus
+//! name (the exporter's real OTel→Prometheus translation) with its type, exactly its label set,
+//! and its bucket boundaries; nothing outside the catalogue is exported under our prefixes.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use llm_soak::config::Config;
+use llm_soak::export::Exporter;
+use llm_soak::metrics::catalogue::{self, DropReason, Kind};
+use llm_soak::metrics::{Recorder, RunIdentity};
+use llm_soak::record::{ErrorType, Outcome, RequestRecord, TokenSource};
+use tokio::time::Instant;
+
+fn config() -> Config {
+    let text = r#"
+        [[target]]
+        name = "t"
+        base_url = "http://127.0.0.1:8000"
+        model = "m"
+        [load]
+        [[load.phases]]
+        kind = "steady"
+        rate = 1
+        duration = "1m"
+        [[scenario]]
+        name = "s"
+        input_tokens = 10
+        output_tokens = 10
+    "#;
+    Config::parse(text, "t", &|_| None).unwrap()
+}
+
+fn record(outcome: Outcome, error: Option<ErrorType>) -> RequestRecord {
+    let t0 = Instant::now();
+    let ms = |n| t0 + Duration::from_millis(n);
+    RequestRecord {
+        seq: 0,
+        scenario: 0,
+        intended_at: t0,
+        sent_at: ms(1),
+        first_chunk_at: Some(ms(50)),
+        first_token_at: Some(ms(60)),
+        first_answer_at: Some(ms(70)),
+        token_events: vec![ms(60), ms(80), ms(100)],
+        end_at: ms(110),
+        output_tokens: 3,
+        token_source: TokenSource::Usage,
+        input_tokens: 10,
+        usage_present: error.is_some(),
+        stalls: 1,
+        outcome,
+        error_type: error,
+        status: Some(200),
+    }
+}
+
+#[derive(Debug, Default)]
+struct Family {
+    kind: String,
+    help: String,
+    label_sets: Vec<BTreeSet<String>>,
+    le: Vec<f64>,
+}
+
+fn exposition() -> BTreeMap<String, Family> {
+    let exporter = Exporter::new(vec![]).unwrap();
+    let identity = RunIdentity {
+        run_id: "r1".into(),
+        shard: "0/1".into(),
+        start_time: 1.0,
+    };
+    let r = Recorder::new(&exporter.meter(), &config(), &identity);
+    r.started(0);
+    r.observe(&record(Outcome::Success, None));
+    r.started(0);
+    r.observe(&record(Outcome::Error, Some(ErrorType::Http5xx)));
+    r.dropped(DropReason::MaxInFlight);
+    let text = exporter.encode().unwrap();
+    let mut families: BTreeMap<String, Family> = BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            families.entry(name.into()).or_default().kind = kind.into();
+        } else if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            families.entry(name.into()).or_default().help = help.into();
+        } else if !line.is_empty() {
+            let (series, _) = line.rsplit_once(' ').unwrap();
+            let (name, labels) = series.split_once('{').unwrap_or((series, ""));
+            let mut set = BTreeSet::new();
+            let mut le = None;
+            for kv in labels
+                .trim_end_matches('}')
+                .split("\",")
+                .filter(|s| !s.is_empty())
+            {
+                let (k, v) = kv.split_once('=').unwrap();
+                if k == "le" {
+                    le = Some(v.trim_matches('"').to_string());
+                } else {
+                    set.insert(k.to_string());
+                }
+            }
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| {
+                    name.strip_suffix(s)
+                        .filter(|b| families.get(*b).is_some_and(|f| f.kind == "histogram"))
+                })
+                .unwrap_or(name);
+            let fam = families.entry(base.into()).or_default();
+            if let Some(le) = le {
+                if le != "+Inf" {
+                    let v: f64 = le.parse().unwrap();
+                    if !fam.le.contains(&v) {
+                        fam.le.push(v);
+                    }
+                }
+            }
+            if !fam.label_sets.contains(&set) {
+                fam.label_sets.push(set);
+            }
+        }
+    }
+    families
+}
+
+fn prom_key(k: &str) -> String {
+    k.replace('.', "_")
+}
+
+#[test]
+fn every_instrument_is_exported_under_its_pinned_name_type_and_labels() {
+    let families = exposition();
+    for inst in catalogue::ALL {
+        let fam = families
+            .get(inst.prom)
+            .unwrap_or_else(|| panic!("{} not exported as {}", inst.name, inst.prom));
+        let kind = match inst.kind {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        };
+        assert_eq!(fam.kind, kind, "{}", inst.prom);
+        assert_eq!(fam.help, inst.description, "{}", inst.prom);
+        assert!(!inst.description.is_empty());
+        let all: BTreeSet<String> = inst.labels.iter().map(|k| prom_key(k)).collect();
+        let required: BTreeSet<String> = inst
+            .labels
+            .iter()
+            .filter(|k| !inst.optional.contains(k))
+            .map(|k| prom_key(k))
+            .collect();
+        for set in &fam.label_sets {
+            assert!(
+                set.is_subset(&all),
+                "{}: unexpected labels {set:?}",
+                inst.prom
+            );
+            assert!(
+                set.is_superset(&required),
+                "{}: missing labels in {set:?}",
+                inst.prom
+            );
+        }
+        if inst.kind == Kind::Histogram {
+            assert_eq!(fam.le, inst.buckets, "{} buckets", inst.prom);
+        }
+    }
+}
+
+#[test]
+fn nothing_outside_the_catalogue_is_exported_under_our_prefixes() {
+    let pinned: BTreeSet<&str> = catalogue::ALL.iter().map(|i| i.prom).collect();
+    for name in exposition().keys() {
+        if name.starts_with("llmsoak_") || name.starts_with("gen_ai_") {
+            assert!(
+                pinned.contains(name.as_str()),
+                "{name} is exported but not in the catalogue"
+            );
+        }
+    }
+}
+
+#[test]
+fn buckets_are_strictly_increasing_and_request_labels_are_the_design_set() {
+    for inst in catalogue::ALL {
+        assert!(
+            inst.buckets.windows(2).all(|w| w[0] < w[1]),
+            "{}",
+            inst.name
+        );
+        assert_eq!(
+            inst.kind == Kind::Histogram,
+            !inst.buckets.is_empty(),
+            "{}",
+            inst.name
+        );
+        let names: BTreeSet<&str> = catalogue::ALL.iter().map(|i| i.name).collect();
+        assert_eq!(names.len(), catalogue::ALL.len());
+    }
+    let r: Vec<String> = catalogue::REQUEST_LABELS
+        .iter()
+        .map(|k| prom_key(k))
+        .collect();
+    assert_eq!(
+        r,
+        [
+            "gen_ai_operation_name",
+            "gen_ai_provider_name",
+            "gen_ai_request_model",
+            "server_address",
+            "server_port",
+            "llmsoak_target",
+            "llmsoak_scenario"
+        ]
+    );
+    // The standard process collector shares the registry.
+    assert!(exposition().contains_key("process_resident_memory_bytes"));
+}

@@ -1,0 +1,269 @@
+//! Helpers for the end-to-end tests: spawn the real `llm-soak` binary (simulator or daemon) on
+//! 127.0.0.1 port 0, read the addresses it prints, scrape and parse `/metrics`, send signals.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_llm-soak"))
+}
+
+/// A child process killed on drop, with its stdout lines forwarded to a channel.
+pub struct Proc {
+    pub child: Child,
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn forward(stdout: ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Proc {
+    pub fn spawn(args: &[&str]) -> Proc {
+        let mut child = Command::new(bin())
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn llm-soak");
+        let lines = forward(child.stdout.take().expect("stdout"));
+        Proc { child, lines }
+    }
+
+    /// The first stdout line containing `marker`; returns the text after it.
+    pub fn wait_line(&self, marker: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(i) = line.find(marker) {
+                        return line[i + marker.len()..].to_string();
+                    }
+                }
+                Err(_) => panic!("no line with {marker:?} within {timeout:?}"),
+            }
+        }
+    }
+
+    /// Everything printed after this point until the process exits.
+    pub fn rest_of_output(&self) -> String {
+        let mut out = String::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(30)) {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process did not exit within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Start `llm-soak simulate` with `args`; returns the process and its address.
+pub fn simulator(args: &[&str]) -> (Proc, SocketAddr) {
+    let mut all = vec!["simulate", "--listen", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let p = Proc::spawn(&all);
+    let rest = p.wait_line("listening on http://", Duration::from_secs(30));
+    let addr = rest
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .expect("simulator address");
+    (p, addr)
+}
+
+/// Start `llm-soak run` on a config text; returns the process, the metrics address and the
+/// temp dir holding the config (keep it alive).
+pub fn daemon(config: &str, extra: &[&str]) -> (Proc, SocketAddr, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("llm-soak.toml");
+    std::fs::write(&path, config).expect("write config");
+    let path = path.to_string_lossy().into_owned();
+    let mut args = vec!["run", "-c", path.as_str(), "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let p = Proc::spawn(&args);
+    let addr = metrics_addr(&p);
+    (p, addr, dir)
+}
+
+pub fn metrics_addr(p: &Proc) -> SocketAddr {
+    let rest = p.wait_line("metrics: http://", Duration::from_secs(30));
+    rest.trim_end_matches("/metrics")
+        .parse()
+        .expect("metrics address")
+}
+
+/// A plain HTTP/1.0 GET; returns (status, body).
+pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("write");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_string())
+}
+
+pub fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let (status, body) = get(addr, path);
+    assert_eq!(status, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).expect("json")
+}
+
+/// One sample of a scrape.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+pub fn parse_scrape(text: &str) -> Vec<Sample> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (name, labels) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            let labels = labels
+                .split("\",")
+                .filter(|kv| !kv.is_empty())
+                .filter_map(|kv| {
+                    let (k, v) = kv.split_once('=')?;
+                    Some((k.to_string(), v.trim_matches('"').to_string()))
+                })
+                .collect();
+            Some(Sample {
+                name: name.to_string(),
+                labels,
+                value: value.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Sum of `name` over samples whose labels include every `(k, v)` of `filter`.
+pub fn sum(samples: &[Sample], name: &str, filter: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|s| {
+            s.name == name
+                && filter
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|s| s.value)
+        .sum()
+}
+
+pub fn scrape(addr: SocketAddr) -> (String, Vec<Sample>) {
+    let (status, body) = get(addr, "/metrics");
+    assert_eq!(status, 200);
+    let samples = parse_scrape(&body);
+    (body, samples)
+}
+
+/// Poll the status API until the schedule has finished and nothing is in flight.
+pub fn wait_drained(addr: SocketAddr, timeout: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let s = get_json(addr, "/api/v1/status");
+        if s["state"] == "finished" && s["requests"]["in_flight"] == 0 {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run did not finish and drain within {timeout:?}: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `promtool`, installed by scripts/test.sh when missing.
+pub fn promtool() -> PathBuf {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = PathBuf::from(dir).join("promtool");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "promtool not found on PATH: run the tests through scripts/test.sh, which installs Debian's prometheus package"
+    );
+}
+
+/// A daemon config against `addr` with the given `[load]` and scenario tail.
+pub fn config_for(addr: SocketAddr, target_extra: &str, load: &str, scenario: &str) -> String {
+    format!(
+        r#"
+seed = 7
+[[target]]
+name = "sim"
+base_url = "http://{addr}"
+model = "llm-soak-sim"
+{target_extra}
+
+[load]
+{load}
+
+[[scenario]]
+name = "s1"
+{scenario}
+"#
+    )
+}
