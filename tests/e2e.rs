@@ -64,6 +64,10 @@ fn reported_latency_is_never_below_the_targets_truth_and_counts_are_exact() {
     );
     let (mut p, addr, _dir) = daemon(&config, &[]);
     let status = wait_drained(addr, Duration::from_secs(60));
+    assert_eq!(get(addr, "/-/healthy").0, 200);
+    assert_eq!(get(addr, "/-/ready").0, 200);
+    assert_eq!(status["requests"]["started"], 30);
+    assert_eq!(status["requests"]["by_outcome"]["success"], 30);
     let (_, s) = scrape(addr);
     let n = sum(&s, "llmsoak_requests_total", &[]);
     assert_eq!(n, 30.0, "10/s constant for 3 s");

@@ -4,23 +4,29 @@
 //! Modules, in the order data flows through them:
 //!
 //! ```text
-//! schedule::Schedule --Arrival{seq, intended_at}--> schedule::Dispatcher --no permit--> Recorder::dropped(reason)
-//!                                                     | permit (Semaphore, max_in_flight)
-//!                                                     v
-//!      workload::PromptPool::take(seq)  (filled ahead by a blocking worker: scenario, prompt, max_tokens)
-//!                                                     v
-//!               record::RequestPlan{seq, intended_at, scenario, prompt: Arc<Prompt>, max_tokens}
-//!                                                     v
-//!                           client::Client::execute(plan) --HTTP + SSE--> target
-//!                                                     v
-//!   record::RequestRecord{sent_at, first_chunk_at, first_token_at, first_answer_at, event times,
-//!                         tokens(+source), end_at, outcome}
-//!                                                     v
-//!                          metrics::Recorder::observe(&record)   (synchronous, no channel)
-//!                                                     |
-//!                  export::Exporter (one SdkMeterProvider, Prometheus registry + process_*)
-//!                                                     |
-//!                        server: GET /metrics, /-/healthy, /-/ready, /api/v1/status
+//! config::Config (TOML -> schema walk -> typed)          runner: one cancellation tree, drain
+//!        |
+//! schedule::Shape (phases -> rate, Λ, Λ⁻¹) + schedule::Arrivals (gaps from (seed, seq))
+//!        | Tick{seq, at}
+//!        v
+//! schedule::Dispatcher --no permit (Semaphore, max_in_flight)--> metrics::Recorder::dropped(reason)
+//!        | permit
+//!        v
+//! workload::PromptPool::take(seq)  <-- blocking worker: workload::Workload::prompt(seq)
+//!        |                                 (scenario, token-exact prompt, body bytes, max_tokens)
+//!        v
+//! record::RequestPlan{seq, intended_at, scenario, prompt: Arc<Prompt>, max_tokens}
+//!        v
+//! client::Client::execute --HTTP + SSE (client::sse::Framer)--> target (or simulator::Simulator)
+//!        v
+//! record::RequestRecord{sent_at, first_chunk_at, first_token_at, first_answer_at,
+//!                       token_events, end_at, output_tokens + source, outcome, error_type}
+//!        v
+//! metrics::Recorder::observe(&record)   (synchronous, once per request, no channel)
+//!        v
+//! export::Exporter (one SdkMeterProvider; Prometheus registry + process_*)
+//!        v
+//! server::serve: GET /metrics, /-/healthy, /-/ready, /api/v1/status
 //! ```
 //!
 //! `config` turns TOML into a validated [`config::Config`] (every problem at once); `runner` wires

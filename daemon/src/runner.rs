@@ -185,6 +185,7 @@ pub async fn run(
         tracker: tracker.clone(),
         stop: stop.clone(),
         abort: abort.clone(),
+        failures: Arc::new(crate::schedule::FailureLog::new(5)),
     };
     let started = Instant::now();
     let bounded = opts.duration.is_some();

@@ -95,6 +95,49 @@ impl Execute for crate::client::Client {
     }
 }
 
+/// Logs failed requests at a bounded rate (a burst of failures must not flood the logs or
+/// slow the tasks that report them): at most `per_second` lines a second, then one line saying
+/// how many were suppressed.
+#[derive(Debug)]
+pub struct FailureLog {
+    per_second: u32,
+    state: std::sync::Mutex<(Instant, u32, u64)>,
+}
+
+impl FailureLog {
+    pub fn new(per_second: u32) -> Self {
+        FailureLog {
+            per_second,
+            state: std::sync::Mutex::new((Instant::now(), 0, 0)),
+        }
+    }
+
+    pub fn note(&self, record: &RequestRecord) {
+        let Some(error) = record.error_type else {
+            return;
+        };
+        if error == crate::record::ErrorType::Cancelled {
+            return;
+        }
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if now.duration_since(st.0) >= Duration::from_secs(1) {
+            if st.2 > 0 {
+                tracing::warn!(suppressed = st.2, "more failed requests were not logged");
+            }
+            *st = (now, 0, 0);
+        }
+        if st.1 < self.per_second {
+            st.1 += 1;
+            tracing::warn!(seq = record.seq, error_type = error.as_str(), status = ?record.status, "request failed");
+        } else {
+            st.2 += 1;
+        }
+    }
+}
+
 /// How the dispatch loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DispatchEnd {
@@ -120,6 +163,7 @@ pub struct Dispatcher<E> {
     pub stop: CancellationToken,
     /// Cancels requests in flight (after the drain grace period).
     pub abort: CancellationToken,
+    pub failures: Arc<FailureLog>,
 }
 
 impl<E: Execute> Dispatcher<E> {
@@ -172,10 +216,12 @@ impl<E: Execute> Dispatcher<E> {
             let recorder = Arc::clone(&self.recorder);
             let executor = Arc::clone(&self.executor);
             let abort = self.abort.clone();
+            let failures = Arc::clone(&self.failures);
             self.tracker.spawn(async move {
                 let record = executor.execute(plan, abort).await;
                 recorder.observe(&record);
                 drop(permit);
+                failures.note(&record);
             });
         }
     }

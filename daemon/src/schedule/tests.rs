@@ -154,6 +154,7 @@ fn dispatcher(busy: Duration, seconds: u64) -> (Dispatcher<Fake>, Arc<Fake>) {
         tracker: TaskTracker::new(),
         stop: CancellationToken::new(),
         abort: CancellationToken::new(),
+        failures: Arc::new(FailureLog::new(5)),
     };
     (d, fake)
 }
