@@ -277,7 +277,12 @@ async fn stream(
     let mut reader = Reader::new(target.max_event_bytes, target.stall_threshold);
     let mut last_read = m.sent_at;
     loop {
-        let idle_deadline = (last_read + target.idle_timeout).min(deadline);
+        // The idle (stall) timeout runs mid-stream only: before the first event, a slow prefill
+        // or a queue is latency to measure, bounded by the total timeout alone.
+        let idle_deadline = match m.first_chunk_at {
+            Some(_) => (last_read + target.idle_timeout).min(deadline),
+            None => deadline,
+        };
         let read = tokio::time::timeout_at(idle_deadline, body.next()).await;
         // The arrival timestamp: taken as the read completes, before any framing or parsing.
         let now = Instant::now();

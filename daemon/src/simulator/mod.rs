@@ -290,3 +290,57 @@ async fn count_tokens(text: String) -> u64 {
     .await
     .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn non_streaming_answers_models_and_bad_requests() {
+        crate::client::init_crypto();
+        let config = SimConfig {
+            ttft: Duration::from_millis(5),
+            itl: Duration::from_millis(1),
+            ..SimConfig::default()
+        };
+        let (addr, sim, _h) = spawn(config, SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let http = reqwest::Client::new();
+        let body = serde_json::json!({"model": "m", "prompt": "hello there", "max_tokens": 7});
+        let v: serde_json::Value = http
+            .post(format!("http://{addr}/v1/completions"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["usage"]["completion_tokens"], 7);
+        assert_eq!(v["usage"]["prompt_tokens"], 2);
+        assert_eq!(v["choices"][0]["finish_reason"], "length");
+        let models: ModelList = http
+            .get(format!("http://{addr}/v1/models"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(models.data[0].id, "llm-soak-sim");
+        // Chat without messages is a 400 with a JSON error body.
+        let r = http
+            .post(format!("http://{addr}/v1/chat/completions"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let snap = sim.stats.snapshot();
+        assert_eq!(
+            (snap.requests, snap.bad_requests, snap.output_tokens),
+            (2, 1, 7)
+        );
+    }
+}
