@@ -20,6 +20,10 @@ use crate::record::{ErrorType, Outcome, RequestPlan, RequestRecord, TokenSource}
 use crate::workload::Tokenizer;
 use sse::{Framer, SseError};
 
+/// Carries the request's sequence number, so the target's logs (and the simulator's ground
+/// truth) can be joined with llm-soak's records.
+pub const SEQ_HEADER: &str = "x-llmsoak-seq";
+
 /// Received text kept per request for the tokenizer fallback; beyond it, events are counted.
 const MAX_TEXT_BYTES: usize = 8 << 20;
 
@@ -93,6 +97,7 @@ impl Client {
             .http
             .post(&route.url)
             .headers(tc.headers.clone())
+            .header(SEQ_HEADER, plan.seq)
             .body(plan.prompt.body.clone());
         let mut m = Measurement::new(plan.max_tokens, Instant::now());
         let deadline = m.sent_at + tc.target.request_timeout;

@@ -4,6 +4,7 @@
 //! [`Config::to_toml`] is the effective config as `print-config` shows it.
 
 mod schema;
+pub mod simulator;
 pub mod walk;
 
 use std::fmt;
@@ -98,6 +99,9 @@ pub struct Config {
     pub load: LoadConfig,
     #[serde(rename = "scenario")]
     pub scenarios: Vec<Scenario>,
+    /// An optional `[simulator]` section (used by `simulate -c` and `demo`).
+    #[serde(skip)]
+    pub simulator: Option<crate::simulator::SimConfig>,
     /// FNV-1a of the source text (exported as a number, not a label).
     #[serde(skip)]
     pub checksum: u64,
@@ -297,6 +301,18 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         schema::parse(text, env).map_err(|problems| ConfigError::Invalid {
+            origin: origin.to_string(),
+            problems,
+        })
+    }
+
+    /// Only the `[simulator]` section of `text` (defaults when absent); other keys are ignored,
+    /// so one file can configure both the daemon and the simulator.
+    pub fn parse_simulator(
+        text: &str,
+        origin: &str,
+    ) -> Result<crate::simulator::SimConfig, ConfigError> {
+        schema::parse_simulator(text).map_err(|problems| ConfigError::Invalid {
             origin: origin.to_string(),
             problems,
         })

@@ -12,7 +12,7 @@ use toml::de::DeTable;
 use super::walk::{Problem, Tbl, Val, Walk};
 use super::*;
 
-const ROOT_KEYS: &[&str] = &["seed", "server", "target", "load", "scenario"];
+const ROOT_KEYS: &[&str] = &["seed", "server", "target", "load", "scenario", "simulator"];
 const SERVER_KEYS: &[&str] = &["listen"];
 const TARGET_KEYS: &[&str] = &[
     "name",
@@ -84,6 +84,10 @@ pub(super) fn parse(
         root.get("scenario"),
         (!targets.is_empty()).then_some(targets.as_slice()),
     );
+    let simulator = match root.get("simulator") {
+        None => Some(None),
+        Some(v) => super::simulator::walk(&mut w, &v).map(Some),
+    };
     let targets = targets_ok.then_some(targets);
     root.finish(&mut w, ROOT_KEYS, |k| {
         (k == "targets" || k == "scenarios").then(|| {
@@ -94,8 +98,8 @@ pub(super) fn parse(
         })
     });
 
-    match (seed, server, targets, load, scenarios) {
-        (Some(seed), Some(server), Some(targets), Some(load), Some(scenarios))
+    match (seed, server, targets, load, scenarios, simulator) {
+        (Some(seed), Some(server), Some(targets), Some(load), Some(scenarios), Some(simulator))
             if w.problems.is_empty() =>
         {
             Ok(Config {
@@ -104,6 +108,7 @@ pub(super) fn parse(
                 targets,
                 load,
                 scenarios,
+                simulator,
                 checksum: checksum(text),
             })
         }
@@ -112,6 +117,27 @@ pub(super) fn parse(
             problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
             Err(problems)
         }
+    }
+}
+
+pub(super) fn parse_simulator(text: &str) -> Result<crate::simulator::SimConfig, Vec<Problem>> {
+    let env = |_: &str| None;
+    let mut w = Walk::new(text, &env);
+    let doc = match DeTable::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            w.report("", e.span(), format!("TOML syntax error: {}", e.message()));
+            return Err(w.problems);
+        }
+    };
+    let mut root = Tbl::root(&doc);
+    let sim = match root.get("simulator") {
+        None => Some(crate::simulator::SimConfig::default()),
+        Some(v) => super::simulator::walk(&mut w, &v),
+    };
+    match sim {
+        Some(s) if w.problems.is_empty() => Ok(s),
+        _ => Err(w.problems),
     }
 }
 

@@ -365,6 +365,21 @@ impl<'a, 'i> Val<'a, 'i> {
         }
     }
 
+    /// A duration string that may be zero (`"0s"`).
+    pub fn duration_or_zero(&self, w: &mut Walk<'_>) -> Option<Duration> {
+        let s = self.str(w)?;
+        match humantime::parse_duration(s) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.bad(
+                    w,
+                    format!("invalid duration {s:?}: {e} (examples: \"0s\", \"50us\", \"20ms\")"),
+                );
+                None
+            }
+        }
+    }
+
     /// A string that is one of `allowed`.
     pub fn one_of(&self, w: &mut Walk<'_>, allowed: &[&'static str]) -> Option<&'static str> {
         let s = self.str(w)?;

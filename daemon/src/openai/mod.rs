@@ -67,6 +67,9 @@ pub struct CompletionRequest<'a> {
     pub seed: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stop: Vec<String>,
+    /// vLLM / llama.cpp extension: keep generating past end-of-sequence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_eos: Option<bool>,
 }
 
 impl CompletionRequest<'_> {

@@ -1,117 +1,93 @@
-//! The built-in OpenAI-compatible target (`llm-soak simulate`, and what `demo` and the tests run
-//! against): chat and text completions, streaming or not, usage when asked, a fixed TTFT and
-//! inter-token latency with tokens written on absolute deadlines, output length honouring
-//! `max_tokens`, and seeded fault injection (HTTP errors, mid-stream stalls, truncated
-//! streams). It keeps ground truth — what it injected, how late its own writes were — at
-//! `GET /stats`. It shares only the `openai` wire types with the client.
+//! The built-in OpenAI-compatible target (`llm-soak simulate`; what `demo`, the tests and alert
+//! rehearsals run against). It behaves like an inference engine ([`engine`]): queueing beyond a
+//! batch capacity, prefill proportional to uncached input tokens with a prefix cache
+//! ([`prefix`]), decode ITL that grows with the batch, KV-cache preemption, tokens written on
+//! absolute deadlines; it injects faults by rate and time window ([`faults`]), leaks memory and
+//! drifts TPOT on request ([`degrade`]), exports vLLM-named metrics on its own listener
+//! ([`vllm`]) and keeps ground truth at `GET /stats` ([`truth`]). It shares only the `openai`
+//! wire types with the client.
 
+pub mod degrade;
+pub mod engine;
+pub mod faults;
+pub mod prefix;
 mod stream;
+pub mod truth;
+pub mod vllm;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rand::RngExt;
-use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use crate::openai::{CompletionRequest, Endpoint, ModelCard, ModelList};
 use crate::workload::rng::{Stream, rng_for};
+use degrade::{Leak, LeakParams};
+use engine::{Engine, EngineParams};
+use faults::{FaultKind, FaultRule};
+use truth::{StatsReport, Truth};
+use vllm::VllmMetrics;
 
-/// How the simulated engine behaves.
+/// The header carrying llm-soak's request sequence number, for joining truth and measurement.
+pub const SEQ_HEADER: &str = crate::client::SEQ_HEADER;
+
+/// Everything `[simulator]` configures. Defaults resemble an 8B model on one mid-range GPU.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
     pub model: String,
-    /// Time to the first token.
-    pub ttft: Duration,
-    /// Time between tokens.
-    pub itl: Duration,
+    pub seed: u64,
+    pub engine: EngineParams,
     /// Output length when a request sets no `max_tokens`.
     pub default_max_tokens: u32,
-    /// Fraction of requests answered with `error_status` and a JSON error body.
-    pub error_rate: f64,
-    pub error_status: u16,
-    /// Fraction of streams that stop sending halfway for `stall_for`.
-    pub stall_rate: f64,
+    /// Fraction of requests (without `ignore_eos`) that stop early at a seeded length.
+    pub early_stop: f64,
     pub stall_for: Duration,
-    /// Fraction of streams closed halfway, before any `finish_reason`.
-    pub truncate_rate: f64,
-    pub seed: u64,
+    pub slow_headers_delay: Duration,
+    pub oversized_bytes: usize,
+    /// Where the vLLM-style `/metrics` listens (its own listener); `None`: not served.
+    pub metrics_listen: Option<SocketAddr>,
+    pub leak: LeakParams,
+    pub faults: Vec<FaultRule>,
 }
 
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             model: "llm-soak-sim".into(),
-            ttft: Duration::from_millis(100),
-            itl: Duration::from_millis(20),
-            default_max_tokens: 128,
-            error_rate: 0.0,
-            error_status: 503,
-            stall_rate: 0.0,
-            stall_for: Duration::from_secs(3600),
-            truncate_rate: 0.0,
             seed: 0,
-        }
-    }
-}
-
-/// The fault chosen for one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fault {
-    None,
-    HttpError,
-    Stall,
-    Truncate,
-}
-
-/// Ground truth, served at `GET /stats`.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub requests: AtomicU64,
-    pub bad_requests: AtomicU64,
-    pub streams_completed: AtomicU64,
-    pub output_tokens: AtomicU64,
-    pub injected_http_error: AtomicU64,
-    pub injected_stall: AtomicU64,
-    pub injected_truncate: AtomicU64,
-    /// Worst lateness of a token write against its deadline, in microseconds.
-    pub max_write_lateness_us: AtomicU64,
-}
-
-/// A snapshot of [`Stats`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct StatsSnapshot {
-    pub requests: u64,
-    pub bad_requests: u64,
-    pub streams_completed: u64,
-    pub output_tokens: u64,
-    pub injected_http_error: u64,
-    pub injected_stall: u64,
-    pub injected_truncate: u64,
-    pub max_write_lateness_us: u64,
-}
-
-impl Stats {
-    pub fn snapshot(&self) -> StatsSnapshot {
-        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        StatsSnapshot {
-            requests: l(&self.requests),
-            bad_requests: l(&self.bad_requests),
-            streams_completed: l(&self.streams_completed),
-            output_tokens: l(&self.output_tokens),
-            injected_http_error: l(&self.injected_http_error),
-            injected_stall: l(&self.injected_stall),
-            injected_truncate: l(&self.injected_truncate),
-            max_write_lateness_us: l(&self.max_write_lateness_us),
+            engine: EngineParams {
+                batch_capacity: 32,
+                prefill_base: Duration::from_millis(15),
+                prefill_per_token: Duration::from_micros(100),
+                itl_base: Duration::from_millis(20),
+                itl_per_seq: Duration::from_micros(400),
+                jitter: 0.0,
+                kv_cache_tokens: 131_072,
+                prefix_block_tokens: 16,
+                prefix_cache_blocks: 8192,
+                drift_per_hour: 0.0,
+                time_scale: 1.0,
+            },
+            default_max_tokens: 256,
+            early_stop: 0.0,
+            stall_for: Duration::from_secs(3600),
+            slow_headers_delay: Duration::from_secs(5),
+            oversized_bytes: 16 << 20,
+            metrics_listen: None,
+            leak: LeakParams {
+                max_bytes: 1 << 30,
+                ..LeakParams::default()
+            },
+            faults: Vec::new(),
         }
     }
 }
@@ -120,67 +96,131 @@ impl Stats {
 #[derive(Debug)]
 pub struct Simulator {
     pub config: SimConfig,
-    pub stats: Stats,
+    pub engine: Arc<Engine>,
+    pub truth: Truth,
+    pub vllm: VllmMetrics,
+    pub leak: Arc<Leak>,
+    started: Instant,
+    next_index: std::sync::atomic::AtomicU64,
 }
 
 impl Simulator {
-    pub fn new(config: SimConfig) -> Arc<Self> {
-        Arc::new(Simulator {
+    pub fn new(config: SimConfig) -> Result<Arc<Self>, prometheus::Error> {
+        Ok(Arc::new(Simulator {
+            engine: Engine::new(config.engine.clone()),
+            truth: Truth::default(),
+            vllm: VllmMetrics::new(&config.model)?,
+            leak: Leak::new(config.leak),
+            started: Instant::now(),
+            next_index: std::sync::atomic::AtomicU64::new(0),
             config,
-            stats: Stats::default(),
-        })
+        }))
     }
 
-    fn choose_fault(&self, index: u64) -> Fault {
-        let c = &self.config;
-        let u: f64 = rng_for(c.seed, Stream::Simulator, index).random();
-        if u < c.error_rate {
-            Fault::HttpError
-        } else if u < c.error_rate + c.stall_rate {
-            Fault::Stall
-        } else if u < c.error_rate + c.stall_rate + c.truncate_rate {
-            Fault::Truncate
-        } else {
-            Fault::None
-        }
+    /// Ground truth plus the engine's state.
+    pub fn report(&self) -> StatsReport {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut r = self.truth.report();
+        (r.running, r.waiting, r.kv_cache_usage) = self.engine.load();
+        r.preemptions = self.engine.preemptions.load(Relaxed);
+        r.prefix_cache_queries = self.engine.prefix_queries.load(Relaxed);
+        r.prefix_cache_hits = self.engine.prefix_hits.load(Relaxed);
+        r.leaked_bytes = self.leak.leaked();
+        r
     }
 
+    /// The OpenAI API plus `/stats`.
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
             .route("/v1/chat/completions", post(chat))
             .route("/v1/completions", post(completions))
             .route("/v1/models", get(models))
             .route("/stats", get(stats))
+            .route("/stats/reset", post(reset))
+            .route("/stats/requests", get(recent))
             .route("/health", get(|| async { "OK" }))
             .with_state(Arc::clone(self))
     }
 
-    /// Serve on `listener` until the task is dropped or aborted.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
-        let app = self.router();
-        axum::serve(listener, app).await
+    /// The vLLM-style metrics endpoint (its own listener).
+    pub fn metrics_router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/metrics", get(vllm_metrics))
+            .with_state(Arc::clone(self))
     }
 }
 
-/// Bind `addr` and serve in a background task; returns the bound address.
-pub async fn spawn(
-    config: SimConfig,
-    addr: SocketAddr,
-) -> std::io::Result<(
-    SocketAddr,
-    Arc<Simulator>,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-)> {
+/// A running simulator: its addresses and tasks (aborted on drop).
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
+    pub sim: Arc<Simulator>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    pub failed: tokio::sync::oneshot::Receiver<std::io::Error>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Bind the API on `addr` (and metrics on `config.metrics_listen`) and serve in the background.
+pub async fn spawn(config: SimConfig, addr: SocketAddr) -> std::io::Result<Running> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let sim = Simulator::new(config);
-    let handle = tokio::spawn(Arc::clone(&sim).serve(listener));
-    Ok((local, sim, handle))
+    let metrics_listener = match config.metrics_listen {
+        Some(a) => Some(TcpListener::bind(a).await?),
+        None => None,
+    };
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?;
+    let time_scale = config.engine.time_scale;
+    let sim = Simulator::new(config).map_err(std::io::Error::other)?;
+    let (fail_tx, failed) = tokio::sync::oneshot::channel();
+    let fail_tx = Arc::new(std::sync::Mutex::new(Some(fail_tx)));
+    let report = move |e: std::io::Error| {
+        if let Some(tx) = fail_tx.lock().ok().and_then(|mut t| t.take()) {
+            let _ = tx.send(e);
+        }
+    };
+    let mut tasks = Vec::new();
+    let app = sim.router();
+    let r = report.clone();
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            r(e);
+        }
+    }));
+    if let Some(ml) = metrics_listener {
+        let app = sim.metrics_router();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(ml, app).await {
+                report(e);
+            }
+        }));
+    }
+    if let Some(t) = sim.leak.spawn_ticker(time_scale) {
+        tasks.push(t);
+    }
+    Ok(Running {
+        addr: local,
+        metrics_addr,
+        sim,
+        tasks,
+        failed,
+    })
 }
 
 fn error_response(status: StatusCode, message: &str) -> Response {
     let body = serde_json::json!({
         "error": {
+            "object": "error",
             "message": message,
             "type": if status.is_server_error() { "InternalServerError" } else { "BadRequestError" },
             "code": status.as_u16(),
@@ -200,25 +240,76 @@ async fn models(State(sim): State<Arc<Simulator>>) -> axum::Json<ModelList> {
     })
 }
 
-async fn stats(State(sim): State<Arc<Simulator>>) -> axum::Json<StatsSnapshot> {
-    axum::Json(sim.stats.snapshot())
+async fn stats(State(sim): State<Arc<Simulator>>) -> axum::Json<StatsReport> {
+    axum::Json(sim.report())
 }
 
-async fn chat(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
-    handle(sim, Endpoint::Chat, body).await
+async fn reset(State(sim): State<Arc<Simulator>>) -> StatusCode {
+    sim.truth.reset();
+    StatusCode::NO_CONTENT
 }
 
-async fn completions(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
-    handle(sim, Endpoint::Completions, body).await
+#[derive(Debug, serde::Deserialize)]
+struct RecentQuery {
+    seq: Option<u64>,
 }
 
-async fn handle(sim: Arc<Simulator>, endpoint: Endpoint, body: Bytes) -> Response {
-    let t0 = Instant::now();
-    let index = sim.stats.requests.fetch_add(1, Ordering::Relaxed);
+async fn recent(
+    State(sim): State<Arc<Simulator>>,
+    Query(q): Query<RecentQuery>,
+) -> axum::Json<Vec<truth::RequestTruth>> {
+    axum::Json(sim.truth.recent(q.seq))
+}
+
+async fn vllm_metrics(State(sim): State<Arc<Simulator>>) -> Response {
+    match sim.vllm.encode(&sim.engine) {
+        Ok(body) => ([(header::CONTENT_TYPE, crate::export::CONTENT_TYPE)], body).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn chat(State(sim): State<Arc<Simulator>>, headers: HeaderMap, body: Bytes) -> Response {
+    handle(sim, Endpoint::Chat, &headers, body).await
+}
+
+async fn completions(
+    State(sim): State<Arc<Simulator>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(sim, Endpoint::Completions, &headers, body).await
+}
+
+/// Prompt token ids as the embedded default tokenizer sees them (on a blocking worker).
+async fn tokenize(text: String) -> Vec<u32> {
+    tokio::task::spawn_blocking(move || {
+        use crate::workload::Tokenizer as _;
+        crate::workload::tokenizer::O200k::new().encode(&text)
+    })
+    .await
+    .unwrap_or_default()
+}
+
+async fn handle(
+    sim: Arc<Simulator>,
+    endpoint: Endpoint,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let arrival = Instant::now();
+    let index = sim
+        .next_index
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    sim.truth.arrived();
+    sim.leak.on_request();
+    let seq = headers
+        .get(SEQ_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
     let req: CompletionRequest<'_> = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
-            sim.stats.bad_requests.fetch_add(1, Ordering::Relaxed);
+            sim.truth.bad_request();
             return error_response(
                 StatusCode::BAD_REQUEST,
                 &format!("invalid request body: {e}"),
@@ -230,46 +321,59 @@ async fn handle(sim: Arc<Simulator>, endpoint: Endpoint, body: Bytes) -> Respons
         Endpoint::Completions => req.prompt.is_none(),
     };
     if wrong_shape {
-        sim.stats.bad_requests.fetch_add(1, Ordering::Relaxed);
+        sim.truth.bad_request();
         return error_response(
             StatusCode::BAD_REQUEST,
             "chat needs `messages`, completions need `prompt`",
         );
     }
-    let fault = sim.choose_fault(index);
-    if fault == Fault::HttpError {
-        sim.stats
-            .injected_http_error
-            .fetch_add(1, Ordering::Relaxed);
-        let status = StatusCode::from_u16(sim.config.error_status)
-            .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        let mut resp = error_response(status, "injected fault");
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    let mut rng = rng_for(sim.config.seed, Stream::Simulator, index);
+    let u: f64 = rng.random();
+    let fault = faults::choose(
+        &sim.config.faults,
+        arrival.saturating_duration_since(sim.started),
+        u,
+    )
+    .cloned();
+    if let Some(f) = &fault {
+        sim.truth.fault(f.kind);
+        if let Some(resp) = immediate_fault(&sim, f).await {
+            return resp;
         }
-        return resp;
+    }
+    let ids = tokenize(req.input_text()).await;
+    let prompt_tokens = ids.len() as u64;
+    if !sim.engine.fits(prompt_tokens) {
+        sim.truth.bad_request();
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "prompt is longer than the KV cache (context length exceeded)",
+        );
+    }
+    let mut tokens = req
+        .max_tokens
+        .unwrap_or(sim.config.default_max_tokens)
+        .max(1);
+    if !req.ignore_eos.unwrap_or(false)
+        && sim.config.early_stop > 0.0
+        && rng.random_bool(sim.config.early_stop)
+    {
+        tokens = rng.random_range(1..=tokens);
     }
     let plan = stream::Plan {
         endpoint,
         model: req.model.to_string(),
-        tokens: req
-            .max_tokens
-            .unwrap_or(sim.config.default_max_tokens)
-            .max(1),
-        prompt_tokens: count_tokens(req.input_text()).await,
+        tokens,
+        prompt_tokens,
+        hashes: sim.engine.block_hashes(&ids),
         include_usage: req.stream_options.is_some_and(|o| o.include_usage),
-        t0,
-        stall: fault == Fault::Stall,
-        truncate: fault == Fault::Truncate,
-    };
-    match fault {
-        Fault::Stall => sim.stats.injected_stall.fetch_add(1, Ordering::Relaxed),
-        Fault::Truncate => sim.stats.injected_truncate.fetch_add(1, Ordering::Relaxed),
-        _ => 0,
+        arrival,
+        seq,
+        fault: fault.map(|f| f.kind),
+        rng,
     };
     if !req.stream {
-        return stream::complete(&sim, plan).await;
+        return stream::complete(sim, plan).await;
     }
     let mut resp = Response::new(Body::from_stream(stream::events(sim, plan)));
     let h = resp.headers_mut();
@@ -281,66 +385,35 @@ async fn handle(sim: Arc<Simulator>, endpoint: Endpoint, body: Bytes) -> Respons
     resp
 }
 
-/// Prompt tokens as the embedded default tokenizer counts them (on a blocking worker).
-async fn count_tokens(text: String) -> u64 {
-    tokio::task::spawn_blocking(move || {
-        use crate::workload::Tokenizer as _;
-        crate::workload::tokenizer::O200k::new().count(&text) as u64
-    })
-    .await
-    .unwrap_or(0)
+/// Faults answered before any generation; `None` for those applied to the stream.
+async fn immediate_fault(sim: &Simulator, f: &FaultRule) -> Option<Response> {
+    let status = |default: StatusCode| {
+        f.status
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or(default)
+    };
+    match f.kind {
+        FaultKind::Http5xx => Some(error_response(status(StatusCode::SERVICE_UNAVAILABLE), "injected fault")),
+        FaultKind::Http4xx => Some(error_response(status(StatusCode::BAD_REQUEST), "injected fault")),
+        FaultKind::Http429 => {
+            let mut resp = error_response(StatusCode::TOO_MANY_REQUESTS, "rate limited (injected)");
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            Some(resp)
+        }
+        FaultKind::Html200 => Some(
+            (
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                "<html><body><h1>502 Bad Gateway</h1><p>injected by llm-soak simulate</p></body></html>\n",
+            )
+                .into_response(),
+        ),
+        FaultKind::SlowHeaders => {
+            tokio::time::sleep(sim.config.slow_headers_delay).await;
+            None
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn non_streaming_answers_models_and_bad_requests() {
-        crate::client::init_crypto();
-        let config = SimConfig {
-            ttft: Duration::from_millis(5),
-            itl: Duration::from_millis(1),
-            ..SimConfig::default()
-        };
-        let (addr, sim, _h) = spawn(config, SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .unwrap();
-        let http = reqwest::Client::new();
-        let body = serde_json::json!({"model": "m", "prompt": "hello there", "max_tokens": 7});
-        let v: serde_json::Value = http
-            .post(format!("http://{addr}/v1/completions"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(v["usage"]["completion_tokens"], 7);
-        assert_eq!(v["usage"]["prompt_tokens"], 2);
-        assert_eq!(v["choices"][0]["finish_reason"], "length");
-        let models: ModelList = http
-            .get(format!("http://{addr}/v1/models"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(models.data[0].id, "llm-soak-sim");
-        // Chat without messages is a 400 with a JSON error body.
-        let r = http
-            .post(format!("http://{addr}/v1/chat/completions"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 400);
-        let snap = sim.stats.snapshot();
-        assert_eq!(
-            (snap.requests, snap.bad_requests, snap.output_tokens),
-            (2, 1, 7)
-        );
-    }
-}
+mod tests;

@@ -1,31 +1,38 @@
-//! The simulator's response bodies: an SSE stream whose events are written on absolute
-//! deadlines (`t0 + ttft + i·itl`), shaped like vLLM's (role chunk, `finish_reason` on the last
-//! content chunk, a usage chunk with `choices: []`, `[DONE]`), with the chosen fault applied;
-//! and the equivalent non-streaming JSON body.
+//! The simulator's response bodies. A streamed answer waits for admission (batch slot + KV),
+//! prefills (uncached tokens only), then writes one token per event on absolute deadlines —
+//! each deadline is the previous one plus the engine's current ITL, so lateness never
+//! accumulates — in vLLM's shape (role chunk, `finish_reason` on the last content chunk, a usage
+//! chunk with `choices: []`, `[DONE]`), with the request's fault applied halfway. Whatever
+//! happens, dropping the body records the request's ground truth.
 
-use std::convert::Infallible;
+use std::io;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
+use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
 use super::Simulator;
+use super::engine::Slot;
+use super::faults::FaultKind;
+use super::truth::Tracker;
 use crate::openai::{ChunkChoice, Delta, Endpoint, StreamChunk, Usage};
 
 /// What one response will do.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct Plan {
     pub endpoint: Endpoint,
     pub model: String,
     pub tokens: u32,
     pub prompt_tokens: u64,
+    pub hashes: Vec<u64>,
     pub include_usage: bool,
-    pub t0: Instant,
-    pub stall: bool,
-    pub truncate: bool,
+    pub arrival: Instant,
+    pub seq: Option<u64>,
+    pub fault: Option<FaultKind>,
+    pub rng: ChaCha8Rng,
 }
 
 const WORDS: &[&str] = &[
@@ -72,40 +79,206 @@ fn chunk_json(
     serde_json::to_string(&chunk).unwrap_or_default()
 }
 
-fn sse(json: &str) -> Bytes {
-    Bytes::from(format!("data: {json}\n\n"))
-}
-
-#[derive(Debug)]
-struct State {
-    sim: Arc<Simulator>,
-    plan: Plan,
-    /// Next token index; `tokens` = content done.
-    next: u32,
-    stage: Stage,
+fn usage(plan: &Plan, completion: u32) -> Usage {
+    Usage {
+        prompt_tokens: plan.prompt_tokens,
+        completion_tokens: u64::from(completion),
+        total_tokens: plan.prompt_tokens + u64::from(completion),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
+    Admit,
     Tokens,
     Usage,
     Done,
+    Forever,
     End,
 }
 
-impl State {
-    fn deadline(&self, i: u32) -> Instant {
-        let c = &self.sim.config;
-        self.plan.t0 + c.ttft + c.itl * i
+/// A streaming response in progress.
+#[derive(Debug)]
+struct Gen {
+    sim: Arc<Simulator>,
+    plan: Plan,
+    slot: Option<Slot>,
+    next: u32,
+    deadline: Instant,
+    stage: Stage,
+    fault_fired: bool,
+    tracker: Tracker,
+}
+
+impl Drop for Gen {
+    fn drop(&mut self) {
+        self.slot = None;
+        record(
+            &self.sim,
+            &self.tracker,
+            self.plan.prompt_tokens,
+            Instant::now(),
+        );
+    }
+}
+
+/// Ground truth and the vLLM-style histograms for a finished (or abandoned) request.
+fn record(sim: &Simulator, t: &Tracker, prompt_tokens: u64, end: Instant) {
+    sim.truth.finish(t, end);
+    let l = [sim.vllm.model()];
+    sim.vllm
+        .generation_tokens
+        .with_label_values(&l)
+        .inc_by(u64::from(t.tokens));
+    sim.vllm
+        .prompt_tokens
+        .with_label_values(&l)
+        .inc_by(prompt_tokens);
+    if !t.completed {
+        return;
+    }
+    if let Some(first) = t.chunk_at.first() {
+        sim.vllm
+            .ttft
+            .with_label_values(&l)
+            .observe((*first - t.arrival).as_secs_f64());
+    }
+    let itl = sim.vllm.itl.with_label_values(&l);
+    for w in t.chunk_at.windows(2) {
+        itl.observe((w[1] - w[0]).as_secs_f64());
+    }
+    sim.vllm
+        .e2e
+        .with_label_values(&l)
+        .observe((end - t.arrival).as_secs_f64());
+}
+
+impl Gen {
+    /// Wait for a slot (front of the queue after a preemption) and prefill `tokens`, of which
+    /// the prefix cache already holds `cached`.
+    async fn admit(&mut self, kv: u64, front: bool, cached: bool) {
+        let slot = self.sim.engine.admit(kv, front).await;
+        let hit = if cached {
+            self.sim.engine.prefix_lookup(kv, &self.plan.hashes)
+        } else {
+            0
+        };
+        let now = Instant::now();
+        let prefill = self
+            .sim
+            .engine
+            .prefill_time(kv.saturating_sub(hit), &mut self.plan.rng);
+        self.deadline = self.deadline.max(now + prefill);
+        self.slot = Some(slot);
     }
 
-    fn note_lateness(&self, deadline: Instant) {
-        let late = Instant::now().saturating_duration_since(deadline);
-        let us = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
-        self.sim
-            .stats
-            .max_write_lateness_us
-            .fetch_max(us, Ordering::Relaxed);
+    /// The next piece of the body, or `None` at the end.
+    async fn step(&mut self) -> Option<Result<Bytes, io::Error>> {
+        loop {
+            match self.stage {
+                Stage::Admit => {
+                    self.deadline = self.plan.arrival;
+                    self.admit(self.plan.prompt_tokens, false, true).await;
+                    self.stage = Stage::Tokens;
+                }
+                Stage::Tokens => return self.token().await,
+                Stage::Usage => {
+                    self.stage = Stage::Done;
+                    let no_usage = self.plan.fault == Some(FaultKind::NoUsage);
+                    if self.plan.include_usage && !no_usage {
+                        let json = chunk_json(
+                            self.plan.endpoint,
+                            None,
+                            false,
+                            false,
+                            Some(usage(&self.plan, self.tracker.tokens)),
+                        );
+                        return Some(Ok(Bytes::from(format!("data: {json}\n\n"))));
+                    }
+                }
+                Stage::Done => {
+                    if self.plan.fault == Some(FaultKind::NeverEnds) {
+                        self.stage = Stage::Forever;
+                        continue;
+                    }
+                    self.stage = Stage::End;
+                    self.tracker.completed = true;
+                    self.slot = None;
+                    return Some(Ok(Bytes::from_static(b"data: [DONE]\n\n")));
+                }
+                Stage::Forever => {
+                    self.slot = None;
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    return Some(Ok(Bytes::from_static(b": keep-alive\n\n")));
+                }
+                Stage::End => return None,
+            }
+        }
+    }
+
+    async fn token(&mut self) -> Option<Result<Bytes, io::Error>> {
+        let i = self.next;
+        if i == self.plan.tokens / 2 && !self.fault_fired {
+            self.fault_fired = true;
+            match self.plan.fault {
+                Some(FaultKind::Truncate) => {
+                    self.stage = Stage::End;
+                    return None;
+                }
+                Some(FaultKind::Reset) => {
+                    self.stage = Stage::End;
+                    return Some(Err(io::Error::new(
+                        io::ErrorKind::ConnectionReset,
+                        "injected reset",
+                    )));
+                }
+                Some(FaultKind::Stall) => tokio::time::sleep(self.sim.config.stall_for).await,
+                Some(FaultKind::Malformed) => {
+                    return Some(Ok(Bytes::from_static(
+                        b"data: {\"choices\":[{\"delta\":{\"content\":\"oops\"\n\n",
+                    )));
+                }
+                Some(FaultKind::Oversized) => {
+                    let mut ev = String::with_capacity(self.sim.config.oversized_bytes + 16);
+                    ev.push_str("data: {\"pad\":\"");
+                    ev.extend(std::iter::repeat_n('x', self.sim.config.oversized_bytes));
+                    ev.push_str("\"}\n\n");
+                    return Some(Ok(Bytes::from(ev)));
+                }
+                _ => {}
+            }
+        }
+        // KV for the new token; a full cache preempts this sequence, which is recomputed.
+        let grown = self.slot.as_mut().is_some_and(Slot::grow);
+        if !grown {
+            let kv = self.slot.take().map_or(self.plan.prompt_tokens, |s| s.kv());
+            self.admit(kv, true, false).await;
+            if let Some(s) = self.slot.as_mut() {
+                s.grow();
+            }
+        }
+        tokio::time::sleep_until(self.deadline).await;
+        let now = Instant::now();
+        self.tracker.wrote(now, self.deadline, 1);
+        let last = i + 1 == self.plan.tokens;
+        let mut out = String::with_capacity(256);
+        if i == 0 && self.plan.endpoint == Endpoint::Chat {
+            out.push_str(&format!(
+                "data: {}\n\n",
+                chunk_json(self.plan.endpoint, None, true, false, None)
+            ));
+        }
+        out.push_str(&format!(
+            "data: {}\n\n",
+            chunk_json(self.plan.endpoint, Some(word(i)), false, last, None)
+        ));
+        self.next += 1;
+        if last {
+            self.stage = Stage::Usage;
+        } else {
+            self.deadline += self.sim.engine.itl(now, &mut self.plan.rng);
+        }
+        Some(Ok(Bytes::from(out)))
     }
 }
 
@@ -113,110 +286,54 @@ impl State {
 pub(super) fn events(
     sim: Arc<Simulator>,
     plan: Plan,
-) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
-    let state = State {
+) -> impl Stream<Item = Result<Bytes, io::Error>> + Send {
+    let tracker = Tracker::new(plan.seq, plan.arrival, plan.tokens as usize);
+    let mut gen_ = Gen {
         sim,
+        deadline: plan.arrival,
         plan,
+        slot: None,
         next: 0,
-        stage: Stage::Tokens,
+        stage: Stage::Admit,
+        fault_fired: false,
+        tracker,
     };
-    futures_util::stream::unfold(state, |mut s| async move {
-        let half = s.plan.tokens / 2;
-        match s.stage {
-            Stage::Tokens => {
-                let i = s.next;
-                if i == half && s.plan.truncate {
-                    return None;
-                }
-                if i == half && s.plan.stall {
-                    tokio::time::sleep(s.sim.config.stall_for).await;
-                }
-                let deadline = s.deadline(i);
-                tokio::time::sleep_until(deadline).await;
-                s.note_lateness(deadline);
-                let last = i + 1 == s.plan.tokens;
-                let mut out = String::new();
-                if i == 0 && s.plan.endpoint == Endpoint::Chat {
-                    out.push_str(&format!(
-                        "data: {}\n\n",
-                        chunk_json(s.plan.endpoint, None, true, false, None)
-                    ));
-                }
-                out.push_str(&format!(
-                    "data: {}\n\n",
-                    chunk_json(s.plan.endpoint, Some(word(i)), false, last, None)
-                ));
-                s.next += 1;
-                s.sim.stats.output_tokens.fetch_add(1, Ordering::Relaxed);
-                if last {
-                    s.stage = if s.plan.include_usage {
-                        Stage::Usage
-                    } else {
-                        Stage::Done
-                    };
-                }
-                Some((Ok(Bytes::from(out)), s))
-            }
-            Stage::Usage => {
-                let usage = Usage {
-                    prompt_tokens: s.plan.prompt_tokens,
-                    completion_tokens: u64::from(s.plan.tokens),
-                    total_tokens: s.plan.prompt_tokens + u64::from(s.plan.tokens),
-                };
-                s.stage = Stage::Done;
-                Some((
-                    Ok(sse(&chunk_json(
-                        s.plan.endpoint,
-                        None,
-                        false,
-                        false,
-                        Some(usage),
-                    ))),
-                    s,
-                ))
-            }
-            Stage::Done => {
-                s.stage = Stage::End;
-                s.sim
-                    .stats
-                    .streams_completed
-                    .fetch_add(1, Ordering::Relaxed);
-                Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), s))
-            }
-            Stage::End => None,
-        }
+    gen_.tracker.fault = gen_.plan.fault;
+    futures_util::stream::unfold(gen_, |mut g| async move {
+        let item = g.step().await?;
+        Some((item, g))
     })
 }
 
 /// The non-streaming answer, sent when the last token would have been.
-pub(super) async fn complete(sim: &Arc<Simulator>, plan: Plan) -> Response {
-    let c = &sim.config;
-    tokio::time::sleep_until(plan.t0 + c.ttft + c.itl * (plan.tokens - 1)).await;
+pub(super) async fn complete(sim: Arc<Simulator>, mut plan: Plan) -> Response {
+    let engine = Arc::clone(&sim.engine);
+    let mut slot = engine.admit(plan.prompt_tokens, false).await;
+    let hit = engine.prefix_lookup(plan.prompt_tokens, &plan.hashes);
+    let mut deadline =
+        Instant::now() + engine.prefill_time(plan.prompt_tokens - hit, &mut plan.rng);
+    for _ in 1..plan.tokens {
+        slot.grow();
+        deadline += engine.itl(Instant::now(), &mut plan.rng);
+    }
+    tokio::time::sleep_until(deadline).await;
+    drop(slot);
+    let mut tracker = Tracker::new(plan.seq, plan.arrival, 1);
+    tracker.wrote(Instant::now(), deadline, plan.tokens);
+    tracker.completed = true;
+    tracker.fault = plan.fault;
+    record(&sim, &tracker, plan.prompt_tokens, Instant::now());
     let text: String = (0..plan.tokens).map(word).collect();
-    sim.stats
-        .output_tokens
-        .fetch_add(u64::from(plan.tokens), Ordering::Relaxed);
-    sim.stats.streams_completed.fetch_add(1, Ordering::Relaxed);
-    let usage = Usage {
-        prompt_tokens: plan.prompt_tokens,
-        completion_tokens: u64::from(plan.tokens),
-        total_tokens: plan.prompt_tokens + u64::from(plan.tokens),
+    let (object, choice) = match plan.endpoint {
+        Endpoint::Chat => (
+            "chat.completion",
+            serde_json::json!({ "index": 0, "finish_reason": "length", "message": { "role": "assistant", "content": text } }),
+        ),
+        Endpoint::Completions => (
+            "text_completion",
+            serde_json::json!({ "index": 0, "finish_reason": "length", "text": text }),
+        ),
     };
-    let choice = match plan.endpoint {
-        Endpoint::Chat => serde_json::json!({
-            "index": 0, "finish_reason": "length",
-            "message": { "role": "assistant", "content": text },
-        }),
-        Endpoint::Completions => {
-            serde_json::json!({ "index": 0, "finish_reason": "length", "text": text })
-        }
-    };
-    let object = match plan.endpoint {
-        Endpoint::Chat => "chat.completion",
-        Endpoint::Completions => "text_completion",
-    };
-    axum::Json(serde_json::json!({
-        "id": "sim", "object": object, "model": plan.model, "choices": [choice], "usage": usage,
-    }))
-    .into_response()
+    let usage = usage(&plan, plan.tokens);
+    axum::Json(serde_json::json!({ "id": "sim", "object": object, "model": plan.model, "choices": [choice], "usage": usage })).into_response()
 }

@@ -1,0 +1,197 @@
+//! In-process simulator tests: the OpenAI surface, engine effects (queueing, prefix cache),
+//! faults produced on request, ground truth and the vLLM-style metrics.
+
+use super::*;
+
+fn quick() -> SimConfig {
+    let mut c = SimConfig::default();
+    c.engine.prefill_base = Duration::from_millis(5);
+    c.engine.itl_base = Duration::from_millis(1);
+    c
+}
+
+async fn post(addr: SocketAddr, path: &str, body: serde_json::Value) -> reqwest::Response {
+    crate::client::init_crypto();
+    reqwest::Client::new()
+        .post(format!("http://{addr}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn non_streaming_answers_models_and_bad_requests() {
+    let run = spawn(quick(), SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let addr = run.addr;
+    let body = serde_json::json!({"model": "m", "prompt": "hello there", "max_tokens": 7});
+    let v: serde_json::Value = post(addr, "/v1/completions", body.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["usage"]["completion_tokens"], 7);
+    assert_eq!(v["usage"]["prompt_tokens"], 2);
+    assert_eq!(v["choices"][0]["finish_reason"], "length");
+    let models: ModelList = reqwest::get(format!("http://{addr}/v1/models"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models.data[0].id, "llm-soak-sim");
+    let r = post(addr, "/v1/chat/completions", body).await;
+    assert_eq!(r.status(), 400);
+    let s = run.sim.report();
+    assert_eq!(
+        (
+            s.requests,
+            s.bad_requests,
+            s.output_tokens,
+            s.streams_completed
+        ),
+        (2, 1, 7, 1)
+    );
+}
+
+#[tokio::test]
+async fn every_fault_is_produced_on_request() {
+    for kind in FaultKind::ALL {
+        let mut c = quick();
+        c.faults = vec![FaultRule::always(kind, 1.0)];
+        c.stall_for = Duration::from_millis(300);
+        c.slow_headers_delay = Duration::from_millis(200);
+        c.oversized_bytes = 4096;
+        let run = spawn(c, SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let body = serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 6,
+            "stream": true, "stream_options": {"include_usage": true}});
+        let started = Instant::now();
+        let resp = post(run.addr, "/v1/chat/completions", body).await;
+        let status = resp.status().as_u16();
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let header_wait = started.elapsed();
+        let text = if kind == FaultKind::NeverEnds {
+            // Read until the keep-alive comments start, then give up on it.
+            let mut resp = resp;
+            let mut got = String::new();
+            while !got.contains(": keep-alive") {
+                let chunk = resp.chunk().await.unwrap().unwrap();
+                got.push_str(&String::from_utf8_lossy(&chunk));
+            }
+            got
+        } else {
+            match resp.text().await {
+                Ok(t) => t,
+                Err(_) => "<body error>".to_string(),
+            }
+        };
+        match kind {
+            FaultKind::Http5xx => assert_eq!(status, 503),
+            FaultKind::Http4xx => assert_eq!(status, 400),
+            FaultKind::Http429 => assert_eq!(status, 429),
+            FaultKind::Html200 => assert!(status == 200 && ctype.starts_with("text/html")),
+            FaultKind::Reset => assert_eq!(text, "<body error>"),
+            FaultKind::Stall => {
+                assert!(text.contains("[DONE]") && started.elapsed() >= Duration::from_millis(300))
+            }
+            FaultKind::NeverEnds => {
+                assert!(text.contains("\"finish_reason\":\"length\"") && !text.contains("[DONE]"))
+            }
+            FaultKind::Truncate => {
+                assert!(!text.contains("\"finish_reason\":\"") && !text.contains("[DONE]"))
+            }
+            FaultKind::Malformed => assert!(text.contains("\"oops\"\n\n")),
+            FaultKind::Oversized => assert!(text.contains(&"x".repeat(4096))),
+            FaultKind::NoUsage => assert!(text.contains("[DONE]") && !text.contains("\"usage\"")),
+            FaultKind::SlowHeaders => {
+                assert!(header_wait >= Duration::from_millis(200) && text.contains("[DONE]"))
+            }
+        }
+        assert_eq!(run.sim.report().faults[kind.as_str()], 1, "{kind:?}");
+    }
+}
+
+#[tokio::test]
+async fn truth_counts_tokens_and_joins_by_sequence_number() {
+    let run = spawn(quick(), SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let body =
+        serde_json::json!({"model": "m", "prompt": "a b c", "max_tokens": 5, "stream": true});
+    crate::client::init_crypto();
+    let text = reqwest::Client::new()
+        .post(format!("http://{}/v1/completions", run.addr))
+        .header(SEQ_HEADER, "42")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"));
+    // The body's drop records the truth right after the last byte.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let rows = run.sim.truth.recent(Some(42));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].completion_tokens, rows[0].chunks, rows[0].completed),
+        (5, 5, true)
+    );
+    assert!(rows[0].ttft_us.unwrap() >= 5_000);
+    let r = run.sim.report();
+    assert_eq!(
+        (r.output_tokens, r.streams_completed, r.chunk_gap.samples),
+        (5, 1, 4)
+    );
+    run.sim.truth.reset();
+    assert_eq!(run.sim.report().requests, 0);
+}
+
+#[tokio::test]
+async fn vllm_metrics_have_vllm_names() {
+    let mut c = quick();
+    c.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let run = spawn(c, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let body =
+        serde_json::json!({"model": "m", "prompt": "a b c", "max_tokens": 3, "stream": true});
+    let _ = post(run.addr, "/v1/completions", body)
+        .await
+        .text()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let m = reqwest::get(format!("http://{}/metrics", run.metrics_addr.unwrap()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "vllm:time_to_first_token_seconds_count{model_name=\"llm-soak-sim\"} 1",
+        "vllm:inter_token_latency_seconds_count{model_name=\"llm-soak-sim\"} 2",
+        "vllm:e2e_request_latency_seconds_count",
+        "vllm:num_requests_running",
+        "vllm:num_requests_waiting",
+        "vllm:kv_cache_usage_perc",
+        "vllm:prefix_cache_queries_total",
+        "vllm:prefix_cache_hits_total",
+        "vllm:num_preemptions_total",
+        "vllm:prompt_tokens_total",
+        "vllm:generation_tokens_total{model_name=\"llm-soak-sim\"} 3",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(m.contains(name), "{name} missing from:\n{m}");
+    }
+}

@@ -1,0 +1,262 @@
+//! Ground truth: what the simulator really did. Per request it notes arrival, the instant each
+//! chunk was handed to the HTTP body (the moment hyper takes it for the socket), first chunk,
+//! end, and how late each write was against its deadline; finished requests go into exact HDR
+//! histograms (TTFT, per-chunk gap, TPOT, lateness) and a bounded ring of recent per-request
+//! rows that can be joined with llm-soak's records by sequence number (`x-llmsoak-seq`).
+//! Bounded memory: fixed histograms plus at most [`RECENT`] rows.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::faults::FaultKind;
+
+/// Recent per-request rows kept for joining.
+pub const RECENT: usize = 10_000;
+
+fn hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid HDR bounds")
+}
+
+fn us(d: Duration) -> u64 {
+    u64::try_from(d.as_micros())
+        .unwrap_or(u64::MAX)
+        .clamp(1, 3_600_000_000)
+}
+
+/// One request as the simulator saw it (times in microseconds since its arrival).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RequestTruth {
+    /// llm-soak's sequence number, when the request carried `x-llmsoak-seq`.
+    pub seq: Option<u64>,
+    pub ttft_us: Option<u64>,
+    pub tpot_us: Option<u64>,
+    pub e2e_us: u64,
+    pub chunks: u32,
+    pub completion_tokens: u32,
+    pub max_lateness_us: u64,
+    pub completed: bool,
+    pub fault: Option<FaultKind>,
+}
+
+/// Collects chunk instants for one request while it streams.
+#[derive(Debug)]
+pub struct Tracker {
+    pub seq: Option<u64>,
+    pub arrival: Instant,
+    pub chunk_at: Vec<Instant>,
+    pub tokens: u32,
+    pub max_lateness: Duration,
+    pub completed: bool,
+    pub fault: Option<FaultKind>,
+}
+
+impl Tracker {
+    pub fn new(seq: Option<u64>, arrival: Instant, capacity: usize) -> Self {
+        Tracker {
+            seq,
+            arrival,
+            chunk_at: Vec::with_capacity(capacity.min(8192)),
+            tokens: 0,
+            max_lateness: Duration::ZERO,
+            completed: false,
+            fault: None,
+        }
+    }
+
+    /// A content chunk was handed to the body at `now`, due at `deadline`.
+    pub fn wrote(&mut self, now: Instant, deadline: Instant, tokens: u32) {
+        self.chunk_at.push(now);
+        self.tokens += tokens;
+        self.max_lateness = self
+            .max_lateness
+            .max(now.saturating_duration_since(deadline));
+    }
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct Distribution {
+    pub samples: u64,
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<f64>,
+}
+
+fn dist(h: &Histogram<u64>) -> Distribution {
+    let q = |q: f64| (!h.is_empty()).then(|| h.value_at_quantile(q) as f64 / 1e6);
+    Distribution {
+        samples: h.len(),
+        mean: (!h.is_empty()).then(|| h.mean() / 1e6),
+        p50: q(0.5),
+        p90: q(0.9),
+        p99: q(0.99),
+        max: q(1.0),
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    requests: u64,
+    bad_requests: u64,
+    completed: u64,
+    output_tokens: u64,
+    faults: BTreeMap<FaultKind, u64>,
+    ttft: Histogram<u64>,
+    gap: Histogram<u64>,
+    tpot: Histogram<u64>,
+    lateness: Histogram<u64>,
+    recent: VecDeque<RequestTruth>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            requests: 0,
+            bad_requests: 0,
+            completed: 0,
+            output_tokens: 0,
+            faults: BTreeMap::new(),
+            ttft: hist(),
+            gap: hist(),
+            tpot: hist(),
+            lateness: hist(),
+            recent: VecDeque::new(),
+        }
+    }
+}
+
+/// All ground truth, behind one lock taken a few times per request (never per chunk).
+#[derive(Debug, Default)]
+pub struct Truth {
+    inner: Mutex<Inner>,
+}
+
+/// What `GET /stats` returns (seconds for distributions).
+#[derive(Debug, Serialize, Clone)]
+pub struct StatsReport {
+    pub requests: u64,
+    pub bad_requests: u64,
+    pub streams_completed: u64,
+    pub output_tokens: u64,
+    pub faults: BTreeMap<String, u64>,
+    pub ttft: Distribution,
+    pub chunk_gap: Distribution,
+    pub tpot: Distribution,
+    pub write_lateness: Distribution,
+    pub running: usize,
+    pub waiting: usize,
+    pub kv_cache_usage: f64,
+    pub preemptions: u64,
+    pub prefix_cache_queries: u64,
+    pub prefix_cache_hits: u64,
+    pub leaked_bytes: u64,
+}
+
+impl Truth {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn arrived(&self) {
+        self.lock().requests += 1;
+    }
+
+    pub fn bad_request(&self) {
+        self.lock().bad_requests += 1;
+    }
+
+    pub fn fault(&self, kind: FaultKind) {
+        *self.lock().faults.entry(kind).or_default() += 1;
+    }
+
+    /// A request ended (completed or not); `end` is when its body finished or was dropped.
+    pub fn finish(&self, t: &Tracker, end: Instant) {
+        let first = t.chunk_at.first().copied();
+        let last = t.chunk_at.last().copied();
+        let tpot = match (first, last) {
+            (Some(f), Some(l)) if t.tokens >= 2 => Some((l - f) / (t.tokens - 1)),
+            _ => None,
+        };
+        let row = RequestTruth {
+            seq: t.seq,
+            ttft_us: first.map(|f| us(f - t.arrival)),
+            tpot_us: tpot.map(us),
+            e2e_us: us(end.saturating_duration_since(t.arrival)),
+            chunks: t.chunk_at.len() as u32,
+            completion_tokens: t.tokens,
+            max_lateness_us: u64::try_from(t.max_lateness.as_micros()).unwrap_or(u64::MAX),
+            completed: t.completed,
+            fault: t.fault,
+        };
+        let mut s = self.lock();
+        s.output_tokens += u64::from(t.tokens);
+        if t.completed {
+            s.completed += 1;
+            if let Some(v) = row.ttft_us {
+                s.ttft.saturating_record(v);
+            }
+            if let Some(v) = row.tpot_us {
+                s.tpot.saturating_record(v);
+            }
+            for w in t.chunk_at.windows(2) {
+                s.gap.saturating_record(us(w[1] - w[0]));
+            }
+        }
+        s.lateness.saturating_record(row.max_lateness_us.max(1));
+        if s.recent.len() >= RECENT {
+            s.recent.pop_front();
+        }
+        s.recent.push_back(row);
+    }
+
+    pub fn reset(&self) {
+        *self.lock() = Inner::default();
+    }
+
+    /// The recent rows (oldest first), optionally only llm-soak's `seq`.
+    pub fn recent(&self, seq: Option<u64>) -> Vec<RequestTruth> {
+        self.lock()
+            .recent
+            .iter()
+            .filter(|r| seq.is_none() || r.seq == seq)
+            .cloned()
+            .collect()
+    }
+
+    /// Counters and distributions; the engine fields are filled by the caller.
+    pub fn report(&self) -> StatsReport {
+        let s = self.lock();
+        StatsReport {
+            requests: s.requests,
+            bad_requests: s.bad_requests,
+            streams_completed: s.completed,
+            output_tokens: s.output_tokens,
+            faults: FaultKind::ALL
+                .iter()
+                .map(|k| {
+                    (
+                        k.as_str().to_string(),
+                        s.faults.get(k).copied().unwrap_or(0),
+                    )
+                })
+                .collect(),
+            ttft: dist(&s.ttft),
+            chunk_gap: dist(&s.gap),
+            tpot: dist(&s.tpot),
+            write_lateness: dist(&s.lateness),
+            running: 0,
+            waiting: 0,
+            kv_cache_usage: 0.0,
+            preemptions: 0,
+            prefix_cache_queries: 0,
+            prefix_cache_hits: 0,
+            leaked_bytes: 0,
+        }
+    }
+}
