@@ -119,3 +119,50 @@ fn sensitive_headers_are_redacted() {
     assert!(printed.contains("inference"));
     assert!(!config.redacted().to_string().contains("hunter2"));
 }
+
+#[test]
+fn the_simulator_example_documents_the_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("daemon/examples/simulator.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let parsed = Config::parse_simulator(&text, "simulator.toml").unwrap();
+    assert_eq!(parsed, llm_soak::simulator::SimConfig::default());
+    // The commented-out sections are valid when enabled.
+    let enabled: String = text
+        .lines()
+        .map(|l| {
+            l.strip_prefix("# ")
+                .filter(|r| {
+                    r.starts_with('[')
+                        || r.split_once(" = ").is_some_and(|(k, _)| {
+                            !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                        })
+                })
+                .unwrap_or(l)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let c = Config::parse_simulator(&enabled, "enabled").unwrap();
+    // Its rendering (print-config) reads back as the same section.
+    let rendered = toml::to_string(&serde_json::json!({ "simulator": c.to_json() })).unwrap();
+    assert_eq!(Config::parse_simulator(&rendered, "rendered").unwrap(), c);
+    assert_eq!(c.faults.len(), 1);
+    assert_eq!(c.leak.bytes_per_request, 1 << 20);
+    assert!(c.metrics_listen.is_some());
+}
+
+#[test]
+fn simulator_section_problems_have_paths() {
+    let text = "[simulator]\nbatch_capacity = 0\nitl_base = \"0s\"\n[[simulator.faults]]\nkind = \"gremlins\"\nrate = 2\n[[simulator.faults]]\nkind = \"stall\"\nrate = 0.1\nstatus = 500\n";
+    let err = Config::parse_simulator(text, "s").unwrap_err();
+    let got: Vec<String> = err.problems().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        vec![
+            "simulator.batch_capacity: must be > 0 (got 0)",
+            "simulator.itl_base: must be > 0 (got \"0s\")",
+            "simulator.faults[0].kind: must be one of \"http_5xx\", \"http_4xx\", \"http_429\", \"html_200\", \"reset\", \"stall\", \"never_ends\", \"truncate\", \"malformed\", \"oversized\", \"no_usage\", \"slow_headers\" (got \"gremlins\")",
+            "simulator.faults[0].rate: must be <= 1 (got 2)",
+            "simulator.faults[1].status: only http_5xx and http_4xx take a status",
+        ]
+    );
+}

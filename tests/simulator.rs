@@ -239,3 +239,83 @@ fn vllm_metrics_pass_promtool_apart_from_the_colon_lint() {
         "promtool complaints beyond the colon lint:\n{report}"
     );
 }
+
+/// Every simulator fault, produced on request by the real binary, lands under the client-side
+/// class the foundation maps it to. One simulator per fault, one scenario per simulator.
+#[test]
+fn each_fault_is_produced_and_classified() {
+    let expected = [
+        ("http_5xx", "error", Some("http_5xx")),
+        ("http_4xx", "error", Some("http_4xx")),
+        ("http_429", "error", Some("http_429")),
+        ("html_200", "error", Some("not_sse")),
+        ("reset", "error", Some("reset")),
+        ("stall", "timeout", Some("stall")),
+        ("never_ends", "timeout", Some("timeout")),
+        ("truncate", "error", Some("truncated")),
+        ("malformed", "error", Some("bad_event")),
+        ("oversized", "error", Some("oversized_event")),
+        ("no_usage", "success", None),
+        ("slow_headers", "success", None),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let sim_toml = dir.path().join("sim.toml");
+    std::fs::write(
+        &sim_toml,
+        "[simulator]\nprefill_base = \"5ms\"\nitl_base = \"5ms\"\noversized_bytes = 2097152\nslow_headers_delay = \"300ms\"\n",
+    )
+    .unwrap();
+    let sims: Vec<(Proc, std::net::SocketAddr)> = expected
+        .iter()
+        .map(|(fault, _, _)| {
+            simulator(&[
+                "-c",
+                sim_toml.to_str().unwrap(),
+                "--fault",
+                &format!("{fault}=1"),
+            ])
+        })
+        .collect();
+    let mut config = String::from(
+        "seed = 11\n[load]\nmax_in_flight = 500\n[[load.phases]]\nkind = \"steady\"\nrate = 60\nduration = \"2s\"\n",
+    );
+    for ((fault, _, _), (_, addr)) in expected.iter().zip(&sims) {
+        config.push_str(&format!(
+            "[[target]]\nname = \"{fault}\"\nbase_url = \"http://{addr}\"\nmodel = \"m\"\nrequest_timeout = \"4s\"\nidle_timeout = \"2s\"\n\
+             [[scenario]]\nname = \"{fault}\"\ntarget = \"{fault}\"\ninput_tokens = 16\noutput_tokens = 8\n"
+        ));
+    }
+    let (_p, addr, _dir) = daemon(&config, &[]);
+    wait_drained(addr, Duration::from_secs(90));
+    let (_, s) = scrape(addr);
+    for ((fault, outcome, error_type), (_, sim_addr)) in expected.iter().zip(&sims) {
+        let injected = get_json(*sim_addr, "/stats")["faults"][fault]
+            .as_f64()
+            .unwrap();
+        assert!(injected >= 3.0, "{fault}: only {injected} requests");
+        let mut filter = vec![("llmsoak_scenario", *fault), ("outcome", *outcome)];
+        if let Some(e) = error_type {
+            filter.push(("error_type", e));
+        }
+        assert_eq!(
+            sum(&s, "llmsoak_requests_total", &filter),
+            injected,
+            "{fault} -> {outcome}/{error_type:?}"
+        );
+        assert_eq!(
+            sum(&s, "llmsoak_requests_total", &[("llmsoak_scenario", fault)]),
+            injected,
+            "{fault}: other outcomes"
+        );
+    }
+    assert_eq!(
+        sum(
+            &s,
+            "llmsoak_tokens_usage_missing_total",
+            &[("llmsoak_scenario", "no_usage")]
+        ),
+        get_json(sims[10].1, "/stats")["faults"]["no_usage"]
+            .as_f64()
+            .unwrap()
+    );
+}

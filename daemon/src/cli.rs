@@ -130,7 +130,7 @@ struct SimulateArgs {
     /// Fraction of requests answered with --error-status (an http_5xx or http_4xx fault).
     #[arg(long)]
     error_rate: Option<f64>,
-    /// HTTP status of --error-rate faults.
+    /// HTTP status of --error-rate faults (5xx, 429 or another 4xx).
     #[arg(long, default_value_t = 503)]
     error_status: u16,
     /// Fraction of streams that stall halfway for --stall-for.
@@ -176,7 +176,7 @@ impl SimulateArgs {
         c.stall_for = self.stall_for.unwrap_or(c.stall_for);
         c.seed = self.seed.unwrap_or(c.seed);
         c.metrics_listen = self.metrics_listen.or(c.metrics_listen);
-        let mut rules: Vec<(FaultKind, f64)> = Vec::new();
+        let mut rules: Vec<FaultRule> = Vec::new();
         if let Some(r) = self.error_rate {
             let kind = match self.error_status {
                 500..=599 => FaultKind::Http5xx,
@@ -188,13 +188,17 @@ impl SimulateArgs {
                     ));
                 }
             };
-            rules.push((kind, r));
+            let status = (kind != FaultKind::Http429).then_some(self.error_status);
+            rules.push(FaultRule {
+                status,
+                ..FaultRule::always(kind, r)
+            });
         }
         if let Some(r) = self.stall_rate {
-            rules.push((FaultKind::Stall, r));
+            rules.push(FaultRule::always(FaultKind::Stall, r));
         }
         if let Some(r) = self.truncate_rate {
-            rules.push((FaultKind::Truncate, r));
+            rules.push(FaultRule::always(FaultKind::Truncate, r));
         }
         for f in &self.fault {
             let (k, r) = f
@@ -205,21 +209,17 @@ impl SimulateArgs {
             let rate = r
                 .parse()
                 .map_err(|_| format!("--fault {f:?}: {r:?} is not a number"))?;
-            rules.push((kind, rate));
+            rules.push(FaultRule::always(kind, rate));
         }
-        for (kind, rate) in rules {
-            if !(0.0..=1.0).contains(&rate) {
+        for rule in rules {
+            if !(0.0..=1.0).contains(&rule.rate) {
                 return Err(format!(
-                    "the rate of {} must be within [0, 1] (got {rate})",
-                    kind.as_str()
+                    "the rate of {} must be within [0, 1] (got {})",
+                    rule.kind.as_str(),
+                    rule.rate
                 ));
             }
-            let status = matches!(kind, FaultKind::Http5xx | FaultKind::Http4xx)
-                .then_some(self.error_status);
-            c.faults.push(FaultRule {
-                status,
-                ..FaultRule::always(kind, rate)
-            });
+            c.faults.push(rule);
         }
         if c.faults.iter().map(|r| r.rate).sum::<f64>() > 1.0 + 1e-9 {
             return Err("the fault rates must add up to at most 1".into());

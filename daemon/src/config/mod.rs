@@ -371,6 +371,9 @@ impl Config {
                 }
             }
         }
+        if let (Some(sim), Some(obj)) = (&self.simulator, v.as_object_mut()) {
+            obj.insert("simulator".into(), sim.to_json());
+        }
         strip_nulls(&mut v);
         v
     }

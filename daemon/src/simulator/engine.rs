@@ -68,6 +68,8 @@ pub struct Slot {
     engine: Arc<Engine>,
     kv: u64,
     held: bool,
+    /// Whether admission had to wait in the queue.
+    pub queued: bool,
 }
 
 impl Engine {
@@ -124,6 +126,7 @@ impl Engine {
                     engine: Arc::clone(self),
                     kv,
                     held: true,
+                    queued: false,
                 };
             }
             let (tx, rx) = oneshot::channel();
@@ -150,6 +153,7 @@ impl Engine {
             engine: Arc::clone(self),
             kv,
             held: granted,
+            queued: true,
         }
     }
 

@@ -92,6 +92,53 @@ impl Default for SimConfig {
     }
 }
 
+impl SimConfig {
+    /// The effective `[simulator]` section, in the keys and units of the config file.
+    pub fn to_json(&self) -> serde_json::Value {
+        let d = |d: Duration| humantime::format_duration(d).to_string();
+        let e = &self.engine;
+        let mut v = serde_json::json!({
+            "model": self.model,
+            "seed": self.seed,
+            "batch_capacity": e.batch_capacity,
+            "prefill_base": d(e.prefill_base),
+            "prefill_per_token": d(e.prefill_per_token),
+            "itl_base": d(e.itl_base),
+            "itl_per_seq": d(e.itl_per_seq),
+            "jitter": e.jitter,
+            "kv_cache_tokens": e.kv_cache_tokens,
+            "prefix_block_tokens": e.prefix_block_tokens,
+            "prefix_cache_blocks": e.prefix_cache_blocks,
+            "default_max_tokens": self.default_max_tokens,
+            "early_stop": self.early_stop,
+            "time_scale": e.time_scale,
+            "stall_for": d(self.stall_for),
+            "slow_headers_delay": d(self.slow_headers_delay),
+            "oversized_bytes": self.oversized_bytes,
+            "leak": {
+                "bytes_per_request": self.leak.bytes_per_request,
+                "bytes_per_minute": self.leak.bytes_per_minute,
+                "max_bytes": self.leak.max_bytes,
+            },
+            "drift": { "itl_per_hour": e.drift_per_hour },
+            "faults": self.faults.iter().map(|f| {
+                let mut r = serde_json::json!({ "kind": f.kind.as_str(), "rate": f.rate, "from": d(f.from) });
+                if let Some(s) = f.status {
+                    r["status"] = s.into();
+                }
+                if let Some(u) = f.until {
+                    r["until"] = d(u).into();
+                }
+                r
+            }).collect::<Vec<_>>(),
+        });
+        if let Some(m) = self.metrics_listen {
+            v["metrics_listen"] = m.to_string().into();
+        }
+        v
+    }
+}
+
 /// The simulator's shared state.
 #[derive(Debug)]
 pub struct Simulator {

@@ -163,12 +163,20 @@ impl Gen {
         } else {
             0
         };
-        let now = Instant::now();
+        // Prefill starts at arrival when a slot was free (the simulator's own request parsing and
+        // tokenization are not part of the modelled engine), else when the slot was granted.
+        let start = if slot.queued || front {
+            Instant::now()
+        } else {
+            self.plan.arrival
+        };
         let prefill = self
             .sim
             .engine
             .prefill_time(kv.saturating_sub(hit), &mut self.plan.rng);
-        self.deadline = self.deadline.max(now + prefill);
+        // Never behind "now": if parsing took longer than the prefill, start from here rather
+        // than bursting late tokens.
+        self.deadline = self.deadline.max(start + prefill).max(Instant::now());
         self.slot = Some(slot);
     }
 
@@ -226,6 +234,10 @@ impl Gen {
                     return None;
                 }
                 Some(FaultKind::Reset) => {
+                    // Let hyper flush what was sent so far (it does when the body is pending),
+                    // so the break really is mid-stream.
+                    tokio::time::sleep_until(self.deadline).await;
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                     self.stage = Stage::End;
                     return Some(Err(io::Error::new(
                         io::ErrorKind::ConnectionReset,
@@ -310,8 +322,12 @@ pub(super) async fn complete(sim: Arc<Simulator>, mut plan: Plan) -> Response {
     let engine = Arc::clone(&sim.engine);
     let mut slot = engine.admit(plan.prompt_tokens, false).await;
     let hit = engine.prefix_lookup(plan.prompt_tokens, &plan.hashes);
-    let mut deadline =
-        Instant::now() + engine.prefill_time(plan.prompt_tokens - hit, &mut plan.rng);
+    let start = if slot.queued {
+        Instant::now()
+    } else {
+        plan.arrival
+    };
+    let mut deadline = start + engine.prefill_time(plan.prompt_tokens - hit, &mut plan.rng);
     for _ in 1..plan.tokens {
         slot.grow();
         deadline += engine.itl(Instant::now(), &mut plan.rng);
