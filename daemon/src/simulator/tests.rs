@@ -195,3 +195,40 @@ async fn vllm_metrics_have_vllm_names() {
         assert!(m.contains(name), "{name} missing from:\n{m}");
     }
 }
+
+#[tokio::test]
+async fn early_stop_is_seeded_and_ignore_eos_runs_to_max_tokens() {
+    let mut c = quick();
+    c.early_stop = 1.0;
+    c.seed = 9;
+    let run = spawn(c, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let mut lengths = Vec::new();
+    for ignore_eos in [false, false, false, false, true] {
+        let body = serde_json::json!({"model": "m", "prompt": "x", "max_tokens": 50, "ignore_eos": ignore_eos});
+        let v: serde_json::Value = post(run.addr, "/v1/completions", body)
+            .await
+            .json()
+            .await
+            .unwrap();
+        lengths.push(v["usage"]["completion_tokens"].as_u64().unwrap());
+    }
+    assert_eq!(lengths[4], 50, "ignore_eos runs to max_tokens");
+    assert!(lengths[..4].iter().all(|&n| (1..=50).contains(&n)));
+    assert!(lengths[..4].iter().any(|&n| n < 50), "{lengths:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn per_minute_leak_follows_the_time_scale() {
+    let leak = Leak::new(LeakParams {
+        bytes_per_request: 0,
+        bytes_per_minute: 1000,
+        max_bytes: 1 << 20,
+    });
+    // time_scale 60: a simulated minute every real second.
+    let task = leak.spawn_ticker(60.0).unwrap();
+    tokio::time::sleep(Duration::from_millis(5500)).await;
+    assert_eq!(leak.leaked(), 5000);
+    task.abort();
+}
