@@ -49,6 +49,8 @@ fn record(outcome: Outcome, error: Option<ErrorType>) -> RequestRecord {
         token_source: TokenSource::Usage,
         input_tokens: 10,
         usage_present: error.is_some(),
+        generated_input_tokens: 9,
+        recounted_output_tokens: Some(3),
         stalls: 1,
         outcome,
         error_type: error,

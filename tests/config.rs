@@ -37,9 +37,21 @@ fn fixtures(kind: &str) -> Vec<(String, String)> {
 #[test]
 fn good_fixtures_load() {
     for (name, text) in fixtures("good") {
-        if let Err(e) = Config::parse(&text, &name, &env) {
-            panic!("{name}: {e}");
-        }
+        let config = match Config::parse(&text, &name, &env) {
+            Ok(c) => c,
+            Err(e) => panic!("{name}: {e}"),
+        };
+        // print-config's output is itself a config meaning the same thing.
+        let printed = config.to_toml();
+        let again = Config::parse(&printed, "printed", &env)
+            .unwrap_or_else(|e| panic!("{name} printed:\n{printed}\n{e}"));
+        let strip = |s: &str| {
+            s.lines()
+                .filter(|l| !l.starts_with("# checksum"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(strip(&again.to_toml()), strip(&printed), "{name}");
     }
 }
 

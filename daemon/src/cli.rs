@@ -45,6 +45,12 @@ struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum PlanFormat {
+    Text,
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
     Json,
@@ -81,6 +87,17 @@ enum Command {
     PrintConfig {
         #[arg(short, long)]
         config: PathBuf,
+    },
+    /// Draw requests exactly as `run` would (same seed, same requests) and describe them.
+    Plan {
+        #[arg(short, long)]
+        config: PathBuf,
+        /// How many requests to draw.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        sample: u64,
+        /// A summary per scenario, or one JSON line per request.
+        #[arg(long, value_enum, default_value = "text")]
+        format: PlanFormat,
     },
     /// Run the built-in OpenAI-compatible target.
     Simulate(Box<SimulateArgs>),
@@ -297,6 +314,29 @@ fn dispatch(command: Command) -> u8 {
         }),
         Command::PrintConfig { config } => load_config(&config).map(|c| {
             print!("{}", c.to_toml());
+            exit::OK
+        }),
+        Command::Plan {
+            config,
+            sample,
+            format,
+        } => load_config(&config).map(|c| {
+            let rows = crate::workload::plan::sample(&c, sample);
+            match format {
+                PlanFormat::Text => print!("{}", crate::workload::plan::summary(&c, &rows)),
+                PlanFormat::Jsonl => {
+                    use std::io::Write as _;
+                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                    for r in &rows {
+                        if writeln!(out, "{}", serde_json::to_string(r).unwrap_or_default())
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                    let _ = out.flush();
+                }
+            }
             exit::OK
         }),
         Command::Run {

@@ -175,8 +175,12 @@ pub struct RequestRecord {
     /// Output tokens and where the count came from.
     pub output_tokens: u64,
     pub token_source: TokenSource,
-    /// Input tokens: `usage.prompt_tokens` when sent, else the planned prompt length.
+    /// Input tokens: `usage.prompt_tokens` when sent, else the generated prompt length.
     pub input_tokens: u64,
+    /// Tokens of the content llm-soak generated, with the target's tokenizer.
+    pub generated_input_tokens: u64,
+    /// The received text re-counted with the tokenizer, for a sample of requests with usage.
+    pub recounted_output_tokens: Option<u64>,
     /// Whether the stream carried a `usage` object.
     pub usage_present: bool,
     /// Gaps between consecutive content events above the stall threshold.
@@ -251,6 +255,8 @@ mod tests {
             output_tokens: n,
             token_source: TokenSource::Usage,
             input_tokens: 10,
+            generated_input_tokens: 10,
+            recounted_output_tokens: None,
             usage_present: true,
             stalls: 0,
             outcome: Outcome::Success,

@@ -20,7 +20,7 @@ use crate::metrics::{Recorder, RunIdentity, Summary};
 use crate::record::Outcome;
 use crate::schedule::{Arrivals, DispatchEnd, Dispatcher, Shape};
 use crate::server::{self, Phase, Status};
-use crate::workload::{Workload, default_tokenizer};
+use crate::workload::Workload;
 
 /// A termination signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,9 +166,8 @@ pub async fn run(
     ));
     on_listen(local);
 
-    let tokenizer = default_tokenizer();
-    let workload = Arc::new(Workload::new(&config, &run_id, Arc::clone(&tokenizer)));
-    let client = Arc::new(Client::new(&config, tokenizer)?);
+    let workload = Arc::new(Workload::new(&config, &run_id));
+    let client = Arc::new(Client::new(&config)?);
     let shape = Shape::new(&config.load.phases);
     let pool_capacity = (config.load.max_in_flight * 2).clamp(64, 4096);
     let stop = root.child_token();

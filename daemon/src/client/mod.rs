@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, HttpVersion, Scenario, Target};
 use crate::openai::{StreamChunk, Usage};
 use crate::record::{ErrorType, Outcome, RequestPlan, RequestRecord, TokenSource};
-use crate::workload::Tokenizer;
+use crate::workload::rng::{Stream, rng_for};
+use rand::RngExt;
 use sse::{Framer, SseError};
 
 /// Carries the request's sequence number, so the target's logs (and the simulator's ground
@@ -67,11 +68,11 @@ struct Route {
 pub struct Client {
     targets: Vec<TargetClient>,
     routes: Vec<Route>,
-    tokenizer: Arc<dyn Tokenizer>,
+    seed: u64,
 }
 
 impl Client {
-    pub fn new(config: &Config, tokenizer: Arc<dyn Tokenizer>) -> Result<Self, ClientError> {
+    pub fn new(config: &Config) -> Result<Self, ClientError> {
         init_crypto();
         let targets = config
             .targets
@@ -85,7 +86,7 @@ impl Client {
         Ok(Client {
             targets,
             routes: routes.collect(),
-            tokenizer,
+            seed: config.seed,
         })
     }
 
@@ -112,7 +113,8 @@ impl Client {
             Ok(()) => None,
             Err(e) => Some(e),
         };
-        let (output_tokens, token_source) = self.count_output(&m).await;
+        let (output_tokens, token_source, recounted) =
+            self.count_output(&m, &tc.target, plan.seq).await;
         RequestRecord {
             seq: plan.seq,
             scenario: plan.scenario,
@@ -127,6 +129,8 @@ impl Client {
             input_tokens: m
                 .usage
                 .map_or(u64::from(plan.prompt.input_tokens), |u| u.prompt_tokens),
+            generated_input_tokens: u64::from(plan.prompt.input_tokens),
+            recounted_output_tokens: recounted,
             usage_present: m.usage.is_some(),
             stalls: m.stalls,
             outcome: error.map_or(Outcome::Success, ErrorType::outcome),
@@ -136,20 +140,38 @@ impl Client {
         }
     }
 
-    /// `N`: server usage, else the tokenizer over the received text, else events.
-    async fn count_output(&self, m: &Measurement) -> (u64, TokenSource) {
-        if let Some(u) = m.usage {
-            return (u.completion_tokens, TokenSource::Usage);
-        }
+    /// `N`: server usage, else the tokenizer over the received text, else events. A sample of
+    /// the requests with usage (`recount_sample`) is re-counted too, for the discrepancy.
+    /// Tokenizing runs on a blocking worker, after the stream has ended.
+    async fn count_output(
+        &self,
+        m: &Measurement,
+        target: &Target,
+        seq: u64,
+    ) -> (u64, TokenSource, Option<u64>) {
         let events = m.token_events.len() as u64;
-        if m.text_overflow || m.text.is_empty() {
-            return (events, TokenSource::Events);
+        let countable = !m.text_overflow && !m.text.is_empty();
+        let recount = |text: String| {
+            let tokenizer = Arc::clone(&target.tokenizer);
+            tokio::task::spawn_blocking(move || tokenizer.count(&text) as u64)
+        };
+        if let Some(u) = m.usage {
+            let sampled = countable
+                && target.recount_sample > 0.0
+                && rng_for(self.seed, Stream::Recount, seq).random_bool(target.recount_sample);
+            let recounted = if sampled {
+                recount(m.text.clone()).await.ok()
+            } else {
+                None
+            };
+            return (u.completion_tokens, TokenSource::Usage, recounted);
         }
-        let tokenizer = Arc::clone(&self.tokenizer);
-        let text = m.text.clone();
-        match tokio::task::spawn_blocking(move || tokenizer.count(&text)).await {
-            Ok(n) => (n as u64, TokenSource::Tokenizer),
-            Err(_) => (events, TokenSource::Events),
+        if !countable {
+            return (events, TokenSource::Events, None);
+        }
+        match recount(m.text.clone()).await {
+            Ok(n) => (n, TokenSource::Tokenizer, None),
+            Err(_) => (events, TokenSource::Events, None),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! or file) and are wrapped in [`Secret`], whose `Debug`/`Serialize` print `<redacted>`;
 //! [`Config::to_toml`] is the effective config as `print-config` shows it.
 
+mod scenario;
 mod schema;
 pub mod simulator;
 pub mod walk;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
+pub use scenario::{Corpus, DistKind, Empirical, LengthDist, MinTokens, Scenario, SharedPrefix};
 pub use walk::Problem;
 
 use crate::openai::Endpoint;
@@ -171,6 +173,15 @@ pub struct Target {
     pub max_event_bytes: usize,
     /// Idle keep-alive connections kept per host (default: `load.max_in_flight`).
     pub pool_max_idle: usize,
+    /// `tokenizer = { file = "tokenizer.json" }`; `None`: the embedded `o200k_base`.
+    #[serde(skip)]
+    pub tokenizer_file: Option<PathBuf>,
+    /// The loaded tokenizer (prompt lengths, output re-counts).
+    #[serde(skip)]
+    pub tokenizer: std::sync::Arc<dyn crate::workload::Tokenizer>,
+    /// Fraction of requests with server usage whose output is also re-counted with the
+    /// tokenizer, for `llmsoak_tokens_discrepancy`.
+    pub recount_sample: f64,
     /// Host and port, for `server.address` / `server.port`.
     #[serde(skip)]
     pub server_address: String,
@@ -234,52 +245,6 @@ pub struct LoadConfig {
     #[serde(serialize_with = "ser_duration")]
     pub drain_timeout: Duration,
     pub phases: Vec<Phase>,
-}
-
-/// A length distribution in tokens, clipped to `[min, max]`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct LengthDist {
-    #[serde(flatten)]
-    pub dist: DistKind,
-    pub min: u32,
-    pub max: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DistKind {
-    Constant(u32),
-    /// Uniform over `[min, max]` (the same bounds as the clip range).
-    Uniform {
-        min: u32,
-        max: u32,
-    },
-    Normal {
-        mean: f64,
-        stddev: f64,
-    },
-    /// `mean`/`stddev` of the resulting token counts, not of the underlying normal.
-    Lognormal {
-        mean: f64,
-        stddev: f64,
-    },
-}
-
-/// One `[[scenario]]`: a kind of request in the weighted mix.
-#[derive(Debug, Clone, Serialize)]
-pub struct Scenario {
-    pub name: String,
-    pub weight: f64,
-    /// Index into [`Config::targets`].
-    pub target: usize,
-    pub endpoint: Endpoint,
-    pub model: String,
-    pub system_prompt: Option<String>,
-    pub input_tokens: LengthDist,
-    pub output_tokens: LengthDist,
-    pub temperature: Option<f64>,
-    pub top_p: Option<f64>,
-    pub stop: Vec<String>,
 }
 
 impl Config {
@@ -351,6 +316,12 @@ impl Config {
                     .collect();
                 t["headers"] = serde_json::Value::Object(headers);
                 if let Some(obj) = t.as_object_mut() {
+                    if let Some(f) = &cfg.tokenizer_file {
+                        obj.insert(
+                            "tokenizer".into(),
+                            serde_json::json!({ "file": f.display().to_string() }),
+                        );
+                    }
                     obj.remove("api_key");
                     match cfg.api_key.as_ref().map(|k| &k.source) {
                         Some(SecretSource::Env(n)) => {

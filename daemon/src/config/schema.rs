@@ -2,7 +2,6 @@
 //! checks ranges and cross-references, and keeps going after a problem so that one run of
 //! `check-config` lists everything that is wrong.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -29,6 +28,8 @@ const TARGET_KEYS: &[&str] = &[
     "stall_threshold",
     "max_event_bytes",
     "pool_max_idle",
+    "tokenizer",
+    "recount_sample",
 ];
 const LOAD_KEYS: &[&str] = &[
     "mode",
@@ -38,24 +39,8 @@ const LOAD_KEYS: &[&str] = &[
     "phases",
 ];
 const PHASE_KEYS: &[&str] = &["kind", "rate", "duration"];
-const SCENARIO_KEYS: &[&str] = &[
-    "name",
-    "weight",
-    "target",
-    "endpoint",
-    "model",
-    "system_prompt",
-    "input_tokens",
-    "output_tokens",
-    "temperature",
-    "top_p",
-    "stop",
-];
-const DIST_KEYS: &[&str] = &["constant", "uniform", "normal", "lognormal", "min", "max"];
-
 /// Default address of `/metrics` and the status API.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
-const MAX_TOKENS_LIMIT: i64 = 1 << 20;
 
 pub(super) fn parse(
     text: &str,
@@ -79,7 +64,7 @@ pub(super) fn parse(
     let max_in_flight = load.as_ref().map_or(256, |l| l.max_in_flight);
     let target_list = root.require(&mut w, "target");
     let (targets, targets_ok) = targets(&mut w, target_list, max_in_flight);
-    let scenarios = scenarios(
+    let scenarios = super::scenario::scenarios(
         &mut w,
         root.get("scenario"),
         (!targets.is_empty()).then_some(targets.as_slice()),
@@ -182,7 +167,7 @@ fn duration_or(
 }
 
 /// A name used as a label value: short, and only `[A-Za-z0-9_.:-]`.
-fn label_name(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<String> {
+pub(super) fn label_name(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<String> {
     let s = v.str(w)?;
     let ok = !s.is_empty()
         && s.len() <= 64
@@ -313,6 +298,14 @@ fn target(w: &mut Walk<'_>, v: &Val<'_, '_>, max_in_flight: usize) -> Option<Tar
         None => Some(max_in_flight),
         Some(v) => v.int_in(w, 0, 1_000_000).map(|n| n as usize),
     };
+    let tokenizer = match t.get("tokenizer") {
+        None => Some((None, crate::workload::default_tokenizer())),
+        Some(v) => tokenizer(w, &v),
+    };
+    let recount_sample = match t.get("recount_sample") {
+        None => Some(0.05),
+        Some(v) => v.float_in(w, 0.0, true, 1.0),
+    };
     t.finish(w, TARGET_KEYS, |k| match k {
         "api_key" | "key" | "token" | "password" => Some(
             "secrets are not accepted inline; use api_key_env (an env var name) or api_key_file (a path)"
@@ -321,6 +314,7 @@ fn target(w: &mut Walk<'_>, v: &Val<'_, '_>, max_in_flight: usize) -> Option<Tar
         _ => None,
     });
     let (base_url, server_address, server_port) = base_url?;
+    let (tokenizer_file, tokenizer) = tokenizer?;
     Some(Target {
         name: name?,
         base_url,
@@ -335,9 +329,37 @@ fn target(w: &mut Walk<'_>, v: &Val<'_, '_>, max_in_flight: usize) -> Option<Tar
         stall_threshold: stall_threshold?,
         max_event_bytes: max_event_bytes?,
         pool_max_idle: pool_max_idle?,
+        tokenizer_file,
+        tokenizer,
+        recount_sample: recount_sample?,
         server_address,
         server_port,
     })
+}
+
+type LoadedTokenizer = (
+    Option<PathBuf>,
+    std::sync::Arc<dyn crate::workload::Tokenizer>,
+);
+
+/// `tokenizer = { file = "…/tokenizer.json" }`, loaded now so a bad one is a config error.
+fn tokenizer(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<LoadedTokenizer> {
+    let mut t = v.table(w)?;
+    let out = t.require(w, "file").and_then(|f| {
+        let path = PathBuf::from(f.str(w)?);
+        match crate::workload::tokenizer::HfTokenizer::from_file(&path) {
+            Ok(tok) => Some((
+                Some(path),
+                std::sync::Arc::new(tok) as std::sync::Arc<dyn crate::workload::Tokenizer>,
+            )),
+            Err(e) => {
+                f.bad(w, format!("cannot load tokenizer {}: {e}", path.display()));
+                None
+            }
+        }
+    });
+    t.finish(w, &["file"], |_| None);
+    out
 }
 
 /// `Some(None)`: no key configured; `None`: a problem was reported.
@@ -529,224 +551,3 @@ fn phase(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Phase> {
         duration: duration?,
     })
 }
-
-fn scenarios(
-    w: &mut Walk<'_>,
-    v: Option<Val<'_, '_>>,
-    targets: Option<&[Target]>,
-) -> Option<Vec<Scenario>> {
-    let Some(v) = v else {
-        w.report("scenario", None, "at least one [[scenario]] is required");
-        return None;
-    };
-    let items = v.array(w)?;
-    if items.is_empty() {
-        v.bad(w, "at least one [[scenario]] is required");
-        return None;
-    }
-    let mut out = Vec::new();
-    let mut names = BTreeSet::new();
-    let mut ok = true;
-    for item in &items {
-        match scenario(w, item, targets) {
-            Some(s) if !names.insert(s.name.clone()) => {
-                w.report(
-                    &format!("{}.name", item.path),
-                    Some(item.span()),
-                    format!("duplicate scenario name {:?}", s.name),
-                );
-                ok = false;
-            }
-            Some(s) => out.push(s),
-            None => ok = false,
-        }
-    }
-    ok.then_some(out)
-}
-
-fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Option<Scenario> {
-    let mut t = v.table(w)?;
-    let name = t.require(w, "name").and_then(|v| label_name(w, &v));
-    let weight = match t.get("weight") {
-        None => Some(1.0),
-        Some(v) => v.float_in(w, 0.0, false, 1e9),
-    };
-    // `None` here means "targets are broken, don't pile on"; a bad name is reported.
-    let target = match (t.get("target"), targets) {
-        (_, None) => None,
-        (None, Some([_])) => Some(0),
-        (None, Some(_)) => {
-            w.report(
-                &format!("{}.target", t.path),
-                Some(t.span.clone()),
-                "is required when more than one [[target]] is configured",
-            );
-            None
-        }
-        (Some(v), Some(ts)) => {
-            let s = v.str(w)?;
-            let found = ts.iter().position(|x| x.name == s);
-            if found.is_none() {
-                let known: Vec<&str> = ts.iter().map(|x| x.name.as_str()).collect();
-                v.bad(
-                    w,
-                    format!("no [[target]] named {s:?} (known: {})", known.join(", ")),
-                );
-            }
-            found
-        }
-    };
-    let endpoint = match t.get("endpoint") {
-        None => Some(Endpoint::Chat),
-        Some(v) => v.one_of(w, &["chat", "completions"]).map(|s| {
-            if s == "chat" {
-                Endpoint::Chat
-            } else {
-                Endpoint::Completions
-            }
-        }),
-    };
-    let model = match t.get("model") {
-        None => None,
-        Some(v) => v.str(w).map(str::to_string),
-    };
-    let system_prompt = match t.get("system_prompt") {
-        None => Some(None),
-        Some(v) => v.str(w).map(|s| Some(s.to_string())),
-    };
-    let input_v = t.require(w, "input_tokens");
-    let input_tokens = length(w, input_v);
-    let output_v = t.require(w, "output_tokens");
-    let output_tokens = length(w, output_v);
-    let temperature = optional(t.get("temperature"), |v| v.float_in(w, 0.0, true, 2.0));
-    let top_p = optional(t.get("top_p"), |v| v.float_in(w, 0.0, false, 1.0));
-    let stop = match t.get("stop") {
-        None => Some(Vec::new()),
-        Some(v) => v.array(w).and_then(|items| {
-            items
-                .iter()
-                .map(|i| i.str(w).map(str::to_string))
-                .collect::<Option<Vec<_>>>()
-        }),
-    };
-    t.finish(w, SCENARIO_KEYS, |_| None);
-    let target = target?;
-    let model = match model {
-        Some(m) => m,
-        None => targets?.get(target)?.model.clone(),
-    };
-    Some(Scenario {
-        name: name?,
-        weight: weight?,
-        target,
-        endpoint: endpoint?,
-        model,
-        system_prompt: system_prompt?,
-        input_tokens: input_tokens?,
-        output_tokens: output_tokens?,
-        temperature: temperature?,
-        top_p: top_p?,
-        stop: stop?,
-    })
-}
-
-/// `Some(None)` when absent, `Some(Some(x))` when valid, `None` after a reported problem.
-fn optional<'a, 'i, T>(
-    v: Option<Val<'a, 'i>>,
-    f: impl FnOnce(&Val<'a, 'i>) -> Option<T>,
-) -> Option<Option<T>> {
-    match v {
-        None => Some(None),
-        Some(v) => f(&v).map(Some),
-    }
-}
-
-/// A token-length distribution: an integer (constant), or a table with exactly one of
-/// `constant`, `uniform = {min, max}`, `normal = {mean, stddev}`, `lognormal = {mean, stddev}`,
-/// plus optional `min`/`max` clip bounds.
-fn length(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LengthDist> {
-    let v = v?;
-    if let DeValue::Integer(_) = v.raw() {
-        let n = v.int_in(w, 1, MAX_TOKENS_LIMIT)? as u32;
-        return Some(LengthDist {
-            dist: DistKind::Constant(n),
-            min: n,
-            max: n,
-        });
-    }
-    let mut t = v.table(w)?;
-    let kinds: Vec<&str> = ["constant", "uniform", "normal", "lognormal"]
-        .into_iter()
-        .filter(|k| t.has(k))
-        .collect();
-    if kinds.len() != 1 {
-        v.bad(w, "must name exactly one of constant, uniform, normal, lognormal (e.g. { lognormal = { mean = 512, stddev = 128 }, min = 16, max = 4096 })");
-        t.entries();
-        t.finish(w, DIST_KEYS, |_| None);
-        return None;
-    }
-    let min = optional(t.get("min"), |v| v.int_in(w, 1, MAX_TOKENS_LIMIT));
-    let max = optional(t.get("max"), |v| v.int_in(w, 1, MAX_TOKENS_LIMIT));
-    let dist = match kinds[0] {
-        "constant" => t
-            .get("constant")
-            .and_then(|c| c.int_in(w, 1, MAX_TOKENS_LIMIT))
-            .map(|n| DistKind::Constant(n as u32)),
-        "uniform" => t.get("uniform").and_then(|u| {
-            let mut ut = u.table(w)?;
-            let lo = ut
-                .require(w, "min")
-                .and_then(|x| x.int_in(w, 1, MAX_TOKENS_LIMIT));
-            let hi = ut
-                .require(w, "max")
-                .and_then(|x| x.int_in(w, 1, MAX_TOKENS_LIMIT));
-            ut.finish(w, &["min", "max"], |_| None);
-            let (lo, hi) = (lo? as u32, hi? as u32);
-            if lo > hi {
-                u.bad(w, format!("min must be <= max (got {lo} > {hi})"));
-                return None;
-            }
-            Some(DistKind::Uniform { min: lo, max: hi })
-        }),
-        kind => t
-            .get(if kind == "normal" {
-                "normal"
-            } else {
-                "lognormal"
-            })
-            .and_then(|n| {
-                let mut nt = n.table(w)?;
-                let mean = nt
-                    .require(w, "mean")
-                    .and_then(|x| x.float_in(w, 0.0, false, MAX_TOKENS_LIMIT as f64));
-                let stddev = nt
-                    .require(w, "stddev")
-                    .and_then(|x| x.float_in(w, 0.0, true, MAX_TOKENS_LIMIT as f64));
-                nt.finish(w, &["mean", "stddev"], |_| None);
-                let (mean, stddev) = (mean?, stddev?);
-                Some(if kind == "normal" {
-                    DistKind::Normal { mean, stddev }
-                } else {
-                    DistKind::Lognormal { mean, stddev }
-                })
-            }),
-    };
-    t.finish(w, DIST_KEYS, |_| None);
-    let (dist, min, max) = (dist?, min?, max?);
-    let (default_min, default_max) = match dist {
-        DistKind::Constant(n) => (n, n),
-        DistKind::Uniform { min, max } => (min, max),
-        DistKind::Normal { mean, stddev } | DistKind::Lognormal { mean, stddev } => {
-            (1, ((mean + 10.0 * stddev).ceil() as u32).max(1))
-        }
-    };
-    let min = min.map_or(default_min, |m| m as u32);
-    let max = max.map_or(default_max, |m| m as u32);
-    if min > max {
-        v.bad(w, format!("min must be <= max (got {min} > {max})"));
-        return None;
-    }
-    Some(LengthDist { dist, min, max })
-}
-
-use toml::de::DeValue;

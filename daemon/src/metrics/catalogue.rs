@@ -40,6 +40,11 @@ pub const TOKEN_BUCKETS: &[f64] = &[
     16777216.0, 67108864.0,
 ];
 
+/// Client token count ÷ server usage count.
+pub const DISCREPANCY_BUCKETS: &[f64] = &[
+    0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 1.0, 1.01, 1.02, 1.05, 1.1, 1.25, 1.5, 2.0,
+];
+
 /// Schedule lag (seconds).
 pub const LAG_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -282,6 +287,24 @@ pub const USAGE_MISSING: Instrument = inst(
     &[],
     labels!(R),
 );
+pub const DISCREPANCY: Instrument = inst(
+    "llmsoak.tokens.discrepancy",
+    "llmsoak_tokens_discrepancy",
+    Histogram,
+    "",
+    "Output tokens re-counted with the configured tokenizer divided by the server's usage.completion_tokens, for a sample (recount_sample) of successful requests; 1 means they agree.",
+    DISCREPANCY_BUCKETS,
+    labels!(R),
+);
+pub const GENERATED_INPUT: Instrument = inst(
+    "llmsoak.tokens.generated_input",
+    "llmsoak_tokens_generated_input",
+    Histogram,
+    "{token}",
+    "Input tokens of the content llm-soak generated, counted with the target's tokenizer, per successful request (the server's usage.prompt_tokens, in gen_ai_client_token_usage, also counts its chat template).",
+    TOKEN_BUCKETS,
+    labels!(R),
+);
 pub const RUN_INFO: Instrument = inst(
     "llmsoak.run.info",
     "llmsoak_run_info",
@@ -331,6 +354,8 @@ pub const ALL: &[Instrument] = &[
     DROPPED,
     STALLS,
     USAGE_MISSING,
+    DISCREPANCY,
+    GENERATED_INPUT,
     RUN_INFO,
     BUILD_INFO,
     RUN_START_TIME,

@@ -98,6 +98,8 @@ pub struct Recorder {
     dropped: Counter<u64>,
     stalls: Counter<u64>,
     usage_missing: Counter<u64>,
+    discrepancy: Histogram<f64>,
+    generated_input: Histogram<f64>,
     /// Request labels per scenario, built once.
     scenario_labels: Vec<Vec<KeyValue>>,
     pub totals: Totals,
@@ -143,6 +145,8 @@ impl Recorder {
             dropped: counter(meter, &c::DROPPED),
             stalls: counter(meter, &c::STALLS),
             usage_missing: counter(meter, &c::USAGE_MISSING),
+            discrepancy: histogram(meter, &c::DISCREPANCY),
+            generated_input: histogram(meter, &c::GENERATED_INPUT),
             scenario_labels,
             totals: Totals::default(),
             summary: Mutex::new(Summary::default()),
@@ -270,6 +274,15 @@ impl Recorder {
             rec.output_tokens as f64,
             &with(labels, &[KeyValue::new("gen_ai.token.type", "output")]),
         );
+        self.generated_input
+            .record(rec.generated_input_tokens as f64, labels);
+        if let Some(n) = rec
+            .recounted_output_tokens
+            .filter(|_| rec.output_tokens > 0)
+        {
+            self.discrepancy
+                .record(n as f64 / rec.output_tokens as f64, labels);
+        }
         if let Ok(mut s) = self.summary.lock() {
             s.observe(rec);
         }

@@ -70,6 +70,9 @@ pub struct CompletionRequest<'a> {
     /// vLLM / llama.cpp extension: keep generating past end-of-sequence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignore_eos: Option<bool>,
+    /// vLLM extension: generate at least this many tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_tokens: Option<u32>,
 }
 
 impl CompletionRequest<'_> {

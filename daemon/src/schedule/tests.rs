@@ -86,6 +86,8 @@ impl Execute for Fake {
             token_source: TokenSource::Events,
             input_tokens: 1,
             usage_present: false,
+            generated_input_tokens: 1,
+            recounted_output_tokens: None,
             stalls: 0,
             outcome: if cancelled {
                 Outcome::Cancelled
@@ -135,6 +137,7 @@ fn dispatcher(busy: Duration, seconds: u64) -> (Dispatcher<Fake>, Arc<Fake>) {
                 body: bytes::Bytes::new(),
                 input_tokens: 4,
                 max_tokens: 4,
+                prefix_id: None,
             })
         })
         .collect();

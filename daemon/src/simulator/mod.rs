@@ -405,7 +405,9 @@ async fn handle(
         && sim.config.early_stop > 0.0
         && rng.random_bool(sim.config.early_stop)
     {
-        tokens = rng.random_range(1..=tokens);
+        // An early stop never goes below `min_tokens` (vLLM's semantics).
+        let floor = req.min_tokens.unwrap_or(1).clamp(1, tokens);
+        tokens = rng.random_range(floor..=tokens);
     }
     let plan = stream::Plan {
         endpoint,

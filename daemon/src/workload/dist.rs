@@ -22,18 +22,21 @@ enum Sampler {
     LogNormal(LogNormal<f64>),
     /// stddev 0: the mean, always.
     Fixed(f64),
+    Empirical(std::sync::Arc<Vec<u32>>),
 }
 
 impl Lengths {
-    pub fn new(spec: LengthDist) -> Self {
-        let sampler = match spec.dist {
-            DistKind::Constant(n) => Sampler::Constant(n),
-            DistKind::Uniform { min, max } => Sampler::Uniform(min, max),
-            DistKind::Normal { mean, stddev } => match Normal::new(mean, stddev) {
+    pub fn new(spec: &LengthDist) -> Self {
+        let spec = spec.clone();
+        let sampler = match &spec.dist {
+            DistKind::Constant(n) => Sampler::Constant(*n),
+            DistKind::Uniform { min, max } => Sampler::Uniform(*min, *max),
+            DistKind::Empirical(e) => Sampler::Empirical(std::sync::Arc::clone(&e.values)),
+            &DistKind::Normal { mean, stddev } => match Normal::new(mean, stddev) {
                 Ok(n) if stddev > 0.0 => Sampler::Normal(n),
                 _ => Sampler::Fixed(mean),
             },
-            DistKind::Lognormal { mean, stddev } => {
+            &DistKind::Lognormal { mean, stddev } => {
                 // mean m and stddev s of X = e^Y, Y ~ N(mu, sigma):
                 // sigma^2 = ln(1 + s^2/m^2), mu = ln m - sigma^2/2.
                 let sigma2 = (1.0 + (stddev * stddev) / (mean * mean)).ln();
@@ -57,6 +60,13 @@ impl Lengths {
             Sampler::Normal(n) => n.sample(rng),
             Sampler::LogNormal(l) => l.sample(rng),
             Sampler::Fixed(m) => *m,
+            Sampler::Empirical(values) => {
+                let v = values
+                    .get(rng.random_range(0..values.len().max(1)))
+                    .copied()
+                    .unwrap_or(1);
+                return v.clamp(self.spec.min, self.spec.max);
+            }
         };
         let rounded = raw.round();
         if rounded.is_nan() || rounded <= f64::from(self.spec.min) {
@@ -75,7 +85,7 @@ mod tests {
     use crate::workload::rng::{Stream, rng_for};
 
     fn stats(spec: LengthDist) -> (f64, f64, u32, u32) {
-        let l = Lengths::new(spec);
+        let l = Lengths::new(&spec);
         let mut rng = rng_for(1, Stream::Workload, 0);
         let xs: Vec<u32> = (0..20_000).map(|_| l.sample(&mut rng)).collect();
         let mean = xs.iter().map(|&x| f64::from(x)).sum::<f64>() / xs.len() as f64;
@@ -130,5 +140,31 @@ mod tests {
             max: 64,
         });
         assert_eq!((mean, sd), (64.0, 0.0));
+    }
+}
+
+#[cfg(test)]
+mod empirical_tests {
+    use super::*;
+    use crate::config::Empirical;
+    use crate::workload::rng::{Stream, rng_for};
+
+    #[test]
+    fn empirical_draws_only_listed_values_clipped() {
+        let spec = LengthDist {
+            dist: DistKind::Empirical(Empirical {
+                file: "x".into(),
+                values: std::sync::Arc::new(vec![10, 20, 3000]),
+            }),
+            min: 5,
+            max: 1000,
+        };
+        let l = Lengths::new(&spec);
+        let mut rng = rng_for(1, Stream::Workload, 0);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..300 {
+            seen.insert(l.sample(&mut rng));
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![10, 20, 1000]);
     }
 }

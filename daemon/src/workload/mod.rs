@@ -1,10 +1,13 @@
 //! The prompt distribution: a weighted mix of scenarios, each drawing input and output lengths
-//! in tokens and cutting a token-exact prompt from the embedded corpus at a random offset, with
-//! a per-request marker at the very start so no two prompts share a prefix by accident.
-//! Prompts — including the serialized request body — are prepared by a blocking worker into a
-//! bounded [`PromptPool`]; the request path only clones an `Arc<Prompt>`.
+//! in tokens of the target's tokenizer and building token-exact prompts ([`prompt`]) — per-request
+//! marker, optional shared prefixes, or the deliberate `uniform` trap. Every draw for request
+//! `seq` comes from `(seed, seq)`, so the same seed gives the same requests. Prompts — including
+//! the serialized request body — are prepared by a blocking worker into a bounded
+//! [`PromptPool`]; the request path only clones an `Arc<Prompt>`.
 
 pub mod dist;
+pub mod plan;
+pub mod prompt;
 pub mod rng;
 pub mod tokenizer;
 
@@ -14,9 +17,8 @@ use bytes::Bytes;
 use rand::RngExt;
 use tokio::sync::mpsc;
 
-use crate::config::{Config, Scenario};
-use crate::openai::{ChatMessage, CompletionRequest, Endpoint, StreamOptions};
-use dist::Lengths;
+use crate::config::Config;
+use prompt::Builder;
 use rng::{Stream, rng_for};
 pub use tokenizer::{Tokenizer, default_tokenizer};
 
@@ -30,29 +32,27 @@ pub struct Prompt {
     pub scenario: usize,
     /// Serialized JSON body, ready to send.
     pub body: Bytes,
-    /// Input tokens of the generated content (configured tokenizer).
+    /// Tokens of the content llm-soak generated (system prompt included), with the target's
+    /// tokenizer; the server's `usage.prompt_tokens` adds its chat template.
     pub input_tokens: u32,
     pub max_tokens: u32,
+    /// Which shared prefix leads the prompt, if any.
+    pub prefix_id: Option<u32>,
 }
 
 /// Everything needed to compute request `seq` from `(seed, seq)` alone.
 #[derive(Debug)]
 pub struct Workload {
     seed: u64,
-    run_id: String,
-    scenarios: Vec<Scenario>,
-    inputs: Vec<Lengths>,
-    outputs: Vec<Lengths>,
+    builders: Vec<Builder>,
     /// Cumulative weights, normalised to end at 1.
     cumulative: Vec<f64>,
-    tokenizer: Arc<dyn Tokenizer>,
-    corpus: &'static str,
 }
 
 impl Workload {
     /// `run_id` goes into every prompt's marker, so a restarted run never hits the prefix
     /// cache warmed by the previous one.
-    pub fn new(config: &Config, run_id: &str, tokenizer: Arc<dyn Tokenizer>) -> Self {
+    pub fn new(config: &Config, run_id: &str) -> Self {
         let total: f64 = config.scenarios.iter().map(|s| s.weight).sum();
         let mut acc = 0.0;
         let cumulative = config
@@ -63,28 +63,25 @@ impl Workload {
                 acc
             })
             .collect();
+        let builders = config
+            .scenarios
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                Builder::new(
+                    config.seed,
+                    run_id,
+                    i,
+                    s,
+                    Arc::clone(&config.targets[s.target].tokenizer),
+                )
+            })
+            .collect();
         Workload {
             seed: config.seed,
-            run_id: run_id.to_string(),
-            scenarios: config.scenarios.clone(),
-            inputs: config
-                .scenarios
-                .iter()
-                .map(|s| Lengths::new(s.input_tokens))
-                .collect(),
-            outputs: config
-                .scenarios
-                .iter()
-                .map(|s| Lengths::new(s.output_tokens))
-                .collect(),
+            builders,
             cumulative,
-            tokenizer,
-            corpus: CORPUS,
         }
-    }
-
-    pub fn tokenizer(&self) -> &Arc<dyn Tokenizer> {
-        &self.tokenizer
     }
 
     /// Request `seq`, computed from `(seed, seq)` only.
@@ -96,60 +93,7 @@ impl Workload {
             .iter()
             .position(|&c| u < c)
             .unwrap_or(self.cumulative.len().saturating_sub(1));
-        let sc = &self.scenarios[scenario];
-        let want = self.inputs[scenario].sample(&mut rng) as usize;
-        let max_tokens = self.outputs[scenario].sample(&mut rng);
-        let offset = rng.random_range(0..self.corpus.len());
-        let marker = format!("[{} #{seq}] ", self.run_id);
-        let (text, input_tokens) = self.cut(&marker, offset, want);
-        let body = request_body(sc, &text, max_tokens);
-        Prompt {
-            seq,
-            scenario,
-            body,
-            input_tokens: input_tokens as u32,
-            max_tokens,
-        }
-    }
-
-    /// `marker` followed by corpus text from `offset`, `want` tokens long in total (as exact
-    /// as the tokenizer's merges across the cut allow; the true count is returned).
-    fn cut(&self, marker: &str, offset: usize, want: usize) -> (String, usize) {
-        let tok = &self.tokenizer;
-        let marker_tokens = tok.count(marker);
-        let body_tokens = want.saturating_sub(marker_tokens);
-        // Start at a word boundary; wrap around the end of the corpus.
-        let bytes = self.corpus.as_bytes();
-        let start = (offset..bytes.len())
-            .find(|&i| bytes[i] == b' ')
-            .map_or(0, |i| i + 1);
-        let mut source = String::with_capacity(body_tokens * 6 + 64);
-        let mut pos = start;
-        while source.len() < body_tokens * 6 + 64 {
-            let end = (pos + body_tokens * 6 + 64 - source.len()).min(bytes.len());
-            // The corpus is ASCII, so any byte index is a char boundary.
-            source.push_str(self.corpus.get(pos..end).unwrap_or_default());
-            pos = if end >= bytes.len() { 0 } else { end };
-            if end >= bytes.len() {
-                source.push(' ');
-            }
-        }
-        let ids = tok.encode(&source);
-        let mut take = body_tokens.min(ids.len());
-        let mut text = String::new();
-        let mut count = 0;
-        // Merges across the marker/text seam can shift the count by a token or two.
-        for _ in 0..6 {
-            text = format!("{marker}{}", tok.decode(&ids[..take]).unwrap_or_default());
-            count = tok.count(&text);
-            match count.cmp(&want) {
-                std::cmp::Ordering::Equal => break,
-                std::cmp::Ordering::Greater if take > 0 => take -= 1,
-                std::cmp::Ordering::Less if take < ids.len() => take += 1,
-                _ => break,
-            }
-        }
-        (text, count)
+        self.builders[scenario].build(seq, &mut rng)
     }
 
     /// Fill a bounded pool with the prompts of `seqs`, in order, on a dedicated thread.
@@ -173,39 +117,6 @@ impl Workload {
         }
         PromptPool { rx }
     }
-}
-
-fn request_body(sc: &Scenario, text: &str, max_tokens: u32) -> Bytes {
-    let mut req = CompletionRequest {
-        model: sc.model.as_str().into(),
-        max_tokens: Some(max_tokens),
-        stream: true,
-        stream_options: Some(StreamOptions {
-            include_usage: true,
-        }),
-        temperature: sc.temperature,
-        top_p: sc.top_p,
-        stop: sc.stop.clone(),
-        ..Default::default()
-    };
-    match sc.endpoint {
-        Endpoint::Chat => {
-            let mut messages = Vec::with_capacity(2);
-            if let Some(system) = &sc.system_prompt {
-                messages.push(ChatMessage {
-                    role: "system".into(),
-                    content: system.as_str().into(),
-                });
-            }
-            messages.push(ChatMessage {
-                role: "user".into(),
-                content: text.into(),
-            });
-            req.messages = Some(messages);
-        }
-        Endpoint::Completions => req.prompt = Some(text.into()),
-    }
-    Bytes::from(serde_json::to_vec(&req).unwrap_or_default())
 }
 
 /// Prepared prompts, consumed in sequence order by the dispatcher.
@@ -269,7 +180,9 @@ mod tests {
 
     #[test]
     fn prompts_are_token_exact_distinct_and_reproducible() {
-        let w = Workload::new(&config(), "abcd1234", default_tokenizer());
+        let config = config();
+        let w = Workload::new(&config, "abcd1234");
+        let tok = default_tokenizer();
         let mut seen = std::collections::HashSet::new();
         let mut per_scenario = [0usize; 2];
         let mut exact = 0;
@@ -283,8 +196,8 @@ mod tests {
                 .unwrap()
                 .to_string();
             assert!(text.starts_with(&format!("[abcd1234 #{seq}] ")));
-            assert_eq!(w.tokenizer().count(&text), p.input_tokens as usize);
-            let sc = &w.scenarios[p.scenario];
+            assert_eq!(tok.count(&text), p.input_tokens as usize);
+            let sc = &config.scenarios[p.scenario];
             let range = sc.input_tokens.min..=sc.input_tokens.max;
             if range.contains(&p.input_tokens) {
                 exact += 1;
@@ -302,7 +215,7 @@ mod tests {
 
     #[tokio::test]
     async fn pool_skips_dropped_sequence_numbers() {
-        let w = Arc::new(Workload::new(&config(), "r", default_tokenizer()));
+        let w = Arc::new(Workload::new(&config(), "r"));
         let mut pool = w.spawn_pool(4, 0..10);
         assert_eq!(pool.take(0).await.unwrap().seq, 0);
         assert_eq!(pool.take(3).await.unwrap().seq, 3);

@@ -15,6 +15,10 @@ pub enum Stream {
     Workload = 2,
     /// The simulator's own draws (faults, jitter).
     Simulator = 3,
+    /// Shared-prefix pool content (indexed by prefix id, not seq).
+    Prefix = 4,
+    /// Sampled output re-counts for the token discrepancy.
+    Recount = 5,
 }
 
 /// SplitMix64 finaliser (Steele, Lea, Flood 2014): a portable 64-bit mixer.

@@ -1,6 +1,7 @@
-//! Tokenizers: the abstraction prompts are measured with. The embedded default is `tiktoken-rs`
-//! `o200k_base` (offline). Tokenization runs only where prompts are prepared and after a stream
-//! has ended, on blocking workers — never between chunk reads.
+//! Tokenizers: the abstraction prompts are measured with. A Hugging Face `tokenizer.json` (the
+//! `tokenizers` crate, pure Rust, no network) is exact for the target model; the embedded default
+//! is `tiktoken-rs` `o200k_base` (offline). Tokenization runs only where prompts are prepared and
+//! after a stream has ended, on blocking workers — never between chunk reads.
 
 use std::fmt;
 use std::sync::Arc;
@@ -55,6 +56,51 @@ impl Tokenizer for O200k {
     }
 }
 
+/// A Hugging Face `tokenizer.json`.
+pub struct HfTokenizer {
+    inner: tokenizers::Tokenizer,
+    name: String,
+}
+
+impl fmt::Debug for HfTokenizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HfTokenizer({})", self.name)
+    }
+}
+
+impl HfTokenizer {
+    /// Load a `tokenizer.json`; the error says why in one line.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
+        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| e.to_string())?;
+        // A tokenizer that cannot encode plain text is no use for measuring prompts.
+        let probe = inner
+            .encode_fast("llm-soak probe", false)
+            .map_err(|e| e.to_string())?;
+        if probe.get_ids().is_empty() {
+            return Err("encodes plain text to no tokens".into());
+        }
+        Ok(HfTokenizer {
+            inner,
+            name: path.display().to_string(),
+        })
+    }
+}
+
+impl Tokenizer for HfTokenizer {
+    fn encode(&self, text: &str) -> Vec<u32> {
+        self.inner
+            .encode_fast(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .unwrap_or_default()
+    }
+    fn decode(&self, ids: &[u32]) -> Option<String> {
+        self.inner.decode(ids, false).ok()
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 /// The tokenizer used when none is configured.
 pub fn default_tokenizer() -> Arc<dyn Tokenizer> {
     Arc::new(O200k::new())
@@ -63,6 +109,20 @@ pub fn default_tokenizer() -> Arc<dyn Tokenizer> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trained_bpe_tokenizer_json_loads_and_round_trips() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/tokenizer/bpe-2k.json");
+        let t = HfTokenizer::from_file(&path).unwrap();
+        let text = "The hacker culture values a clean hack.";
+        let ids = t.encode(text);
+        assert!(ids.len() >= 5 && ids.len() < text.len());
+        assert_eq!(t.decode(&ids).as_deref(), Some(text));
+        assert!(
+            HfTokenizer::from_file(std::path::Path::new("/nonexistent/tokenizer.json")).is_err()
+        );
+    }
 
     #[test]
     fn o200k_round_trips() {

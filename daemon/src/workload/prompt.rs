@@ -1,0 +1,332 @@
+//! Building one scenario's prompts: token-exact text cut from a corpus at a random offset, led by
+//! a per-request marker (so no two requests share a prefix by accident), optionally led by one of
+//! a pool of shared prefixes (so prefix-cache reuse is a chosen variable), or — `uniform = true`,
+//! the trap — one fixed prompt for every request. The result is the serialized request body.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
+use super::dist::Lengths;
+use super::rng::{Stream, rng_for};
+use super::{CORPUS, Prompt, Tokenizer};
+use crate::config::{Corpus, MinTokens, Scenario};
+use crate::openai::{ChatMessage, CompletionRequest, Endpoint, StreamOptions};
+
+/// Text prompts are cut from.
+#[derive(Debug, Clone)]
+enum Text {
+    Embedded,
+    File(Arc<String>),
+}
+
+impl Text {
+    fn as_str(&self) -> &str {
+        match self {
+            Text::Embedded => CORPUS,
+            Text::File(t) => t,
+        }
+    }
+}
+
+/// Prepares the prompts of one scenario.
+#[derive(Debug)]
+pub struct Builder {
+    index: usize,
+    scenario: Scenario,
+    tokenizer: Arc<dyn Tokenizer>,
+    text: Text,
+    inputs: Lengths,
+    outputs: Lengths,
+    run_id: String,
+    /// Shared-prefix pool (texts), empty without `shared_prefix`.
+    prefixes: Vec<String>,
+    /// `uniform = true`: (content, its tokens, max_tokens), the same for every request.
+    fixed: Option<(String, usize, u32)>,
+    system_tokens: usize,
+}
+
+impl Builder {
+    pub fn new(
+        seed: u64,
+        run_id: &str,
+        index: usize,
+        scenario: &Scenario,
+        tokenizer: Arc<dyn Tokenizer>,
+    ) -> Self {
+        let text = match &scenario.corpus {
+            Corpus::Embedded => Text::Embedded,
+            Corpus::File { text, .. } => Text::File(Arc::clone(text)),
+        };
+        let system_tokens = scenario
+            .system_prompt
+            .as_deref()
+            .map_or(0, |s| tokenizer.count(s));
+        let mut b = Builder {
+            index,
+            inputs: Lengths::new(&scenario.input_tokens),
+            outputs: Lengths::new(&scenario.output_tokens),
+            scenario: scenario.clone(),
+            tokenizer,
+            text,
+            run_id: run_id.to_string(),
+            prefixes: Vec::new(),
+            fixed: None,
+            system_tokens,
+        };
+        if let Some(sp) = scenario.shared_prefix {
+            // Prefix k is a pure function of (seed, scenario, k).
+            b.prefixes = (0..sp.pool)
+                .map(|k| {
+                    let mut rng =
+                        rng_for(seed ^ ((index as u64) << 40), Stream::Prefix, u64::from(k));
+                    let offset = rng.random_range(0..b.text.as_str().len());
+                    b.cut("", offset, sp.tokens as usize).0
+                })
+                .collect();
+        }
+        if scenario.uniform {
+            tracing::warn!(
+                scenario = %scenario.name,
+                "uniform = true: EVERY request of this scenario sends the SAME prompt. Prefix caches and \
+                 request coalescing will flatter the server; use this only to demonstrate the trap"
+            );
+            let mut rng = rng_for(seed ^ ((index as u64) << 40), Stream::Workload, 0);
+            let want = b.inputs.sample(&mut rng) as usize;
+            let max_tokens = b.outputs.sample(&mut rng);
+            let offset = rng.random_range(0..b.text.as_str().len());
+            let (content, tokens) = b.cut("", offset, want);
+            b.fixed = Some((content, tokens, max_tokens));
+        }
+        b
+    }
+
+    /// The prompt of request `seq`, drawing from `rng` (the request's generator).
+    pub fn build(&self, seq: u64, rng: &mut ChaCha8Rng) -> Prompt {
+        if let Some((content, tokens, max_tokens)) = &self.fixed {
+            return self.prompt(seq, content, *tokens, *max_tokens, None);
+        }
+        let want = self.inputs.sample(rng) as usize;
+        let max_tokens = self.outputs.sample(rng);
+        let offset = rng.random_range(0..self.text.as_str().len());
+        let prefix_id = self.scenario.shared_prefix.and_then(|sp| {
+            (rng.random_bool(sp.share) && !self.prefixes.is_empty())
+                .then(|| rng.random_range(0..self.prefixes.len()))
+        });
+        let marker = format!("[{} #{seq}] ", self.run_id);
+        let head = match prefix_id {
+            Some(k) => format!("{}\n{marker}", self.prefixes[k]),
+            None => marker,
+        };
+        let (content, tokens) = self.cut(&head, offset, want);
+        self.prompt(
+            seq,
+            &content,
+            tokens,
+            max_tokens,
+            prefix_id.map(|k| k as u32),
+        )
+    }
+
+    fn prompt(
+        &self,
+        seq: u64,
+        content: &str,
+        tokens: usize,
+        max_tokens: u32,
+        prefix_id: Option<u32>,
+    ) -> Prompt {
+        Prompt {
+            seq,
+            scenario: self.index,
+            body: self.body(content, max_tokens),
+            input_tokens: (tokens + self.system_tokens) as u32,
+            max_tokens,
+            prefix_id,
+        }
+    }
+
+    /// `head` followed by corpus text from `offset`, `want` tokens long in total (exact unless
+    /// the head alone is longer; the true count is returned).
+    pub fn cut(&self, head: &str, offset: usize, want: usize) -> (String, usize) {
+        let tok = &self.tokenizer;
+        let corpus = self.text.as_str();
+        let head_tokens = if head.is_empty() { 0 } else { tok.count(head) };
+        let body_tokens = want.saturating_sub(head_tokens);
+        // Start after a space (a word boundary); wrap around the end of the corpus.
+        let bytes = corpus.as_bytes();
+        let start = (offset..bytes.len())
+            .find(|&i| bytes[i] == b' ')
+            .map_or(0, |i| i + 1);
+        let need = body_tokens * 8 + 64;
+        let mut source = String::with_capacity(need);
+        let mut pos = start;
+        while source.len() < need {
+            let mut end = (pos + need - source.len()).min(bytes.len());
+            while !corpus.is_char_boundary(end) {
+                end -= 1;
+            }
+            source.push_str(corpus.get(pos..end).unwrap_or_default());
+            if end >= bytes.len() || end <= pos {
+                source.push(' ');
+                pos = 0;
+            } else {
+                pos = end;
+            }
+        }
+        let ids = tok.encode(&source);
+        let mut take = body_tokens.min(ids.len());
+        let mut text = String::new();
+        let mut count = 0;
+        // Merges across the seam can shift the count by a token or two: adjust.
+        for _ in 0..8 {
+            let body = tok.decode(&ids[..take]).unwrap_or_default();
+            text = format!("{head}{body}");
+            count = tok.count(&text);
+            match count.cmp(&want) {
+                std::cmp::Ordering::Equal => break,
+                std::cmp::Ordering::Greater if take > 0 => take -= 1,
+                std::cmp::Ordering::Less if take < ids.len() => take += 1,
+                _ => break,
+            }
+        }
+        (text, count)
+    }
+
+    fn body(&self, content: &str, max_tokens: u32) -> Bytes {
+        let sc = &self.scenario;
+        let mut req = CompletionRequest {
+            model: sc.model.as_str().into(),
+            max_tokens: Some(max_tokens),
+            stream: true,
+            stream_options: Some(StreamOptions {
+                include_usage: true,
+            }),
+            temperature: sc.temperature,
+            top_p: sc.top_p,
+            seed: sc.seed,
+            stop: sc.stop.clone(),
+            ignore_eos: sc.ignore_eos.then_some(true),
+            min_tokens: sc.min_tokens.map(|m| match m {
+                MinTokens::MaxTokens => max_tokens,
+                MinTokens::Fixed(n) => n.min(max_tokens),
+            }),
+            ..Default::default()
+        };
+        match sc.endpoint {
+            Endpoint::Chat => {
+                let mut messages = Vec::with_capacity(2);
+                if let Some(system) = &sc.system_prompt {
+                    messages.push(ChatMessage {
+                        role: "system".into(),
+                        content: system.as_str().into(),
+                    });
+                }
+                messages.push(ChatMessage {
+                    role: "user".into(),
+                    content: content.into(),
+                });
+                req.messages = Some(messages);
+            }
+            Endpoint::Completions => {
+                req.prompt = Some(match &sc.system_prompt {
+                    Some(system) => format!("{system}\n\n{content}").into(),
+                    None => content.into(),
+                });
+            }
+        }
+        Bytes::from(serde_json::to_vec(&req).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::workload::Workload;
+
+    fn config(scenario: &str) -> Config {
+        let text = format!(
+            "seed = 1\n[[target]]\nname = \"t\"\nbase_url = \"http://127.0.0.1:1\"\nmodel = \"m\"\n\
+             [load]\n[[load.phases]]\nkind = \"steady\"\nrate = 1\nduration = \"1m\"\n\
+             [[scenario]]\nname = \"s\"\n{scenario}\n"
+        );
+        Config::parse(&text, "t", &|_| None).unwrap()
+    }
+
+    fn content(p: &Prompt) -> String {
+        let v: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
+        v["messages"][0]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    #[test]
+    fn about_half_the_requests_start_with_one_of_four_shared_prefixes() {
+        let c = config(
+            "shared_prefix = { tokens = 256, pool = 4, share = 0.5 }\ninput_tokens = { uniform = { min = 300, max = 600 } }\noutput_tokens = 32",
+        );
+        let w = Workload::new(&c, "r");
+        let b = &w.builders[0];
+        assert_eq!(b.prefixes.len(), 4);
+        let tok = &c.targets[0].tokenizer;
+        for p in &b.prefixes {
+            assert_eq!(tok.count(p), 256);
+        }
+        assert_eq!(
+            b.prefixes
+                .iter()
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            4
+        );
+        let n = 2000;
+        let mut with = 0;
+        let mut used = std::collections::BTreeSet::new();
+        for seq in 0..n {
+            let p = w.prompt(seq);
+            let text = content(&p);
+            let starts: Vec<usize> = (0..4)
+                .filter(|&k| text.starts_with(&b.prefixes[k]))
+                .collect();
+            match p.prefix_id {
+                Some(k) => {
+                    with += 1;
+                    used.insert(k);
+                    assert_eq!(starts, vec![k as usize], "seq {seq}");
+                    assert!(text[b.prefixes[k as usize].len()..].contains(&format!("[r #{seq}] ")));
+                }
+                None => {
+                    assert!(
+                        starts.is_empty(),
+                        "seq {seq} starts with a prefix it was not given"
+                    );
+                    assert!(text.starts_with(&format!("[r #{seq}] ")));
+                }
+            }
+            assert_eq!(tok.count(&text), p.input_tokens as usize);
+        }
+        let share = f64::from(with) / n as f64;
+        assert!((share - 0.5).abs() < 0.04, "share {share}");
+        assert_eq!(used.len(), 4);
+    }
+
+    #[test]
+    fn uniform_sends_one_fixed_prompt_and_the_output_controls_reach_the_body() {
+        let c = config(
+            "uniform = true\nignore_eos = true\nmin_tokens = \"max_tokens\"\nseed = 7\ninput_tokens = { normal = { mean = 100, stddev = 30 } }\noutput_tokens = { uniform = { min = 10, max = 90 } }",
+        );
+        let w = Workload::new(&c, "r");
+        let first = w.prompt(0);
+        for seq in 1..50 {
+            assert_eq!(w.prompt(seq).body, first.body);
+        }
+        let v: serde_json::Value = serde_json::from_slice(&first.body).unwrap();
+        assert_eq!(v["ignore_eos"], true);
+        assert_eq!(v["min_tokens"], v["max_tokens"]);
+        assert_eq!(v["seed"], 7);
+    }
+}
