@@ -14,6 +14,7 @@ use super::Target;
 use super::schema::label_name;
 use super::walk::{Val, Walk};
 use crate::openai::Endpoint;
+use crate::workload::dataset::{Dataset, DatasetSpec, Format, OnError};
 
 const SCENARIO_KEYS: &[&str] = &[
     "name",
@@ -33,6 +34,7 @@ const SCENARIO_KEYS: &[&str] = &[
     "shared_prefix",
     "uniform",
     "corpus",
+    "dataset",
 ];
 const DIST_KEYS: &[&str] = &[
     "constant",
@@ -135,8 +137,8 @@ pub struct Scenario {
     pub endpoint: Endpoint,
     pub model: String,
     pub system_prompt: Option<String>,
-    /// Tokens of the generated content (system prompt excluded).
-    pub input_tokens: LengthDist,
+    /// Tokens of the generated content (system prompt excluded); `None` with a dataset.
+    pub input_tokens: Option<LengthDist>,
     /// Drawn per request and sent as `max_tokens`.
     pub output_tokens: LengthDist,
     pub temperature: Option<f64>,
@@ -150,12 +152,16 @@ pub struct Scenario {
     /// One fixed prompt for every request: the prompt-uniformity trap, for demonstrations.
     pub uniform: bool,
     pub corpus: Corpus,
+    /// Prompts (and their output lengths) from a file instead of synthetic text.
+    #[serde(serialize_with = "ser_dataset")]
+    pub dataset: Option<Arc<Dataset>>,
 }
 
 pub(super) fn scenarios(
     w: &mut Walk<'_>,
     v: Option<Val<'_, '_>>,
     targets: Option<&[Target]>,
+    seed: u64,
 ) -> Option<Vec<Scenario>> {
     let Some(v) = v else {
         w.report("scenario", None, "at least one [[scenario]] is required");
@@ -170,7 +176,7 @@ pub(super) fn scenarios(
     let mut names = BTreeSet::new();
     let mut ok = true;
     for item in &items {
-        match scenario(w, item, targets) {
+        match scenario(w, item, targets, seed) {
             Some(s) if !names.insert(s.name.clone()) => {
                 w.report(
                     &format!("{}.name", item.path),
@@ -186,7 +192,12 @@ pub(super) fn scenarios(
     ok.then_some(out)
 }
 
-fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Option<Scenario> {
+fn scenario(
+    w: &mut Walk<'_>,
+    v: &Val<'_, '_>,
+    targets: Option<&[Target]>,
+    run_seed: u64,
+) -> Option<Scenario> {
     let mut t = v.table(w)?;
     let name = t.require(w, "name").and_then(|v| label_name(w, &v));
     let weight = match t.get("weight") {
@@ -236,8 +247,23 @@ fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Op
         None => Some(None),
         Some(v) => v.str(w).map(|s| Some(s.to_string())),
     };
-    let input_v = t.require(w, "input_tokens");
-    let input_tokens = length(w, input_v);
+    let dataset_v = t.get("dataset");
+    let input_tokens = match (t.get("input_tokens"), &dataset_v) {
+        (Some(v), None) => length(w, Some(v)).map(Some),
+        (None, Some(_)) => Some(None),
+        (Some(v), Some(_)) => {
+            v.bad(w, "a scenario with a dataset takes its prompts (and their lengths) from it; remove input_tokens");
+            None
+        }
+        (None, None) => {
+            w.report(
+                &format!("{}.input_tokens", t.path),
+                Some(t.span.clone()),
+                "is required (or a dataset)",
+            );
+            None
+        }
+    };
     let output_v = t.require(w, "output_tokens");
     let output_tokens = length(w, output_v);
     let temperature = optional(t.get("temperature"), |v| v.float_in(w, 0.0, true, 2.0));
@@ -275,6 +301,16 @@ fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Op
         None => Some(Corpus::Embedded),
         Some(v) => corpus(w, &v),
     };
+    // The dataset is loaded with the scenario's target's tokenizer (length filter, reply lengths).
+    let tokenizer = targets.and_then(|ts| match &target {
+        Some(i) => ts.get(*i).map(|t| std::sync::Arc::clone(&t.tokenizer)),
+        None => None,
+    });
+    let dataset = match (dataset_v, tokenizer) {
+        (None, _) => Some(None),
+        (Some(v), Some(tok)) => dataset(w, &v, tok.as_ref(), run_seed).map(Some),
+        (Some(_), None) => None,
+    };
     if let (Some(true), Some(Some(_))) = (uniform, shared_prefix) {
         w.report(
             &format!("{}.uniform", t.path),
@@ -306,7 +342,92 @@ fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Op
         shared_prefix: shared_prefix?,
         uniform: uniform?,
         corpus: corpus?,
+        dataset: dataset?,
     })
+}
+
+fn dataset(
+    w: &mut Walk<'_>,
+    v: &Val<'_, '_>,
+    tokenizer: &dyn crate::workload::Tokenizer,
+    seed: u64,
+) -> Option<Arc<Dataset>> {
+    let mut t = v.table(w)?;
+    let path = format!("{}.file", t.path);
+    let file = t
+        .require(w, "file")
+        .and_then(|f| f.str(w).map(PathBuf::from));
+    let format = match t.get("format") {
+        None => Some(Format::Jsonl),
+        Some(f) => f.one_of(w, &["jsonl", "sharegpt"]).map(|s| {
+            if s == "jsonl" {
+                Format::Jsonl
+            } else {
+                Format::Sharegpt
+            }
+        }),
+    };
+    let replacement = match t.get("replacement") {
+        None => Some(true),
+        Some(r) => r.bool(w),
+    };
+    let on_error = match t.get("on_error") {
+        None => Some(OnError::Skip),
+        Some(o) => o.one_of(w, &["skip", "fail"]).map(|s| {
+            if s == "skip" {
+                OnError::Skip
+            } else {
+                OnError::Fail
+            }
+        }),
+    };
+    let min_input_tokens = optional(t.get("min_input_tokens"), |x| {
+        x.int_in(w, 1, MAX_TOKENS_LIMIT).map(|n| n as u32)
+    });
+    let max_input_tokens = optional(t.get("max_input_tokens"), |x| {
+        x.int_in(w, 1, MAX_TOKENS_LIMIT).map(|n| n as u32)
+    });
+    t.finish(
+        w,
+        &[
+            "file",
+            "format",
+            "replacement",
+            "on_error",
+            "min_input_tokens",
+            "max_input_tokens",
+        ],
+        |_| None,
+    );
+    let spec = DatasetSpec {
+        file: file?,
+        format: format?,
+        replacement: replacement?,
+        on_error: on_error?,
+        min_input_tokens: min_input_tokens?,
+        max_input_tokens: max_input_tokens?,
+    };
+    match Dataset::load(spec, tokenizer, seed) {
+        Ok(d) => {
+            if d.skipped_bad > 0 || d.skipped_filter > 0 {
+                tracing::warn!(file = %d.spec.file.display(), entries = d.len(), bad = d.skipped_bad, filtered = d.skipped_filter, "dataset entries skipped");
+            }
+            Some(Arc::new(d))
+        }
+        Err(problems) => {
+            for p in problems {
+                w.report(&path, Some(v.span()), p);
+            }
+            None
+        }
+    }
+}
+
+fn ser_dataset<S: serde::Serializer>(d: &Option<Arc<Dataset>>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => d.spec.serialize(s),
+        None => s.serialize_none(),
+    }
 }
 
 fn shared_prefix(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<SharedPrefix> {

@@ -68,6 +68,7 @@ pub(super) fn parse(
         &mut w,
         root.get("scenario"),
         (!targets.is_empty()).then_some(targets.as_slice()),
+        seed.unwrap_or(0),
     );
     let simulator = match root.get("simulator") {
         None => Some(None),

@@ -5,6 +5,7 @@
 //! the serialized request body — are prepared by a blocking worker into a bounded
 //! [`PromptPool`]; the request path only clones an `Arc<Prompt>`.
 
+pub mod dataset;
 pub mod dist;
 pub mod plan;
 pub mod prompt;
@@ -198,7 +199,8 @@ mod tests {
             assert!(text.starts_with(&format!("[abcd1234 #{seq}] ")));
             assert_eq!(tok.count(&text), p.input_tokens as usize);
             let sc = &config.scenarios[p.scenario];
-            let range = sc.input_tokens.min..=sc.input_tokens.max;
+            let lengths = sc.input_tokens.as_ref().unwrap();
+            let range = lengths.min..=lengths.max;
             if range.contains(&p.input_tokens) {
                 exact += 1;
             }

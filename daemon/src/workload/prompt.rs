@@ -38,7 +38,8 @@ pub struct Builder {
     scenario: Scenario,
     tokenizer: Arc<dyn Tokenizer>,
     text: Text,
-    inputs: Lengths,
+    /// `None` for dataset scenarios.
+    inputs: Option<Lengths>,
     outputs: Lengths,
     run_id: String,
     /// Shared-prefix pool (texts), empty without `shared_prefix`.
@@ -66,7 +67,7 @@ impl Builder {
             .map_or(0, |s| tokenizer.count(s));
         let mut b = Builder {
             index,
-            inputs: Lengths::new(&scenario.input_tokens),
+            inputs: scenario.input_tokens.as_ref().map(Lengths::new),
             outputs: Lengths::new(&scenario.output_tokens),
             scenario: scenario.clone(),
             tokenizer,
@@ -94,10 +95,15 @@ impl Builder {
                  request coalescing will flatter the server; use this only to demonstrate the trap"
             );
             let mut rng = rng_for(seed ^ ((index as u64) << 40), Stream::Workload, 0);
-            let want = b.inputs.sample(&mut rng) as usize;
+            let fixed = b.build(0, &mut rng);
+            let want = b.inputs.as_ref().map_or(0, |l| l.sample(&mut rng)) as usize;
             let max_tokens = b.outputs.sample(&mut rng);
             let offset = rng.random_range(0..b.text.as_str().len());
-            let (content, tokens) = b.cut("", offset, want);
+            let (content, tokens) = match &b.scenario.dataset {
+                // A dataset's first drawn entry, repeated.
+                Some(_) => b.dataset_content(&fixed),
+                None => b.cut("", offset, want),
+            };
             b.fixed = Some((content, tokens, max_tokens));
         }
         b
@@ -108,7 +114,29 @@ impl Builder {
         if let Some((content, tokens, max_tokens)) = &self.fixed {
             return self.prompt(seq, content, *tokens, *max_tokens, None);
         }
-        let want = self.inputs.sample(rng) as usize;
+        if let Some(ds) = &self.scenario.dataset {
+            let i = ds.index(seq, rng.random());
+            let drawn = self.outputs.sample(rng);
+            let Some(entry) = ds.get(i) else {
+                tracing::error!(file = %ds.spec.file.display(), entry = i, "cannot read a dataset entry; sending an empty prompt");
+                return self.prompt(seq, "", 0, drawn, None);
+            };
+            let max_tokens = entry.max_tokens.unwrap_or(drawn);
+            let tokens: usize = entry
+                .messages
+                .iter()
+                .map(|(_, c)| self.tokenizer.count(c))
+                .sum();
+            return Prompt {
+                seq,
+                scenario: self.index,
+                body: self.body_messages(&entry.messages, max_tokens),
+                input_tokens: (tokens + self.system_tokens) as u32,
+                max_tokens,
+                prefix_id: None,
+            };
+        }
+        let want = self.inputs.as_ref().map_or(0, |l| l.sample(rng)) as usize;
         let max_tokens = self.outputs.sample(rng);
         let offset = rng.random_range(0..self.text.as_str().len());
         let prefix_id = self.scenario.shared_prefix.and_then(|sp| {
@@ -195,7 +223,25 @@ impl Builder {
         (text, count)
     }
 
+    /// The content (and its tokens) of a dataset prompt, for `uniform` on a dataset.
+    fn dataset_content(&self, p: &Prompt) -> (String, usize) {
+        let v: serde_json::Value = serde_json::from_slice(&p.body).unwrap_or_default();
+        let text = v["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .and_then(|m| m["content"].as_str())
+            .or(v["prompt"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        let n = self.tokenizer.count(&text);
+        (text, n)
+    }
+
     fn body(&self, content: &str, max_tokens: u32) -> Bytes {
+        self.body_messages(&[("user".to_string(), content.to_string())], max_tokens)
+    }
+
+    fn body_messages(&self, turns: &[(String, String)], max_tokens: u32) -> Bytes {
         let sc = &self.scenario;
         let mut req = CompletionRequest {
             model: sc.model.as_str().into(),
@@ -217,20 +263,27 @@ impl Builder {
         };
         match sc.endpoint {
             Endpoint::Chat => {
-                let mut messages = Vec::with_capacity(2);
+                let mut messages = Vec::with_capacity(turns.len() + 1);
                 if let Some(system) = &sc.system_prompt {
                     messages.push(ChatMessage {
                         role: "system".into(),
                         content: system.as_str().into(),
                     });
                 }
-                messages.push(ChatMessage {
-                    role: "user".into(),
-                    content: content.into(),
-                });
+                for (role, content) in turns {
+                    messages.push(ChatMessage {
+                        role: role.as_str().into(),
+                        content: content.as_str().into(),
+                    });
+                }
                 req.messages = Some(messages);
             }
             Endpoint::Completions => {
+                let content = turns
+                    .iter()
+                    .map(|(_, c)| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n");
                 req.prompt = Some(match &sc.system_prompt {
                     Some(system) => format!("{system}\n\n{content}").into(),
                     None => content.into(),
@@ -328,5 +381,68 @@ mod tests {
         assert_eq!(v["ignore_eos"], true);
         assert_eq!(v["min_tokens"], v["max_tokens"]);
         assert_eq!(v["seed"], 7);
+    }
+}
+
+#[cfg(test)]
+mod dataset_tests {
+    use crate::config::Config;
+    use crate::workload::Workload;
+
+    fn config(dataset: &str, endpoint: &str) -> Config {
+        let dir = env!("CARGO_MANIFEST_DIR");
+        let text = format!(
+            "seed = 2\n[[target]]\nname = \"t\"\nbase_url = \"http://127.0.0.1:1\"\nmodel = \"m\"\n\
+             [load]\n[[load.phases]]\nkind = \"steady\"\nrate = 1\nduration = \"1m\"\n\
+             [[scenario]]\nname = \"d\"\nendpoint = \"{endpoint}\"\noutput_tokens = 7\n\
+             dataset = {{ file = \"{dir}/tests/fixtures/datasets/{dataset}\" }}\n"
+        );
+        Config::parse(&text, "t", &|_| None).unwrap()
+    }
+
+    #[test]
+    fn dataset_prompts_carry_their_own_lengths_and_are_counted() {
+        let c = config(
+            "prompts.jsonl\", replacement = false, format = \"jsonl",
+            "chat",
+        );
+        let w = Workload::new(&c, "r");
+        let tok = &c.targets[0].tokenizer;
+        let mut seen = std::collections::HashSet::new();
+        for seq in 0..40 {
+            let p = w.prompt(seq);
+            let v: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
+            let content = v["messages"][0]["content"].as_str().unwrap().to_string();
+            assert_eq!(tok.count(&content), p.input_tokens as usize);
+            // Lines with max_tokens keep it; the others draw from output_tokens.
+            if content.starts_with("Explain:") {
+                assert!(p.max_tokens >= 20);
+            } else {
+                assert_eq!(p.max_tokens, 7);
+            }
+            seen.insert(content);
+        }
+        assert_eq!(
+            seen.len(),
+            40,
+            "without replacement, 40 requests visit all 40 lines"
+        );
+    }
+
+    #[test]
+    fn sharegpt_feeds_completions_too() {
+        let c = config("sharegpt.json\", format = \"sharegpt", "completions");
+        let w = Workload::new(&c, "r");
+        for seq in 0..20 {
+            let p = w.prompt(seq);
+            let v: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
+            assert!(
+                v["prompt"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("What does this mean?")
+            );
+            assert!(p.max_tokens >= 10, "the reply's length");
+        }
     }
 }
