@@ -55,6 +55,7 @@ fn record(outcome: Outcome, error: Option<ErrorType>) -> RequestRecord {
         outcome,
         error_type: error,
         status: Some(200),
+        answer_text: None,
     }
 }
 

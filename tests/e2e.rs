@@ -287,3 +287,55 @@ fn a_busy_listen_address_is_a_runtime_failure() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen on"));
 }
+
+#[test]
+fn multi_turn_sessions_send_every_turn_with_the_history() {
+    let (_sim, sim_addr) = simulator(&[
+        "--ttft",
+        "20ms",
+        "--itl",
+        "5ms",
+        "--prefill-per-token",
+        "1ms",
+    ]);
+    let config = config_for(
+        sim_addr,
+        "",
+        "arrival = \"constant\"\nmax_in_flight = 64\n[[load.phases]]\nkind = \"steady\"\nrate = 5\nduration = \"2s\"",
+        "input_tokens = 40\noutput_tokens = 8\nsession = { turns = 3, think_time = \"100ms\" }",
+    );
+    let (_p, addr, _dir) = daemon(&config, &[]);
+    // The schedule ends after 2 s; sessions run on: wait until none is in flight.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, s) = scrape(addr);
+        let status = get_json(addr, "/api/v1/status");
+        if status["state"] == "finished"
+            && sum(&s, "llmsoak_sessions_in_flight", &[]) == 0.0
+            && status["requests"]["in_flight"] == 0
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "sessions did not finish");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, s) = scrape(addr);
+    assert_eq!(sum(&s, "llmsoak_sessions_started_total", &[]), 10.0);
+    assert_eq!(
+        sum(&s, "llmsoak_requests_total", &[("outcome", "success")]),
+        30.0,
+        "3 turns x 10 sessions"
+    );
+    assert_eq!(sum(&s, "llmsoak_requests_started_total", &[]), 30.0);
+    // Later turns resend the earlier ones: the target's prefix cache hits, and inputs grow.
+    let truth = get_json(sim_addr, "/stats");
+    assert!(
+        truth["prefix_cache_hits"].as_f64().unwrap() > 0.0,
+        "{truth}"
+    );
+    let generated = sum(&s, "llmsoak_tokens_generated_input_sum", &[]);
+    assert!(
+        generated > 30.0 * 40.0 * 1.5,
+        "history makes later turns longer: {generated}"
+    );
+}

@@ -67,6 +67,7 @@ async fn one_request(fault: Option<FaultKind>) -> (llm_soak::record::RequestReco
         scenario: 0,
         max_tokens: 20,
         prompt,
+        keep_text: false,
     };
     let record = client.execute(&plan, &CancellationToken::new()).await;
     let calls = recording.calls.lock().unwrap().clone();

@@ -23,6 +23,8 @@ pub struct RequestPlan {
     pub prompt: Arc<Prompt>,
     /// `max_tokens` to ask for.
     pub max_tokens: u32,
+    /// Keep the answer text in the record (the next turn of a session needs it).
+    pub keep_text: bool,
 }
 
 /// How a request ended (label `outcome`).
@@ -189,6 +191,8 @@ pub struct RequestRecord {
     pub error_type: Option<ErrorType>,
     /// HTTP status, when a response arrived.
     pub status: Option<u16>,
+    /// The answer text, when the plan asked to keep it.
+    pub answer_text: Option<String>,
 }
 
 impl RequestRecord {
@@ -262,6 +266,7 @@ mod tests {
             outcome: Outcome::Success,
             error_type: None,
             status: Some(200),
+            answer_text: None,
         }
     }
 

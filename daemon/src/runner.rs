@@ -179,6 +179,8 @@ pub async fn run(
         epoch: Instant::now(),
         limit: Arc::new(Semaphore::new(config.load.max_in_flight)),
         pool: Arc::clone(&workload).spawn_pool(pool_capacity, 0..),
+        workload: Arc::clone(&workload),
+        sessions: Arc::new(Semaphore::new(config.load.max_sessions)),
         recorder: Arc::clone(&recorder),
         executor: client,
         tracker: tracker.clone(),

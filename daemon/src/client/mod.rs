@@ -136,6 +136,7 @@ impl Client {
             outcome: error.map_or(Outcome::Success, ErrorType::outcome),
             error_type: error,
             status: m.status,
+            answer_text: plan.keep_text.then(|| m.text.clone()),
             token_events: m.token_events,
         }
     }

@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-pub use scenario::{Corpus, DistKind, Empirical, LengthDist, MinTokens, Scenario, SharedPrefix};
+pub use scenario::{
+    Corpus, DistKind, Empirical, LengthDist, MinTokens, Scenario, Session, SharedPrefix,
+};
 pub use walk::Problem;
 
 use crate::openai::Endpoint;
@@ -241,6 +243,8 @@ pub struct LoadConfig {
     pub mode: LoadMode,
     pub arrival: Arrival,
     pub max_in_flight: usize,
+    /// Multi-turn sessions in flight at most (per replica); beyond, new sessions are dropped.
+    pub max_sessions: usize,
     /// On shutdown, how long in-flight requests may finish before they are cancelled.
     #[serde(serialize_with = "ser_duration")]
     pub drain_timeout: Duration,

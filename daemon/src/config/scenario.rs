@@ -35,6 +35,7 @@ const SCENARIO_KEYS: &[&str] = &[
     "uniform",
     "corpus",
     "dataset",
+    "session",
 ];
 const DIST_KEYS: &[&str] = &[
     "constant",
@@ -127,6 +128,24 @@ impl Serialize for MinTokens {
     }
 }
 
+/// `session = { turns, think_time }`: the scenario is a conversation; arrivals start sessions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Session {
+    /// Turns per session (the length-distribution grammar), at least 1.
+    pub turns: LengthDist,
+    /// Think time before each next turn, uniform in `[min, max]`.
+    #[serde(serialize_with = "ser_think")]
+    pub think_time: (std::time::Duration, std::time::Duration),
+}
+
+fn ser_think<S: serde::Serializer>(
+    t: &(std::time::Duration, std::time::Duration),
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let f = |d: std::time::Duration| humantime::format_duration(d).to_string();
+    serde_json::json!({ "min": f(t.0), "max": f(t.1) }).serialize(s)
+}
+
 /// One `[[scenario]]`: a kind of request in the weighted mix.
 #[derive(Debug, Clone, Serialize)]
 pub struct Scenario {
@@ -155,6 +174,8 @@ pub struct Scenario {
     /// Prompts (and their output lengths) from a file instead of synthetic text.
     #[serde(serialize_with = "ser_dataset")]
     pub dataset: Option<Arc<Dataset>>,
+    /// Multi-turn conversations (arrivals then count new sessions).
+    pub session: Option<Session>,
 }
 
 pub(super) fn scenarios(
@@ -311,6 +332,7 @@ fn scenario(
         (Some(v), Some(tok)) => dataset(w, &v, tok.as_ref(), run_seed).map(Some),
         (Some(_), None) => None,
     };
+    let session = optional(t.get("session"), |v| session(w, v));
     if let (Some(true), Some(Some(_))) = (uniform, shared_prefix) {
         w.report(
             &format!("{}.uniform", t.path),
@@ -343,6 +365,33 @@ fn scenario(
         uniform: uniform?,
         corpus: corpus?,
         dataset: dataset?,
+        session: session?,
+    })
+}
+
+fn session(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Session> {
+    let mut t = v.table(w)?;
+    let turns_v = t.require(w, "turns");
+    let turns = length(w, turns_v);
+    let think = match t.get("think_time") {
+        None => Some((std::time::Duration::ZERO, std::time::Duration::ZERO)),
+        Some(x) if x.is_str() => x.duration_or_zero(w).map(|d| (d, d)),
+        Some(x) => x.table(w).and_then(|mut tt| {
+            let lo = tt.require(w, "min").and_then(|m| m.duration_or_zero(w));
+            let hi = tt.require(w, "max").and_then(|m| m.duration_or_zero(w));
+            tt.finish(w, &["min", "max"], |_| None);
+            let (lo, hi) = (lo?, hi?);
+            if lo > hi {
+                x.bad(w, "min must be <= max");
+                return None;
+            }
+            Some((lo, hi))
+        }),
+    };
+    t.finish(w, &["turns", "think_time"], |_| None);
+    Some(Session {
+        turns: turns?,
+        think_time: think?,
     })
 }
 

@@ -35,6 +35,7 @@ const LOAD_KEYS: &[&str] = &[
     "mode",
     "arrival",
     "max_in_flight",
+    "max_sessions",
     "drain_timeout",
     "phases",
 ];
@@ -471,6 +472,10 @@ fn load(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LoadConfig> {
         Some(v) => v.int_in(w, 1, 1_000_000).map(|n| n as usize),
     };
     let drain_timeout = duration_or(w, &mut t, "drain_timeout", Duration::from_secs(30));
+    let max_sessions = match t.get("max_sessions") {
+        None => max_in_flight,
+        Some(v) => v.int_in(w, 1, 10_000_000).map(|n| n as usize),
+    };
     let phases = t.require(w, "phases").and_then(|v| {
         let items = v.array(w)?;
         if items.is_empty() {
@@ -485,6 +490,7 @@ fn load(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LoadConfig> {
         mode: mode?,
         arrival: arrival?,
         max_in_flight: max_in_flight?,
+        max_sessions: max_sessions?,
         drain_timeout: drain_timeout?,
         phases: phases?,
     })

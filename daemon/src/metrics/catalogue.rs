@@ -265,7 +265,7 @@ pub const DROPPED: Instrument = inst(
     "llmsoak_schedule_dropped_total",
     Counter,
     "{request}",
-    "Arrivals not sent, by reason (max_in_flight, budget, shutting_down); never queued.",
+    "Arrivals (and follow-up turns) not sent, by reason (max_in_flight, max_sessions, budget, shutting_down); never queued.",
     &[],
     &["reason"],
 );
@@ -286,6 +286,24 @@ pub const USAGE_MISSING: Instrument = inst(
     "Finished streams without a usage object (output tokens then come from the tokenizer).",
     &[],
     labels!(R),
+);
+pub const SESSIONS_IN_FLIGHT: Instrument = inst(
+    "llmsoak.sessions.in_flight",
+    "llmsoak_sessions_in_flight",
+    Gauge,
+    "{session}",
+    "Multi-turn sessions started and not yet ended (bounded by load.max_sessions).",
+    &[],
+    &[],
+);
+pub const SESSIONS_STARTED: Instrument = inst(
+    "llmsoak.sessions.started",
+    "llmsoak_sessions_started_total",
+    Counter,
+    "{session}",
+    "Multi-turn sessions started; each turn is also a request in llmsoak_requests_started_total.",
+    &[],
+    &[],
 );
 pub const DISCREPANCY: Instrument = inst(
     "llmsoak.tokens.discrepancy",
@@ -354,6 +372,8 @@ pub const ALL: &[Instrument] = &[
     DROPPED,
     STALLS,
     USAGE_MISSING,
+    SESSIONS_IN_FLIGHT,
+    SESSIONS_STARTED,
     DISCREPANCY,
     GENERATED_INPUT,
     RUN_INFO,
@@ -365,6 +385,8 @@ pub const ALL: &[Instrument] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
     MaxInFlight,
+    /// `load.max_sessions` multi-turn sessions were already in flight.
+    MaxSessions,
     Budget,
     ShuttingDown,
 }
@@ -373,6 +395,7 @@ impl DropReason {
     pub fn as_str(self) -> &'static str {
         match self {
             DropReason::MaxInFlight => "max_in_flight",
+            DropReason::MaxSessions => "max_sessions",
             DropReason::Budget => "budget",
             DropReason::ShuttingDown => "shutting_down",
         }

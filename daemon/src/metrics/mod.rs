@@ -56,6 +56,8 @@ pub struct Totals {
     /// f64 bits of the offered rate.
     pub target_rate: AtomicU64,
     pub phase: AtomicI64,
+    /// Sessions in flight.
+    pub sessions: AtomicI64,
 }
 
 impl Totals {
@@ -100,6 +102,8 @@ pub struct Recorder {
     usage_missing: Counter<u64>,
     discrepancy: Histogram<f64>,
     generated_input: Histogram<f64>,
+    sessions_in_flight: Gauge<f64>,
+    sessions_started: Counter<u64>,
     /// Request labels per scenario, built once.
     scenario_labels: Vec<Vec<KeyValue>>,
     pub totals: Totals,
@@ -147,6 +151,8 @@ impl Recorder {
             usage_missing: counter(meter, &c::USAGE_MISSING),
             discrepancy: histogram(meter, &c::DISCREPANCY),
             generated_input: histogram(meter, &c::GENERATED_INPUT),
+            sessions_in_flight: gauge(meter, &c::SESSIONS_IN_FLIGHT),
+            sessions_started: counter(meter, &c::SESSIONS_STARTED),
             scenario_labels,
             totals: Totals::default(),
             summary: Mutex::new(Summary::default()),
@@ -171,10 +177,12 @@ impl Recorder {
             r.requests
                 .add(0, &with(labels, &[KeyValue::new("outcome", "success")]));
         }
-        r.dropped.add(
-            0,
-            &[KeyValue::new("reason", DropReason::MaxInFlight.as_str())],
-        );
+        for reason in [DropReason::MaxInFlight, DropReason::MaxSessions] {
+            r.dropped
+                .add(0, &[KeyValue::new("reason", reason.as_str())]);
+        }
+        r.sessions_in_flight.record(0.0, &[]);
+        r.sessions_started.add(0, &[]);
         r
     }
 
@@ -184,6 +192,19 @@ impl Recorder {
         self.totals.started.fetch_add(1, Ordering::Relaxed);
         let n = self.totals.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         self.in_flight.record(n as f64, &[]);
+    }
+
+    /// A multi-turn session started.
+    pub fn session_started(&self) {
+        self.sessions_started.add(1, &[]);
+        let n = self.totals.sessions.fetch_add(1, Ordering::Relaxed) + 1;
+        self.sessions_in_flight.record(n as f64, &[]);
+    }
+
+    /// A multi-turn session ended (all turns done, failed, dropped or stopped).
+    pub fn session_ended(&self) {
+        let n = self.totals.sessions.fetch_sub(1, Ordering::Relaxed) - 1;
+        self.sessions_in_flight.record(n as f64, &[]);
     }
 
     /// An arrival was not sent.

@@ -3,6 +3,7 @@
 //! An arrival with no permit is dropped and counted — never queued — and a late dispatcher
 //! catches up on its absolute schedule, the lateness showing as schedule lag.
 
+pub mod session;
 pub mod shape;
 
 use std::future::Future;
@@ -164,6 +165,10 @@ pub struct Dispatcher<E> {
     /// Cancels requests in flight (after the drain grace period).
     pub abort: CancellationToken,
     pub failures: Arc<FailureLog>,
+    /// Builds follow-up turns of multi-turn sessions.
+    pub workload: Arc<crate::workload::Workload>,
+    /// Sessions in flight (`load.max_sessions`).
+    pub sessions: Arc<Semaphore>,
 }
 
 impl<E: Execute> Dispatcher<E> {
@@ -176,6 +181,15 @@ impl<E: Execute> Dispatcher<E> {
     }
 
     pub async fn run(mut self) -> DispatchEnd {
+        let ctx = Arc::new(session::SessionContext {
+            executor: Arc::clone(&self.executor),
+            recorder: Arc::clone(&self.recorder),
+            failures: Arc::clone(&self.failures),
+            workload: Arc::clone(&self.workload),
+            limit: Arc::clone(&self.limit),
+            stop: self.stop.clone(),
+            abort: self.abort.clone(),
+        });
         let mut gauges = tokio::time::interval(Duration::from_secs(1));
         gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -205,13 +219,26 @@ impl<E: Execute> Dispatcher<E> {
                 tracing::error!("the prompt worker stopped; ending the schedule");
                 return DispatchEnd::Finished;
             };
+            let session_turns = prompt.session_turns;
             let plan = RequestPlan {
                 seq: tick.seq,
                 intended_at,
                 scenario: prompt.scenario,
                 max_tokens: prompt.max_tokens,
                 prompt,
+                keep_text: false,
             };
+            if let Some(turns) = session_turns {
+                let Ok(session) = Arc::clone(&self.sessions).try_acquire_owned() else {
+                    self.recorder.dropped(DropReason::MaxSessions);
+                    continue;
+                };
+                self.recorder.session_started();
+                self.recorder.started(plan.scenario);
+                self.tracker
+                    .spawn(session::run(Arc::clone(&ctx), plan, permit, session, turns));
+                continue;
+            }
             self.recorder.started(plan.scenario);
             let recorder = Arc::clone(&self.recorder);
             let executor = Arc::clone(&self.executor);

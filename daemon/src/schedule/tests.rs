@@ -55,10 +55,15 @@ fn poisson_and_gamma_rates_are_exact_on_average_and_reproducible() {
     assert!(cv(Arrival::Gamma { burstiness: 16.0 }) < 0.4);
 }
 
+/// (seq, message contents of the body, the answer given)
+type Seen = (u64, Vec<String>, Option<String>);
+
 /// Sleeps a fixed time per request and remembers when each was sent.
 struct Fake {
     busy: Duration,
     sent: Mutex<Vec<(u64, Instant, Instant)>>,
+    /// (seq, messages in the body, answer given)
+    bodies: Mutex<Vec<Seen>>,
 }
 
 impl Execute for Fake {
@@ -72,7 +77,23 @@ impl Execute for Fake {
             () = cancel.cancelled() => true,
         };
         let end_at = Instant::now();
+        let body: serde_json::Value = serde_json::from_slice(&plan.prompt.body).unwrap_or_default();
+        let messages: Vec<String> = body["messages"]
+            .as_array()
+            .map(|m| {
+                m.iter()
+                    .map(|x| x["content"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let answer = plan
+            .keep_text
+            .then(|| format!("answer-{}-{}", plan.seq, messages.len()));
+        if let Ok(mut b) = self.bodies.lock() {
+            b.push((plan.seq, messages, answer.clone()));
+        }
         RequestRecord {
+            answer_text: answer,
             seq: plan.seq,
             scenario: plan.scenario,
             intended_at: plan.intended_at,
@@ -138,12 +159,14 @@ fn dispatcher(busy: Duration, seconds: u64) -> (Dispatcher<Fake>, Arc<Fake>) {
                 input_tokens: 4,
                 max_tokens: 4,
                 prefix_id: None,
+                session_turns: None,
             })
         })
         .collect();
     let fake = Arc::new(Fake {
         busy,
         sent: Mutex::new(Vec::new()),
+        bodies: Mutex::new(Vec::new()),
     });
     let shape = steady(10.0, seconds);
     let d = Dispatcher {
@@ -158,6 +181,8 @@ fn dispatcher(busy: Duration, seconds: u64) -> (Dispatcher<Fake>, Arc<Fake>) {
         stop: CancellationToken::new(),
         abort: CancellationToken::new(),
         failures: Arc::new(FailureLog::new(5)),
+        workload: Arc::new(crate::workload::Workload::new(&config, "r")),
+        sessions: Arc::new(Semaphore::new(5)),
     };
     (d, fake)
 }
@@ -210,4 +235,65 @@ async fn stop_ends_arrivals_and_abort_cancels_in_flight() {
     assert_eq!(t.in_flight.load(std::sync::atomic::Ordering::Relaxed), 0);
     // 13 arrivals by t = 1.25 s (0.0 … 1.2): 5 sent, 8 dropped.
     assert_eq!(t.dropped.load(std::sync::atomic::Ordering::Relaxed), 8);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_sends_its_turns_after_think_time_with_the_growing_history() {
+    let text = r#"
+        [[target]]
+        name = "t"
+        base_url = "http://127.0.0.1:9"
+        model = "m"
+        [load]
+        max_in_flight = 5
+        max_sessions = 1
+        [[load.phases]]
+        kind = "steady"
+        rate = 1
+        duration = "2s"
+        [[scenario]]
+        name = "chat"
+        input_tokens = 20
+        output_tokens = 4
+        session = { turns = 3, think_time = "1s" }
+    "#;
+    let config = Config::parse(text, "test", &|_| None).unwrap();
+    let (mut d, fake) = dispatcher(Duration::from_millis(500), 2);
+    let workload = Arc::new(crate::workload::Workload::new(&config, "r"));
+    d.pool = PromptPool::prefilled((0..2).map(|seq| Arc::new(workload.prompt(seq))).collect());
+    d.workload = workload;
+    d.sessions = Arc::new(Semaphore::new(config.load.max_sessions));
+    d.arrivals = Arrivals::new(steady(1.0, 2), Arrival::Constant, 0);
+    let (recorder, tracker) = (Arc::clone(&d.recorder), d.tracker.clone());
+    d.run().await;
+    tracker.close();
+    tracker.wait().await;
+    let t = &recorder.totals;
+    // Two arrivals (t = 0 s, 1 s); the second finds the one session slot taken.
+    assert_eq!(t.dropped.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        t.started.load(std::sync::atomic::Ordering::Relaxed),
+        3,
+        "three turns of one session"
+    );
+    assert_eq!(t.finished(Outcome::Success), 3);
+    assert_eq!(t.sessions.load(std::sync::atomic::Ordering::Relaxed), 0);
+    let bodies = fake.bodies.lock().unwrap().clone();
+    let lens: Vec<usize> = bodies.iter().map(|b| b.1.len()).collect();
+    assert_eq!(
+        lens,
+        vec![1, 3, 5],
+        "history grows by a question and an answer per turn"
+    );
+    assert_eq!(bodies[1].1[1], "answer-0-1");
+    assert_eq!(bodies[2].1[3], "answer-0-3");
+    assert_eq!(
+        bodies[2].1[0], bodies[0].1[0],
+        "the first question stays at the head"
+    );
+    assert_eq!(bodies[2].2, None, "the last turn's answer is not kept");
+    // Each turn leaves at least the think time after the previous one ended (0.5 s busy).
+    let sent = fake.sent.lock().unwrap().clone();
+    assert!(sent[1].2 - sent[0].2 >= Duration::from_millis(1500));
+    assert!(sent[2].2 - sent[1].2 >= Duration::from_millis(1500));
 }

@@ -39,6 +39,8 @@ pub struct Prompt {
     pub max_tokens: u32,
     /// Which shared prefix leads the prompt, if any.
     pub prefix_id: Option<u32>,
+    /// For the first turn of a multi-turn session: how many turns the session has.
+    pub session_turns: Option<u32>,
 }
 
 /// Everything needed to compute request `seq` from `(seed, seq)` alone.
@@ -95,6 +97,23 @@ impl Workload {
             .position(|&c| u < c)
             .unwrap_or(self.cumulative.len().saturating_sub(1));
         self.builders[scenario].build(seq, &mut rng)
+    }
+
+    /// Turn `turn` (1-based after the first) of session `seq`: the whole history so far plus a
+    /// new user message. Tokenizes: call from a blocking worker.
+    pub fn next_turn(
+        &self,
+        scenario: usize,
+        seq: u64,
+        turn: u32,
+        history: &[(String, String)],
+    ) -> Prompt {
+        self.builders[scenario].next_turn(seq, turn, history)
+    }
+
+    /// Think time before turn `turn` of session `seq`.
+    pub fn think_time(&self, scenario: usize, seq: u64, turn: u32) -> std::time::Duration {
+        self.builders[scenario].think_time(seq, turn)
     }
 
     /// Fill a bounded pool with the prompts of `seqs`, in order, on a dedicated thread.

@@ -21,9 +21,12 @@ pub struct PlanRow {
     pub input_tokens: u32,
     pub max_tokens: u32,
     pub prefix_id: Option<u32>,
-    /// Multi-turn sessions are not generated yet: always `null`.
+    /// For a conversational scenario: the session (its first request's seq) and the turn
+    /// (`plan` draws first turns: 0); `null` otherwise.
     pub session: Option<u64>,
     pub turn: Option<u32>,
+    /// Turns the session will have; `null` outside conversational scenarios.
+    pub turns: Option<u32>,
     pub prompt_sha256: String,
     /// The prompt's tokens counted again from the request body.
     #[serde(skip)]
@@ -92,8 +95,9 @@ fn row(config: &Config, workload: &Workload, seq: u64) -> PlanRow {
         input_tokens: p.input_tokens,
         max_tokens: p.max_tokens,
         prefix_id: p.prefix_id,
-        session: None,
-        turn: None,
+        session: p.session_turns.map(|_| seq),
+        turn: p.session_turns.map(|_| 0),
+        turns: p.session_turns,
         prompt_sha256,
         retokenized: retokenized as u32,
     }

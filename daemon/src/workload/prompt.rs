@@ -47,6 +47,9 @@ pub struct Builder {
     /// `uniform = true`: (content, its tokens, max_tokens), the same for every request.
     fixed: Option<(String, usize, u32)>,
     system_tokens: usize,
+    /// Turns per session, for conversational scenarios.
+    turns: Option<Lengths>,
+    seed: u64,
 }
 
 impl Builder {
@@ -76,6 +79,8 @@ impl Builder {
             prefixes: Vec::new(),
             fixed: None,
             system_tokens,
+            turns: scenario.session.as_ref().map(|s| Lengths::new(&s.turns)),
+            seed,
         };
         if let Some(sp) = scenario.shared_prefix {
             // Prefix k is a pure function of (seed, scenario, k).
@@ -127,14 +132,10 @@ impl Builder {
                 .iter()
                 .map(|(_, c)| self.tokenizer.count(c))
                 .sum();
-            return Prompt {
-                seq,
-                scenario: self.index,
-                body: self.body_messages(&entry.messages, max_tokens),
-                input_tokens: (tokens + self.system_tokens) as u32,
-                max_tokens,
-                prefix_id: None,
-            };
+            let mut p = self.prompt(seq, "", 0, max_tokens, None);
+            p.body = self.body_messages(&entry.messages, max_tokens);
+            p.input_tokens = (tokens + self.system_tokens) as u32;
+            return p;
         }
         let want = self.inputs.as_ref().map_or(0, |l| l.sample(rng)) as usize;
         let max_tokens = self.outputs.sample(rng);
@@ -166,6 +167,11 @@ impl Builder {
         max_tokens: u32,
         prefix_id: Option<u32>,
     ) -> Prompt {
+        // The session length comes from the session stream, so it never shifts other draws.
+        let session_turns = self.turns.as_ref().map(|t| {
+            t.sample(&mut rng_for(self.seed, Stream::Session, seq))
+                .max(1)
+        });
         Prompt {
             seq,
             scenario: self.index,
@@ -173,7 +179,47 @@ impl Builder {
             input_tokens: (tokens + self.system_tokens) as u32,
             max_tokens,
             prefix_id,
+            session_turns,
         }
+    }
+
+    fn session_rng(&self, seq: u64, turn: u32) -> ChaCha8Rng {
+        rng_for(self.seed ^ (u64::from(turn) << 48), Stream::Session, seq)
+    }
+
+    /// Turn `turn` of session `seq`: `history` (user, assistant, user, … pairs) plus a new user
+    /// message drawn like a first turn (without marker: the history already makes it unique).
+    pub fn next_turn(&self, seq: u64, turn: u32, history: &[(String, String)]) -> Prompt {
+        let mut rng = self.session_rng(seq, turn);
+        let want = self.inputs.as_ref().map_or(64, |l| l.sample(&mut rng)) as usize;
+        let max_tokens = self.outputs.sample(&mut rng);
+        let offset = rng.random_range(0..self.text.as_str().len());
+        let (content, _) = self.cut("", offset, want);
+        let mut turns = history.to_vec();
+        turns.push(("user".to_string(), content));
+        let tokens: usize = turns.iter().map(|(_, c)| self.tokenizer.count(c)).sum();
+        Prompt {
+            seq,
+            scenario: self.index,
+            body: self.body_messages(&turns, max_tokens),
+            input_tokens: (tokens + self.system_tokens) as u32,
+            max_tokens,
+            prefix_id: None,
+            session_turns: None,
+        }
+    }
+
+    /// Think time before turn `turn` of session `seq` (uniform in the configured range).
+    pub fn think_time(&self, seq: u64, turn: u32) -> std::time::Duration {
+        let Some(s) = &self.scenario.session else {
+            return std::time::Duration::ZERO;
+        };
+        let (lo, hi) = s.think_time;
+        if hi <= lo {
+            return lo;
+        }
+        let f: f64 = self.session_rng(seq, turn ^ 0x8000).random();
+        lo + (hi - lo).mul_f64(f)
     }
 
     /// `head` followed by corpus text from `offset`, `want` tokens long in total (exact unless

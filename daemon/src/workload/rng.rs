@@ -19,6 +19,8 @@ pub enum Stream {
     Prefix = 4,
     /// Sampled output re-counts for the token discrepancy.
     Recount = 5,
+    /// Follow-up turns of a multi-turn session (indexed by seq and turn).
+    Session = 6,
 }
 
 /// SplitMix64 finaliser (Steele, Lea, Flood 2014): a portable 64-bit mixer.
