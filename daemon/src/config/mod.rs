@@ -3,6 +3,7 @@
 //! or file) and are wrapped in [`Secret`], whose `Debug`/`Serialize` print `<redacted>`;
 //! [`Config::to_toml`] is the effective config as `print-config` shows it.
 
+mod parts;
 mod scenario;
 mod schema;
 pub mod simulator;
