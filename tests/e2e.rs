@@ -339,3 +339,41 @@ fn multi_turn_sessions_send_every_turn_with_the_history() {
         "history makes later turns longer: {generated}"
     );
 }
+
+#[test]
+fn two_shards_with_a_shared_start_send_the_schedule_exactly_once() {
+    let (_sim, sim_addr) = simulator(&["--ttft", "10ms", "--itl", "5ms"]);
+    let config = config_for(
+        sim_addr,
+        "",
+        "arrival = \"poisson\"\nmax_in_flight = 64\n[[load.phases]]\nkind = \"ramp\"\nfrom = 5\nto = 15\nduration = \"3s\"",
+        "input_tokens = 16\noutput_tokens = 4",
+    );
+    let start = std::time::SystemTime::now() + Duration::from_secs(3);
+    let start_at = humantime::format_rfc3339(start).to_string();
+    let (_a, a_addr, _da) = daemon(&config, &["--shard", "0/2", "--start-at", &start_at]);
+    let (_b, b_addr, _db) = daemon(&config, &["--shard", "1/2", "--start-at", &start_at]);
+    wait_drained(a_addr, Duration::from_secs(60));
+    wait_drained(b_addr, Duration::from_secs(60));
+    let (_, a) = scrape(a_addr);
+    let (_, b) = scrape(b_addr);
+    let (na, nb) = (
+        sum(&a, "llmsoak_requests_total", &[]),
+        sum(&b, "llmsoak_requests_total", &[]),
+    );
+    // The unsharded schedule, computed from the same seed.
+    let cfg = llm_soak::config::Config::parse(&config, "c", &|_| None).unwrap();
+    let shape = llm_soak::schedule::Shape::new(&cfg.load.phases, cfg.load.repeat);
+    let all: Vec<_> =
+        llm_soak::schedule::Arrivals::new(shape, cfg.load.arrival, cfg.seed).collect();
+    assert_eq!(na + nb, all.len() as f64, "together exactly the schedule");
+    assert_eq!(na, all.iter().filter(|t| t.seq % 2 == 0).count() as f64);
+    assert_eq!(
+        get_json(sim_addr, "/stats")["requests"].as_f64().unwrap(),
+        na + nb
+    );
+    assert_eq!(
+        sum(&a, "llmsoak_run_info", &[("llmsoak_shard", "0/2")]),
+        1.0
+    );
+}

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{Config, ConfigError};
 use crate::runner::{self, RunOptions, Signal};
+use crate::schedule::Shard;
 use crate::simulator::faults::{FaultKind, FaultRule};
 use crate::simulator::{self, SimConfig};
 
@@ -77,6 +78,13 @@ enum Command {
         /// Bounded run: stop after this long (or at the end of the phases) and print a summary.
         #[arg(long, value_parser = parse_duration)]
         duration: Option<Duration>,
+        /// This replica's shard, I/N (0-based; e.g. "$JOB_COMPLETION_INDEX/4"): it sends arrival
+        /// seq when seq % N == I, so N replicas together send exactly the configured schedule.
+        #[arg(long, env = "LLMSOAK_SHARD", value_parser = Shard::parse, default_value = "0/1")]
+        shard: Shard,
+        /// The shared start instant of a sharded schedule (RFC 3339, e.g. 2026-11-28T09:00:00Z).
+        #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+        start_at: Option<std::time::SystemTime>,
     },
     /// Validate a configuration file; every problem is listed with its path.
     CheckConfig {
@@ -343,8 +351,21 @@ fn dispatch(command: Command) -> u8 {
             config,
             listen,
             duration,
+            shard,
+            start_at,
         } => load_config(&config).and_then(|c| {
-            runtime().map(|rt| rt.block_on(run_daemon(c, RunOptions { listen, duration }, None)))
+            runtime().map(|rt| {
+                rt.block_on(run_daemon(
+                    c,
+                    RunOptions {
+                        listen,
+                        duration,
+                        shard,
+                        start_at,
+                    },
+                    None,
+                ))
+            })
         }),
         Command::Simulate(args) => match args.sim_config() {
             Err(e) => {
@@ -505,7 +526,12 @@ async fn run_demo(listen: Option<SocketAddr>, duration: Option<Duration>) -> u8 
     if let Some(m) = running.metrics_addr {
         banner.push_str(&format!("\ntarget metrics (vLLM names): http://{m}/metrics\ntarget ground truth: http://{addr}/stats"));
     }
-    let code = run_daemon(config, RunOptions { listen, duration }, Some(banner)).await;
+    let options = RunOptions {
+        listen,
+        duration,
+        ..RunOptions::default()
+    };
+    let code = run_daemon(config, options, Some(banner)).await;
     drop(running);
     code
 }

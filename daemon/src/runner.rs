@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::export::{ExportError, Exporter};
 use crate::metrics::{Recorder, RunIdentity, Summary};
 use crate::record::Outcome;
-use crate::schedule::{Arrivals, DispatchEnd, Dispatcher, Shape};
+use crate::schedule::{Arrivals, DispatchEnd, Dispatcher, Shape, Shard};
 use crate::server::{self, Phase, Status};
 use crate::workload::Workload;
 
@@ -36,6 +36,10 @@ pub struct RunOptions {
     pub listen: Option<SocketAddr>,
     /// Bounded run: stop after this long (or at the end of the phases, if earlier).
     pub duration: Option<Duration>,
+    /// This replica's slice of the schedule.
+    pub shard: Shard,
+    /// The shared epoch of a sharded schedule (default: now).
+    pub start_at: Option<SystemTime>,
 }
 
 /// Why a run could not start or continue.
@@ -135,7 +139,7 @@ pub async fn run(
         .map_or(0.0, |d| d.as_secs_f64());
     let identity = RunIdentity {
         run_id: run_id.clone(),
-        shard: "0/1".into(),
+        shard: opts.shard.to_string(),
         start_time,
     };
     let exporter = Exporter::new(vec![
@@ -168,17 +172,38 @@ pub async fn run(
 
     let workload = Arc::new(Workload::new(&config, &run_id));
     let client = Arc::new(Client::new(&config)?);
-    let shape = Shape::new(&config.load.phases);
+    let shape = Shape::new(&config.load.phases, config.load.repeat);
     let pool_capacity = (config.load.max_in_flight * 2).clamp(64, 4096);
     let stop = root.child_token();
     let abort = root.child_token();
     let tracker = TaskTracker::new();
+    // The schedule's epoch: now, or the shared `--start-at` of a sharded run.
+    let now = Instant::now();
+    let epoch = match opts.start_at {
+        None => now,
+        Some(at) => match at.duration_since(SystemTime::now()) {
+            Ok(ahead) => now + ahead,
+            Err(e) => now.checked_sub(e.duration()).unwrap_or(now),
+        },
+    };
+    let mut arrivals =
+        Arrivals::new(shape.clone(), config.load.arrival, config.seed).sharded(opts.shard);
+    let missed = arrivals.skip_before(now.saturating_duration_since(epoch));
+    if missed > 0 {
+        tracing::warn!(
+            missed,
+            "joined the shared schedule late: arrivals due before this replica started are skipped"
+        );
+    }
+    if epoch > now {
+        tracing::info!(wait = ?(epoch - now), "waiting for --start-at");
+    }
     let dispatcher = Dispatcher {
-        arrivals: Arrivals::new(shape.clone(), config.load.arrival, config.seed),
+        arrivals,
         shape: shape.clone(),
-        epoch: Instant::now(),
+        epoch,
         limit: Arc::new(Semaphore::new(config.load.max_in_flight)),
-        pool: Arc::clone(&workload).spawn_pool(pool_capacity, 0..),
+        pool: Arc::clone(&workload).spawn_pool(pool_capacity, opts.shard.seqs()),
         workload: Arc::clone(&workload),
         sessions: Arc::new(Semaphore::new(config.load.max_sessions)),
         recorder: Arc::clone(&recorder),
@@ -201,7 +226,7 @@ pub async fn run(
     );
     status.set_phase(Phase::Running);
     let mut dispatch = tokio::spawn(dispatcher.run());
-    let deadline = opts.duration.map(|d| started + d);
+    let deadline = opts.duration.map(|d| started.max(epoch) + d);
     let until_deadline = async {
         match deadline {
             Some(d) => tokio::time::sleep_until(d).await,

@@ -3,6 +3,7 @@
 //! or file) and are wrapped in [`Secret`], whose `Debug`/`Serialize` print `<redacted>`;
 //! [`Config::to_toml`] is the effective config as `print-config` shows it.
 
+mod load;
 mod parts;
 mod scenario;
 mod schema;
@@ -217,10 +218,56 @@ pub enum Arrival {
     },
 }
 
+/// One load phase's shape (rates in requests/s; sessions/s for conversational scenarios).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum PhaseKind {
-    Steady { rate: f64 },
+    Steady {
+        rate: f64,
+    },
+    /// Linear from `from` to `to` over the phase.
+    Ramp {
+        from: f64,
+        to: f64,
+    },
+    /// `base`, jumping to `peak` at `at` for `hold`, back to `base` until the phase ends.
+    Spike {
+        base: f64,
+        peak: f64,
+        #[serde(serialize_with = "ser_duration")]
+        at: Duration,
+        #[serde(serialize_with = "ser_duration")]
+        hold: Duration,
+    },
+    /// `steps` equal plateaus from `from` to `to`.
+    Step {
+        from: f64,
+        to: f64,
+        steps: u32,
+    },
+    /// `mean + amplitude * sin(2π t / period)`.
+    Diurnal {
+        mean: f64,
+        amplitude: f64,
+        #[serde(serialize_with = "ser_duration")]
+        period: Duration,
+    },
+}
+
+/// How often the phase list runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    Times(u32),
+    Forever,
+}
+
+impl Serialize for Repeat {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Repeat::Times(n) => s.serialize_u32(*n),
+            Repeat::Forever => s.serialize_str("forever"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -244,6 +291,8 @@ pub struct LoadConfig {
     pub mode: LoadMode,
     pub arrival: Arrival,
     pub max_in_flight: usize,
+    /// How often `phases` runs (default once).
+    pub repeat: Repeat,
     /// Multi-turn sessions in flight at most (per replica); beyond, new sessions are dropped.
     pub max_sessions: usize,
     /// On shutdown, how long in-flight requests may finish before they are cancelled.

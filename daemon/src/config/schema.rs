@@ -31,15 +31,6 @@ const TARGET_KEYS: &[&str] = &[
     "tokenizer",
     "recount_sample",
 ];
-const LOAD_KEYS: &[&str] = &[
-    "mode",
-    "arrival",
-    "max_in_flight",
-    "max_sessions",
-    "drain_timeout",
-    "phases",
-];
-const PHASE_KEYS: &[&str] = &["kind", "rate", "duration"];
 /// Default address of `/metrics` and the status API.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
 
@@ -61,7 +52,7 @@ pub(super) fn parse(
         .and_then(|v| v.int_in(&mut w, 0, i64::MAX))
         .map_or(Some(0), |s| u64::try_from(s).ok());
     let server = server(&mut w, root.get("server"));
-    let load = load(&mut w, root.get("load"));
+    let load = super::load::load(&mut w, root.get("load"));
     let max_in_flight = load.as_ref().map_or(256, |l| l.max_in_flight);
     let target_list = root.require(&mut w, "target");
     let (targets, targets_ok) = targets(&mut w, target_list, max_in_flight);
@@ -156,7 +147,7 @@ fn socket_addr(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<SocketAddr> {
     }
 }
 
-fn duration_or(
+pub(super) fn duration_or(
     w: &mut Walk<'_>,
     t: &mut Tbl<'_, '_>,
     key: &'static str,
@@ -437,124 +428,4 @@ fn headers(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Vec<Header>> {
     }
     t.finish(w, &[], |_| None);
     ok.then_some(out)
-}
-
-fn load(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LoadConfig> {
-    let Some(v) = v else {
-        w.report(
-            "load",
-            None,
-            "is required ([load] with at least one [[load.phases]])",
-        );
-        return None;
-    };
-    let mut t = v.table(w)?;
-    let mode = match t.get("mode") {
-        None => Some(LoadMode::Open),
-        Some(v) => match v.one_of(w, &["open", "closed"]) {
-            Some("open") => Some(LoadMode::Open),
-            Some(_) => {
-                v.bad(
-                    w,
-                    "closed-loop mode is not available in this version; use \"open\"",
-                );
-                None
-            }
-            None => None,
-        },
-    };
-    let arrival = match t.get("arrival") {
-        None => Some(Arrival::Poisson),
-        Some(v) => arrival(w, &v),
-    };
-    let max_in_flight = match t.get("max_in_flight") {
-        None => Some(256),
-        Some(v) => v.int_in(w, 1, 1_000_000).map(|n| n as usize),
-    };
-    let drain_timeout = duration_or(w, &mut t, "drain_timeout", Duration::from_secs(30));
-    let max_sessions = match t.get("max_sessions") {
-        None => max_in_flight,
-        Some(v) => v.int_in(w, 1, 10_000_000).map(|n| n as usize),
-    };
-    let phases = t.require(w, "phases").and_then(|v| {
-        let items = v.array(w)?;
-        if items.is_empty() {
-            v.bad(w, "at least one phase is required");
-            return None;
-        }
-        let phases: Vec<Option<Phase>> = items.iter().map(|p| phase(w, p)).collect();
-        phases.into_iter().collect::<Option<Vec<_>>>()
-    });
-    t.finish(w, LOAD_KEYS, |_| None);
-    Some(LoadConfig {
-        mode: mode?,
-        arrival: arrival?,
-        max_in_flight: max_in_flight?,
-        max_sessions: max_sessions?,
-        drain_timeout: drain_timeout?,
-        phases: phases?,
-    })
-}
-
-fn arrival(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Arrival> {
-    if v.is_str() {
-        return match v.one_of(w, &["constant", "poisson"])? {
-            "constant" => Some(Arrival::Constant),
-            _ => Some(Arrival::Poisson),
-        };
-    }
-    let mut t = v.table(w)?;
-    let out = match t.get("gamma") {
-        Some(g) => {
-            let mut gt = g.table(w)?;
-            let k = gt
-                .require(w, "burstiness")
-                .and_then(|b| b.float_in(w, 0.0, false, 1000.0));
-            gt.finish(w, &["burstiness"], |_| None);
-            k.map(|burstiness| Arrival::Gamma { burstiness })
-        }
-        None => {
-            v.bad(
-                w,
-                "must be \"constant\", \"poisson\" or { gamma = { burstiness = K } }",
-            );
-            None
-        }
-    };
-    t.finish(w, &["gamma"], |_| None);
-    out
-}
-
-fn phase(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Phase> {
-    let mut t = v.table(w)?;
-    let kind = t.require(w, "kind").and_then(|k| {
-        let s = k.str(w)?;
-        match s {
-            "steady" => Some("steady"),
-            "ramp" | "spike" | "step" | "diurnal" => {
-                k.bad(w, format!("phase kind {s:?} is not available in this version; use \"steady\""));
-                None
-            }
-            _ => {
-                k.bad(w, format!("must be one of \"steady\", \"ramp\", \"spike\", \"step\", \"diurnal\" (got {s:?})"));
-                None
-            }
-        }
-    });
-    let rate = t
-        .require(w, "rate")
-        .and_then(|r| r.float_in(w, 0.0, true, 1_000_000.0));
-    let duration = t.require(w, "duration").and_then(|d| {
-        if d.is_str() && d.raw().as_str() == Some("forever") {
-            Some(None)
-        } else {
-            d.duration(w).map(Some)
-        }
-    });
-    t.finish(w, PHASE_KEYS, |_| None);
-    kind?;
-    Some(Phase {
-        kind: PhaseKind::Steady { rate: rate? },
-        duration: duration?,
-    })
 }

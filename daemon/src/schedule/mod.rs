@@ -41,6 +41,61 @@ pub struct Arrivals {
     seed: u64,
     seq: u64,
     u: f64,
+    shard: Shard,
+    /// A tick looked at but not yet handed out.
+    peeked: Option<Tick>,
+}
+
+/// This replica's slice of the schedule: arrival `seq` is ours when `seq % count == index`
+/// (0-based, as Kubernetes' `JOB_COMPLETION_INDEX`). Every replica computes the whole arrival
+/// sequence from the seed and keeps its own, so N replicas together send exactly the unsharded
+/// schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard { index: 0, count: 1 }
+    }
+}
+
+impl Shard {
+    /// Parse `I/N`.
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?}: expected I/N, e.g. 0/4"))?;
+        let index: u64 = i
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?}: {i:?} is not a number"))?;
+        let count: u64 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?}: {n:?} is not a number"))?;
+        if count == 0 || index >= count {
+            return Err(format!("{s:?}: the index must be in 0..{count} (0-based)"));
+        }
+        Ok(Shard { index, count })
+    }
+
+    pub fn owns(self, seq: u64) -> bool {
+        seq % self.count == self.index
+    }
+
+    /// This shard's sequence numbers, in order.
+    pub fn seqs(self) -> impl Iterator<Item = u64> + Send + 'static {
+        (self.index..).step_by(usize::try_from(self.count).unwrap_or(usize::MAX))
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 impl Arrivals {
@@ -56,7 +111,29 @@ impl Arrivals {
             seed,
             seq: 0,
             u: 0.0,
+            shard: Shard::default(),
+            peeked: None,
         }
+    }
+
+    /// Drop every arrival due before `at` (a replica joining a shared schedule late does not
+    /// burst the arrivals it missed); returns how many were skipped.
+    pub fn skip_before(&mut self, at: Duration) -> u64 {
+        let mut n = 0;
+        while let Some(t) = self.next() {
+            if t.at >= at {
+                self.peeked = Some(t);
+                break;
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Only this shard's arrivals.
+    pub fn sharded(mut self, shard: Shard) -> Self {
+        self.shard = shard;
+        self
     }
 
     fn gap(&self, seq: u64) -> f64 {
@@ -73,11 +150,18 @@ impl Iterator for Arrivals {
     type Item = Tick;
 
     fn next(&mut self) -> Option<Tick> {
-        let at = self.shape.time_of(self.u)?;
-        let tick = Tick { seq: self.seq, at };
-        self.seq += 1;
-        self.u += self.gap(self.seq);
-        Some(tick)
+        if let Some(t) = self.peeked.take() {
+            return Some(t);
+        }
+        loop {
+            let at = self.shape.time_of(self.u)?;
+            let tick = Tick { seq: self.seq, at };
+            self.seq += 1;
+            self.u += self.gap(self.seq);
+            if self.shard.owns(tick.seq) {
+                return Some(tick);
+            }
+        }
     }
 }
 

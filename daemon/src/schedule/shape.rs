@@ -1,97 +1,225 @@
 //! Load shapes: the offered rate as a function of time since the run's epoch, built from
-//! `load.phases`. Arrivals are placed by inverting the integrated rate Λ(t) (the time-change
-//! construction of an inhomogeneous process): an arrival process with mean gap 1 in
-//! "operational time" u maps to real time t = Λ⁻¹(u), so rates are exact over any window and
-//! later shapes (ramp, spike, diurnal) only need Λ and its inverse per segment.
+//! `load.phases` (steady, ramp, spike, step, diurnal) and `load.repeat`. Every phase becomes
+//! linear pieces `rate(τ) = a + b·τ`, whose integral Λ and its inverse are closed-form, so arrivals
+//! are placed by inverting the integrated rate (the time-change construction of an inhomogeneous
+//! process): an arrival process with mean gap 1 in "operational time" u maps to real time
+//! t = Λ⁻¹(u), and rates are exact over any window. A diurnal phase is a sinusoid sampled into 64
+//! linear pieces per period. A last phase lasting forever repeats as a periodic tail.
 
 use std::time::Duration;
 
-use crate::config::{Phase, PhaseKind};
+use crate::config::{Phase, PhaseKind, Repeat};
 
-/// One phase placed on the time axis.
+/// Pieces per diurnal period.
+const DIURNAL_PIECES: usize = 64;
+
+/// `rate(τ) = a + b·τ` for τ in `[start, start + len)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Segment {
-    /// Start, seconds since the epoch.
+struct Piece {
     start: f64,
-    /// End, seconds since the epoch (`f64::INFINITY` for "forever").
-    end: f64,
-    rate: f64,
-    /// Λ at `start`.
-    lambda_start: f64,
+    len: f64,
+    a: f64,
+    b: f64,
+    /// Λ at `start`, within its pass.
+    lambda: f64,
+    phase: usize,
+}
+
+impl Piece {
+    fn area(&self) -> f64 {
+        self.a * self.len + self.b * self.len * self.len / 2.0
+    }
+    fn rate(&self, tau: f64) -> f64 {
+        self.a + self.b * tau
+    }
+    /// τ with `a τ + b τ² / 2 = u`.
+    fn inverse(&self, u: f64) -> f64 {
+        if self.b.abs() < 1e-15 {
+            u / self.a
+        } else {
+            (-self.a + (self.a * self.a + 2.0 * self.b * u).max(0.0).sqrt()) / self.b
+        }
+    }
+}
+
+/// Pieces laid end to end, with their total length and area.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Pass {
+    pieces: Vec<Piece>,
+    len: f64,
+    lambda: f64,
+}
+
+impl Pass {
+    fn push(&mut self, len: f64, a: f64, b: f64, phase: usize) {
+        if len <= 0.0 {
+            return;
+        }
+        let p = Piece {
+            start: self.len,
+            len,
+            a,
+            b,
+            lambda: self.lambda,
+            phase,
+        };
+        self.len += len;
+        self.lambda += p.area();
+        self.pieces.push(p);
+    }
+
+    fn piece_at(&self, t: f64) -> Option<&Piece> {
+        let i = self.pieces.partition_point(|p| p.start + p.len <= t);
+        self.pieces.get(i)
+    }
+
+    /// Time within the pass at which `u` (< `lambda`) is reached.
+    fn time_of(&self, u: f64) -> Option<f64> {
+        let i = self.pieces.partition_point(|p| p.lambda + p.area() <= u);
+        let p = self.pieces.get(i)?;
+        Some(p.start + p.inverse(u - p.lambda).clamp(0.0, p.len))
+    }
+}
+
+fn phase_pieces(pass: &mut Pass, index: usize, kind: PhaseKind, len: f64) {
+    match kind {
+        PhaseKind::Steady { rate } => pass.push(len, rate, 0.0, index),
+        PhaseKind::Ramp { from, to } => pass.push(len, from, (to - from) / len, index),
+        PhaseKind::Spike {
+            base,
+            peak,
+            at,
+            hold,
+        } => {
+            let (at, hold) = (at.as_secs_f64(), hold.as_secs_f64());
+            pass.push(at, base, 0.0, index);
+            pass.push(hold, peak, 0.0, index);
+            pass.push(len - at - hold, base, 0.0, index);
+        }
+        PhaseKind::Step { from, to, steps } => {
+            let each = len / f64::from(steps);
+            for k in 0..steps {
+                let r = if steps == 1 {
+                    to
+                } else {
+                    from + (to - from) * f64::from(k) / f64::from(steps - 1)
+                };
+                pass.push(each, r, 0.0, index);
+            }
+        }
+        PhaseKind::Diurnal {
+            mean,
+            amplitude,
+            period,
+        } => {
+            let period = period.as_secs_f64();
+            let piece = period / DIURNAL_PIECES as f64;
+            let rate = |t: f64| {
+                (mean + amplitude * (2.0 * std::f64::consts::PI * t / period).sin()).max(0.0)
+            };
+            let mut t = 0.0;
+            while t < len - 1e-12 {
+                let l = piece.min(len - t);
+                let (r0, r1) = (rate(t), rate(t + l));
+                pass.push(l, r0, (r1 - r0) / l, index);
+                t += l;
+            }
+        }
+    }
 }
 
 /// The whole load shape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Shape {
-    segments: Vec<Segment>,
+    /// The finite phases, run `passes` times (`None`: forever).
+    head: Pass,
+    passes: Option<u64>,
+    /// A last phase lasting forever, as one period repeated without end.
+    tail: Option<Pass>,
 }
 
 impl Shape {
-    pub fn new(phases: &[Phase]) -> Self {
-        let mut segments = Vec::with_capacity(phases.len());
-        let (mut t, mut lambda) = (0.0f64, 0.0f64);
-        for p in phases {
-            let PhaseKind::Steady { rate } = p.kind;
-            let len = p.duration.map_or(f64::INFINITY, |d| d.as_secs_f64());
-            segments.push(Segment {
-                start: t,
-                end: t + len,
-                rate,
-                lambda_start: lambda,
-            });
-            t += len;
-            lambda += rate * len;
-            if !t.is_finite() {
-                break;
+    pub fn new(phases: &[Phase], repeat: Repeat) -> Self {
+        let mut head = Pass::default();
+        let mut tail = None;
+        for (i, p) in phases.iter().enumerate() {
+            match p.duration {
+                Some(d) => phase_pieces(&mut head, i, p.kind, d.as_secs_f64()),
+                None => {
+                    let mut t = Pass::default();
+                    let len = match p.kind {
+                        PhaseKind::Diurnal { period, .. } => period.as_secs_f64(),
+                        _ => 1.0,
+                    };
+                    phase_pieces(&mut t, i, p.kind, len);
+                    tail = Some(t);
+                    break;
+                }
             }
         }
-        Shape { segments }
+        let passes = match repeat {
+            Repeat::Times(n) => Some(u64::from(n.max(1))),
+            Repeat::Forever => None,
+        };
+        Shape { head, passes, tail }
     }
 
-    /// When the last phase ends (`None`: runs forever).
+    /// When the schedule ends (`None`: never).
     pub fn end(&self) -> Option<Duration> {
-        let end = self.segments.last()?.end;
-        end.is_finite().then(|| Duration::from_secs_f64(end))
+        if self.tail.is_some() {
+            return None;
+        }
+        let passes = self.passes?;
+        Some(Duration::from_secs_f64(self.head.len * passes as f64))
+    }
+
+    /// Length of the head passes (`INFINITY` when they repeat forever).
+    fn head_len(&self) -> f64 {
+        self.passes
+            .map_or(f64::INFINITY, |n| self.head.len * n as f64)
+    }
+
+    /// (rate, phase index) at `t`; `None` once the schedule has ended.
+    fn at(&self, t: f64) -> Option<(f64, usize)> {
+        if t < self.head_len() && self.head.len > 0.0 {
+            let local = t % self.head.len;
+            let p = self.head.piece_at(local)?;
+            return Some((p.rate(local - p.start), p.phase));
+        }
+        let tail = self.tail.as_ref()?;
+        let local = (t - self.head_len().min(t)) % tail.len;
+        let p = tail.piece_at(local)?;
+        Some((p.rate(local - p.start), p.phase))
     }
 
     /// Index of the phase active at `t` (`None` once the schedule has ended).
     pub fn phase_at(&self, t: Duration) -> Option<usize> {
-        let t = t.as_secs_f64();
-        self.segments.iter().position(|s| t >= s.start && t < s.end)
+        self.at(t.as_secs_f64()).map(|(_, i)| i)
     }
 
     /// Offered rate (requests/s) at `t`; 0 after the end.
     pub fn rate_at(&self, t: Duration) -> f64 {
-        self.phase_at(t).map_or(0.0, |i| self.segments[i].rate)
-    }
-
-    /// Λ(t): expected arrivals in `[0, t)`.
-    pub fn cumulative(&self, t: Duration) -> f64 {
-        let t = t.as_secs_f64();
-        let mut total = 0.0;
-        for s in &self.segments {
-            if t <= s.start {
-                break;
-            }
-            total = s.lambda_start + s.rate * (t.min(s.end) - s.start);
-        }
-        total
+        self.at(t.as_secs_f64()).map_or(0.0, |(r, _)| r)
     }
 
     /// Λ⁻¹(u): the time at which `u` expected arrivals have been offered (`None` when the
     /// schedule ends first).
     pub fn time_of(&self, u: f64) -> Option<Duration> {
-        for s in &self.segments {
-            if s.rate <= 0.0 {
-                continue;
-            }
-            let lambda_end = s.lambda_start + s.rate * (s.end - s.start);
-            if u < lambda_end || s.end.is_infinite() {
-                let t = s.start + (u - s.lambda_start).max(0.0) / s.rate;
-                return (t < s.end).then(|| Duration::from_secs_f64(t));
-            }
+        let h = &self.head;
+        let head_lambda = self.passes.map_or(f64::INFINITY, |n| h.lambda * n as f64);
+        if h.lambda > 0.0 && u < head_lambda {
+            let pass = (u / h.lambda).floor();
+            let t = pass * h.len + h.time_of(u - pass * h.lambda)?;
+            return Some(Duration::from_secs_f64(t));
         }
-        None
+        let tail = self.tail.as_ref().filter(|t| t.lambda > 0.0)?;
+        if !head_lambda.is_finite() && h.lambda > 0.0 {
+            return None;
+        }
+        let rest = u - if h.lambda > 0.0 { head_lambda } else { 0.0 };
+        let pass = (rest / tail.lambda).floor();
+        let t = self.head_len() + pass * tail.len + tail.time_of(rest - pass * tail.lambda)?;
+        Some(Duration::from_secs_f64(t))
     }
 }
 
@@ -99,28 +227,32 @@ impl Shape {
 mod tests {
     use super::*;
 
-    fn steady(rate: f64, secs: Option<u64>) -> Phase {
+    fn phase(kind: PhaseKind, secs: Option<u64>) -> Phase {
         Phase {
-            kind: PhaseKind::Steady { rate },
+            kind,
             duration: secs.map(Duration::from_secs),
         }
     }
 
+    fn steady(rate: f64, secs: Option<u64>) -> Phase {
+        phase(PhaseKind::Steady { rate }, secs)
+    }
+
     #[test]
     fn piecewise_rates_and_their_inverse() {
-        let s = Shape::new(&[
-            steady(2.0, Some(10)),
-            steady(0.0, Some(5)),
-            steady(10.0, Some(10)),
-        ]);
+        let s = Shape::new(
+            &[
+                steady(2.0, Some(10)),
+                steady(0.0, Some(5)),
+                steady(10.0, Some(10)),
+            ],
+            Repeat::Times(1),
+        );
         assert_eq!(s.end(), Some(Duration::from_secs(25)));
         assert_eq!(s.rate_at(Duration::from_secs(3)), 2.0);
         assert_eq!(s.rate_at(Duration::from_secs(12)), 0.0);
         assert_eq!(s.phase_at(Duration::from_secs(12)), Some(1));
         assert_eq!(s.phase_at(Duration::from_secs(25)), None);
-        assert_eq!(s.cumulative(Duration::from_secs(10)), 20.0);
-        assert_eq!(s.cumulative(Duration::from_secs(14)), 20.0);
-        assert_eq!(s.cumulative(Duration::from_secs(16)), 30.0);
         // The pause is skipped: arrival 20 happens when the third phase starts.
         assert_eq!(s.time_of(19.0), Some(Duration::from_secs_f64(9.5)));
         assert_eq!(s.time_of(20.0), Some(Duration::from_secs(15)));
@@ -129,16 +261,89 @@ mod tests {
     }
 
     #[test]
-    fn forever_has_no_end() {
-        let s = Shape::new(&[
-            steady(5.0, Some(2)),
-            steady(1.0, None),
-            steady(9.0, Some(1)),
-        ]);
+    fn forever_has_no_end_and_repeat_cycles() {
+        let s = Shape::new(&[steady(5.0, Some(2)), steady(1.0, None)], Repeat::Times(1));
         assert_eq!(s.end(), None);
         assert_eq!(
             s.time_of(1e6),
             Some(Duration::from_secs_f64(2.0 + (1e6 - 10.0)))
         );
+        assert_eq!(s.phase_at(Duration::from_secs(1000)), Some(1));
+        let r = Shape::new(
+            &[steady(1.0, Some(10)), steady(3.0, Some(10))],
+            Repeat::Times(3),
+        );
+        assert_eq!(r.end(), Some(Duration::from_secs(60)));
+        assert_eq!(
+            r.time_of(40.0),
+            Some(Duration::from_secs(20)),
+            "second pass starts at 20 s"
+        );
+        assert_eq!(r.phase_at(Duration::from_secs(35)), Some(1));
+        assert_eq!(r.time_of(120.0), None);
+        let f = Shape::new(&[steady(2.0, Some(5))], Repeat::Forever);
+        assert_eq!(f.end(), None);
+        assert_eq!(f.time_of(1001.0), Some(Duration::from_secs_f64(500.5)));
+    }
+
+    #[test]
+    fn ramp_spike_step_and_diurnal_integrate_to_their_area() {
+        let ramp = Shape::new(
+            &[phase(
+                PhaseKind::Ramp {
+                    from: 0.0,
+                    to: 10.0,
+                },
+                Some(60),
+            )],
+            Repeat::Times(1),
+        );
+        assert!(ramp.time_of(299.0).is_some() && ramp.time_of(300.0).is_none());
+        assert!((ramp.rate_at(Duration::from_secs(30)) - 5.0).abs() < 1e-9);
+        // Half the ramp's arrivals come in its last quarter... no: in its last 29.3 % (1 - 1/√2).
+        let half = ramp.time_of(150.0).unwrap().as_secs_f64();
+        assert!((half - 60.0 / 2f64.sqrt()).abs() < 1e-9);
+        let spike = Shape::new(
+            &[phase(
+                PhaseKind::Spike {
+                    base: 10.0,
+                    peak: 100.0,
+                    at: Duration::from_secs(60),
+                    hold: Duration::from_secs(120),
+                },
+                Some(300),
+            )],
+            Repeat::Times(1),
+        );
+        assert_eq!(spike.rate_at(Duration::from_secs(100)), 100.0);
+        assert_eq!(spike.rate_at(Duration::from_secs(200)), 10.0);
+        assert!(spike.time_of(600.0 + 12_000.0 + 1_200.0 - 0.5).is_some());
+        assert!(spike.time_of(600.0 + 12_000.0 + 1_200.0).is_none());
+        let step = Shape::new(
+            &[phase(
+                PhaseKind::Step {
+                    from: 1.0,
+                    to: 4.0,
+                    steps: 4,
+                },
+                Some(40),
+            )],
+            Repeat::Times(1),
+        );
+        assert_eq!(step.rate_at(Duration::from_secs(25)), 3.0);
+        assert!(step.time_of(99.9).is_some() && step.time_of(100.0).is_none());
+        let day = Shape::new(
+            &[phase(
+                PhaseKind::Diurnal {
+                    mean: 10.0,
+                    amplitude: 5.0,
+                    period: Duration::from_secs(100),
+                },
+                Some(200),
+            )],
+            Repeat::Times(1),
+        );
+        assert!((day.rate_at(Duration::from_secs(25)) - 15.0).abs() < 0.05);
+        assert!(day.time_of(1999.0).is_some() && day.time_of(2000.5).is_none());
     }
 }

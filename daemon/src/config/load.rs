@@ -1,0 +1,234 @@
+//! `[load]`: open-loop arrivals (process, in-flight cap, sessions cap, drain) and the load shape —
+//! an ordered list of phases (steady, ramp, spike, step, diurnal) run once, N times or forever —
+//! walked with every problem reported at its path.
+
+use std::time::Duration;
+
+use super::schema::duration_or;
+use super::walk::{Val, Walk};
+use super::{Arrival, LoadConfig, LoadMode, Phase, PhaseKind, Repeat};
+
+const LOAD_KEYS: &[&str] = &[
+    "mode",
+    "arrival",
+    "max_in_flight",
+    "max_sessions",
+    "drain_timeout",
+    "repeat",
+    "phases",
+];
+const KINDS: &[&str] = &["steady", "ramp", "spike", "step", "diurnal"];
+const MAX_RATE: f64 = 1_000_000.0;
+
+pub(super) fn load(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LoadConfig> {
+    let Some(v) = v else {
+        w.report(
+            "load",
+            None,
+            "is required ([load] with at least one [[load.phases]])",
+        );
+        return None;
+    };
+    let mut t = v.table(w)?;
+    let mode = match t.get("mode") {
+        None => Some(LoadMode::Open),
+        Some(v) => match v.one_of(w, &["open", "closed"]) {
+            Some("open") => Some(LoadMode::Open),
+            Some(_) => {
+                v.bad(
+                    w,
+                    "closed-loop mode is not available in this version; use \"open\"",
+                );
+                None
+            }
+            None => None,
+        },
+    };
+    let arrival = match t.get("arrival") {
+        None => Some(Arrival::Poisson),
+        Some(v) => arrival(w, &v),
+    };
+    let max_in_flight = match t.get("max_in_flight") {
+        None => Some(256),
+        Some(v) => v.int_in(w, 1, 1_000_000).map(|n| n as usize),
+    };
+    let drain_timeout = duration_or(w, &mut t, "drain_timeout", Duration::from_secs(30));
+    let max_sessions = match t.get("max_sessions") {
+        None => max_in_flight,
+        Some(v) => v.int_in(w, 1, 10_000_000).map(|n| n as usize),
+    };
+    let repeat_v = t.get("repeat");
+    let repeat = match &repeat_v {
+        None => Some(Repeat::Times(1)),
+        Some(r) if r.is_str() => r.one_of(w, &["forever"]).map(|_| Repeat::Forever),
+        Some(r) => r.int_in(w, 1, 1_000_000).map(|n| Repeat::Times(n as u32)),
+    };
+    let mut any_forever = false;
+    let phases = t.require(w, "phases").and_then(|v| {
+        let items = v.array(w)?;
+        if items.is_empty() {
+            v.bad(w, "at least one phase is required");
+            return None;
+        }
+        let phases: Vec<Option<Phase>> = items.iter().map(|p| phase(w, p)).collect();
+        any_forever = phases.iter().flatten().any(|p| p.duration.is_none());
+        let phases = phases.into_iter().collect::<Option<Vec<_>>>()?;
+        if let Some(i) = phases
+            .iter()
+            .position(|p| p.duration.is_none())
+            .filter(|&i| i + 1 < phases.len())
+        {
+            w.report(
+                &format!("load.phases[{i}].duration"),
+                Some(items[i].span()),
+                "only the last phase may last forever",
+            );
+            return None;
+        }
+        Some(phases)
+    });
+    if let (Some(r), Some(Repeat::Forever | Repeat::Times(2..)), true) =
+        (&repeat_v, repeat, any_forever)
+    {
+        r.bad(w, "repeat needs every phase to have a finite duration");
+        t.finish(w, LOAD_KEYS, |_| None);
+        return None;
+    }
+    t.finish(w, LOAD_KEYS, |_| None);
+    Some(LoadConfig {
+        mode: mode?,
+        arrival: arrival?,
+        max_in_flight: max_in_flight?,
+        repeat: repeat?,
+        max_sessions: max_sessions?,
+        drain_timeout: drain_timeout?,
+        phases: phases?,
+    })
+}
+
+fn arrival(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Arrival> {
+    if v.is_str() {
+        return match v.one_of(w, &["constant", "poisson"])? {
+            "constant" => Some(Arrival::Constant),
+            _ => Some(Arrival::Poisson),
+        };
+    }
+    let mut t = v.table(w)?;
+    let out = match t.get("gamma") {
+        Some(g) => {
+            let mut gt = g.table(w)?;
+            let k = gt
+                .require(w, "burstiness")
+                .and_then(|b| b.float_in(w, 0.0, false, 1000.0));
+            gt.finish(w, &["burstiness"], |_| None);
+            k.map(|burstiness| Arrival::Gamma { burstiness })
+        }
+        None => {
+            v.bad(
+                w,
+                "must be \"constant\", \"poisson\" or { gamma = { burstiness = K } }",
+            );
+            None
+        }
+    };
+    t.finish(w, &["gamma"], |_| None);
+    out
+}
+
+fn phase(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Phase> {
+    let mut t = v.table(w)?;
+    let kind = t.require(w, "kind").and_then(|k| k.one_of(w, KINDS));
+    let duration = t.require(w, "duration").and_then(|d| {
+        if d.is_str() && d.raw().as_str() == Some("forever") {
+            Some(None)
+        } else {
+            d.duration(w).map(Some)
+        }
+    });
+    let Some(kind) = kind else {
+        t.entries();
+        t.finish(w, &[], |_| None);
+        return None;
+    };
+    let known: &[&str] = match kind {
+        "steady" => &["rate"],
+        "ramp" => &["from", "to"],
+        "step" => &["from", "to", "steps"],
+        "spike" => &["base", "peak", "at", "hold"],
+        _ => &["mean", "amplitude", "period"],
+    };
+    // Every key of this kind is read (and checked) before anything is built, so one pass
+    // reports all of them.
+    let mut rates = [None; 2];
+    let mut at = None;
+    let mut hold = None;
+    let mut steps = None;
+    let mut period = None;
+    for (i, key) in known.iter().enumerate() {
+        let Some(x) = t.require(w, key) else { continue };
+        match *key {
+            "at" => at = x.duration_or_zero(w),
+            "hold" => hold = x.duration(w),
+            "period" => period = x.duration(w),
+            "steps" => steps = x.int_in(w, 1, 10_000).map(|n| n as u32),
+            "mean" => rates[0] = x.float_in(w, 0.0, false, MAX_RATE),
+            _ => rates[i.min(1)] = x.float_in(w, 0.0, true, MAX_RATE),
+        }
+    }
+    let mut keys = vec!["kind", "duration"];
+    keys.extend_from_slice(known);
+    t.finish(w, &keys, |_| None);
+    let forever_ok = matches!(kind, "steady" | "diurnal");
+    if duration == Some(None) && !forever_ok {
+        v.bad(w, "only steady and diurnal phases may last forever");
+    }
+    let shape = match kind {
+        "steady" => PhaseKind::Steady { rate: rates[0]? },
+        "ramp" => PhaseKind::Ramp {
+            from: rates[0]?,
+            to: rates[1]?,
+        },
+        "step" => PhaseKind::Step {
+            from: rates[0]?,
+            to: rates[1]?,
+            steps: steps?,
+        },
+        "spike" => PhaseKind::Spike {
+            base: rates[0]?,
+            peak: rates[1]?,
+            at: at?,
+            hold: hold?,
+        },
+        _ => {
+            let (mean, amplitude) = (rates[0]?, rates[1]?);
+            if amplitude > mean {
+                v.bad(w, format!("amplitude must be <= mean, or the rate would go negative (got {amplitude} > {mean})"));
+                return None;
+            }
+            PhaseKind::Diurnal {
+                mean,
+                amplitude,
+                period: period?,
+            }
+        }
+    };
+    let duration = duration?;
+    match (shape, duration) {
+        (_, None) if !forever_ok => None,
+        (PhaseKind::Spike { at, hold, .. }, Some(d)) if at + hold > d => {
+            v.bad(
+                w,
+                format!(
+                    "at + hold ({}) must not exceed the phase duration ({})",
+                    humantime::format_duration(at + hold),
+                    humantime::format_duration(d)
+                ),
+            );
+            None
+        }
+        _ => Some(Phase {
+            kind: shape,
+            duration,
+        }),
+    }
+}
