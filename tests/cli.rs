@@ -52,7 +52,10 @@ fn the_example_checks_and_prints_without_its_secret() {
     let env = [("LLM_SOAK_API_KEY", "sk-do-not-print-me")];
     let (code, out, err) = run(&["check-config", "-c", EXAMPLE], &env);
     assert_eq!(code, Some(0), "{err}");
-    assert!(out.contains("OK (1 target, 2 scenarios, 2 phases)"), "{out}");
+    assert!(
+        out.contains("OK (1 target, 2 scenarios, 2 phases)"),
+        "{out}"
+    );
     let (code, out, _) = run(&["print-config", "-c", EXAMPLE], &env);
     assert_eq!(code, Some(0));
     assert!(out.contains("api_key_env = \"LLM_SOAK_API_KEY\""), "{out}");

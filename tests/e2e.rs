@@ -87,7 +87,7 @@ fn reported_latency_is_never_below_the_targets_truth_and_counts_are_exact() {
         ),
         0.0
     );
-    let ttft_min = status["summary"]["ttft"]["min"].as_f64().expect("min");
+    let ttft_min = status["summary"]["all"]["latency"]["ttft"]["min"].as_f64().expect("min");
     assert!(ttft_min >= 0.1, "TTFT min {ttft_min}");
     let ttft_mean = sum(&s, "llmsoak_request_time_to_first_token_seconds_sum", &[]) / ttft_count;
     assert!((0.1..0.6).contains(&ttft_mean), "TTFT mean {ttft_mean}");
@@ -376,4 +376,141 @@ fn two_shards_with_a_shared_start_send_the_schedule_exactly_once() {
         sum(&a, "llmsoak_run_info", &[("llmsoak_shard", "0/2")]),
         1.0
     );
+}
+
+fn bounded_run(config: &str, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    let report = dir.path().join("report.json");
+    std::fs::write(&path, config).unwrap();
+    let mut args = vec![
+        "run",
+        "-c",
+        path.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = std::process::Command::new(bin())
+        .args(&args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let json = serde_json::from_str(&std::fs::read_to_string(&report).unwrap_or_default())
+        .unwrap_or_default();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        json,
+    )
+}
+
+#[test]
+fn gates_decide_the_exit_code_and_the_report_matches_the_counters() {
+    let (_sim, sim_addr) = simulator(&["--ttft", "20ms", "--itl", "5ms"]);
+    let config = config_for(
+        sim_addr,
+        "",
+        "arrival = \"constant\"\nmax_in_flight = 64\n[[load.phases]]\nkind = \"steady\"\nrate = 20\nduration = \"forever\"",
+        "input_tokens = 32\noutput_tokens = 10",
+    );
+    // A gate no server meets: exit 1, the summary names it.
+    let (code, out, report) = bounded_run(
+        &config,
+        &[
+            "--duration",
+            "4s",
+            "--gate",
+            "ttft.p95 < 1ms",
+            "--gate",
+            "error_rate < 5%",
+        ],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("BREACHED") && out.contains("ttft.p95 < 1ms"),
+        "{out}"
+    );
+    assert!(
+        out.contains("PASS") && out.contains("error_rate < 5%"),
+        "{out}"
+    );
+    assert_eq!(report["verdict"], "breach");
+    assert_eq!(report["complete"], true);
+    // The report's counts are the run's counts: started = finished, all of them successes.
+    let started = report["requests"]["started"].as_u64().unwrap();
+    assert!(started >= 60, "{report}");
+    assert_eq!(
+        report["requests"]["finished"]["success"].as_u64().unwrap(),
+        started
+    );
+    assert_eq!(
+        report["summary"]["all"]["started"].as_u64().unwrap(),
+        started
+    );
+    assert_eq!(
+        report["summary"]["all"]["latency"]["ttft"]["samples"]
+            .as_u64()
+            .unwrap(),
+        started
+    );
+    // A loose gate passes: exit 0.
+    let (code, out, report) = bounded_run(
+        &config,
+        &[
+            "--duration",
+            "3s",
+            "--gate",
+            "ttft.p95 < 30s",
+            "--gate",
+            "tpot.mean{scenario=\"s1\"} < 1s",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(report["verdict"], "pass");
+    // Too few samples: insufficient data, exit 2 — never a pass.
+    let (code, out, _) = bounded_run(
+        &config,
+        &[
+            "--duration",
+            "3s",
+            "--gate",
+            "ttft.p95 < 30s",
+            "--gate-min-samples",
+            "100000",
+        ],
+    );
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("INSUFFICIENT DATA"), "{out}");
+    // A warm-up longer than the run leaves nothing to judge.
+    let (code, _, report) = bounded_run(
+        &config,
+        &[
+            "--duration",
+            "2s",
+            "--warmup",
+            "1h",
+            "--gate",
+            "ttft.p95 < 30s",
+        ],
+    );
+    assert_eq!(code, Some(2));
+    assert_eq!(report["summary"]["all"]["started"], 0);
+    // Bad gate syntax is a usage error naming the problem.
+    let (code, _, _) = bounded_run(&config, &["--duration", "1s", "--gate", "ttft.p95 < soon"]);
+    assert_eq!(code, Some(64));
+}
+
+#[test]
+fn wait_ready_gives_up_with_exit_2() {
+    let config = config_for(
+        "127.0.0.1:9".parse().unwrap(),
+        "",
+        "[[load.phases]]\nkind = \"steady\"\nrate = 1\nduration = \"1s\"",
+        "input_tokens = 16\noutput_tokens = 4",
+    );
+    let (code, _, _) = bounded_run(&config, &["--duration", "1s", "--wait-ready", "1s"]);
+    assert_eq!(code, Some(2));
 }

@@ -12,10 +12,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio::sync::mpsc;
 
 use crate::config::{Config, ConfigError};
+use crate::gate::{Gate, Verdict};
 use crate::runner::{self, RunOptions, Signal};
 use crate::schedule::Shard;
 use crate::simulator::faults::{FaultKind, FaultRule};
 use crate::simulator::{self, SimConfig};
+use std::str::FromStr as _;
 
 /// Exit codes (DESIGN §8).
 pub mod exit {
@@ -85,6 +87,23 @@ enum Command {
         /// The shared start instant of a sharded schedule (RFC 3339, e.g. 2026-11-28T09:00:00Z).
         #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
         start_at: Option<std::time::SystemTime>,
+        /// Leave the first part of the run out of the summary, report and gates.
+        #[arg(long, value_parser = parse_duration)]
+        warmup: Option<Duration>,
+        /// Write the report as JSON here (checkpointed during long runs).
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// A CI gate, e.g. 'ttft.p95 < 800ms', 'error_rate < 5%', 'tpot.mean{scenario="chat"} < 50ms'
+        /// (repeatable): exit 1 when one is breached, 2 with too little data.
+        #[arg(long = "gate", value_parser = Gate::from_str)]
+        gates: Vec<Gate>,
+        /// Fewest samples a gate needs to pass.
+        #[arg(long, default_value_t = crate::gate::DEFAULT_MIN_SAMPLES)]
+        gate_min_samples: u64,
+        /// Wait up to this long for every target to answer /v1/models before starting (exit 2 if
+        /// one never does).
+        #[arg(long, value_parser = parse_duration)]
+        wait_ready: Option<Duration>,
     },
     /// Validate a configuration file; every problem is listed with its path.
     CheckConfig {
@@ -353,18 +372,34 @@ fn dispatch(command: Command) -> u8 {
             duration,
             shard,
             start_at,
+            warmup,
+            report,
+            mut gates,
+            gate_min_samples,
+            wait_ready,
         } => load_config(&config).and_then(|c| {
+            for g in &mut gates {
+                g.min_samples = gate_min_samples;
+            }
             runtime().map(|rt| {
-                rt.block_on(run_daemon(
-                    c,
-                    RunOptions {
+                rt.block_on(async {
+                    if let Some(limit) = wait_ready
+                        && let Err(e) = runner::wait_ready(&c, limit).await
+                    {
+                        eprintln!("error: {e}");
+                        return exit::INSUFFICIENT_DATA;
+                    }
+                    let options = RunOptions {
                         listen,
                         duration,
                         shard,
                         start_at,
-                    },
-                    None,
-                ))
+                        warmup,
+                        report,
+                        gates,
+                    };
+                    run_daemon(c, options, None).await
+                })
             })
         }),
         Command::Simulate(args) => match args.sim_config() {
@@ -436,7 +471,11 @@ async fn run_daemon(config: Config, opts: RunOptions, banner: Option<String>) ->
         Ok(report) => {
             println!("{}", report.render());
             match report.interrupted {
-                None => exit::OK,
+                None => match report.verdict() {
+                    Some(Verdict::Breach) => exit::GATE_BREACHED,
+                    Some(Verdict::Insufficient) => exit::INSUFFICIENT_DATA,
+                    _ => exit::OK,
+                },
                 Some(Signal::Interrupt) => exit::SIGINT,
                 Some(Signal::Terminate) if bounded => exit::SIGTERM,
                 // A daemon stopped by SIGTERM after a clean drain is a normal end.

@@ -30,16 +30,19 @@
 //! ```
 //!
 //! `config` turns TOML into a validated [`config::Config`] (every problem at once); `runner` wires
-//! the pieces into one cancellation tree; `simulator` is the built-in OpenAI-compatible target,
+//! the pieces into one cancellation tree; `report` is a run's summary (table and JSON) and `gate`
+//! the CI gates judged on it; `simulator` is the built-in OpenAI-compatible target,
 //! sharing only the `openai` wire types with the client; `cli` is the command-line surface.
 
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod export;
+pub mod gate;
 pub mod metrics;
 pub mod openai;
 pub mod record;
+pub mod report;
 pub mod runner;
 pub mod schedule;
 pub mod server;

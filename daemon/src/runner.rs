@@ -4,6 +4,7 @@
 //! finish within `load.drain_timeout`, cancel the rest (recorded as `cancelled`), flush.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,8 +17,10 @@ use tokio_util::task::TaskTracker;
 use crate::client::{Client, ClientError};
 use crate::config::Config;
 use crate::export::{ExportError, Exporter};
-use crate::metrics::{Recorder, RunIdentity, Summary};
+use crate::gate::Gate;
+use crate::metrics::{Recorder, RunIdentity};
 use crate::record::Outcome;
+use crate::report::RunReport;
 use crate::schedule::{Arrivals, DispatchEnd, Dispatcher, Shape, Shard};
 use crate::server::{self, Phase, Status};
 use crate::workload::Workload;
@@ -40,7 +43,16 @@ pub struct RunOptions {
     pub shard: Shard,
     /// The shared epoch of a sharded schedule (default: now).
     pub start_at: Option<SystemTime>,
+    /// Left out of the summary, report and gates.
+    pub warmup: Option<Duration>,
+    /// Where the JSON report goes (checkpointed every `CHECKPOINT` while the run goes on).
+    pub report: Option<PathBuf>,
+    /// CI gates judged on the summary at the end.
+    pub gates: Vec<Gate>,
 }
+
+/// How often a long run rewrites its report file.
+pub const CHECKPOINT: Duration = Duration::from_secs(120);
 
 /// Why a run could not start or continue.
 #[derive(Debug, thiserror::Error)]
@@ -56,48 +68,79 @@ pub enum RunError {
     Client(#[from] ClientError),
 }
 
-/// How a run ended.
-#[derive(Debug, Clone)]
-pub struct RunReport {
-    pub run_id: String,
-    pub bounded: bool,
-    /// The signal that ended it, if one did.
-    pub interrupted: Option<Signal>,
-    pub started: u64,
-    pub dropped: u64,
-    /// Indexed like [`Outcome::ALL`].
-    pub finished: [u64; 4],
-    pub summary: Summary,
-    pub elapsed: Duration,
+/// The report as of now (`complete` once the run has drained).
+#[allow(clippy::too_many_arguments)]
+fn snapshot(
+    recorder: &Recorder,
+    identity: &RunIdentity,
+    measure_from: Instant,
+    started: Instant,
+    bounded: bool,
+    interrupted: Option<Signal>,
+    gates: &[Gate],
+    complete: bool,
+) -> RunReport {
+    let t = &recorder.totals;
+    let summary = recorder.summary();
+    let measured = Instant::now().saturating_duration_since(measure_from);
+    let gates = match &summary {
+        Some(s) => gates
+            .iter()
+            .map(|g| g.evaluate(s, measured.as_secs_f64()))
+            .collect(),
+        None => Vec::new(),
+    };
+    RunReport {
+        run_id: identity.run_id.clone(),
+        shard: identity.shard.clone(),
+        bounded,
+        interrupted,
+        complete,
+        started: t.started.load(std::sync::atomic::Ordering::Relaxed),
+        dropped: t.dropped.load(std::sync::atomic::Ordering::Relaxed),
+        finished: Outcome::ALL.map(|o| t.finished(o)),
+        summary,
+        measured,
+        gates,
+        elapsed: started.elapsed(),
+    }
 }
 
-impl RunReport {
-    /// A human-readable end-of-run summary.
-    pub fn render(&self) -> String {
-        let mut out = format!(
-            "llm-soak run {} {} after {:.1}s{}\nrequests: started {}, dropped {}",
-            self.run_id,
-            if self.interrupted.is_some() {
-                "interrupted"
-            } else {
-                "finished"
-            },
-            self.elapsed.as_secs_f64(),
-            if self.interrupted.is_some() {
-                " (interrupted: true)"
-            } else {
-                ""
-            },
-            self.started,
-            self.dropped,
-        );
-        for (o, n) in Outcome::ALL.iter().zip(self.finished) {
-            out.push_str(&format!(", {} {n}", o.as_str()));
+/// Wait until every target answers `GET /v1/models` with a success, or `timeout` passes.
+pub async fn wait_ready(config: &Config, timeout: Duration) -> Result<(), String> {
+    crate::client::init_crypto();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + timeout;
+    for t in &config.targets {
+        let url = format!("{}/v1/models", t.base_url);
+        loop {
+            let mut req = http.get(&url);
+            if let Some(k) = &t.api_key {
+                req = req.bearer_auth(k.value.expose());
+            }
+            match req.send().await {
+                Ok(r) if r.status().is_success() => break,
+                Ok(r) => {
+                    tracing::info!(target = %t.name, status = %r.status(), "waiting for the target to be ready")
+                }
+                Err(e) => {
+                    tracing::info!(target = %t.name, error = %e, "waiting for the target to be ready")
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "target {} ({url}) was not ready within {}",
+                    t.name,
+                    humantime::format_duration(timeout)
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        out.push_str("\nsuccessful requests, seconds (exact HDR percentiles):\n");
-        out.push_str(&self.summary.table());
-        out
     }
+    Ok(())
 }
 
 /// A fresh run id: 8 hex digits from the clock and the pid.
@@ -224,6 +267,37 @@ pub async fn run(
         duration = ?opts.duration,
         "run started"
     );
+    let measure_from = started.max(epoch) + opts.warmup.unwrap_or_default();
+    recorder.set_measure_from(measure_from);
+    let checkpoints = {
+        let (recorder, identity, gates, path) = (
+            Arc::clone(&recorder),
+            identity.clone(),
+            opts.gates.clone(),
+            opts.report.clone(),
+        );
+        tokio::spawn(async move {
+            let Some(path) = path else { return };
+            let mut tick = tokio::time::interval(CHECKPOINT);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let r = snapshot(
+                    &recorder,
+                    &identity,
+                    measure_from,
+                    started,
+                    bounded,
+                    None,
+                    &gates,
+                    false,
+                );
+                if let Err(e) = r.write(&path) {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot write the report checkpoint");
+                }
+            }
+        })
+    };
     status.set_phase(Phase::Running);
     let mut dispatch = tokio::spawn(dispatcher.run());
     let deadline = opts.duration.map(|d| started.max(epoch) + d);
@@ -290,17 +364,22 @@ pub async fn run(
             tracker.wait().await;
         }
     }
-    let t = &recorder.totals;
-    let report = RunReport {
-        run_id,
+    checkpoints.abort();
+    let report = snapshot(
+        &recorder,
+        &identity,
+        measure_from,
+        started,
         bounded,
         interrupted,
-        started: t.started.load(std::sync::atomic::Ordering::Relaxed),
-        dropped: t.dropped.load(std::sync::atomic::Ordering::Relaxed),
-        finished: Outcome::ALL.map(|o| t.finished(o)),
-        summary: recorder.summary(),
-        elapsed: started.elapsed(),
-    };
+        &opts.gates,
+        true,
+    );
+    if let Some(path) = &opts.report
+        && let Err(e) = report.write(path)
+    {
+        tracing::error!(path = %path.display(), error = %e, "cannot write the report");
+    }
     server_stop.cancel();
     root.cancel();
     if let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_secs(5), server_task).await {

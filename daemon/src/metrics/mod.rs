@@ -15,7 +15,7 @@ use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
 use crate::config::Config;
 use crate::record::{ErrorType, Outcome, RequestRecord};
 use catalogue::{DropReason, Instrument, Kind};
-pub use summary::Summary;
+pub use summary::{RunSummary, Summary};
 
 fn histogram(meter: &Meter, i: &Instrument) -> Histogram<f64> {
     debug_assert_eq!(i.kind, Kind::Histogram);
@@ -107,7 +107,7 @@ pub struct Recorder {
     /// Request labels per scenario, built once.
     scenario_labels: Vec<Vec<KeyValue>>,
     pub totals: Totals,
-    summary: Mutex<Summary>,
+    summary: Mutex<RunSummary>,
 }
 
 impl Recorder {
@@ -155,7 +155,10 @@ impl Recorder {
             sessions_started: counter(meter, &c::SESSIONS_STARTED),
             scenario_labels,
             totals: Totals::default(),
-            summary: Mutex::new(Summary::default()),
+            summary: Mutex::new(RunSummary::new(
+                config.scenarios.iter().map(|s| s.name.clone()).collect(),
+                tokio::time::Instant::now(),
+            )),
         };
         gauge(meter, &c::RUN_INFO).record(
             1.0,
@@ -192,6 +195,9 @@ impl Recorder {
         self.totals.started.fetch_add(1, Ordering::Relaxed);
         let n = self.totals.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         self.in_flight.record(n as f64, &[]);
+        if let Ok(mut s) = self.summary.lock() {
+            s.started(scenario, tokio::time::Instant::now());
+        }
     }
 
     /// A multi-turn session started.
@@ -212,6 +218,9 @@ impl Recorder {
         self.dropped
             .add(1, &[KeyValue::new("reason", reason.as_str())]);
         self.totals.dropped.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut s) = self.summary.lock() {
+            s.dropped(tokio::time::Instant::now());
+        }
     }
 
     /// The load shape's current offered rate and phase index (-1: schedule finished).
@@ -236,6 +245,9 @@ impl Recorder {
         let n = self.totals.in_flight.fetch_sub(1, Ordering::Relaxed) - 1;
         self.in_flight.record(n as f64, &[]);
         self.totals.finished[rec.outcome as usize].fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut s) = self.summary.lock() {
+            s.observe(rec);
+        }
 
         let mut extra = vec![KeyValue::new("outcome", rec.outcome.as_str())];
         if let Some(e) = rec.error_type {
@@ -304,14 +316,18 @@ impl Recorder {
             self.discrepancy
                 .record(n as f64 / rec.output_tokens as f64, labels);
         }
-        if let Ok(mut s) = self.summary.lock() {
-            s.observe(rec);
-        }
     }
 
     /// A copy of the exact run summary so far.
-    pub fn summary(&self) -> Summary {
-        self.summary.lock().map(|s| s.clone()).unwrap_or_default()
+    pub fn summary(&self) -> Option<RunSummary> {
+        self.summary.lock().ok().map(|s| s.clone())
+    }
+
+    /// Leave requests sent before `at` (the warm-up) out of the run summary.
+    pub fn set_measure_from(&self, at: tokio::time::Instant) {
+        if let Ok(mut s) = self.summary.lock() {
+            s.measure_from = at;
+        }
     }
 }
 

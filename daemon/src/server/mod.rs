@@ -112,7 +112,9 @@ impl Status {
                 "by_outcome": by_outcome,
                 "dropped": t.dropped.load(Ordering::Relaxed),
             },
-            "summary": self.recorder.summary().to_json(),
+            "summary": self.recorder.summary().map(|s| {
+                s.to_json(Instant::now().saturating_duration_since(s.measure_from).as_secs_f64())
+            }),
             "config": self.config,
         })
     }
