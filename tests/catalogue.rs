@@ -28,6 +28,8 @@ fn config() -> Config {
         name = "s"
         input_tokens = 10
         output_tokens = 10
+        [canary]
+        interval = "1m"
     "#;
     Config::parse(text, "t", &|_| None).unwrap()
 }
@@ -80,6 +82,9 @@ fn exposition() -> BTreeMap<String, Family> {
     r.started(0);
     r.observe(&record(Outcome::Error, Some(ErrorType::Http5xx)));
     r.dropped(DropReason::MaxInFlight);
+    r.canary(&["answer"], 2.0);
+    r.session_started();
+    r.session_ended();
     let text = exporter.encode().unwrap();
     let mut families: BTreeMap<String, Family> = BTreeMap::new();
     for line in text.lines() {

@@ -87,7 +87,9 @@ fn reported_latency_is_never_below_the_targets_truth_and_counts_are_exact() {
         ),
         0.0
     );
-    let ttft_min = status["summary"]["all"]["latency"]["ttft"]["min"].as_f64().expect("min");
+    let ttft_min = status["summary"]["all"]["latency"]["ttft"]["min"]
+        .as_f64()
+        .expect("min");
     assert!(ttft_min >= 0.1, "TTFT min {ttft_min}");
     let ttft_mean = sum(&s, "llmsoak_request_time_to_first_token_seconds_sum", &[]) / ttft_count;
     assert!((0.1..0.6).contains(&ttft_mean), "TTFT mean {ttft_mean}");
@@ -513,4 +515,74 @@ fn wait_ready_gives_up_with_exit_2() {
     );
     let (code, _, _) = bounded_run(&config, &["--duration", "1s", "--wait-ready", "1s"]);
     assert_eq!(code, Some(2));
+}
+
+#[test]
+fn the_canary_flips_to_failing_and_back_and_stops_its_success_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim_toml = dir.path().join("sim.toml");
+    std::fs::write(
+        &sim_toml,
+        "[simulator]\nprefill_base = \"5ms\"\nitl_base = \"2ms\"\n[[simulator.faults]]\nkind = \"http_5xx\"\nrate = 1.0\nfrom = \"2500ms\"\nuntil = \"5s\"\n",
+    )
+    .unwrap();
+    let (_sim, sim_addr) = simulator(&["-c", sim_toml.to_str().unwrap()]);
+    // A canary-only config: no [load], no [[scenario]].
+    let config = format!(
+        "[[target]]\nname = \"sim\"\nbase_url = \"http://{sim_addr}\"\nmodel = \"llm-soak-sim\"\n\
+         [canary]\ninterval = \"200ms\"\nmax_tokens = 4\nmax_output_tokens = 4\nexpect = \"\\\\w+\"\n"
+    );
+    let (_p, addr, _dir) = daemon(&config, &[]);
+    let started = Instant::now();
+    let mut seen: Vec<(f64, f64)> = Vec::new();
+    while started.elapsed() < Duration::from_secs(8) {
+        let (_, s) = scrape(addr);
+        let success = s
+            .iter()
+            .find(|x| x.name == "llmsoak_canary_success")
+            .map(|x| x.value);
+        let last = sum(&s, "llmsoak_canary_last_success_timestamp_seconds", &[]);
+        if let Some(ok) = success {
+            seen.push((ok, last));
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let flips: Vec<f64> = seen.iter().map(|x| x.0).fold(Vec::new(), |mut v, x| {
+        if v.last() != Some(&x) {
+            v.push(x);
+        }
+        v
+    });
+    assert_eq!(flips, vec![1.0, 0.0, 1.0], "{seen:?}");
+    // While failing, the success clock stands still; before and after it moves.
+    let failing: Vec<f64> = seen.iter().filter(|x| x.0 == 0.0).map(|x| x.1).collect();
+    assert!(failing.windows(2).all(|w| w[0] == w[1]), "{failing:?}");
+    let first = seen.first().unwrap().1;
+    let last = seen.last().unwrap().1;
+    assert!(last > first + 2.0, "{seen:?}");
+    let (_, s) = scrape(addr);
+    assert!(sum(&s, "llmsoak_canary_probes_total", &[("outcome", "failure")]) >= 5.0);
+    assert!(
+        sum(
+            &s,
+            "llmsoak_canary_check_failures_total",
+            &[("check", "status")]
+        ) >= 5.0
+    );
+    // Canary requests feed the request histograms as scenario "canary".
+    assert!(
+        sum(
+            &s,
+            "llmsoak_request_time_to_first_token_seconds_count",
+            &[("llmsoak_scenario", "canary")]
+        ) >= 10.0
+    );
+    assert_eq!(
+        sum(
+            &s,
+            "llmsoak_requests_total",
+            &[("llmsoak_scenario", "canary"), ("error_type", "http_5xx")]
+        ),
+        sum(&s, "llmsoak_canary_probes_total", &[("outcome", "failure")])
+    );
 }

@@ -21,9 +21,10 @@ use crate::gate::Gate;
 use crate::metrics::{Recorder, RunIdentity};
 use crate::record::Outcome;
 use crate::report::RunReport;
+use crate::schedule::canary::CanaryProbe;
 use crate::schedule::{Arrivals, DispatchEnd, Dispatcher, Shape, Shard};
 use crate::server::{self, Phase, Status};
-use crate::workload::Workload;
+use crate::workload::{PromptPool, Workload};
 
 /// A termination signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,6 +214,8 @@ pub async fn run(
     ));
     on_listen(local);
 
+    let soak = !config.scenarios.is_empty();
+    let canary = CanaryProbe::new(&config)?;
     let workload = Arc::new(Workload::new(&config, &run_id));
     let client = Arc::new(Client::new(&config)?);
     let shape = Shape::new(&config.load.phases, config.load.repeat);
@@ -246,7 +249,11 @@ pub async fn run(
         shape: shape.clone(),
         epoch,
         limit: Arc::new(Semaphore::new(config.load.max_in_flight)),
-        pool: Arc::clone(&workload).spawn_pool(pool_capacity, opts.shard.seqs()),
+        pool: if soak {
+            Arc::clone(&workload).spawn_pool(pool_capacity, opts.shard.seqs())
+        } else {
+            PromptPool::prefilled(Vec::new())
+        },
         workload: Arc::clone(&workload),
         sessions: Arc::new(Semaphore::new(config.load.max_sessions)),
         recorder: Arc::clone(&recorder),
@@ -299,6 +306,13 @@ pub async fn run(
         })
     };
     status.set_phase(Phase::Running);
+    if let Some(probe) = canary {
+        if opts.shard.index == 0 || config.canary.as_ref().is_some_and(|c| c.all_shards) {
+            tracker.spawn(probe.run(Arc::clone(&recorder), stop.clone(), abort.clone()));
+        } else {
+            tracing::info!(shard = %opts.shard, "the canary runs on shard 0 only (canary.all_shards = false)");
+        }
+    }
     let mut dispatch = tokio::spawn(dispatcher.run());
     let deadline = opts.duration.map(|d| started.max(epoch) + d);
     let until_deadline = async {
@@ -310,7 +324,8 @@ pub async fn run(
     tokio::pin!(until_deadline);
 
     let mut interrupted = None;
-    let mut dispatch_done = false;
+    // Without scenarios (a canary-only config) there is no schedule to wait for.
+    let mut dispatch_done = !soak;
     loop {
         tokio::select! {
             end = &mut dispatch, if !dispatch_done => {

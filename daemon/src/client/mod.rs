@@ -90,6 +90,24 @@ impl Client {
         })
     }
 
+    /// A client of its own for one target and endpoint (the canary's own connection pool);
+    /// plans sent with it use scenario index 0.
+    pub fn for_target(
+        target: &Target,
+        endpoint: crate::openai::Endpoint,
+        seed: u64,
+    ) -> Result<Self, ClientError> {
+        init_crypto();
+        Ok(Client {
+            targets: vec![build_target(target)?],
+            routes: vec![Route {
+                target: 0,
+                url: target.url(endpoint),
+            }],
+            seed,
+        })
+    }
+
     /// Send `plan` and measure it. Never panics on anything the server does.
     pub async fn execute(&self, plan: &RequestPlan, cancel: &CancellationToken) -> RequestRecord {
         let route = &self.routes[plan.scenario];

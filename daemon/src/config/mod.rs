@@ -3,6 +3,7 @@
 //! or file) and are wrapped in [`Secret`], whose `Debug`/`Serialize` print `<redacted>`;
 //! [`Config::to_toml`] is the effective config as `print-config` shows it.
 
+pub mod canary;
 mod load;
 mod parts;
 mod scenario;
@@ -90,7 +91,7 @@ impl Serialize for Secret {
     }
 }
 
-fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+pub(super) fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&humantime::format_duration(*d).to_string())
 }
 
@@ -105,6 +106,8 @@ pub struct Config {
     pub load: LoadConfig,
     #[serde(rename = "scenario")]
     pub scenarios: Vec<Scenario>,
+    /// The always-on synthetic probe, when configured.
+    pub canary: Option<canary::Canary>,
     /// An optional `[simulator]` section (used by `simulate -c` and `demo`).
     #[serde(skip)]
     pub simulator: Option<crate::simulator::SimConfig>,
@@ -301,6 +304,21 @@ pub struct LoadConfig {
     pub phases: Vec<Phase>,
 }
 
+impl LoadConfig {
+    /// No soak traffic (a canary-only config).
+    pub fn idle() -> Self {
+        LoadConfig {
+            mode: LoadMode::Open,
+            arrival: Arrival::Poisson,
+            max_in_flight: 1,
+            repeat: Repeat::Times(1),
+            max_sessions: 1,
+            drain_timeout: Duration::from_secs(30),
+            phases: Vec::new(),
+        }
+    }
+}
+
 impl Config {
     /// Load and validate a file, reading env vars and key files from the real environment.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -394,6 +412,16 @@ impl Config {
                 if let Some(t) = self.targets.get(cfg.target) {
                     s["target"] = t.name.clone().into();
                 }
+            }
+        }
+        if let Some(obj) = v.as_object_mut() {
+            if self.scenarios.is_empty() {
+                // A canary-only config has no soak traffic to describe.
+                obj.remove("load");
+                obj.remove("scenario");
+            }
+            if let (Some(c), Some(canary)) = (&self.canary, obj.get_mut("canary")) {
+                canary["target"] = self.targets[c.target].name.clone().into();
             }
         }
         if let (Some(sim), Some(obj)) = (&self.simulator, v.as_object_mut()) {

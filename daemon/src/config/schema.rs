@@ -11,7 +11,15 @@ use toml::de::DeTable;
 use super::walk::{Problem, Tbl, Val, Walk};
 use super::*;
 
-const ROOT_KEYS: &[&str] = &["seed", "server", "target", "load", "scenario", "simulator"];
+const ROOT_KEYS: &[&str] = &[
+    "seed",
+    "server",
+    "target",
+    "load",
+    "scenario",
+    "canary",
+    "simulator",
+];
 const SERVER_KEYS: &[&str] = &["listen"];
 const TARGET_KEYS: &[&str] = &[
     "name",
@@ -52,16 +60,30 @@ pub(super) fn parse(
         .and_then(|v| v.int_in(&mut w, 0, i64::MAX))
         .map_or(Some(0), |s| u64::try_from(s).ok());
     let server = server(&mut w, root.get("server"));
-    let load = super::load::load(&mut w, root.get("load"));
+    // A canary-only config (the always-on probe) needs no [load] and no [[scenario]].
+    let canary_only = root.has("canary") && !root.has("scenario");
+    let load = match root.get("load") {
+        None if canary_only => Some(LoadConfig::idle()),
+        v => super::load::load(&mut w, v),
+    };
     let max_in_flight = load.as_ref().map_or(256, |l| l.max_in_flight);
     let target_list = root.require(&mut w, "target");
     let (targets, targets_ok) = targets(&mut w, target_list, max_in_flight);
-    let scenarios = super::scenario::scenarios(
-        &mut w,
-        root.get("scenario"),
-        (!targets.is_empty()).then_some(targets.as_slice()),
-        seed.unwrap_or(0),
-    );
+    let scenarios = if canary_only {
+        Some(Vec::new())
+    } else {
+        super::scenario::scenarios(
+            &mut w,
+            root.get("scenario"),
+            (!targets.is_empty()).then_some(targets.as_slice()),
+            seed.unwrap_or(0),
+        )
+    };
+    let canary = match root.get("canary") {
+        None => Some(None),
+        Some(v) if !targets.is_empty() => super::canary::walk(&mut w, &v, &targets).map(Some),
+        Some(_) => None,
+    };
     let simulator = match root.get("simulator") {
         None => Some(None),
         Some(v) => super::simulator::walk(&mut w, &v).map(Some),
@@ -76,20 +98,25 @@ pub(super) fn parse(
         })
     });
 
-    match (seed, server, targets, load, scenarios, simulator) {
-        (Some(seed), Some(server), Some(targets), Some(load), Some(scenarios), Some(simulator))
-            if w.problems.is_empty() =>
-        {
-            Ok(Config {
-                seed,
-                server,
-                targets,
-                load,
-                scenarios,
-                simulator,
-                checksum: checksum(text),
-            })
-        }
+    match (seed, server, targets, load, scenarios, simulator, canary) {
+        (
+            Some(seed),
+            Some(server),
+            Some(targets),
+            Some(load),
+            Some(scenarios),
+            Some(simulator),
+            Some(canary),
+        ) if w.problems.is_empty() => Ok(Config {
+            seed,
+            server,
+            targets,
+            load,
+            scenarios,
+            canary,
+            simulator,
+            checksum: checksum(text),
+        }),
         _ => {
             let mut problems = w.problems;
             problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));

@@ -305,6 +305,42 @@ pub const SESSIONS_STARTED: Instrument = inst(
     &[],
     &[],
 );
+pub const CANARY_PROBES: Instrument = inst(
+    "llmsoak.canary.probes",
+    "llmsoak_canary_probes_total",
+    Counter,
+    "{probe}",
+    "Canary probes by outcome (success: every check passed; failure: at least one failed).",
+    &[],
+    &["outcome"],
+);
+pub const CANARY_CHECK_FAILURES: Instrument = inst(
+    "llmsoak.canary.check_failures",
+    "llmsoak_canary_check_failures_total",
+    Counter,
+    "{probe}",
+    "Canary checks that failed, by check (status, stream, usage, tokens, answer).",
+    &[],
+    &["check"],
+);
+pub const CANARY_SUCCESS: Instrument = inst(
+    "llmsoak.canary.success",
+    "llmsoak_canary_success",
+    Gauge,
+    "",
+    "1 if the last canary probe passed every check, else 0.",
+    &[],
+    &[],
+);
+pub const CANARY_LAST_SUCCESS: Instrument = inst(
+    "llmsoak.canary.last_success_timestamp",
+    "llmsoak_canary_last_success_timestamp_seconds",
+    Gauge,
+    "s",
+    "Unix time of the last canary probe that passed; starts at the process start, so a canary failing since boot still alerts.",
+    &[],
+    &[],
+);
 pub const DISCREPANCY: Instrument = inst(
     "llmsoak.tokens.discrepancy",
     "llmsoak_tokens_discrepancy",
@@ -374,6 +410,10 @@ pub const ALL: &[Instrument] = &[
     USAGE_MISSING,
     SESSIONS_IN_FLIGHT,
     SESSIONS_STARTED,
+    CANARY_PROBES,
+    CANARY_CHECK_FAILURES,
+    CANARY_SUCCESS,
+    CANARY_LAST_SUCCESS,
     DISCREPANCY,
     GENERATED_INPUT,
     RUN_INFO,

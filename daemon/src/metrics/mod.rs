@@ -45,6 +45,9 @@ fn gauge(meter: &Meter, i: &Instrument) -> Gauge<f64> {
         .build()
 }
 
+/// The canary's checks (label `check` of `llmsoak_canary_check_failures_total`).
+pub const CANARY_CHECKS: [&str; 5] = ["status", "stream", "usage", "tokens", "answer"];
+
 /// Totals mirrored in atomics for `/api/v1/status` and the exit summary.
 #[derive(Debug, Default)]
 pub struct Totals {
@@ -104,6 +107,10 @@ pub struct Recorder {
     generated_input: Histogram<f64>,
     sessions_in_flight: Gauge<f64>,
     sessions_started: Counter<u64>,
+    canary_probes: Counter<u64>,
+    canary_check_failures: Counter<u64>,
+    canary_success: Gauge<f64>,
+    canary_last_success: Gauge<f64>,
     /// Request labels per scenario, built once.
     scenario_labels: Vec<Vec<KeyValue>>,
     pub totals: Totals,
@@ -113,22 +120,33 @@ pub struct Recorder {
 impl Recorder {
     pub fn new(meter: &Meter, config: &Config, identity: &RunIdentity) -> Self {
         use catalogue as c;
-        let scenario_labels = config
+        let labels = |endpoint: crate::openai::Endpoint, model: &str, target: usize, name: &str| {
+            let t = &config.targets[target];
+            vec![
+                KeyValue::new("gen_ai.operation.name", endpoint.operation_name()),
+                KeyValue::new("gen_ai.provider.name", t.provider.clone()),
+                KeyValue::new("gen_ai.request.model", model.to_string()),
+                KeyValue::new("server.address", t.server_address.clone()),
+                KeyValue::new("server.port", i64::from(t.server_port)),
+                KeyValue::new("llmsoak.target", t.name.clone()),
+                KeyValue::new("llmsoak.scenario", name.to_string()),
+            ]
+        };
+        let mut scenario_labels: Vec<Vec<KeyValue>> = config
             .scenarios
             .iter()
-            .map(|s| {
-                let t = &config.targets[s.target];
-                vec![
-                    KeyValue::new("gen_ai.operation.name", s.endpoint.operation_name()),
-                    KeyValue::new("gen_ai.provider.name", t.provider.clone()),
-                    KeyValue::new("gen_ai.request.model", s.model.clone()),
-                    KeyValue::new("server.address", t.server_address.clone()),
-                    KeyValue::new("server.port", i64::from(t.server_port)),
-                    KeyValue::new("llmsoak.target", t.name.clone()),
-                    KeyValue::new("llmsoak.scenario", s.name.clone()),
-                ]
-            })
+            .map(|s| labels(s.endpoint, &s.model, s.target, &s.name))
             .collect();
+        // The canary's requests feed the same request instruments, as scenario "canary"; its
+        // index is one past the configured scenarios.
+        if let Some(c) = &config.canary {
+            scenario_labels.push(labels(
+                c.endpoint,
+                &config.targets[c.target].model,
+                c.target,
+                "canary",
+            ));
+        }
         let r = Recorder {
             operation_duration: histogram(meter, &c::OPERATION_DURATION),
             time_to_first_chunk: histogram(meter, &c::TIME_TO_FIRST_CHUNK),
@@ -153,10 +171,20 @@ impl Recorder {
             generated_input: histogram(meter, &c::GENERATED_INPUT),
             sessions_in_flight: gauge(meter, &c::SESSIONS_IN_FLIGHT),
             sessions_started: counter(meter, &c::SESSIONS_STARTED),
+            canary_probes: counter(meter, &c::CANARY_PROBES),
+            canary_check_failures: counter(meter, &c::CANARY_CHECK_FAILURES),
+            canary_success: gauge(meter, &c::CANARY_SUCCESS),
+            canary_last_success: gauge(meter, &c::CANARY_LAST_SUCCESS),
             scenario_labels,
             totals: Totals::default(),
             summary: Mutex::new(RunSummary::new(
-                config.scenarios.iter().map(|s| s.name.clone()).collect(),
+                config
+                    .scenarios
+                    .iter()
+                    .map(|s| s.name.clone())
+                    .chain(config.canary.as_ref().map(|_| "canary".to_string()))
+                    .collect(),
+                config.canary.as_ref().map(|_| config.scenarios.len()),
                 tokio::time::Instant::now(),
             )),
         };
@@ -185,6 +213,17 @@ impl Recorder {
                 .add(0, &[KeyValue::new("reason", reason.as_str())]);
         }
         r.sessions_in_flight.record(0.0, &[]);
+        if config.canary.is_some() {
+            for o in ["success", "failure"] {
+                r.canary_probes.add(0, &[KeyValue::new("outcome", o)]);
+            }
+            for check in CANARY_CHECKS {
+                r.canary_check_failures
+                    .add(0, &[KeyValue::new("check", check)]);
+            }
+            // Initialised to the process start, so a canary failing since boot still alerts.
+            r.canary_last_success.record(identity.start_time, &[]);
+        }
         r.sessions_started.add(0, &[]);
         r
     }
@@ -197,6 +236,26 @@ impl Recorder {
         self.in_flight.record(n as f64, &[]);
         if let Ok(mut s) = self.summary.lock() {
             s.started(scenario, tokio::time::Instant::now());
+        }
+    }
+
+    /// A canary probe finished; `failed` are the checks it failed (empty: success).
+    pub fn canary(&self, failed: &[&'static str], unix_now: f64) {
+        let ok = failed.is_empty();
+        self.canary_probes.add(
+            1,
+            &[KeyValue::new(
+                "outcome",
+                if ok { "success" } else { "failure" },
+            )],
+        );
+        for check in failed {
+            self.canary_check_failures
+                .add(1, &[KeyValue::new("check", *check)]);
+        }
+        self.canary_success.record(if ok { 1.0 } else { 0.0 }, &[]);
+        if ok {
+            self.canary_last_success.record(unix_now, &[]);
         }
     }
 

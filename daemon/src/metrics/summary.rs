@@ -190,10 +190,12 @@ pub struct RunSummary {
     pub dropped: u64,
     /// Requests sent before this instant (the warm-up) are left out.
     pub measure_from: Instant,
+    /// The canary's scope, kept out of "all" (the soak's own numbers).
+    canary: Option<usize>,
 }
 
 impl RunSummary {
-    pub fn new(names: Vec<String>, measure_from: Instant) -> Self {
+    pub fn new(names: Vec<String>, canary: Option<usize>, measure_from: Instant) -> Self {
         let scenarios = vec![ScopeSummary::default(); names.len()];
         RunSummary {
             names,
@@ -201,6 +203,7 @@ impl RunSummary {
             scenarios,
             dropped: 0,
             measure_from,
+            canary,
         }
     }
 
@@ -210,7 +213,9 @@ impl RunSummary {
 
     pub fn started(&mut self, scenario: usize, at: Instant) {
         if self.counts(at) {
-            self.overall.started += 1;
+            if Some(scenario) != self.canary {
+                self.overall.started += 1;
+            }
             if let Some(s) = self.scenarios.get_mut(scenario) {
                 s.started += 1;
             }
@@ -227,7 +232,9 @@ impl RunSummary {
         if !self.counts(rec.sent_at) {
             return;
         }
-        self.overall.observe(rec);
+        if Some(rec.scenario) != self.canary {
+            self.overall.observe(rec);
+        }
         if let Some(s) = self.scenarios.get_mut(rec.scenario) {
             s.observe(rec);
         }

@@ -3,6 +3,7 @@
 //! An arrival with no permit is dropped and counted — never queued — and a late dispatcher
 //! catches up on its absolute schedule, the lateness showing as schedule lag.
 
+pub mod canary;
 pub mod session;
 pub mod shape;
 

@@ -1,0 +1,140 @@
+//! `[canary]`: the always-on synthetic probe — a fixed, known prompt with deterministic settings,
+//! sent at a low fixed interval on its own connection pool, outside `max_in_flight`, with checks
+//! on status, stream, usage, output length and (optionally) the answer. With a `[canary]` and no
+//! `[[scenario]]`, llm-soak runs as a canary only.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::walk::{Val, Walk};
+use super::{Target, ser_duration};
+use crate::openai::Endpoint;
+
+const KEYS: &[&str] = &[
+    "target",
+    "endpoint",
+    "interval",
+    "prompt",
+    "max_tokens",
+    "min_output_tokens",
+    "max_output_tokens",
+    "expect",
+    "all_shards",
+];
+
+/// The default probe: short, deterministic, with an answer a regex can check.
+pub const DEFAULT_PROMPT: &str = "Reply with the single word: pong";
+
+/// A validated `[canary]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Canary {
+    /// Index into the config's targets.
+    #[serde(skip)]
+    pub target: usize,
+    pub endpoint: Endpoint,
+    #[serde(serialize_with = "ser_duration")]
+    pub interval: Duration,
+    pub prompt: String,
+    pub max_tokens: u32,
+    pub min_output_tokens: u32,
+    pub max_output_tokens: u32,
+    /// A regex the answer must match.
+    pub expect: Option<String>,
+    /// Probe from every shard (default: shard 0 only).
+    pub all_shards: bool,
+    #[serde(skip)]
+    pub expect_re: Option<regex::Regex>,
+}
+
+pub(super) fn walk(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: &[Target]) -> Option<Canary> {
+    let mut t = v.table(w)?;
+    let target = match (t.get("target"), targets) {
+        (None, [_]) => Some(0),
+        (None, _) => {
+            w.report(
+                &format!("{}.target", t.path),
+                Some(t.span.clone()),
+                "is required when more than one [[target]] is configured",
+            );
+            None
+        }
+        (Some(x), ts) => {
+            let name = x.str(w)?;
+            let found = ts.iter().position(|t| t.name == name);
+            if found.is_none() {
+                x.bad(w, format!("no [[target]] named {name:?}"));
+            }
+            found
+        }
+    };
+    let endpoint = match t.get("endpoint") {
+        None => Some(Endpoint::Chat),
+        Some(x) => x.one_of(w, &["chat", "completions"]).map(|s| {
+            if s == "chat" {
+                Endpoint::Chat
+            } else {
+                Endpoint::Completions
+            }
+        }),
+    };
+    let interval = match t.get("interval") {
+        None => Some(Duration::from_secs(30)),
+        Some(x) => x.duration(w),
+    };
+    let prompt = match t.get("prompt") {
+        None => Some(DEFAULT_PROMPT.to_string()),
+        Some(x) => x
+            .str(w)
+            .map(str::to_string)
+            .filter(|p| !p.trim().is_empty()),
+    };
+    let int = |w: &mut Walk<'_>, x: Option<Val<'_, '_>>, default: u32| match x {
+        None => Some(default),
+        Some(x) => x.int_in(w, 1, 1 << 20).map(|n| n as u32),
+    };
+    let max_tokens = int(w, t.get("max_tokens"), 16);
+    let min_out = int(w, t.get("min_output_tokens"), 1);
+    let max_out_v = t.get("max_output_tokens");
+    let max_out = int(w, max_out_v, max_tokens.unwrap_or(16));
+    let expect = match t.get("expect") {
+        None => Some(None),
+        Some(x) => x.str(w).and_then(|s| match regex::Regex::new(s) {
+            Ok(re) => Some(Some((s.to_string(), re))),
+            Err(e) => {
+                let why = e.to_string();
+                x.bad(
+                    w,
+                    format!(
+                        "not a valid regex: {}",
+                        why.lines().last().unwrap_or_default().trim()
+                    ),
+                );
+                None
+            }
+        }),
+    };
+    let all_shards = match t.get("all_shards") {
+        None => Some(false),
+        Some(x) => x.bool(w),
+    };
+    t.finish(w, KEYS, |_| None);
+    let (min_output_tokens, max_output_tokens) = (min_out?, max_out?);
+    if min_output_tokens > max_output_tokens {
+        v.bad(w, format!("min_output_tokens must be <= max_output_tokens (got {min_output_tokens} > {max_output_tokens})"));
+        return None;
+    }
+    let expect = expect?;
+    Some(Canary {
+        target: target?,
+        endpoint: endpoint?,
+        interval: interval?,
+        prompt: prompt?,
+        max_tokens: max_tokens?,
+        min_output_tokens,
+        max_output_tokens,
+        expect: expect.as_ref().map(|(s, _)| s.clone()),
+        all_shards: all_shards?,
+        expect_re: expect.map(|(_, re)| re),
+    })
+}

@@ -1,0 +1,148 @@
+//! The always-on synthetic canary: a fixed, known prompt with deterministic settings
+//! (temperature 0, fixed seed), sent every `interval` on a connection pool of its own and outside
+//! `max_in_flight`, checked for status, stream well-formedness, usage, output length and an
+//! optional expected answer. Its requests also feed the request instruments as scenario
+//! "canary", so a canary-only deployment has TTFT/TPOT series for day-over-day drift.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{Client, ClientError};
+use crate::config::Config;
+use crate::config::canary::Canary;
+use crate::metrics::Recorder;
+use crate::openai::{ChatMessage, CompletionRequest, Endpoint, StreamOptions};
+use crate::record::{ErrorType, Outcome, RequestPlan, RequestRecord};
+use crate::workload::Prompt;
+
+/// A configured canary, ready to run.
+#[derive(Debug)]
+pub struct CanaryProbe {
+    client: Client,
+    canary: Canary,
+    body: Bytes,
+    input_tokens: u32,
+    /// The canary's scenario index in the recorder (one past the configured scenarios).
+    scenario: usize,
+}
+
+impl CanaryProbe {
+    /// `None` without a `[canary]`.
+    pub fn new(config: &Config) -> Result<Option<Self>, ClientError> {
+        let Some(canary) = config.canary.clone() else {
+            return Ok(None);
+        };
+        let target = &config.targets[canary.target];
+        let client = Client::for_target(target, canary.endpoint, config.seed)?;
+        let mut req = CompletionRequest {
+            model: target.model.as_str().into(),
+            max_tokens: Some(canary.max_tokens),
+            stream: true,
+            stream_options: Some(StreamOptions {
+                include_usage: true,
+            }),
+            temperature: Some(0.0),
+            seed: Some(0),
+            ..Default::default()
+        };
+        match canary.endpoint {
+            Endpoint::Chat => {
+                req.messages = Some(vec![ChatMessage {
+                    role: "user".into(),
+                    content: canary.prompt.as_str().into(),
+                }]);
+            }
+            Endpoint::Completions => req.prompt = Some(canary.prompt.as_str().into()),
+        }
+        let body = Bytes::from(serde_json::to_vec(&req).unwrap_or_default());
+        let input_tokens = target.tokenizer.count(&canary.prompt) as u32;
+        Ok(Some(CanaryProbe {
+            client,
+            canary,
+            body,
+            input_tokens,
+            scenario: config.scenarios.len(),
+        }))
+    }
+
+    /// The checks `rec` fails (empty: the probe passed).
+    pub fn failed_checks(&self, rec: &RequestRecord) -> Vec<&'static str> {
+        use ErrorType::*;
+        match rec.error_type {
+            Some(Connect | Http4xx | Http429 | Http5xx | Redirect) => return vec!["status"],
+            Some(_) => return vec!["stream"],
+            None => {}
+        }
+        let mut failed = Vec::new();
+        if !rec.usage_present || rec.output_tokens == 0 {
+            failed.push("usage");
+        }
+        if !(u64::from(self.canary.min_output_tokens)..=u64::from(self.canary.max_output_tokens))
+            .contains(&rec.output_tokens)
+        {
+            failed.push("tokens");
+        }
+        if let Some(re) = &self.canary.expect_re
+            && !re.is_match(rec.answer_text.as_deref().unwrap_or_default())
+        {
+            failed.push("answer");
+        }
+        failed
+    }
+
+    /// Probe every `interval` until `stop`; `abort` cancels a probe in flight.
+    pub async fn run(
+        self,
+        recorder: Arc<Recorder>,
+        stop: CancellationToken,
+        abort: CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(self.canary.interval);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut seq = 0u64;
+        loop {
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let prompt = Arc::new(Prompt {
+                seq,
+                scenario: 0,
+                body: self.body.clone(),
+                input_tokens: self.input_tokens,
+                max_tokens: self.canary.max_tokens,
+                prefix_id: None,
+                session_turns: None,
+            });
+            let plan = RequestPlan {
+                seq,
+                intended_at: Instant::now(),
+                scenario: 0,
+                max_tokens: self.canary.max_tokens,
+                prompt,
+                keep_text: true,
+            };
+            seq += 1;
+            recorder.started(self.scenario);
+            let mut rec = self.client.execute(&plan, &abort).await;
+            rec.scenario = self.scenario;
+            recorder.observe(&rec);
+            if rec.outcome == Outcome::Cancelled {
+                return;
+            }
+            let failed = self.failed_checks(&rec);
+            if !failed.is_empty() {
+                tracing::warn!(checks = ?failed, error_type = ?rec.error_type.map(ErrorType::as_str), "canary probe failed");
+            }
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            recorder.canary(&failed, now);
+        }
+    }
+}
