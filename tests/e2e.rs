@@ -586,3 +586,47 @@ fn the_canary_flips_to_failing_and_back_and_stops_its_success_clock() {
         sum(&s, "llmsoak_canary_probes_total", &[("outcome", "failure")])
     );
 }
+
+#[test]
+fn a_closed_loop_holds_its_users_concurrency() {
+    let (_sim, sim_addr) = simulator(&[
+        "--ttft",
+        "40ms",
+        "--itl",
+        "10ms",
+        "--itl-per-seq",
+        "0s",
+        "--prefill-per-token",
+        "0s",
+    ]);
+    let config = format!(
+        "[[target]]\nname = \"sim\"\nbase_url = \"http://{sim_addr}\"\nmodel = \"llm-soak-sim\"\n\
+         [load]\nmode = \"closed\"\nusers = 4\nthink_time = \"20ms\"\n\
+         [[scenario]]\nname = \"s1\"\ninput_tokens = 16\noutput_tokens = 10\n"
+    );
+    let (mut p, addr, _dir) = daemon(&config, &["--duration", "4s"]);
+    let mut max_in_flight = 0;
+    let mut max_running = 0;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        let s = get_json(addr, "/api/v1/status");
+        max_in_flight = max_in_flight.max(s["requests"]["in_flight"].as_u64().unwrap_or(0));
+        max_running = max_running.max(
+            get_json(sim_addr, "/stats")["running"]
+                .as_u64()
+                .unwrap_or(0),
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, s) = scrape(addr);
+    assert_eq!(sum(&s, "llmsoak_concurrency_limit", &[]), 4.0);
+    assert!(
+        (2..=4).contains(&max_in_flight),
+        "in flight up to {max_in_flight}"
+    );
+    assert!(max_running <= 4, "the server saw {max_running} at once");
+    // ~150 ms per request and 20 ms think: each user sends several per second.
+    assert!(sum(&s, "llmsoak_requests_started_total", &[]) >= 4.0 * 10.0);
+    assert_eq!(sum(&s, "llmsoak_schedule_dropped_total", &[]), 0.0);
+    assert_eq!(p.wait_exit(Duration::from_secs(30)).code(), Some(0));
+}

@@ -16,12 +16,14 @@ use tokio_util::task::TaskTracker;
 
 use crate::client::{Client, ClientError};
 use crate::config::Config;
+use crate::config::LoadMode;
 use crate::export::{ExportError, Exporter};
 use crate::gate::Gate;
 use crate::metrics::{Recorder, RunIdentity};
 use crate::record::Outcome;
 use crate::report::RunReport;
 use crate::schedule::canary::CanaryProbe;
+use crate::schedule::closed::Users;
 use crate::schedule::{Arrivals, DispatchEnd, Dispatcher, Shape, Shard};
 use crate::server::{self, Phase, Status};
 use crate::workload::{PromptPool, Workload};
@@ -215,6 +217,8 @@ pub async fn run(
     on_listen(local);
 
     let soak = !config.scenarios.is_empty();
+    let closed = soak && config.load.mode == LoadMode::Closed;
+    let open_loop = soak && !closed;
     let canary = CanaryProbe::new(&config)?;
     let workload = Arc::new(Workload::new(&config, &run_id));
     let client = Arc::new(Client::new(&config)?);
@@ -249,7 +253,7 @@ pub async fn run(
         shape: shape.clone(),
         epoch,
         limit: Arc::new(Semaphore::new(config.load.max_in_flight)),
-        pool: if soak {
+        pool: if open_loop {
             Arc::clone(&workload).spawn_pool(pool_capacity, opts.shard.seqs())
         } else {
             PromptPool::prefilled(Vec::new())
@@ -257,7 +261,7 @@ pub async fn run(
         workload: Arc::clone(&workload),
         sessions: Arc::new(Semaphore::new(config.load.max_sessions)),
         recorder: Arc::clone(&recorder),
-        executor: client,
+        executor: Arc::clone(&client),
         tracker: tracker.clone(),
         stop: stop.clone(),
         abort: abort.clone(),
@@ -313,6 +317,22 @@ pub async fn run(
             tracing::info!(shard = %opts.shard, "the canary runs on shard 0 only (canary.all_shards = false)");
         }
     }
+    if closed {
+        recorder.set_limit(config.load.users);
+        Users {
+            users: config.load.users,
+            think_time: config.load.think_time,
+            seed: config.seed,
+            pool: Arc::clone(&workload).spawn_pool(pool_capacity, opts.shard.seqs()),
+            recorder: Arc::clone(&recorder),
+            executor: Arc::clone(&client),
+            failures: Arc::new(crate::schedule::FailureLog::new(5)),
+            tracker: tracker.clone(),
+            stop: stop.clone(),
+            abort: abort.clone(),
+        }
+        .spawn();
+    }
     let mut dispatch = tokio::spawn(dispatcher.run());
     let deadline = opts.duration.map(|d| started.max(epoch) + d);
     let until_deadline = async {
@@ -325,7 +345,7 @@ pub async fn run(
 
     let mut interrupted = None;
     // Without scenarios (a canary-only config) there is no schedule to wait for.
-    let mut dispatch_done = !soak;
+    let mut dispatch_done = !open_loop;
     loop {
         tokio::select! {
             end = &mut dispatch, if !dispatch_done => {

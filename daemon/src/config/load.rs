@@ -9,6 +9,8 @@ use super::walk::{Val, Walk};
 use super::{Arrival, LoadConfig, LoadMode, Phase, PhaseKind, Repeat};
 
 const LOAD_KEYS: &[&str] = &[
+    "users",
+    "think_time",
     "mode",
     "arrival",
     "max_in_flight",
@@ -32,17 +34,46 @@ pub(super) fn load(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LoadConfi
     let mut t = v.table(w)?;
     let mode = match t.get("mode") {
         None => Some(LoadMode::Open),
-        Some(v) => match v.one_of(w, &["open", "closed"]) {
-            Some("open") => Some(LoadMode::Open),
-            Some(_) => {
-                v.bad(
-                    w,
-                    "closed-loop mode is not available in this version; use \"open\"",
-                );
-                None
+        Some(v) => v.one_of(w, &["open", "closed"]).map(|m| {
+            if m == "open" {
+                LoadMode::Open
+            } else {
+                LoadMode::Closed
             }
-            None => None,
-        },
+        }),
+    };
+    let closed = mode == Some(LoadMode::Closed);
+    let users = match (t.get("users"), closed) {
+        (Some(u), true) => u.int_in(w, 1, 1_000_000).map(|n| n as usize),
+        (None, true) => {
+            w.report(
+                "load.users",
+                Some(t.span.clone()),
+                "is required with mode = \"closed\"",
+            );
+            None
+        }
+        (Some(u), false) => {
+            u.bad(w, "only a closed-loop run (mode = \"closed\") has users");
+            None
+        }
+        (None, false) => Some(0),
+    };
+    let think_time = match t.get("think_time") {
+        None => Some((Duration::ZERO, Duration::ZERO)),
+        Some(x) if x.is_str() => x.duration_or_zero(w).map(|d| (d, d)),
+        Some(x) => x.table(w).and_then(|mut tt| {
+            let lo = tt.require(w, "min").and_then(|m| m.duration_or_zero(w));
+            let hi = tt.require(w, "max").and_then(|m| m.duration_or_zero(w));
+            tt.finish(w, &["min", "max"], |_| None);
+            match (lo?, hi?) {
+                (lo, hi) if lo <= hi => Some((lo, hi)),
+                _ => {
+                    x.bad(w, "min must be <= max");
+                    None
+                }
+            }
+        }),
     };
     let arrival = match t.get("arrival") {
         None => Some(Arrival::Poisson),
@@ -64,29 +95,39 @@ pub(super) fn load(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LoadConfi
         Some(r) => r.int_in(w, 1, 1_000_000).map(|n| Repeat::Times(n as u32)),
     };
     let mut any_forever = false;
-    let phases = t.require(w, "phases").and_then(|v| {
-        let items = v.array(w)?;
-        if items.is_empty() {
-            v.bad(w, "at least one phase is required");
-            return None;
-        }
-        let phases: Vec<Option<Phase>> = items.iter().map(|p| phase(w, p)).collect();
-        any_forever = phases.iter().flatten().any(|p| p.duration.is_none());
-        let phases = phases.into_iter().collect::<Option<Vec<_>>>()?;
-        if let Some(i) = phases
-            .iter()
-            .position(|p| p.duration.is_none())
-            .filter(|&i| i + 1 < phases.len())
-        {
-            w.report(
-                &format!("load.phases[{i}].duration"),
-                Some(items[i].span()),
-                "only the last phase may last forever",
-            );
-            return None;
-        }
-        Some(phases)
-    });
+    let phases_v = if closed {
+        t.get("phases")
+    } else {
+        t.require(w, "phases")
+    };
+    if closed && let Some(p) = &phases_v {
+        p.bad(w, "a closed-loop run has users, not arrival phases: remove [[load.phases]] (its length is --duration)");
+    }
+    let phases = phases_v
+        .filter(|_| !closed)
+        .map_or(closed.then(Vec::new), |v| {
+            let items = v.array(w)?;
+            if items.is_empty() {
+                v.bad(w, "at least one phase is required");
+                return None;
+            }
+            let phases: Vec<Option<Phase>> = items.iter().map(|p| phase(w, p)).collect();
+            any_forever = phases.iter().flatten().any(|p| p.duration.is_none());
+            let phases = phases.into_iter().collect::<Option<Vec<_>>>()?;
+            if let Some(i) = phases
+                .iter()
+                .position(|p| p.duration.is_none())
+                .filter(|&i| i + 1 < phases.len())
+            {
+                w.report(
+                    &format!("load.phases[{i}].duration"),
+                    Some(items[i].span()),
+                    "only the last phase may last forever",
+                );
+                return None;
+            }
+            Some(phases)
+        });
     if let (Some(r), Some(Repeat::Forever | Repeat::Times(2..)), true) =
         (&repeat_v, repeat, any_forever)
     {
@@ -103,6 +144,8 @@ pub(super) fn load(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LoadConfi
         max_sessions: max_sessions?,
         drain_timeout: drain_timeout?,
         phases: phases?,
+        users: users?,
+        think_time: think_time?,
     })
 }
 

@@ -207,6 +207,8 @@ impl Target {
 #[serde(rename_all = "snake_case")]
 pub enum LoadMode {
     Open,
+    /// `users` each send their next request when the previous one finished plus a think time.
+    Closed,
 }
 
 /// Inter-arrival process; gaps have mean 1 in operational time (DESIGN §7).
@@ -302,6 +304,16 @@ pub struct LoadConfig {
     #[serde(serialize_with = "ser_duration")]
     pub drain_timeout: Duration,
     pub phases: Vec<Phase>,
+    /// Closed loop: concurrent users (per replica).
+    pub users: usize,
+    /// Closed loop: think time after each answer, uniform in `[min, max]`.
+    #[serde(serialize_with = "ser_think_time")]
+    pub think_time: (Duration, Duration),
+}
+
+fn ser_think_time<S: Serializer>(t: &(Duration, Duration), s: S) -> Result<S::Ok, S::Error> {
+    let f = |d: Duration| humantime::format_duration(d).to_string();
+    serde_json::json!({ "min": f(t.0), "max": f(t.1) }).serialize(s)
 }
 
 impl LoadConfig {
@@ -315,6 +327,8 @@ impl LoadConfig {
             max_sessions: 1,
             drain_timeout: Duration::from_secs(30),
             phases: Vec::new(),
+            users: 0,
+            think_time: (Duration::ZERO, Duration::ZERO),
         }
     }
 }
@@ -419,6 +433,15 @@ impl Config {
                 // A canary-only config has no soak traffic to describe.
                 obj.remove("load");
                 obj.remove("scenario");
+            }
+            if let Some(load) = obj.get_mut("load").and_then(|l| l.as_object_mut()) {
+                let drop: &[&str] = match self.load.mode {
+                    LoadMode::Open => &["users", "think_time"],
+                    LoadMode::Closed => &["phases", "arrival", "repeat"],
+                };
+                for k in drop {
+                    load.remove(*k);
+                }
             }
             if let (Some(c), Some(canary)) = (&self.canary, obj.get_mut("canary")) {
                 canary["target"] = self.targets[c.target].name.clone().into();

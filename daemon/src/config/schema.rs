@@ -79,6 +79,13 @@ pub(super) fn parse(
             seed.unwrap_or(0),
         )
     };
+    if let (Some(l), Some(sc)) = (&load, &scenarios)
+        && l.mode == LoadMode::Closed
+    {
+        for (i, s) in sc.iter().enumerate().filter(|(_, s)| s.session.is_some()) {
+            w.report(&format!("scenario[{i}].session"), None, format!("scenario {:?}: multi-turn sessions need mode = \"open\" (arrivals start sessions)", s.name));
+        }
+    }
     let canary = match root.get("canary") {
         None => Some(None),
         Some(v) if !targets.is_empty() => super::canary::walk(&mut w, &v, &targets).map(Some),

@@ -259,6 +259,11 @@ impl Recorder {
         }
     }
 
+    /// The concurrency limit (closed loop: the number of users).
+    pub fn set_limit(&self, n: usize) {
+        self.limit.record(n as f64, &[]);
+    }
+
     /// A multi-turn session started.
     pub fn session_started(&self) {
         self.sessions_started.add(1, &[]);

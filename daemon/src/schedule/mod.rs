@@ -4,6 +4,7 @@
 //! catches up on its absolute schedule, the lateness showing as schedule lag.
 
 pub mod canary;
+pub mod closed;
 pub mod session;
 pub mod shape;
 

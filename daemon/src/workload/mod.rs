@@ -146,6 +146,11 @@ pub struct PromptPool {
 }
 
 impl PromptPool {
+    /// The next prompt, whatever its sequence number (closed-loop users).
+    pub async fn next(&mut self) -> Option<Arc<Prompt>> {
+        self.rx.recv().await
+    }
+
     /// A pool holding exactly `prompts` (tests, and callers that prepare prompts themselves).
     pub fn prefilled(prompts: Vec<Arc<Prompt>>) -> Self {
         let (tx, rx) = mpsc::channel(prompts.len().max(1));
