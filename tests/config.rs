@@ -178,3 +178,14 @@ fn simulator_section_problems_have_paths() {
         ]
     );
 }
+
+#[test]
+fn the_documented_example_configs_load() {
+    for file in ["docs/examples/ci-gate.toml", "daemon/examples/demo.toml"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        if let Err(e) = Config::parse(&text, file, &env) {
+            panic!("{e}");
+        }
+    }
+}
