@@ -260,6 +260,7 @@ pub async fn run(
         },
         workload: Arc::clone(&workload),
         sessions: Arc::new(Semaphore::new(config.load.max_sessions)),
+        budget: config.load.budget,
         recorder: Arc::clone(&recorder),
         executor: Arc::clone(&client),
         tracker: tracker.clone(),
@@ -330,6 +331,7 @@ pub async fn run(
             tracker: tracker.clone(),
             stop: stop.clone(),
             abort: abort.clone(),
+            budget: config.load.budget,
         }
         .spawn();
     }

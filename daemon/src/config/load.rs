@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use super::schema::duration_or;
 use super::walk::{Val, Walk};
-use super::{Arrival, LoadConfig, LoadMode, Phase, PhaseKind, Repeat};
+use super::{Arrival, Budget, LoadConfig, LoadMode, Phase, PhaseKind, Repeat};
 
 const LOAD_KEYS: &[&str] = &[
+    "budget",
     "users",
     "think_time",
     "mode",
@@ -73,6 +74,29 @@ pub(super) fn load(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LoadConfi
                     None
                 }
             }
+        }),
+    };
+    let budget = match t.get("budget") {
+        None => Some(None),
+        Some(b) => b.table(w).and_then(|mut bt| {
+            let cap = |w: &mut Walk<'_>, x: Option<Val<'_, '_>>| match x {
+                None => Some(None),
+                Some(x) => x.int_in(w, 1, i64::MAX).map(|n| Some(n as u64)),
+            };
+            let max_requests_v = bt.get("max_requests");
+            let max_requests = cap(w, max_requests_v);
+            let max_tokens_v = bt.get("max_output_tokens");
+            let max_output_tokens = cap(w, max_tokens_v);
+            bt.finish(w, &["max_requests", "max_output_tokens"], |_| None);
+            let budget = Budget {
+                max_requests: max_requests?,
+                max_output_tokens: max_output_tokens?,
+            };
+            if budget.max_requests.is_none() && budget.max_output_tokens.is_none() {
+                b.bad(w, "set max_requests and/or max_output_tokens");
+                return None;
+            }
+            Some(Some(budget))
         }),
     };
     let arrival = match t.get("arrival") {
@@ -146,6 +170,7 @@ pub(super) fn load(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LoadConfi
         phases: phases?,
         users: users?,
         think_time: think_time?,
+        budget: budget?,
     })
 }
 

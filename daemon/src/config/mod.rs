@@ -259,6 +259,15 @@ pub enum PhaseKind {
     },
 }
 
+/// `load.budget = { max_requests, max_output_tokens }` (per replica).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Budget {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_requests: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u64>,
+}
+
 /// How often the phase list runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Repeat {
@@ -304,6 +313,8 @@ pub struct LoadConfig {
     #[serde(serialize_with = "ser_duration")]
     pub drain_timeout: Duration,
     pub phases: Vec<Phase>,
+    /// A spend cap: the run stops cleanly when it is reached.
+    pub budget: Option<Budget>,
     /// Closed loop: concurrent users (per replica).
     pub users: usize,
     /// Closed loop: think time after each answer, uniform in `[min, max]`.
@@ -329,6 +340,7 @@ impl LoadConfig {
             phases: Vec::new(),
             users: 0,
             think_time: (Duration::ZERO, Duration::ZERO),
+            budget: None,
         }
     }
 }

@@ -61,6 +61,19 @@ pub struct Totals {
     pub phase: AtomicI64,
     /// Sessions in flight.
     pub sessions: AtomicI64,
+    /// Output tokens of finished requests (for `load.budget`).
+    pub output_tokens: AtomicU64,
+}
+
+impl Totals {
+    /// Whether `budget` is spent: no new request may start.
+    pub fn budget_spent(&self, budget: Option<&crate::config::Budget>) -> bool {
+        let Some(b) = budget else { return false };
+        b.max_requests
+            .is_some_and(|m| self.started.load(Ordering::Relaxed) >= m)
+            || b.max_output_tokens
+                .is_some_and(|m| self.output_tokens.load(Ordering::Relaxed) >= m)
+    }
 }
 
 impl Totals {
@@ -309,6 +322,9 @@ impl Recorder {
         let n = self.totals.in_flight.fetch_sub(1, Ordering::Relaxed) - 1;
         self.in_flight.record(n as f64, &[]);
         self.totals.finished[rec.outcome as usize].fetch_add(1, Ordering::Relaxed);
+        self.totals
+            .output_tokens
+            .fetch_add(rec.output_tokens, Ordering::Relaxed);
         if let Ok(mut s) = self.summary.lock() {
             s.observe(rec);
         }

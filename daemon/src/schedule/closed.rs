@@ -33,6 +33,7 @@ pub struct Users<E> {
     pub tracker: TaskTracker,
     pub stop: CancellationToken,
     pub abort: CancellationToken,
+    pub budget: Option<crate::config::Budget>,
 }
 
 impl<E: Execute> Users<E> {
@@ -47,11 +48,12 @@ impl<E: Execute> Users<E> {
                 Arc::clone(&self.executor),
                 Arc::clone(&self.failures),
             );
-            let (stop, abort, think, seed) = (
+            let (stop, abort, think, seed, budget) = (
                 self.stop.clone(),
                 self.abort.clone(),
                 self.think_time,
                 self.seed,
+                self.budget,
             );
             self.tracker.spawn(async move {
                 loop {
@@ -61,6 +63,10 @@ impl<E: Execute> Users<E> {
                         p = async { pool.lock().await.next().await } => p,
                     };
                     let Some(prompt) = prompt else { return };
+                    if recorder.totals.budget_spent(budget.as_ref()) {
+                        recorder.dropped(crate::metrics::catalogue::DropReason::Budget);
+                        return;
+                    }
                     let seq = prompt.seq;
                     let plan = RequestPlan {
                         seq,

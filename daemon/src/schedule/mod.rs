@@ -255,6 +255,8 @@ pub struct Dispatcher<E> {
     pub workload: Arc<crate::workload::Workload>,
     /// Sessions in flight (`load.max_sessions`).
     pub sessions: Arc<Semaphore>,
+    /// The spend cap: once reached, the schedule ends.
+    pub budget: Option<crate::config::Budget>,
 }
 
 impl<E: Execute> Dispatcher<E> {
@@ -275,6 +277,7 @@ impl<E: Execute> Dispatcher<E> {
             limit: Arc::clone(&self.limit),
             stop: self.stop.clone(),
             abort: self.abort.clone(),
+            budget: self.budget,
         });
         let mut gauges = tokio::time::interval(Duration::from_secs(1));
         gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -291,6 +294,12 @@ impl<E: Execute> Dispatcher<E> {
                     () = tokio::time::sleep_until(intended_at) => break,
                     now = gauges.tick() => self.publish_shape(now),
                 }
+            }
+            if self.recorder.totals.budget_spent(self.budget.as_ref()) {
+                self.recorder.dropped(DropReason::Budget);
+                self.recorder.set_schedule(0.0, -1);
+                tracing::info!("load.budget reached: no more requests");
+                return DispatchEnd::Finished;
             }
             let Ok(permit) = Arc::clone(&self.limit).try_acquire_owned() else {
                 self.recorder.dropped(DropReason::MaxInFlight);

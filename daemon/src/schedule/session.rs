@@ -27,6 +27,7 @@ pub struct SessionContext<E> {
     pub limit: Arc<Semaphore>,
     pub stop: CancellationToken,
     pub abort: CancellationToken,
+    pub budget: Option<crate::config::Budget>,
 }
 
 /// The last user message of a request body (the text a turn added).
@@ -68,6 +69,10 @@ pub async fn run<E: Execute>(
                 biased;
                 () = ctx.stop.cancelled() => break,
                 () = tokio::time::sleep_until(intended_at) => {}
+            }
+            if ctx.recorder.totals.budget_spent(ctx.budget.as_ref()) {
+                ctx.recorder.dropped(DropReason::Budget);
+                break;
             }
             let Ok(p) = Arc::clone(&ctx.limit).try_acquire_owned() else {
                 ctx.recorder.dropped(DropReason::MaxInFlight);

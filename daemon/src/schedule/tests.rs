@@ -186,6 +186,7 @@ fn dispatcher(busy: Duration, seconds: u64) -> (Dispatcher<Fake>, Arc<Fake>) {
         failures: Arc::new(FailureLog::new(5)),
         workload: Arc::new(crate::workload::Workload::new(&config, "r")),
         sessions: Arc::new(Semaphore::new(5)),
+        budget: None,
     };
     (d, fake)
 }
@@ -479,4 +480,23 @@ async fn the_dispatcher_follows_a_ramp_exactly() {
         .filter(|s| s.1 < epoch + Duration::from_secs(30))
         .count();
     assert_eq!(first_half, 75);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spent_budget_ends_the_schedule_cleanly() {
+    let (mut d, _fake) = dispatcher(Duration::from_millis(10), 2);
+    d.budget = Some(crate::config::Budget {
+        max_requests: Some(7),
+        max_output_tokens: None,
+    });
+    let (recorder, tracker, epoch) = (Arc::clone(&d.recorder), d.tracker.clone(), d.epoch);
+    assert_eq!(d.run().await, DispatchEnd::Finished);
+    // The eighth arrival (t = 0.7 s) found the budget spent and ended the schedule.
+    assert_eq!(Instant::now() - epoch, Duration::from_millis(700));
+    tracker.close();
+    tracker.wait().await;
+    let t = &recorder.totals;
+    assert_eq!(t.started.load(std::sync::atomic::Ordering::Relaxed), 7);
+    assert_eq!(t.dropped.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(t.finished(Outcome::Success), 7);
 }
