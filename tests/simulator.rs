@@ -213,23 +213,7 @@ fn vllm_metrics_pass_promtool_apart_from_the_colon_lint() {
     ] {
         assert!(body.contains(name), "{name}");
     }
-    let out = std::process::Command::new(promtool())
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(body.as_bytes())?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (_, report) = promtool_check_metrics(&body);
     let other: Vec<&str> = report
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.contains("metric names should not contain ':'"))

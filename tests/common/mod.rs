@@ -139,12 +139,11 @@ pub fn metrics_addr(p: &Proc) -> SocketAddr {
         .expect("metrics address")
 }
 
-/// A plain HTTP/1.0 GET; returns (status, body).
-pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+/// Send a raw HTTP/1.0 request and read until the server closes; returns (status, body).
+fn exchange(addr: SocketAddr, request: &str, timeout: Duration) -> (u16, String) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("write");
+    s.set_read_timeout(Some(timeout)).expect("timeout");
+    s.write_all(request.as_bytes()).expect("write");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read");
     let text = String::from_utf8_lossy(&raw).into_owned();
@@ -155,6 +154,15 @@ pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     (status, body.to_string())
+}
+
+/// A plain HTTP/1.0 GET; returns (status, body).
+pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    exchange(
+        addr,
+        &format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n"),
+        Duration::from_secs(30),
+    )
 }
 
 pub fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
@@ -271,25 +279,35 @@ name = "s1"
 /// A plain HTTP/1.0 POST of a JSON body; returns (status, body) once the server closes.
 pub fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value) -> (u16, String) {
     let payload = body.to_string();
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(60)))
-        .expect("timeout");
-    write!(
-        s,
+    let request = format!(
         "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
         payload.len()
-    )
-    .expect("write");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, body.to_string())
+    );
+    exchange(addr, &request, Duration::from_secs(60))
+}
+
+/// `promtool check metrics` over a scrape; returns everything it printed.
+pub fn promtool_check_metrics(scrape: &str) -> (bool, String) {
+    let out = Command::new(promtool())
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(scrape.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("run promtool");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), report)
 }
 
 /// Resident set size of a process, from /proc (bytes).

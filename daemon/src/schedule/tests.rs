@@ -124,6 +124,23 @@ impl Execute for Fake {
     }
 }
 
+/// `n` prompts with empty bodies, for executors that never read them.
+fn plain_prompts(n: u64) -> Vec<Arc<Prompt>> {
+    (0..n)
+        .map(|seq| {
+            Arc::new(Prompt {
+                seq,
+                scenario: 0,
+                body: bytes::Bytes::new(),
+                input_tokens: 4,
+                max_tokens: 4,
+                prefix_id: None,
+                session_turns: None,
+            })
+        })
+        .collect()
+}
+
 fn config() -> Config {
     let text = r#"
         [[target]]
@@ -153,19 +170,7 @@ fn dispatcher(busy: Duration, seconds: u64) -> (Dispatcher<Fake>, Arc<Fake>) {
         start_time: 0.0,
     };
     let recorder = Arc::new(Recorder::new(&exporter.meter(), &config, &identity));
-    let prompts = (0..200)
-        .map(|seq| {
-            Arc::new(Prompt {
-                seq,
-                scenario: 0,
-                body: bytes::Bytes::new(),
-                input_tokens: 4,
-                max_tokens: 4,
-                prefix_id: None,
-                session_turns: None,
-            })
-        })
-        .collect();
+    let prompts = plain_prompts(200);
     let fake = Arc::new(Fake {
         busy,
         sent: Mutex::new(Vec::new()),
@@ -448,21 +453,7 @@ async fn the_dispatcher_follows_a_ramp_exactly() {
     d.arrivals = Arrivals::new(shape.clone(), Arrival::Constant, 0);
     d.shape = shape;
     d.limit = Arc::new(Semaphore::new(100));
-    d.pool = PromptPool::prefilled(
-        (0..400)
-            .map(|seq| {
-                Arc::new(Prompt {
-                    seq,
-                    scenario: 0,
-                    body: bytes::Bytes::new(),
-                    input_tokens: 4,
-                    max_tokens: 4,
-                    prefix_id: None,
-                    session_turns: None,
-                })
-            })
-            .collect(),
-    );
+    d.pool = PromptPool::prefilled(plain_prompts(400));
     let (recorder, tracker, epoch) = (Arc::clone(&d.recorder), d.tracker.clone(), d.epoch);
     assert_eq!(d.run().await, DispatchEnd::Finished);
     tracker.close();
