@@ -31,7 +31,7 @@
 //!
 //! `config` turns TOML into a validated [`config::Config`] (every problem at once); `runner` wires
 //! the pieces into one cancellation tree; `report` is a run's summary (table and JSON) and `gate`
-//! the CI gates judged on it; `simulator` is the built-in OpenAI-compatible target,
+//! the CI gates judged on it; `progress` the live line of a bounded run on a terminal; `simulator` is the built-in OpenAI-compatible target,
 //! sharing only the `openai` wire types with the client; `cli` is the command-line surface.
 
 pub mod cli;
@@ -41,6 +41,7 @@ pub mod export;
 pub mod gate;
 pub mod metrics;
 pub mod openai;
+pub mod progress;
 pub mod record;
 pub mod report;
 pub mod runner;

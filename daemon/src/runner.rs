@@ -281,6 +281,9 @@ pub async fn run(
     );
     let measure_from = started.max(epoch) + opts.warmup.unwrap_or_default();
     recorder.set_measure_from(measure_from);
+    let progress = opts
+        .duration
+        .and_then(|total| crate::progress::spawn(Arc::clone(&recorder), started, total));
     let checkpoints = {
         let (recorder, identity, gates, path) = (
             Arc::clone(&recorder),
@@ -402,6 +405,10 @@ pub async fn run(
         }
     }
     checkpoints.abort();
+    if let Some(p) = progress {
+        p.abort();
+        crate::progress::clear();
+    }
     let report = snapshot(
         &recorder,
         &identity,
