@@ -349,3 +349,63 @@ fn a_closed_loop_holds_its_users_concurrency() {
     assert_eq!(sum(&s, "llmsoak_schedule_dropped_total", &[]), 0.0);
     assert_eq!(p.wait_exit(Duration::from_secs(30)).code(), Some(0));
 }
+
+#[test]
+fn reload_applies_a_new_rate_and_keeps_the_running_config_on_errors() {
+    let (_sim, sim_addr) = simulator(&["--ttft", "5ms", "--itl", "2ms"]);
+    let config = |rate: &str| {
+        config_for(
+            sim_addr,
+            "",
+            &format!(
+                "max_in_flight = 64\n[[load.phases]]\nkind = \"steady\"\nrate = {rate}\nduration = \"forever\""
+            ),
+            "input_tokens = 16\noutput_tokens = 4",
+        )
+    };
+    let (p, addr, dir) = daemon(&config("2"), &[]);
+    let path = dir.path().join("llm-soak.toml");
+    let gauge = |name: &str| sum(&scrape(addr).1, name, &[]);
+    let wait_for = |name: &str, want: f64| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while gauge(name) != want {
+            assert!(Instant::now() < deadline, "{name} never became {want}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for("llmsoak_schedule_target_rate_per_second", 2.0);
+    let before = gauge("llmsoak_requests_started_total");
+    // A valid change via SIGHUP: the new rate runs, counters carry on.
+    std::fs::write(&path, config("7")).unwrap();
+    p.signal("HUP");
+    wait_for("llmsoak_schedule_target_rate_per_second", 7.0);
+    assert_eq!(gauge("llmsoak_config_last_reload_successful"), 1.0);
+    assert!(gauge("llmsoak_requests_started_total") >= before);
+    // A broken config: the old one keeps running and the reload gauge says so.
+    std::fs::write(&path, config("-1")).unwrap();
+    p.signal("HUP");
+    wait_for("llmsoak_config_last_reload_successful", 0.0);
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(gauge("llmsoak_schedule_target_rate_per_second"), 7.0);
+    let (status, body) = post_json(addr, "/-/reload", &serde_json::json!({}));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("load.phases[0].rate: must be >= 0 (got -1)"),
+        "{body}"
+    );
+    // POST /-/reload with a good config again.
+    std::fs::write(&path, config("3")).unwrap();
+    let (status, body) = post_json(addr, "/-/reload", &serde_json::json!({}));
+    assert_eq!(status, 200, "{body}");
+    wait_for("llmsoak_schedule_target_rate_per_second", 3.0);
+    assert_eq!(gauge("llmsoak_config_last_reload_successful"), 1.0);
+    // A change that needs a restart is refused.
+    std::fs::write(
+        &path,
+        config("3").replace("name = \"s1\"", "name = \"renamed\""),
+    )
+    .unwrap();
+    let (status, body) = post_json(addr, "/-/reload", &serde_json::json!({}));
+    assert_eq!(status, 400);
+    assert!(body.contains("scenarios changed"), "{body}");
+}

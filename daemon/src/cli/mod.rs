@@ -265,6 +265,7 @@ fn dispatch(command: Command) -> u8 {
                         warmup,
                         report,
                         gates,
+                        config_path: Some(config.clone()),
                     };
                     run_daemon(c, options, None).await
                 })
@@ -291,9 +292,10 @@ fn signal_channel() -> mpsc::UnboundedReceiver<Signal> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut int), Ok(mut term)) = (
+            let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
                 signal(SignalKind::interrupt()),
                 signal(SignalKind::terminate()),
+                signal(SignalKind::hangup()),
             ) else {
                 tracing::error!("cannot install signal handlers");
                 return;
@@ -302,6 +304,7 @@ fn signal_channel() -> mpsc::UnboundedReceiver<Signal> {
                 let sig = tokio::select! {
                     _ = int.recv() => Signal::Interrupt,
                     _ = term.recv() => Signal::Terminate,
+                    _ = hup.recv() => Signal::Reload,
                 };
                 if tx.send(sig).is_err() {
                     return;
@@ -347,7 +350,7 @@ async fn run_daemon(config: Config, opts: RunOptions, banner: Option<String>) ->
                 Some(Signal::Interrupt) => exit::SIGINT,
                 Some(Signal::Terminate) if bounded => exit::SIGTERM,
                 // A daemon stopped by SIGTERM after a clean drain is a normal end.
-                Some(Signal::Terminate) => exit::OK,
+                Some(Signal::Terminate | Signal::Reload) => exit::OK,
             }
         }
     }

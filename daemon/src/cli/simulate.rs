@@ -178,7 +178,15 @@ pub async fn run_simulator(sim: SimConfig, listen: SocketAddr) -> u8 {
             }
             exit::SOFTWARE
         }
-        sig = signals.recv() => match sig {
+        sig = async {
+            // SIGHUP means nothing to the simulator: keep serving.
+            loop {
+                match signals.recv().await {
+                    Some(Signal::Reload) => continue,
+                    other => return other,
+                }
+            }
+        } => match sig {
             Some(Signal::Interrupt) => exit::SIGINT,
             _ => exit::OK,
         },

@@ -341,6 +341,33 @@ pub const CANARY_LAST_SUCCESS: Instrument = inst(
     &[],
     &[],
 );
+pub const CONFIG_RELOAD_OK: Instrument = inst(
+    "llmsoak.config.last_reload_successful",
+    "llmsoak_config_last_reload_successful",
+    Gauge,
+    "",
+    "1 if the last config reload (SIGHUP or POST /-/reload) succeeded, 0 if it failed and the previous config is still running.",
+    &[],
+    &[],
+);
+pub const CONFIG_RELOAD_TIME: Instrument = inst(
+    "llmsoak.config.last_reload_timestamp",
+    "llmsoak_config_last_reload_timestamp_seconds",
+    Gauge,
+    "s",
+    "Unix time of the last reload attempt (the process start before any).",
+    &[],
+    &[],
+);
+pub const CONFIG_CHECKSUM: Instrument = inst(
+    "llmsoak.config.checksum",
+    "llmsoak_config_checksum",
+    Gauge,
+    "",
+    "The running config's FNV-1a checksum (lower 48 bits, as a number: no label that changes over time).",
+    &[],
+    &[],
+);
 pub const DISCREPANCY: Instrument = inst(
     "llmsoak.tokens.discrepancy",
     "llmsoak_tokens_discrepancy",
@@ -414,6 +441,9 @@ pub const ALL: &[Instrument] = &[
     CANARY_CHECK_FAILURES,
     CANARY_SUCCESS,
     CANARY_LAST_SUCCESS,
+    CONFIG_RELOAD_OK,
+    CONFIG_RELOAD_TIME,
+    CONFIG_CHECKSUM,
     DISCREPANCY,
     GENERATED_INPUT,
     RUN_INFO,

@@ -124,6 +124,9 @@ pub struct Recorder {
     canary_check_failures: Counter<u64>,
     canary_success: Gauge<f64>,
     canary_last_success: Gauge<f64>,
+    reload_ok: Gauge<f64>,
+    reload_time: Gauge<f64>,
+    checksum: Gauge<f64>,
     /// Request labels per scenario, built once.
     scenario_labels: Vec<Vec<KeyValue>>,
     pub totals: Totals,
@@ -188,6 +191,9 @@ impl Recorder {
             canary_check_failures: counter(meter, &c::CANARY_CHECK_FAILURES),
             canary_success: gauge(meter, &c::CANARY_SUCCESS),
             canary_last_success: gauge(meter, &c::CANARY_LAST_SUCCESS),
+            reload_ok: gauge(meter, &c::CONFIG_RELOAD_OK),
+            reload_time: gauge(meter, &c::CONFIG_RELOAD_TIME),
+            checksum: gauge(meter, &c::CONFIG_CHECKSUM),
             scenario_labels,
             totals: Totals::default(),
             summary: Mutex::new(RunSummary::new(
@@ -226,6 +232,7 @@ impl Recorder {
                 .add(0, &[KeyValue::new("reason", reason.as_str())]);
         }
         r.sessions_in_flight.record(0.0, &[]);
+        r.config_reloaded(true, config.checksum, identity.start_time);
         if config.canary.is_some() {
             for o in ["success", "failure"] {
                 r.canary_probes.add(0, &[KeyValue::new("outcome", o)]);
@@ -270,6 +277,14 @@ impl Recorder {
         if ok {
             self.canary_last_success.record(unix_now, &[]);
         }
+    }
+
+    /// A reload was attempted at `unix_time`; `checksum` is the config running afterwards.
+    pub fn config_reloaded(&self, ok: bool, checksum: u64, unix_time: f64) {
+        self.reload_ok.record(if ok { 1.0 } else { 0.0 }, &[]);
+        self.reload_time.record(unix_time, &[]);
+        self.checksum
+            .record((checksum & ((1 << 48) - 1)) as f64, &[]);
     }
 
     /// The concurrency limit (closed loop: the number of users).

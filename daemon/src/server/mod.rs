@@ -57,7 +57,9 @@ pub struct Status {
     pub exporter: Exporter,
     pub recorder: Arc<Recorder>,
     /// The effective config, secrets redacted.
-    pub config: serde_json::Value,
+    config: std::sync::Mutex<serde_json::Value>,
+    /// Where `POST /-/reload` sends its request (none: reload unsupported).
+    reload: Option<ReloadSender>,
     pub run_id: String,
     pub started: Instant,
     phase: AtomicU8,
@@ -69,14 +71,23 @@ impl Status {
         recorder: Arc<Recorder>,
         config: serde_json::Value,
         run_id: String,
+        reload: Option<ReloadSender>,
     ) -> Self {
         Status {
             exporter,
             recorder,
-            config,
+            config: std::sync::Mutex::new(config),
+            reload,
             run_id,
             started: Instant::now(),
             phase: AtomicU8::new(Phase::Starting as u8),
+        }
+    }
+
+    /// The running config changed (a reload).
+    pub fn set_config(&self, config: serde_json::Value) {
+        if let Ok(mut c) = self.config.lock() {
+            *c = config;
         }
     }
 
@@ -115,7 +126,7 @@ impl Status {
             "summary": self.recorder.summary().map(|s| {
                 s.to_json(Instant::now().saturating_duration_since(s.measure_from).as_secs_f64())
             }),
-            "config": self.config,
+            "config": self.config.lock().map(|c| c.clone()).unwrap_or_default(),
         })
     }
 }
@@ -125,6 +136,7 @@ pub fn router(status: Arc<Status>) -> Router {
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(|| async { "OK\n" }))
         .route("/-/ready", get(ready))
+        .route("/-/reload", axum::routing::post(reload))
         .route("/api/v1/status", get(status_doc))
         .with_state(status)
 }
@@ -135,6 +147,41 @@ async fn metrics(State(s): State<Arc<Status>>) -> Response {
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("encoding metrics failed: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// Asks the run loop to reload and answers with its result.
+pub type ReloadSender =
+    tokio::sync::mpsc::UnboundedSender<tokio::sync::oneshot::Sender<Result<String, String>>>;
+
+async fn reload(State(s): State<Arc<Status>>) -> Response {
+    let Some(tx) = &s.reload else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "this run has no config file to reload\n",
+        )
+            .into_response();
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if tx.send(reply).is_err() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the run is shutting down\n",
+        )
+            .into_response();
+    }
+    match answer.await {
+        Ok(Ok(msg)) => (StatusCode::OK, format!("{msg}\n")).into_response(),
+        Ok(Err(e)) => (
+            StatusCode::BAD_REQUEST,
+            format!("reload failed; the running config is kept:\n{e}\n"),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the run is shutting down\n",
         )
             .into_response(),
     }

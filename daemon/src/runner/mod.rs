@@ -9,30 +9,31 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry::KeyValue;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::client::{Client, ClientError};
+use crate::client::ClientError;
 use crate::config::Config;
-use crate::config::LoadMode;
 use crate::export::{ExportError, Exporter};
 use crate::gate::Gate;
 use crate::metrics::{Recorder, RunIdentity};
 use crate::record::Outcome;
 use crate::report::RunReport;
-use crate::schedule::canary::CanaryProbe;
-use crate::schedule::closed::Users;
-use crate::schedule::{Arrivals, DispatchEnd, Dispatcher, Shape, Shard};
+use crate::schedule::{DispatchEnd, Shard};
 use crate::server::{self, Phase, Status};
-use crate::workload::{PromptPool, Workload};
 
-/// A termination signal.
+mod generation;
+use generation::{Generation, Shared};
+
+/// A signal from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
     Interrupt,
     Terminate,
+    /// SIGHUP: re-read the config file.
+    Reload,
 }
 
 /// What a run may be told from outside.
@@ -52,6 +53,8 @@ pub struct RunOptions {
     pub report: Option<PathBuf>,
     /// CI gates judged on the summary at the end.
     pub gates: Vec<Gate>,
+    /// The config file, for SIGHUP and `POST /-/reload`.
+    pub config_path: Option<PathBuf>,
 }
 
 /// How often a long run rewrites its report file.
@@ -171,6 +174,61 @@ async fn next_signal(rx: &mut mpsc::UnboundedReceiver<Signal>) -> Signal {
     }
 }
 
+/// The next SIGINT or SIGTERM (reloads are ignored while draining).
+async fn next_stop_signal(rx: &mut mpsc::UnboundedReceiver<Signal>) -> Signal {
+    loop {
+        let s = next_signal(rx).await;
+        if s != Signal::Reload {
+            return s;
+        }
+    }
+}
+
+/// Re-read the config file and, when it is valid and compatible, replace the running load with
+/// the new config's; otherwise keep the running one. Counters carry on either way.
+async fn reload(
+    path: Option<&std::path::Path>,
+    config: &mut Config,
+    shared: &Shared,
+    generation: &mut Generation,
+    status: &Status,
+) -> Result<String, String> {
+    let now_unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let attempt = async {
+        let path = path.ok_or("this run has no config file to reload (demo)")?;
+        let new = Config::load(path).map_err(|e| e.to_string())?;
+        if let Some(why) = generation::incompatible(config, &new) {
+            return Err(why);
+        }
+        generation.stop().await;
+        *generation = Generation::start(&new, shared, Instant::now(), Duration::ZERO)
+            .map_err(|e| e.to_string())?;
+        Ok(new)
+    };
+    match attempt.await {
+        Ok(new) => {
+            shared
+                .recorder
+                .config_reloaded(true, new.checksum, now_unix);
+            status.set_config(new.redacted());
+            status.set_phase(Phase::Running);
+            let msg = format!("reloaded; checksum {:016x}", new.checksum);
+            tracing::info!("{msg}");
+            *config = new;
+            Ok(msg)
+        }
+        Err(e) => {
+            shared
+                .recorder
+                .config_reloaded(false, config.checksum, now_unix);
+            tracing::error!("reload failed; keeping the running config: {e}");
+            Err(e)
+        }
+    }
+}
+
 /// Run until the schedule ends (bounded runs), `--duration` passes, or a signal arrives.
 /// `on_listen` is told the bound address of `/metrics` before any load is sent.
 pub async fn run(
@@ -193,11 +251,15 @@ pub async fn run(
         KeyValue::new("llmsoak.shard", identity.shard.clone()),
     ])?;
     let recorder = Arc::new(Recorder::new(&exporter.meter(), &config, &identity));
+    // `POST /-/reload` asks the run loop and waits for the answer.
+    let (reload_tx, mut reloads) =
+        mpsc::unbounded_channel::<oneshot::Sender<Result<String, String>>>();
     let status = Arc::new(Status::new(
         exporter.clone(),
         Arc::clone(&recorder),
         config.redacted(),
         run_id.clone(),
+        opts.config_path.is_some().then_some(reload_tx),
     ));
 
     let addr = opts.listen.unwrap_or(config.server.listen);
@@ -216,17 +278,17 @@ pub async fn run(
     ));
     on_listen(local);
 
-    let soak = !config.scenarios.is_empty();
-    let closed = soak && config.load.mode == LoadMode::Closed;
-    let open_loop = soak && !closed;
-    let canary = CanaryProbe::new(&config)?;
-    let workload = Arc::new(Workload::new(&config, &run_id));
-    let client = Arc::new(Client::new(&config)?);
-    let shape = Shape::new(&config.load.phases, config.load.repeat);
-    let pool_capacity = (config.load.max_in_flight * 2).clamp(64, 4096);
     let stop = root.child_token();
     let abort = root.child_token();
     let tracker = TaskTracker::new();
+    let shared = Shared {
+        recorder: Arc::clone(&recorder),
+        tracker: tracker.clone(),
+        stop: stop.clone(),
+        abort: abort.clone(),
+        run_id: run_id.clone(),
+        shard: opts.shard,
+    };
     // The schedule's epoch: now, or the shared `--start-at` of a sharded run.
     let now = Instant::now();
     let epoch = match opts.start_at {
@@ -236,38 +298,13 @@ pub async fn run(
             Err(e) => now.checked_sub(e.duration()).unwrap_or(now),
         },
     };
-    let mut arrivals =
-        Arrivals::new(shape.clone(), config.load.arrival, config.seed).sharded(opts.shard);
-    let missed = arrivals.skip_before(now.saturating_duration_since(epoch));
-    if missed > 0 {
-        tracing::warn!(
-            missed,
-            "joined the shared schedule late: arrivals due before this replica started are skipped"
-        );
-    }
-    if epoch > now {
-        tracing::info!(wait = ?(epoch - now), "waiting for --start-at");
-    }
-    let dispatcher = Dispatcher {
-        arrivals,
-        shape: shape.clone(),
+    let mut generation = Generation::start(
+        &config,
+        &shared,
         epoch,
-        limit: Arc::new(Semaphore::new(config.load.max_in_flight)),
-        pool: if open_loop {
-            Arc::clone(&workload).spawn_pool(pool_capacity, opts.shard.seqs())
-        } else {
-            PromptPool::prefilled(Vec::new())
-        },
-        workload: Arc::clone(&workload),
-        sessions: Arc::new(Semaphore::new(config.load.max_sessions)),
-        budget: config.load.budget,
-        recorder: Arc::clone(&recorder),
-        executor: Arc::clone(&client),
-        tracker: tracker.clone(),
-        stop: stop.clone(),
-        abort: abort.clone(),
-        failures: Arc::new(crate::schedule::FailureLog::new(5)),
-    };
+        now.saturating_duration_since(epoch),
+    )?;
+    let mut config = config;
     let started = Instant::now();
     let bounded = opts.duration.is_some();
     tracing::info!(
@@ -275,7 +312,7 @@ pub async fn run(
         targets = config.targets.len(),
         scenarios = config.scenarios.len(),
         max_in_flight = config.load.max_in_flight,
-        schedule_end = ?shape.end(),
+        schedule_end = ?generation.schedule_end,
         duration = ?opts.duration,
         "run started"
     );
@@ -314,31 +351,6 @@ pub async fn run(
         })
     };
     status.set_phase(Phase::Running);
-    if let Some(probe) = canary {
-        if opts.shard.index == 0 || config.canary.as_ref().is_some_and(|c| c.all_shards) {
-            tracker.spawn(probe.run(Arc::clone(&recorder), stop.clone(), abort.clone()));
-        } else {
-            tracing::info!(shard = %opts.shard, "the canary runs on shard 0 only (canary.all_shards = false)");
-        }
-    }
-    if closed {
-        recorder.set_limit(config.load.users);
-        Users {
-            users: config.load.users,
-            think_time: config.load.think_time,
-            seed: config.seed,
-            pool: Arc::clone(&workload).spawn_pool(pool_capacity, opts.shard.seqs()),
-            recorder: Arc::clone(&recorder),
-            executor: Arc::clone(&client),
-            failures: Arc::new(crate::schedule::FailureLog::new(5)),
-            tracker: tracker.clone(),
-            stop: stop.clone(),
-            abort: abort.clone(),
-            budget: config.load.budget,
-        }
-        .spawn();
-    }
-    let mut dispatch = tokio::spawn(dispatcher.run());
     let deadline = opts.duration.map(|d| started.max(epoch) + d);
     let until_deadline = async {
         match deadline {
@@ -349,12 +361,15 @@ pub async fn run(
     tokio::pin!(until_deadline);
 
     let mut interrupted = None;
-    // Without scenarios (a canary-only config) there is no schedule to wait for.
-    let mut dispatch_done = !open_loop;
     loop {
         tokio::select! {
-            end = &mut dispatch, if !dispatch_done => {
-                dispatch_done = true;
+            end = async {
+                match generation.dispatch.as_mut() {
+                    Some(h) => h.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                generation.dispatch = None;
                 if end.unwrap_or(DispatchEnd::Finished) == DispatchEnd::Finished {
                     tracing::info!("schedule finished");
                     if bounded {
@@ -368,7 +383,15 @@ pub async fn run(
                 tracing::info!("--duration reached");
                 break;
             }
+            Some(reply) = reloads.recv() => {
+                let result = reload(opts.config_path.as_deref(), &mut config, &shared, &mut generation, &status).await;
+                let _ = reply.send(result);
+            }
             sig = next_signal(&mut signals) => {
+                if sig == Signal::Reload {
+                    let _ = reload(opts.config_path.as_deref(), &mut config, &shared, &mut generation, &status).await;
+                    continue;
+                }
                 tracing::info!(signal = ?sig, "stopping");
                 interrupted = Some(sig);
                 break;
@@ -378,10 +401,8 @@ pub async fn run(
 
     // Drain: stop arrivals, give in-flight requests the grace period, cancel the rest.
     status.set_phase(Phase::Draining);
+    generation.stop().await;
     stop.cancel();
-    if !dispatch_done {
-        let _ = dispatch.await;
-    }
     tracker.close();
     let grace = config.load.drain_timeout;
     let in_flight = recorder
@@ -398,7 +419,7 @@ pub async fn run(
             abort.cancel();
             tracker.wait().await;
         }
-        _ = next_signal(&mut signals) => {
+        _ = next_stop_signal(&mut signals) => {
             tracing::warn!("second signal; cancelling in-flight requests now");
             abort.cancel();
             tracker.wait().await;
