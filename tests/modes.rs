@@ -409,3 +409,35 @@ fn reload_applies_a_new_rate_and_keeps_the_running_config_on_errors() {
     assert_eq!(status, 400);
     assert!(body.contains("scenarios changed"), "{body}");
 }
+
+#[test]
+fn the_request_log_has_one_line_per_request() {
+    let (_sim, sim_addr) = simulator(&["--ttft", "5ms", "--itl", "2ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("requests.jsonl");
+    let config = config_for(
+        sim_addr,
+        "",
+        "arrival = \"constant\"\n[[load.phases]]\nkind = \"steady\"\nrate = 10\nduration = \"2s\"",
+        "input_tokens = 16\noutput_tokens = 4",
+    ) + &format!(
+        "\n[output]\nrequests_jsonl = {{ path = \"{}\", keep = 1 }}\n",
+        log.display()
+    );
+    let (code, out, report) = bounded_run(&config, &["--duration", "10s"]);
+    assert_eq!(code, Some(0), "{out}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines.len() as u64,
+        report["requests"]["started"].as_u64().unwrap()
+    );
+    assert_eq!(lines.len(), 20);
+    assert!(lines.iter().all(|l| l["scenario"] == "s1"
+        && l["outcome"] == "success"
+        && l["ttft"].as_f64().unwrap() > 0.0));
+    assert_eq!(lines[3]["output_tokens"], 4);
+}

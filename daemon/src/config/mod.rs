@@ -106,6 +106,9 @@ pub struct Config {
     pub load: LoadConfig,
     #[serde(rename = "scenario")]
     pub scenarios: Vec<Scenario>,
+    /// `[output] requests_jsonl`: the per-request log, when configured.
+    #[serde(skip)]
+    pub requests_jsonl: Option<crate::metrics::request_log::LogSpec>,
     /// The always-on synthetic probe, when configured.
     pub canary: Option<canary::Canary>,
     /// An optional `[simulator]` section (used by `simulate -c` and `demo`).
@@ -454,6 +457,12 @@ impl Config {
                 for k in drop {
                     load.remove(*k);
                 }
+            }
+            if let Some(log) = &self.requests_jsonl {
+                obj.insert(
+                    "output".into(),
+                    serde_json::json!({ "requests_jsonl": log }),
+                );
             }
             if let (Some(c), Some(canary)) = (&self.canary, obj.get_mut("canary")) {
                 canary["target"] = self.targets[c.target].name.clone().into();

@@ -18,6 +18,7 @@ const ROOT_KEYS: &[&str] = &[
     "load",
     "scenario",
     "canary",
+    "output",
     "simulator",
 ];
 const SERVER_KEYS: &[&str] = &["listen"];
@@ -86,6 +87,10 @@ pub(super) fn parse(
             w.report(&format!("scenario[{i}].session"), None, format!("scenario {:?}: multi-turn sessions need mode = \"open\" (arrivals start sessions)", s.name));
         }
     }
+    let requests_jsonl = match root.get("output") {
+        None => Some(None),
+        Some(v) => output(&mut w, &v),
+    };
     let canary = match root.get("canary") {
         None => Some(None),
         Some(v) if !targets.is_empty() => super::canary::walk(&mut w, &v, &targets).map(Some),
@@ -105,7 +110,16 @@ pub(super) fn parse(
         })
     });
 
-    match (seed, server, targets, load, scenarios, simulator, canary) {
+    match (
+        seed,
+        server,
+        targets,
+        load,
+        scenarios,
+        simulator,
+        canary,
+        requests_jsonl,
+    ) {
         (
             Some(seed),
             Some(server),
@@ -114,6 +128,7 @@ pub(super) fn parse(
             Some(scenarios),
             Some(simulator),
             Some(canary),
+            Some(requests_jsonl),
         ) if w.problems.is_empty() => Ok(Config {
             seed,
             server,
@@ -121,6 +136,7 @@ pub(super) fn parse(
             load,
             scenarios,
             canary,
+            requests_jsonl,
             simulator,
             checksum: checksum(text),
         }),
@@ -130,6 +146,38 @@ pub(super) fn parse(
             Err(problems)
         }
     }
+}
+
+/// `[output] requests_jsonl = { path, max_bytes, keep }`.
+fn output(
+    w: &mut Walk<'_>,
+    v: &Val<'_, '_>,
+) -> Option<Option<crate::metrics::request_log::LogSpec>> {
+    let mut t = v.table(w)?;
+    let spec = match t.get("requests_jsonl") {
+        None => Some(None),
+        Some(r) => r.table(w).and_then(|mut rt| {
+            let path = rt
+                .require(w, "path")
+                .and_then(|p| p.str(w).map(PathBuf::from));
+            let max_bytes = match rt.get("max_bytes") {
+                None => Some(100 << 20),
+                Some(m) => m.int_in(w, 4096, i64::MAX).map(|n| n as u64),
+            };
+            let keep = match rt.get("keep") {
+                None => Some(5),
+                Some(k) => k.int_in(w, 0, 1000).map(|n| n as u32),
+            };
+            rt.finish(w, &["path", "max_bytes", "keep"], |_| None);
+            Some(Some(crate::metrics::request_log::LogSpec {
+                path: path?,
+                max_bytes: max_bytes?,
+                keep: keep?,
+            }))
+        }),
+    };
+    t.finish(w, &["requests_jsonl"], |_| None);
+    spec
 }
 
 pub(super) fn parse_simulator(text: &str) -> Result<crate::simulator::SimConfig, Vec<Problem>> {

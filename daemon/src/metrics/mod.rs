@@ -4,10 +4,11 @@
 //! totals for the status API, and exact HDR histograms for run summaries ([`summary`]).
 
 pub mod catalogue;
+pub mod request_log;
 pub mod summary;
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
@@ -124,6 +125,9 @@ pub struct Recorder {
     canary_check_failures: Counter<u64>,
     canary_success: Gauge<f64>,
     canary_last_success: Gauge<f64>,
+    /// Scenario names by index (the canary last), for the request log.
+    scenario_names: Vec<String>,
+    request_log: std::sync::OnceLock<Arc<request_log::RequestLog>>,
     reload_ok: Gauge<f64>,
     reload_time: Gauge<f64>,
     checksum: Gauge<f64>,
@@ -191,6 +195,13 @@ impl Recorder {
             canary_check_failures: counter(meter, &c::CANARY_CHECK_FAILURES),
             canary_success: gauge(meter, &c::CANARY_SUCCESS),
             canary_last_success: gauge(meter, &c::CANARY_LAST_SUCCESS),
+            scenario_names: config
+                .scenarios
+                .iter()
+                .map(|s| s.name.clone())
+                .chain(config.canary.as_ref().map(|_| "canary".to_string()))
+                .collect(),
+            request_log: std::sync::OnceLock::new(),
             reload_ok: gauge(meter, &c::CONFIG_RELOAD_OK),
             reload_time: gauge(meter, &c::CONFIG_RELOAD_TIME),
             checksum: gauge(meter, &c::CONFIG_CHECKSUM),
@@ -279,6 +290,15 @@ impl Recorder {
         }
     }
 
+    /// Send every finished request to this JSONL log from now on.
+    pub fn set_request_log(&self, log: Arc<request_log::RequestLog>) {
+        let _ = self.request_log.set(log);
+    }
+
+    pub fn request_log(&self) -> Option<&Arc<request_log::RequestLog>> {
+        self.request_log.get()
+    }
+
     /// A reload was attempted at `unix_time`; `checksum` is the config running afterwards.
     pub fn config_reloaded(&self, ok: bool, checksum: u64, unix_time: f64) {
         self.reload_ok.record(if ok { 1.0 } else { 0.0 }, &[]);
@@ -340,6 +360,13 @@ impl Recorder {
         self.totals
             .output_tokens
             .fetch_add(rec.output_tokens, Ordering::Relaxed);
+        if let Some(log) = self.request_log.get() {
+            let name = self
+                .scenario_names
+                .get(rec.scenario)
+                .map_or("", String::as_str);
+            log.push(request_log::line(rec, name));
+        }
         if let Ok(mut s) = self.summary.lock() {
             s.observe(rec);
         }

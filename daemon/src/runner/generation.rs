@@ -171,6 +171,9 @@ pub fn incompatible(old: &Config, new: &Config) -> Option<String> {
     if old.canary.is_some() != new.canary.is_some() {
         return Some("a [canary] was added or removed: restart to apply".into());
     }
+    if old.requests_jsonl != new.requests_jsonl {
+        return Some("[output] changed: restart to apply".into());
+    }
     if old.server.listen != new.server.listen {
         return Some("server.listen changed: restart to apply".into());
     }

@@ -68,6 +68,11 @@ pub enum RunError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot open the request log {path}: {source}")]
+    Output {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Export(#[from] ExportError),
     #[error(transparent)]
@@ -251,6 +256,16 @@ pub async fn run(
         KeyValue::new("llmsoak.shard", identity.shard.clone()),
     ])?;
     let recorder = Arc::new(Recorder::new(&exporter.meter(), &config, &identity));
+    if let Some(spec) = &config.requests_jsonl {
+        let log =
+            crate::metrics::request_log::RequestLog::start(spec.clone()).map_err(|source| {
+                RunError::Output {
+                    path: spec.path.clone(),
+                    source,
+                }
+            })?;
+        recorder.set_request_log(Arc::new(log));
+    }
     // `POST /-/reload` asks the run loop and waits for the answer.
     let (reload_tx, mut reloads) =
         mpsc::unbounded_channel::<oneshot::Sender<Result<String, String>>>();
@@ -449,6 +464,9 @@ pub async fn run(
     root.cancel();
     if let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_secs(5), server_task).await {
         tracing::warn!(error = %e, "metrics server");
+    }
+    if let Some(log) = recorder.request_log().cloned() {
+        let _ = tokio::task::spawn_blocking(move || log.close()).await;
     }
     let _ = tokio::task::spawn_blocking(move || exporter.shutdown()).await;
     Ok(report)

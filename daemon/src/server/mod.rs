@@ -123,6 +123,10 @@ impl Status {
                 "by_outcome": by_outcome,
                 "dropped": t.dropped.load(Ordering::Relaxed),
             },
+            "request_log": self.recorder.request_log().map(|l| serde_json::json!({
+                "written": l.written.load(Ordering::Relaxed),
+                "dropped": l.dropped.load(Ordering::Relaxed),
+            })),
             "summary": self.recorder.summary().map(|s| {
                 s.to_json(Instant::now().saturating_duration_since(s.measure_from).as_secs_f64())
             }),

@@ -1,0 +1,204 @@
+//! The optional per-request JSONL log (`[output] requests_jsonl`): one line per finished request,
+//! handed over a bounded channel to a writer thread, so the request path never touches the disk.
+//! The file rotates by size and keeps `keep` old files (`path.1` newest). When the channel is full
+//! or the disk fails, lines are dropped and counted — the run goes on.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::record::RequestRecord;
+
+/// Lines waiting for the writer at most.
+const QUEUE: usize = 65_536;
+
+/// `[output] requests_jsonl = { path, max_bytes, keep }`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LogSpec {
+    pub path: PathBuf,
+    pub max_bytes: u64,
+    pub keep: u32,
+}
+
+/// The sending side, shared by every request task.
+#[derive(Debug)]
+pub struct RequestLog {
+    tx: Mutex<Option<SyncSender<String>>>,
+    pub dropped: Arc<AtomicU64>,
+    pub written: Arc<AtomicU64>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+fn secs(d: Option<std::time::Duration>) -> serde_json::Value {
+    d.map_or(serde_json::Value::Null, |d| d.as_secs_f64().into())
+}
+
+/// One record as a JSON line.
+pub fn line(rec: &RequestRecord, scenario: &str) -> String {
+    let ts = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let v = serde_json::json!({
+        "ts": ts,
+        "seq": rec.seq,
+        "scenario": scenario,
+        "outcome": rec.outcome.as_str(),
+        "error_type": rec.error_type.map(|e| e.as_str()),
+        "status": rec.status,
+        "ttft": secs(rec.ttft()),
+        "ttfc": secs(rec.time_to_first_chunk()),
+        "tpot": secs(rec.tpot()),
+        "e2e": rec.e2e().as_secs_f64(),
+        "schedule_lag": rec.schedule_lag().as_secs_f64(),
+        "input_tokens": rec.input_tokens,
+        "output_tokens": rec.output_tokens,
+        "token_source": rec.token_source,
+        "chunks": rec.token_events.len(),
+        "stalls": rec.stalls,
+    });
+    v.to_string()
+}
+
+struct Writer {
+    spec: LogSpec,
+    out: BufWriter<File>,
+    size: u64,
+}
+
+impl Writer {
+    fn open(spec: LogSpec) -> std::io::Result<Writer> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&spec.path)?;
+        let size = file.metadata().map_or(0, |m| m.len());
+        Ok(Writer {
+            out: BufWriter::new(file),
+            size,
+            spec,
+        })
+    }
+
+    fn rotated(path: &Path, i: u32) -> PathBuf {
+        let mut p = path.as_os_str().to_owned();
+        p.push(format!(".{i}"));
+        PathBuf::from(p)
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        self.out.flush()?;
+        let path = self.spec.path.clone();
+        if self.spec.keep == 0 {
+            std::fs::remove_file(&path)?;
+        } else {
+            let _ = std::fs::remove_file(Self::rotated(&path, self.spec.keep));
+            for i in (1..self.spec.keep).rev() {
+                let _ = std::fs::rename(Self::rotated(&path, i), Self::rotated(&path, i + 1));
+            }
+            std::fs::rename(&path, Self::rotated(&path, 1))?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        self.out = BufWriter::new(file);
+        self.size = 0;
+        Ok(())
+    }
+
+    fn write(&mut self, line: &str) -> std::io::Result<()> {
+        let n = line.len() as u64 + 1;
+        if self.size > 0 && self.size + n > self.spec.max_bytes {
+            self.rotate()?;
+        }
+        self.out.write_all(line.as_bytes())?;
+        self.out.write_all(b"\n")?;
+        self.size += n;
+        Ok(())
+    }
+}
+
+impl RequestLog {
+    /// Open (or append to) the log and start its writer thread.
+    pub fn start(spec: LogSpec) -> std::io::Result<RequestLog> {
+        let mut writer = Writer::open(spec)?;
+        let (tx, rx) = sync_channel::<String>(QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let written = Arc::new(AtomicU64::new(0));
+        let (d, wr) = (Arc::clone(&dropped), Arc::clone(&written));
+        let handle = std::thread::Builder::new().name("llmsoak-jsonl".into()).spawn(move || {
+            let mut last_error = None::<std::time::Instant>;
+            for line in rx {
+                match writer.write(&line) {
+                    Ok(()) => {
+                        wr.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        d.fetch_add(1, Ordering::Relaxed);
+                        if last_error.is_none_or(|t| t.elapsed().as_secs() >= 60) {
+                            tracing::error!(path = %writer.spec.path.display(), error = %e, "cannot write the request log; lines are dropped and counted");
+                            last_error = Some(std::time::Instant::now());
+                        }
+                    }
+                }
+            }
+            let _ = writer.out.flush();
+        })?;
+        Ok(RequestLog {
+            tx: Mutex::new(Some(tx)),
+            dropped,
+            written,
+            writer: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// Queue one line; never blocks (a full queue drops and counts it).
+    pub fn push(&self, line: String) {
+        let Ok(guard) = self.tx.lock() else { return };
+        match guard.as_ref().map(|tx| tx.try_send(line)) {
+            Some(Ok(())) => {}
+            Some(Err(TrySendError::Full(_) | TrySendError::Disconnected(_))) | None => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Write what is queued and close the file (blocking: call from a blocking worker).
+    pub fn close(&self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        if let Some(h) = self.writer.lock().ok().and_then(|mut w| w.take()) {
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotates_by_size_and_keeps_n_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("requests.jsonl");
+        let log = RequestLog::start(LogSpec {
+            path: path.clone(),
+            max_bytes: 1000,
+            keep: 2,
+        })
+        .unwrap();
+        let l = format!("{{\"pad\":\"{}\"}}", "x".repeat(89)); // 100 bytes with the newline
+        for _ in 0..35 {
+            log.push(l.clone());
+        }
+        log.close();
+        assert_eq!(log.written.load(Ordering::Relaxed), 35);
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        assert_eq!(size(&path), 500, "5 lines in the current file");
+        assert_eq!(size(&Writer::rotated(&path, 1)), 1000);
+        assert_eq!(size(&Writer::rotated(&path, 2)), 1000);
+        assert!(!Writer::rotated(&path, 3).exists(), "only `keep` old files");
+    }
+}
