@@ -58,6 +58,7 @@ fn record(outcome: Outcome, error: Option<ErrorType>) -> RequestRecord {
         error_type: error,
         status: Some(200),
         answer_text: None,
+        phase: Some(0),
     }
 }
 

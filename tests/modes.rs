@@ -441,3 +441,29 @@ fn the_request_log_has_one_line_per_request() {
         && l["ttft"].as_f64().unwrap() > 0.0));
     assert_eq!(lines[3]["output_tokens"], 4);
 }
+
+#[test]
+fn the_report_breaks_the_run_down_per_phase() {
+    let (_sim, sim_addr) = simulator(&["--ttft", "5ms", "--itl", "2ms"]);
+    let config = config_for(
+        sim_addr,
+        "",
+        "arrival = \"constant\"\n[[load.phases]]\nkind = \"steady\"\nrate = 5\nduration = \"2s\"\n\
+         [[load.phases]]\nkind = \"ramp\"\nfrom = 10\nto = 30\nduration = \"2s\"",
+        "input_tokens = 16\noutput_tokens = 4",
+    );
+    let (code, out, report) = bounded_run(&config, &["--duration", "1m"]);
+    assert_eq!(code, Some(0), "{out}");
+    let phases = report["summary"]["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 2);
+    assert_eq!(
+        (phases[0]["kind"].as_str(), phases[0]["started"].as_u64()),
+        (Some("steady"), Some(10))
+    );
+    assert_eq!(
+        (phases[1]["kind"].as_str(), phases[1]["started"].as_u64()),
+        (Some("ramp"), Some(40))
+    );
+    assert_eq!(phases[1]["latency"]["ttft"]["samples"].as_u64(), Some(40));
+    assert!(out.contains("[phase 1: ramp] started 40"), "{out}");
+}

@@ -68,6 +68,7 @@ async fn one_request(fault: Option<FaultKind>) -> (llm_soak::record::RequestReco
         max_tokens: 20,
         prompt,
         keep_text: false,
+        phase: None,
     };
     let record = client.execute(&plan, &CancellationToken::new()).await;
     let calls = recording.calls.lock().unwrap().clone();

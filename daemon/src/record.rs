@@ -25,6 +25,8 @@ pub struct RequestPlan {
     pub max_tokens: u32,
     /// Keep the answer text in the record (the next turn of a session needs it).
     pub keep_text: bool,
+    /// The load phase the arrival fell in (open loop only).
+    pub phase: Option<u32>,
 }
 
 /// How a request ended (label `outcome`).
@@ -193,6 +195,8 @@ pub struct RequestRecord {
     pub status: Option<u16>,
     /// The answer text, when the plan asked to keep it.
     pub answer_text: Option<String>,
+    /// The load phase of the arrival (open loop only), for per-phase reports.
+    pub phase: Option<u32>,
 }
 
 impl RequestRecord {
@@ -267,6 +271,7 @@ mod tests {
             error_type: None,
             status: Some(200),
             answer_text: None,
+            phase: None,
         }
     }
 

@@ -155,6 +155,7 @@ impl Client {
             error_type: error,
             status: m.status,
             answer_text: plan.keep_text.then(|| m.text.clone()),
+            phase: plan.phase,
             token_events: m.token_events,
         }
     }

@@ -215,6 +215,17 @@ impl Recorder {
                     .chain(config.canary.as_ref().map(|_| "canary".to_string()))
                     .collect(),
                 config.canary.as_ref().map(|_| config.scenarios.len()),
+                config
+                    .load
+                    .phases
+                    .iter()
+                    .map(|p| {
+                        serde_json::to_value(p.kind)
+                            .ok()
+                            .and_then(|v| v["kind"].as_str().map(str::to_string))
+                            .unwrap_or_default()
+                    })
+                    .collect(),
                 tokio::time::Instant::now(),
             )),
         };

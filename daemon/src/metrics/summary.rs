@@ -192,10 +192,19 @@ pub struct RunSummary {
     pub measure_from: Instant,
     /// The canary's scope, kept out of "all" (the soak's own numbers).
     canary: Option<usize>,
+    /// Per load phase (open loop): what the requests that arrived in it saw. `started` counts
+    /// the requests of the phase that have finished.
+    pub phases: Vec<ScopeSummary>,
+    pub phase_names: Vec<String>,
 }
 
 impl RunSummary {
-    pub fn new(names: Vec<String>, canary: Option<usize>, measure_from: Instant) -> Self {
+    pub fn new(
+        names: Vec<String>,
+        canary: Option<usize>,
+        phase_names: Vec<String>,
+        measure_from: Instant,
+    ) -> Self {
         let scenarios = vec![ScopeSummary::default(); names.len()];
         RunSummary {
             names,
@@ -204,6 +213,8 @@ impl RunSummary {
             dropped: 0,
             measure_from,
             canary,
+            phases: vec![ScopeSummary::default(); phase_names.len()],
+            phase_names,
         }
     }
 
@@ -238,6 +249,17 @@ impl RunSummary {
         if let Some(s) = self.scenarios.get_mut(rec.scenario) {
             s.observe(rec);
         }
+        if let Some(p) = rec
+            .phase
+            .map(|p| p as usize)
+            .filter(|_| Some(rec.scenario) != self.canary)
+        {
+            if p >= self.phases.len() {
+                self.phases.resize(p + 1, ScopeSummary::default());
+            }
+            self.phases[p].started += 1;
+            self.phases[p].observe(rec);
+        }
     }
 
     /// The scope of a scenario by name (`None`: all).
@@ -263,7 +285,23 @@ impl RunSummary {
         let mut out = String::new();
         let scopes = std::iter::once(("all", &self.overall))
             .chain(self.names.iter().map(String::as_str).zip(&self.scenarios))
-            .filter(|(name, s)| *name == "all" || s.started > 0);
+            .map(|(n, s)| (n.to_string(), s))
+            .chain(
+                self.phases
+                    .iter()
+                    .enumerate()
+                    .filter(|_| self.phases.len() > 1)
+                    .map(|(i, s)| {
+                        (
+                            format!(
+                                "phase {i}: {}",
+                                self.phase_names.get(i).map_or("?", String::as_str)
+                            ),
+                            s,
+                        )
+                    }),
+            )
+            .filter(|(name, s)| name == "all" || s.started > 0);
         for (name, s) in scopes {
             let _ = writeln!(
                 out,
@@ -314,6 +352,12 @@ impl RunSummary {
             "drop_rate": self.drop_rate(),
             "all": self.overall.to_json(seconds),
             "scenarios": scenarios,
+            "phases": self.phases.iter().enumerate().map(|(i, p)| {
+                let mut v = p.to_json(seconds);
+                v["index"] = i.into();
+                v["kind"] = self.phase_names.get(i).cloned().unwrap_or_default().into();
+                v
+            }).collect::<Vec<_>>(),
         })
     }
 }

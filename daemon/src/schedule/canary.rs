@@ -126,6 +126,7 @@ impl CanaryProbe {
                 max_tokens: self.canary.max_tokens,
                 prompt,
                 keep_text: true,
+                phase: None,
             };
             seq += 1;
             recorder.started(self.scenario);

@@ -75,6 +75,7 @@ impl<E: Execute> Users<E> {
                         max_tokens: prompt.max_tokens,
                         prompt,
                         keep_text: false,
+                        phase: None,
                     };
                     recorder.started(plan.scenario);
                     let record = executor.execute(plan, abort.clone()).await;

@@ -322,6 +322,10 @@ impl<E: Execute> Dispatcher<E> {
                 max_tokens: prompt.max_tokens,
                 prompt,
                 keep_text: false,
+                phase: self
+                    .shape
+                    .phase_at(tick.at)
+                    .and_then(|i| u32::try_from(i).ok()),
             };
             if let Some(turns) = session_turns {
                 let Ok(session) = Arc::clone(&self.sessions).try_acquire_owned() else {

@@ -55,7 +55,7 @@ pub async fn run<E: Execute>(
     session: OwnedSemaphorePermit,
     turns: u32,
 ) {
-    let (seq, scenario) = (first.seq, first.scenario);
+    let (seq, scenario, phase) = (first.seq, first.scenario, first.phase);
     let mut plan = RequestPlan {
         keep_text: turns > 1,
         ..first
@@ -93,6 +93,7 @@ pub async fn run<E: Execute>(
                 max_tokens: prompt.max_tokens,
                 prompt: Arc::new(prompt),
                 keep_text: turn + 1 < turns,
+                phase,
             };
             ctx.recorder.started(scenario);
         }

@@ -97,6 +97,7 @@ impl Execute for Fake {
         }
         RequestRecord {
             answer_text: answer,
+            phase: plan.phase,
             seq: plan.seq,
             scenario: plan.scenario,
             intended_at: plan.intended_at,
