@@ -300,6 +300,21 @@ mod tests {
     }
 
     #[test]
+    fn the_error_types_are_a_closed_set_of_distinct_labels() {
+        let names: std::collections::BTreeSet<&str> =
+            ErrorType::ALL.iter().map(|e| e.as_str()).collect();
+        assert_eq!(names.len(), ErrorType::ALL.len());
+        let outcomes: std::collections::BTreeSet<&str> =
+            Outcome::ALL.iter().map(|o| o.as_str()).collect();
+        assert_eq!(outcomes.len(), Outcome::ALL.len());
+        assert!(
+            ErrorType::ALL
+                .iter()
+                .all(|e| e.outcome() != Outcome::Success)
+        );
+    }
+
+    #[test]
     fn error_classes_map_to_outcomes() {
         assert_eq!(ErrorType::from_status(429), ErrorType::Http429);
         assert_eq!(ErrorType::from_status(503), ErrorType::Http5xx);

@@ -6,8 +6,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use toml::de::DeTable;
-
 use super::walk::{Problem, Tbl, Val, Walk};
 use super::*;
 
@@ -48,12 +46,8 @@ pub(super) fn parse(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, Vec<Problem>> {
     let mut w = Walk::new(text, env);
-    let doc = match DeTable::parse(text) {
-        Ok(doc) => doc,
-        Err(e) => {
-            w.report("", e.span(), format!("TOML syntax error: {}", e.message()));
-            return Err(w.problems);
-        }
+    let Some(doc) = w.parse(text) else {
+        return Err(w.problems);
     };
     let mut root = Tbl::root(&doc);
     let seed = root
@@ -183,12 +177,8 @@ fn output(
 pub(super) fn parse_simulator(text: &str) -> Result<crate::simulator::SimConfig, Vec<Problem>> {
     let env = |_: &str| None;
     let mut w = Walk::new(text, &env);
-    let doc = match DeTable::parse(text) {
-        Ok(doc) => doc,
-        Err(e) => {
-            w.report("", e.span(), format!("TOML syntax error: {}", e.message()));
-            return Err(w.problems);
-        }
+    let Some(doc) = w.parse(text) else {
+        return Err(w.problems);
     };
     let mut root = Tbl::root(&doc);
     let sim = match root.get("simulator") {

@@ -58,6 +58,17 @@ impl<'s> Walk<'s> {
         }
     }
 
+    /// Parse `text` as a TOML document; a syntax error is reported and gives `None`.
+    pub fn parse<'i>(&mut self, text: &'i str) -> Option<Spanned<DeTable<'i>>> {
+        match DeTable::parse(text) {
+            Ok(doc) => Some(doc),
+            Err(e) => {
+                self.report("", e.span(), format!("TOML syntax error: {}", e.message()));
+                None
+            }
+        }
+    }
+
     pub fn line_of(&self, offset: usize) -> usize {
         self.line_starts.partition_point(|&s| s <= offset)
     }

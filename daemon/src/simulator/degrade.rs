@@ -32,10 +32,6 @@ impl Leak {
         })
     }
 
-    pub fn enabled(&self) -> bool {
-        self.params.bytes_per_request > 0 || self.params.bytes_per_minute > 0
-    }
-
     pub fn leaked(&self) -> u64 {
         self.total.load(Ordering::Relaxed)
     }
