@@ -243,6 +243,39 @@ impl RequestRecord {
     }
 }
 
+/// A record for unit tests: sent at `sent_at`, first token after `ttft`, 10 tokens 10 ms apart;
+/// `ok = false` makes it a 5xx failure.
+#[cfg(test)]
+pub(crate) fn test_record(sent_at: Instant, ttft: Duration, ok: bool) -> RequestRecord {
+    let first = sent_at + ttft;
+    let events: Vec<Instant> = (0..10)
+        .map(|i| first + Duration::from_millis(10 * i))
+        .collect();
+    RequestRecord {
+        seq: 0,
+        scenario: 0,
+        intended_at: sent_at,
+        sent_at,
+        first_chunk_at: ok.then_some(first),
+        first_token_at: ok.then_some(first),
+        first_answer_at: ok.then_some(first),
+        end_at: if ok { events[9] } else { sent_at + ttft },
+        token_events: if ok { events } else { Vec::new() },
+        output_tokens: if ok { 10 } else { 0 },
+        token_source: TokenSource::Usage,
+        input_tokens: 10,
+        generated_input_tokens: 10,
+        recounted_output_tokens: None,
+        usage_present: ok,
+        stalls: 0,
+        outcome: if ok { Outcome::Success } else { Outcome::Error },
+        error_type: (!ok).then_some(ErrorType::Http5xx),
+        status: Some(if ok { 200 } else { 503 }),
+        answer_text: None,
+        phase: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio::sync::mpsc;
 
 use crate::config::{Config, ConfigError};
-use crate::gate::{Gate, Verdict};
+use crate::gate::{Baseline, Gate, Gates, Verdict};
 use crate::runner::{self, RunOptions, Signal};
 use crate::schedule::Shard;
 mod simulate;
@@ -98,9 +98,13 @@ enum Command {
         /// (repeatable): exit 1 when one is breached, 2 with too little data.
         #[arg(long = "gate", value_parser = Gate::from_str)]
         gates: Vec<Gate>,
-        /// Fewest samples a gate needs to pass.
-        #[arg(long, default_value_t = crate::gate::DEFAULT_MIN_SAMPLES)]
-        gate_min_samples: u64,
+        /// Fewest samples a gate needs to pass (overrides gates.min_samples; default 30).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        gate_min_samples: Option<u64>,
+        /// An earlier run's --report JSON, for relative gates such as 'tpot.mean < 1.1 * baseline'
+        /// (overrides gates.baseline).
+        #[arg(long)]
+        baseline: Option<PathBuf>,
         /// Wait up to this long for every target to answer /v1/models before starting (exit 2 if
         /// one never does).
         #[arg(long, value_parser = parse_duration)]
@@ -181,6 +185,47 @@ fn load_config(path: &std::path::Path) -> Result<Config, u8> {
     })
 }
 
+/// The run's gates: the config's `[gates]` plus `--gate`, with the minimum sample count and the
+/// baseline report (a flag overrides the file); exit 64 when a relative gate has nothing to
+/// compare with or the baseline cannot be used.
+fn run_gates(
+    c: &Config,
+    extra: Vec<Gate>,
+    min_samples: Option<u64>,
+    baseline: Option<PathBuf>,
+) -> Result<Gates, u8> {
+    let min = min_samples
+        .or(c.gates.min_samples)
+        .unwrap_or(crate::gate::DEFAULT_MIN_SAMPLES);
+    let list: Vec<Gate> = c
+        .gates
+        .rules
+        .iter()
+        .cloned()
+        .chain(extra)
+        .map(|mut g| {
+            g.min_samples = min;
+            g
+        })
+        .collect();
+    let baseline = match baseline.or_else(|| c.gates.baseline.clone()) {
+        None => None,
+        Some(path) => Some(std::sync::Arc::new(Baseline::load(&path).map_err(|e| {
+            eprintln!("error: {e}");
+            exit::USAGE
+        })?)),
+    };
+    let gates = Gates { list, baseline };
+    if let Some(g) = gates.missing_baseline() {
+        eprintln!(
+            "error: the gate {:?} compares with a baseline: give --baseline PREVIOUS_REPORT.json (or gates.baseline)",
+            g.text
+        );
+        return Err(exit::USAGE);
+    }
+    Ok(gates)
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, u8> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -242,13 +287,12 @@ fn dispatch(command: Command) -> u8 {
             start_at,
             warmup,
             report,
-            mut gates,
+            gates,
             gate_min_samples,
+            baseline,
             wait_ready,
         } => load_config(&config).and_then(|c| {
-            for g in &mut gates {
-                g.min_samples = gate_min_samples;
-            }
+            let gates = run_gates(&c, gates, gate_min_samples, baseline)?;
             runtime().map(|rt| {
                 rt.block_on(async {
                     if let Some(limit) = wait_ready

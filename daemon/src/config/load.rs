@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::schema::duration_or;
 use super::walk::{Val, Walk};
-use super::{Arrival, Budget, LoadConfig, LoadMode, Phase, PhaseKind, Repeat};
+use super::{Arrival, Budget, LoadConfig, LoadMode, Phase, PhaseKind, Recovery, Repeat, UserRamp};
 
 const LOAD_KEYS: &[&str] = &[
     "budget",
@@ -19,6 +19,8 @@ const LOAD_KEYS: &[&str] = &[
     "drain_timeout",
     "repeat",
     "phases",
+    "preset",
+    "recovery",
 ];
 const KINDS: &[&str] = &["steady", "ramp", "spike", "step", "diurnal"];
 const MAX_RATE: f64 = 1_000_000.0;
@@ -45,7 +47,7 @@ pub(super) fn load(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LoadConfi
     };
     let closed = mode == Some(LoadMode::Closed);
     let users = match (t.get("users"), closed) {
-        (Some(u), true) => u.int_in(w, 1, 1_000_000).map(|n| n as usize),
+        (Some(u), true) => users(w, &u),
         (None, true) => {
             w.report(
                 "load.users",
@@ -58,7 +60,7 @@ pub(super) fn load(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LoadConfi
             u.bad(w, "only a closed-loop run (mode = \"closed\") has users");
             None
         }
-        (None, false) => Some(0),
+        (None, false) => Some(UserRamp::constant(0)),
     };
     let think_time = match t.get("think_time") {
         None => Some((Duration::ZERO, Duration::ZERO)),
@@ -118,40 +120,60 @@ pub(super) fn load(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LoadConfi
         Some(r) if r.is_str() => r.one_of(w, &["forever"]).map(|_| Repeat::Forever),
         Some(r) => r.int_in(w, 1, 1_000_000).map(|n| Repeat::Times(n as u32)),
     };
+    let recovery = match t.get("recovery") {
+        None => Some(Recovery::default()),
+        Some(r) => recovery(w, &r),
+    };
     let mut any_forever = false;
-    let phases_v = if closed {
+    let preset_v = t.get("preset");
+    let phases_v = if closed || preset_v.is_some() {
         t.get("phases")
     } else {
         t.require(w, "phases")
     };
+    if let (Some(_), Some(p)) = (&preset_v, &phases_v) {
+        p.bad(w, "set either load.preset or [[load.phases]], not both");
+    }
+    if let (true, Some(p)) = (closed, &preset_v) {
+        p.bad(
+            w,
+            "a preset is an arrival-rate shape: it needs mode = \"open\"",
+        );
+    }
+    let preset = preset_v.and_then(|p| super::preset::phases(w, &p));
+    let phases_v = phases_v.filter(|_| preset.is_none());
     if closed && let Some(p) = &phases_v {
         p.bad(w, "a closed-loop run has users, not arrival phases: remove [[load.phases]] (its length is --duration)");
     }
-    let phases = phases_v
-        .filter(|_| !closed)
-        .map_or(closed.then(Vec::new), |v| {
-            let items = v.array(w)?;
-            if items.is_empty() {
-                v.bad(w, "at least one phase is required");
-                return None;
-            }
-            let phases: Vec<Option<Phase>> = items.iter().map(|p| phase(w, p)).collect();
-            any_forever = phases.iter().flatten().any(|p| p.duration.is_none());
-            let phases = phases.into_iter().collect::<Option<Vec<_>>>()?;
-            if let Some(i) = phases
-                .iter()
-                .position(|p| p.duration.is_none())
-                .filter(|&i| i + 1 < phases.len())
-            {
-                w.report(
-                    &format!("load.phases[{i}].duration"),
-                    Some(items[i].span()),
-                    "only the last phase may last forever",
-                );
-                return None;
-            }
-            Some(phases)
-        });
+    let phases =
+        phases_v
+            .filter(|_| !closed)
+            .map_or(closed.then(Vec::new).or(preset.clone()), |v| {
+                let items = v.array(w)?;
+                if items.is_empty() {
+                    v.bad(w, "at least one phase is required");
+                    return None;
+                }
+                let phases: Vec<Option<Phase>> = items.iter().map(|p| phase(w, p)).collect();
+                any_forever = phases.iter().flatten().any(|p| p.duration.is_none());
+                let phases = phases.into_iter().collect::<Option<Vec<_>>>()?;
+                if let Some(i) = phases
+                    .iter()
+                    .position(|p| p.duration.is_none())
+                    .filter(|&i| i + 1 < phases.len())
+                {
+                    w.report(
+                        &format!("load.phases[{i}].duration"),
+                        Some(items[i].span()),
+                        "only the last phase may last forever",
+                    );
+                    return None;
+                }
+                Some(phases)
+            });
+    if let Some(p) = &preset {
+        any_forever = p.iter().any(|p| p.duration.is_none());
+    }
     if let (Some(r), Some(Repeat::Forever | Repeat::Times(2..)), true) =
         (&repeat_v, repeat, any_forever)
     {
@@ -171,6 +193,72 @@ pub(super) fn load(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LoadConfi
         users: users?,
         think_time: think_time?,
         budget: budget?,
+        recovery: recovery?,
+    })
+}
+
+/// `users = N` or a user ramp `users = { from, to, over }`.
+fn users(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<UserRamp> {
+    if !v.raw().is_table() {
+        return v
+            .int_in(w, 1, 1_000_000)
+            .map(|n| UserRamp::constant(n as usize));
+    }
+    let mut t = v.table(w)?;
+    let from = match t.get("from") {
+        None => Some(0),
+        Some(f) => f.int_in(w, 0, 1_000_000).map(|n| n as usize),
+    };
+    let to = t
+        .require(w, "to")
+        .and_then(|x| x.int_in(w, 0, 1_000_000))
+        .map(|n| n as usize);
+    let over = t.require(w, "over").and_then(|o| o.duration(w));
+    t.finish(w, &["from", "to", "over"], |_| None);
+    let ramp = UserRamp {
+        from: from?,
+        to: to?,
+        over: over?,
+    };
+    if ramp.max() == 0 {
+        v.bad(w, "from or to must be > 0");
+        return None;
+    }
+    Some(ramp)
+}
+
+/// `recovery = { window, latency_tolerance, error_tolerance }`: when a spike counts as over.
+fn recovery(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Recovery> {
+    let mut t = v.table(w)?;
+    let d = Recovery::default();
+    let window = match t.get("window") {
+        None => Some(d.window),
+        Some(x) => x.duration(w).and_then(|win| {
+            if win < std::time::Duration::from_secs(1) || win.subsec_nanos() != 0 {
+                x.bad(w, "must be a whole number of seconds, at least 1s");
+                None
+            } else {
+                Some(win)
+            }
+        }),
+    };
+    let latency_tolerance = match t.get("latency_tolerance") {
+        None => Some(d.latency_tolerance),
+        Some(x) => x.float_in(w, 0.0, true, 100.0),
+    };
+    let error_tolerance = match t.get("error_tolerance") {
+        None => Some(d.error_tolerance),
+        Some(x) => x.float_in(w, 0.0, true, 1.0),
+    };
+    t.finish(
+        w,
+        &["window", "latency_tolerance", "error_tolerance"],
+        |_| None,
+    );
+    Some(Recovery {
+        window: window?,
+        latency_tolerance: latency_tolerance?,
+        error_tolerance: error_tolerance?,
     })
 }
 

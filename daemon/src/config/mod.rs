@@ -4,8 +4,10 @@
 //! [`Config::to_toml`] is the effective config as `print-config` shows it.
 
 pub mod canary;
+pub mod gates;
 mod load;
 mod parts;
+mod preset;
 mod scenario;
 mod schema;
 pub mod simulator;
@@ -111,6 +113,9 @@ pub struct Config {
     pub requests_jsonl: Option<crate::metrics::request_log::LogSpec>,
     /// The always-on synthetic probe, when configured.
     pub canary: Option<canary::Canary>,
+    /// `[gates]`: CI gates judged at the end of a run.
+    #[serde(skip_serializing_if = "gates::GatesConfig::is_empty")]
+    pub gates: gates::GatesConfig,
     /// An optional `[simulator]` section (used by `simulate -c` and `demo`).
     #[serde(skip)]
     pub simulator: Option<crate::simulator::SimConfig>,
@@ -318,11 +323,88 @@ pub struct LoadConfig {
     pub phases: Vec<Phase>,
     /// A spend cap: the run stops cleanly when it is reached.
     pub budget: Option<Budget>,
-    /// Closed loop: concurrent users (per replica).
-    pub users: usize,
+    /// Closed loop: concurrent users (per replica), constant or ramped.
+    pub users: UserRamp,
     /// Closed loop: think time after each answer, uniform in `[min, max]`.
     #[serde(serialize_with = "ser_think_time")]
     pub think_time: (Duration, Duration),
+    /// When a spike phase counts as recovered (reports).
+    pub recovery: Recovery,
+}
+
+/// Closed-loop users: `from` at the start, changing linearly to `to` over `over` (user k starts,
+/// or stops, at its share of `over`); a plain `users = N` is `from = to = N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserRamp {
+    pub from: usize,
+    pub to: usize,
+    pub over: Duration,
+}
+
+impl UserRamp {
+    pub fn constant(n: usize) -> Self {
+        UserRamp {
+            from: n,
+            to: n,
+            over: Duration::ZERO,
+        }
+    }
+
+    /// Most users ever active.
+    pub fn max(&self) -> usize {
+        self.from.max(self.to)
+    }
+
+    /// When user `k` (0-based) is active, relative to the run's start: `[start, stop)`.
+    pub fn active(&self, k: usize) -> (Duration, Option<Duration>) {
+        let share = |steps: usize, of: usize| self.over.mul_f64(steps as f64 / of as f64);
+        if self.to > self.from && k >= self.from {
+            (share(k - self.from + 1, self.to - self.from), None)
+        } else if self.to < self.from && k >= self.to {
+            (
+                Duration::ZERO,
+                Some(share(self.from - k, self.from - self.to)),
+            )
+        } else {
+            (Duration::ZERO, None)
+        }
+    }
+}
+
+impl Serialize for UserRamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.from == self.to {
+            s.serialize_u64(self.from as u64)
+        } else {
+            serde_json::json!({
+                "from": self.from,
+                "to": self.to,
+                "over": humantime::format_duration(self.over).to_string(),
+            })
+            .serialize(s)
+        }
+    }
+}
+
+/// `load.recovery`: a spike phase has recovered when, over every later `window`, the TTFT p95
+/// is within `latency_tolerance` (a fraction) of the pre-spike level and the error rate within
+/// `error_tolerance` (absolute) of it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Recovery {
+    #[serde(serialize_with = "ser_duration")]
+    pub window: Duration,
+    pub latency_tolerance: f64,
+    pub error_tolerance: f64,
+}
+
+impl Default for Recovery {
+    fn default() -> Self {
+        Recovery {
+            window: Duration::from_secs(10),
+            latency_tolerance: 0.2,
+            error_tolerance: 0.01,
+        }
+    }
 }
 
 fn ser_think_time<S: Serializer>(t: &(Duration, Duration), s: S) -> Result<S::Ok, S::Error> {
@@ -341,9 +423,10 @@ impl LoadConfig {
             max_sessions: 1,
             drain_timeout: Duration::from_secs(30),
             phases: Vec::new(),
-            users: 0,
+            users: UserRamp::constant(0),
             think_time: (Duration::ZERO, Duration::ZERO),
             budget: None,
+            recovery: Recovery::default(),
         }
     }
 }
@@ -452,7 +535,7 @@ impl Config {
             if let Some(load) = obj.get_mut("load").and_then(|l| l.as_object_mut()) {
                 let drop: &[&str] = match self.load.mode {
                     LoadMode::Open => &["users", "think_time"],
-                    LoadMode::Closed => &["phases", "arrival", "repeat"],
+                    LoadMode::Closed => &["phases", "arrival", "repeat", "recovery"],
                 };
                 for k in drop {
                     load.remove(*k);

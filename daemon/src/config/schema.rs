@@ -17,6 +17,7 @@ const ROOT_KEYS: &[&str] = &[
     "scenario",
     "canary",
     "output",
+    "gates",
     "simulator",
 ];
 const SERVER_KEYS: &[&str] = &["listen"];
@@ -90,6 +91,10 @@ pub(super) fn parse(
         Some(v) if !targets.is_empty() => super::canary::walk(&mut w, &v, &targets).map(Some),
         Some(_) => None,
     };
+    let gates = match root.get("gates") {
+        None => Some(Default::default()),
+        Some(v) => super::gates::walk(&mut w, &v),
+    };
     let simulator = match root.get("simulator") {
         None => Some(None),
         Some(v) => super::simulator::walk(&mut w, &v).map(Some),
@@ -113,6 +118,7 @@ pub(super) fn parse(
         simulator,
         canary,
         requests_jsonl,
+        gates,
     ) {
         (
             Some(seed),
@@ -123,6 +129,7 @@ pub(super) fn parse(
             Some(simulator),
             Some(canary),
             Some(requests_jsonl),
+            Some(gates),
         ) if w.problems.is_empty() => Ok(Config {
             seed,
             server,
@@ -131,6 +138,7 @@ pub(super) fn parse(
             scenarios,
             canary,
             requests_jsonl,
+            gates,
             simulator,
             checksum: checksum(text),
         }),

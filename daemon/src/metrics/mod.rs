@@ -4,6 +4,7 @@
 //! totals for the status API, and exact HDR histograms for run summaries ([`summary`]).
 
 pub mod catalogue;
+pub mod recovery;
 pub mod request_log;
 pub mod summary;
 
@@ -454,6 +455,13 @@ impl Recorder {
     /// A copy of the exact run summary so far.
     pub fn summary(&self) -> Option<RunSummary> {
         self.summary.lock().ok().map(|s| s.clone())
+    }
+
+    /// Judge spike recovery on this timeline from now on (a new generation's shape).
+    pub fn set_spikes(&self, timeline: Option<recovery::Timeline>) {
+        if let Ok(mut s) = self.summary.lock() {
+            s.set_spikes(timeline);
+        }
     }
 
     /// Leave requests sent before `at` (the warm-up) out of the run summary.

@@ -64,6 +64,7 @@ impl Quantity {
             "p90": self.quantile(0.9),
             "p95": self.quantile(0.95),
             "p99": self.quantile(0.99),
+            "p99.9": self.quantile(0.999),
             "max": self.quantile(1.0),
         })
     }
@@ -196,6 +197,8 @@ pub struct RunSummary {
     /// the requests of the phase that have finished.
     pub phases: Vec<ScopeSummary>,
     pub phase_names: Vec<String>,
+    /// Spike recovery, when the shape has spike phases.
+    spikes: Option<super::recovery::Tracker>,
 }
 
 impl RunSummary {
@@ -215,7 +218,22 @@ impl RunSummary {
             canary,
             phases: vec![ScopeSummary::default(); phase_names.len()],
             phase_names,
+            spikes: None,
         }
+    }
+
+    /// Where the spikes of the (new) load shape are.
+    pub fn set_spikes(&mut self, timeline: Option<super::recovery::Timeline>) {
+        match (&mut self.spikes, timeline) {
+            (Some(t), Some(new)) => t.retime(new),
+            (None, Some(new)) => self.spikes = Some(super::recovery::Tracker::new(new)),
+            (_, None) => {}
+        }
+    }
+
+    /// Every spike occurrence's recovery so far.
+    pub fn spike_results(&self) -> Vec<super::recovery::SpikeResult> {
+        self.spikes.as_ref().map_or_else(Vec::new, |t| t.results())
     }
 
     fn counts(&self, at: Instant) -> bool {
@@ -259,6 +277,9 @@ impl RunSummary {
             }
             self.phases[p].started += 1;
             self.phases[p].observe(rec);
+            if let Some(t) = &mut self.spikes {
+                t.observe(rec);
+            }
         }
     }
 
@@ -335,6 +356,32 @@ impl RunSummary {
                 );
             }
         }
+        for r in self.spike_results() {
+            let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.2} %", v * 100.0));
+            let secs = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.3}s"));
+            let _ = writeln!(
+                out,
+                "[spike: phase {}, pass {}, at {:.0}s for {:.0}s] TTFT p95 {} before, {} during; errors {} before, {} during",
+                r.phase,
+                r.pass,
+                r.spike_start_seconds,
+                r.spike_seconds,
+                secs(r.pre_spike.ttft_p95),
+                secs(r.during_spike.ttft_p95),
+                pct(r.pre_spike.error_rate),
+                pct(r.during_spike.error_rate),
+            );
+            let _ = match r.recovery_seconds {
+                Some(s) => writeln!(
+                    out,
+                    "  recovered {s:.0}s after the spike ended ({:.0}s windows within +{:.0} % TTFT p95 and +{:.1} pt errors)",
+                    r.window_seconds,
+                    r.latency_tolerance * 100.0,
+                    r.error_tolerance * 100.0
+                ),
+                None => writeln!(out, "  not recovered: {}", r.note.as_deref().unwrap_or("-")),
+            };
+        }
         out
     }
 
@@ -358,6 +405,7 @@ impl RunSummary {
                 v["kind"] = self.phase_names.get(i).cloned().unwrap_or_default().into();
                 v
             }).collect::<Vec<_>>(),
+            "spikes": self.spike_results(),
         })
     }
 }

@@ -70,9 +70,10 @@ impl Generation {
             }
         }
         if closed {
-            recorder.set_limit(config.load.users);
+            recorder.set_limit(0);
             Users {
                 users: config.load.users,
+                epoch,
                 think_time: config.load.think_time,
                 seed: config.seed,
                 pool: Arc::clone(&workload).spawn_pool(pool_capacity, shared.shard.seqs()),
@@ -99,6 +100,11 @@ impl Generation {
             });
         }
         recorder.set_limit(config.load.max_in_flight);
+        recorder.set_spikes(crate::metrics::recovery::Timeline::new(
+            &config.load.phases,
+            epoch,
+            config.load.recovery,
+        ));
         let shape = Shape::new(&config.load.phases, config.load.repeat);
         let now = Instant::now();
         let mut arrivals =

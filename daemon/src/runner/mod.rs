@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 use crate::client::ClientError;
 use crate::config::Config;
 use crate::export::{ExportError, Exporter};
-use crate::gate::Gate;
+use crate::gate::Gates;
 use crate::metrics::{Recorder, RunIdentity};
 use crate::record::Outcome;
 use crate::report::RunReport;
@@ -51,8 +51,8 @@ pub struct RunOptions {
     pub warmup: Option<Duration>,
     /// Where the JSON report goes (checkpointed every `CHECKPOINT` while the run goes on).
     pub report: Option<PathBuf>,
-    /// CI gates judged on the summary at the end.
-    pub gates: Vec<Gate>,
+    /// CI gates judged on the summary at the end (and the baseline report they refer to).
+    pub gates: Gates,
     /// The config file, for SIGHUP and `POST /-/reload`.
     pub config_path: Option<PathBuf>,
 }
@@ -88,17 +88,14 @@ fn snapshot(
     started: Instant,
     bounded: bool,
     interrupted: Option<Signal>,
-    gates: &[Gate],
+    gates: &Gates,
     complete: bool,
 ) -> RunReport {
     let t = &recorder.totals;
     let summary = recorder.summary();
     let measured = Instant::now().saturating_duration_since(measure_from);
     let gates = match &summary {
-        Some(s) => gates
-            .iter()
-            .map(|g| g.evaluate(s, measured.as_secs_f64()))
-            .collect(),
+        Some(s) => gates.judge(s, measured.as_secs_f64()),
         None => Vec::new(),
     };
     RunReport {

@@ -492,3 +492,60 @@ async fn a_spent_budget_ends_the_schedule_cleanly() {
     assert_eq!(t.dropped.load(std::sync::atomic::Ordering::Relaxed), 1);
     assert_eq!(t.finished(Outcome::Success), 7);
 }
+
+/// Closed-loop users ramping `from` → `to` over 4 s, 100 ms per request, no think time, stopped
+/// at 4.95 s (ramp up) or left to retire (ramp down): who sent what, and when.
+async fn user_ramp(from: usize, to: usize) -> (u64, Vec<(u64, Instant, Instant)>, Instant) {
+    let (d, fake) = dispatcher(Duration::from_millis(100), 1);
+    let (recorder, tracker, stop) = (Arc::clone(&d.recorder), d.tracker.clone(), d.stop.clone());
+    let epoch = Instant::now();
+    closed::Users {
+        users: crate::config::UserRamp {
+            from,
+            to,
+            over: Duration::from_secs(4),
+        },
+        epoch,
+        think_time: (Duration::ZERO, Duration::ZERO),
+        seed: 1,
+        pool: PromptPool::prefilled(plain_prompts(200)),
+        recorder: Arc::clone(&recorder),
+        executor: Arc::clone(&fake),
+        failures: Arc::new(FailureLog::new(5)),
+        tracker: tracker.clone(),
+        stop: stop.clone(),
+        abort: CancellationToken::new(),
+        budget: None,
+    }
+    .spawn();
+    tokio::time::sleep(Duration::from_millis(4950)).await;
+    stop.cancel();
+    tracker.close();
+    tracker.wait().await;
+    let started = recorder
+        .totals
+        .started
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let sent = fake.sent.lock().unwrap().clone();
+    (started, sent, epoch)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_user_ramp_starts_and_retires_users_at_their_share_of_the_ramp() {
+    // 0 → 4 users over 4 s: user k joins at (k + 1) s and sends every 100 ms until the stop.
+    let (started, sent, epoch) = user_ramp(0, 4).await;
+    assert_eq!(started, 40 + 30 + 20 + 10);
+    let before = |secs: f64| {
+        sent.iter()
+            .filter(|s| s.2 < epoch + Duration::from_secs_f64(secs))
+            .count()
+    };
+    assert_eq!(before(1.0), 0, "nobody before the first user joins");
+    assert_eq!(before(2.0), 10, "one user for the first second");
+    assert_eq!(before(3.0), 10 + 20, "then two");
+    // 4 → 0 users over 4 s: user k retires at (4 - k) s, after its request in flight.
+    let (started, sent, epoch) = user_ramp(4, 0).await;
+    assert_eq!(started, 40 + 30 + 20 + 10);
+    let last = sent.iter().map(|s| s.2).max().unwrap();
+    assert_eq!(last, epoch + Duration::from_millis(3900));
+}
