@@ -99,35 +99,6 @@ fn two_shards_with_a_shared_start_send_the_schedule_exactly_once() {
     );
 }
 
-fn bounded_run(config: &str, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.toml");
-    let report = dir.path().join("report.json");
-    std::fs::write(&path, config).unwrap();
-    let mut args = vec![
-        "run",
-        "-c",
-        path.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--report",
-        report.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let out = std::process::Command::new(bin())
-        .args(&args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    let json = serde_json::from_str(&std::fs::read_to_string(&report).unwrap_or_default())
-        .unwrap_or_default();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        json,
-    )
-}
-
 #[test]
 fn gates_decide_the_exit_code_and_the_report_matches_the_counters() {
     let (_sim, sim_addr) = simulator(&["--ttft", "20ms", "--itl", "5ms"]);

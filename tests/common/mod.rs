@@ -321,3 +321,34 @@ pub fn rss_bytes(pid: u32) -> u64 {
         .expect("VmRSS")
         * 1024
 }
+
+/// `run -c CONFIG --listen 127.0.0.1:0 --report FILE EXTRA…` to the end: (exit code, stdout,
+/// the report JSON or null).
+pub fn bounded_run(config: &str, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    let report = dir.path().join("report.json");
+    std::fs::write(&path, config).unwrap();
+    let mut args = vec![
+        "run",
+        "-c",
+        path.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = std::process::Command::new(bin())
+        .args(&args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let json = serde_json::from_str(&std::fs::read_to_string(&report).unwrap_or_default())
+        .unwrap_or_default();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        json,
+    )
+}

@@ -1,0 +1,111 @@
+//! End to end, what a bounded run reports and judges: gates kept in the config file, relative
+//! gates against an earlier report, a load preset by name, and a spike's recovery time measured
+//! on the built-in target's real queueing — the real binary on 127.0.0.1 port 0.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+
+#[test]
+fn config_gates_and_relative_gates_against_an_earlier_report() {
+    let (_sim, sim_addr) = simulator(&["--ttft", "20ms", "--itl", "5ms"]);
+    let load =
+        "arrival = \"constant\"\nmax_in_flight = 64\npreset = { name = \"steady\", rate = 20 }";
+    let config = config_for(sim_addr, "", load, "input_tokens = 32\noutput_tokens = 10");
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, first) = bounded_run(&config, &["--duration", "3s"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(first["complete"], true);
+    let baseline = dir.path().join("previous.json");
+    std::fs::write(&baseline, first.to_string()).unwrap();
+    // Gates in the file, the baseline named there, one more gate on the command line.
+    let gated = format!(
+        "{config}\n[gates]\nrules = [\"ttft.p95 < 3 * baseline\", \"error_rate <= baseline + 1%\"]\nmin_samples = 10\nbaseline = {:?}\n",
+        baseline.display().to_string()
+    );
+    let (code, out, report) = bounded_run(
+        &gated,
+        &["--duration", "3s", "--gate", "tpot.mean < 2 * baseline"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let gates = report["gates"].as_array().unwrap();
+    assert_eq!(gates.len(), 3, "{report}");
+    for g in gates {
+        assert_eq!(g["verdict"], "pass", "{g}");
+        assert!(g["baseline"].as_f64().is_some(), "{g}");
+        assert_eq!(g["min_samples"], 10);
+    }
+    assert!(out.contains("baseline"), "{out}");
+    // A regression beyond the relative bound is a breach naming both values.
+    let (code, out, report) = bounded_run(
+        &gated,
+        &["--duration", "2s", "--gate", "ttft.p95 < 0.01 * baseline"],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("BREACHED") && out.contains("0.01 * baseline"),
+        "{out}"
+    );
+    assert_eq!(report["verdict"], "breach");
+    // --baseline overrides the file's; a baseline that is not a finished report is refused,
+    // and a relative gate with no baseline at all is a usage error.
+    let mut cut = first.clone();
+    cut["interrupted"] = true.into();
+    let bad = dir.path().join("interrupted.json");
+    std::fs::write(&bad, cut.to_string()).unwrap();
+    let (code, _, _) = bounded_run(
+        &gated,
+        &["--duration", "1s", "--baseline", bad.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(64));
+    let (code, _, _) = bounded_run(
+        &config,
+        &["--duration", "1s", "--gate", "ttft.p95 < baseline"],
+    );
+    assert_eq!(code, Some(64));
+}
+
+#[test]
+fn a_spike_preset_reports_how_long_the_target_took_to_recover() {
+    // Four sequences decoded at once, ~110 ms each: ~36 req/s of capacity. A 3 s spike to
+    // 80 req/s leaves a queue that takes seconds to drain after the spike.
+    let (_sim, sim_addr) = simulator(&[
+        "--ttft",
+        "10ms",
+        "--itl",
+        "10ms",
+        "--prefill-per-token",
+        "0s",
+        "--itl-per-seq",
+        "0s",
+        "--batch-capacity",
+        "4",
+    ]);
+    let load = "arrival = \"constant\"\nmax_in_flight = 1000\n\
+        preset = { name = \"spike\", base = 10, peak = 80, before = \"5s\", hold = \"3s\", after = \"15s\" }\n\
+        recovery = { window = \"2s\", latency_tolerance = 1.0, error_tolerance = 0.05 }";
+    let config = config_for(sim_addr, "", load, "input_tokens = 16\noutput_tokens = 10");
+    let (code, out, report) = bounded_run(&config, &["--duration", "60s"]);
+    assert_eq!(code, Some(0), "{out}");
+    let spikes = report["summary"]["spikes"].as_array().unwrap();
+    assert_eq!(spikes.len(), 1, "{report}");
+    let s = &spikes[0];
+    assert_eq!(s["spike_start_seconds"], 5.0);
+    assert!(s["pre_spike"]["requests"].as_u64().unwrap() >= 40, "{s}");
+    let (pre, during) = (
+        s["pre_spike"]["ttft_p95"].as_f64().unwrap(),
+        s["during_spike"]["ttft_p95"].as_f64().unwrap(),
+    );
+    assert!(during > 4.0 * pre, "the spike queued requests: {s}");
+    assert_eq!(s["recovered"], true, "{s}");
+    let rec = s["recovery_seconds"].as_f64().unwrap();
+    assert!(
+        rec > 0.0 && rec < 13.0,
+        "the queue took a while to drain: {s}"
+    );
+    assert!(
+        out.contains("recovered") && out.contains("after the spike ended"),
+        "{out}"
+    );
+}
