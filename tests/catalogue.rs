@@ -86,6 +86,48 @@ fn exposition() -> BTreeMap<String, Family> {
     r.canary(&["answer"], 2.0);
     r.session_started();
     r.session_ended();
+    // The resource sampler, with this process as the "target" and a scripted GPU.
+    let gpu = llm_soak::resources::gpu::GpuSample {
+        uuid: "GPU-0000".into(),
+        name: "Fake H100".into(),
+        utilization: Some(0.5),
+        memory_used: Some(1 << 30),
+        memory_total: Some(80 << 30),
+        power_watts: Some(300.0),
+        energy_joules: Some(1000.0),
+        temperature_celsius: Some(60.0),
+        sm_clock_hz: Some(1.9e9),
+    };
+    let config = llm_soak::resources::ResourceConfig {
+        target_process: Some((
+            "t".into(),
+            llm_soak::resources::process::Selector::Pid(std::process::id()),
+        )),
+        ..Default::default()
+    };
+    let fake = llm_soak::resources::gpu::Fake::new(vec![Ok(vec![gpu])]);
+    let mut sampler =
+        llm_soak::resources::Sampler::new(config, &exporter.meter(), Some(Box::new(fake))).unwrap();
+    sampler.tick();
+    std::thread::sleep(Duration::from_millis(250));
+    sampler.tick();
+    // Drift baselines over a window that has closed.
+    let t0 = Instant::now();
+    let mut b = llm_soak::metrics::baseline::Baselines::new(
+        &exporter.meter(),
+        vec![(
+            "s|t".into(),
+            catalogue::REQUEST_LABELS
+                .iter()
+                .map(|k| opentelemetry::KeyValue::new(*k, "x"))
+                .collect(),
+        )],
+        t0 - Duration::from_secs(1),
+        (Duration::ZERO, Duration::from_secs(3600)),
+        None,
+    );
+    b.observe(&record(Outcome::Success, None));
+    b.tick(t0 + Duration::from_secs(7200));
     let text = exporter.encode().unwrap();
     let mut families: BTreeMap<String, Family> = BTreeMap::new();
     for line in text.lines() {

@@ -44,6 +44,7 @@ pub mod openai;
 pub mod progress;
 pub mod record;
 pub mod report;
+pub mod resources;
 pub mod runner;
 pub mod schedule;
 pub mod server;

@@ -6,8 +6,10 @@
 pub mod canary;
 pub mod gates;
 mod load;
+pub mod otlp;
 mod parts;
 mod preset;
+pub mod resources;
 mod scenario;
 mod schema;
 pub mod simulator;
@@ -93,7 +95,7 @@ impl Serialize for Secret {
     }
 }
 
-pub(super) fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&humantime::format_duration(*d).to_string())
 }
 
@@ -113,6 +115,13 @@ pub struct Config {
     pub requests_jsonl: Option<crate::metrics::request_log::LogSpec>,
     /// The always-on synthetic probe, when configured.
     pub canary: Option<canary::Canary>,
+    /// `[otlp]` (or the `OTEL_EXPORTER_OTLP_*` environment): push metrics and spans.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp: Option<otlp::Otlp>,
+    /// `[resources]`: the resource sampler.
+    pub resources: crate::resources::ResourceConfig,
+    /// `[baseline]`: drift baselines.
+    pub baseline: resources::BaselineConfig,
     /// `[gates]`: CI gates judged at the end of a run.
     #[serde(skip_serializing_if = "gates::GatesConfig::is_empty")]
     pub gates: gates::GatesConfig,
@@ -546,6 +555,9 @@ impl Config {
                     "output".into(),
                     serde_json::json!({ "requests_jsonl": log }),
                 );
+            }
+            if let (Some(o), Some(otlp)) = (&self.otlp, obj.get_mut("otlp")) {
+                otlp["headers"] = o.shown_headers();
             }
             if let (Some(c), Some(canary)) = (&self.canary, obj.get_mut("canary")) {
                 canary["target"] = self.targets[c.target].name.clone().into();

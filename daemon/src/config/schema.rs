@@ -18,6 +18,9 @@ const ROOT_KEYS: &[&str] = &[
     "canary",
     "output",
     "gates",
+    "otlp",
+    "resources",
+    "baseline",
     "simulator",
 ];
 const SERVER_KEYS: &[&str] = &["listen"];
@@ -95,6 +98,12 @@ pub(super) fn parse(
         None => Some(Default::default()),
         Some(v) => super::gates::walk(&mut w, &v),
     };
+    let otlp_v = root.get("otlp");
+    let otlp = super::otlp::walk(&mut w, otlp_v);
+    let resources_v = root.get("resources");
+    let resources = super::resources::resources(&mut w, resources_v, &targets);
+    let baseline_v = root.get("baseline");
+    let baseline = super::resources::baseline(&mut w, baseline_v);
     let simulator = match root.get("simulator") {
         None => Some(None),
         Some(v) => super::simulator::walk(&mut w, &v).map(Some),
@@ -119,6 +128,9 @@ pub(super) fn parse(
         canary,
         requests_jsonl,
         gates,
+        otlp,
+        resources,
+        baseline,
     ) {
         (
             Some(seed),
@@ -130,6 +142,9 @@ pub(super) fn parse(
             Some(canary),
             Some(requests_jsonl),
             Some(gates),
+            Some(otlp),
+            Some(resources),
+            Some(baseline),
         ) if w.problems.is_empty() => Ok(Config {
             seed,
             server,
@@ -139,6 +154,9 @@ pub(super) fn parse(
             canary,
             requests_jsonl,
             gates,
+            otlp,
+            resources,
+            baseline,
             simulator,
             checksum: checksum(text),
         }),
@@ -285,7 +303,7 @@ fn targets(w: &mut Walk<'_>, v: Option<Val<'_, '_>>, max_in_flight: usize) -> (V
     (out, ok)
 }
 
-fn is_sensitive_header(name: &str) -> bool {
+pub(super) fn is_sensitive_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     [
         "authorization",

@@ -3,6 +3,7 @@
 //! lock on the chunk path: it runs once per request, after the stream ended), keeps atomic
 //! totals for the status API, and exact HDR histograms for run summaries ([`summary`]).
 
+pub mod baseline;
 pub mod catalogue;
 pub mod recovery;
 pub mod request_log;
@@ -136,6 +137,8 @@ pub struct Recorder {
     scenario_labels: Vec<Vec<KeyValue>>,
     pub totals: Totals,
     summary: Mutex<RunSummary>,
+    /// Drift baselines, once the run has started them.
+    baselines: Mutex<Option<baseline::Baselines>>,
 }
 
 impl Recorder {
@@ -208,6 +211,7 @@ impl Recorder {
             checksum: gauge(meter, &c::CONFIG_CHECKSUM),
             scenario_labels,
             totals: Totals::default(),
+            baselines: Mutex::new(None),
             summary: Mutex::new(RunSummary::new(
                 config
                     .scenarios
@@ -382,6 +386,11 @@ impl Recorder {
         if let Ok(mut s) = self.summary.lock() {
             s.observe(rec);
         }
+        if let Ok(mut b) = self.baselines.lock()
+            && let Some(b) = b.as_mut()
+        {
+            b.observe(rec);
+        }
 
         let mut extra = vec![KeyValue::new("outcome", rec.outcome.as_str())];
         if let Some(e) = rec.error_type {
@@ -462,6 +471,67 @@ impl Recorder {
         if let Ok(mut s) = self.summary.lock() {
             s.set_spikes(timeline);
         }
+    }
+
+    /// Start measuring drift baselines (`[baseline]`) from `start` + warm-up.
+    pub fn start_baselines(&self, meter: &Meter, config: &Config, start: tokio::time::Instant) {
+        let keys = config
+            .scenarios
+            .iter()
+            .map(|s| (s.name.as_str(), s.target, s.model.as_str()))
+            .chain(
+                config
+                    .canary
+                    .iter()
+                    .map(|c| ("canary", c.target, config.targets[c.target].model.as_str())),
+            )
+            .map(|(name, t, model)| {
+                let t = &config.targets[t];
+                format!("{name}|{}|{}|{model}", t.name, t.base_url)
+            });
+        let scopes = keys.zip(self.scenario_labels.iter().cloned()).collect();
+        let b = baseline::Baselines::new(
+            meter,
+            scopes,
+            start,
+            (config.baseline.warmup, config.baseline.window),
+            config.baseline.state_dir.as_deref(),
+        );
+        if let Ok(mut slot) = self.baselines.lock() {
+            *slot = Some(b);
+        }
+    }
+
+    /// Close the baseline window when its time has come.
+    pub fn baseline_tick(&self) {
+        if let Ok(mut b) = self.baselines.lock()
+            && let Some(b) = b.as_mut()
+        {
+            b.tick(tokio::time::Instant::now());
+        }
+    }
+
+    /// Forget the baselines and measure them again (after the configured warm-up).
+    pub fn reset_baselines(&self) -> bool {
+        match self.baselines.lock() {
+            Ok(mut b) => b
+                .as_mut()
+                .map(|b| b.reset(tokio::time::Instant::now()))
+                .is_some(),
+            Err(_) => false,
+        }
+    }
+
+    /// The baselines set so far (status API).
+    pub fn baselines(&self) -> serde_json::Value {
+        self.baselines
+            .lock()
+            .ok()
+            .and_then(|b| {
+                b.as_ref()
+                    .map(|b| serde_json::to_value(b.current()).unwrap_or_default())
+            })
+            .unwrap_or_default()
     }
 
     /// Leave requests sent before `at` (the warm-up) out of the run summary.

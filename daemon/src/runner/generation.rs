@@ -180,6 +180,22 @@ pub fn incompatible(old: &Config, new: &Config) -> Option<String> {
     if old.requests_jsonl != new.requests_jsonl {
         return Some("[output] changed: restart to apply".into());
     }
+    let otlp = |c: &Config| {
+        c.otlp.as_ref().map(|o| {
+            let headers: Vec<(&str, &str)> = o
+                .headers
+                .iter()
+                .map(|h| (h.name.as_str(), h.value.expose()))
+                .collect();
+            format!("{:?} {:?}", o, headers)
+        })
+    };
+    if otlp(old) != otlp(new) {
+        return Some("[otlp] (or its environment) changed: restart to apply".into());
+    }
+    if old.resources != new.resources || old.baseline != new.baseline {
+        return Some("[resources] or [baseline] changed: restart to apply".into());
+    }
     if old.server.listen != new.server.listen {
         return Some("server.listen changed: restart to apply".into());
     }

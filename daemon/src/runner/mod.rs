@@ -25,6 +25,7 @@ use crate::schedule::{DispatchEnd, Shard};
 use crate::server::{self, Phase, Status};
 
 mod generation;
+mod telemetry;
 use generation::{Generation, Shared};
 
 /// A signal from outside.
@@ -248,10 +249,13 @@ pub async fn run(
         shard: opts.shard.to_string(),
         start_time,
     };
-    let exporter = Exporter::new(vec![
-        KeyValue::new("service.instance.id", run_id.clone()),
-        KeyValue::new("llmsoak.shard", identity.shard.clone()),
-    ])?;
+    let exporter = Exporter::with_otlp(
+        vec![
+            KeyValue::new("service.instance.id", run_id.clone()),
+            KeyValue::new("llmsoak.shard", identity.shard.clone()),
+        ],
+        config.otlp.as_ref(),
+    )?;
     let recorder = Arc::new(Recorder::new(&exporter.meter(), &config, &identity));
     if let Some(spec) = &config.requests_jsonl {
         let log =
@@ -316,8 +320,9 @@ pub async fn run(
         epoch,
         now.saturating_duration_since(epoch),
     )?;
-    let mut config = config;
     let started = Instant::now();
+    let telemetry = telemetry::Telemetry::start(&config, &exporter, &recorder, started.max(epoch));
+    let mut config = config;
     let bounded = opts.duration.is_some();
     tracing::info!(
         run_id = %run_id,
@@ -457,6 +462,7 @@ pub async fn run(
     {
         tracing::error!(path = %path.display(), error = %e, "cannot write the report");
     }
+    telemetry.stop().await;
     server_stop.cancel();
     root.cancel();
     if let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_secs(5), server_task).await {

@@ -1,7 +1,9 @@
 //! The daemon's HTTP surface (axum, 127.0.0.1:9464 unless configured): `GET /metrics`
 //! (Prometheus text format from the one meter provider), `/-/healthy` (the process is up),
 //! `/-/ready` (the schedule is running and not draining) and `GET /api/v1/status` (JSON: config
-//! summary with secrets redacted, rates, in flight, totals by outcome, uptime).
+//! summary with secrets redacted, rates, in flight, totals by outcome, uptime, drift baselines);
+//! `POST /-/reload` re-reads the config and `POST /api/v1/baseline/reset` re-measures the drift
+//! baselines.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -130,6 +132,7 @@ impl Status {
             "summary": self.recorder.summary().map(|s| {
                 s.to_json(Instant::now().saturating_duration_since(s.measure_from).as_secs_f64())
             }),
+            "baselines": self.recorder.baselines(),
             "config": self.config.lock().map(|c| c.clone()).unwrap_or_default(),
         })
     }
@@ -142,6 +145,10 @@ pub fn router(status: Arc<Status>) -> Router {
         .route("/-/ready", get(ready))
         .route("/-/reload", axum::routing::post(reload))
         .route("/api/v1/status", get(status_doc))
+        .route(
+            "/api/v1/baseline/reset",
+            axum::routing::post(reset_baseline),
+        )
         .with_state(status)
 }
 
@@ -195,6 +202,23 @@ async fn ready(State(s): State<Arc<Status>>) -> Response {
     match s.phase() {
         Phase::Running | Phase::Finished => (StatusCode::OK, "ready\n").into_response(),
         p => (StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", p.as_str())).into_response(),
+    }
+}
+
+async fn reset_baseline(State(s): State<Arc<Status>>) -> Response {
+    if s.recorder.reset_baselines() {
+        tracing::info!("drift baselines reset by the API: measuring again after the warm-up");
+        (
+            StatusCode::OK,
+            "baselines reset; measuring again after the warm-up\n",
+        )
+            .into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no baselines in this run\n",
+        )
+            .into_response()
     }
 }
 

@@ -110,6 +110,9 @@ const fn inst(
 
 use Kind::{Counter, Gauge, Histogram};
 
+mod resources;
+pub use resources::*;
+
 pub const OPERATION_DURATION: Instrument = Instrument {
     optional: &["error.type"],
     ..inst(
@@ -449,6 +452,35 @@ pub const ALL: &[Instrument] = &[
     RUN_INFO,
     BUILD_INFO,
     RUN_START_TIME,
+    OTLP_EXPORT_FAILURES,
+    PROBE_STATUS,
+    PROBE_SUCCESS,
+    PROBE_DURATION,
+    PROCESS_MEMORY,
+    PROCESS_VIRTUAL,
+    PROCESS_CPU,
+    PROCESS_THREADS,
+    PROCESS_FDS,
+    SYSTEM_CPU,
+    SYSTEM_MEMORY,
+    SYSTEM_MEMORY_LIMIT,
+    SYSTEM_LOAD,
+    TARGET_MEMORY,
+    TARGET_VIRTUAL,
+    TARGET_CPU,
+    TARGET_THREADS,
+    TARGET_FDS,
+    TARGET_RESTARTS,
+    GPU_UTILIZATION,
+    GPU_MEMORY,
+    GPU_MEMORY_LIMIT,
+    GPU_POWER,
+    GPU_ENERGY,
+    GPU_TEMPERATURE,
+    GPU_SM_CLOCK,
+    BASELINE_TPOT,
+    BASELINE_TTFT,
+    BASELINE_SAMPLES,
 ];
 
 /// Drop reasons (label `reason` of `llmsoak_schedule_dropped_total`).

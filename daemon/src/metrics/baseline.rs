@@ -1,0 +1,341 @@
+//! Drift baselines: after `[baseline] warmup`, the TTFT and TPOT of every scenario's successful
+//! requests sent during `[baseline] window` (exact HDR histograms, 2 significant digits) become
+//! the run's fixed baseline, exported as `llmsoak.baseline.*` gauges (`stat` = mean, p50, p90)
+//! with the sample count next to them. Drift alerts divide the live mean by it. The baseline is
+//! persisted in the state directory, keyed by scenario, target and model, so a restart in the
+//! middle of a soak reuses it instead of re-baselining on a server that may already be degraded;
+//! only `POST /api/v1/baseline/reset` (or removing the file) starts a new one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Gauge, Meter};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::catalogue::{self as c, Instrument};
+use crate::record::{Outcome, RequestRecord};
+
+/// Requests sent in the window but still running this long after it are left out.
+const GRACE: Duration = Duration::from_secs(10);
+const STATE_FILE: &str = "baselines.json";
+
+/// One quantity's baseline (seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+}
+
+/// A scenario's baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    pub ttft: Option<Stats>,
+    pub tpot: Option<Stats>,
+    pub samples: u64,
+    /// Unix time it was computed.
+    pub computed_at: f64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct StateFile {
+    version: u32,
+    baselines: BTreeMap<String, Baseline>,
+}
+
+fn hist() -> Histogram<u64> {
+    // Constant, valid bounds: this cannot fail.
+    Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("valid HDR bounds")
+}
+
+fn stats(h: &Histogram<u64>) -> Option<Stats> {
+    (!h.is_empty()).then(|| Stats {
+        mean: h.mean() / 1e6,
+        p50: h.value_at_quantile(0.5) as f64 / 1e6,
+        p90: h.value_at_quantile(0.9) as f64 / 1e6,
+    })
+}
+
+/// One scenario: its identity, labels and either the window being measured or the result.
+#[derive(Debug)]
+struct Scope {
+    key: String,
+    labels: Vec<KeyValue>,
+    ttft: Histogram<u64>,
+    tpot: Histogram<u64>,
+    samples: u64,
+    done: Option<Baseline>,
+}
+
+/// Every scenario's baseline.
+#[derive(Debug)]
+pub struct Baselines {
+    scopes: Vec<Scope>,
+    from: Instant,
+    until: Instant,
+    warmup: Duration,
+    window: Duration,
+    state: Option<PathBuf>,
+    ttft_g: Gauge<f64>,
+    tpot_g: Gauge<f64>,
+    samples_g: Gauge<f64>,
+}
+
+fn gauge(meter: &Meter, i: &Instrument) -> Gauge<f64> {
+    meter
+        .f64_gauge(i.name)
+        .with_unit(i.unit)
+        .with_description(i.description)
+        .build()
+}
+
+impl Baselines {
+    /// `scopes`: (key, labels) per scenario index; the window is
+    /// `[start + warmup, start + warmup + window)`.
+    pub fn new(
+        meter: &Meter,
+        scopes: Vec<(String, Vec<KeyValue>)>,
+        start: Instant,
+        (warmup, window): (Duration, Duration),
+        state_dir: Option<&Path>,
+    ) -> Self {
+        let from = start + warmup;
+        let mut b = Baselines {
+            scopes: scopes
+                .into_iter()
+                .map(|(key, labels)| Scope {
+                    key,
+                    labels,
+                    ttft: hist(),
+                    tpot: hist(),
+                    samples: 0,
+                    done: None,
+                })
+                .collect(),
+            from,
+            until: from + window,
+            warmup,
+            window,
+            state: state_dir.map(|d| d.join(STATE_FILE)),
+            ttft_g: gauge(meter, &c::BASELINE_TTFT),
+            tpot_g: gauge(meter, &c::BASELINE_TPOT),
+            samples_g: gauge(meter, &c::BASELINE_SAMPLES),
+        };
+        b.restore();
+        b
+    }
+
+    fn restore(&mut self) {
+        let Some(path) = self.state.clone() else {
+            return;
+        };
+        let saved: StateFile = match std::fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "ignoring an unreadable baseline state file");
+                    return;
+                }
+            },
+            Err(_) => return,
+        };
+        let mut restored = 0;
+        for i in 0..self.scopes.len() {
+            if let Some(b) = saved.baselines.get(&self.scopes[i].key).cloned() {
+                self.publish(i, b);
+                restored += 1;
+            }
+        }
+        if restored > 0 {
+            tracing::info!(path = %path.display(), restored, "drift baselines restored from the state directory (not re-measured)");
+        }
+    }
+
+    fn publish(&mut self, i: usize, b: Baseline) {
+        let s = &mut self.scopes[i];
+        for (g, stats) in [(&self.ttft_g, b.ttft), (&self.tpot_g, b.tpot)] {
+            if let Some(st) = stats {
+                for (name, v) in [("mean", st.mean), ("p50", st.p50), ("p90", st.p90)] {
+                    let mut l = s.labels.clone();
+                    l.push(KeyValue::new("stat", name));
+                    g.record(v, &l);
+                }
+            }
+        }
+        self.samples_g.record(b.samples as f64, &s.labels);
+        s.done = Some(b);
+    }
+
+    /// A finished request (its scenario's window, if still open, takes it).
+    pub fn observe(&mut self, rec: &RequestRecord) {
+        let Some(s) = self.scopes.get_mut(rec.scenario) else {
+            return;
+        };
+        if s.done.is_some() || rec.sent_at < self.from || rec.sent_at >= self.until {
+            return;
+        }
+        if rec.outcome != Outcome::Success {
+            return;
+        }
+        s.samples += 1;
+        if let Some(t) = rec.ttft() {
+            s.ttft
+                .saturating_record(t.as_micros().clamp(1, 3_600_000_000) as u64);
+        }
+        if let Some(t) = rec.tpot() {
+            s.tpot
+                .saturating_record(t.as_micros().clamp(1, 3_600_000_000) as u64);
+        }
+    }
+
+    /// Close the window once it (and its grace) has passed: compute, export, persist.
+    pub fn tick(&mut self, now: Instant) {
+        if now < self.until + GRACE {
+            return;
+        }
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let mut changed = false;
+        for i in 0..self.scopes.len() {
+            let s = &self.scopes[i];
+            if s.done.is_some() || s.samples == 0 {
+                continue;
+            }
+            let b = Baseline {
+                ttft: stats(&s.ttft),
+                tpot: stats(&s.tpot),
+                samples: s.samples,
+                computed_at: unix,
+            };
+            tracing::info!(key = %s.key, samples = b.samples, "drift baseline set");
+            self.publish(i, b);
+            changed = true;
+        }
+        if changed {
+            self.persist();
+        }
+    }
+
+    fn persist(&self) {
+        let Some(path) = &self.state else { return };
+        let state = StateFile {
+            version: 1,
+            baselines: self
+                .scopes
+                .iter()
+                .filter_map(|s| s.done.clone().map(|b| (s.key.clone(), b)))
+                .collect(),
+        };
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = path.with_extension("json.tmp");
+            std::fs::write(
+                &tmp,
+                serde_json::to_vec_pretty(&state).map_err(std::io::Error::other)?,
+            )?;
+            std::fs::rename(&tmp, path)
+        };
+        if let Err(e) = write() {
+            tracing::warn!(path = %path.display(), error = %e, "cannot persist the drift baselines");
+        }
+    }
+
+    /// Forget every baseline (and the persisted ones) and measure again: warm-up from `now`.
+    pub fn reset(&mut self, now: Instant) {
+        for s in &mut self.scopes {
+            s.done = None;
+            s.samples = 0;
+            s.ttft.reset();
+            s.tpot.reset();
+        }
+        self.from = now + self.warmup;
+        self.until = self.from + self.window;
+        if let Some(p) = &self.state {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+
+    /// The baselines set so far, by scenario key.
+    pub fn current(&self) -> BTreeMap<String, Baseline> {
+        self.scopes
+            .iter()
+            .filter_map(|s| s.done.clone().map(|b| (s.key.clone(), b)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::test_record;
+
+    #[test]
+    fn the_window_sets_the_baseline_once_and_a_restart_reuses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let exporter = crate::export::Exporter::new(vec![]).unwrap();
+        let meter = exporter.meter();
+        let t0 = Instant::now();
+        let scopes = || {
+            vec![(
+                "chat|t|m".to_string(),
+                vec![KeyValue::new("llmsoak.scenario", "chat")],
+            )]
+        };
+        let mut b = Baselines::new(
+            &meter,
+            scopes(),
+            t0,
+            (Duration::from_secs(10), Duration::from_secs(20)),
+            Some(dir.path()),
+        );
+        for (at, ms) in [(5, 900), (12, 100), (15, 200), (29, 300), (31, 5000)] {
+            b.observe(&test_record(
+                t0 + Duration::from_secs(at),
+                Duration::from_millis(ms),
+                true,
+            ));
+        }
+        b.observe(&test_record(
+            t0 + Duration::from_secs(14),
+            Duration::from_millis(50),
+            false,
+        ));
+        b.tick(t0 + Duration::from_secs(35));
+        assert!(b.current().is_empty(), "still within the grace period");
+        b.tick(t0 + Duration::from_secs(45));
+        let got = b.current()["chat|t|m"].clone();
+        // Only the three successes sent inside [10 s, 30 s): not the warm-up, not after.
+        assert_eq!(got.samples, 3);
+        let ttft = got.ttft.unwrap();
+        assert!((ttft.mean - 0.2).abs() < 0.002, "{ttft:?}");
+        assert!((got.tpot.unwrap().mean - 0.01).abs() < 0.0002);
+        // A restarted daemon finds it and does not measure again.
+        let mut again = Baselines::new(
+            &meter,
+            scopes(),
+            Instant::now(),
+            (Duration::ZERO, Duration::from_secs(1)),
+            Some(dir.path()),
+        );
+        assert_eq!(again.current()["chat|t|m"], got);
+        again.observe(&test_record(Instant::now(), Duration::from_secs(9), true));
+        again.tick(Instant::now() + Duration::from_secs(60));
+        assert_eq!(again.current()["chat|t|m"], got);
+        // A reset forgets it, on disk too.
+        again.reset(Instant::now());
+        assert!(again.current().is_empty());
+        assert!(!dir.path().join(STATE_FILE).exists());
+        let text = exporter.encode().unwrap();
+        assert!(
+            text.contains("llmsoak_baseline_time_to_first_token_seconds{"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,76 @@
+//! The run's background telemetry: the resource sampler thread (`[resources]`) and the task that
+//! closes the drift-baseline window (`[baseline]`). Started after the exporter and the recorder,
+//! stopped after the drain; neither is on the request path.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::export::Exporter;
+use crate::metrics::Recorder;
+use crate::resources::Sampler;
+use crate::resources::gpu::{GpuSource, Nvml};
+
+/// Handles to stop what [`Telemetry::start`] started.
+#[derive(Debug)]
+pub struct Telemetry {
+    stop: Arc<AtomicBool>,
+    sampler: Option<std::thread::JoinHandle<()>>,
+    baselines: tokio::task::JoinHandle<()>,
+}
+
+impl Telemetry {
+    /// `start`: the run's start instant (the baseline warm-up counts from it).
+    pub fn start(
+        config: &Config,
+        exporter: &Exporter,
+        recorder: &Arc<Recorder>,
+        start: Instant,
+    ) -> Self {
+        let meter = exporter.meter();
+        recorder.start_baselines(&meter, config, start);
+        let stop = Arc::new(AtomicBool::new(false));
+        let gpu = config
+            .resources
+            .gpu
+            .then(|| Box::new(Nvml::load()) as Box<dyn GpuSource>);
+        let sampler = match Sampler::new(config.resources.clone(), &meter, gpu) {
+            Ok(s) => match s.spawn(Arc::clone(&stop)) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot start the resource sampler thread");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "no resource sampler on this platform");
+                None
+            }
+        };
+        let r = Arc::clone(recorder);
+        let baselines = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                r.baseline_tick();
+            }
+        });
+        Telemetry {
+            stop,
+            sampler,
+            baselines,
+        }
+    }
+
+    /// Stop the sampler (it finishes its current sample) and the baseline task.
+    pub async fn stop(self) {
+        self.baselines.abort();
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.sampler {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+    }
+}
