@@ -19,7 +19,8 @@ use tokio::time::Instant;
 use super::catalogue::{self as c, Instrument};
 use crate::record::{Outcome, RequestRecord};
 
-/// Requests sent in the window but still running this long after it are left out.
+/// Requests sent in the window but still running this long (at most half the window) after it
+/// are left out.
 const GRACE: Duration = Duration::from_secs(10);
 const STATE_FILE: &str = "baselines.json";
 
@@ -194,7 +195,7 @@ impl Baselines {
 
     /// Close the window once it (and its grace) has passed: compute, export, persist.
     pub fn tick(&mut self, now: Instant) {
-        if now < self.until + GRACE {
+        if now < self.until + GRACE.min(self.window / 2) {
             return;
         }
         let unix = std::time::SystemTime::now()

@@ -240,6 +240,12 @@ pub async fn spawn(config: SimConfig, addr: SocketAddr) -> std::io::Result<Runni
     let app = sim.router();
     let r = report.clone();
     tasks.push(tokio::spawn(async move {
+        // Without TCP_NODELAY a token event written right after the headers waits for the
+        // client's delayed ACK (Nagle): tens of milliseconds of false TTFT.
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         if let Err(e) = axum::serve(listener, app).await {
             r(e);
         }
