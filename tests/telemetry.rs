@@ -419,3 +419,97 @@ fn drift_baselines_appear_after_the_warm_up_and_survive_a_restart() {
             .is_empty()
     );
 }
+
+#[test]
+fn request_spans_follow_the_genai_conventions_and_always_include_failures_and_the_canary() {
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+    };
+    let (_sim, sim_addr) = simulator(&["--ttft", "5ms", "--itl", "2ms", "--error-rate", "0.25"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let spans: Arc<Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>> = Arc::default();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sink = Arc::clone(&spans);
+    let app = axum::Router::new()
+        .route(
+            "/v1/traces",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let sink = Arc::clone(&sink);
+                async move {
+                    let req = ExportTraceServiceRequest::decode(body).unwrap();
+                    for rs in req.resource_spans {
+                        for ss in rs.scope_spans {
+                            sink.lock().unwrap().extend(ss.spans);
+                        }
+                    }
+                    ExportTraceServiceResponse::default().encode_to_vec()
+                }
+            }),
+        )
+        .route(
+            "/v1/metrics",
+            axum::routing::post(|| async { Vec::<u8>::new() }),
+        );
+    rt.spawn(async move { axum::serve(listener, app).await });
+    let config = otlp_config(
+        sim_addr,
+        &format!("endpoint = \"http://{addr}\"\nspans = {{ sample_ratio = 0.0 }}"),
+        "",
+    ) + "\n[canary]\ninterval = \"250ms\"\n";
+    let (mut p, maddr, _dir) = daemon(&config, &[]);
+    wait_drained(maddr, Duration::from_secs(60));
+    let (_, s) = scrape(maddr);
+    let failed = sum(&s, "llmsoak_requests_total", &[("llmsoak_scenario", "s1")])
+        - sum(
+            &s,
+            "llmsoak_requests_total",
+            &[("llmsoak_scenario", "s1"), ("outcome", "success")],
+        );
+    p.signal("TERM");
+    assert_eq!(p.wait_exit(Duration::from_secs(30)).code(), Some(0));
+    // Batched spans are flushed on shutdown.
+    let spans = spans.lock().unwrap().clone();
+    let attr = |s: &opentelemetry_proto::tonic::trace::v1::Span, k: &str| {
+        s.attributes
+            .iter()
+            .find(|kv| kv.key == k)
+            .and_then(|kv| kv.value.clone())
+            .and_then(|v| v.value)
+    };
+    let text = |s, k| match attr(s, k) {
+        Some(AnyValue::StringValue(v)) => v,
+        other => panic!("{k}: {other:?}"),
+    };
+    let soak: Vec<_> = spans
+        .iter()
+        .filter(|s| text(s, "llmsoak.scenario") == "s1")
+        .collect();
+    let canary = spans.len() - soak.len();
+    assert!(canary >= 1, "canary probes are always traced");
+    assert!(
+        !soak.is_empty(),
+        "a 25 % error rate over 40 requests fails some"
+    );
+    for s in &spans {
+        assert_eq!(s.name, "chat llm-soak-sim");
+        assert_eq!(s.kind, 3, "CLIENT");
+        assert!(s.end_time_unix_nano > s.start_time_unix_nano);
+        assert_eq!(text(s, "gen_ai.operation.name"), "chat");
+        assert_eq!(text(s, "gen_ai.request.model"), "llm-soak-sim");
+        assert_eq!(text(s, "gen_ai.provider.name"), "openai");
+        assert!(attr(s, "server.port").is_some() && attr(s, "gen_ai.usage.input_tokens").is_some());
+        assert_eq!(
+            attr(s, "gen_ai.request.stream"),
+            Some(AnyValue::BoolValue(true))
+        );
+    }
+    // With sample_ratio 0 the soak's spans are exactly its failures, each with error.type.
+    assert_eq!(soak.len() as f64, failed);
+    for s in &soak {
+        assert!(!text(s, "error.type").is_empty());
+        assert_eq!(s.status.as_ref().map(|st| st.code), Some(2), "error status");
+    }
+}

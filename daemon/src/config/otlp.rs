@@ -22,7 +22,7 @@ const KEYS: &[&str] = &[
     "exponential_histograms",
     "spans",
 ];
-const SPAN_KEYS: &[&str] = &["enabled", "sample_ratio", "content"];
+const SPAN_KEYS: &[&str] = &["enabled", "sample_ratio"];
 
 /// The wire protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -39,8 +39,6 @@ pub struct Spans {
     pub enabled: bool,
     /// Fraction of successful soak requests traced; canary and failed requests always are.
     pub sample_ratio: f64,
-    /// Put prompt and completion text on spans (never by default).
-    pub content: bool,
 }
 
 impl Default for Spans {
@@ -48,9 +46,18 @@ impl Default for Spans {
         Spans {
             enabled: false,
             sample_ratio: 0.01,
-            content: false,
         }
     }
+}
+
+/// Where an OTLP header value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderOrigin {
+    File,
+    /// `{ env = "VAR" }` in the file.
+    Env(String),
+    /// `OTEL_EXPORTER_OTLP_HEADERS` (read again on every load; never printed).
+    OtelEnv,
 }
 
 /// A validated OTLP export configuration.
@@ -66,6 +73,9 @@ pub struct Otlp {
     pub timeout: Duration,
     #[serde(skip)]
     pub headers: Vec<Header>,
+    /// Where each header came from (parallel to `headers`), for `print-config`.
+    #[serde(skip)]
+    pub header_origins: Vec<HeaderOrigin>,
     pub service_name: String,
     /// Extra resource attributes (`OTEL_RESOURCE_ATTRIBUTES` merged under the file's).
     pub resource: std::collections::BTreeMap<String, String>,
@@ -75,17 +85,20 @@ pub struct Otlp {
 }
 
 impl Otlp {
-    /// The headers as `print-config` shows them.
+    /// The headers as `print-config` shows them: env references as such, credentials
+    /// redacted, those from `OTEL_EXPORTER_OTLP_HEADERS` left to the environment.
     pub fn shown_headers(&self) -> serde_json::Value {
         self.headers
             .iter()
-            .map(|h| {
-                let v = if h.sensitive {
-                    "<redacted>"
-                } else {
-                    h.value.expose()
+            .zip(&self.header_origins)
+            .filter_map(|(h, o)| {
+                let v = match o {
+                    HeaderOrigin::OtelEnv => return None,
+                    HeaderOrigin::Env(var) => serde_json::json!({ "env": var }),
+                    HeaderOrigin::File if h.sensitive => "<redacted>".into(),
+                    HeaderOrigin::File => h.value.expose().into(),
                 };
-                (h.name.clone(), serde_json::Value::from(v))
+                Some((h.name.clone(), v))
             })
             .collect::<serde_json::Map<_, _>>()
             .into()
@@ -215,6 +228,7 @@ fn from_env(w: &mut Walk<'_>, v: Option<Val<'_, '_>>, env_endpoint: String) -> O
     let interval = interval_v.map_or(Some(Duration::from_secs(15)), |i| i.duration(w));
     let timeout = timeout_v.map_or(Some(Duration::from_secs(10)), |i| i.duration(w));
     let mut headers = Vec::new();
+    let mut origins = Vec::new();
     let mut headers_ok = true;
     let mut named = std::collections::BTreeSet::new();
     if let Some(hv) = &headers_v {
@@ -222,16 +236,19 @@ fn from_env(w: &mut Walk<'_>, v: Option<Val<'_, '_>>, env_endpoint: String) -> O
             None => headers_ok = false,
             Some(mut ht) => {
                 for (name, val) in ht.entries() {
-                    let (value, sensitive) = if val.is_str() {
+                    let (value, sensitive, origin) = if val.is_str() {
                         (
                             val.str(w).map(str::to_string),
                             super::schema::is_sensitive_header(name),
+                            HeaderOrigin::File,
                         )
                     } else {
+                        let mut var_name = String::new();
                         let secret = val.table(w).and_then(|mut st| {
                             let var = st.require(w, "env").and_then(|e| e.str(w));
                             st.finish(w, &["env"], |_| None);
                             let var = var?;
+                            var_name = var.to_string();
                             let value = w.env(var).filter(|x| !x.trim().is_empty());
                             if value.is_none() {
                                 val.bad(
@@ -241,11 +258,12 @@ fn from_env(w: &mut Walk<'_>, v: Option<Val<'_, '_>>, env_endpoint: String) -> O
                             }
                             value
                         });
-                        (secret, true)
+                        (secret, true, HeaderOrigin::Env(var_name))
                     };
                     match value {
                         Some(value) if valid_header(name, value.trim()) => {
                             named.insert(name.to_ascii_lowercase());
+                            origins.push(origin);
                             headers.push(Header {
                                 name: name.to_string(),
                                 value: Secret::new(value.trim().to_string()),
@@ -283,6 +301,7 @@ fn from_env(w: &mut Walk<'_>, v: Option<Val<'_, '_>>, env_endpoint: String) -> O
                         continue;
                     }
                     // Nothing says which of these are credentials: all are redacted.
+                    origins.push(HeaderOrigin::OtelEnv);
                     headers.push(Header {
                         name,
                         value: Secret::new(value),
@@ -350,12 +369,10 @@ fn from_env(w: &mut Walk<'_>, v: Option<Val<'_, '_>>, env_endpoint: String) -> O
             let ratio = st
                 .get("sample_ratio")
                 .map_or(Some(d.sample_ratio), |r| r.float_in(w, 0.0, true, 1.0));
-            let content = st.get("content").map_or(Some(false), |c| c.bool(w));
             st.finish(w, SPAN_KEYS, |_| None);
             Some(Spans {
                 enabled: enabled?,
                 sample_ratio: ratio?,
-                content: content?,
             })
         }),
     };
@@ -371,6 +388,7 @@ fn from_env(w: &mut Walk<'_>, v: Option<Val<'_, '_>>, env_endpoint: String) -> O
         interval: interval?,
         timeout: timeout?,
         headers,
+        header_origins: origins,
         service_name: service_name?,
         resource,
         exponential_histograms: exponential_histograms?,

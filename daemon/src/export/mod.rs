@@ -5,6 +5,7 @@
 //! disagree.
 
 pub mod otlp;
+pub mod spans;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,8 @@ pub struct Exporter {
     pub otlp_failures: Arc<otlp::Failures>,
     /// The final flush's deadline on shutdown.
     flush_deadline: Duration,
+    /// Request spans, when `[otlp] spans` is enabled.
+    tracer: Option<(opentelemetry_sdk::trace::SdkTracerProvider, f64)>,
 }
 
 /// The `Content-Type` of the text exposition format.
@@ -89,6 +92,13 @@ impl Exporter {
             )
             .build();
         let failures = Arc::new(otlp::Failures::default());
+        let tracer = match otlp.filter(|o| o.spans.enabled) {
+            Some(cfg) => Some((
+                spans::provider(cfg, resource.clone(), Arc::clone(&failures))?,
+                cfg.spans.sample_ratio,
+            )),
+            None => None,
+        };
         let mut builder = SdkMeterProvider::builder()
             .with_resource(resource)
             .with_reader(reader);
@@ -115,6 +125,7 @@ impl Exporter {
             provider,
             otlp_failures: failures,
             flush_deadline: otlp.map_or(Duration::from_secs(5), |o| o.timeout),
+            tracer,
         })
     }
 
@@ -130,9 +141,25 @@ impl Exporter {
         Ok(String::from_utf8_lossy(&buf).into_owned())
     }
 
+    /// The span recorder for these scenarios' request labels, when spans are on.
+    pub fn span_recorder(
+        &self,
+        canary: Option<usize>,
+        scopes: &[Vec<KeyValue>],
+    ) -> Option<spans::SpanRecorder> {
+        self.tracer
+            .as_ref()
+            .map(|(p, ratio)| spans::SpanRecorder::new(p, *ratio, canary, scopes))
+    }
+
     /// Flush (OTLP: a final export within its timeout) and stop every reader (blocking; call
     /// from `spawn_blocking`).
     pub fn shutdown(&self) {
+        if let Some((p, _)) = &self.tracer
+            && let Err(e) = p.shutdown_with_timeout(self.flush_deadline)
+        {
+            tracing::warn!(error = %e, "tracer provider shutdown");
+        }
         if let Err(e) = self.provider.shutdown_with_timeout(self.flush_deadline) {
             tracing::warn!(error = %e, "meter provider shutdown");
         }

@@ -41,7 +41,7 @@ impl Failures {
         let _ = self.counter.set(counter);
     }
 
-    fn failed(&self, error: &dyn std::fmt::Display) {
+    pub(super) fn failed(&self, error: &dyn std::fmt::Display) {
         self.count.fetch_add(1, Ordering::Relaxed);
         if let Some(c) = self.counter.get() {
             c.add(1, &[]);
@@ -57,6 +57,17 @@ impl Failures {
                 "OTLP export failed (counted in llmsoak_otlp_export_failures_total; logged at most once a minute)"
             );
         }
+    }
+}
+
+/// `fut`, polled with the runtime entered.
+pub(super) fn in_runtime<F: Future>(
+    handle: tokio::runtime::Handle,
+    fut: F,
+) -> impl Future<Output = F::Output> {
+    InRuntime {
+        handle,
+        inner: Box::pin(fut),
     }
 }
 
@@ -84,10 +95,7 @@ pub struct Counted {
 
 impl PushMetricExporter for Counted {
     fn export(&self, metrics: &ResourceMetrics) -> impl Future<Output = OTelSdkResult> + Send {
-        let fut = InRuntime {
-            handle: self.handle.clone(),
-            inner: Box::pin(self.inner.export(metrics)),
-        };
+        let fut = in_runtime(self.handle.clone(), self.inner.export(metrics));
         async move {
             let r = fut.await;
             if let Err(e) = &r {
@@ -115,6 +123,47 @@ impl PushMetricExporter for Counted {
 #[error("OTLP exporter: {0}")]
 pub struct OtlpError(String);
 
+impl OtlpError {
+    pub(super) fn new(why: impl Into<String>) -> Self {
+        OtlpError(why.into())
+    }
+}
+
+/// The HTTP client of the HTTP/protobuf exporters: the load client's stack, no redirects.
+pub(super) fn http_client(cfg: &Otlp) -> Result<reqwest::Client, OtlpError> {
+    crate::client::init_crypto();
+    reqwest::Client::builder()
+        .timeout(cfg.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| OtlpError(e.to_string()))
+}
+
+/// The configured headers, for HTTP.
+pub(super) fn header_map(cfg: &Otlp) -> std::collections::HashMap<String, String> {
+    cfg.headers
+        .iter()
+        .map(|h| (h.name.clone(), h.value.expose().to_string()))
+        .collect()
+}
+
+/// The configured headers, as gRPC metadata.
+pub(super) fn metadata(cfg: &Otlp) -> Result<tonic::metadata::MetadataMap, OtlpError> {
+    let mut metadata = tonic::metadata::MetadataMap::new();
+    for h in &cfg.headers {
+        let key = tonic::metadata::MetadataKey::from_bytes(h.name.to_ascii_lowercase().as_bytes())
+            .map_err(|_| OtlpError(format!("{:?} is not a valid gRPC metadata key", h.name)))?;
+        let value = h.value.expose().parse().map_err(|_| {
+            OtlpError(format!(
+                "the value of {:?} is not valid gRPC metadata",
+                h.name
+            ))
+        })?;
+        metadata.insert(key, value);
+    }
+    Ok(metadata)
+}
+
 /// Build the exporter for `cfg` (needs a tokio runtime: the gRPC channel is created in it).
 pub fn exporter(cfg: &Otlp, failures: Arc<Failures>) -> Result<Counted, OtlpError> {
     let handle = tokio::runtime::Handle::try_current()
@@ -123,47 +172,20 @@ pub fn exporter(cfg: &Otlp, failures: Arc<Failures>) -> Result<Counted, OtlpErro
     let builder =
         opentelemetry_otlp::MetricExporter::builder().with_temporality(Temporality::Cumulative);
     let inner = match cfg.protocol {
-        Protocol::HttpProtobuf => {
-            crate::client::init_crypto();
-            let http = reqwest::Client::builder()
-                .timeout(cfg.timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| OtlpError(e.to_string()))?;
-            let headers = cfg
-                .headers
-                .iter()
-                .map(|h| (h.name.clone(), h.value.expose().to_string()))
-                .collect();
-            builder
-                .with_http()
-                .with_http_client(http)
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_endpoint(format!("{}/v1/metrics", cfg.endpoint))
-                .with_timeout(cfg.timeout)
-                .with_headers(headers)
-                .build()
-        }
+        Protocol::HttpProtobuf => builder
+            .with_http()
+            .with_http_client(http_client(cfg)?)
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .with_endpoint(format!("{}/v1/metrics", cfg.endpoint))
+            .with_timeout(cfg.timeout)
+            .with_headers(header_map(cfg))
+            .build(),
         Protocol::Grpc => {
-            let mut metadata = tonic::metadata::MetadataMap::new();
-            for h in &cfg.headers {
-                let key = tonic::metadata::MetadataKey::from_bytes(
-                    h.name.to_ascii_lowercase().as_bytes(),
-                )
-                .map_err(|_| OtlpError(format!("{:?} is not a valid gRPC metadata key", h.name)))?;
-                let value = h.value.expose().parse().map_err(|_| {
-                    OtlpError(format!(
-                        "the value of {:?} is not valid gRPC metadata",
-                        h.name
-                    ))
-                })?;
-                metadata.insert(key, value);
-            }
             let mut b = builder
                 .with_tonic()
                 .with_endpoint(cfg.endpoint.clone())
                 .with_timeout(cfg.timeout)
-                .with_metadata(metadata);
+                .with_metadata(metadata(cfg)?);
             if cfg.endpoint.starts_with("https://") {
                 b = b.with_tls_config(tonic::transport::ClientTlsConfig::new().with_webpki_roots());
             }

@@ -137,6 +137,8 @@ pub struct Recorder {
     scenario_labels: Vec<Vec<KeyValue>>,
     pub totals: Totals,
     summary: Mutex<RunSummary>,
+    /// Request spans, when `[otlp] spans` is on.
+    spans: std::sync::OnceLock<crate::export::spans::SpanRecorder>,
     /// Drift baselines, once the run has started them.
     baselines: Mutex<Option<baseline::Baselines>>,
 }
@@ -212,6 +214,7 @@ impl Recorder {
             scenario_labels,
             totals: Totals::default(),
             baselines: Mutex::new(None),
+            spans: std::sync::OnceLock::new(),
             summary: Mutex::new(RunSummary::new(
                 config
                     .scenarios
@@ -391,6 +394,9 @@ impl Recorder {
         {
             b.observe(rec);
         }
+        if let Some(s) = self.spans.get() {
+            s.record(rec);
+        }
 
         let mut extra = vec![KeyValue::new("outcome", rec.outcome.as_str())];
         if let Some(e) = rec.error_type {
@@ -471,6 +477,16 @@ impl Recorder {
         if let Ok(mut s) = self.summary.lock() {
             s.set_spikes(timeline);
         }
+    }
+
+    /// The request labels of each scenario index (the canary's last).
+    pub fn request_labels(&self) -> &[Vec<KeyValue>] {
+        &self.scenario_labels
+    }
+
+    /// Emit request spans through `spans` from now on.
+    pub fn set_spans(&self, spans: crate::export::spans::SpanRecorder) {
+        let _ = self.spans.set(spans);
     }
 
     /// Start measuring drift baselines (`[baseline]`) from `start` + warm-up.

@@ -27,7 +27,24 @@ pub struct ResourceConfig {
     pub host: bool,
     pub gpu: bool,
     /// The target server's process and the target name its gauges carry.
+    #[serde(
+        serialize_with = "ser_target_process",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_process: Option<(String, Selector)>,
+}
+
+fn ser_target_process<S: serde::Serializer>(
+    t: &Option<(String, Selector)>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    let v = t.as_ref().map(|(target, sel)| {
+        let mut m = serde_json::to_value(sel).unwrap_or_default();
+        m["target"] = target.clone().into();
+        m
+    });
+    v.serialize(s)
 }
 
 impl Default for ResourceConfig {

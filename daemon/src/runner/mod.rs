@@ -257,6 +257,10 @@ pub async fn run(
         config.otlp.as_ref(),
     )?;
     let recorder = Arc::new(Recorder::new(&exporter.meter(), &config, &identity));
+    let canary_index = config.canary.as_ref().map(|_| config.scenarios.len());
+    if let Some(spans) = exporter.span_recorder(canary_index, recorder.request_labels()) {
+        recorder.set_spans(spans);
+    }
     if let Some(spec) = &config.requests_jsonl {
         let log =
             crate::metrics::request_log::RequestLog::start(spec.clone()).map_err(|source| {
