@@ -23,15 +23,22 @@
 //!                       token_events, end_at, output_tokens + source, outcome, error_type}
 //!        v
 //! metrics::Recorder::observe(&record)   (synchronous, once per request, no channel)
+//!        |  + metrics::RunSummary (exact HDR, per phase, spike recovery)
+//!        |  + metrics::baseline::Baselines (drift baselines, persisted)
+//!        |  + export::spans::SpanRecorder (sampled CLIENT spans, batch-exported)
 //!        v
-//! export::Exporter (one SdkMeterProvider; Prometheus registry + process_*)
+//! export::Exporter (one SdkMeterProvider; Prometheus registry + process_*;
+//!        |          export::otlp periodic OTLP reader on its own thread)
+//!        ^
+//! resources::Sampler (own thread: process, host, target process, GPUs via NVML)
 //!        v
-//! server::serve: GET /metrics, /-/healthy, /-/ready, /api/v1/status
+//! server::serve: GET /metrics, /-/healthy, /-/ready, /api/v1/status, POST reload/baseline reset
 //! ```
 //!
 //! `config` turns TOML into a validated [`config::Config`] (every problem at once); `runner` wires
 //! the pieces into one cancellation tree; `report` is a run's summary (table and JSON) and `gate`
-//! the CI gates judged on it; `progress` the live line of a bounded run on a terminal; `simulator` is the built-in OpenAI-compatible target,
+//! the CI gates judged on it (also relative to an earlier report); `resources` samples the
+//! process, host, target server process and GPUs on its own thread; `progress` the live line of a bounded run on a terminal; `simulator` is the built-in OpenAI-compatible target,
 //! sharing only the `openai` wire types with the client; `cli` is the command-line surface.
 
 pub mod cli;
