@@ -7,7 +7,8 @@
 # some load on the GPU when python3 has PyTorch (so memory and utilization move), and every
 # 5 seconds reads `nvidia-smi --query-gpu=... --format=csv` next to a /metrics scrape. Prints a
 # table per reading and a verdict: UUIDs and total memory must match exactly, used memory within
-# 2 % + 64 MiB once the load stops allocating, temperature within 3 C, the GPU probe status 0; utilization, power and the SM
+# 2 % + 64 MiB once the load stops allocating, temperature within 10 C (readings up to a second
+# apart under a bursty load), the GPU probe status 0; utilization, power and the SM
 # clock are sampled by NVML at slightly different instants and are reported, not judged.
 # Exit 0 when everything judged agrees. Set LLM_SOAK to the binary (default: target/release).
 set -euo pipefail
@@ -133,7 +134,9 @@ while time.time() < end:
         steady = time.time() > start + 20
         if steady and abs(r["used_smi_mib"] - r["used_ours_mib"]) > 64 + 0.02 * r["used_smi_mib"]:
             failures.append(f"{uuid}: used memory {r['used_ours_mib']:.0f} MiB vs nvidia-smi {r['used_smi_mib']:.0f}")
-        if r["temp_ours_c"] is None or abs(r["temp_smi_c"] - r["temp_ours_c"]) > 3:
+        # The two readings are up to one sampling interval apart, and a bursty load moves the
+        # temperature several degrees a second: judge only gross disagreement.
+        if r["temp_ours_c"] is None or abs(r["temp_smi_c"] - r["temp_ours_c"]) > 10:
             failures.append(f"{uuid}: temperature {r['temp_ours_c']} vs nvidia-smi {r['temp_smi_c']}")
 
 if rows:
