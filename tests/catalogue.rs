@@ -3,6 +3,8 @@
 //! and its bucket boundaries; nothing outside the catalogue is exported under our prefixes.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -70,7 +72,8 @@ struct Family {
     le: Vec<f64>,
 }
 
-fn exposition() -> BTreeMap<String, Family> {
+/// Every instrument written at least once, as the Prometheus text the exporter produces.
+fn exposition_text() -> String {
     let exporter = Exporter::new(vec![]).unwrap();
     let identity = RunIdentity {
         run_id: "r1".into(),
@@ -128,7 +131,11 @@ fn exposition() -> BTreeMap<String, Family> {
     );
     b.observe(&record(Outcome::Success, None));
     b.tick(t0 + Duration::from_secs(7200));
-    let text = exporter.encode().unwrap();
+    exporter.encode().unwrap()
+}
+
+fn exposition() -> BTreeMap<String, Family> {
+    let text = exposition_text();
     let mut families: BTreeMap<String, Family> = BTreeMap::new();
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
@@ -270,4 +277,11 @@ fn buckets_are_strictly_increasing_and_request_labels_are_the_design_set() {
     );
     // The standard process collector shares the registry.
     assert!(exposition().contains_key("process_resident_memory_bytes"));
+}
+
+#[test]
+fn the_whole_catalogue_passes_promtool_check_metrics() {
+    // GPU, target-process and baseline series included: every name passes the naming lint.
+    let (ok, report) = common::promtool_check_metrics(&exposition_text());
+    assert!(ok && report.trim().is_empty(), "promtool check metrics:\n{report}");
 }

@@ -71,20 +71,20 @@ pub const PROCESS_CPU: Instrument = inst(
     &[],
 );
 pub const PROCESS_THREADS: Instrument = inst(
-    "process.thread.count",
-    "process_thread_count",
+    "llmsoak.process.threads",
+    "llmsoak_process_threads",
     Gauge,
     "",
-    "Threads of the llm-soak process.",
+    "Threads of the llm-soak process (the OTLP twin of process_threads; a _count suffix would break the Prometheus naming lint).",
     &[],
     &[],
 );
 pub const PROCESS_FDS: Instrument = inst(
-    "process.open_file_descriptor.count",
-    "process_open_file_descriptor_count",
+    "llmsoak.process.open_fds",
+    "llmsoak_process_open_fds",
     Gauge,
     "",
-    "Open file descriptors of the llm-soak process.",
+    "Open file descriptors of the llm-soak process (the OTLP twin of process_open_fds).",
     &[],
     &[],
 );
@@ -152,8 +152,8 @@ pub const TARGET_CPU: Instrument = inst(
     &["llmsoak.target"],
 );
 pub const TARGET_THREADS: Instrument = inst(
-    "llmsoak.target.process.thread.count",
-    "llmsoak_target_process_thread_count",
+    "llmsoak.target.process.threads",
+    "llmsoak_target_process_threads",
     Gauge,
     "",
     "Threads of the target server process.",
@@ -161,8 +161,8 @@ pub const TARGET_THREADS: Instrument = inst(
     &["llmsoak.target"],
 );
 pub const TARGET_FDS: Instrument = inst(
-    "llmsoak.target.process.open_file_descriptor.count",
-    "llmsoak_target_process_open_file_descriptor_count",
+    "llmsoak.target.process.open_fds",
+    "llmsoak_target_process_open_fds",
     Gauge,
     "",
     "Open file descriptors of the target server process (needs CAP_SYS_PTRACE for another user's process; absent otherwise, probe status 4).",
