@@ -283,5 +283,8 @@ fn buckets_are_strictly_increasing_and_request_labels_are_the_design_set() {
 fn the_whole_catalogue_passes_promtool_check_metrics() {
     // GPU, target-process and baseline series included: every name passes the naming lint.
     let (ok, report) = common::promtool_check_metrics(&exposition_text());
-    assert!(ok && report.trim().is_empty(), "promtool check metrics:\n{report}");
+    assert!(
+        ok && report.trim().is_empty(),
+        "promtool check metrics:\n{report}"
+    );
 }

@@ -2,6 +2,8 @@
 //! 127.0.0.1 port 0, read the addresses it prints, scrape and parse `/metrics`, send signals.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod artefacts;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

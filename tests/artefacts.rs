@@ -1,0 +1,355 @@
+//! The operator artefacts agree with the code and with each other: promtool accepts and
+//! unit-tests the rules; every alert carries its annotations and a runbook section, and is tested
+//! firing and quiet; every metric a dashboard or rule names is exported (the catalogue), recorded
+//! (a recording rule) or an explicit external name; every expression parses; the dashboards pass
+//! a lint; promtool test input uses the catalogue's label sets; and the Grafana-managed alert
+//! rules say what the Prometheus rules say.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+use common::artefacts::*;
+use llm_soak::metrics::catalogue::{self, Kind};
+
+/// Names outside llm-soak that the artefacts may use: Prometheus's own, the standard process
+/// collector, the inference server's and DCGM's.
+fn external(name: &str) -> bool {
+    name == "up"
+        || name.starts_with("process_")
+        || name.starts_with("vllm:")
+        || name.starts_with("DCGM_")
+}
+
+fn known() -> BTreeSet<String> {
+    catalogue::ALL
+        .iter()
+        .map(|i| i.prom.to_string())
+        .chain(recording_names())
+        .collect()
+}
+
+fn promtool(args: &[&str]) -> (bool, String) {
+    let out = Command::new("promtool")
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("promtool (scripts/test.sh installs it)");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn promtool_checks_and_unit_tests_the_shipped_rules() {
+    let (ok, out) = promtool(&[
+        "check",
+        "rules",
+        "alerts/llm-soak.rules.yml",
+        "alerts/llm-soak.alerts.yml",
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = promtool(&["test", "rules", "alerts/tests/llm-soak.test.yml"]);
+    assert!(ok && out.contains("SUCCESS"), "{out}");
+}
+
+#[test]
+fn every_alert_is_annotated_has_a_runbook_and_is_tested_firing_and_quiet() {
+    let runbooks = std::fs::read_to_string(root().join("docs/runbooks.md")).unwrap();
+    let anchors: BTreeSet<String> = runbooks
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .map(|h| h.trim().to_lowercase())
+        .collect();
+    let tests = yaml(&root().join("alerts/tests/llm-soak.test.yml"));
+    let mut fired = BTreeSet::new();
+    let mut quiet = BTreeSet::new();
+    for t in tests["tests"].as_array().unwrap() {
+        for c in t["alert_rule_test"].as_array().into_iter().flatten() {
+            let name = c["alertname"].as_str().unwrap().to_string();
+            if c["exp_alerts"].as_array().is_some_and(|a| !a.is_empty()) {
+                fired.insert(name);
+            } else {
+                quiet.insert(name);
+            }
+        }
+    }
+    let alerts = alerts();
+    assert!(alerts.len() >= 16);
+    for a in &alerts {
+        let name = a["alert"].as_str().unwrap();
+        assert!(a["for"].is_string(), "{name}: for");
+        let sev = a["labels"]["severity"].as_str().unwrap_or_default();
+        assert!(
+            ["critical", "warning", "info"].contains(&sev),
+            "{name}: severity"
+        );
+        for k in ["summary", "description", "runbook_url"] {
+            assert!(
+                a["annotations"][k].as_str().is_some_and(|s| !s.is_empty()),
+                "{name}: {k}"
+            );
+        }
+        let url = a["annotations"]["runbook_url"].as_str().unwrap();
+        let anchor = url.rsplit_once('#').unwrap().1;
+        assert!(url.contains("docs/runbooks.md#"), "{name}: {url}");
+        assert_eq!(anchor, name.to_lowercase(), "{name}: anchor");
+        assert!(
+            anchors.contains(anchor),
+            "{name}: no '## {name}' in docs/runbooks.md"
+        );
+        assert!(fired.contains(name), "{name}: no promtool case fires it");
+        assert!(
+            quiet.contains(name),
+            "{name}: no promtool case where it must stay quiet"
+        );
+        // DESIGN §10: no hard-coded job anywhere.
+        let expr = a["expr"].as_str().unwrap();
+        assert!(
+            !expr.contains("job=") && !expr.contains("job =~"),
+            "{name}: job matcher"
+        );
+    }
+}
+
+#[test]
+fn every_name_in_dashboards_and_rules_exists_and_every_expression_parses() {
+    let known = known();
+    let mut exprs: Vec<(String, String)> = dashboard_queries()
+        .into_iter()
+        .map(|(d, p, e)| (format!("{d}: {p}"), substitute(&e, "1h")))
+        .collect();
+    for file in ["llm-soak.rules.yml", "llm-soak.alerts.yml"] {
+        for (g, r) in rules(file) {
+            exprs.push((
+                format!("{file} {g}"),
+                r["expr"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    for (_, d) in dashboards() {
+        for v in d["templating"]["list"].as_array().unwrap() {
+            if let Some(q) = v["query"]
+                .as_str()
+                .and_then(|q| q.strip_prefix("label_values("))
+            {
+                let sel = q
+                    .rsplit_once(',')
+                    .map_or(q.trim_end_matches(')'), |(s, _)| s);
+                exprs.push(("variable".into(), substitute(sel, "1h")));
+            }
+        }
+    }
+    let mut unknown = BTreeSet::new();
+    for (at, e) in &exprs {
+        for (name, _) in selectors(&parse(e)) {
+            if !known.contains(&name) && !known.contains(base_name(&name)) && !external(&name) {
+                unknown.insert(format!("{at}: {name}"));
+            }
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "names that are not exported:\n{unknown:#?}"
+    );
+}
+
+#[test]
+fn dashboards_pass_the_lint() {
+    let counters: BTreeSet<&str> = catalogue::ALL
+        .iter()
+        .filter(|i| i.kind != Kind::Gauge)
+        .map(|i| i.prom)
+        .collect();
+    for (name, d) in dashboards() {
+        assert_eq!(d["editable"], false, "{name}");
+        assert!(
+            d["uid"]
+                .as_str()
+                .is_some_and(|u| !u.is_empty() && u.len() <= 40)
+        );
+        assert!(
+            d["schemaVersion"].as_u64().is_some(),
+            "{name}: schemaVersion pinned"
+        );
+        let vars: BTreeMap<&str, &serde_json::Value> = d["templating"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| (v["name"].as_str().unwrap(), v))
+            .collect();
+        assert_eq!(vars["datasource"]["type"], "datasource", "{name}");
+        for v in ["job", "instance", "scenario", "model"] {
+            assert!(vars.contains_key(v), "{name}: variable {v}");
+        }
+        let mut ids = BTreeSet::new();
+        for p in panels(&d) {
+            let title = p["title"].as_str().unwrap_or_default().to_string();
+            assert!(
+                ids.insert(p["id"].as_u64().unwrap()),
+                "{name}: duplicate id at {title}"
+            );
+            if p["type"] == "row" {
+                continue;
+            }
+            assert_eq!(p["datasource"]["uid"], "${datasource}", "{name}: {title}");
+            assert!(
+                p["fieldConfig"]["defaults"]["unit"]
+                    .as_str()
+                    .is_some_and(|u| !u.is_empty()),
+                "{name}: {title} has no unit"
+            );
+            assert!(
+                p["description"].as_str().is_some_and(|s| !s.is_empty()),
+                "{name}: {title} has no description"
+            );
+            for t in p["targets"].as_array().unwrap() {
+                assert_eq!(t["datasource"]["uid"], "${datasource}", "{name}: {title}");
+                let raw = t["expr"].as_str().unwrap();
+                // Every rate window is $__rate_interval ($__range only for increase over the range).
+                for (i, _) in raw.match_indices("rate(") {
+                    let rest = &raw[i..];
+                    let window = rest
+                        .split_once('[')
+                        .map(|(_, w)| w.split(']').next().unwrap());
+                    assert!(
+                        window == Some("$__rate_interval"),
+                        "{name}: {title}: rate window {window:?} in {raw}"
+                    );
+                }
+                let e = parse(&substitute(raw, "1h"));
+                for (metric, funcs) in selectors(&e) {
+                    let is_counter = metric.ends_with("_total")
+                        || metric.ends_with("_bucket")
+                        || (metric.ends_with("_sum") || metric.ends_with("_count"))
+                            && counters.contains(base_name(&metric));
+                    if is_counter {
+                        assert!(
+                            funcs
+                                .iter()
+                                .any(|f| ["rate", "irate", "increase"].contains(f)),
+                            "{name}: {title}: counter {metric} outside rate/increase"
+                        );
+                    }
+                    if counters.contains(metric.as_str()) && !metric.ends_with("_total") {
+                        panic!("{name}: {title}: histogram {metric} used without a suffix");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn promtool_test_input_uses_the_catalogue_label_sets() {
+    let by_prom: BTreeMap<&str, &catalogue::Instrument> =
+        catalogue::ALL.iter().map(|i| (i.prom, i)).collect();
+    let tests = yaml(&root().join("alerts/tests/llm-soak.test.yml"));
+    let mut checked = 0;
+    for t in tests["tests"].as_array().unwrap() {
+        for s in t["input_series"].as_array().unwrap() {
+            let series = s["series"].as_str().unwrap();
+            let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
+            let Some(inst) = by_prom.get(base_name(name)).or_else(|| by_prom.get(name)) else {
+                assert!(external(name), "{name}: not in the catalogue");
+                continue;
+            };
+            let keys: BTreeSet<String> = labels
+                .trim_end_matches('}')
+                .split(',')
+                .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.trim().to_string()))
+                .filter(|k| k != "job" && k != "instance" && k != "le")
+                .collect();
+            let allowed: BTreeSet<String> =
+                inst.labels.iter().map(|k| k.replace('.', "_")).collect();
+            let required: BTreeSet<String> = inst
+                .labels
+                .iter()
+                .filter(|k| !inst.optional.contains(k))
+                .map(|k| k.replace('.', "_"))
+                .collect();
+            assert!(
+                keys.is_subset(&allowed),
+                "{series}: labels outside {allowed:?}"
+            );
+            // Counters of requests always carry their full request label set.
+            if !required.is_empty() {
+                assert!(
+                    keys.is_superset(&required),
+                    "{series}: missing {required:?}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 20);
+}
+
+fn normalize(s: &str) -> String {
+    s.split_whitespace().collect()
+}
+
+#[test]
+fn grafana_alert_rules_say_what_the_prometheus_rules_say() {
+    let prom: BTreeMap<String, serde_json::Value> = alerts()
+        .into_iter()
+        .map(|a| (a["alert"].as_str().unwrap().to_string(), a))
+        .collect();
+    let doc = yaml(&root().join("dashboards/provisioning/alerting/llm-soak-alerts.yaml"));
+    let rules: Vec<&serde_json::Value> = doc["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap())
+        .collect();
+    let titles: BTreeSet<&str> = rules.iter().map(|r| r["title"].as_str().unwrap()).collect();
+    for must in [
+        "LlmSoakTpotDriftFromBaseline",
+        "LlmSoakClientMemoryLeak",
+        "LlmTargetProcessMemoryLeak",
+        "LlmSoakCanaryFailing",
+        "LlmSoakCanaryStalled",
+        "LlmSoakTtftSloFastBurn",
+        "LlmSoakErrorBudgetBurn",
+    ] {
+        assert!(titles.contains(must), "no Grafana rule for {must}");
+    }
+    for r in rules {
+        let title = r["title"].as_str().unwrap();
+        let p = &prom[title];
+        assert_eq!(r["for"], p["for"], "{title}: for");
+        assert_eq!(r["labels"], p["labels"], "{title}: labels");
+        assert_eq!(r["annotations"], p["annotations"], "{title}: annotations");
+        let data = r["data"].as_array().unwrap();
+        let query = data[0]["model"]["expr"].as_str().unwrap();
+        let cond = &data[2]["model"];
+        let expr = normalize(p["expr"].as_str().unwrap());
+        match cond["type"].as_str().unwrap() {
+            "threshold" => {
+                let ev = &cond["conditions"][0]["evaluator"];
+                assert_eq!(ev["type"], "gt", "{title}");
+                let t = ev["params"][0].as_f64().unwrap();
+                let mut options = vec![
+                    normalize(&format!("({query}) > {t}")),
+                    normalize(&format!("{query} > {t}")),
+                ];
+                if t.fract() == 0.0 {
+                    options.push(normalize(&format!("{query} > {}", t as i64)));
+                }
+                assert!(options.contains(&expr), "{title}: {options:?} vs {expr}");
+            }
+            "math" => {
+                assert_eq!(normalize(query), expr, "{title}: the same query");
+                assert_eq!(cond["expression"], "$B == $B");
+            }
+            other => panic!("{title}: condition {other}"),
+        }
+    }
+}
