@@ -1,0 +1,594 @@
+//! The alert rehearsal: 26 hours of generated history — label sets taken from a real scrape of
+//! llm-soak, plus GPU, DCGM and vLLM series — with a client memory leak injected at 20 h and a
+//! TPOT drift at 22 h. The shipped rules, unmodified, fire exactly the expected alerts at the
+//! expected times and no other (promtool test rules on the series), and the same series
+//! backfilled into a real Prometheus (promtool tsdb create-blocks-from openmetrics, recording
+//! rules backfilled with create-blocks-from rules) answer every dashboard query a short live run
+//! cannot: GPU, DCGM, and day-over-day.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::artefacts::*;
+use common::*;
+
+const MINUTES: usize = 26 * 60;
+const MIB: f64 = 1_048_576.0;
+const LEAK_AT: usize = 20 * 60;
+const DRIFT_AT: usize = 22 * 60;
+
+struct Series {
+    name: String,
+    labels: BTreeMap<String, String>,
+    /// One value per minute, 0..=MINUTES (`None`: no sample).
+    values: Vec<Option<f64>>,
+}
+
+fn labels_of(samples: &[Sample], name: &str, filter: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let s = samples
+        .iter()
+        .find(|s| {
+            s.name == name
+                && filter
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .unwrap_or_else(|| panic!("{name} {filter:?} not in the captured scrape"));
+    let mut l = s.labels.clone();
+    l.insert("job".into(), "soak".into());
+    l.insert("instance".into(), "soak-0:9464".into());
+    l
+}
+
+fn series(name: &str, labels: BTreeMap<String, String>, f: impl Fn(usize) -> f64) -> Series {
+    Series {
+        name: name.into(),
+        labels,
+        values: (0..=MINUTES).map(|m| Some(f(m))).collect(),
+    }
+}
+
+fn fixed(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Capture a real scrape: llm-soak against the simulator, with a canary and a baseline.
+fn captured() -> Vec<Sample> {
+    let (sim, sim_addr) = simulator(&["--ttft", "5ms", "--itl", "2ms"]);
+    let config = config_for(
+        sim_addr,
+        "",
+        "arrival = \"constant\"\npreset = { name = \"steady\", rate = 20 }",
+        "input_tokens = 16\noutput_tokens = 8",
+    ) + &format!(
+        "\n[canary]\ninterval = \"200ms\"\n[baseline]\nwarmup = \"0s\"\nwindow = \"1s\"\n[resources]\ninterval = \"200ms\"\ntarget_process = {{ pid = {} }}\n",
+        sim.child.id()
+    );
+    let (_p, addr, _dir) = daemon(&config, &[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, s) = scrape(addr);
+        let ready = [
+            "llmsoak_baseline_time_per_output_token_seconds",
+            "llmsoak_target_process_memory_usage_bytes",
+        ]
+        .iter()
+        .all(|n| s.iter().any(|x| x.name == *n))
+            && s.iter().any(|x| {
+                x.name == "llmsoak_request_time_per_output_token_seconds_count"
+                    && x.labels.get("llmsoak_scenario").map(String::as_str) == Some("canary")
+            });
+        if ready {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "the scrape never had everything");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn history(s: &[Sample]) -> Vec<Series> {
+    let s1 = [("llmsoak_scenario", "s1")];
+    let canary = [("llmsoak_scenario", "canary")];
+    let tpot_sum = "llmsoak_request_time_per_output_token_seconds_sum";
+    let tpot_count = "llmsoak_request_time_per_output_token_seconds_count";
+    // TPOT 20 ms, 25 ms after DRIFT_AT; 600 requests a minute.
+    let tpot = |m: usize| {
+        let before = m.min(DRIFT_AT) as f64 * 600.0 * 0.02;
+        before + m.saturating_sub(DRIFT_AT) as f64 * 600.0 * 0.025
+    };
+    let mut base_labels = labels_of(
+        s,
+        "llmsoak_baseline_time_per_output_token_seconds",
+        &[("llmsoak_scenario", "s1"), ("stat", "mean")],
+    );
+    base_labels.insert("stat".into(), "mean".into());
+    let gpu = fixed(&[
+        ("job", "soak"),
+        ("instance", "soak-0:9464"),
+        ("hw_id", "GPU-52f3657d"),
+        ("hw_name", "NVIDIA H100 80GB HBM3"),
+    ]);
+    let vllm = fixed(&[
+        ("job", "vllm"),
+        ("instance", "vllm-0:8000"),
+        ("model_name", "llm-soak-sim"),
+    ]);
+    let dcgm = fixed(&[
+        ("job", "dcgm"),
+        ("instance", "node-0:9400"),
+        ("gpu", "0"),
+        ("UUID", "GPU-52f3657d"),
+    ]);
+    let with = |base: &BTreeMap<String, String>, k: &str, v: &str| {
+        let mut l = base.clone();
+        l.insert(k.into(), v.into());
+        l
+    };
+    vec![
+        series(
+            "llmsoak_run_info",
+            labels_of(s, "llmsoak_run_info", &[]),
+            |_| 1.0,
+        ),
+        series(
+            "up",
+            fixed(&[("job", "soak"), ("instance", "soak-0:9464")]),
+            |_| 1.0,
+        ),
+        series(
+            "up",
+            fixed(&[("job", "vllm"), ("instance", "vllm-0:8000")]),
+            |_| 1.0,
+        ),
+        series(
+            "llmsoak_run_start_time_seconds",
+            labels_of(s, "llmsoak_run_start_time_seconds", &[]),
+            |_| 0.0,
+        ),
+        series(
+            "process_resident_memory_bytes",
+            labels_of(s, "process_resident_memory_bytes", &[]),
+            |m| 200.0 * MIB + m.saturating_sub(LEAK_AT) as f64 * 2.0 * MIB,
+        ),
+        series(
+            "process_open_fds",
+            labels_of(s, "process_open_fds", &[]),
+            |_| 40.0,
+        ),
+        series(
+            "process_max_fds",
+            labels_of(s, "process_max_fds", &[]),
+            |_| 65536.0,
+        ),
+        series(tpot_sum, labels_of(s, tpot_sum, &s1), tpot),
+        series(tpot_count, labels_of(s, tpot_count, &s1), |m| {
+            m as f64 * 600.0
+        }),
+        series(tpot_sum, labels_of(s, tpot_sum, &canary), |m| {
+            m as f64 * 0.02
+        }),
+        series(tpot_count, labels_of(s, tpot_count, &canary), |m| m as f64),
+        series(
+            "llmsoak_baseline_time_per_output_token_seconds",
+            base_labels,
+            |_| 0.02,
+        ),
+        series(
+            "llmsoak_request_time_to_first_token_seconds_bucket",
+            labels_of(
+                s,
+                "llmsoak_request_time_to_first_token_seconds_bucket",
+                &[("llmsoak_scenario", "s1"), ("le", "1")],
+            ),
+            |m| m as f64 * 600.0,
+        ),
+        series(
+            "llmsoak_request_time_to_first_token_seconds_bucket",
+            labels_of(
+                s,
+                "llmsoak_request_time_to_first_token_seconds_bucket",
+                &[("llmsoak_scenario", "s1"), ("le", "+Inf")],
+            ),
+            |m| m as f64 * 600.0,
+        ),
+        series(
+            "llmsoak_requests_total",
+            labels_of(
+                s,
+                "llmsoak_requests_total",
+                &[("llmsoak_scenario", "s1"), ("outcome", "success")],
+            ),
+            |m| m as f64 * 601.0,
+        ),
+        series(
+            "gen_ai_client_token_usage_sum",
+            labels_of(
+                s,
+                "gen_ai_client_token_usage_sum",
+                &[("llmsoak_scenario", "s1"), ("gen_ai_token_type", "output")],
+            ),
+            |m| m as f64 * 600.0 * 8.0,
+        ),
+        series(
+            "llmsoak_canary_probes_total",
+            labels_of(s, "llmsoak_canary_probes_total", &[("outcome", "success")]),
+            |m| m as f64,
+        ),
+        series(
+            "llmsoak_canary_last_success_timestamp_seconds",
+            labels_of(s, "llmsoak_canary_last_success_timestamp_seconds", &[]),
+            |m| (m * 60) as f64,
+        ),
+        series(
+            "llmsoak_requests_in_flight",
+            labels_of(s, "llmsoak_requests_in_flight", &[]),
+            |_| 5.0,
+        ),
+        series(
+            "llmsoak_concurrency_limit",
+            labels_of(s, "llmsoak_concurrency_limit", &[]),
+            |_| 256.0,
+        ),
+        series(
+            "llmsoak_target_process_memory_usage_bytes",
+            labels_of(s, "llmsoak_target_process_memory_usage_bytes", &[]),
+            |_| 4096.0 * MIB,
+        ),
+        series("hw_gpu_utilization_ratio", gpu.clone(), |_| 0.6),
+        series("hw_gpu_memory_usage_bytes", gpu.clone(), |_| 30_000.0 * MIB),
+        series("hw_gpu_memory_limit_bytes", gpu.clone(), |_| 81_559.0 * MIB),
+        series("hw_power_watts", gpu.clone(), |_| 300.0),
+        series("hw_temperature_celsius", gpu.clone(), |_| 60.0),
+        series("hw_gpu_clock_sm_hertz", gpu.clone(), |_| 1.98e9),
+        series("hw_energy_joules_total", gpu.clone(), |m| {
+            m as f64 * 18_000.0
+        }),
+        series("DCGM_FI_DEV_FB_USED", dcgm.clone(), |_| 30_000.0),
+        series("DCGM_FI_DEV_FB_FREE", dcgm, |_| 51_559.0),
+        series("vllm:num_requests_waiting", vllm.clone(), |_| 0.0),
+        series("vllm:num_requests_running", vllm.clone(), |_| 5.0),
+        series("vllm:kv_cache_usage_perc", vllm.clone(), |_| 0.5),
+        series("vllm:num_preemptions_total", vllm.clone(), |_| 0.0),
+        series("vllm:prefix_cache_hits_total", vllm.clone(), |m| {
+            m as f64 * 100.0
+        }),
+        series("vllm:prefix_cache_queries_total", vllm.clone(), |m| {
+            m as f64 * 400.0
+        }),
+        series(
+            "vllm:time_to_first_token_seconds_bucket",
+            with(&vllm, "le", "0.1"),
+            |m| m as f64 * 590.0,
+        ),
+        series(
+            "vllm:time_to_first_token_seconds_bucket",
+            with(&vllm, "le", "+Inf"),
+            |m| m as f64 * 600.0,
+        ),
+    ]
+}
+
+fn selector(s: &Series) -> String {
+    let labels: Vec<String> = s
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{v}\""))
+        .collect();
+    format!("{}{{{}}}", s.name, labels.join(","))
+}
+
+/// promtool's expanding notation: runs of equal steps become `start+stepxN`.
+fn notation(values: &[Option<f64>]) -> String {
+    let v: Vec<f64> = values.iter().map(|x| x.unwrap()).collect();
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let step = if i + 1 < v.len() {
+            v[i + 1] - v[i]
+        } else {
+            0.0
+        };
+        let mut j = i + 1;
+        while j < v.len() && (v[j] - v[j - 1] - step).abs() < 1e-9 * (1.0 + step.abs()) {
+            j += 1;
+        }
+        let n = j - i - 1;
+        parts.push(if n == 0 {
+            format!("{}", v[i])
+        } else if step >= 0.0 {
+            format!("{}+{}x{}", v[i], step, n)
+        } else {
+            format!("{}{}x{}", v[i], step, n)
+        });
+        i = j;
+    }
+    parts.join(" ")
+}
+
+fn expected(at: usize) -> Vec<(&'static str, BTreeMap<String, String>, Option<&'static str>)> {
+    let mut out = Vec::new();
+    if at >= LEAK_AT + 90 {
+        out.push((
+            "LlmSoakClientMemoryLeak",
+            fixed(&[("job", "soak"), ("instance", "soak-0:9464")]),
+            None,
+        ));
+    }
+    if at >= DRIFT_AT + 90 {
+        let l = fixed(&[
+            ("job", "soak"),
+            ("llmsoak_scenario", "s1"),
+            ("gen_ai_request_model", "llm-soak-sim"),
+        ]);
+        out.push(("LlmSoakTpotDriftFromBaseline", l, Some("125%")));
+    }
+    if at >= 26 * 60 {
+        let l = fixed(&[
+            ("job", "soak"),
+            ("llmsoak_scenario", "s1"),
+            ("gen_ai_request_model", "llm-soak-sim"),
+        ]);
+        out.push(("LlmSoakTpotDriftDayOverDay", l, None));
+    }
+    out
+}
+
+fn render(text: &str, labels: &BTreeMap<String, String>, value: Option<&str>) -> String {
+    let mut out = text.to_string();
+    for (k, v) in labels {
+        out = out.replace(&format!("{{{{ $labels.{k} }}}}"), v);
+    }
+    if let (Some(v), Some(i)) = (value, out.find("{{ $value")) {
+        let end = out[i..].find("}}").unwrap() + i + 2;
+        out.replace_range(i..end, v);
+    }
+    out
+}
+
+#[test]
+fn the_shipped_rules_fire_exactly_the_injected_problems_and_backfilled_history_answers_the_dashboards()
+ {
+    let history = history(&captured());
+    let alerts: BTreeMap<String, serde_json::Value> = alerts()
+        .into_iter()
+        .map(|a| (a["alert"].as_str().unwrap().to_string(), a))
+        .collect();
+
+    // 1. promtool test rules over the generated series: at each time, every alert is checked.
+    let mut t = String::from("rule_files:\n");
+    for f in ["llm-soak.rules.yml", "llm-soak.alerts.yml"] {
+        writeln!(t, "  - {}", root().join("alerts").join(f).display()).unwrap();
+    }
+    t.push_str("evaluation_interval: 1m\ngroup_eval_order: [llmsoak-recording, llmsoak-client, llmsoak-slo, llmsoak-target]\ntests:\n  - interval: 1m\n    input_series:\n");
+    for s in &history {
+        writeln!(
+            t,
+            "      - series: '{}'\n        values: '{}'",
+            selector(s),
+            notation(&s.values)
+        )
+        .unwrap();
+    }
+    t.push_str("    alert_rule_test:\n");
+    for at in [19 * 60, 23 * 60 + 30, 26 * 60] {
+        let exp = expected(at);
+        for name in alerts.keys() {
+            writeln!(t, "      - eval_time: {at}m\n        alertname: {name}").unwrap();
+            let firing: Vec<_> = exp.iter().filter(|(n, _, _)| n == name).collect();
+            if firing.is_empty() {
+                continue;
+            }
+            t.push_str("        exp_alerts:\n");
+            for (_, labels, value) in firing {
+                let a = &alerts[name.as_str()];
+                let mut all = labels.clone();
+                all.insert(
+                    "severity".into(),
+                    a["labels"]["severity"].as_str().unwrap().into(),
+                );
+                t.push_str("          - exp_labels:\n");
+                for (k, v) in &all {
+                    writeln!(
+                        t,
+                        "              {k}: {}",
+                        serde_json::Value::from(v.clone())
+                    )
+                    .unwrap();
+                }
+                t.push_str("            exp_annotations:\n");
+                for (k, v) in a["annotations"].as_object().unwrap() {
+                    let text = render(v.as_str().unwrap(), labels, *value);
+                    writeln!(t, "              {k}: {}", serde_json::Value::from(text)).unwrap();
+                }
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let test_file = dir.path().join("rehearsal.test.yml");
+    std::fs::write(&test_file, &t).unwrap();
+    let out = Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(&test_file)
+        .output()
+        .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.contains("SUCCESS"),
+        "{report}"
+    );
+
+    // 2. The same history backfilled into a real Prometheus.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let t0 = (now - (MINUTES as u64 + 120) * 60) / 60 * 60;
+    let mut om = String::new();
+    let mut names: Vec<&str> = history.iter().map(|s| s.name.as_str()).collect();
+    names.dedup();
+    for name in names
+        .iter()
+        .copied()
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        for s in history.iter().filter(|s| s.name == name) {
+            for (m, v) in s.values.iter().enumerate() {
+                let v = v.unwrap();
+                // The canary's last-success timestamp is absolute in a real scrape.
+                let v = if s.name == "llmsoak_canary_last_success_timestamp_seconds"
+                    || s.name == "llmsoak_run_start_time_seconds"
+                {
+                    v + t0 as f64
+                } else {
+                    v
+                };
+                writeln!(om, "{} {v} {}", selector(s), t0 + m as u64 * 60).unwrap();
+            }
+        }
+    }
+    om.push_str("# EOF\n");
+    let input = dir.path().join("history.om");
+    std::fs::write(&input, om).unwrap();
+    let data = dir.path().join("data");
+    let out = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics", "-q"])
+        .arg(&input)
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let end = t0 + MINUTES as u64 * 60;
+    let prom = Prom::start(&data);
+    let rules_out = dir.path().join("rules-blocks");
+    let out = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "rules", "--eval-interval=1m"])
+        .arg(format!("--url=http://{}", prom.addr))
+        .arg(format!("--start={}", t0))
+        .arg(format!("--end={end}"))
+        .arg(format!("--output-dir={}", rules_out.display()))
+        .arg(root().join("alerts/llm-soak.rules.yml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(prom);
+    for b in std::fs::read_dir(&rules_out).unwrap() {
+        let b = b.unwrap();
+        std::fs::rename(b.path(), data.join(b.file_name())).unwrap();
+    }
+    let prom = Prom::start(&data);
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for (dash, panel, raw) in dashboard_queries() {
+        if !(raw.contains("offset 1d") || raw.contains("hw_") || raw.contains("vllm:")) {
+            continue;
+        }
+        ran += 1;
+        let q = substitute(&raw, "1h");
+        if let Err(e) = prom.has_data(&q, end) {
+            failures.push(format!("{dash}: {panel}: {e}\n  {raw}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {ran}:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(ran >= 8, "{ran}");
+}
+
+struct Prom {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Prom {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Prom {
+    fn start(data: &std::path::Path) -> Prom {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let config = data.parent().unwrap().join("empty.yml");
+        std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg("--storage.tsdb.retention.time=30d")
+            .arg(format!("--web.listen-address={addr}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let p = Prom { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(addr).is_err() || get(addr, "/-/ready").0 != 200 {
+            assert!(Instant::now() < deadline, "prometheus did not become ready");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        p
+    }
+
+    fn has_data(&self, q: &str, at: u64) -> Result<(), String> {
+        let mut enc = String::new();
+        for b in q.bytes() {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                enc.push(b as char);
+            } else {
+                enc.push_str(&format!("%{b:02X}"));
+            }
+        }
+        let v = get_json(self.addr, &format!("/api/v1/query?query={enc}&time={at}"));
+        if v["status"] != "success" {
+            return Err(format!("error: {}", v["error"]));
+        }
+        let result = &v["data"]["result"];
+        let ok = match v["data"]["resultType"].as_str() {
+            Some("scalar") => result[1]
+                .as_str()
+                .and_then(|x| x.parse::<f64>().ok())
+                .is_some_and(f64::is_finite),
+            _ => result.as_array().unwrap().iter().any(|s| {
+                s["value"][1]
+                    .as_str()
+                    .and_then(|x| x.parse::<f64>().ok())
+                    .is_some_and(f64::is_finite)
+            }),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("no finite value: {result}"))
+        }
+    }
+}
