@@ -1,16 +1,30 @@
 #!/usr/bin/env bash
-# The test command (README, .ci/run): installs what the tests need when it is missing —
-# Debian's `prometheus` package for promtool — then runs every test with cargo-nextest
-# (falling back to cargo test where nextest is not installed).
+# The test command (README, .ci/run): installs what the tests need when it is missing, then runs
+# every test with cargo-nextest (falling back to cargo test where nextest is not installed):
+#   - Debian's `prometheus` (promtool and the server: rule tests, the live and backfilled checks)
+#   - `systemd` (systemd-analyze verify for the unit), `docker-compose` (validates the compose
+#     stack without an engine), `python3-venv` with PyPI's `kubernetes-validate` in target/k8s-venv
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v promtool >/dev/null 2>&1; then
-  echo "==> installing Debian's prometheus package (promtool)"
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+missing=()
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [ ! -x target/k8s-venv/bin/kubernetes-validate ]; then
+  echo "==> installing kubernetes-validate (PyPI) into target/k8s-venv"
+  mkdir -p target
+  python3 -m venv target/k8s-venv
+  target/k8s-venv/bin/pip install -q kubernetes-validate==1.37.0
 fi
 promtool --version | head -n 1
 
