@@ -43,3 +43,69 @@ fn docs_name_only_metrics_that_exist() {
         unknown.join("\n")
     );
 }
+
+/// The catalogue table of docs/metrics.md, as the catalogue says it.
+fn catalogue_table() -> String {
+    let mut out = String::from(
+        "| Prometheus name | OTel name (unit) | type | labels | description |\n| --- | --- | --- | --- | --- |\n",
+    );
+    for i in catalogue::ALL {
+        let kind = match i.kind {
+            catalogue::Kind::Counter => "counter",
+            catalogue::Kind::Gauge => "gauge",
+            catalogue::Kind::Histogram => "histogram",
+        };
+        let labels = if i.labels.starts_with(catalogue::REQUEST_LABELS) {
+            let extra: Vec<String> = i.labels[catalogue::REQUEST_LABELS.len()..]
+                .iter()
+                .map(|l| l.replace('.', "_"))
+                .collect();
+            std::iter::once("R".to_string())
+                .chain(extra)
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            i.labels
+                .iter()
+                .map(|l| l.replace('.', "_"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let unit = if i.unit.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", i.unit)
+        };
+        out.push_str(&format!(
+            "| `{}` | `{}`{unit} | {kind} | {} | {} |\n",
+            i.prom,
+            i.name,
+            if labels.is_empty() {
+                "—".to_string()
+            } else {
+                labels
+            },
+            i.description.replace('|', "\\|")
+        ));
+    }
+    out
+}
+
+#[test]
+fn the_metrics_reference_is_the_catalogue() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/metrics.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (head, rest) = text.split_once("<!-- catalogue:begin -->\n").unwrap();
+    let (_, tail) = rest.split_once("<!-- catalogue:end -->").unwrap();
+    let want = format!(
+        "{head}<!-- catalogue:begin -->\n{}<!-- catalogue:end -->{tail}",
+        catalogue_table()
+    );
+    if std::env::var_os("LLMSOAK_REGENERATE").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    assert!(
+        text == want,
+        "docs/metrics.md is out of date: LLMSOAK_REGENERATE=1 cargo test --test docs"
+    );
+}
