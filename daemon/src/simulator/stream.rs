@@ -251,10 +251,13 @@ impl Gen {
                     )));
                 }
                 Some(FaultKind::Oversized) => {
-                    let mut ev = String::with_capacity(self.sim.config.oversized_bytes + 16);
-                    ev.push_str("data: {\"pad\":\"");
-                    ev.extend(std::iter::repeat_n('x', self.sim.config.oversized_bytes));
-                    ev.push_str("\"}\n\n");
+                    // A memset, not a char-by-char loop: 16 MiB must not cost the simulator
+                    // seconds (that would turn the fault into a timeout).
+                    let n = self.sim.config.oversized_bytes;
+                    let mut ev = Vec::with_capacity(n + 32);
+                    ev.extend_from_slice(b"data: {\"pad\":\"");
+                    ev.resize(ev.len() + n, b'x');
+                    ev.extend_from_slice(b"\"}\n\n");
                     return Some(Ok(Bytes::from(ev)));
                 }
                 _ => {}
