@@ -59,9 +59,12 @@ fn finish() -> String {
         .to_string()
 }
 
+/// What a purpose-built server does with each request.
+type Behaviour = fn(&mut TcpStream);
+
 /// A server on 127.0.0.1 port 0 that answers every request with `behave`, one thread per
 /// connection, closing the connection afterwards.
-fn bad_server(behave: fn(&mut TcpStream)) -> SocketAddr {
+fn bad_server(behave: Behaviour) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -194,7 +197,7 @@ fn every_fault_is_classified_counted_and_contained() {
         text += &scenario(fault);
         sims.push(p);
     }
-    let raw: [(&str, fn(&mut TcpStream), &str); 7] = [
+    let raw: [(&str, Behaviour, &str); 7] = [
         ("never_answers", never_answers, "timeout"),
         ("invalid_utf8", invalid_utf8, "bad_event"),
         ("garbage", garbage, "truncated"),
