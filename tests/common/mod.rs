@@ -142,7 +142,7 @@ pub fn metrics_addr(p: &Proc) -> SocketAddr {
 }
 
 /// Send a raw HTTP/1.0 request and read until the server closes; returns (status, body).
-fn exchange(addr: SocketAddr, request: &str, timeout: Duration) -> (u16, String) {
+pub fn exchange(addr: SocketAddr, request: &str, timeout: Duration) -> (u16, String) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
     s.set_read_timeout(Some(timeout)).expect("timeout");
     s.write_all(request.as_bytes()).expect("write");

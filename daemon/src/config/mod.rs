@@ -12,11 +12,11 @@ mod preset;
 pub mod resources;
 mod scenario;
 mod schema;
+pub mod server;
 pub mod simulator;
 pub mod walk;
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ use serde::{Serialize, Serializer};
 pub use scenario::{
     Corpus, DistKind, Empirical, LengthDist, MinTokens, Scenario, Session, SharedPrefix,
 };
+pub use server::ServerConfig;
 pub use walk::Problem;
 
 use crate::openai::Endpoint;
@@ -131,12 +132,6 @@ pub struct Config {
     /// FNV-1a of the source text (exported as a number, not a label).
     #[serde(skip)]
     pub checksum: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ServerConfig {
-    /// Where `/metrics` and the status API listen (127.0.0.1:9464 unless configured).
-    pub listen: SocketAddr,
 }
 
 /// Where an API key comes from.

@@ -23,7 +23,6 @@ const ROOT_KEYS: &[&str] = &[
     "baseline",
     "simulator",
 ];
-const SERVER_KEYS: &[&str] = &["listen"];
 const TARGET_KEYS: &[&str] = &[
     "name",
     "base_url",
@@ -218,20 +217,10 @@ pub(super) fn parse_simulator(text: &str) -> Result<crate::simulator::SimConfig,
 }
 
 fn server(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<ServerConfig> {
-    let default = ServerConfig {
-        listen: DEFAULT_LISTEN.parse().ok()?,
-    };
-    let Some(v) = v else { return Some(default) };
-    let mut t = v.table(w)?;
-    let listen = match t.get("listen") {
-        None => Some(default.listen),
-        Some(v) => socket_addr(w, &v),
-    };
-    t.finish(w, SERVER_KEYS, |_| None);
-    Some(ServerConfig { listen: listen? })
+    super::server::walk(w, v, DEFAULT_LISTEN.parse().ok()?)
 }
 
-fn socket_addr(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<SocketAddr> {
+pub(super) fn socket_addr(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<SocketAddr> {
     let s = v.str(w)?;
     match s.parse() {
         Ok(a) => Some(a),

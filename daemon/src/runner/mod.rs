@@ -289,6 +289,10 @@ pub async fn run(
     let local = listener
         .local_addr()
         .map_err(|source| RunError::Bind { addr, source })?;
+    status.set_access(server::access::Access::new(&config.server, local));
+    if !local.ip().is_loopback() && config.server.control_token.is_none() {
+        tracing::warn!(%local, "listening beyond loopback without server.control_token_env: POST /-/reload and /api/v1/baseline/reset are refused");
+    }
     let root = CancellationToken::new();
     let server_stop = root.child_token();
     let server_task = tokio::spawn(server::serve(

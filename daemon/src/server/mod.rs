@@ -3,7 +3,9 @@
 //! `/-/ready` (the schedule is running and not draining) and `GET /api/v1/status` (JSON: config
 //! summary with secrets redacted, rates, in flight, totals by outcome, uptime, drift baselines);
 //! `POST /-/reload` re-reads the config and `POST /api/v1/baseline/reset` re-measures the drift
-//! baselines.
+//! baselines. [`access`] decides who may use which.
+
+pub mod access;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
@@ -65,6 +67,8 @@ pub struct Status {
     pub run_id: String,
     pub started: Instant,
     phase: AtomicU8,
+    /// Who may read and control (set once the listener is bound).
+    access: std::sync::OnceLock<access::Access>,
 }
 
 impl Status {
@@ -83,7 +87,20 @@ impl Status {
             run_id,
             started: Instant::now(),
             phase: AtomicU8::new(Phase::Starting as u8),
+            access: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The access rules for the bound listener (default: open, for loopback).
+    pub fn set_access(&self, a: access::Access) {
+        let _ = self.access.set(a);
+    }
+
+    fn access(&self) -> access::Access {
+        self.access
+            .get()
+            .cloned()
+            .unwrap_or_else(access::Access::loopback)
     }
 
     /// The running config changed (a reload).
@@ -152,7 +169,10 @@ pub fn router(status: Arc<Status>) -> Router {
         .with_state(status)
 }
 
-async fn metrics(State(s): State<Arc<Status>>) -> Response {
+async fn metrics(State(s): State<Arc<Status>>, headers: HeaderMap) -> Response {
+    if let Err(r) = s.access().read(&headers) {
+        return r;
+    }
     match s.exporter.encode() {
         Ok(body) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
         Err(e) => (
@@ -167,7 +187,18 @@ async fn metrics(State(s): State<Arc<Status>>) -> Response {
 pub type ReloadSender =
     tokio::sync::mpsc::UnboundedSender<tokio::sync::oneshot::Sender<Result<String, String>>>;
 
-async fn reload(State(s): State<Arc<Status>>) -> Response {
+async fn reload(State(s): State<Arc<Status>>, headers: HeaderMap) -> Response {
+    let access = s.access();
+    if !access.reload_api {
+        return (
+            StatusCode::FORBIDDEN,
+            "POST /-/reload is disabled (server.reload_api = false); SIGHUP still reloads\n",
+        )
+            .into_response();
+    }
+    if let Err(r) = access.control(&headers) {
+        return r;
+    }
     let Some(tx) = &s.reload else {
         return (
             StatusCode::BAD_REQUEST,
@@ -205,7 +236,10 @@ async fn ready(State(s): State<Arc<Status>>) -> Response {
     }
 }
 
-async fn reset_baseline(State(s): State<Arc<Status>>) -> Response {
+async fn reset_baseline(State(s): State<Arc<Status>>, headers: HeaderMap) -> Response {
+    if let Err(r) = s.access().control(&headers) {
+        return r;
+    }
     if s.recorder.reset_baselines() {
         tracing::info!("drift baselines reset by the API: measuring again after the warm-up");
         (
@@ -222,8 +256,11 @@ async fn reset_baseline(State(s): State<Arc<Status>>) -> Response {
     }
 }
 
-async fn status_doc(State(s): State<Arc<Status>>) -> axum::Json<serde_json::Value> {
-    axum::Json(s.document())
+async fn status_doc(State(s): State<Arc<Status>>, headers: HeaderMap) -> Response {
+    match s.access().read(&headers) {
+        Ok(()) => axum::Json(s.document()).into_response(),
+        Err(r) => r,
+    }
 }
 
 /// Bind the listener (so a busy port fails before any load is sent).

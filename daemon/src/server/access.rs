@@ -1,0 +1,174 @@
+//! Who may use the HTTP surface: optional bearer or basic authentication on the read endpoints
+//! (`/metrics`, the status API), and the control endpoints (`POST /-/reload`,
+//! `POST /api/v1/baseline/reset`) — off with `reload_api = false`, and, when no control token is
+//! configured, refused on any listener that is not loopback. Tokens are compared in constant
+//! time; a refusal never echoes what was sent.
+
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::config::Secret;
+use crate::config::server::{Auth, ServerConfig};
+
+/// The access rules of one listener.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub reload_api: bool,
+    control_token: Option<Secret>,
+    auth: Option<Auth>,
+    loopback: bool,
+}
+
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn base64(input: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for c in input.chunks(3) {
+        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn presented(headers: &HeaderMap) -> &[u8] {
+    headers
+        .get(header::AUTHORIZATION)
+        .map_or(&[][..], |v| v.as_bytes())
+}
+
+fn unauthorized(scheme: &str) -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(
+            header::WWW_AUTHENTICATE,
+            format!("{scheme} realm=\"llm-soak\""),
+        )],
+        "unauthorized\n",
+    )
+        .into_response()
+}
+
+impl Access {
+    pub fn new(config: &ServerConfig, bound: std::net::SocketAddr) -> Self {
+        Access {
+            reload_api: config.reload_api,
+            control_token: config.control_token.as_ref().map(|(_, t)| t.clone()),
+            auth: config.auth.clone(),
+            loopback: bound.ip().is_loopback(),
+        }
+    }
+
+    /// Open access on loopback (tests, `demo`).
+    pub fn loopback() -> Self {
+        Access {
+            reload_api: true,
+            control_token: None,
+            auth: None,
+            loopback: true,
+        }
+    }
+
+    /// `/metrics` and the status API.
+    pub fn read(&self, headers: &HeaderMap) -> Result<(), Response> {
+        let (expected, scheme) = match &self.auth {
+            None => return Ok(()),
+            Some(Auth::Bearer { token, .. }) => (format!("Bearer {}", token.expose()), "Bearer"),
+            Some(Auth::Basic {
+                username, password, ..
+            }) => (
+                format!(
+                    "Basic {}",
+                    base64(format!("{username}:{}", password.expose()).as_bytes())
+                ),
+                "Basic",
+            ),
+        };
+        if ct_eq(presented(headers), expected.as_bytes()) {
+            Ok(())
+        } else {
+            Err(unauthorized(scheme))
+        }
+    }
+
+    /// The POST endpoints.
+    pub fn control(&self, headers: &HeaderMap) -> Result<(), Response> {
+        match &self.control_token {
+            Some(t)
+                if ct_eq(
+                    presented(headers),
+                    format!("Bearer {}", t.expose()).as_bytes(),
+                ) =>
+            {
+                Ok(())
+            }
+            Some(_) => Err(unauthorized("Bearer")),
+            None if self.loopback => Ok(()),
+            None => Err((
+                StatusCode::FORBIDDEN,
+                "control endpoints on a non-loopback listener need server.control_token_env\n",
+            )
+                .into_response()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_rfc_vectors() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
+    }
+
+    #[test]
+    fn control_needs_a_token_off_loopback_and_the_right_one_when_set() {
+        let mut cfg = ServerConfig::default_for("0.0.0.0:9464".parse().unwrap());
+        let open = Access::new(&cfg, "0.0.0.0:9464".parse().unwrap());
+        assert!(open.control(&HeaderMap::new()).is_err());
+        assert!(
+            Access::new(&cfg, "127.0.0.1:9464".parse().unwrap())
+                .control(&HeaderMap::new())
+                .is_ok()
+        );
+        cfg.control_token = Some(("T".into(), Secret::new("s3cret".into())));
+        let a = Access::new(&cfg, "0.0.0.0:9464".parse().unwrap());
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, "Bearer wrong".parse().unwrap());
+        assert!(a.control(&h).is_err());
+        h.insert(header::AUTHORIZATION, "Bearer s3cret".parse().unwrap());
+        assert!(a.control(&h).is_ok());
+        cfg.auth = Some(Auth::Basic {
+            username: "prom".into(),
+            env: "P".into(),
+            password: Secret::new("pw".into()),
+        });
+        let a = Access::new(&cfg, "0.0.0.0:9464".parse().unwrap());
+        assert!(a.read(&HeaderMap::new()).is_err());
+        h.insert(
+            header::AUTHORIZATION,
+            format!("Basic {}", base64(b"prom:pw")).parse().unwrap(),
+        );
+        assert!(a.read(&h).is_ok());
+    }
+}
