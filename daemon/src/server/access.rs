@@ -46,16 +46,34 @@ fn presented(headers: &HeaderMap) -> &[u8] {
         .map_or(&[][..], |v| v.as_bytes())
 }
 
-fn unauthorized(scheme: &str) -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        [(
-            header::WWW_AUTHENTICATE,
-            format!("{scheme} realm=\"llm-soak\""),
-        )],
-        "unauthorized\n",
-    )
-        .into_response()
+/// Why a request was refused (small, so handlers can `?` it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No or wrong credentials for this scheme.
+    Unauthorized(&'static str),
+    /// Control endpoints off loopback without a configured token.
+    NoControlToken,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Unauthorized(scheme) => (
+                StatusCode::UNAUTHORIZED,
+                [(
+                    header::WWW_AUTHENTICATE,
+                    format!("{scheme} realm=\"llm-soak\""),
+                )],
+                "unauthorized\n",
+            )
+                .into_response(),
+            Refusal::NoControlToken => (
+                StatusCode::FORBIDDEN,
+                "control endpoints on a non-loopback listener need server.control_token_env\n",
+            )
+                .into_response(),
+        }
+    }
 }
 
 impl Access {
@@ -79,7 +97,7 @@ impl Access {
     }
 
     /// `/metrics` and the status API.
-    pub fn read(&self, headers: &HeaderMap) -> Result<(), Response> {
+    pub fn read(&self, headers: &HeaderMap) -> Result<(), Refusal> {
         let (expected, scheme) = match &self.auth {
             None => return Ok(()),
             Some(Auth::Bearer { token, .. }) => (format!("Bearer {}", token.expose()), "Bearer"),
@@ -96,12 +114,12 @@ impl Access {
         if ct_eq(presented(headers), expected.as_bytes()) {
             Ok(())
         } else {
-            Err(unauthorized(scheme))
+            Err(Refusal::Unauthorized(scheme))
         }
     }
 
     /// The POST endpoints.
-    pub fn control(&self, headers: &HeaderMap) -> Result<(), Response> {
+    pub fn control(&self, headers: &HeaderMap) -> Result<(), Refusal> {
         match &self.control_token {
             Some(t)
                 if ct_eq(
@@ -111,13 +129,9 @@ impl Access {
             {
                 Ok(())
             }
-            Some(_) => Err(unauthorized("Bearer")),
+            Some(_) => Err(Refusal::Unauthorized("Bearer")),
             None if self.loopback => Ok(()),
-            None => Err((
-                StatusCode::FORBIDDEN,
-                "control endpoints on a non-loopback listener need server.control_token_env\n",
-            )
-                .into_response()),
+            None => Err(Refusal::NoControlToken),
         }
     }
 }

@@ -171,7 +171,7 @@ pub fn router(status: Arc<Status>) -> Router {
 
 async fn metrics(State(s): State<Arc<Status>>, headers: HeaderMap) -> Response {
     if let Err(r) = s.access().read(&headers) {
-        return r;
+        return r.into_response();
     }
     match s.exporter.encode() {
         Ok(body) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
@@ -197,7 +197,7 @@ async fn reload(State(s): State<Arc<Status>>, headers: HeaderMap) -> Response {
             .into_response();
     }
     if let Err(r) = access.control(&headers) {
-        return r;
+        return r.into_response();
     }
     let Some(tx) = &s.reload else {
         return (
@@ -238,7 +238,7 @@ async fn ready(State(s): State<Arc<Status>>) -> Response {
 
 async fn reset_baseline(State(s): State<Arc<Status>>, headers: HeaderMap) -> Response {
     if let Err(r) = s.access().control(&headers) {
-        return r;
+        return r.into_response();
     }
     if s.recorder.reset_baselines() {
         tracing::info!("drift baselines reset by the API: measuring again after the warm-up");
@@ -259,7 +259,7 @@ async fn reset_baseline(State(s): State<Arc<Status>>, headers: HeaderMap) -> Res
 async fn status_doc(State(s): State<Arc<Status>>, headers: HeaderMap) -> Response {
     match s.access().read(&headers) {
         Ok(()) => axum::Json(s.document()).into_response(),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
