@@ -107,6 +107,19 @@ impl Writer {
         Ok(())
     }
 
+    /// Forget what is buffered (it could not be written; the caller counts it as dropped) and
+    /// start over on a freshly opened file.
+    fn discard(&mut self) {
+        if let Ok(file) = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.spec.path)
+        {
+            let old = std::mem::replace(&mut self.out, BufWriter::new(file));
+            let _ = old.into_parts();
+        }
+    }
+
     fn write(&mut self, line: &str) -> std::io::Result<()> {
         let n = line.len() as u64 + 1;
         if self.size > 0 && self.size + n > self.spec.max_bytes {
@@ -128,22 +141,38 @@ impl RequestLog {
         let written = Arc::new(AtomicU64::new(0));
         let (d, wr) = (Arc::clone(&dropped), Arc::clone(&written));
         let handle = std::thread::Builder::new().name("llmsoak-jsonl".into()).spawn(move || {
+            // Lines count as written only once they reached the file: `pending` are buffered.
+            let mut pending = 0u64;
             let mut last_error = None::<std::time::Instant>;
-            for line in rx {
-                match writer.write(&line) {
-                    Ok(()) => {
-                        wr.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => {
-                        d.fetch_add(1, Ordering::Relaxed);
-                        if last_error.is_none_or(|t| t.elapsed().as_secs() >= 60) {
-                            tracing::error!(path = %writer.spec.path.display(), error = %e, "cannot write the request log; lines are dropped and counted");
-                            last_error = Some(std::time::Instant::now());
+            let mut failed = |writer: &mut Writer, lost: u64, e: &std::io::Error| {
+                d.fetch_add(lost, Ordering::Relaxed);
+                writer.discard();
+                if last_error.is_none_or(|t| t.elapsed().as_secs() >= 60) {
+                    tracing::error!(path = %writer.spec.path.display(), error = %e, "cannot write the request log; lines are dropped and counted");
+                    last_error = Some(std::time::Instant::now());
+                }
+            };
+            while let Ok(first) = rx.recv() {
+                let mut next = Some(first);
+                while let Some(line) = next {
+                    match writer.write(&line) {
+                        Ok(()) => pending += 1,
+                        Err(e) => {
+                            failed(&mut writer, pending + 1, &e);
+                            pending = 0;
                         }
                     }
+                    next = rx.try_recv().ok();
                 }
+                // The queue is empty: put the batch on disk.
+                match writer.out.flush() {
+                    Ok(()) => {
+                        wr.fetch_add(pending, Ordering::Relaxed);
+                    }
+                    Err(e) => failed(&mut writer, pending, &e),
+                }
+                pending = 0;
             }
-            let _ = writer.out.flush();
         })?;
         Ok(RequestLog {
             tx: Mutex::new(Some(tx)),

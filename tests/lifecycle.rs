@@ -1,0 +1,147 @@
+//! Lifecycle under stress: a second SIGTERM ends the drain at once (in-flight requests are
+//! cancelled and counted, the report says interrupted), a SIGHUP storm leaves the daemon running
+//! its config, a full disk under the request log loses log lines (counted) but no requests, and
+//! llm-soak never starts a child process.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A target that accepts and reads, then never answers.
+fn black_hole() -> std::net::SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while s.read(&mut buf).is_ok_and(|n| n > 0) {}
+            });
+        }
+    });
+    addr
+}
+
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let ppid: u32 = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        if ppid == pid {
+            out.push(e.file_name().to_string_lossy().parse().unwrap_or(0));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_second_sigterm_ends_the_drain_at_once_and_nothing_is_left_behind() {
+    let config = config_for(
+        black_hole(),
+        "request_timeout = \"10m\"",
+        "arrival = \"constant\"\nmax_in_flight = 100\ndrain_timeout = \"5m\"\npreset = { name = \"steady\", rate = 20 }",
+        "input_tokens = 16\noutput_tokens = 4",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("r.json");
+    let (mut p, addr, _d) = daemon(
+        &config,
+        &["--duration", "10m", "--report", report.to_str().unwrap()],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        children_of(p.child.id()).is_empty(),
+        "llm-soak started a child process"
+    );
+    let in_flight = get_json(addr, "/api/v1/status")["requests"]["in_flight"]
+        .as_u64()
+        .unwrap();
+    assert!(in_flight >= 20, "{in_flight}");
+    p.signal("TERM");
+    std::thread::sleep(Duration::from_millis(500));
+    // Draining: the hung requests would hold it for 5 minutes.
+    assert!(
+        p.child.try_wait().unwrap().is_none(),
+        "the first SIGTERM drains, it does not exit"
+    );
+    let t = Instant::now();
+    p.signal("TERM");
+    let status = p.wait_exit(Duration::from_secs(20));
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "second SIGTERM took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(status.code(), Some(143));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["interrupted"], true);
+    let started = r["requests"]["started"].as_u64().unwrap();
+    assert_eq!(
+        r["requests"]["finished"]["cancelled"].as_u64().unwrap(),
+        started,
+        "{r}"
+    );
+}
+
+#[test]
+fn a_sighup_storm_leaves_the_daemon_running_its_config() {
+    let (_sim, sim_addr) = simulator(&["--ttft", "5ms", "--itl", "2ms"]);
+    let config = config_for(
+        sim_addr,
+        "",
+        "arrival = \"constant\"\npreset = { name = \"steady\", rate = 20 }",
+        "input_tokens = 16\noutput_tokens = 4",
+    );
+    let (p, addr, _d) = daemon(&config, &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..50 {
+        p.signal("HUP");
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let before = sum(&scrape(addr).1, "llmsoak_requests_started_total", &[]);
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, s) = scrape(addr);
+    assert!(
+        sum(&s, "llmsoak_requests_started_total", &[]) > before,
+        "arrivals go on"
+    );
+    assert_eq!(sum(&s, "llmsoak_config_last_reload_successful", &[]), 1.0);
+    assert_eq!(get_json(addr, "/api/v1/status")["state"], "running");
+}
+
+#[test]
+fn a_full_disk_under_the_request_log_loses_lines_not_requests() {
+    let (_sim, sim_addr) = simulator(&["--ttft", "5ms", "--itl", "2ms"]);
+    let config = config_for(
+        sim_addr,
+        "",
+        "arrival = \"constant\"\npreset = { name = \"steady\", rate = 20, duration = \"2s\" }",
+        "input_tokens = 16\noutput_tokens = 4",
+    ) + "\n[output]\nrequests_jsonl = { path = \"/dev/full\" }\n";
+    let (_p, addr, _d) = daemon(&config, &[]);
+    let status = wait_drained(addr, Duration::from_secs(60));
+    let (_, s) = scrape(addr);
+    assert_eq!(
+        sum(&s, "llmsoak_requests_total", &[("outcome", "success")]),
+        40.0
+    );
+    assert_eq!(status["request_log"]["dropped"], 40, "{status}");
+    assert_eq!(status["request_log"]["written"], 0, "{status}");
+}
