@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Fuzz the SSE framer/chunk parser, the config loader and the gate parser with cargo-fuzz
+# (nightly), each for SECONDS (default 600), all at once. Not part of CI. Crashes land in
+# fuzz/artifacts/<target>/; add each as a regression input under fuzz/regressions/<target>/
+# (tests/fuzz_regressions.rs replays them in CI).
+#   scripts/fuzz.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_EACH=${1:-600}
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
+mkdir -p fuzz/corpus/sse fuzz/corpus/config fuzz/corpus/gate
+cp -n tests/fixtures/sse/*.sse fuzz/corpus/sse/ 2>/dev/null || true
+cp -n tests/fixtures/config/good/*.toml tests/fixtures/config/bad/*.toml daemon/examples/*.toml fuzz/corpus/config/ 2>/dev/null || true
+printf 'ttft.p95 < 800ms' > fuzz/corpus/gate/a
+printf 'tpot.mean{scenario="chat"} < 1.1 * baseline + 5ms' > fuzz/corpus/gate/b
+cargo +nightly fuzz build -O
+pids=()
+for t in sse config gate; do
+  cargo +nightly fuzz run "$t" "fuzz/corpus/$t" -- -max_total_time="$SECONDS_EACH" -max_len=65536 \
+    >"fuzz/$t.log" 2>&1 &
+  pids+=($!)
+done
+status=0
+for i in "${!pids[@]}"; do
+  t=(sse config gate)
+  if wait "${pids[$i]}"; then
+    echo "${t[$i]}: $(grep -Eo 'stat::number_of_executed_units: [0-9]+' "fuzz/${t[$i]}.log" || tail -1 "fuzz/${t[$i]}.log")"
+  else
+    echo "${t[$i]}: CRASH (see fuzz/${t[$i]}.log and fuzz/artifacts/${t[$i]}/)"; status=1
+  fi
+done
+exit $status
