@@ -38,8 +38,8 @@ pub struct Baseline {
     pub ttft: Option<Stats>,
     pub tpot: Option<Stats>,
     pub samples: u64,
-    /// Unix time it was computed.
-    pub computed_at: f64,
+    /// Unix time it was computed (seconds).
+    pub computed_at: u64,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -200,7 +200,7 @@ impl Baselines {
         }
         let unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+            .map_or(0, |d| d.as_secs());
         let mut changed = false;
         for i in 0..self.scopes.len() {
             let s = &self.scopes[i];
