@@ -223,14 +223,43 @@ fn otlp_grpc_push_agrees_with_the_scrape() {
     scrape_and_push_agree(true);
 }
 
+/// A collector that accepts connections and reads, but never answers.
+fn black_hole() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                while std::io::Read::read(&mut s, &mut buf).is_ok_and(|n| n > 0) {}
+            });
+        }
+    });
+    addr
+}
+
 #[test]
 fn a_collector_that_is_down_costs_only_counted_failures() {
+    collector_failure(false);
+}
+
+#[test]
+fn a_collector_that_black_holes_costs_only_counted_failures_and_a_bounded_shutdown() {
+    collector_failure(true);
+}
+
+fn collector_failure(black_holing: bool) {
     let (_sim, sim_addr) = simulator(&["--ttft", "10ms", "--itl", "5ms"]);
-    // A port nobody listens on.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // A port nobody listens on, or one that swallows every export.
+    let dead = if black_holing {
+        black_hole()
+    } else {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
     let config = otlp_config(sim_addr, &format!("endpoint = \"http://{dead}\""), "");
     let (mut p, maddr, _dir) = daemon(&config, &[]);
     wait_drained(maddr, Duration::from_secs(60));
@@ -251,11 +280,18 @@ fn a_collector_that_is_down_costs_only_counted_failures() {
         sum(&s, "llmsoak_requests_total", &[("outcome", "success")]),
         40.0
     );
+    let stopping = Instant::now();
     p.signal("TERM");
     assert_eq!(
         p.wait_exit(Duration::from_secs(30)).code(),
         Some(0),
         "clean shutdown"
+    );
+    // The final flush waits at most the export timeout (2 s here), not forever.
+    assert!(
+        stopping.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        stopping.elapsed()
     );
 }
 
