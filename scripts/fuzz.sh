@@ -13,7 +13,7 @@ cp -n tests/fixtures/sse/*.sse fuzz/corpus/sse/ 2>/dev/null || true
 cp -n tests/fixtures/config/good/*.toml tests/fixtures/config/bad/*.toml daemon/examples/*.toml fuzz/corpus/config/ 2>/dev/null || true
 printf 'ttft.p95 < 800ms' > fuzz/corpus/gate/a
 printf 'tpot.mean{scenario="chat"} < 1.1 * baseline + 5ms' > fuzz/corpus/gate/b
-cargo +nightly fuzz build -O
+cargo +nightly fuzz build   # the same profile `fuzz run` uses (release, debug assertions on)
 pids=()
 for t in sse config gate; do
   cargo +nightly fuzz run "$t" "fuzz/corpus/$t" -- -max_total_time="$SECONDS_EACH" -max_len=65536 \
