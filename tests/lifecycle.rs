@@ -6,27 +6,9 @@
 
 mod common;
 
-use std::io::Read;
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-/// A target that accepts and reads, then never answers.
-fn black_hole() -> std::net::SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while s.read(&mut buf).is_ok_and(|n| n > 0) {}
-            });
-        }
-    });
-    addr
-}
 
 fn children_of(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();

@@ -8,116 +8,29 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::artefacts::*;
+use common::prometheus::{Prometheus, free_port};
 use common::*;
 
-struct Prometheus {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// Scrape `targets` (job name, address) every second with the shipped rules loaded.
+fn scraping(targets: &[(&str, SocketAddr)], dir: &std::path::Path) -> Prometheus {
+    let mut config =
+        String::from("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n");
+    for f in ["llm-soak.rules.yml", "llm-soak.alerts.yml"] {
+        config.push_str(&format!(
+            "  - {}\n",
+            root().join("alerts").join(f).display()
+        ));
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Prometheus {
-    /// Scrape `targets` (job name, address) every second with the shipped rules loaded.
-    fn start(targets: &[(&str, SocketAddr)]) -> Prometheus {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = String::from(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n",
-        );
-        for f in ["llm-soak.rules.yml", "llm-soak.alerts.yml"] {
-            config.push_str(&format!(
-                "  - {}\n",
-                root().join("alerts").join(f).display()
-            ));
-        }
-        config.push_str("scrape_configs:\n");
-        for (job, addr) in targets {
-            config.push_str(&format!(
-                "  - job_name: {job}\n    static_configs:\n      - targets: [\"{addr}\"]\n"
-            ));
-        }
-        let path = dir.path().join("prometheus.yml");
-        std::fs::write(&path, config).unwrap();
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus (Debian's package; scripts/test.sh installs it)");
-        let p = Prometheus {
-            child,
-            addr,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(p.addr).is_err() || get(p.addr, "/-/ready").0 != 200 {
-            assert!(Instant::now() < deadline, "prometheus did not become ready");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        p
+    config.push_str("scrape_configs:\n");
+    for (job, addr) in targets {
+        config.push_str(&format!(
+            "  - job_name: {job}\n    static_configs:\n      - targets: [\"{addr}\"]\n"
+        ));
     }
-
-    fn query(&self, q: &str) -> serde_json::Value {
-        let mut enc = String::new();
-        for b in q.bytes() {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                enc.push(b as char);
-            } else {
-                enc.push_str(&format!("%{b:02X}"));
-            }
-        }
-        get_json(self.addr, &format!("/api/v1/query?query={enc}"))
-    }
-
-    /// Whether `q` returns at least one finite value.
-    fn has_data(&self, q: &str) -> Result<(), String> {
-        let v = self.query(q);
-        if v["status"] != "success" {
-            return Err(format!("error: {}", v["error"]));
-        }
-        let result = &v["data"]["result"];
-        let values: Vec<&str> = match v["data"]["resultType"].as_str() {
-            Some("scalar") => vec![result[1].as_str().unwrap_or("NaN")],
-            _ => result
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|s| s["value"][1].as_str())
-                .collect(),
-        };
-        if values
-            .iter()
-            .any(|x| x.parse::<f64>().is_ok_and(f64::is_finite))
-        {
-            Ok(())
-        } else {
-            Err(format!("no finite value: {result}"))
-        }
-    }
+    Prometheus::start(&config, &dir.join("data"))
 }
 
 /// Queries that need a GPU or a day of history cannot return data in a short live run.
@@ -148,14 +61,20 @@ fn a_real_prometheus_runs_every_dashboard_query_and_rule_on_live_scrapes() {
         sim.child.id()
     );
     let (_daemon, maddr, _dir) = daemon(&config, &[]);
-    let prom = Prometheus::start(&[("soak", maddr), ("vllm", sim_metrics.parse().unwrap())]);
+    let prom_dir = tempfile::tempdir().unwrap();
+    let prom = scraping(
+        &[("soak", maddr), ("vllm", sim_metrics.parse().unwrap())],
+        prom_dir.path(),
+    );
     // Long enough for the baseline, several scrapes, and the 30 s recording-rule group.
     let deadline = Instant::now() + Duration::from_secs(90);
-    while prom.has_data("llmsoak:tpot_seconds:mean5m").is_err()
+    while prom.has_data("llmsoak:tpot_seconds:mean5m", None).is_err()
         || prom
-            .has_data("llmsoak_baseline_time_per_output_token_seconds")
+            .has_data("llmsoak_baseline_time_per_output_token_seconds", None)
             .is_err()
-        || prom.has_data("llmsoak:ttft_slow:ratio_rate5m").is_err()
+        || prom
+            .has_data("llmsoak:ttft_slow:ratio_rate5m", None)
+            .is_err()
     {
         assert!(
             Instant::now() < deadline,
@@ -172,7 +91,7 @@ fn a_real_prometheus_runs_every_dashboard_query_and_rule_on_live_scrapes() {
             continue;
         }
         ran += 1;
-        if let Err(e) = prom.has_data(&substitute(&raw, "5m")) {
+        if let Err(e) = prom.has_data(&substitute(&raw, "5m"), None) {
             failures.push(format!("{dash}: {panel}: {e}\n  {raw}"));
         }
     }
@@ -180,7 +99,7 @@ fn a_real_prometheus_runs_every_dashboard_query_and_rule_on_live_scrapes() {
         if name.contains("zscore") {
             continue; // needs a non-zero 6 h standard deviation
         }
-        if let Err(e) = prom.has_data(&name) {
+        if let Err(e) = prom.has_data(&name, None) {
             failures.push(format!("recording rule {name}: {e}"));
         }
     }

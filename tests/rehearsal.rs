@@ -11,11 +11,11 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::artefacts::*;
+use common::prometheus::Prometheus;
 use common::*;
 
 const MINUTES: usize = 26 * 60;
@@ -475,7 +475,7 @@ fn the_shipped_rules_fire_exactly_the_injected_problems_and_backfilled_history_a
         String::from_utf8_lossy(&out.stderr)
     );
     let end = t0 + MINUTES as u64 * 60;
-    let prom = Prom::start(&data);
+    let prom = Prometheus::start("global:\n  scrape_interval: 1m\n", &data);
     let rules_out = dir.path().join("rules-blocks");
     let out = Command::new("promtool")
         .args(["tsdb", "create-blocks-from", "rules", "--eval-interval=1m"])
@@ -497,7 +497,7 @@ fn the_shipped_rules_fire_exactly_the_injected_problems_and_backfilled_history_a
         let b = b.unwrap();
         std::fs::rename(b.path(), data.join(b.file_name())).unwrap();
     }
-    let prom = Prom::start(&data);
+    let prom = Prometheus::start("global:\n  scrape_interval: 1m\n", &data);
     let mut failures = Vec::new();
     let mut ran = 0;
     for (dash, panel, raw) in dashboard_queries() {
@@ -506,7 +506,7 @@ fn the_shipped_rules_fire_exactly_the_injected_problems_and_backfilled_history_a
         }
         ran += 1;
         let q = substitute(&raw, "1h");
-        if let Err(e) = prom.has_data(&q, end) {
+        if let Err(e) = prom.has_data(&q, Some(end)) {
             failures.push(format!("{dash}: {panel}: {e}\n  {raw}"));
         }
     }
@@ -517,78 +517,4 @@ fn the_shipped_rules_fire_exactly_the_injected_problems_and_backfilled_history_a
         failures.join("\n")
     );
     assert!(ran >= 8, "{ran}");
-}
-
-struct Prom {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Prom {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Prom {
-    fn start(data: &std::path::Path) -> Prom {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let config = data.parent().unwrap().join("empty.yml");
-        std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg("--storage.tsdb.retention.time=30d")
-            .arg(format!("--web.listen-address={addr}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let p = Prom { child, addr };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(addr).is_err() || get(addr, "/-/ready").0 != 200 {
-            assert!(Instant::now() < deadline, "prometheus did not become ready");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        p
-    }
-
-    fn has_data(&self, q: &str, at: u64) -> Result<(), String> {
-        let mut enc = String::new();
-        for b in q.bytes() {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                enc.push(b as char);
-            } else {
-                enc.push_str(&format!("%{b:02X}"));
-            }
-        }
-        let v = get_json(self.addr, &format!("/api/v1/query?query={enc}&time={at}"));
-        if v["status"] != "success" {
-            return Err(format!("error: {}", v["error"]));
-        }
-        let result = &v["data"]["result"];
-        let ok = match v["data"]["resultType"].as_str() {
-            Some("scalar") => result[1]
-                .as_str()
-                .and_then(|x| x.parse::<f64>().ok())
-                .is_some_and(f64::is_finite),
-            _ => result.as_array().unwrap().iter().any(|s| {
-                s["value"][1]
-                    .as_str()
-                    .and_then(|x| x.parse::<f64>().ok())
-                    .is_some_and(f64::is_finite)
-            }),
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(format!("no finite value: {result}"))
-        }
-    }
 }

@@ -223,22 +223,6 @@ fn otlp_grpc_push_agrees_with_the_scrape() {
     scrape_and_push_agree(true);
 }
 
-/// A collector that accepts connections and reads, but never answers.
-fn black_hole() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 65536];
-                while std::io::Read::read(&mut s, &mut buf).is_ok_and(|n| n > 0) {}
-            });
-        }
-    });
-    addr
-}
-
 #[test]
 fn a_collector_that_is_down_costs_only_counted_failures() {
     collector_failure(false);

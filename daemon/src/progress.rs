@@ -17,8 +17,8 @@ use crate::record::Outcome;
 pub fn line(recorder: &Recorder, elapsed: Duration, total: Duration) -> String {
     let t = &recorder.totals;
     let p95 = recorder
-        .summary()
-        .and_then(|s| s.overall.latency.ttft.quantile(0.95))
+        .with_summary(|s| s.overall.latency.ttft.quantile(0.95))
+        .flatten()
         .map_or("-".to_string(), |v| format!("{:.0}ms", v * 1000.0));
     let failed = t.finished(Outcome::Error) + t.finished(Outcome::Timeout);
     let phase = match t.phase.load(Ordering::Relaxed) {

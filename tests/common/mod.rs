@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod artefacts;
+pub mod prometheus;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -353,4 +354,20 @@ pub fn bounded_run(config: &str, extra: &[&str]) -> (Option<i32>, String, serde_
         String::from_utf8_lossy(&out.stdout).into_owned(),
         json,
     )
+}
+
+/// A server on 127.0.0.1 port 0 that accepts connections and reads, but never answers.
+pub fn black_hole() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                while s.read(&mut buf).is_ok_and(|n| n > 0) {}
+            });
+        }
+    });
+    addr
 }

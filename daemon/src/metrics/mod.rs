@@ -468,6 +468,11 @@ impl Recorder {
     }
 
     /// A copy of the exact run summary so far.
+    /// Read the summary in place (no copy: the per-second progress line needs one number).
+    pub fn with_summary<T>(&self, f: impl FnOnce(&RunSummary) -> T) -> Option<T> {
+        self.summary.lock().ok().map(|s| f(&s))
+    }
+
     pub fn summary(&self) -> Option<RunSummary> {
         self.summary.lock().ok().map(|s| s.clone())
     }

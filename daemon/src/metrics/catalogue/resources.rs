@@ -248,7 +248,7 @@ pub const BASELINE_TPOT: Instrument = inst(
     "s",
     "TPOT of the baseline window after warm-up (stat = mean, p50, p90); fixed for the run, persisted across restarts. Drift alerts divide by it.",
     &[],
-    BASELINE_LABELS,
+    labels!(R + "stat"),
 );
 pub const BASELINE_TTFT: Instrument = inst(
     "llmsoak.baseline.time_to_first_token",
@@ -257,7 +257,7 @@ pub const BASELINE_TTFT: Instrument = inst(
     "s",
     "TTFT of the baseline window after warm-up (stat = mean, p50, p90); fixed for the run, persisted across restarts.",
     &[],
-    BASELINE_LABELS,
+    labels!(R + "stat"),
 );
 pub const BASELINE_SAMPLES: Instrument = inst(
     "llmsoak.baseline.samples",
@@ -268,14 +268,3 @@ pub const BASELINE_SAMPLES: Instrument = inst(
     &[],
     REQUEST_LABELS,
 );
-
-const BASELINE_LABELS: &[&str] = &[
-    "gen_ai.operation.name",
-    "gen_ai.provider.name",
-    "gen_ai.request.model",
-    "server.address",
-    "server.port",
-    "llmsoak.target",
-    "llmsoak.scenario",
-    "stat",
-];
