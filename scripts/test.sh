@@ -4,6 +4,8 @@
 #   - Debian's `prometheus` (promtool and the server: rule tests, the live and backfilled checks)
 #   - `systemd` (systemd-analyze verify for the unit), `docker-compose` (validates the compose
 #     stack without an engine), `python3-venv` with PyPI's `kubernetes-validate` in target/k8s-venv
+#   - llama.cpp's server (PyPI `xllamacpp`) and a tiny local model in target/llamacpp, for the
+#     interop test (scripts/setup-llamacpp.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +28,7 @@ if [ ! -x target/k8s-venv/bin/kubernetes-validate ]; then
   python3 -m venv target/k8s-venv
   target/k8s-venv/bin/pip install -q kubernetes-validate==1.37.0
 fi
+scripts/setup-llamacpp.sh
 promtool --version | head -n 1
 
 if cargo nextest --version >/dev/null 2>&1; then

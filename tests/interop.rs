@@ -1,0 +1,241 @@
+//! Interop with a real server: llama.cpp's own C++ HTTP server (PyPI `xllamacpp`, installed by
+//! `scripts/setup-llamacpp.sh` under target/llamacpp) serving a tiny random-weight Llama with a
+//! real byte-level BPE tokenizer made locally. llm-soak runs a realistic two-scenario workload
+//! against it for 30 s with that model's `tokenizer.json`, and the server's own counters are the
+//! truth: every request succeeds, and llm-soak's token totals (from `usage`) equal the increase
+//! of `llamacpp:tokens_predicted_total` and `llamacpp:prompt_tokens_total` exactly. The client
+//! re-count goes to the discrepancy histogram only — llama.cpp holds back a token that is an
+//! incomplete UTF-8 sequence and merges it into the next chunk, and a random model's output need
+//! not re-tokenize to the same count, so equality is not asserted there.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Sample, get, parse_scrape, prometheus::free_port, sum};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Install xllamacpp and make the model (a no-op when both are there; scripts/test.sh runs it
+/// before the tests so the install is not timed against this one).
+fn setup() -> PathBuf {
+    let status = Command::new("bash")
+        .arg(root().join("scripts/setup-llamacpp.sh"))
+        .status()
+        .expect("run scripts/setup-llamacpp.sh");
+    assert!(status.success(), "scripts/setup-llamacpp.sh failed");
+    root().join("target/llamacpp")
+}
+
+/// llama.cpp's server, killed on drop.
+struct Llama {
+    child: Child,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl Drop for Llama {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Llama {
+    fn start(dir: &Path, log_dir: &Path) -> Llama {
+        let port = free_port();
+        let log = log_dir.join("llama-server.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(dir.join("venv/bin/python"))
+            .arg(root().join("tests/interop/xllamacpp_serve.py"))
+            .args(["-m", dir.join("tiny.gguf").to_str().unwrap()])
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            // 4 slots for 4 users; each prompt is evaluated whole (no prompt cache), so the
+            // server's prompt-token counter is comparable with usage.prompt_tokens.
+            .args(["-np", "4", "-c", "16384", "-t", "1", "--no-cache-prompt"])
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start xllamacpp");
+        let mut llama = Llama {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Ok(Some(status)) = llama.child.try_wait() {
+                panic!("llama.cpp server exited ({status}): {}", llama.log_tail());
+            }
+            if std::net::TcpStream::connect(llama.addr).is_ok() && get(llama.addr, "/health").0 == 200
+            {
+                return llama;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "llama.cpp server not healthy within 90 s: {}",
+                llama.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn log_tail(&mut self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    fn metrics(&self) -> Vec<Sample> {
+        let (status, body) = get(self.addr, "/metrics");
+        assert_eq!(status, 200, "llama.cpp /metrics: {body}");
+        parse_scrape(&body)
+    }
+
+    /// (prompt tokens, predicted tokens) so far, by llama.cpp's own counters.
+    fn tokens(&self) -> (f64, f64) {
+        let m = self.metrics();
+        (
+            sum(&m, "llamacpp:prompt_tokens_total", &[]),
+            sum(&m, "llamacpp:tokens_predicted_total", &[]),
+        )
+    }
+}
+
+fn config(addr: SocketAddr, tokenizer: &Path) -> String {
+    format!(
+        r#"
+seed = 11
+[[target]]
+name = "llamacpp"
+base_url = "http://{addr}"
+model = "tiny-random-llama"
+provider = "llama.cpp"
+tokenizer = {{ file = "{tok}" }}
+recount_sample = 1.0
+request_timeout = "60s"
+
+[load]
+mode = "closed"
+users = 4
+think_time = {{ min = "0s", max = "200ms" }}
+
+[[scenario]]
+name = "chat"
+weight = 3
+endpoint = "chat"
+input_tokens = {{ lognormal = {{ mean = 120, stddev = 60 }}, min = 16, max = 512 }}
+output_tokens = {{ normal = {{ mean = 40, stddev = 12 }}, min = 8, max = 96 }}
+
+[[scenario]]
+name = "completion"
+weight = 1
+endpoint = "completions"
+input_tokens = {{ uniform = {{ min = 32, max = 256 }} }}
+output_tokens = 32
+"#,
+        tok = tokenizer.display()
+    )
+}
+
+#[test]
+fn llamacpp_token_counts_match_the_server_exactly() {
+    let dir = setup();
+    let tmp = tempfile::tempdir().unwrap();
+    let llama = Llama::start(&dir, tmp.path());
+    let (prompt_before, predicted_before) = llama.tokens();
+
+    let cfg = tmp.path().join("llamacpp.toml");
+    std::fs::write(&cfg, config(llama.addr, &dir.join("tokenizer.json"))).unwrap();
+    let report = tmp.path().join("report.json");
+    let mut daemon = common::Proc::spawn(&[
+        "run",
+        "-c",
+        cfg.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--duration",
+        "30s",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let metrics = common::metrics_addr(&daemon);
+    // The daemon's last scrape before it drains: the discrepancy histogram lives only there.
+    let mut last = Vec::new();
+    let until = Instant::now() + Duration::from_secs(27);
+    while Instant::now() < until {
+        std::thread::sleep(Duration::from_secs(3));
+        let (status, body) = get(metrics, "/metrics");
+        if status == 200 {
+            last = parse_scrape(&body);
+        }
+    }
+    let status = daemon.wait_exit(Duration::from_secs(120));
+    assert_eq!(status.code(), Some(0), "run failed");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let all = &report["summary"]["all"];
+
+    // Nothing misclassified: a healthy server, so every request is a success.
+    let started = all["started"].as_u64().unwrap();
+    let success = all["finished"]["success"].as_u64().unwrap();
+    assert!(started >= 20, "too few requests for the test to mean much: {all}");
+    assert_eq!(success, started, "every request must succeed: {all}");
+    assert_eq!(all["error_types"], serde_json::json!({}), "{all}");
+    assert_eq!(report["requests"]["dropped"], 0, "{report}");
+
+    // The server's counters settle when the slot is released; poll until they stop moving.
+    let mut after = llama.tokens();
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(100));
+        let again = llama.tokens();
+        if again == after {
+            break;
+        }
+        after = again;
+    }
+    let output = all["tokens"]["output"].as_f64().unwrap();
+    let input = all["tokens"]["input"].as_f64().unwrap();
+    assert_eq!(
+        output,
+        after.1 - predicted_before,
+        "llm-soak's output tokens (usage) vs llamacpp:tokens_predicted_total"
+    );
+    assert_eq!(
+        input,
+        after.0 - prompt_before,
+        "llm-soak's input tokens (usage) vs llamacpp:prompt_tokens_total"
+    );
+
+    // Latencies present and plausible for a tiny model on a shared CPU.
+    let lat = &all["latency"];
+    assert_eq!(lat["ttft"]["samples"].as_u64(), Some(success), "{lat}");
+    let ttft_p50 = lat["ttft"]["p50"].as_f64().unwrap();
+    let tpot_mean = lat["tpot"]["mean"].as_f64().unwrap();
+    assert!(ttft_p50 > 0.0 && ttft_p50 < 10.0, "TTFT p50 {ttft_p50}");
+    assert!(tpot_mean > 0.0 && tpot_mean < 2.0, "TPOT mean {tpot_mean}");
+    assert!(
+        lat["itl"]["samples"].as_u64().unwrap() > success,
+        "per-chunk ITL recorded: {lat}"
+    );
+
+    // The client re-count (every request, recount_sample = 1) is reported, not asserted equal.
+    let recounted = sum(&last, "llmsoak_tokens_discrepancy_count", &[]);
+    let ratio_sum = sum(&last, "llmsoak_tokens_discrepancy_sum", &[]);
+    assert!(recounted > 0.0, "no discrepancy observations in the last scrape");
+    let mean = ratio_sum / recounted;
+    assert!(
+        (0.5..2.0).contains(&mean),
+        "re-count / usage mean {mean} over {recounted} requests: the tokenizer is not the model's"
+    );
+    eprintln!(
+        "llama.cpp interop: {success} requests, {output} output / {input} input tokens equal the server's counters; TTFT p50 {ttft_p50:.3}s, TPOT mean {tpot_mean:.4}s, re-count/usage mean {mean:.3}"
+    );
+}
