@@ -119,6 +119,13 @@ fn a_repeated_prompt_hits_the_prefix_cache_and_prefills_faster() {
         .map(|i| ttft_of(&format!("{i} unique {long}")))
         .collect();
     let repeated: Vec<f64> = (0..3).map(|_| ttft_of(&format!("same {long}"))).collect();
+    // Draining hands every row over once: the six requests, then nothing.
+    let (status, body) = post_json(addr, "/stats/requests/drain", &serde_json::json!({}));
+    assert_eq!(status, 200, "{body}");
+    let drained: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(drained.len(), 6, "{body}");
+    let (_, body) = post_json(addr, "/stats/requests/drain", &serde_json::json!({}));
+    assert_eq!(body.trim(), "[]");
     let truth = get_json(addr, "/stats");
     let hits = truth["prefix_cache_hits"].as_f64().unwrap();
     assert!(hits >= 1000.0, "prefix hits {hits}");

@@ -185,6 +185,7 @@ impl Simulator {
             .route("/stats", get(stats))
             .route("/stats/reset", post(reset))
             .route("/stats/requests", get(recent))
+            .route("/stats/requests/drain", post(drain))
             .route("/health", get(|| async { "OK" }))
             .with_state(Arc::clone(self))
     }
@@ -312,6 +313,10 @@ async fn recent(
     Query(q): Query<RecentQuery>,
 ) -> axum::Json<Vec<truth::RequestTruth>> {
     axum::Json(sim.truth.recent(q.seq))
+}
+
+async fn drain(State(sim): State<Arc<Simulator>>) -> axum::Json<Vec<truth::RequestTruth>> {
+    axum::Json(sim.truth.drain())
 }
 
 async fn vllm_metrics(State(sim): State<Arc<Simulator>>) -> Response {

@@ -229,6 +229,12 @@ impl Truth {
             .collect()
     }
 
+    /// Take every recent row (oldest first) and empty the ring, so a poller sees each finished
+    /// request exactly once (the benchmark's per-request join).
+    pub fn drain(&self) -> Vec<RequestTruth> {
+        self.lock().recent.drain(..).collect()
+    }
+
     /// Counters and distributions; the engine fields are filled by the caller.
     pub fn report(&self) -> StatsReport {
         let s = self.lock();
