@@ -323,31 +323,55 @@ async fn stream(
     let mut body = resp.bytes_stream();
     let mut reader = Reader::new(target.max_event_bytes, target.stall_threshold);
     let mut last_read = m.sent_at;
+    // One timer for the whole stream, re-armed lazily: a read does not touch it; when it fires
+    // early (reads came meanwhile) it moves to the deadline those reads imply. So the timer
+    // wheel is not locked twice per chunk, yet no read is ever judged against a stale deadline.
+    let timer = tokio::time::sleep_until(deadline);
+    tokio::pin!(timer);
     loop {
-        // The idle (stall) timeout runs mid-stream only: before the first event, a slow prefill
-        // or a queue is latency to measure, bounded by the total timeout alone.
-        let idle_deadline = match m.first_chunk_at {
-            Some(_) => (last_read + target.idle_timeout).min(deadline),
-            None => deadline,
+        let read = tokio::select! {
+            biased;
+            r = body.next() => Some(r),
+            () = &mut timer => None,
         };
-        let read = tokio::time::timeout_at(idle_deadline, body.next()).await;
         // The arrival timestamp: taken as the read completes, before any framing or parsing.
         let now = Instant::now();
-        match read {
-            Err(_) if idle_deadline >= deadline => return Err(ErrorType::Timeout),
-            Err(_) => {
-                m.stalls += 1;
-                return Err(ErrorType::Stall);
+        let Some(read) = read else {
+            // The idle (stall) timeout runs mid-stream only: before the first event, a slow
+            // prefill or a queue is latency to measure, bounded by the total timeout alone.
+            let idle_deadline = match m.first_chunk_at {
+                Some(_) => (last_read + target.idle_timeout).min(deadline),
+                None => deadline,
+            };
+            if now < idle_deadline {
+                timer.as_mut().reset(idle_deadline);
+                continue;
             }
-            Ok(None) => return reader.on_close(now, m),
-            Ok(Some(Err(_))) => {
+            if idle_deadline >= deadline {
+                return Err(ErrorType::Timeout);
+            }
+            m.stalls += 1;
+            return Err(ErrorType::Stall);
+        };
+        match read {
+            None => return reader.on_close(now, m),
+            Some(Err(_)) => {
                 m.end_at = Some(now);
                 return Err(ErrorType::Reset);
             }
-            Ok(Some(Ok(bytes))) => {
+            Some(Ok(bytes)) => {
+                let first = m.first_chunk_at.is_none();
                 last_read = now;
                 if let Some(end) = reader.on_read(&bytes, now, m) {
                     return end;
+                }
+                // From the first event on, the idle timeout applies: bring the timer forward
+                // once (later reads only push the idle deadline back, handled when it fires).
+                if first && m.first_chunk_at.is_some() {
+                    let idle_deadline = (now + target.idle_timeout).min(deadline);
+                    if idle_deadline < timer.deadline() {
+                        timer.as_mut().reset(idle_deadline);
+                    }
                 }
             }
         }
@@ -388,11 +412,11 @@ impl Reader {
                 }
             };
             m.first_chunk_at.get_or_insert(now);
-            if event.data.as_ref() == b"[DONE]" {
+            if event.data == b"[DONE]" {
                 m.end_at = Some(now);
                 return Some(Ok(()));
             }
-            match on_event(&event.data, event.error, now, self.stall_threshold, m) {
+            match on_event(event.data, event.error, now, self.stall_threshold, m) {
                 Ok(fin) => self.finished |= fin,
                 Err(e) => {
                     m.end_at = Some(now);

@@ -2,15 +2,15 @@
 //! servers use): `\n`, `\r\n` and `\r` line ends, multi-line `data:` joined with `\n`, comment
 //! lines, `event:` names, events split across reads at any byte, and a hard cap on one event's
 //! size. It only frames: the caller timestamps a read *before* feeding it here, and parses JSON
-//! after. No allocation per byte: bytes are appended to two reused buffers.
+//! after. No allocation per read or per event once warm: bytes are appended to one reused buffer,
+//! an event with one `data:` line (every LLM server's) is handed out as a slice of it, and only
+//! multi-line data, or an event split across reads, is copied into a second reused buffer.
 
-use bytes::{Bytes, BytesMut};
-
-/// One dispatched event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
+/// One dispatched event, borrowed from the framer until the next call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event<'a> {
     /// The `data` field (lines joined with `\n`).
-    pub data: Bytes,
+    pub data: &'a [u8],
     /// `event: error` was set on this event.
     pub error: bool,
 }
@@ -25,14 +25,19 @@ pub enum SseError {
 /// Incremental SSE framer.
 #[derive(Debug)]
 pub struct Framer {
-    /// Bytes not yet split into lines.
-    pending: BytesMut,
-    /// Where to resume scanning `pending` for a line end.
+    /// Bytes received; `buf[pos..]` are not yet split into lines.
+    buf: Vec<u8>,
+    pos: usize,
+    /// Where to resume scanning `buf` for a line end (absolute, `>= pos`).
     scanned: usize,
-    /// Data of the event being assembled.
-    data: BytesMut,
+    /// The event's only data line so far, as a range of `buf` (no copy).
+    single: Option<(usize, usize)>,
+    /// The event's data once it has several lines or outlived its read.
+    data: Vec<u8>,
     has_data: bool,
     error_event: bool,
+    /// An event was handed out: its data is cleared on the next call.
+    dispatched: bool,
     limit: usize,
 }
 
@@ -40,35 +45,74 @@ impl Framer {
     /// `limit`: the largest event (field bytes, including line ends) accepted.
     pub fn new(limit: usize) -> Self {
         Framer {
-            pending: BytesMut::with_capacity(16 * 1024),
+            buf: Vec::with_capacity(16 * 1024),
+            pos: 0,
             scanned: 0,
-            data: BytesMut::with_capacity(4 * 1024),
+            single: None,
+            data: Vec::with_capacity(4 * 1024),
             has_data: false,
             error_event: false,
+            dispatched: false,
             limit,
+        }
+    }
+
+    fn clear_dispatched(&mut self) {
+        if self.dispatched {
+            self.dispatched = false;
+            self.single = None;
+            self.data.clear();
         }
     }
 
     /// Append bytes read from the stream.
     pub fn feed(&mut self, bytes: &[u8]) {
-        self.pending.extend_from_slice(bytes);
+        self.clear_dispatched();
+        if self.pos > 0 {
+            // The data line of an event still open would move: copy it out first.
+            if let Some((a, b)) = self.single.take() {
+                self.data.extend_from_slice(&self.buf[a..b]);
+            }
+            if self.pos == self.buf.len() {
+                self.buf.clear();
+            } else {
+                self.buf.drain(..self.pos);
+            }
+            self.scanned -= self.pos;
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    fn data_len(&self) -> usize {
+        self.single.map_or(self.data.len(), |(a, b)| b - a)
     }
 
     /// The next complete event, if the bytes fed so far contain one.
-    pub fn next_event(&mut self) -> Option<Result<Event, SseError>> {
+    pub fn next_event(&mut self) -> Option<Result<Event<'_>, SseError>> {
+        self.clear_dispatched();
         loop {
-            let Some((line_len, term_len)) = self.find_line_end() else {
-                if self.pending.len() + self.data.len() > self.limit {
+            let Some((end, term_len)) = self.find_line_end() else {
+                if self.buf.len() - self.pos + self.data_len() > self.limit {
                     return Some(Err(SseError::Oversized { limit: self.limit }));
                 }
                 return None;
             };
-            let line = self.pending.split_to(line_len + term_len);
-            self.scanned = 0;
-            if let Some(ev) = self.line(&line[..line_len]) {
-                return Some(Ok(ev));
+            let start = self.pos;
+            self.pos = end + term_len;
+            self.scanned = self.pos;
+            if self.line(start, end) {
+                self.dispatched = true;
+                let data = match self.single {
+                    Some((a, b)) => &self.buf[a..b],
+                    None => &self.data[..],
+                };
+                return Some(Ok(Event {
+                    data,
+                    error: std::mem::take(&mut self.error_event),
+                }));
             }
-            if self.data.len() > self.limit {
+            if self.data_len() > self.limit {
                 return Some(Err(SseError::Oversized { limit: self.limit }));
             }
         }
@@ -77,17 +121,22 @@ impl Framer {
     /// At end of stream: an event whose blank line never came is discarded, as the SSE spec
     /// says; returns whether such partial data was pending (a truncated event).
     pub fn finish(&mut self) -> bool {
-        let partial = self.has_data || !self.pending.iter().all(|b| matches!(b, b'\r' | b'\n'));
-        self.pending.clear();
+        self.clear_dispatched();
+        let partial =
+            self.has_data || !self.buf[self.pos..].iter().all(|b| matches!(b, b'\r' | b'\n'));
+        self.buf.clear();
+        self.pos = 0;
+        self.scanned = 0;
+        self.single = None;
         self.data.clear();
         self.has_data = false;
         partial
     }
 
-    /// `(line length, terminator length)` of the first complete line in `pending`.
+    /// `(line end, terminator length)` of the first complete line at `pos` (absolute).
     fn find_line_end(&mut self) -> Option<(usize, usize)> {
-        let buf = &self.pending[..];
-        let from = self.scanned;
+        let buf = &self.buf[..];
+        let from = self.scanned.max(self.pos);
         match buf[from..].iter().position(|&b| b == b'\n' || b == b'\r') {
             None => {
                 self.scanned = buf.len();
@@ -108,42 +157,45 @@ impl Framer {
         }
     }
 
-    fn line(&mut self, line: &[u8]) -> Option<Event> {
+    /// Apply the line `buf[start..end]`; true when it dispatched an event.
+    fn line(&mut self, start: usize, end: usize) -> bool {
+        let line = &self.buf[start..end];
         if line.is_empty() {
             if !self.has_data {
                 self.error_event = false;
-                return None;
+                return false;
             }
-            let ev = Event {
-                data: self.data.split().freeze(),
-                error: self.error_event,
-            };
             self.has_data = false;
-            self.error_event = false;
-            return Some(ev);
+            return true;
         }
         if line[0] == b':' {
-            return None;
+            return false;
         }
-        let (field, value) = match line.iter().position(|&b| b == b':') {
+        let (field_end, value) = match line.iter().position(|&b| b == b':') {
             Some(i) => {
-                let v = &line[i + 1..];
-                (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
+                let v = start + i + 1;
+                (i, if self.buf.get(v) == Some(&b' ') && v < end { v + 1 } else { v })
             }
-            None => (line, &b""[..]),
+            None => (line.len(), end),
         };
-        match field {
+        match &line[..field_end] {
             b"data" => {
-                if self.has_data {
-                    self.data.extend_from_slice(b"\n");
+                if !self.has_data {
+                    self.data.clear();
+                    self.single = Some((value, end));
+                } else {
+                    if let Some((a, b)) = self.single.take() {
+                        self.data.extend_from_slice(&self.buf[a..b]);
+                    }
+                    self.data.push(b'\n');
+                    self.data.extend_from_slice(&self.buf[value..end]);
                 }
-                self.data.extend_from_slice(value);
                 self.has_data = true;
             }
-            b"event" => self.error_event = value == b"error",
+            b"event" => self.error_event = &self.buf[value..end] == b"error",
             _ => {} // id, retry and unknown fields carry nothing we measure.
         }
-        None
+        false
     }
 }
 
@@ -151,14 +203,16 @@ impl Framer {
 mod tests {
     use super::*;
 
-    fn frame_all(chunks: &[&[u8]], limit: usize) -> (Vec<Result<Event, SseError>>, bool) {
+    type Owned = Result<(Vec<u8>, bool), SseError>;
+
+    fn frame_all(chunks: &[&[u8]], limit: usize) -> (Vec<Owned>, bool) {
         let mut f = Framer::new(limit);
         let mut out = Vec::new();
         for c in chunks {
             f.feed(c);
             while let Some(ev) = f.next_event() {
                 let stop = ev.is_err();
-                out.push(ev);
+                out.push(ev.map(|e| (e.data.to_vec(), e.error)));
                 if stop {
                     return (out, false);
                 }
@@ -168,9 +222,9 @@ mod tests {
         (out, partial)
     }
 
-    fn data(evs: &[Result<Event, SseError>]) -> Vec<String> {
+    fn data(evs: &[Owned]) -> Vec<String> {
         evs.iter()
-            .map(|e| String::from_utf8_lossy(&e.as_ref().unwrap().data).into_owned())
+            .map(|e| String::from_utf8_lossy(&e.as_ref().unwrap().0).into_owned())
             .collect()
     }
 
@@ -179,8 +233,8 @@ mod tests {
         let input = b": keep-alive\r\n\r\ndata: a\r\ndata:b\r\n\r\nevent: error\ndata: {\"x\":1}\n\ndata: c\r\rid: 7\nretry: 10\ndata\n\n";
         let (evs, partial) = frame_all(&[input], 1024);
         assert_eq!(data(&evs), vec!["a\nb", "{\"x\":1}", "c", ""]);
-        assert!(evs[1].as_ref().unwrap().error);
-        assert!(!evs[0].as_ref().unwrap().error);
+        assert!(evs[1].as_ref().unwrap().1);
+        assert!(!evs[0].as_ref().unwrap().1);
         assert!(!partial);
     }
 
