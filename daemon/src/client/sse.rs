@@ -44,12 +44,14 @@ pub struct Framer {
 impl Framer {
     /// `limit`: the largest event (field bytes, including line ends) accepted.
     pub fn new(limit: usize) -> Self {
+        // Small to start (one per stream in flight: at 4096 streams every KiB here is 4 MiB);
+        // both grow to the largest event seen and are then reused.
         Framer {
-            buf: Vec::with_capacity(16 * 1024),
+            buf: Vec::with_capacity(1024),
             pos: 0,
             scanned: 0,
             single: None,
-            data: Vec::with_capacity(4 * 1024),
+            data: Vec::new(),
             has_data: false,
             error_event: false,
             dispatched: false,

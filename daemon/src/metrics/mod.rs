@@ -103,6 +103,9 @@ pub struct Recorder {
     operation_duration: Histogram<f64>,
     time_to_first_chunk: Histogram<f64>,
     time_per_output_chunk: Histogram<f64>,
+    /// `time_per_output_chunk` bound to each scenario's labels (a request records ~one
+    /// observation per token; binding skips the attribute lookup for each).
+    chunk_gap_bound: Vec<opentelemetry::metrics::BoundHistogram<f64>>,
     token_usage: Histogram<f64>,
     ttft: Histogram<f64>,
     tpot: Histogram<f64>,
@@ -173,10 +176,16 @@ impl Recorder {
                 "canary",
             ));
         }
+        let time_per_output_chunk = histogram(meter, &c::TIME_PER_OUTPUT_CHUNK);
+        let chunk_gap_bound = scenario_labels
+            .iter()
+            .map(|l| time_per_output_chunk.bind(l))
+            .collect();
         let r = Recorder {
             operation_duration: histogram(meter, &c::OPERATION_DURATION),
             time_to_first_chunk: histogram(meter, &c::TIME_TO_FIRST_CHUNK),
-            time_per_output_chunk: histogram(meter, &c::TIME_PER_OUTPUT_CHUNK),
+            time_per_output_chunk,
+            chunk_gap_bound,
             token_usage: histogram(meter, &c::TOKEN_USAGE),
             ttft: histogram(meter, &c::TTFT),
             tpot: histogram(meter, &c::TPOT),
@@ -443,8 +452,11 @@ impl Recorder {
         if let Some(d) = rec.tpot() {
             self.tpot.record(secs(d), labels);
         }
-        for gap in rec.chunk_gaps() {
-            self.time_per_output_chunk.record(secs(gap), labels);
+        match self.chunk_gap_bound.get(rec.scenario) {
+            Some(bound) => rec.chunk_gaps().for_each(|gap| bound.record(secs(gap))),
+            None => rec
+                .chunk_gaps()
+                .for_each(|gap| self.time_per_output_chunk.record(secs(gap), labels)),
         }
         self.corrected_duration
             .record(secs(rec.corrected_e2e()), labels);

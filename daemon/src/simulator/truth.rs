@@ -51,6 +51,8 @@ pub struct Tracker {
     pub chunk_at: Vec<Instant>,
     pub tokens: u32,
     pub max_lateness: Duration,
+    /// Each content chunk's lateness against its deadline, microseconds.
+    pub lateness_us: Vec<u32>,
     pub completed: bool,
     pub fault: Option<FaultKind>,
 }
@@ -63,6 +65,7 @@ impl Tracker {
             chunk_at: Vec::with_capacity(capacity.min(8192)),
             tokens: 0,
             max_lateness: Duration::ZERO,
+            lateness_us: Vec::with_capacity(capacity.min(8192)),
             completed: false,
             fault: None,
         }
@@ -72,9 +75,10 @@ impl Tracker {
     pub fn wrote(&mut self, now: Instant, deadline: Instant, tokens: u32) {
         self.chunk_at.push(now);
         self.tokens += tokens;
-        self.max_lateness = self
-            .max_lateness
-            .max(now.saturating_duration_since(deadline));
+        let late = now.saturating_duration_since(deadline);
+        self.max_lateness = self.max_lateness.max(late);
+        self.lateness_us
+            .push(u32::try_from(late.as_micros()).unwrap_or(u32::MAX));
     }
 }
 
@@ -208,7 +212,9 @@ impl Truth {
                 s.gap.saturating_record(us(w[1] - w[0]));
             }
         }
-        s.lateness.saturating_record(row.max_lateness_us.max(1));
+        for &late in &t.lateness_us {
+            s.lateness.saturating_record(u64::from(late).max(1));
+        }
         if s.recent.len() >= RECENT {
             s.recent.pop_front();
         }
