@@ -34,8 +34,39 @@ impl Endpoint {
 pub struct ChatMessage<'a> {
     #[serde(borrow)]
     pub role: Cow<'a, str>,
-    #[serde(borrow)]
+    /// Sent as a string; read from a string, an array of content parts (their `text`s joined,
+    /// as GuideLLM and the OpenAI SDKs send) or null.
+    #[serde(borrow, deserialize_with = "content_in")]
     pub content: Cow<'a, str>,
+}
+
+/// A message's `content` as clients send it.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ContentIn<'a> {
+    Text(#[serde(borrow)] Cow<'a, str>),
+    Parts(#[serde(borrow)] Vec<PartIn<'a>>),
+    Null(()),
+}
+
+#[derive(Deserialize)]
+struct PartIn<'a> {
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+}
+
+fn content_in<'de: 'a, 'a, D: serde::Deserializer<'de>>(d: D) -> Result<Cow<'a, str>, D::Error> {
+    Ok(match ContentIn::deserialize(d)? {
+        ContentIn::Text(t) => t,
+        ContentIn::Parts(parts) => {
+            let texts: Vec<Cow<'a, str>> = parts.into_iter().filter_map(|p| p.text).collect();
+            match <[Cow<'a, str>; 1]>::try_from(texts) {
+                Ok([one]) => one,
+                Err(many) => Cow::Owned(many.concat()),
+            }
+        }
+        ContentIn::Null(()) => Cow::Borrowed(""),
+    })
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
@@ -55,6 +86,9 @@ pub struct CompletionRequest<'a> {
     pub prompt: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+    /// The newer name of `max_tokens` (OpenAI, GuideLLM); `max_tokens` wins when both are set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u32>,
     #[serde(default)]
     pub stream: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -278,5 +312,29 @@ mod tests {
         let chunk: StreamChunk<'_> =
             serde_json::from_str(r#"{"error":{"message":"boom","code":503}}"#).unwrap();
         assert_eq!(chunk.error.and_then(|e| e.status_code()), Some(503));
+    }
+
+    #[test]
+    fn requests_with_content_parts_null_content_and_max_completion_tokens_parse() {
+        let body = r#"{"model":"m","max_completion_tokens":50,"messages":[
+            {"role":"system","content":null},
+            {"role":"user","content":[{"type":"text","text":"hello "},{"type":"image_url","image_url":{"url":"x"}},{"type":"text","text":"world"}]},
+            {"role":"user","content":[{"type":"text","text":"one part"}]},
+            {"role":"user","content":"plain"}]}"#;
+        let req: CompletionRequest<'_> = serde_json::from_str(body).unwrap();
+        let contents: Vec<&str> = req
+            .messages
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| m.content.as_ref())
+            .collect();
+        assert_eq!(contents, ["", "hello world", "one part", "plain"]);
+        assert_eq!(req.max_tokens, None);
+        assert_eq!(req.max_completion_tokens, Some(50));
+        assert!(serde_json::from_str::<CompletionRequest<'_>>(
+            r#"{"model":"m","messages":[{"role":"user","content":7}]}"#
+        )
+        .is_err());
     }
 }

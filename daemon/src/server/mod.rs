@@ -173,8 +173,16 @@ async fn metrics(State(s): State<Arc<Status>>, headers: HeaderMap) -> Response {
     if let Err(r) = s.access().read(&headers) {
         return r.into_response();
     }
-    match s.exporter.encode() {
-        Ok(body) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
+    // Collecting and encoding takes milliseconds with many series: on a blocking thread, so a
+    // scrape never stalls the runtime workers that timestamp chunks.
+    let encoded = tokio::task::spawn_blocking(move || s.exporter.encode()).await;
+    match encoded {
+        Ok(Ok(body)) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("encoding metrics failed: {e}\n"),
+        )
+            .into_response(),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("encoding metrics failed: {e}\n"),

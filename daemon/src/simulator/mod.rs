@@ -410,6 +410,7 @@ async fn handle(
     }
     let mut tokens = req
         .max_tokens
+        .or(req.max_completion_tokens)
         .unwrap_or(sim.config.default_max_tokens)
         .max(1);
     if !req.ignore_eos.unwrap_or(false)

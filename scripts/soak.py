@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""llm-soak's memory soak and scrape-cost benchmarks (docs/BENCHMARKS.md).
+
+  scripts/soak.py soak     an accelerated soak: --requests (default 10^6) short requests at a high
+                           open-loop rate against the simulator (simulator and llm-soak on their
+                           own cores), llm-soak's RSS sampled every --every seconds with the count
+                           of finished requests; reports the peak and the least-squares slope of
+                           RSS after the warm-up, per hour and per 10^6 requests
+  scripts/soak.py scrape   GET /metrics cost with --scenarios x --models label sets (every series
+                           populated by a short load first): time per scrape, body size, series
+
+Results go to OUT/soak.json and OUT/scrape.json (and are printed).
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import Child, free_port, http, http_json, mem_kib, pinned  # noqa: E402
+
+SIM_TOML = """
+[simulator]
+batch_capacity = 100000
+prefill_base = "{ttft}"
+prefill_per_token = "0s"
+itl_base = "{itl}"
+itl_per_seq = "0s"
+kv_cache_tokens = 2000000000
+prefix_cache_blocks = 0
+default_max_tokens = {tokens}
+"""
+
+
+def cores():
+    cpus = sorted(os.sched_getaffinity(0))
+    if shutil.which("taskset") and len(cpus) >= 2:
+        return cpus[0], cpus[1]
+    return None, None
+
+
+def start_sim(a, d, sim_core, ttft="1ms", itl="1ms", tokens=4):
+    with open(f"{d}/sim.toml", "w") as f:
+        f.write(SIM_TOML.format(ttft=ttft, itl=itl, tokens=tokens))
+    sim = Child(pinned(sim_core, [a.bin, "simulate", "-c", f"{d}/sim.toml",
+                                  "--listen", "127.0.0.1:0"]), f"{d}/sim.log")
+    return sim, sim.wait_for("listening on http://").split()[0]
+
+
+def slope(xs, ys):
+    n = len(xs)
+    if n < 2:
+        return 0.0
+    mx, my = sum(xs) / n, sum(ys) / n
+    var = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var if var else 0.0
+
+
+def soak(a):
+    sim_core, client_core = cores()
+    d = tempfile.mkdtemp(prefix="llm-soak-soak-")
+    seconds = a.requests / a.rate
+    sim, sim_addr = start_sim(a, d, sim_core)
+    port = free_port()
+    with open(f"{d}/run.toml", "w") as f:
+        f.write(f"""
+seed = 3
+[server]
+listen = "127.0.0.1:{port}"
+[[target]]
+name = "sim"
+base_url = "http://{sim_addr}"
+model = "llm-soak-sim"
+pool_max_idle = 512
+[load]
+mode = "open"
+arrival = "poisson"
+max_in_flight = 512
+[[load.phases]]
+kind = "steady"
+rate = {a.rate}
+duration = "{int(seconds)}s"
+[[scenario]]
+name = "short"
+input_tokens = {{ uniform = {{ min = 16, max = 64 }} }}
+output_tokens = 4
+""")
+    run = Child(pinned(client_core, [a.bin, "run", "-c", f"{d}/run.toml",
+                                     "--duration", f"{int(seconds) + 30}s",
+                                     "--report", f"{d}/report.json"]), f"{d}/run.log")
+    samples = []
+    peak = 0
+    try:
+        run.wait_for("metrics: http://")
+        start = time.time()
+        while run.p.poll() is None:
+            try:
+                s = http_json(f"http://127.0.0.1:{port}/api/v1/status")
+                rss = mem_kib(run.p.pid, "VmRSS") * 1024
+                peak = max(peak, mem_kib(run.p.pid, "VmHWM") * 1024)
+            except (OSError, ValueError):
+                break
+            samples.append({"t": round(time.time() - start, 2), "rss": rss,
+                            "finished": s["requests"]["finished"],
+                            "dropped": s["requests"]["dropped"]})
+            if s["state"] == "finished" and s["requests"]["in_flight"] == 0:
+                break
+            time.sleep(a.every)
+        run.p.wait(timeout=120)
+        with open(f"{d}/report.json") as f:
+            report = json.load(f)
+    finally:
+        run.close()
+        sim.close()
+    settled = [s for s in samples if s["t"] >= a.warmup]
+    ts = [s["t"] for s in settled]
+    per_s = slope(ts, [s["rss"] for s in settled])
+    per_req = slope([s["finished"] for s in settled], [s["rss"] for s in settled])
+    finished = samples[-1]["finished"] if samples else 0
+    out = {
+        "command": " ".join(sys.argv),
+        "rate": a.rate,
+        "requests_finished": finished,
+        "dropped": samples[-1]["dropped"] if samples else None,
+        "errors": sum(v for k, v in report["requests"]["finished"].items() if k != "success"),
+        "seconds": samples[-1]["t"] if samples else 0,
+        "achieved_rate": round(finished / samples[-1]["t"], 1) if samples else 0,
+        "samples": len(samples),
+        "warmup_s": a.warmup,
+        "rss_start_mib": round(settled[0]["rss"] / 2**20, 1) if settled else None,
+        "rss_end_mib": round(settled[-1]["rss"] / 2**20, 1) if settled else None,
+        "peak_rss_mib": round(peak / 2**20, 1),
+        "slope_bytes_per_hour": round(per_s * 3600),
+        "slope_bytes_per_million_requests": round(per_req * 1e6),
+        "rss_series": [(s["t"], s["finished"], s["rss"]) for s in samples],
+    }
+    shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
+def scrape(a):
+    sim_core, client_core = cores()
+    d = tempfile.mkdtemp(prefix="llm-soak-scrape-")
+    sim, sim_addr = start_sim(a, d, sim_core)
+    port = free_port()
+    cfg = [f'seed = 5\n[server]\nlisten = "127.0.0.1:{port}"\n']
+    for m in range(a.models):
+        cfg.append(f'[[target]]\nname = "model{m}"\nbase_url = "http://{sim_addr}"\n'
+                   f'model = "sim-model-{m}"\n')
+    # Enough arrivals that every scenario of every model has finished requests.
+    cfg.append('[load]\nmode = "open"\narrival = "constant"\nmax_in_flight = 256\n'
+               '[[load.phases]]\nkind = "steady"\nrate = 200\nduration = "forever"\n')
+    for m in range(a.models):
+        for s in range(a.scenarios):
+            cfg.append(f'[[scenario]]\nname = "s{s:02}-m{m}"\ntarget = "model{m}"\n'
+                       f'input_tokens = 32\noutput_tokens = 8\n')
+    with open(f"{d}/run.toml", "w") as f:
+        f.write("\n".join(cfg))
+    run = Child(pinned(client_core, [a.bin, "run", "-c", f"{d}/run.toml"]), f"{d}/run.log")
+    try:
+        run.wait_for("metrics: http://")
+        time.sleep(a.fill)
+        url = f"http://127.0.0.1:{port}/metrics"
+        times, size, series = [], 0, 0
+        for _ in range(a.scrapes):
+            t0 = time.perf_counter()
+            body = http(url)
+            times.append(time.perf_counter() - t0)
+            size = len(body)
+            time.sleep(0.05)
+        series = sum(1 for line in body.decode().splitlines()
+                     if line and not line.startswith("#"))
+        scenarios_seen = len({part.split('"')[1] for line in body.decode().splitlines()
+                              if line.startswith("llmsoak_requests_total{")
+                              for part in line.split(",") if part.startswith("llmsoak_scenario=")})
+    finally:
+        run.close()
+        sim.close()
+    shutil.rmtree(d, ignore_errors=True)
+    times.sort()
+    ms = 1000
+    return {
+        "command": " ".join(sys.argv),
+        "scenarios": a.scenarios, "models": a.models, "label_sets_seen": scenarios_seen,
+        "scrapes": len(times), "series": series, "body_bytes": size,
+        "p50_ms": round(times[len(times) // 2] * ms, 2),
+        "p99_ms": round(times[min(len(times) - 1, int(len(times) * 0.99))] * ms, 2),
+        "max_ms": round(times[-1] * ms, 2),
+        "note": "while llm-soak sends 200 req/s across every scenario (scrape on a loaded process)",
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["soak", "scrape"])
+    ap.add_argument("--bin", default="target/release/llm-soak")
+    ap.add_argument("--out", default="target/bench")
+    ap.add_argument("--requests", type=int, default=1_000_000)
+    ap.add_argument("--rate", type=float, default=2500)
+    ap.add_argument("--every", type=float, default=2.0, help="RSS sample interval (s)")
+    ap.add_argument("--warmup", type=float, default=60, help="seconds left out of the slope")
+    ap.add_argument("--scenarios", type=int, default=20)
+    ap.add_argument("--models", type=int, default=2)
+    ap.add_argument("--scrapes", type=int, default=200)
+    ap.add_argument("--fill", type=float, default=15, help="seconds of load before scraping")
+    a = ap.parse_args()
+    if not os.access(a.bin, os.X_OK):
+        sys.exit(f"{a.bin} not found: cargo build --release first (or pass --bin)")
+    os.makedirs(a.out, exist_ok=True)
+    result = soak(a) if a.what == "soak" else scrape(a)
+    with open(f"{a.out}/{a.what}.json", "w") as f:
+        json.dump(result, f, indent=2)
+    shown = {k: v for k, v in result.items() if k != "rss_series"}
+    print(json.dumps(shown, indent=2))
+
+
+if __name__ == "__main__":
+    main()
