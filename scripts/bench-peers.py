@@ -156,11 +156,13 @@ def run_locust(a, sim, n, d, py):
 def run_guidellm(a, sim, n, d, py):
     tok = tokenizer_dir(d)
     subprocess.run(pinned(a.client_core, [
-        f"{VENV}/bin/guidellm", "benchmark", "run", "--target", f"http://{sim}",
-        "--model", "llm-soak-sim", "--processor", tok,
-        "--profile", "concurrent", "--rate", str(n), "--max-seconds", f"{a.duration:.0f}",
-        "--data", f"prompt_tokens=64,output_tokens={a.tokens}",
-        "--outputs", f"{d}/guidellm.json", "--disable-progress"]),
+        f"{VENV}/bin/guidellm", "run",
+        "--backend", f"kind=openai_http,target=http://{sim},model=llm-soak-sim",
+        "--profile", f"kind=concurrent,streams={n}",
+        "--constraint", f"kind=max_duration,seconds={a.duration:.0f}",
+        "--tokenizer", f"kind=huggingface_auto,model={tok}",
+        "--data", f"kind=synthetic_text,prompt_tokens=64,output_tokens={a.tokens}",
+        "--output", f"kind=json,path={d}/guidellm.json", "--disable-progress"]),
         check=False, stdout=open(f"{d}/guidellm.log", "w"), stderr=subprocess.STDOUT)
     doc = json.load(open(f"{d}/guidellm.json"))
     m = doc["benchmarks"][0]["metrics"]

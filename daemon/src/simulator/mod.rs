@@ -230,6 +230,9 @@ pub async fn spawn(config: SimConfig, addr: SocketAddr) -> std::io::Result<Runni
         .transpose()?;
     let time_scale = config.engine.time_scale;
     let sim = Simulator::new(config).map_err(std::io::Error::other)?;
+    // Load the tokenizer now: lazily, the first requests' TTFT would carry its ~0.3 s set-up
+    // (true in the ground truth, but no engine has it once serving).
+    let _ = tokenize("warm-up".to_string()).await;
     let (fail_tx, failed) = tokio::sync::oneshot::channel();
     let fail_tx = Arc::new(std::sync::Mutex::new(Some(fail_tx)));
     let report = move |e: std::io::Error| {
