@@ -60,7 +60,10 @@ fn bench_joins_every_request_with_the_simulators_truth() {
     for row in rows {
         let measured = row["requests_measured"].as_u64().unwrap();
         assert!(measured > 0, "{row}");
-        assert_eq!(row["requests_joined"], measured, "every request joined: {row}");
+        assert_eq!(
+            row["requests_joined"], measured,
+            "every request joined: {row}"
+        );
         assert_eq!(row["errors"], 0, "{row}");
         assert_eq!(row["dropped"], 0, "{row}");
         // The client can only be later than the server: TTFT excess is never negative beyond
@@ -102,6 +105,9 @@ fn soak_and_scrape_scripts_report_slope_peak_and_scrape_time() {
         "--fill",
         "3",
     ]);
-    assert_eq!(m["label_sets_seen"], 6, "every scenario of every model scraped: {m}");
+    assert_eq!(
+        m["label_sets_seen"], 6,
+        "every scenario of every model scraped: {m}"
+    );
     assert!(m["p50_ms"].as_f64().unwrap() > 0.0, "{m}");
 }

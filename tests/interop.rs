@@ -74,7 +74,8 @@ impl Llama {
             if let Ok(Some(status)) = llama.child.try_wait() {
                 panic!("llama.cpp server exited ({status}): {}", llama.log_tail());
             }
-            if std::net::TcpStream::connect(llama.addr).is_ok() && get(llama.addr, "/health").0 == 200
+            if std::net::TcpStream::connect(llama.addr).is_ok()
+                && get(llama.addr, "/health").0 == 200
             {
                 return llama;
             }
@@ -186,7 +187,10 @@ fn llamacpp_token_counts_match_the_server_exactly() {
     // Nothing misclassified: a healthy server, so every request is a success.
     let started = all["started"].as_u64().unwrap();
     let success = all["finished"]["success"].as_u64().unwrap();
-    assert!(started >= 20, "too few requests for the test to mean much: {all}");
+    assert!(
+        started >= 20,
+        "too few requests for the test to mean much: {all}"
+    );
     assert_eq!(success, started, "every request must succeed: {all}");
     assert_eq!(all["error_types"], serde_json::json!({}), "{all}");
     assert_eq!(report["requests"]["dropped"], 0, "{report}");
@@ -229,7 +233,10 @@ fn llamacpp_token_counts_match_the_server_exactly() {
     // The client re-count (every request, recount_sample = 1) is reported, not asserted equal.
     let recounted = sum(&last, "llmsoak_tokens_discrepancy_count", &[]);
     let ratio_sum = sum(&last, "llmsoak_tokens_discrepancy_sum", &[]);
-    assert!(recounted > 0.0, "no discrepancy observations in the last scrape");
+    assert!(
+        recounted > 0.0,
+        "no discrepancy observations in the last scrape"
+    );
     let mean = ratio_sum / recounted;
     assert!(
         (0.5..2.0).contains(&mean),

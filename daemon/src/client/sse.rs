@@ -124,8 +124,10 @@ impl Framer {
     /// says; returns whether such partial data was pending (a truncated event).
     pub fn finish(&mut self) -> bool {
         self.clear_dispatched();
-        let partial =
-            self.has_data || !self.buf[self.pos..].iter().all(|b| matches!(b, b'\r' | b'\n'));
+        let partial = self.has_data
+            || !self.buf[self.pos..]
+                .iter()
+                .all(|b| matches!(b, b'\r' | b'\n'));
         self.buf.clear();
         self.pos = 0;
         self.scanned = 0;
@@ -176,7 +178,14 @@ impl Framer {
         let (field_end, value) = match line.iter().position(|&b| b == b':') {
             Some(i) => {
                 let v = start + i + 1;
-                (i, if self.buf.get(v) == Some(&b' ') && v < end { v + 1 } else { v })
+                (
+                    i,
+                    if self.buf.get(v) == Some(&b' ') && v < end {
+                        v + 1
+                    } else {
+                        v
+                    },
+                )
             }
             None => (line.len(), end),
         };

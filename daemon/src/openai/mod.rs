@@ -332,9 +332,11 @@ mod tests {
         assert_eq!(contents, ["", "hello world", "one part", "plain"]);
         assert_eq!(req.max_tokens, None);
         assert_eq!(req.max_completion_tokens, Some(50));
-        assert!(serde_json::from_str::<CompletionRequest<'_>>(
-            r#"{"model":"m","messages":[{"role":"user","content":7}]}"#
-        )
-        .is_err());
+        assert!(
+            serde_json::from_str::<CompletionRequest<'_>>(
+                r#"{"model":"m","messages":[{"role":"user","content":7}]}"#
+            )
+            .is_err()
+        );
     }
 }

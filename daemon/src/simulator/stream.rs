@@ -303,7 +303,10 @@ impl Gen {
         let event = token_event(self.plan.endpoint, i, last);
         let out = if i == 0 && self.plan.endpoint == Endpoint::Chat {
             let role = chunk_json(self.plan.endpoint, None, true, false, None);
-            Bytes::from(format!("data: {role}\n\n{}", String::from_utf8_lossy(&event)))
+            Bytes::from(format!(
+                "data: {role}\n\n{}",
+                String::from_utf8_lossy(&event)
+            ))
         } else {
             event
         };
