@@ -312,7 +312,7 @@ def fmt(v, digits=2):
 
 
 def markdown(rows, meta):
-    out = [f"llm-soak {meta['version']} · {meta['machine']} · simulator on core {meta['sim_core']}, "
+    out = [f"{meta['version']} · {meta['machine']} · simulator on core {meta['sim_core']}, "
            f"llm-soak on core {meta['client_core']} · TTFT {meta['ttft_ms']} ms, "
            f"{meta['tokens']} output tokens · {meta['duration']} s measured per case · {meta['date']}",
            "",

@@ -121,6 +121,11 @@ output_tokens = 4
     ts = [s["t"] for s in settled]
     per_s = slope(ts, [s["rss"] for s in settled])
     per_req = slope([s["finished"] for s in settled], [s["rss"] for s in settled])
+    # The second half alone: a warm-up (allocator arenas, histogram buckets, pools at their
+    # high-water mark) can outlast --warmup; a leak does not stop halfway.
+    late = settled[len(settled) // 2:]
+    per_req_late = slope([s["finished"] for s in late], [s["rss"] for s in late])
+    per_s_late = slope([s["t"] for s in late], [s["rss"] for s in late])
     finished = samples[-1]["finished"] if samples else 0
     out = {
         "command": " ".join(sys.argv),
@@ -137,6 +142,8 @@ output_tokens = 4
         "peak_rss_mib": round(peak / 2**20, 1),
         "slope_bytes_per_hour": round(per_s * 3600),
         "slope_bytes_per_million_requests": round(per_req * 1e6),
+        "second_half_slope_bytes_per_hour": round(per_s_late * 3600),
+        "second_half_slope_bytes_per_million_requests": round(per_req_late * 1e6),
         "rss_series": [(s["t"], s["finished"], s["rss"]) for s in samples],
     }
     shutil.rmtree(d, ignore_errors=True)

@@ -141,7 +141,6 @@ impl RequestLog {
         let written = Arc::new(AtomicU64::new(0));
         let (d, wr) = (Arc::clone(&dropped), Arc::clone(&written));
         let handle = std::thread::Builder::new().name("llmsoak-jsonl".into()).spawn(move || {
-            crate::runner::background_thread();
             // Lines count as written only once they reached the file: `pending` are buffered.
             let mut pending = 0u64;
             let mut last_error = None::<std::time::Instant>;

@@ -321,7 +321,6 @@ impl Sampler {
         std::thread::Builder::new()
             .name("llmsoak-resources".into())
             .spawn(move || {
-                crate::runner::background_thread();
                 let step = Duration::from_millis(100);
                 while !stop.load(Ordering::Relaxed) {
                     self.tick();

@@ -161,21 +161,6 @@ pub fn new_run_id() -> String {
     format!("{:08x}", id as u32)
 }
 
-/// Lower the calling thread's scheduling priority (nice 10) — for the threads that do slow work
-/// beside the runtime (prompt building, the request log, resource sampling): when they share a
-/// core with a runtime worker, the worker (reading and timestamping chunks) preempts them at
-/// once instead of waiting out their time slice. Linux only (nice is per thread there); a
-/// failure only costs precision and is logged.
-pub fn background_thread() {
-    #[cfg(target_os = "linux")]
-    {
-        let tid = rustix::thread::gettid();
-        if let Err(e) = rustix::process::setpriority_process(Some(tid), 10) {
-            tracing::debug!(error = %e, "cannot lower a background thread's priority");
-        }
-    }
-}
-
 /// Raise the soft open-files limit to the hard limit (thousands of streams need thousands of fds).
 pub fn raise_nofile_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
@@ -496,29 +481,4 @@ pub async fn run(
     }
     let _ = tokio::task::spawn_blocking(move || exporter.shutdown()).await;
     Ok(report)
-}
-
-#[cfg(all(test, target_os = "linux"))]
-mod tests {
-    /// The nice value of the calling thread (field 19 of /proc/thread-self/stat).
-    fn nice() -> i64 {
-        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-        stat.rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(16))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(i64::MIN)
-    }
-
-    #[test]
-    fn a_background_thread_runs_at_lower_priority_and_only_it() {
-        let before = nice();
-        let inside = std::thread::spawn(|| {
-            super::background_thread();
-            nice()
-        })
-        .join()
-        .unwrap_or(i64::MIN);
-        assert_eq!(inside, (before + 10).min(19));
-        assert_eq!(nice(), before, "the calling thread keeps its priority");
-    }
 }

@@ -126,7 +126,6 @@ impl Workload {
         let spawned = std::thread::Builder::new()
             .name("llmsoak-prompts".into())
             .spawn(move || {
-                crate::runner::background_thread();
                 for seq in seqs {
                     if tx.blocking_send(Arc::new(self.prompt(seq))).is_err() {
                         break;
