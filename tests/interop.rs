@@ -122,6 +122,11 @@ provider = "llama.cpp"
 tokenizer = {{ file = "{tok}" }}
 recount_sample = 1.0
 request_timeout = "60s"
+# A fresh connection per request: llama.cpp's HTTP server (cpp-httplib) closes keep-alive
+# connections on its own schedule, and a POST written onto one at the moment it closes is reset —
+# a race no client can retry safely (CI hit it once in 750 requests). This test is about token
+# accounting and classification, not connection reuse.
+pool_max_idle = 0
 
 [load]
 mode = "closed"
