@@ -27,7 +27,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import SIM_TOML, Child, free_port, http, http_json, pinned  # noqa: E402
+from bench import SIM_TOML, Child, cores, free_port, http, http_json, machine, pinned  # noqa: E402
 
 VENV = "target/peers-venv"
 PEERS = {"guidellm": "0.8.1", "locust": "2.47.0"}
@@ -246,10 +246,7 @@ def main():
     a = ap.parse_args()
     if not os.access(a.bin, os.X_OK):
         sys.exit(f"{a.bin} not found: cargo build --release first (or pass --bin)")
-    cpus = sorted(os.sched_getaffinity(0))
-    a.sim_core = a.client_core = None
-    if shutil.which("taskset") and len(cpus) >= 2:
-        a.sim_core, a.client_core = cpus[0], cpus[1]
+    a.sim_core, a.client_core = cores()
     tools = [t for t in a.tools.split(",") if t]
     py = venv(a) if set(tools) - {"llm-soak"} else sys.executable
     versions = {"llm-soak": subprocess.run([a.bin, "--version"], capture_output=True,
@@ -258,9 +255,7 @@ def main():
         if k in tools:
             versions[k] = subprocess.run([f"{VENV}/bin/pip", "show", k], capture_output=True,
                                          text=True).stdout.split("Version: ")[1].split()[0]
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                  if line.startswith("model name")), "unknown CPU")
-    meta = {"machine": f"{model}, {os.cpu_count()} CPUs", "sim_core": a.sim_core,
+    meta = {"machine": machine(), "sim_core": a.sim_core,
             "client_core": a.client_core, "ttft_ms": a.ttft_ms, "itl_ms": a.itl_ms,
             "tokens": a.tokens, "duration": a.duration, "date": time.strftime("%Y-%m-%d"),
             "versions": versions, "command": " ".join(sys.argv)}

@@ -87,6 +87,20 @@ def scrape_sum(url, name):
     return total
 
 
+def cores():
+    """(simulator core, client core) for taskset, or (None, None) without two CPUs or taskset."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if shutil.which("taskset") and len(cpus) >= 2:
+        return cpus[0], cpus[1]
+    return None, None
+
+
+def machine():
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                  if line.startswith("model name")), "unknown CPU")
+    return f"{model}, {os.cpu_count()} CPUs"
+
+
 def pinned(core, argv):
     if core is not None:
         return ["taskset", "-c", str(core)] + argv
@@ -362,10 +376,7 @@ def main():
     a = ap.parse_args()
     if not os.access(a.bin, os.X_OK):
         sys.exit(f"{a.bin} not found: cargo build --release first (or pass --bin)")
-    cpus = sorted(os.sched_getaffinity(0))
-    a.sim_core = a.client_core = None
-    if shutil.which("taskset") and len(cpus) >= 2:
-        a.sim_core, a.client_core = cpus[0], cpus[1]
+    a.sim_core, a.client_core = cores()
     cases = []
     for n in [int(x) for x in a.levels.split(",") if x]:
         for mode in [m for m in a.modes.split(",") if m]:
@@ -379,9 +390,7 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="llm-soak-bench-")
     version = subprocess.run([a.bin, "--version"], capture_output=True, text=True).stdout.strip()
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                  if line.startswith("model name")), "unknown CPU")
-    meta = {"version": version, "machine": f"{model}, {os.cpu_count()} CPUs",
+    meta = {"version": version, "machine": machine(),
             "sim_core": a.sim_core, "client_core": a.client_core, "ttft_ms": a.ttft_ms,
             "tokens": a.tokens, "duration": a.duration,
             "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv)}

@@ -22,7 +22,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import Child, free_port, http, http_json, mem_kib, pinned  # noqa: E402
+from bench import Child, cores, free_port, http, http_json, mem_kib, pinned  # noqa: E402
 
 SIM_TOML = """
 [simulator]
@@ -35,13 +35,6 @@ kv_cache_tokens = 2000000000
 prefix_cache_blocks = 0
 default_max_tokens = {tokens}
 """
-
-
-def cores():
-    cpus = sorted(os.sched_getaffinity(0))
-    if shutil.which("taskset") and len(cpus) >= 2:
-        return cpus[0], cpus[1]
-    return None, None
 
 
 def start_sim(a, d, sim_core, ttft="1ms", itl="1ms", tokens=4):
