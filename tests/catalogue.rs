@@ -11,7 +11,9 @@ use std::time::Duration;
 use llm_soak::config::Config;
 use llm_soak::export::Exporter;
 use llm_soak::metrics::catalogue::{self, DropReason, Kind};
-use llm_soak::metrics::{Recorder, RunIdentity};
+use llm_soak::metrics::Recorder;
+use llm_soak::metrics::canary::CanaryInstruments;
+use llm_soak::metrics::run::{RunIdentity, RunInstruments};
 use llm_soak::record::{ErrorType, Outcome, RequestRecord, TokenSource};
 use tokio::time::Instant;
 
@@ -80,13 +82,16 @@ fn exposition_text() -> String {
         shard: "0/1".into(),
         start_time: 1.0,
     };
-    let r = Recorder::new(&exporter.meter(), &config(), &identity);
+    let meter = exporter.meter();
+    let config = config();
+    let r = Recorder::new(&meter, llm_soak::metrics::request_labels(&config), Vec::new());
+    RunInstruments::new(&meter, &identity, config.checksum);
     r.started(0);
-    r.observe(&record(Outcome::Success, None));
+    r.finished(&record(Outcome::Success, None));
     r.started(0);
-    r.observe(&record(Outcome::Error, Some(ErrorType::Http5xx)));
+    r.finished(&record(Outcome::Error, Some(ErrorType::Http5xx)));
     r.dropped(DropReason::MaxInFlight);
-    r.canary(&["answer"], 2.0);
+    CanaryInstruments::new(&meter, identity.start_time).probe(&["answer"], 2.0);
     r.session_started();
     r.session_ended();
     // The resource sampler, with this process as the "target" and a scripted GPU.
@@ -102,10 +107,10 @@ fn exposition_text() -> String {
         sm_clock_hz: Some(1.9e9),
     };
     let config = llm_soak::resources::ResourceConfig {
-        target_process: Some((
-            "t".into(),
-            llm_soak::resources::process::Selector::Pid(std::process::id()),
-        )),
+        target_process: Some(llm_soak::config::TargetProcess {
+            target: "t".into(),
+            selector: llm_soak::resources::process::Selector::Pid(std::process::id()),
+        }),
         ..Default::default()
     };
     let fake = llm_soak::resources::gpu::Fake::new(vec![Ok(vec![gpu])]);

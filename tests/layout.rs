@@ -1,8 +1,9 @@
-//! Keeps the data-flow diagram in `lib.rs` true: every module it names exists, and every module
-//! the library declares appears in it (or in the paragraph under it).
+//! Keeps the structure true: the data-flow diagram in `lib.rs` names exactly the modules that
+//! exist, every file says what it owns, no file grows past the size limit, and the import graph
+//! between top-level modules has no cycle and none of the edges DESIGN forbids.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 #[test]
@@ -62,4 +63,227 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// Top-level module -> the top-level modules it names (`use crate::x`, `crate::x::…` in code,
+/// grouped `use crate::{x::…, y}`), test code included; comments are skipped.
+fn import_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("daemon/src");
+    let modules: BTreeSet<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter_map(|p| {
+            let name = p.file_stem()?.to_str()?.to_string();
+            (p.is_dir() || p.extension().is_some_and(|x| x == "rs")).then_some(name)
+        })
+        .filter(|m| m != "lib" && m != "main")
+        .collect();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in walk(&root) {
+        let rel = file.strip_prefix(&root).unwrap();
+        let top = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_str()
+            .unwrap()
+            .trim_end_matches(".rs")
+            .to_string();
+        if !modules.contains(&top) {
+            continue;
+        }
+        let code: String = std::fs::read_to_string(&file)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let edges = graph.entry(top.clone()).or_default();
+        let mut rest = code.as_str();
+        while let Some(i) = rest.find("crate::") {
+            rest = &rest[i + "crate::".len()..];
+            if let Some(group) = rest.strip_prefix('{') {
+                // `crate::{a::b, c, d::{e, f}}`: the first segment of each top-level path.
+                let (mut depth, mut start) = (0, 0);
+                for (j, c) in group.char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' if depth == 0 => {
+                            edges.insert(first_segment(&group[start..j]));
+                            break;
+                        }
+                        '}' => depth -= 1,
+                        ',' if depth == 0 => {
+                            edges.insert(first_segment(&group[start..j]));
+                            start = j + 1;
+                        }
+                        _ => {}
+                    }
+                }
+            } else {
+                edges.insert(first_segment(rest));
+            }
+        }
+        edges.retain(|m| modules.contains(m) && *m != top);
+    }
+    for m in modules {
+        graph.entry(m).or_default();
+    }
+    graph
+}
+
+fn first_segment(path: &str) -> String {
+    path.trim()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
+/// A cycle through `start`, if there is one.
+fn cycle_from(
+    graph: &BTreeMap<String, BTreeSet<String>>,
+    start: &str,
+) -> Option<Vec<String>> {
+    fn dfs(
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        start: &str,
+        at: &str,
+        path: &mut Vec<String>,
+        seen: &mut BTreeSet<String>,
+    ) -> bool {
+        for next in &graph[at] {
+            if next == start {
+                path.push(next.clone());
+                return true;
+            }
+            if seen.insert(next.clone()) {
+                path.push(next.clone());
+                if dfs(graph, start, next, path, seen) {
+                    return true;
+                }
+                path.pop();
+            }
+        }
+        false
+    }
+    let mut path = vec![start.to_string()];
+    dfs(graph, start, start, &mut path, &mut BTreeSet::new()).then_some(path)
+}
+
+fn render(graph: &BTreeMap<String, BTreeSet<String>>) -> String {
+    graph
+        .iter()
+        .map(|(m, e)| format!("  {m} -> {}", e.iter().cloned().collect::<Vec<_>>().join(", ")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The edges DESIGN forbids: the simulator shares only the wire types (and its own section of the
+/// config, plain data) with what measures it; the client never touches metrics or export; the
+/// plain-data modules depend on nothing above them; metrics never reach back to the exporter.
+const ALLOWED_ONLY: &[(&str, &[&str])] = &[
+    ("openai", &[]),
+    ("record", &[]),
+    ("tls", &[]),
+    ("config", &["openai", "record"]),
+    ("report", &["record"]),
+    ("simulator", &["openai", "config"]),
+    ("workload", &["config", "openai", "record"]),
+    ("client", &["config", "openai", "record", "tls", "workload"]),
+    ("metrics", &["config", "openai", "record", "report"]),
+    ("gate", &["config", "record", "report"]),
+];
+
+#[test]
+fn the_import_graph_has_no_cycle_and_no_forbidden_edge() {
+    let graph = import_graph();
+    for m in graph.keys() {
+        if let Some(cycle) = cycle_from(&graph, m) {
+            panic!(
+                "import cycle: {}\n{}",
+                cycle.join(" -> "),
+                render(&graph)
+            );
+        }
+    }
+    for (m, allowed) in ALLOWED_ONLY {
+        let edges = graph
+            .get(*m)
+            .unwrap_or_else(|| panic!("no module {m}"));
+        let forbidden: Vec<&String> = edges
+            .iter()
+            .filter(|e| !allowed.contains(&e.as_str()))
+            .collect();
+        assert!(
+            forbidden.is_empty(),
+            "{m} may import only {allowed:?}, but imports {forbidden:?}\n{}",
+            render(&graph)
+        );
+    }
+}
+
+#[test]
+fn the_graph_reader_sees_every_form_of_import() {
+    // A mutation check of the reader itself, on a scratch tree shaped like daemon/src.
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path();
+    std::fs::create_dir(src.join("a")).unwrap();
+    std::fs::write(
+        src.join("a/mod.rs"),
+        "//! a\nuse crate::{b::X, c};\n// crate::d::nope\nfn f() { crate::e::g(); }\n",
+    )
+    .unwrap();
+    for m in ["b", "c", "d", "e"] {
+        std::fs::write(src.join(format!("{m}.rs")), "//! m\n").unwrap();
+    }
+    let code = std::fs::read_to_string(src.join("a/mod.rs")).unwrap();
+    let mut found = BTreeSet::new();
+    for l in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+        for (i, _) in l.match_indices("crate::") {
+            let rest = &l[i + 7..];
+            match rest.strip_prefix('{') {
+                Some(g) => g
+                    .split(['}', ','])
+                    .map(first_segment)
+                    .filter(|s| !s.is_empty())
+                    .for_each(|s| {
+                        found.insert(s);
+                    }),
+                None => {
+                    found.insert(first_segment(rest));
+                }
+            }
+        }
+    }
+    assert_eq!(
+        found,
+        ["b", "c", "e"].iter().map(ToString::to_string).collect(),
+        "grouped, plain and path imports count; comments do not"
+    );
+    // And a cycle is found.
+    let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    g.insert("x".into(), ["y".to_string()].into());
+    g.insert("y".into(), ["z".to_string()].into());
+    g.insert("z".into(), ["x".to_string()].into());
+    assert_eq!(
+        cycle_from(&g, "x"),
+        Some(vec!["x".into(), "y".into(), "z".into(), "x".into()])
+    );
+    g.insert("z".into(), BTreeSet::new());
+    assert_eq!(cycle_from(&g, "x"), None);
+}
+
+#[test]
+fn no_source_file_grows_past_the_limit() {
+    // DESIGN: files under ~600 lines, split by responsibility when they grow.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("daemon/src");
+    let long: Vec<String> = walk(&root)
+        .into_iter()
+        .filter_map(|p| {
+            let n = std::fs::read_to_string(&p).unwrap().lines().count();
+            (n > 650).then(|| format!("{} ({n} lines)", p.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "split these: {long:?}");
 }

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use llm_soak::client::Client;
-use llm_soak::config::Config;
+use llm_soak::prepare::Prepared;
 use llm_soak::record::{RequestPlan, TokenSource};
 use llm_soak::simulator::faults::{FaultKind, FaultRule};
 use llm_soak::simulator::{self, SimConfig};
@@ -55,12 +55,13 @@ async fn one_request(fault: Option<FaultKind>) -> (llm_soak::record::RequestReco
          [[scenario]]\nname = \"s\"\ninput_tokens = 64\noutput_tokens = 20\n",
         running.addr
     );
-    let mut config = Config::parse(&text, "t", &|_| None).unwrap();
+    let mut prepared = Prepared::parse(&text, "t", &|_| None).unwrap();
+    let config = &prepared.config;
     // Prompts are prepared before the request, with the normal tokenizer.
-    let prompt = Arc::new(Workload::new(&config, "r").prompt(0));
+    let prompt = Arc::new(Workload::new(config, &prepared.assets, "r").prompt(0));
     let recording = Arc::new(Recording::default());
-    config.targets[0].tokenizer = recording.clone();
-    let client = Client::new(&config).unwrap();
+    prepared.assets.tokenizers[0] = recording.clone();
+    let client = Client::new(config, &prepared.assets.tokenizers, &prepared.credentials).unwrap();
     let plan = RequestPlan {
         seq: 0,
         intended_at: Instant::now(),

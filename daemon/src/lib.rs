@@ -4,28 +4,31 @@
 //! Modules, in the order data flows through them:
 //!
 //! ```text
-//! config::Config (TOML -> schema walk -> typed)          runner: one cancellation tree, drain
+//! config::Config (TOML -> schema walk -> plain validated data; reads no file)
 //!        |
+//! prepare::Prepared (reads what the config names: workload::Assets, client::Credentials)
+//!        |                                               runner: one cancellation tree, drain
 //! schedule::Shape (phases -> rate, Λ, Λ⁻¹) + schedule::Arrivals (gaps from (seed, seq))
-//!        | Tick{seq, at}
+//!        | Tick{seq, at}           (closed-loop users, session turns, canary probes alike)
 //!        v
-//! schedule::Dispatcher --no permit (Semaphore, max_in_flight)--> metrics::Recorder::dropped(reason)
-//!        | permit
+//! schedule::Dispatcher --> schedule::Launcher::admit --refused--> metrics::Recorder::dropped
+//!        | schedule::Slot (an in-flight permit; budget, then max_in_flight, checked once)
 //!        v
 //! workload::PromptPool::take(seq)  <-- blocking worker: workload::Workload::prompt(seq)
 //!        |                                 (scenario, token-exact prompt, body bytes, max_tokens)
 //!        v
-//! record::RequestPlan{seq, intended_at, scenario, prompt: Arc<Prompt>, max_tokens}
+//! schedule::Slot::start(record::RequestPlan) -> schedule::InFlight (counts started) -> run
 //!        v
 //! client::Client::execute --HTTP + SSE (client::sse::Framer)--> target (or simulator::Simulator)
 //!        v
 //! record::RequestRecord{sent_at, first_chunk_at, first_token_at, first_answer_at,
 //!                       token_events, end_at, output_tokens + source, outcome, error_type}
 //!        v
-//! metrics::Recorder::observe(&record)   (synchronous, once per request, no channel)
-//!        |  + metrics::RunSummary (exact HDR, per phase, spike recovery)
-//!        |  + metrics::baseline::Baselines (drift baselines, persisted)
-//!        |  + export::spans::SpanRecorder (sampled CLIENT spans, batch-exported)
+//! metrics::Recorder::finished(&record)   (synchronous, once per request, no channel)
+//!        |  instruments (metrics::instruments) + one fan-out to every metrics::Sink:
+//!        |  metrics::SummarySink (exact HDR, per phase, spike recovery),
+//!        |  metrics::baseline::BaselineSink (drift baselines, persisted),
+//!        |  export::spans::SpanRecorder (sampled CLIENT spans), metrics::request_log::RequestLog
 //!        v
 //! export::Exporter (one SdkMeterProvider; Prometheus registry + process_*;
 //!        |          export::otlp periodic OTLP reader on its own thread)
@@ -33,13 +36,19 @@
 //! resources::Sampler (own thread: process, host, target process, GPUs via NVML)
 //!        v
 //! server::serve: GET /metrics, /-/healthy, /-/ready, /api/v1/status, POST reload/baseline reset
+//!        v
+//! report::RunReport (typed, versioned; exact histograms) -> gate::Gates -> exit code
 //! ```
 //!
-//! `config` turns TOML into a validated [`config::Config`] (every problem at once); `runner` wires
-//! the pieces into one cancellation tree; `report` is a run's summary (table and JSON) and `gate`
-//! the CI gates judged on it (also relative to an earlier report); `resources` samples the
-//! process, host, target server process and GPUs on its own thread; `progress` the live line of a bounded run on a terminal; `simulator` is the built-in OpenAI-compatible target,
-//! sharing only the `openai` wire types with the client; `cli` is the command-line surface.
+//! `openai` holds the wire types (the only code the `simulator` shares with the client) and
+//! `record` the plain request data and the quantities of DESIGN §4; `config` depends on nothing
+//! above them. `prepare` reads the files a validated config names; `runner` wires the pieces
+//! into one cancellation tree; `report` is a run's typed document (terminal table, JSON, status
+//! API) and `gate` the CI gates judged on it (also relative to an earlier report); `resources`
+//! samples the process, host, target server process and GPUs on its own thread; `progress` the
+//! live line of a bounded run on a terminal; `tls` the process-wide TLS set-up; `simulator` is
+//! the built-in OpenAI-compatible target; `cli` is the command-line surface. No top-level module
+//! imports one that imports it back (`tests/layout.rs` reads the graph).
 
 pub mod cli;
 pub mod client;
@@ -48,6 +57,7 @@ pub mod export;
 pub mod gate;
 pub mod metrics;
 pub mod openai;
+pub mod prepare;
 pub mod progress;
 pub mod record;
 pub mod report;
@@ -56,6 +66,7 @@ pub mod runner;
 pub mod schedule;
 pub mod server;
 pub mod simulator;
+pub mod tls;
 pub mod workload;
 
 /// The version baked into `llmsoak_build_info` and the status endpoint.

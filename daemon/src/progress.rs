@@ -10,14 +10,19 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::metrics::Recorder;
-use crate::record::Outcome;
+use crate::metrics::{Recorder, SummarySink};
+use crate::record::{Outcome, Quantity};
 
 /// One progress line.
-pub fn line(recorder: &Recorder, elapsed: Duration, total: Duration) -> String {
+pub fn line(
+    recorder: &Recorder,
+    summary: &SummarySink,
+    elapsed: Duration,
+    total: Duration,
+) -> String {
     let t = &recorder.totals;
-    let p95 = recorder
-        .with_summary(|s| s.overall.latency.ttft.quantile(0.95))
+    let p95 = summary
+        .with(|s| s.overall.latency.get(Quantity::Ttft).quantile(0.95))
         .flatten()
         .map_or("-".to_string(), |v| format!("{:.0}ms", v * 1000.0));
     let failed = t.finished(Outcome::Error) + t.finished(Outcome::Timeout);
@@ -37,7 +42,12 @@ pub fn line(recorder: &Recorder, elapsed: Duration, total: Duration) -> String {
 }
 
 /// Redraw the line every second until the task is aborted (only on a terminal).
-pub fn spawn(recorder: Arc<Recorder>, started: Instant, total: Duration) -> Option<JoinHandle<()>> {
+pub fn spawn(
+    recorder: Arc<Recorder>,
+    summary: Arc<SummarySink>,
+    started: Instant,
+    total: Duration,
+) -> Option<JoinHandle<()>> {
     if !std::io::stderr().is_terminal() {
         return None;
     }
@@ -45,7 +55,7 @@ pub fn spawn(recorder: Arc<Recorder>, started: Instant, total: Duration) -> Opti
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
-            let text = line(&recorder, started.elapsed(), total);
+            let text = line(&recorder, &summary, started.elapsed(), total);
             let mut err = std::io::stderr().lock();
             let _ = write!(err, "\r\x1b[2K{text}");
             let _ = err.flush();
@@ -68,19 +78,22 @@ mod tests {
 
     #[test]
     fn the_line_shows_time_rate_and_counts() {
-        let text = "[[target]]\nname = \"t\"\nbase_url = \"http://127.0.0.1:1\"\nmodel = \"m\"\n[load]\n[[load.phases]]\nkind = \"steady\"\nrate = 1\nduration = \"1m\"\n[[scenario]]\nname = \"s\"\ninput_tokens = 4\noutput_tokens = 4\n";
-        let config = crate::config::Config::parse(text, "t", &|_| None).unwrap();
-        let exporter = crate::export::Exporter::new(vec![]).unwrap();
-        let identity = crate::metrics::RunIdentity {
-            run_id: "r".into(),
-            shard: "0/1".into(),
-            start_time: 0.0,
-        };
-        let r = Recorder::new(&exporter.meter(), &config, &identity);
+        let (meter, _registry) = crate::metrics::test_meter();
+        let summary = Arc::new(SummarySink::new(crate::metrics::RunSummary::new(
+            vec!["s".into()],
+            None,
+            Vec::new(),
+            Instant::now(),
+        )));
+        let r = Recorder::new(
+            &meter,
+            vec![Vec::new()],
+            vec![Arc::clone(&summary) as Arc<dyn crate::metrics::Sink>],
+        );
         r.set_schedule(2.5, 0);
         r.started(0);
         r.dropped(crate::metrics::catalogue::DropReason::MaxInFlight);
-        let l = line(&r, Duration::from_secs(12), Duration::from_secs(60));
+        let l = line(&r, &summary, Duration::from_secs(12), Duration::from_secs(60));
         assert!(
             l.contains("12s / 60s") && l.contains("phase 0") && l.contains("rate 2.50/s"),
             "{l}"

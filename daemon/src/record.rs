@@ -8,7 +8,24 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::workload::Prompt;
+use bytes::Bytes;
+
+/// One prepared request: the exact bytes to POST plus what the recorder needs to know.
+#[derive(Debug)]
+pub struct Prompt {
+    pub seq: u64,
+    pub scenario: usize,
+    /// Serialized JSON body, ready to send.
+    pub body: Bytes,
+    /// Tokens of the content llm-soak generated (system prompt included), with the target's
+    /// tokenizer; the server's `usage.prompt_tokens` adds its chat template.
+    pub input_tokens: u32,
+    pub max_tokens: u32,
+    /// Which shared prefix leads the prompt, if any.
+    pub prefix_id: Option<u32>,
+    /// For the first turn of a multi-turn session: how many turns the session has.
+    pub session_turns: Option<u32>,
+}
 
 /// One request the dispatcher decided to send.
 #[derive(Debug, Clone)]
@@ -30,7 +47,7 @@ pub struct RequestPlan {
 }
 
 /// How a request ended (label `outcome`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Success,
@@ -57,8 +74,10 @@ impl Outcome {
     }
 }
 
-/// The closed set of failure classes (label `error_type`, DESIGN §4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+/// The closed set of failure classes (label `error_type`, DESIGN §4). Serialized as its label.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorType {
     /// TCP/TLS connect failed or was refused.
@@ -70,8 +89,11 @@ pub enum ErrorType {
     /// The connection broke mid-request (reset, chunked-encoding error).
     Reset,
     /// A 4xx other than 429.
+    #[serde(rename = "http_4xx")]
     Http4xx,
+    #[serde(rename = "http_429")]
     Http429,
+    #[serde(rename = "http_5xx")]
     Http5xx,
     /// A 3xx (redirects are never followed).
     Redirect,
@@ -147,7 +169,7 @@ impl ErrorType {
 }
 
 /// Where the output-token count `N` came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenSource {
     /// `usage.completion_tokens` sent by the server.
@@ -200,6 +222,33 @@ pub struct RequestRecord {
 }
 
 impl RequestRecord {
+    /// A request that ended before anything was sent (`at`): a failure of class `error`.
+    pub fn not_sent(plan: &RequestPlan, error: ErrorType, at: Instant) -> RequestRecord {
+        RequestRecord {
+            seq: plan.seq,
+            scenario: plan.scenario,
+            intended_at: plan.intended_at,
+            sent_at: at,
+            first_chunk_at: None,
+            first_token_at: None,
+            first_answer_at: None,
+            token_events: Vec::new(),
+            end_at: at,
+            output_tokens: 0,
+            token_source: TokenSource::Events,
+            input_tokens: u64::from(plan.prompt.input_tokens),
+            generated_input_tokens: u64::from(plan.prompt.input_tokens),
+            recounted_output_tokens: None,
+            usage_present: false,
+            stalls: 0,
+            outcome: error.outcome(),
+            error_type: Some(error),
+            status: None,
+            answer_text: None,
+            phase: plan.phase,
+        }
+    }
+
     pub fn ttft(&self) -> Option<Duration> {
         self.first_token_at.map(|t| t - self.sent_at)
     }
@@ -240,6 +289,102 @@ impl RequestRecord {
         let first = self.first_token_at?;
         let secs = (self.end_at - first).as_secs_f64();
         (secs > 0.0).then(|| self.output_tokens as f64 / secs)
+    }
+}
+
+/// A latency quantity of DESIGN §4, as summaries, reports and gates name it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Quantity {
+    /// Time to first token.
+    Ttft,
+    /// Time to first chunk (any SSE data event).
+    Ttfc,
+    /// Time per output token.
+    Tpot,
+    /// Inter-chunk latency, one sample per gap.
+    Itl,
+    /// End to end.
+    E2e,
+}
+
+impl Quantity {
+    pub const ALL: [Quantity; 5] = [
+        Quantity::Ttft,
+        Quantity::Ttfc,
+        Quantity::Tpot,
+        Quantity::Itl,
+        Quantity::E2e,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quantity::Ttft => "ttft",
+            Quantity::Ttfc => "ttfc",
+            Quantity::Tpot => "tpot",
+            Quantity::Itl => "itl",
+            Quantity::E2e => "e2e",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Quantity> {
+        Quantity::ALL.into_iter().find(|q| q.as_str() == s)
+    }
+
+    /// The quantity's samples in one request (several for ITL, none when undefined).
+    pub fn samples(self, rec: &RequestRecord) -> impl Iterator<Item = Duration> + '_ {
+        let single = match self {
+            Quantity::Ttft => rec.ttft(),
+            Quantity::Ttfc => rec.time_to_first_chunk(),
+            Quantity::Tpot => rec.tpot(),
+            Quantity::E2e => Some(rec.e2e()),
+            Quantity::Itl => None,
+        };
+        let gaps = (self == Quantity::Itl)
+            .then(|| rec.chunk_gaps())
+            .into_iter()
+            .flatten();
+        single.into_iter().chain(gaps)
+    }
+}
+
+impl std::fmt::Display for Quantity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A statistic of a quantity's distribution over a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stat {
+    Mean,
+    Max,
+    /// `q` in (0, 1).
+    Quantile(f64),
+}
+
+impl Stat {
+    /// The report's key for it: `mean`, `max`, `p95`, `p99.9`.
+    pub fn key(self) -> String {
+        match self {
+            Stat::Mean => "mean".into(),
+            Stat::Max => "max".into(),
+            Stat::Quantile(q) => format!("p{}", (q * 100.0 * 1e6).round() / 1e6),
+        }
+    }
+
+    /// `mean`, `max` or `pNN` (e.g. `p95`, `p99.9`).
+    pub fn parse(s: &str) -> Option<Stat> {
+        match s {
+            "mean" => Some(Stat::Mean),
+            "max" => Some(Stat::Max),
+            p => match p.strip_prefix('p').and_then(|n| n.parse::<f64>().ok()) {
+                Some(n) if n > 0.0 && n < 100.0 => Some(Stat::Quantile(n / 100.0)),
+                _ => None,
+            },
+        }
     }
 }
 
@@ -345,6 +490,32 @@ mod tests {
                 .iter()
                 .all(|e| e.outcome() != Outcome::Success)
         );
+    }
+
+    #[test]
+    fn serialized_names_are_the_labels() {
+        for e in ErrorType::ALL {
+            assert_eq!(serde_json::to_value(e).unwrap(), e.as_str());
+            let back: ErrorType = serde_json::from_value(e.as_str().into()).unwrap();
+            assert_eq!(back, e);
+        }
+        for o in Outcome::ALL {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
+        for q in Quantity::ALL {
+            assert_eq!(serde_json::to_value(q).unwrap(), q.as_str());
+            assert_eq!(Quantity::parse(q.as_str()), Some(q));
+        }
+    }
+
+    #[test]
+    fn stats_parse_and_name_their_report_keys() {
+        for (text, key) in [("mean", "mean"), ("max", "max"), ("p95", "p95"), ("p99.9", "p99.9")] {
+            assert_eq!(Stat::parse(text).map(Stat::key).as_deref(), Some(key));
+        }
+        for bad in ["p0", "p100", "median", "p"] {
+            assert_eq!(Stat::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

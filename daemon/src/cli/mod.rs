@@ -12,7 +12,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio::sync::mpsc;
 
 use crate::config::{Config, ConfigError};
-use crate::gate::{Baseline, Gate, Gates, Verdict};
+use crate::gate::{Baseline, Gate, Gates};
+use crate::prepare::Prepared;
+use crate::report::{RunReport, StopSignal, Verdict};
 use crate::runner::{self, RunOptions, Signal};
 use crate::schedule::Shard;
 mod simulate;
@@ -158,25 +160,21 @@ fn init_logging(format: LogFormat) {
 
 /// Entry point of the binary.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    crate::client::init_crypto();
+    crate::tls::init_crypto();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::from(usage_exit_code(&e));
         }
     };
     init_logging(cli.log_format);
     ExitCode::from(dispatch(cli.command))
 }
 
-fn load_config(path: &std::path::Path) -> Result<Config, u8> {
-    Config::load(path).map_err(|e| {
+/// Validate a config file and read what it names; every problem is printed (exit 64).
+fn load_config(path: &std::path::Path) -> Result<Prepared, u8> {
+    Prepared::load(path).map_err(|e| {
         eprintln!("error: {e}");
         if let ConfigError::Invalid { .. } = e {
             eprintln!("(exit {}: configuration error)", exit::USAGE);
@@ -196,7 +194,7 @@ fn run_gates(
 ) -> Result<Gates, u8> {
     let min = min_samples
         .or(c.gates.min_samples)
-        .unwrap_or(crate::gate::DEFAULT_MIN_SAMPLES);
+        .unwrap_or(crate::config::gates::DEFAULT_MIN_SAMPLES);
     let list: Vec<Gate> = c
         .gates
         .rules
@@ -239,7 +237,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, u8> {
 
 fn dispatch(command: Command) -> u8 {
     let result = match command {
-        Command::CheckConfig { config } => load_config(&config).map(|c| {
+        Command::CheckConfig { config } => load_config(&config).map(|p| {
+            let c = &p.config;
             println!(
                 "{}: OK ({} target{}, {} scenario{}, {} phase{})",
                 config.display(),
@@ -252,18 +251,18 @@ fn dispatch(command: Command) -> u8 {
             );
             exit::OK
         }),
-        Command::PrintConfig { config } => load_config(&config).map(|c| {
-            print!("{}", c.to_toml());
+        Command::PrintConfig { config } => load_config(&config).map(|p| {
+            print!("{}", p.config.to_toml());
             exit::OK
         }),
         Command::Plan {
             config,
             sample,
             format,
-        } => load_config(&config).map(|c| {
-            let rows = crate::workload::plan::sample(&c, sample);
+        } => load_config(&config).map(|p| {
+            let rows = crate::workload::plan::sample(&p.config, &p.assets, sample);
             match format {
-                PlanFormat::Text => print!("{}", crate::workload::plan::summary(&c, &rows)),
+                PlanFormat::Text => print!("{}", crate::workload::plan::summary(&p.config, &rows)),
                 PlanFormat::Jsonl => {
                     use std::io::Write as _;
                     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -292,7 +291,7 @@ fn dispatch(command: Command) -> u8 {
             baseline,
             wait_ready,
         } => load_config(&config).and_then(|c| {
-            let gates = run_gates(&c, gates, gate_min_samples, baseline)?;
+            let gates = run_gates(&c.config, gates, gate_min_samples, baseline)?;
             runtime().map(|rt| {
                 rt.block_on(async {
                     if let Some(limit) = wait_ready
@@ -329,9 +328,10 @@ fn dispatch(command: Command) -> u8 {
     result.unwrap_or_else(|code| code)
 }
 
-/// Forward SIGINT/SIGTERM into a channel the runner listens on.
-fn signal_channel() -> mpsc::UnboundedReceiver<Signal> {
-    let (tx, rx) = mpsc::unbounded_channel();
+/// Forward SIGINT/SIGTERM/SIGHUP into a bounded channel the runner listens on (a storm of
+/// signals waits for room; none is lost).
+fn signal_channel() -> mpsc::Receiver<Signal> {
+    let (tx, rx) = mpsc::channel(runner::SIGNAL_QUEUE);
     tokio::spawn(async move {
         #[cfg(unix)]
         {
@@ -350,7 +350,7 @@ fn signal_channel() -> mpsc::UnboundedReceiver<Signal> {
                     _ = term.recv() => Signal::Terminate,
                     _ = hup.recv() => Signal::Reload,
                 };
-                if tx.send(sig).is_err() {
+                if tx.send(sig).await.is_err() {
                     return;
                 }
             }
@@ -358,7 +358,7 @@ fn signal_channel() -> mpsc::UnboundedReceiver<Signal> {
         #[cfg(not(unix))]
         {
             while tokio::signal::ctrl_c().await.is_ok() {
-                if tx.send(Signal::Interrupt).is_err() {
+                if tx.send(Signal::Interrupt).await.is_err() {
                     return;
                 }
             }
@@ -367,7 +367,27 @@ fn signal_channel() -> mpsc::UnboundedReceiver<Signal> {
     rx
 }
 
-async fn run_daemon(config: Config, opts: RunOptions, banner: Option<String>) -> u8 {
+/// The exit code of a finished run (DESIGN §8): a signal's code for a bounded run (a daemon
+/// stopped by SIGTERM after a clean drain is a normal end), else the gates' verdict.
+pub fn exit_code(report: &RunReport, bounded: bool) -> u8 {
+    match report.signal {
+        None => match report.verdict {
+            Some(Verdict::Breach) => exit::GATE_BREACHED,
+            Some(Verdict::Insufficient) => exit::INSUFFICIENT_DATA,
+            _ => exit::OK,
+        },
+        Some(StopSignal::Interrupt) => exit::SIGINT,
+        Some(StopSignal::Terminate) if bounded => exit::SIGTERM,
+        Some(StopSignal::Terminate) => exit::OK,
+    }
+}
+
+/// The exit code of a command-line parse failure: usage errors 64, `--help`/`--version` 0.
+pub fn usage_exit_code(e: &clap::Error) -> u8 {
+    if e.use_stderr() { exit::USAGE } else { exit::OK }
+}
+
+async fn run_daemon(prepared: Prepared, opts: RunOptions, banner: Option<String>) -> u8 {
     runner::raise_nofile_limit();
     let signals = signal_channel();
     let on_listen = |addr: std::net::SocketAddr| {
@@ -378,24 +398,14 @@ async fn run_daemon(config: Config, opts: RunOptions, banner: Option<String>) ->
         println!("status:  http://{addr}/api/v1/status");
     };
     let bounded = opts.duration.is_some();
-    match runner::run(config, opts, signals, on_listen).await {
+    match runner::run(prepared, opts, signals, on_listen).await {
         Err(e) => {
             eprintln!("error: {e}");
             exit::SOFTWARE
         }
         Ok(report) => {
             println!("{}", report.render());
-            match report.interrupted {
-                None => match report.verdict() {
-                    Some(Verdict::Breach) => exit::GATE_BREACHED,
-                    Some(Verdict::Insufficient) => exit::INSUFFICIENT_DATA,
-                    _ => exit::OK,
-                },
-                Some(Signal::Interrupt) => exit::SIGINT,
-                Some(Signal::Terminate) if bounded => exit::SIGTERM,
-                // A daemon stopped by SIGTERM after a clean drain is a normal end.
-                Some(Signal::Terminate | Signal::Reload) => exit::OK,
-            }
+            exit_code(&report, bounded)
         }
     }
 }
@@ -406,19 +416,16 @@ mod tests {
 
     #[test]
     fn demo_config_is_valid() {
-        let c = Config::parse(DEMO_CONFIG, "demo", &|_| None).unwrap();
-        assert_eq!(c.scenarios.len(), 3);
+        let c = Prepared::parse(DEMO_CONFIG, "demo", &|_| None).unwrap();
+        assert_eq!(c.config.scenarios.len(), 3);
     }
 
     #[test]
     fn usage_errors_are_64_and_help_is_0() {
+        // Through the real mapping `main` uses.
         let code = |args: &[&str]| {
             let e = Cli::try_parse_from(args.iter().map(OsString::from)).unwrap_err();
-            if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            }
+            usage_exit_code(&e)
         };
         assert_eq!(code(&["llm-soak", "frobnicate"]), exit::USAGE);
         assert_eq!(code(&["llm-soak", "run"]), exit::USAGE);

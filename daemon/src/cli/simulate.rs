@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::{DEMO_CONFIG, exit, parse_duration, run_daemon, signal_channel};
 use crate::config::Config;
+use crate::prepare::Prepared;
 use crate::runner::{RunOptions, Signal};
 use crate::simulator::faults::{FaultKind, FaultRule};
 use crate::simulator::{self, SimConfig};
@@ -215,7 +216,7 @@ pub async fn run_demo(listen: Option<SocketAddr>, duration: Option<Duration>) ->
     };
     let addr = running.addr;
     let text = DEMO_CONFIG.replace("http://127.0.0.1:8000", &format!("http://{addr}"));
-    let config = match Config::parse(&text, "embedded demo config", &|k| std::env::var(k).ok()) {
+    let prepared = match Prepared::parse(&text, "embedded demo config", &|k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -238,7 +239,7 @@ pub async fn run_demo(listen: Option<SocketAddr>, duration: Option<Duration>) ->
         duration,
         ..RunOptions::default()
     };
-    let code = run_daemon(config, options, Some(banner)).await;
+    let code = run_daemon(prepared, options, Some(banner)).await;
     drop(running);
     code
 }

@@ -4,9 +4,10 @@
 //! DESIGN §4. Nothing from the network is unwrapped; tokenization (only when the server sent no
 //! `usage`) runs on a blocking worker after the stream ended.
 
+mod credentials;
 pub mod sse;
 
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -14,28 +15,21 @@ use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, HttpVersion, Scenario, Target};
-use crate::openai::{StreamChunk, Usage};
+use crate::config::{Config, HttpVersion, Secret, Target};
+use crate::openai::{Endpoint, StreamChunk, Usage};
 use crate::record::{ErrorType, Outcome, RequestPlan, RequestRecord, TokenSource};
+use crate::workload::Tokenizer;
 use crate::workload::rng::{Stream, rng_for};
+pub use credentials::Credentials;
 use rand::RngExt;
 use sse::{Framer, SseError};
 
-/// Carries the request's sequence number, so the target's logs (and the simulator's ground
-/// truth) can be joined with llm-soak's records.
-pub const SEQ_HEADER: &str = "x-llmsoak-seq";
+pub use crate::openai::SEQ_HEADER;
 
 /// Received text kept per request for the tokenizer fallback; beyond it, events are counted.
 const MAX_TEXT_BYTES: usize = 8 << 20;
 
-/// Install the process-wide rustls crypto provider (ring) once, before any client is built.
-pub fn init_crypto() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // Fails only if another provider was installed first, which is just as good.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
+pub use crate::tls::init_crypto;
 
 /// Why a client could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -54,9 +48,11 @@ struct TargetClient {
     http: reqwest::Client,
     headers: HeaderMap,
     target: Target,
+    /// The target's tokenizer (output re-counts, after the stream).
+    tokenizer: Arc<dyn Tokenizer>,
 }
 
-/// Per-scenario request routing, built once.
+/// Per-scope request routing, built once.
 #[derive(Debug)]
 struct Route {
     target: usize,
@@ -67,54 +63,118 @@ struct Route {
 #[derive(Debug)]
 pub struct Client {
     targets: Vec<TargetClient>,
+    /// Route of scope `first_scope + i` (scenarios from 0; the canary's own client starts at its
+    /// scope, one past the scenarios).
     routes: Vec<Route>,
+    first_scope: usize,
     seed: u64,
 }
 
 impl Client {
-    pub fn new(config: &Config) -> Result<Self, ClientError> {
+    /// A client for the config's scenarios (scopes `0..scenarios`) on one connection pool per
+    /// target. `tokenizers` and `credentials` come from the preparation step.
+    pub fn new(
+        config: &Config,
+        tokenizers: &[Arc<dyn Tokenizer>],
+        credentials: &Credentials,
+    ) -> Result<Self, ClientError> {
+        let routes = config
+            .scenarios
+            .iter()
+            .map(|s| (s.target.index, s.endpoint))
+            .collect();
+        Self::build(config, tokenizers, credentials, routes, 0)
+    }
+
+    /// The canary's own client (its own connection pool), routing the canary's scope (one past
+    /// the scenarios); `None` without a `[canary]`.
+    pub fn for_canary(
+        config: &Config,
+        tokenizers: &[Arc<dyn Tokenizer>],
+        credentials: &Credentials,
+    ) -> Result<Option<Self>, ClientError> {
+        let Some(c) = &config.canary else {
+            return Ok(None);
+        };
+        let routes = vec![(c.target.index, c.endpoint)];
+        Self::build(config, tokenizers, credentials, routes, config.scenarios.len()).map(Some)
+    }
+
+    fn build(
+        config: &Config,
+        tokenizers: &[Arc<dyn Tokenizer>],
+        credentials: &Credentials,
+        routes: Vec<(usize, Endpoint)>,
+        first_scope: usize,
+    ) -> Result<Self, ClientError> {
         init_crypto();
         let targets = config
             .targets
             .iter()
-            .map(build_target)
+            .enumerate()
+            .map(|(i, t)| {
+                let tokenizer = tokenizers
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(crate::workload::default_tokenizer);
+                build_target(t, credentials.key(i), tokenizer)
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let routes = config.scenarios.iter().map(|s: &Scenario| Route {
-            target: s.target,
-            url: config.targets[s.target].url(s.endpoint),
-        });
+        let routes = routes
+            .into_iter()
+            .map(|(target, endpoint)| Route {
+                target,
+                url: config.targets[target].url(endpoint),
+            })
+            .collect();
         Ok(Client {
             targets,
-            routes: routes.collect(),
+            routes,
+            first_scope,
             seed: config.seed,
         })
     }
 
-    /// A client of its own for one target and endpoint (the canary's own connection pool);
-    /// plans sent with it use scenario index 0.
-    pub fn for_target(
-        target: &Target,
-        endpoint: crate::openai::Endpoint,
-        seed: u64,
-    ) -> Result<Self, ClientError> {
-        init_crypto();
-        Ok(Client {
-            targets: vec![build_target(target)?],
-            routes: vec![Route {
-                target: 0,
-                url: target.url(endpoint),
-            }],
-            seed,
-        })
+    /// Whether target `index` answers `GET /v1/models` with a success, asked with the target's
+    /// own client: its headers, its authentication, its TLS and timeouts.
+    pub async fn models_ready(&self, index: usize) -> Result<(), String> {
+        let tc = self
+            .targets
+            .get(index)
+            .ok_or_else(|| format!("no target {index}"))?;
+        let url = format!("{}/v1/models", tc.target.base_url);
+        let mut headers = tc.headers.clone();
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        let resp = tc
+            .http
+            .get(&url)
+            .headers(headers)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("{url}: HTTP {}", resp.status()))
+        }
     }
 
     /// Send `plan` and measure it. Never panics on anything the server does.
     pub async fn execute(&self, plan: &RequestPlan, cancel: &CancellationToken) -> RequestRecord {
-        let route = &self.routes[plan.scenario];
-        let tc = &self.targets[route.target];
+        let route = plan
+            .scenario
+            .checked_sub(self.first_scope)
+            .and_then(|i| self.routes.get(i));
+        let Some(tc) = route.and_then(|r| self.targets.get(r.target)) else {
+            // A plan for a scope this client does not route: nothing can be sent.
+            tracing::error!(scope = plan.scenario, "no route for this request's scope");
+            return RequestRecord::not_sent(plan, ErrorType::Connect, Instant::now());
+        };
+        let route = route.map_or("", |r| r.url.as_str());
         let request = tc
             .http
-            .post(&route.url)
+            .post(route)
             .headers(tc.headers.clone())
             .header(SEQ_HEADER, plan.seq)
             .body(plan.prompt.body.clone());
@@ -131,8 +191,7 @@ impl Client {
             Ok(()) => None,
             Err(e) => Some(e),
         };
-        let (output_tokens, token_source, recounted) =
-            self.count_output(&m, &tc.target, plan.seq).await;
+        let (output_tokens, token_source, recounted) = self.count_output(&m, tc, plan.seq).await;
         RequestRecord {
             seq: plan.seq,
             scenario: plan.scenario,
@@ -166,13 +225,14 @@ impl Client {
     async fn count_output(
         &self,
         m: &Measurement,
-        target: &Target,
+        tc: &TargetClient,
         seq: u64,
     ) -> (u64, TokenSource, Option<u64>) {
+        let target = &tc.target;
         let events = m.token_events.len() as u64;
         let countable = !m.text_overflow && !m.text.is_empty();
         let recount = |text: String| {
-            let tokenizer = Arc::clone(&target.tokenizer);
+            let tokenizer = Arc::clone(&tc.tokenizer);
             tokio::task::spawn_blocking(move || tokenizer.count(&text) as u64)
         };
         if let Some(u) = m.usage {
@@ -196,7 +256,11 @@ impl Client {
     }
 }
 
-fn build_target(t: &Target) -> Result<TargetClient, ClientError> {
+fn build_target(
+    t: &Target,
+    key: Option<&Secret>,
+    tokenizer: Arc<dyn Tokenizer>,
+) -> Result<TargetClient, ClientError> {
     let mut b = reqwest::Client::builder()
         .connect_timeout(t.connect_timeout)
         .pool_max_idle_per_host(t.pool_max_idle)
@@ -226,8 +290,8 @@ fn build_target(t: &Target) -> Result<TargetClient, ClientError> {
         target: t.name.clone(),
         name: name.to_string(),
     };
-    if let Some(key) = &t.api_key {
-        let mut v = HeaderValue::from_str(&format!("Bearer {}", key.value.expose()))
+    if let Some(key) = key {
+        let mut v = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
             .map_err(|_| bad("authorization"))?;
         v.set_sensitive(true);
         headers.insert(header::AUTHORIZATION, v);
@@ -242,6 +306,7 @@ fn build_target(t: &Target) -> Result<TargetClient, ClientError> {
         http,
         headers,
         target: t.clone(),
+        tokenizer,
     })
 }
 

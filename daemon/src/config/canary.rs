@@ -8,8 +8,11 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::walk::{Val, Walk};
-use super::{Target, ser_duration};
+use super::{Target, TargetRef, ser_duration};
 use crate::openai::Endpoint;
+
+/// The scenario name the canary's requests carry (`llmsoak_scenario="canary"`).
+pub const SCENARIO: &str = "canary";
 
 const KEYS: &[&str] = &[
     "target",
@@ -29,9 +32,7 @@ pub const DEFAULT_PROMPT: &str = "Reply with the single word: pong";
 /// A validated `[canary]`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Canary {
-    /// Index into the config's targets.
-    #[serde(skip)]
-    pub target: usize,
+    pub target: TargetRef,
     pub endpoint: Endpoint,
     #[serde(serialize_with = "ser_duration")]
     pub interval: Duration,
@@ -40,6 +41,7 @@ pub struct Canary {
     pub min_output_tokens: u32,
     pub max_output_tokens: u32,
     /// A regex the answer must match.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expect: Option<String>,
     /// Probe from every shard (default: shard 0 only).
     pub all_shards: bool,
@@ -125,8 +127,9 @@ pub(super) fn walk(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: &[Target]) -> Opt
         return None;
     }
     let expect = expect?;
+    let target = target?;
     Some(Canary {
-        target: target?,
+        target: targets[target].reference(target),
         endpoint: endpoint?,
         interval: interval?,
         prompt: prompt?,
@@ -137,4 +140,31 @@ pub(super) fn walk(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: &[Target]) -> Opt
         all_shards: all_shards?,
         expect_re: expect.map(|(_, re)| re),
     })
+}
+
+/// Equal when every setting is (the compiled regex follows from `expect`).
+impl PartialEq for Canary {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.target,
+            self.endpoint,
+            self.interval,
+            &self.prompt,
+            self.max_tokens,
+            self.min_output_tokens,
+            self.max_output_tokens,
+            &self.expect,
+            self.all_shards,
+        ) == (
+            &other.target,
+            other.endpoint,
+            other.interval,
+            &other.prompt,
+            other.max_tokens,
+            other.min_output_tokens,
+            other.max_output_tokens,
+            &other.expect,
+            other.all_shards,
+        )
+    }
 }

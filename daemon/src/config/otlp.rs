@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::walk::{Val, Walk};
-use super::{Header, Secret, ser_duration};
+use super::{Secret, ser_duration};
 
 const KEYS: &[&str] = &[
     "endpoint",
@@ -50,6 +50,36 @@ impl Default for Spans {
     }
 }
 
+/// One header sent with every export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtlpHeader {
+    pub name: String,
+    pub value: Secret,
+    /// Whether `print-config` may show the value.
+    pub sensitive: bool,
+    pub origin: HeaderOrigin,
+}
+
+/// The headers as `print-config` shows them: env references as such, credentials redacted, those
+/// from `OTEL_EXPORTER_OTLP_HEADERS` left to the environment.
+fn ser_headers<S: serde::Serializer>(headers: &[OtlpHeader], s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    #[serde(untagged)]
+    enum Shown<'a> {
+        Value(&'a str),
+        Env { env: &'a str },
+    }
+    s.collect_map(headers.iter().filter_map(|h| {
+        let shown = match &h.origin {
+            HeaderOrigin::OtelEnv => return None,
+            HeaderOrigin::Env(var) => Shown::Env { env: var },
+            HeaderOrigin::File if h.sensitive => Shown::Value("<redacted>"),
+            HeaderOrigin::File => Shown::Value(h.value.expose()),
+        };
+        Some((h.name.as_str(), shown))
+    }))
+}
+
 /// Where an OTLP header value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderOrigin {
@@ -61,7 +91,7 @@ pub enum HeaderOrigin {
 }
 
 /// A validated OTLP export configuration.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Otlp {
     /// Base URL (`http://collector:4318`); `/v1/metrics` is appended for HTTP.
     pub endpoint: String,
@@ -71,38 +101,14 @@ pub struct Otlp {
     /// Per export; a collector that black-holes costs at most this, off the request path.
     #[serde(serialize_with = "ser_duration")]
     pub timeout: Duration,
-    #[serde(skip)]
-    pub headers: Vec<Header>,
-    /// Where each header came from (parallel to `headers`), for `print-config`.
-    #[serde(skip)]
-    pub header_origins: Vec<HeaderOrigin>,
+    #[serde(serialize_with = "ser_headers")]
+    pub headers: Vec<OtlpHeader>,
     pub service_name: String,
     /// Extra resource attributes (`OTEL_RESOURCE_ATTRIBUTES` merged under the file's).
     pub resource: std::collections::BTreeMap<String, String>,
     /// Also export base2-exponential copies of the latency histograms (OTLP only).
     pub exponential_histograms: bool,
     pub spans: Spans,
-}
-
-impl Otlp {
-    /// The headers as `print-config` shows them: env references as such, credentials
-    /// redacted, those from `OTEL_EXPORTER_OTLP_HEADERS` left to the environment.
-    pub fn shown_headers(&self) -> serde_json::Value {
-        self.headers
-            .iter()
-            .zip(&self.header_origins)
-            .filter_map(|(h, o)| {
-                let v = match o {
-                    HeaderOrigin::OtelEnv => return None,
-                    HeaderOrigin::Env(var) => serde_json::json!({ "env": var }),
-                    HeaderOrigin::File if h.sensitive => "<redacted>".into(),
-                    HeaderOrigin::File => h.value.expose().into(),
-                };
-                Some((h.name.clone(), v))
-            })
-            .collect::<serde_json::Map<_, _>>()
-            .into()
-    }
 }
 
 /// `k1=v1,k2=v2` (values percent-decoded), as the OTel env vars carry them.
@@ -228,7 +234,6 @@ fn from_env(w: &mut Walk<'_>, v: Option<Val<'_, '_>>, env_endpoint: String) -> O
     let interval = interval_v.map_or(Some(Duration::from_secs(15)), |i| i.duration(w));
     let timeout = timeout_v.map_or(Some(Duration::from_secs(10)), |i| i.duration(w));
     let mut headers = Vec::new();
-    let mut origins = Vec::new();
     let mut headers_ok = true;
     let mut named = std::collections::BTreeSet::new();
     if let Some(hv) = &headers_v {
@@ -239,7 +244,7 @@ fn from_env(w: &mut Walk<'_>, v: Option<Val<'_, '_>>, env_endpoint: String) -> O
                     let (value, sensitive, origin) = if val.is_str() {
                         (
                             val.str(w).map(str::to_string),
-                            super::schema::is_sensitive_header(name),
+                            super::target::is_sensitive_header(name),
                             HeaderOrigin::File,
                         )
                     } else {
@@ -263,11 +268,11 @@ fn from_env(w: &mut Walk<'_>, v: Option<Val<'_, '_>>, env_endpoint: String) -> O
                     match value {
                         Some(value) if valid_header(name, value.trim()) => {
                             named.insert(name.to_ascii_lowercase());
-                            origins.push(origin);
-                            headers.push(Header {
+                            headers.push(OtlpHeader {
                                 name: name.to_string(),
                                 value: Secret::new(value.trim().to_string()),
                                 sensitive,
+                                origin,
                             });
                         }
                         Some(_) => {
@@ -301,11 +306,11 @@ fn from_env(w: &mut Walk<'_>, v: Option<Val<'_, '_>>, env_endpoint: String) -> O
                         continue;
                     }
                     // Nothing says which of these are credentials: all are redacted.
-                    origins.push(HeaderOrigin::OtelEnv);
-                    headers.push(Header {
+                    headers.push(OtlpHeader {
                         name,
                         value: Secret::new(value),
                         sensitive: true,
+                        origin: HeaderOrigin::OtelEnv,
                     });
                 }
             }
@@ -388,7 +393,6 @@ fn from_env(w: &mut Walk<'_>, v: Option<Val<'_, '_>>, env_endpoint: String) -> O
         interval: interval?,
         timeout: timeout?,
         headers,
-        header_origins: origins,
         service_name: service_name?,
         resource,
         exponential_histograms: exponential_histograms?,

@@ -1,18 +1,16 @@
 //! The parts of a `[[scenario]]` that describe where content and lengths come from — token-length
 //! distributions (including empirical files), corpus files, datasets, shared prefixes — and
-//! conversational sessions, each walked with every problem reported at its path.
+//! conversational sessions, each walked with every problem reported at its path. The files are
+//! only named here; the preparation step reads them.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
-use serde::Serialize;
 use toml::de::DeValue;
 
 use super::scenario::{
-    Corpus, DistKind, Empirical, LengthDist, MAX_TOKENS_LIMIT, Session, SharedPrefix,
+    Corpus, DatasetSpec, DistKind, Empirical, Format, LengthDist, MAX_TOKENS_LIMIT, OnError,
+    Session, SharedPrefix,
 };
+use super::target::{file_ref, file_table};
 use super::walk::{Val, Walk};
-use crate::workload::dataset::{Dataset, DatasetSpec, Format, OnError};
 
 const DIST_KEYS: &[&str] = &[
     "constant",
@@ -50,17 +48,9 @@ pub(super) fn session(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Session> {
     })
 }
 
-pub(super) fn dataset(
-    w: &mut Walk<'_>,
-    v: &Val<'_, '_>,
-    tokenizer: &dyn crate::workload::Tokenizer,
-    seed: u64,
-) -> Option<Arc<Dataset>> {
+pub(super) fn dataset(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<DatasetSpec> {
     let mut t = v.table(w)?;
-    let path = format!("{}.file", t.path);
-    let file = t
-        .require(w, "file")
-        .and_then(|f| f.str(w).map(PathBuf::from));
+    let file = t.require(w, "file").and_then(|f| file_ref(w, &f));
     let format = match t.get("format") {
         None => Some(Format::Jsonl),
         Some(f) => f.one_of(w, &["jsonl", "sharegpt"]).map(|s| {
@@ -103,38 +93,24 @@ pub(super) fn dataset(
         ],
         |_| None,
     );
-    let spec = DatasetSpec {
+    let (min_input_tokens, max_input_tokens) = (min_input_tokens?, max_input_tokens?);
+    if let (Some(lo), Some(hi)) = (min_input_tokens, max_input_tokens)
+        && lo > hi
+    {
+        v.bad(
+            w,
+            format!("min_input_tokens must be <= max_input_tokens (got {lo} > {hi})"),
+        );
+        return None;
+    }
+    Some(DatasetSpec {
         file: file?,
         format: format?,
         replacement: replacement?,
         on_error: on_error?,
-        min_input_tokens: min_input_tokens?,
-        max_input_tokens: max_input_tokens?,
-    };
-    match Dataset::load(spec, tokenizer, seed) {
-        Ok(d) => {
-            if d.skipped_bad > 0 || d.skipped_filter > 0 {
-                tracing::warn!(file = %d.spec.file.display(), entries = d.len(), bad = d.skipped_bad, filtered = d.skipped_filter, "dataset entries skipped");
-            }
-            Some(Arc::new(d))
-        }
-        Err(problems) => {
-            for p in problems {
-                w.report(&path, Some(v.span()), p);
-            }
-            None
-        }
-    }
-}
-
-pub(super) fn ser_dataset<S: serde::Serializer>(
-    d: &Option<Arc<Dataset>>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => d.spec.serialize(s),
-        None => s.serialize_none(),
-    }
+        min_input_tokens,
+        max_input_tokens,
+    })
 }
 
 pub(super) fn shared_prefix(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<SharedPrefix> {
@@ -154,85 +130,8 @@ pub(super) fn shared_prefix(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<SharedP
     })
 }
 
-/// Smallest corpus file accepted: enough text to cut distinct prompts from.
-const MIN_CORPUS_BYTES: usize = 4096;
-
 pub(super) fn corpus(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Corpus> {
-    let mut t = v.table(w)?;
-    let file = t.require(w, "file").and_then(|f| {
-        let path = PathBuf::from(f.str(w)?);
-        match std::fs::read_to_string(&path) {
-            Ok(text) if text.trim().len() >= MIN_CORPUS_BYTES => Some((path, text)),
-            Ok(_) => {
-                f.bad(
-                    w,
-                    format!(
-                        "{} holds less than {MIN_CORPUS_BYTES} bytes of text",
-                        path.display()
-                    ),
-                );
-                None
-            }
-            Err(e) => {
-                f.bad(w, format!("cannot read {}: {e}", path.display()));
-                None
-            }
-        }
-    });
-    t.finish(w, &["file"], |_| None);
-    let (file, text) = file?;
-    // Prompts are cut at byte offsets: normalise whitespace so every cut starts cleanly.
-    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    Some(Corpus::File {
-        file,
-        text: Arc::new(text),
-    })
-}
-
-/// Token counts from a file, one per line; every bad line is reported with its number.
-pub(super) fn empirical(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Empirical> {
-    let s = v.str(w)?;
-    let path = PathBuf::from(s);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) => {
-            v.bad(w, format!("cannot read {}: {e}", path.display()));
-            return None;
-        }
-    };
-    let mut values = Vec::new();
-    let mut bad = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or_default().trim();
-        if line.is_empty() {
-            continue;
-        }
-        match line.parse::<u32>() {
-            Ok(n) if n > 0 => values.push(n),
-            _ => bad.push(i + 1),
-        }
-    }
-    if !bad.is_empty() {
-        let shown: Vec<String> = bad.iter().take(10).map(ToString::to_string).collect();
-        v.bad(
-            w,
-            format!(
-                "{}: not a positive integer on line(s) {}{}",
-                path.display(),
-                shown.join(", "),
-                if bad.len() > 10 { ", ..." } else { "" }
-            ),
-        );
-        return None;
-    }
-    if values.is_empty() {
-        v.bad(w, format!("{} holds no token counts", path.display()));
-        return None;
-    }
-    Some(Empirical {
-        file: path,
-        values: Arc::new(values),
-    })
+    file_table(w, v).map(Corpus::File)
 }
 
 /// `Some(None)` when absent, `Some(Some(x))` when valid, `None` after a reported problem.
@@ -295,9 +194,9 @@ pub(super) fn length(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LengthD
         }),
         "empirical" => t.get("empirical").and_then(|e| {
             let mut et = e.table(w)?;
-            let file = et.require(w, "file").and_then(|f| empirical(w, &f));
+            let file = et.require(w, "file").and_then(|f| file_ref(w, &f));
             et.finish(w, &["file"], |_| None);
-            file.map(DistKind::Empirical)
+            file.map(|file| DistKind::Empirical(Empirical { file }))
         }),
         kind => t
             .get(if kind == "normal" {
@@ -330,10 +229,8 @@ pub(super) fn length(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LengthD
         DistKind::Normal { mean, stddev } | DistKind::Lognormal { mean, stddev } => {
             (1, ((mean + 10.0 * stddev).ceil() as u32).max(1))
         }
-        DistKind::Empirical(e) => (
-            e.values.iter().copied().min().unwrap_or(1),
-            e.values.iter().copied().max().unwrap_or(1),
-        ),
+        // The file's values are read later: without explicit bounds none is clipped.
+        DistKind::Empirical(_) => (1, MAX_TOKENS_LIMIT as u32),
     };
     let min = min.map_or(default_min, |m| m as u32);
     let max = max.map_or(default_max, |m| m as u32);

@@ -1,13 +1,53 @@
 //! `[resources]` (the sampler: interval, host, GPU, the target server's process) and
-//! `[baseline]` (drift baselines: warm-up, window, where they are persisted).
+//! `[baseline]` (drift baselines: warm-up, window, minimum samples, where they are persisted), as
+//! data and their walks.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::Serialize;
+
 use super::Target;
 use super::walk::{Val, Walk};
-use crate::resources::ResourceConfig;
-use crate::resources::process::Selector;
+
+/// How the target server's process is found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selector {
+    Pid(u32),
+    Pidfile(PathBuf),
+    Name(String),
+}
+
+/// `[resources.target_process]`: the target server's process and the target its gauges name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetProcess {
+    pub target: String,
+    #[serde(flatten)]
+    pub selector: Selector,
+}
+
+/// `[resources]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResourceConfig {
+    #[serde(serialize_with = "super::ser_duration")]
+    pub interval: Duration,
+    pub host: bool,
+    pub gpu: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_process: Option<TargetProcess>,
+}
+
+impl Default for ResourceConfig {
+    fn default() -> Self {
+        ResourceConfig {
+            interval: Duration::from_secs(10),
+            host: true,
+            gpu: true,
+            target_process: None,
+        }
+    }
+}
 
 /// `[baseline]`: after `warmup`, TTFT and TPOT over `window` become the run's fixed baseline.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -88,7 +128,10 @@ pub(super) fn resources(
                     .map(|n| Selector::Name(n.to_string()))
             };
             pt.finish(w, &["target", "pid", "pidfile", "name"], |_| None);
-            Some(Some((target?, selector?)))
+            Some(Some(TargetProcess {
+                target: target?,
+                selector: selector?,
+            }))
         }),
     };
     t.finish(w, &["interval", "host", "gpu", "target_process"], |_| None);

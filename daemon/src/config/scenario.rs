@@ -1,20 +1,18 @@
 //! `[[scenario]]`: the weighted mix of request kinds — target and endpoint, token-length
 //! distributions (constant, uniform, normal, lognormal, empirical) clipped to `[min, max]`,
 //! content source, prefix sharing, output-length controls and sampling parameters — walked with
-//! every problem reported at its path.
+//! every problem reported at its path. Files (corpora, datasets, empirical length files) are
+//! kept as [`FileRef`]s for the preparation step.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
-use super::Target;
-use super::parts::{corpus, dataset, length, optional, ser_dataset, session, shared_prefix};
+use super::parts::{corpus, dataset, length, optional, session, shared_prefix};
 use super::schema::label_name;
 use super::walk::{Val, Walk};
+use super::{FileRef, Target, TargetRef};
 use crate::openai::Endpoint;
-use crate::workload::dataset::Dataset;
 
 const SCENARIO_KEYS: &[&str] = &[
     "name",
@@ -70,12 +68,12 @@ pub enum DistKind {
     Empirical(Empirical),
 }
 
-/// Token counts read from a file, one per line (`#` comments and blank lines skipped).
+/// Token counts read from a file, one per line (`#` comments and blank lines skipped), by the
+/// preparation step. Without explicit `min`/`max` no value is clipped.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Empirical {
-    pub file: PathBuf,
-    #[serde(skip)]
-    pub values: Arc<Vec<u32>>,
+    #[serde(flatten)]
+    pub file: FileRef,
 }
 
 /// `shared_prefix = { tokens, pool, share }`: a pool of `pool` distinct prefixes of `tokens`
@@ -93,12 +91,50 @@ pub struct SharedPrefix {
 pub enum Corpus {
     /// The embedded public-domain corpus.
     Embedded,
-    /// A user text file, read once at start.
-    File {
-        file: PathBuf,
-        #[serde(skip)]
-        text: Arc<String>,
-    },
+    /// A user text file, read once by the preparation step.
+    File(FileRef),
+}
+
+impl Corpus {
+    pub fn is_embedded(&self) -> bool {
+        matches!(self, Corpus::Embedded)
+    }
+}
+/// File format of a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    Jsonl,
+    Sharegpt,
+}
+
+/// How to treat a bad entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    Skip,
+    Fail,
+}
+
+/// What to load and keep.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DatasetSpec {
+    #[serde(serialize_with = "ser_path")]
+    pub file: FileRef,
+    pub format: Format,
+    /// Draw with replacement (default) or walk a seeded permutation.
+    pub replacement: bool,
+    pub on_error: OnError,
+    /// Keep only entries whose prompt has this many tokens (inclusive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_input_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_input_tokens: Option<u32>,
+}
+
+
+fn ser_path<S: Serializer>(f: &FileRef, s: S) -> Result<S::Ok, S::Error> {
+    f.file.serialize(s)
 }
 
 /// `min_tokens` sent with each request.
@@ -129,43 +165,51 @@ pub struct Session {
     pub think_time: (std::time::Duration, std::time::Duration),
 }
 
-fn ser_think<S: serde::Serializer>(
+fn ser_think<S: Serializer>(
     t: &(std::time::Duration, std::time::Duration),
     s: S,
 ) -> Result<S::Ok, S::Error> {
-    let f = |d: std::time::Duration| humantime::format_duration(d).to_string();
-    serde_json::json!({ "min": f(t.0), "max": f(t.1) }).serialize(s)
+    super::load::ser_span(t, s)
 }
 
 /// One `[[scenario]]`: a kind of request in the weighted mix.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Scenario {
     pub name: String,
     pub weight: f64,
-    /// Index into [`super::Config::targets`].
-    pub target: usize,
+    /// Which of the config's targets it sends to.
+    pub target: TargetRef,
     pub endpoint: Endpoint,
     pub model: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub system_prompt: Option<String>,
     /// Tokens of the generated content (system prompt excluded); `None` with a dataset.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub input_tokens: Option<LengthDist>,
     /// Drawn per request and sent as `max_tokens`.
     pub output_tokens: LengthDist,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
     /// Sampling seed sent with every request.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     pub stop: Vec<String>,
     pub ignore_eos: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_tokens: Option<MinTokens>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub shared_prefix: Option<SharedPrefix>,
     /// One fixed prompt for every request: the prompt-uniformity trap, for demonstrations.
     pub uniform: bool,
+    #[serde(skip_serializing_if = "Corpus::is_embedded")]
     pub corpus: Corpus,
     /// Prompts (and their output lengths) from a file instead of synthetic text.
-    #[serde(serialize_with = "ser_dataset")]
-    pub dataset: Option<Arc<Dataset>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<DatasetSpec>,
     /// Multi-turn conversations (arrivals then count new sessions).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<Session>,
 }
 
@@ -173,7 +217,6 @@ pub(super) fn scenarios(
     w: &mut Walk<'_>,
     v: Option<Val<'_, '_>>,
     targets: Option<&[Target]>,
-    seed: u64,
 ) -> Option<Vec<Scenario>> {
     let Some(v) = v else {
         w.report("scenario", None, "at least one [[scenario]] is required");
@@ -188,7 +231,7 @@ pub(super) fn scenarios(
     let mut names = BTreeSet::new();
     let mut ok = true;
     for item in &items {
-        match scenario(w, item, targets, seed) {
+        match scenario(w, item, targets) {
             Some(s) if !names.insert(s.name.clone()) => {
                 w.report(
                     &format!("{}.name", item.path),
@@ -204,12 +247,7 @@ pub(super) fn scenarios(
     ok.then_some(out)
 }
 
-fn scenario(
-    w: &mut Walk<'_>,
-    v: &Val<'_, '_>,
-    targets: Option<&[Target]>,
-    run_seed: u64,
-) -> Option<Scenario> {
+fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Option<Scenario> {
     let mut t = v.table(w)?;
     let name = t.require(w, "name").and_then(|v| label_name(w, &v));
     let weight = match t.get("weight") {
@@ -313,15 +351,9 @@ fn scenario(
         None => Some(Corpus::Embedded),
         Some(v) => corpus(w, &v),
     };
-    // The dataset is loaded with the scenario's target's tokenizer (length filter, reply lengths).
-    let tokenizer = targets.and_then(|ts| match &target {
-        Some(i) => ts.get(*i).map(|t| std::sync::Arc::clone(&t.tokenizer)),
-        None => None,
-    });
-    let dataset = match (dataset_v, tokenizer) {
-        (None, _) => Some(None),
-        (Some(v), Some(tok)) => dataset(w, &v, tok.as_ref(), run_seed).map(Some),
-        (Some(_), None) => None,
+    let dataset = match dataset_v {
+        None => Some(None),
+        Some(v) => dataset(w, &v).map(Some),
     };
     let session = optional(t.get("session"), |v| session(w, v));
     if let (Some(true), Some(Some(_))) = (uniform, shared_prefix) {
@@ -333,10 +365,12 @@ fn scenario(
     }
     t.finish(w, SCENARIO_KEYS, |_| None);
     let target = target?;
+    let target_config = targets?.get(target)?;
     let model = match model {
         Some(m) => m,
-        None => targets?.get(target)?.model.clone(),
+        None => target_config.model.clone(),
     };
+    let target = target_config.reference(target);
     Some(Scenario {
         name: name?,
         weight: weight?,

@@ -28,7 +28,7 @@ pub enum Auth {
     },
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServerConfig {
     /// Where `/metrics` and the status API listen (127.0.0.1:9464 unless configured).
     pub listen: SocketAddr,

@@ -1,13 +1,286 @@
-//! The `[simulator]` section: the built-in target's engine model, faults and degradations,
-//! walked like the rest of the config (every problem reported with its path). It may stand
-//! alone in a file for `llm-soak simulate -c FILE`, or sit beside a daemon config.
+//! The `[simulator]` section: the built-in target's engine model, faults and degradations —
+//! its plain data ([`SimConfig`] and its parts, which the simulator reads) and the walk that
+//! builds it (every problem reported with its path). It may stand alone in a file for
+//! `llm-soak simulate -c FILE`, or sit beside a daemon config.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use serde::{Serialize, Serializer};
+
+use super::ser_duration;
 use super::walk::{Tbl, Val, Walk};
-use crate::simulator::SimConfig;
-use crate::simulator::degrade::LeakParams;
-use crate::simulator::faults::{FaultKind, FaultRule};
+
+fn ser_opt_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser_duration(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+
+/// Everything `[simulator]` configures. Defaults resemble an 8B model on one mid-range GPU.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimConfig {
+    pub model: String,
+    pub seed: u64,
+    pub engine: EngineParams,
+    /// Output length when a request sets no `max_tokens`.
+    pub default_max_tokens: u32,
+    /// Fraction of requests (without `ignore_eos`) that stop early at a seeded length.
+    pub early_stop: f64,
+    pub stall_for: Duration,
+    pub slow_headers_delay: Duration,
+    pub oversized_bytes: usize,
+    /// Where the vLLM-style `/metrics` listens (its own listener); `None`: not served.
+    pub metrics_listen: Option<SocketAddr>,
+    pub leak: LeakParams,
+    pub faults: Vec<FaultRule>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            model: "llm-soak-sim".into(),
+            seed: 0,
+            engine: EngineParams {
+                batch_capacity: 32,
+                prefill_base: Duration::from_millis(15),
+                prefill_per_token: Duration::from_micros(100),
+                itl_base: Duration::from_millis(20),
+                itl_per_seq: Duration::from_micros(400),
+                jitter: 0.0,
+                kv_cache_tokens: 131_072,
+                prefix_block_tokens: 16,
+                prefix_cache_blocks: 8192,
+                drift_per_hour: 0.0,
+                time_scale: 1.0,
+            },
+            default_max_tokens: 256,
+            early_stop: 0.0,
+            stall_for: Duration::from_secs(3600),
+            slow_headers_delay: Duration::from_secs(5),
+            oversized_bytes: 16 << 20,
+            metrics_listen: None,
+            leak: LeakParams {
+                max_bytes: 1 << 30,
+                ..LeakParams::default()
+            },
+            faults: Vec::new(),
+        }
+    }
+}
+
+/// Leak settings (`[simulator.leak]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct LeakParams {
+    pub bytes_per_request: u64,
+    pub bytes_per_minute: u64,
+    /// Never hold more than this.
+    pub max_bytes: u64,
+}
+
+/// Engine parameters (the timing part of `[simulator]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineParams {
+    /// Sequences decoded concurrently; more wait in the queue.
+    pub batch_capacity: usize,
+    /// Fixed part of the time to first token.
+    pub prefill_base: Duration,
+    /// Prefill time per uncached input token.
+    pub prefill_per_token: Duration,
+    /// Decode step time with one running sequence.
+    pub itl_base: Duration,
+    /// Added to the decode step per additional running sequence.
+    pub itl_per_seq: Duration,
+    /// Relative uniform jitter on every duration (0.05 = ±5 %).
+    pub jitter: f64,
+    /// KV cache size in tokens (prompt + generated, over running sequences).
+    pub kv_cache_tokens: u64,
+    pub prefix_block_tokens: usize,
+    /// Prefix cache size in blocks (0 disables it).
+    pub prefix_cache_blocks: usize,
+    /// ITL grows by this fraction per (scaled) hour since start.
+    pub drift_per_hour: f64,
+    /// Simulated hours per real hour, for drift and per-minute leaks (60 = a minute is an hour).
+    pub time_scale: f64,
+}
+
+/// What can go wrong (DESIGN §9; issue 3's list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// HTTP 5xx with a JSON error body (`status`, default 503).
+    Http5xx,
+    /// HTTP 4xx with a JSON error body (`status`, default 400).
+    Http4xx,
+    /// HTTP 429 with `Retry-After`.
+    Http429,
+    /// An HTML error page with status 200.
+    Html200,
+    /// The connection is broken mid-stream.
+    Reset,
+    /// The stream stops sending halfway for `stall_for`.
+    Stall,
+    /// After the last token the stream stays open forever (keep-alive comments only).
+    NeverEnds,
+    /// Closed halfway, before any `finish_reason`.
+    Truncate,
+    /// An event whose data is not JSON.
+    Malformed,
+    /// One event of `oversized_bytes`.
+    Oversized,
+    /// No usage chunk even when asked.
+    NoUsage,
+    /// Response headers only after `slow_headers_delay`.
+    SlowHeaders,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 12] = [
+        FaultKind::Http5xx,
+        FaultKind::Http4xx,
+        FaultKind::Http429,
+        FaultKind::Html200,
+        FaultKind::Reset,
+        FaultKind::Stall,
+        FaultKind::NeverEnds,
+        FaultKind::Truncate,
+        FaultKind::Malformed,
+        FaultKind::Oversized,
+        FaultKind::NoUsage,
+        FaultKind::SlowHeaders,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Http5xx => "http_5xx",
+            FaultKind::Http4xx => "http_4xx",
+            FaultKind::Http429 => "http_429",
+            FaultKind::Html200 => "html_200",
+            FaultKind::Reset => "reset",
+            FaultKind::Stall => "stall",
+            FaultKind::NeverEnds => "never_ends",
+            FaultKind::Truncate => "truncate",
+            FaultKind::Malformed => "malformed",
+            FaultKind::Oversized => "oversized",
+            FaultKind::NoUsage => "no_usage",
+            FaultKind::SlowHeaders => "slow_headers",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FaultKind> {
+        FaultKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl Serialize for FaultKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// One configured fault.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaultRule {
+    pub kind: FaultKind,
+    /// Fraction of requests, 0..=1.
+    pub rate: f64,
+    /// HTTP status for `http_5xx` / `http_4xx`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Active from this long after start (inclusive)…
+    #[serde(serialize_with = "ser_duration")]
+    pub from: Duration,
+    /// …until this long after start (exclusive); `None` = forever.
+    #[serde(serialize_with = "ser_opt_duration", skip_serializing_if = "Option::is_none")]
+    pub until: Option<Duration>,
+}
+
+impl FaultRule {
+    pub fn always(kind: FaultKind, rate: f64) -> Self {
+        FaultRule {
+            kind,
+            rate,
+            status: None,
+            from: Duration::ZERO,
+            until: None,
+        }
+    }
+
+    pub fn active(&self, since_start: Duration) -> bool {
+        since_start >= self.from && self.until.is_none_or(|u| since_start < u)
+    }
+}
+
+
+/// The effective `[simulator]` section, in the keys and units of the config file (what
+/// `print-config` shows, and what reads back as the same section).
+impl Serialize for SimConfig {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Drift {
+            itl_per_hour: f64,
+        }
+        #[derive(Serialize)]
+        struct View<'a> {
+            model: &'a str,
+            seed: u64,
+            batch_capacity: usize,
+            #[serde(serialize_with = "ser_duration")]
+            prefill_base: Duration,
+            #[serde(serialize_with = "ser_duration")]
+            prefill_per_token: Duration,
+            #[serde(serialize_with = "ser_duration")]
+            itl_base: Duration,
+            #[serde(serialize_with = "ser_duration")]
+            itl_per_seq: Duration,
+            jitter: f64,
+            kv_cache_tokens: u64,
+            prefix_block_tokens: usize,
+            prefix_cache_blocks: usize,
+            default_max_tokens: u32,
+            early_stop: f64,
+            time_scale: f64,
+            #[serde(serialize_with = "ser_duration")]
+            stall_for: Duration,
+            #[serde(serialize_with = "ser_duration")]
+            slow_headers_delay: Duration,
+            oversized_bytes: usize,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            metrics_listen: Option<SocketAddr>,
+            leak: LeakParams,
+            drift: Drift,
+            faults: &'a [FaultRule],
+        }
+        let e = &self.engine;
+        View {
+            model: &self.model,
+            seed: self.seed,
+            batch_capacity: e.batch_capacity,
+            prefill_base: e.prefill_base,
+            prefill_per_token: e.prefill_per_token,
+            itl_base: e.itl_base,
+            itl_per_seq: e.itl_per_seq,
+            jitter: e.jitter,
+            kv_cache_tokens: e.kv_cache_tokens,
+            prefix_block_tokens: e.prefix_block_tokens,
+            prefix_cache_blocks: e.prefix_cache_blocks,
+            default_max_tokens: self.default_max_tokens,
+            early_stop: self.early_stop,
+            time_scale: e.time_scale,
+            stall_for: self.stall_for,
+            slow_headers_delay: self.slow_headers_delay,
+            oversized_bytes: self.oversized_bytes,
+            metrics_listen: self.metrics_listen,
+            leak: self.leak,
+            drift: Drift {
+                itl_per_hour: e.drift_per_hour,
+            },
+            faults: &self.faults,
+        }
+        .serialize(s)
+    }
+}
 
 const KEYS: &[&str] = &[
     "model",

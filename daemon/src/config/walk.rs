@@ -31,6 +31,26 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Where a value sits in the config file: its dotted path and line. Kept in the validated config
+/// beside every file it names, so the preparation step that reads the file later reports its
+/// problems at the place that named it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub path: String,
+    pub line: Option<usize>,
+}
+
+impl Origin {
+    /// A problem at this place.
+    pub fn problem(&self, message: impl Into<String>) -> Problem {
+        Problem {
+            path: self.path.clone(),
+            line: self.line,
+            message: message.into(),
+        }
+    }
+}
+
 /// Collects problems while walking one source text.
 pub struct Walk<'s> {
     line_starts: Vec<usize>,
@@ -200,6 +220,14 @@ impl<'a, 'i> Val<'a, 'i> {
 
     pub fn raw(&self) -> &'a DeValue<'i> {
         self.v.get_ref()
+    }
+
+    /// Where this value is, for problems found after the walk (files read later).
+    pub fn origin(&self, w: &Walk<'_>) -> Origin {
+        Origin {
+            path: self.path.clone(),
+            line: Some(w.line_of(self.span().start)),
+        }
     }
 
     pub fn bad(&self, w: &mut Walk<'_>, message: impl Into<String>) {

@@ -131,7 +131,7 @@ impl OtlpError {
 
 /// The HTTP client of the HTTP/protobuf exporters: the load client's stack, no redirects.
 pub(super) fn http_client(cfg: &Otlp) -> Result<reqwest::Client, OtlpError> {
-    crate::client::init_crypto();
+    crate::tls::init_crypto();
     reqwest::Client::builder()
         .timeout(cfg.timeout)
         .redirect(reqwest::redirect::Policy::none())

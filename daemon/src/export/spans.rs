@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::otlp::{Failures, OtlpError};
 use crate::config::otlp::{Otlp, Protocol};
+use crate::metrics::Sink;
 use crate::record::{Outcome, RequestRecord};
 
 /// The OTLP span exporter, polled inside the runtime and counting its failures.
@@ -228,5 +229,11 @@ impl SpanRecorder {
             span.set_status(Status::error(e.as_str()));
         }
         span.end_with_timestamp(self.wall(rec.end_at));
+    }
+}
+
+impl Sink for SpanRecorder {
+    fn finished(&self, rec: &RequestRecord) {
+        self.record(rec);
     }
 }

@@ -8,16 +8,18 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Gauge, Meter};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::catalogue::{self as c, Instrument};
+use super::Sink;
+use super::catalogue as c;
 use crate::record::{Outcome, RequestRecord};
+use crate::report::Hdr;
 
 /// Requests sent in the window but still running this long (at most half the window) after it
 /// are left out.
@@ -48,16 +50,15 @@ struct StateFile {
     baselines: BTreeMap<String, Baseline>,
 }
 
-fn hist() -> Histogram<u64> {
-    // Constant, valid bounds: this cannot fail.
-    Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("valid HDR bounds")
+fn hist() -> Hdr {
+    Hdr::with_digits(2)
 }
 
-fn stats(h: &Histogram<u64>) -> Option<Stats> {
-    (!h.is_empty()).then(|| Stats {
-        mean: h.mean() / 1e6,
-        p50: h.value_at_quantile(0.5) as f64 / 1e6,
-        p90: h.value_at_quantile(0.9) as f64 / 1e6,
+fn stats(h: &Hdr) -> Option<Stats> {
+    Some(Stats {
+        mean: h.mean()?,
+        p50: h.quantile(0.5)?,
+        p90: h.quantile(0.9)?,
     })
 }
 
@@ -66,8 +67,8 @@ fn stats(h: &Histogram<u64>) -> Option<Stats> {
 struct Scope {
     key: String,
     labels: Vec<KeyValue>,
-    ttft: Histogram<u64>,
-    tpot: Histogram<u64>,
+    ttft: Hdr,
+    tpot: Hdr,
     samples: u64,
     done: Option<Baseline>,
 }
@@ -86,12 +87,25 @@ pub struct Baselines {
     samples_g: Gauge<f64>,
 }
 
-fn gauge(meter: &Meter, i: &Instrument) -> Gauge<f64> {
-    meter
-        .f64_gauge(i.name)
-        .with_unit(i.unit)
-        .with_description(i.description)
-        .build()
+/// Each request scope's baseline key, `scenario|target|base_url|model` (the canary's last): a
+/// persisted baseline is reused only for the same scenario against the same server and model.
+pub fn scope_keys(config: &crate::config::Config) -> Vec<String> {
+    config
+        .scenarios
+        .iter()
+        .map(|s| (s.name.as_str(), s.target.index, s.model.as_str()))
+        .chain(config.canary.iter().map(|c| {
+            (
+                crate::config::canary::SCENARIO,
+                c.target.index,
+                config.targets[c.target.index].model.as_str(),
+            )
+        }))
+        .map(|(name, t, model)| {
+            let t = &config.targets[t];
+            format!("{name}|{}|{}|{model}", t.name, t.base_url)
+        })
+        .collect()
 }
 
 impl Baselines {
@@ -122,9 +136,9 @@ impl Baselines {
             warmup,
             window,
             state: state_dir.map(|d| d.join(STATE_FILE)),
-            ttft_g: gauge(meter, &c::BASELINE_TTFT),
-            tpot_g: gauge(meter, &c::BASELINE_TPOT),
-            samples_g: gauge(meter, &c::BASELINE_SAMPLES),
+            ttft_g: c::BASELINE_TTFT.gauge(meter),
+            tpot_g: c::BASELINE_TPOT.gauge(meter),
+            samples_g: c::BASELINE_SAMPLES.gauge(meter),
         };
         b.restore();
         b
@@ -184,12 +198,10 @@ impl Baselines {
         }
         s.samples += 1;
         if let Some(t) = rec.ttft() {
-            s.ttft
-                .saturating_record(t.as_micros().clamp(1, 3_600_000_000) as u64);
+            s.ttft.record(t);
         }
         if let Some(t) = rec.tpot() {
-            s.tpot
-                .saturating_record(t.as_micros().clamp(1, 3_600_000_000) as u64);
+            s.tpot.record(t);
         }
     }
 
@@ -272,6 +284,47 @@ impl Baselines {
     }
 }
 
+/// The recorder's sink that feeds the baselines (one lock, taken once per request).
+#[derive(Debug)]
+pub struct BaselineSink(Mutex<Baselines>);
+
+impl BaselineSink {
+    pub fn new(b: Baselines) -> Self {
+        BaselineSink(Mutex::new(b))
+    }
+
+    /// Close the baseline window when its time has come.
+    pub fn tick(&self, now: Instant) {
+        if let Ok(mut b) = self.0.lock() {
+            b.tick(now);
+        }
+    }
+
+    /// Forget the baselines and measure them again (after the configured warm-up).
+    pub fn reset(&self, now: Instant) -> bool {
+        match self.0.lock() {
+            Ok(mut b) => {
+                b.reset(now);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The baselines set so far, by scenario key.
+    pub fn current(&self) -> BTreeMap<String, Baseline> {
+        self.0.lock().map(|b| b.current()).unwrap_or_default()
+    }
+}
+
+impl Sink for BaselineSink {
+    fn finished(&self, rec: &RequestRecord) {
+        if let Ok(mut b) = self.0.lock() {
+            b.observe(rec);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,8 +333,7 @@ mod tests {
     #[test]
     fn the_window_sets_the_baseline_once_and_a_restart_reuses_it() {
         let dir = tempfile::tempdir().unwrap();
-        let exporter = crate::export::Exporter::new(vec![]).unwrap();
-        let meter = exporter.meter();
+        let (meter, registry) = crate::metrics::test_meter();
         let t0 = Instant::now();
         let scopes = || {
             vec![(
@@ -333,7 +385,7 @@ mod tests {
         again.reset(Instant::now());
         assert!(again.current().is_empty());
         assert!(!dir.path().join(STATE_FILE).exists());
-        let text = exporter.encode().unwrap();
+        let text = crate::metrics::test_encode(&registry);
         assert!(
             text.contains("llmsoak_baseline_time_to_first_token_seconds{"),
             "{text}"

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use crate::config::{Phase, PhaseKind, Recovery};
 use crate::record::{Outcome, RequestRecord};
+use crate::report::{Level, SpikeResult};
 
 /// Slots (seconds) tracked after a spike ends.
 pub const MAX_POST_SLOTS: usize = 600;
@@ -89,14 +90,6 @@ impl Slot {
     }
 }
 
-/// TTFT p95 (seconds, upper edge of its 3 % bucket) and error rate over some requests.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct Level {
-    pub ttft_p95: Option<f64>,
-    pub error_rate: Option<f64>,
-    pub requests: u64,
-}
-
 /// One spike phase of the shape, in time within a pass of the phase list.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Spike {
@@ -143,29 +136,6 @@ impl Timeline {
             criteria,
         })
     }
-}
-
-/// What one spike occurrence did and how long the target took to get over it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct SpikeResult {
-    pub phase: u32,
-    /// Which pass of the phase list (0-based; > 0 with `repeat`).
-    pub pass: u64,
-    /// When the spike started, seconds after the run's epoch.
-    pub spike_start_seconds: f64,
-    pub spike_seconds: f64,
-    pub pre_spike: Level,
-    pub during_spike: Level,
-    pub recovered: bool,
-    /// Seconds after the spike ended from which every later window was within tolerance.
-    pub recovery_seconds: Option<f64>,
-    /// How long after the spike there were requests to judge.
-    pub observed_seconds: f64,
-    pub window_seconds: f64,
-    pub latency_tolerance: f64,
-    pub error_tolerance: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone)]

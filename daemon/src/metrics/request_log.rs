@@ -11,18 +11,12 @@ use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::record::RequestRecord;
+use super::Sink;
+pub use crate::config::LogSpec;
+use crate::record::{ErrorType, Outcome, RequestRecord, TokenSource};
 
 /// Lines waiting for the writer at most.
 const QUEUE: usize = 65_536;
-
-/// `[output] requests_jsonl = { path, max_bytes, keep }`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct LogSpec {
-    pub path: PathBuf,
-    pub max_bytes: u64,
-    pub keep: u32,
-}
 
 /// The sending side, shared by every request task.
 #[derive(Debug)]
@@ -31,36 +25,57 @@ pub struct RequestLog {
     pub dropped: Arc<AtomicU64>,
     pub written: Arc<AtomicU64>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Scope names by index (the canary's last), for the `scenario` field.
+    names: Vec<String>,
 }
 
-fn secs(d: Option<std::time::Duration>) -> serde_json::Value {
-    d.map_or(serde_json::Value::Null, |d| d.as_secs_f64().into())
+/// One line of the log (one finished request), as scripts read it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Line {
+    /// Unix time the line was written (seconds).
+    pub ts: f64,
+    pub seq: u64,
+    pub scenario: String,
+    pub outcome: Outcome,
+    pub error_type: Option<ErrorType>,
+    pub status: Option<u16>,
+    pub ttft: Option<f64>,
+    pub ttfc: Option<f64>,
+    pub tpot: Option<f64>,
+    pub e2e: f64,
+    pub schedule_lag: f64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub token_source: TokenSource,
+    /// Content-bearing events.
+    pub chunks: usize,
+    pub stalls: u32,
 }
 
 /// One record as a JSON line.
 pub fn line(rec: &RequestRecord, scenario: &str) -> String {
-    let ts = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
-    let v = serde_json::json!({
-        "ts": ts,
-        "seq": rec.seq,
-        "scenario": scenario,
-        "outcome": rec.outcome.as_str(),
-        "error_type": rec.error_type.map(|e| e.as_str()),
-        "status": rec.status,
-        "ttft": secs(rec.ttft()),
-        "ttfc": secs(rec.time_to_first_chunk()),
-        "tpot": secs(rec.tpot()),
-        "e2e": rec.e2e().as_secs_f64(),
-        "schedule_lag": rec.schedule_lag().as_secs_f64(),
-        "input_tokens": rec.input_tokens,
-        "output_tokens": rec.output_tokens,
-        "token_source": rec.token_source,
-        "chunks": rec.token_events.len(),
-        "stalls": rec.stalls,
-    });
-    v.to_string()
+    let secs = |d: Option<std::time::Duration>| d.map(|d| d.as_secs_f64());
+    let l = Line {
+        ts: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+        seq: rec.seq,
+        scenario: scenario.to_string(),
+        outcome: rec.outcome,
+        error_type: rec.error_type,
+        status: rec.status,
+        ttft: secs(rec.ttft()),
+        ttfc: secs(rec.time_to_first_chunk()),
+        tpot: secs(rec.tpot()),
+        e2e: rec.e2e().as_secs_f64(),
+        schedule_lag: rec.schedule_lag().as_secs_f64(),
+        input_tokens: rec.input_tokens,
+        output_tokens: rec.output_tokens,
+        token_source: rec.token_source,
+        chunks: rec.token_events.len(),
+        stalls: rec.stalls,
+    };
+    serde_json::to_string(&l).unwrap_or_default()
 }
 
 struct Writer {
@@ -133,8 +148,8 @@ impl Writer {
 }
 
 impl RequestLog {
-    /// Open (or append to) the log and start its writer thread.
-    pub fn start(spec: LogSpec) -> std::io::Result<RequestLog> {
+    /// Open (or append to) the log and start its writer thread; `names` are the scope names.
+    pub fn start(spec: LogSpec, names: Vec<String>) -> std::io::Result<RequestLog> {
         let mut writer = Writer::open(spec)?;
         let (tx, rx) = sync_channel::<String>(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
@@ -179,6 +194,7 @@ impl RequestLog {
             dropped,
             written,
             writer: Mutex::new(Some(handle)),
+            names,
         })
     }
 
@@ -204,6 +220,13 @@ impl RequestLog {
     }
 }
 
+impl Sink for RequestLog {
+    fn finished(&self, rec: &RequestRecord) {
+        let name = self.names.get(rec.scenario).map_or("", String::as_str);
+        self.push(line(rec, name));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,7 +239,7 @@ mod tests {
             path: path.clone(),
             max_bytes: 1000,
             keep: 2,
-        })
+        }, Vec::new())
         .unwrap();
         let l = format!("{{\"pad\":\"{}\"}}", "x".repeat(89)); // 100 bytes with the newline
         for _ in 0..35 {

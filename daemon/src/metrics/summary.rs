@@ -1,140 +1,53 @@
-//! Exact run summaries for reports and CI gates: per scenario and overall, HDR histograms (µs,
-//! 1 µs – 1 h, 3 significant digits) of the successful requests' TTFT, time to first chunk, TPOT,
-//! inter-chunk gaps and e2e, plus outcome and token counts, arrivals started and dropped. Requests
-//! sent before the end of the warm-up are left out. Bounded memory: fixed-size histograms and
-//! counters per scenario, no samples.
+//! Exact run summaries for reports and CI gates: per scenario, per phase and overall, exact HDR
+//! histograms ([`Hdr`]) of every latency [`Quantity`] of the successful requests, plus outcome,
+//! error-type and token counts, arrivals started and dropped. Requests sent before the end of the
+//! warm-up are left out. Bounded memory: fixed-size histograms and counters per scope, no
+//! samples. [`RunSummary::report`] turns it into the typed [`report::Summary`]; the
+//! [`SummarySink`] is the recorder's sink that feeds it.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::time::Duration;
+use std::sync::Mutex;
 
-use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
-use crate::record::{Outcome, RequestRecord};
+use super::Sink;
+use crate::record::{ErrorType, Outcome, Quantity, RequestRecord};
+use crate::report::{self, Dist, Hdr, Latency, Outcomes, PhaseScope, Tokens};
 
-const MAX_MICROS: u64 = 3_600_000_000;
-
-fn new_hist() -> Histogram<u64> {
-    // Constant, valid bounds: this cannot fail.
-    Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("valid HDR bounds")
+/// Exact distributions of one scope's successful requests, one per [`Quantity`].
+#[derive(Debug, Clone, Default)]
+pub struct Distributions {
+    hists: [Hdr; Quantity::ALL.len()],
 }
 
-/// One latency quantity.
-#[derive(Debug, Clone)]
-pub struct Quantity {
-    pub name: &'static str,
-    hist: Histogram<u64>,
-}
-
-impl Quantity {
-    fn new(name: &'static str) -> Self {
-        Quantity {
-            name,
-            hist: new_hist(),
-        }
-    }
-
-    fn record(&mut self, d: Duration) {
-        let us = u64::try_from(d.as_micros())
-            .unwrap_or(u64::MAX)
-            .clamp(1, MAX_MICROS);
-        self.hist.saturating_record(us);
-    }
-
-    pub fn count(&self) -> u64 {
-        self.hist.len()
-    }
-
-    /// Quantile `q` (0..=1) in seconds (`None` without samples).
-    pub fn quantile(&self, q: f64) -> Option<f64> {
-        (self.count() > 0).then(|| self.hist.value_at_quantile(q) as f64 / 1e6)
-    }
-
-    pub fn mean(&self) -> Option<f64> {
-        (self.count() > 0).then(|| self.hist.mean() / 1e6)
-    }
-
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "samples": self.count(),
-            "min": self.quantile(0.0),
-            "mean": self.mean(),
-            "p50": self.quantile(0.5),
-            "p90": self.quantile(0.9),
-            "p95": self.quantile(0.95),
-            "p99": self.quantile(0.99),
-            "p99.9": self.quantile(0.999),
-            "max": self.quantile(1.0),
-        })
-    }
-}
-
-/// Exact latency distributions over the successful requests of one scope.
-#[derive(Debug, Clone)]
-pub struct Summary {
-    pub ttft: Quantity,
-    pub ttfc: Quantity,
-    pub tpot: Quantity,
-    pub itl: Quantity,
-    pub e2e: Quantity,
-}
-
-impl Default for Summary {
-    fn default() -> Self {
-        Summary {
-            ttft: Quantity::new("ttft"),
-            ttfc: Quantity::new("ttfc"),
-            tpot: Quantity::new("tpot"),
-            itl: Quantity::new("itl"),
-            e2e: Quantity::new("e2e"),
-        }
-    }
-}
-
-impl Summary {
+impl Distributions {
     pub fn observe(&mut self, rec: &RequestRecord) {
-        if let Some(d) = rec.ttft() {
-            self.ttft.record(d);
+        for (q, h) in Quantity::ALL.iter().zip(self.hists.iter_mut()) {
+            for d in q.samples(rec) {
+                h.record(d);
+            }
         }
-        if let Some(d) = rec.time_to_first_chunk() {
-            self.ttfc.record(d);
-        }
-        if let Some(d) = rec.tpot() {
-            self.tpot.record(d);
-        }
-        for gap in rec.chunk_gaps() {
-            self.itl.record(gap);
-        }
-        self.e2e.record(rec.e2e());
     }
 
-    pub fn quantities(&self) -> [&Quantity; 5] {
-        [&self.ttft, &self.ttfc, &self.tpot, &self.itl, &self.e2e]
+    pub fn get(&self, q: Quantity) -> &Hdr {
+        &self.hists[q as usize]
     }
 
-    /// The quantity named `ttft`, `ttfc`, `tpot`, `itl` or `e2e`.
-    pub fn get(&self, name: &str) -> Option<&Quantity> {
-        self.quantities().into_iter().find(|q| q.name == name)
-    }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::Object(
-            self.quantities()
-                .iter()
-                .map(|q| (q.name.to_string(), q.to_json()))
-                .collect(),
-        )
+    fn report(&self, histograms: bool) -> Latency {
+        let mut l = Latency::default();
+        for q in Quantity::ALL {
+            *l.get_mut(q) = Dist::of(self.get(q), histograms);
+        }
+        l
     }
 }
 
-/// Counts and latencies of one scenario (or of all of them).
+/// Counts and latencies of one scenario, one phase, or all of them.
 #[derive(Debug, Clone, Default)]
 pub struct ScopeSummary {
-    pub latency: Summary,
-    /// Finished requests, indexed like [`Outcome::ALL`].
-    pub finished: [u64; 4],
-    pub error_types: BTreeMap<&'static str, u64>,
+    pub latency: Distributions,
+    pub finished: Outcomes,
+    pub error_types: BTreeMap<ErrorType, u64>,
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub started: u64,
@@ -142,9 +55,9 @@ pub struct ScopeSummary {
 
 impl ScopeSummary {
     fn observe(&mut self, rec: &RequestRecord) {
-        self.finished[rec.outcome as usize] += 1;
+        self.finished.add(rec.outcome, 1);
         if let Some(e) = rec.error_type {
-            *self.error_types.entry(e.as_str()).or_default() += 1;
+            *self.error_types.entry(e).or_default() += 1;
         }
         if rec.outcome == Outcome::Success {
             self.latency.observe(rec);
@@ -153,36 +66,31 @@ impl ScopeSummary {
         }
     }
 
-    /// Finished requests that count for SLOs (everything but `cancelled`).
-    pub fn judged(&self) -> u64 {
-        self.finished.iter().sum::<u64>() - self.finished[Outcome::Cancelled as usize]
-    }
-
     /// Failed share of the judged requests.
     pub fn error_rate(&self) -> Option<f64> {
-        let n = self.judged();
-        (n > 0).then(|| (n - self.finished[Outcome::Success as usize]) as f64 / n as f64)
+        let n = self.finished.judged();
+        (n > 0).then(|| (n - self.finished.success) as f64 / n as f64)
     }
 
-    fn to_json(&self, seconds: f64) -> serde_json::Value {
-        let by_outcome: serde_json::Map<String, serde_json::Value> = Outcome::ALL
-            .iter()
-            .map(|o| (o.as_str().to_string(), self.finished[*o as usize].into()))
-            .collect();
-        serde_json::json!({
-            "started": self.started,
-            "finished": by_outcome,
-            "error_types": self.error_types,
-            "error_rate": self.error_rate(),
-            "achieved_rate": (seconds > 0.0).then(|| self.started as f64 / seconds),
-            "tokens": { "input": self.input_tokens, "output": self.output_tokens,
-                        "output_per_second": (seconds > 0.0).then(|| self.output_tokens as f64 / seconds) },
-            "latency": self.latency.to_json(),
-        })
+    fn report(&self, seconds: f64, histograms: bool) -> report::Scope {
+        let per_second = |n: u64| (seconds > 0.0).then(|| n as f64 / seconds);
+        report::Scope {
+            started: self.started,
+            finished: self.finished,
+            error_types: self.error_types.clone(),
+            error_rate: self.error_rate(),
+            achieved_rate: per_second(self.started),
+            tokens: Tokens {
+                input: self.input_tokens,
+                output: self.output_tokens,
+                output_per_second: per_second(self.output_tokens),
+            },
+            latency: self.latency.report(histograms),
+        }
     }
 }
 
-/// What a bounded run reports and gates judge.
+/// What a bounded run reports and gates judge, as it accumulates.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
     pub names: Vec<String>,
@@ -229,11 +137,6 @@ impl RunSummary {
             (None, Some(new)) => self.spikes = Some(super::recovery::Tracker::new(new)),
             (_, None) => {}
         }
-    }
-
-    /// Every spike occurrence's recovery so far.
-    pub fn spike_results(&self) -> Vec<super::recovery::SpikeResult> {
-        self.spikes.as_ref().map_or_else(Vec::new, |t| t.results())
     }
 
     fn counts(&self, at: Instant) -> bool {
@@ -283,129 +186,122 @@ impl RunSummary {
         }
     }
 
-    /// The scope of a scenario by name (`None`: all).
-    pub fn scope(&self, scenario: Option<&str>) -> Option<&ScopeSummary> {
-        match scenario {
-            None => Some(&self.overall),
-            Some(n) => self
-                .names
-                .iter()
-                .position(|x| x == n)
-                .and_then(|i| self.scenarios.get(i)),
-        }
-    }
-
     /// Dropped share of all arrivals (after the warm-up).
     pub fn drop_rate(&self) -> Option<f64> {
         let offered = self.overall.started + self.dropped;
         (offered > 0).then(|| self.dropped as f64 / offered as f64)
     }
 
-    /// A fixed-width table per scope (seconds).
-    pub fn table(&self) -> String {
-        let mut out = String::new();
-        let scopes = std::iter::once(("all", &self.overall))
-            .chain(self.names.iter().map(String::as_str).zip(&self.scenarios))
-            .map(|(n, s)| (n.to_string(), s))
-            .chain(
-                self.phases
-                    .iter()
-                    .enumerate()
-                    .filter(|_| self.phases.len() > 1)
-                    .map(|(i, s)| {
-                        (
-                            format!(
-                                "phase {i}: {}",
-                                self.phase_names.get(i).map_or("?", String::as_str)
-                            ),
-                            s,
-                        )
-                    }),
-            )
-            .filter(|(name, s)| name == "all" || s.started > 0);
-        for (name, s) in scopes {
-            let _ = writeln!(
-                out,
-                "[{name}] started {}, success {}, error {}, timeout {}, cancelled {}, error rate {}",
-                s.started,
-                s.finished[0],
-                s.finished[1],
-                s.finished[2],
-                s.finished[3],
-                s.error_rate()
-                    .map_or("-".into(), |r| format!("{:.2} %", r * 100.0)),
-            );
-            let _ = writeln!(
-                out,
-                "  {:<6} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-                "", "samples", "mean", "p50", "p90", "p95", "p99", "max"
-            );
-            for q in s.latency.quantities() {
-                let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
-                let _ = writeln!(
-                    out,
-                    "  {:<6} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-                    q.name,
-                    q.count(),
-                    f(q.mean()),
-                    f(q.quantile(0.5)),
-                    f(q.quantile(0.9)),
-                    f(q.quantile(0.95)),
-                    f(q.quantile(0.99)),
-                    f(q.quantile(1.0)),
-                );
-            }
+    /// The typed summary over `seconds` of measured time, with the exact histograms when
+    /// `histograms` (reports; the status API leaves them out).
+    pub fn report(&self, seconds: f64, histograms: bool) -> report::Summary {
+        report::Summary {
+            measured_seconds: seconds,
+            dropped: self.dropped,
+            drop_rate: self.drop_rate(),
+            all: self.overall.report(seconds, histograms),
+            scenarios: self
+                .names
+                .iter()
+                .zip(&self.scenarios)
+                .map(|(n, s)| (n.clone(), s.report(seconds, histograms)))
+                .collect(),
+            phases: self
+                .phases
+                .iter()
+                .enumerate()
+                .map(|(i, p)| PhaseScope {
+                    index: i,
+                    kind: self.phase_names.get(i).cloned().unwrap_or_default(),
+                    scope: p.report(seconds, histograms),
+                })
+                .collect(),
+            spikes: self
+                .spikes
+                .as_ref()
+                .map_or_else(Vec::new, |t| t.results()),
         }
-        for r in self.spike_results() {
-            let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.2} %", v * 100.0));
-            let secs = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.3}s"));
-            let _ = writeln!(
-                out,
-                "[spike: phase {}, pass {}, at {:.0}s for {:.0}s] TTFT p95 {} before, {} during; errors {} before, {} during",
-                r.phase,
-                r.pass,
-                r.spike_start_seconds,
-                r.spike_seconds,
-                secs(r.pre_spike.ttft_p95),
-                secs(r.during_spike.ttft_p95),
-                pct(r.pre_spike.error_rate),
-                pct(r.during_spike.error_rate),
-            );
-            let _ = match r.recovery_seconds {
-                Some(s) => writeln!(
-                    out,
-                    "  recovered {s:.0}s after the spike ended ({:.0}s windows within +{:.0} % TTFT p95 and +{:.1} pt errors)",
-                    r.window_seconds,
-                    r.latency_tolerance * 100.0,
-                    r.error_tolerance * 100.0
-                ),
-                None => writeln!(out, "  not recovered: {}", r.note.as_deref().unwrap_or("-")),
-            };
-        }
-        out
+    }
+}
+
+/// The recorder's sink that keeps the [`RunSummary`] (one lock, taken once per request).
+#[derive(Debug)]
+pub struct SummarySink(Mutex<RunSummary>);
+
+impl SummarySink {
+    pub fn new(summary: RunSummary) -> Self {
+        SummarySink(Mutex::new(summary))
     }
 
-    /// JSON for reports and the status API; `seconds` is the measured time (for rates).
-    pub fn to_json(&self, seconds: f64) -> serde_json::Value {
-        let scenarios: serde_json::Map<String, serde_json::Value> = self
-            .names
-            .iter()
-            .zip(&self.scenarios)
-            .map(|(n, s)| (n.clone(), s.to_json(seconds)))
-            .collect();
-        serde_json::json!({
-            "measured_seconds": seconds,
-            "dropped": self.dropped,
-            "drop_rate": self.drop_rate(),
-            "all": self.overall.to_json(seconds),
-            "scenarios": scenarios,
-            "phases": self.phases.iter().enumerate().map(|(i, p)| {
-                let mut v = p.to_json(seconds);
-                v["index"] = i.into();
-                v["kind"] = self.phase_names.get(i).cloned().unwrap_or_default().into();
-                v
-            }).collect::<Vec<_>>(),
-            "spikes": self.spike_results(),
-        })
+    /// Read the summary in place (no copy).
+    pub fn with<T>(&self, f: impl FnOnce(&RunSummary) -> T) -> Option<T> {
+        self.0.lock().ok().map(|s| f(&s))
+    }
+
+    /// Change it in place (spike timelines of a new load shape).
+    pub fn update(&self, f: impl FnOnce(&mut RunSummary)) {
+        if let Ok(mut s) = self.0.lock() {
+            f(&mut s);
+        }
+    }
+}
+
+impl Sink for SummarySink {
+    fn started(&self, scope: usize, at: Instant) {
+        self.update(|s| s.started(scope, at));
+    }
+
+    fn dropped(&self, at: Instant) {
+        self.update(|s| s.dropped(at));
+    }
+
+    fn finished(&self, rec: &RequestRecord) {
+        self.update(|s| s.observe(rec));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::record::test_record;
+
+    #[test]
+    fn the_typed_summary_counts_what_was_observed_and_carries_the_histograms() {
+        let t0 = Instant::now();
+        let mut s = RunSummary::new(
+            vec!["chat".into(), "canary".into()],
+            Some(1),
+            vec!["steady".into()],
+            t0,
+        );
+        for i in 0..40u64 {
+            let mut r = test_record(t0, Duration::from_millis(100 + i), i % 10 != 0);
+            r.phase = Some(0);
+            s.started(0, t0);
+            s.observe(&r);
+        }
+        let mut probe = test_record(t0, Duration::from_millis(5), true);
+        probe.scenario = 1;
+        s.started(1, t0);
+        s.observe(&probe);
+        // Sent before the warm-up ended: left out.
+        s.measure_from = t0 + Duration::from_secs(1);
+        s.observe(&test_record(t0, Duration::from_millis(1), true));
+        let r = s.report(10.0, true);
+        assert_eq!(r.all.started, 40, "the canary is kept out of all");
+        assert_eq!(r.all.finished.success, 36);
+        assert_eq!(r.all.error_types.get(&ErrorType::Http5xx), Some(&4));
+        assert_eq!(r.all.achieved_rate, Some(4.0));
+        assert_eq!(r.all.latency.ttft.samples, 36);
+        let h = r.all.latency.ttft.hdr.as_ref().unwrap();
+        assert_eq!(h.count(), 36);
+        assert_eq!(r.all.latency.itl.samples, 36 * 9, "nine gaps per request");
+        assert_eq!(r.scenarios[1].1.started, 1);
+        assert_eq!(r.phases[0].scope.started, 40);
+        assert_eq!(r.phases[0].kind, "steady");
+        // The status API's form leaves the histograms out.
+        assert!(s.report(10.0, false).all.latency.ttft.hdr.is_none());
     }
 }

@@ -6,6 +6,10 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+/// The request header carrying llm-soak's request sequence number, so the target's logs (and the
+/// simulator's ground truth) can be joined with llm-soak's records.
+pub const SEQ_HEADER: &str = "x-llmsoak-seq";
+
 /// Which OpenAI endpoint a scenario talks to (label `gen_ai_operation_name`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

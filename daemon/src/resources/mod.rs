@@ -17,46 +17,8 @@ use opentelemetry::metrics::{Counter, Gauge, Meter};
 
 use crate::metrics::catalogue::{self as c, Instrument};
 use gpu::{GpuError, GpuSample, GpuSource};
-use process::{ProcError, Reader, Selector};
-
-/// `[resources]`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct ResourceConfig {
-    #[serde(serialize_with = "crate::config::ser_duration")]
-    pub interval: Duration,
-    pub host: bool,
-    pub gpu: bool,
-    /// The target server's process and the target name its gauges carry.
-    #[serde(
-        serialize_with = "ser_target_process",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub target_process: Option<(String, Selector)>,
-}
-
-fn ser_target_process<S: serde::Serializer>(
-    t: &Option<(String, Selector)>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    use serde::Serialize;
-    let v = t.as_ref().map(|(target, sel)| {
-        let mut m = serde_json::to_value(sel).unwrap_or_default();
-        m["target"] = target.clone().into();
-        m
-    });
-    v.serialize(s)
-}
-
-impl Default for ResourceConfig {
-    fn default() -> Self {
-        ResourceConfig {
-            interval: Duration::from_secs(10),
-            host: true,
-            gpu: true,
-            target_process: None,
-        }
-    }
-}
+pub use crate::config::{ResourceConfig, Selector};
+use process::{ProcError, Reader};
 
 /// A probe's state, exported as `llmsoak_probe_status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,9 +222,9 @@ impl Sampler {
             self.gauges.host(&h);
             self.gauges.probe("host", Status::Ok, t.elapsed());
         }
-        if let Some((target, selector)) = self.config.target_process.clone() {
+        if let Some(tp) = self.config.target_process.clone() {
             let t = Instant::now();
-            let status = self.target(&target, &selector);
+            let status = self.target(&tp.target, &tp.selector);
             self.gauges.probe("target_process", status, t.elapsed());
         }
         if let Some(gpu) = self.gpu.as_mut() {

@@ -5,18 +5,11 @@
 //! restart. Reading another user's fd table needs `CAP_SYS_PTRACE`: without it the fd count is
 //! left out and the probe reports "partial", not an error.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
-/// How the target server's process is found.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Selector {
-    Pid(u32),
-    Pidfile(PathBuf),
-    Name(String),
-}
+pub use crate::config::Selector;
 
 /// One process's readings.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,7 +1,8 @@
-//! One "generation" of load from one config: the open-loop dispatcher (or the closed-loop users)
-//! and the canary, with their own client, workload and stop token. The run starts one; a reload
-//! stops it (arrivals stop, requests in flight finish) and starts the next from the new config,
-//! while the recorder, its counters and the HTTP server carry on.
+//! One "generation" of load from one prepared config: the open-loop dispatcher (or the
+//! closed-loop users) and the canary, with their own clients, workload, launchers and stop token.
+//! The run starts one; a reload stops it (arrivals stop, requests in flight finish) and starts
+//! the next from the new config, while the recorder, its counters, the spend and the HTTP server
+//! carry on.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,21 +16,31 @@ use tokio_util::task::TaskTracker;
 use crate::client::{Client, ClientError};
 use crate::config::{Config, LoadMode};
 use crate::metrics::Recorder;
+use crate::metrics::canary::CanaryInstruments;
+use crate::metrics::summary::SummarySink;
+use crate::prepare::Prepared;
 use crate::schedule::canary::CanaryProbe;
 use crate::schedule::closed::Users;
-use crate::schedule::{Arrivals, DispatchEnd, Dispatcher, FailureLog, Shape, Shard};
+use crate::schedule::{
+    Arrivals, DispatchEnd, Dispatcher, Launcher, Sessions, Shape, Shard, Spend,
+};
 use crate::workload::Workload;
 
 /// What every generation shares.
 #[derive(Debug, Clone)]
 pub struct Shared {
     pub recorder: Arc<Recorder>,
+    pub summary: Arc<SummarySink>,
     pub tracker: TaskTracker,
     /// Parent of every generation's stop token (the run's drain cancels it).
     pub stop: CancellationToken,
     pub abort: CancellationToken,
     pub run_id: String,
     pub shard: Shard,
+    /// What the soak spent against `load.budget`, run-wide.
+    pub spend: Arc<Spend>,
+    /// The canary's instruments, when the run has a canary.
+    pub canary: Option<Arc<CanaryInstruments>>,
 }
 
 /// The load a config describes, running.
@@ -42,68 +53,69 @@ pub struct Generation {
 }
 
 impl Generation {
-    /// Start the load of `config` with its schedule's epoch at `epoch`, skipping the arrivals
+    /// Start the load of `prepared` with its schedule's epoch at `epoch`, skipping the arrivals
     /// due in the first `missed` of it (a replica that joined a shared schedule late).
     pub fn start(
-        config: &Config,
+        prepared: &Prepared,
         shared: &Shared,
         epoch: Instant,
         missed: Duration,
     ) -> Result<Generation, ClientError> {
+        let config = &prepared.config;
+        let tokenizers = &prepared.assets.tokenizers;
         let stop = shared.stop.child_token();
         let soak = !config.scenarios.is_empty();
         let closed = soak && config.load.mode == LoadMode::Closed;
-        let workload = Arc::new(Workload::new(config, &shared.run_id));
-        let client = Arc::new(Client::new(config)?);
-        let pool_capacity = (config.load.max_in_flight * 2).clamp(64, 4096);
-        let failures = Arc::new(FailureLog::new(5));
         let recorder = &shared.recorder;
-        if let Some(probe) = CanaryProbe::new(config)? {
-            if shared.shard.index == 0 || config.canary.as_ref().is_some_and(|c| c.all_shards) {
-                shared.tracker.spawn(probe.run(
-                    Arc::clone(recorder),
-                    stop.clone(),
-                    shared.abort.clone(),
-                ));
-            } else {
-                tracing::info!(shard = %shared.shard, "the canary runs on shard 0 only (canary.all_shards = false)");
-            }
+        let idle = Generation {
+            stop: stop.clone(),
+            dispatch: None,
+            schedule_end: None,
+        };
+        start_canary(prepared, shared, &stop)?;
+        if !soak {
+            return Ok(idle);
         }
+        let workload = Arc::new(Workload::new(config, &prepared.assets, &shared.run_id));
+        let client = Arc::new(Client::new(config, tokenizers, &prepared.credentials)?);
+        let pool_capacity = (config.load.max_in_flight * 2).clamp(64, 4096);
+        let pool = Arc::clone(&workload).spawn_pool(pool_capacity, shared.shard.seqs());
+        let spend = Some((Arc::clone(&shared.spend), config.load.budget));
         if closed {
             recorder.set_limit(0);
-            Users {
-                users: config.load.users,
+            let launcher = Arc::new(Launcher::new(
+                client,
+                Arc::clone(recorder),
+                None,
+                spend,
+                shared.abort.clone(),
+            ));
+            Users::new(
+                &config.load,
+                config.seed,
                 epoch,
-                think_time: config.load.think_time,
-                seed: config.seed,
-                pool: Arc::clone(&workload).spawn_pool(pool_capacity, shared.shard.seqs()),
-                recorder: Arc::clone(recorder),
-                executor: Arc::clone(&client),
-                failures,
-                tracker: shared.tracker.clone(),
-                stop: stop.clone(),
-                abort: shared.abort.clone(),
-                budget: config.load.budget,
-            }
+                pool,
+                launcher,
+                shared.tracker.clone(),
+                stop.clone(),
+            )
             .spawn();
-            return Ok(Generation {
-                stop,
-                dispatch: None,
-                schedule_end: None,
-            });
-        }
-        if !soak {
-            return Ok(Generation {
-                stop,
-                dispatch: None,
-                schedule_end: None,
-            });
+            return Ok(idle);
         }
         recorder.set_limit(config.load.max_in_flight);
-        recorder.set_spikes(crate::metrics::recovery::Timeline::new(
-            &config.load.phases,
-            epoch,
-            config.load.recovery,
+        shared.summary.update(|s| {
+            s.set_spikes(crate::metrics::recovery::Timeline::new(
+                &config.load.phases,
+                epoch,
+                config.load.recovery,
+            ))
+        });
+        let launcher = Arc::new(Launcher::new(
+            client,
+            Arc::clone(recorder),
+            Some(Arc::new(Semaphore::new(config.load.max_in_flight))),
+            spend,
+            shared.abort.clone(),
         ));
         let shape = Shape::new(&config.load.phases, config.load.repeat);
         let now = Instant::now();
@@ -120,22 +132,19 @@ impl Generation {
             tracing::info!(wait = ?(epoch - now), "waiting for --start-at");
         }
         let schedule_end = shape.end();
-        let dispatcher = Dispatcher {
+        let dispatcher = Dispatcher::new(
             arrivals,
             shape,
             epoch,
-            limit: Arc::new(Semaphore::new(config.load.max_in_flight)),
-            pool: Arc::clone(&workload).spawn_pool(pool_capacity, shared.shard.seqs()),
+            pool,
+            launcher,
+            shared.tracker.clone(),
+            stop.clone(),
+        )
+        .with_sessions(Arc::new(Sessions::new(
             workload,
-            sessions: Arc::new(Semaphore::new(config.load.max_sessions)),
-            budget: config.load.budget,
-            recorder: Arc::clone(recorder),
-            executor: client,
-            tracker: shared.tracker.clone(),
-            stop: stop.clone(),
-            abort: shared.abort.clone(),
-            failures,
-        };
+            config.load.max_sessions,
+        )));
         Ok(Generation {
             stop,
             dispatch: Some(tokio::spawn(dispatcher.run())),
@@ -152,6 +161,44 @@ impl Generation {
     }
 }
 
+/// The canary's probe on its own client and launcher (outside `max_in_flight` and the budget),
+/// on shard 0 only unless `canary.all_shards`.
+fn start_canary(
+    prepared: &Prepared,
+    shared: &Shared,
+    stop: &CancellationToken,
+) -> Result<(), ClientError> {
+    let config = &prepared.config;
+    let (Some(canary), Some(instruments)) = (&config.canary, &shared.canary) else {
+        return Ok(());
+    };
+    if shared.shard.index != 0 && !canary.all_shards {
+        tracing::info!(shard = %shared.shard, "the canary runs on shard 0 only (canary.all_shards = false)");
+        return Ok(());
+    }
+    let tokenizers = &prepared.assets.tokenizers;
+    let Some(client) = Client::for_canary(config, tokenizers, &prepared.credentials)? else {
+        return Ok(());
+    };
+    let tokenizer = prepared
+        .assets
+        .tokenizer_for(config, config.scenarios.len());
+    let Some(probe) = CanaryProbe::new(config, tokenizer.as_ref()) else {
+        return Ok(());
+    };
+    let launcher = Arc::new(Launcher::new(
+        Arc::new(client),
+        Arc::clone(&shared.recorder),
+        None,
+        None,
+        shared.abort.clone(),
+    ));
+    shared
+        .tracker
+        .spawn(probe.run(launcher, Arc::clone(instruments), stop.clone()));
+    Ok(())
+}
+
 /// Why `new` cannot replace `old` without a restart (label sets and pools are built from them).
 pub fn incompatible(old: &Config, new: &Config) -> Option<String> {
     let targets = |c: &Config| {
@@ -163,7 +210,7 @@ pub fn incompatible(old: &Config, new: &Config) -> Option<String> {
     let scenarios = |c: &Config| {
         c.scenarios
             .iter()
-            .map(|s| (s.name.clone(), s.endpoint, s.model.clone(), s.target))
+            .map(|s| (s.name.clone(), s.endpoint, s.model.clone(), s.target.clone()))
             .collect::<Vec<_>>()
     };
     if targets(old) != targets(new) {
@@ -177,20 +224,10 @@ pub fn incompatible(old: &Config, new: &Config) -> Option<String> {
     if old.canary.is_some() != new.canary.is_some() {
         return Some("a [canary] was added or removed: restart to apply".into());
     }
-    if old.requests_jsonl != new.requests_jsonl {
+    if old.output != new.output {
         return Some("[output] changed: restart to apply".into());
     }
-    let otlp = |c: &Config| {
-        c.otlp.as_ref().map(|o| {
-            let headers: Vec<(&str, &str)> = o
-                .headers
-                .iter()
-                .map(|h| (h.name.as_str(), h.value.expose()))
-                .collect();
-            format!("{:?} {:?}", o, headers)
-        })
-    };
-    if otlp(old) != otlp(new) {
+    if old.otlp != new.otlp {
         return Some("[otlp] (or its environment) changed: restart to apply".into());
     }
     if old.resources != new.resources || old.baseline != new.baseline {

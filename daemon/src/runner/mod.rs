@@ -1,7 +1,8 @@
-//! Wires one run together under a single cancellation tree: exporter and recorder, the HTTP
-//! server, the prompt pool, the client and the dispatcher; then waits for the schedule to end,
-//! `--duration` to pass, or a signal, and drains. Drain: stop arrivals, let in-flight requests
-//! finish within `load.drain_timeout`, cancel the rest (recorded as `cancelled`), flush.
+//! Wires one run together under a single cancellation tree: exporter, the recorder and its sinks,
+//! the HTTP server, and a [`generation`] of load (prompt pool, clients, launchers, dispatcher or
+//! users, canary); then waits for the schedule to end, `--duration` to pass, or a signal, and
+//! drains. Drain: stop arrivals, let in-flight requests finish within `load.drain_timeout`,
+//! cancel the rest (recorded as `cancelled`), flush. The report is built from the summary sink.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,14 +15,18 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::client::ClientError;
-use crate::config::Config;
+use crate::client::{Client, ClientError};
 use crate::export::{ExportError, Exporter};
 use crate::gate::Gates;
-use crate::metrics::{Recorder, RunIdentity};
+use crate::metrics::baseline::{BaselineSink, Baselines};
+use crate::metrics::canary::CanaryInstruments;
+use crate::metrics::request_log::RequestLog;
+use crate::metrics::run::{RunIdentity, RunInstruments};
+use crate::metrics::{Recorder, RunSummary, Sink, SummarySink};
+use crate::prepare::Prepared;
 use crate::record::Outcome;
-use crate::report::RunReport;
-use crate::schedule::{DispatchEnd, Shard};
+use crate::report::{Outcomes, Requests, RunReport, SCHEMA_VERSION, StopSignal};
+use crate::schedule::{DispatchEnd, Shard, Spend};
 use crate::server::{self, Phase, Status};
 
 mod generation;
@@ -35,6 +40,17 @@ pub enum Signal {
     Terminate,
     /// SIGHUP: re-read the config file.
     Reload,
+}
+
+impl Signal {
+    /// The signal as the report records a stop (`None` for a reload, which stops nothing).
+    pub fn stop(self) -> Option<StopSignal> {
+        match self {
+            Signal::Interrupt => Some(StopSignal::Interrupt),
+            Signal::Terminate => Some(StopSignal::Terminate),
+            Signal::Reload => None,
+        }
+    }
 }
 
 /// What a run may be told from outside.
@@ -61,6 +77,9 @@ pub struct RunOptions {
 /// How often a long run rewrites its report file.
 pub const CHECKPOINT: Duration = Duration::from_secs(120);
 
+/// Signals and reload requests queued at most (senders wait beyond it).
+pub const SIGNAL_QUEUE: usize = 16;
+
 /// Why a run could not start or continue.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -80,69 +99,77 @@ pub enum RunError {
     Client(#[from] ClientError),
 }
 
-/// The report as of now (`complete` once the run has drained).
-#[allow(clippy::too_many_arguments)]
-fn snapshot(
-    recorder: &Recorder,
-    identity: &RunIdentity,
+/// What the report of a run is built from.
+#[derive(Debug, Clone)]
+struct ReportSource {
+    recorder: Arc<Recorder>,
+    summary: Arc<SummarySink>,
+    identity: RunIdentity,
+    gates: Gates,
     measure_from: Instant,
     started: Instant,
-    bounded: bool,
-    interrupted: Option<Signal>,
-    gates: &Gates,
-    complete: bool,
-) -> RunReport {
-    let t = &recorder.totals;
-    let summary = recorder.summary();
-    let measured = Instant::now().saturating_duration_since(measure_from);
-    let gates = match &summary {
-        Some(s) => gates.judge(s, measured.as_secs_f64()),
-        None => Vec::new(),
-    };
-    RunReport {
-        run_id: identity.run_id.clone(),
-        shard: identity.shard.clone(),
-        bounded,
-        interrupted,
-        complete,
-        started: t.started.load(std::sync::atomic::Ordering::Relaxed),
-        dropped: t.dropped.load(std::sync::atomic::Ordering::Relaxed),
-        finished: Outcome::ALL.map(|o| t.finished(o)),
-        summary,
-        measured,
-        gates,
-        elapsed: started.elapsed(),
+}
+
+impl ReportSource {
+    /// The report as of now (`complete` once the run has drained).
+    fn snapshot(&self, stopped_by: Option<StopSignal>, complete: bool) -> RunReport {
+        let t = &self.recorder.totals;
+        let measured = Instant::now().saturating_duration_since(self.measure_from);
+        let summary = self
+            .summary
+            .with(|s| s.report(measured.as_secs_f64(), true));
+        let gates = summary
+            .as_ref()
+            .map_or_else(Vec::new, |s| self.gates.judge(s));
+        let mut finished = Outcomes::default();
+        for o in Outcome::ALL {
+            finished.add(o, t.finished(o));
+        }
+        RunReport {
+            schema_version: SCHEMA_VERSION,
+            llm_soak_version: crate::VERSION.to_string(),
+            run_id: self.identity.run_id.clone(),
+            shard: self.identity.shard.clone(),
+            complete,
+            interrupted: stopped_by.is_some(),
+            signal: stopped_by,
+            elapsed_seconds: self.started.elapsed().as_secs_f64(),
+            requests: Requests {
+                started: t.started(),
+                dropped: t.dropped(),
+                finished,
+            },
+            summary,
+            verdict: crate::report::worst(gates.iter().map(|g| g.verdict)),
+            gates,
+        }
     }
 }
 
-/// Wait until every target answers `GET /v1/models` with a success, or `timeout` passes.
-pub async fn wait_ready(config: &Config, timeout: Duration) -> Result<(), String> {
-    crate::client::init_crypto();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| e.to_string())?;
+/// Wait until every target answers `GET /v1/models` with a success, or `timeout` passes. Each
+/// target is asked with its own client: its headers, authentication and timeouts.
+pub async fn wait_ready(prepared: &Prepared, timeout: Duration) -> Result<(), String> {
+    let config = &prepared.config;
+    let client = Client::new(
+        config,
+        &prepared.assets.tokenizers,
+        &prepared.credentials,
+    )
+    .map_err(|e| e.to_string())?;
     let deadline = Instant::now() + timeout;
-    for t in &config.targets {
-        let url = format!("{}/v1/models", t.base_url);
+    for (i, t) in config.targets.iter().enumerate() {
         loop {
-            let mut req = http.get(&url);
-            if let Some(k) = &t.api_key {
-                req = req.bearer_auth(k.value.expose());
-            }
-            match req.send().await {
-                Ok(r) if r.status().is_success() => break,
-                Ok(r) => {
-                    tracing::info!(target = %t.name, status = %r.status(), "waiting for the target to be ready")
-                }
+            match client.models_ready(i).await {
+                Ok(()) => break,
                 Err(e) => {
-                    tracing::info!(target = %t.name, error = %e, "waiting for the target to be ready")
+                    tracing::info!(target = %t.name, error = %e, "waiting for the target to be ready");
                 }
             }
             if Instant::now() >= deadline {
                 return Err(format!(
-                    "target {} ({url}) was not ready within {}",
+                    "target {} ({}/v1/models) was not ready within {}",
                     t.name,
+                    t.base_url,
                     humantime::format_duration(timeout)
                 ));
             }
@@ -170,7 +197,7 @@ pub fn raise_nofile_limit() {
 }
 
 /// The next signal; never resolves once every sender is gone (no signal source).
-async fn next_signal(rx: &mut mpsc::UnboundedReceiver<Signal>) -> Signal {
+async fn next_signal(rx: &mut mpsc::Receiver<Signal>) -> Signal {
     match rx.recv().await {
         Some(s) => s,
         None => std::future::pending().await,
@@ -178,7 +205,7 @@ async fn next_signal(rx: &mut mpsc::UnboundedReceiver<Signal>) -> Signal {
 }
 
 /// The next SIGINT or SIGTERM (reloads are ignored while draining).
-async fn next_stop_signal(rx: &mut mpsc::UnboundedReceiver<Signal>) -> Signal {
+async fn next_stop_signal(rx: &mut mpsc::Receiver<Signal>) -> Signal {
     loop {
         let s = next_signal(rx).await;
         if s != Signal::Reload {
@@ -187,22 +214,26 @@ async fn next_stop_signal(rx: &mut mpsc::UnboundedReceiver<Signal>) -> Signal {
     }
 }
 
-/// Re-read the config file and, when it is valid and compatible, replace the running load with
-/// the new config's; otherwise keep the running one. Counters carry on either way.
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Re-read the config file and, when it is valid, prepared and compatible, replace the running
+/// load with the new config's; otherwise keep the running one. Counters carry on either way.
 async fn reload(
     path: Option<&std::path::Path>,
-    config: &mut Config,
+    running: &mut Prepared,
     shared: &Shared,
     generation: &mut Generation,
     status: &Status,
+    instruments: &RunInstruments,
 ) -> Result<String, String> {
-    let now_unix = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
     let attempt = async {
         let path = path.ok_or("this run has no config file to reload (demo)")?;
-        let new = Config::load(path).map_err(|e| e.to_string())?;
-        if let Some(why) = generation::incompatible(config, &new) {
+        let new = Prepared::load(path).map_err(|e| e.to_string())?;
+        if let Some(why) = generation::incompatible(&running.config, &new.config) {
             return Err(why);
         }
         generation.stop().await;
@@ -212,43 +243,104 @@ async fn reload(
     };
     match attempt.await {
         Ok(new) => {
-            shared
-                .recorder
-                .config_reloaded(true, new.checksum, now_unix);
-            status.set_config(new.redacted());
+            let checksum = new.config.checksum;
+            instruments.config_reloaded(true, checksum, unix_now());
+            status.set_config(Arc::new(new.config.clone()));
             status.set_phase(Phase::Running);
-            let msg = format!("reloaded; checksum {:016x}", new.checksum);
+            let msg = format!("reloaded; checksum {checksum:016x}");
             tracing::info!("{msg}");
-            *config = new;
+            *running = new;
             Ok(msg)
         }
         Err(e) => {
-            shared
-                .recorder
-                .config_reloaded(false, config.checksum, now_unix);
+            instruments.config_reloaded(false, running.config.checksum, unix_now());
             tracing::error!("reload failed; keeping the running config: {e}");
             Err(e)
         }
     }
 }
 
+/// The recorder's sinks, in the order a finished request reaches them.
+struct Sinks {
+    summary: Arc<SummarySink>,
+    baselines: Arc<BaselineSink>,
+    log: Option<Arc<RequestLog>>,
+    all: Vec<Arc<dyn Sink>>,
+}
+
+fn sinks(
+    prepared: &Prepared,
+    exporter: &Exporter,
+    labels: &[Vec<KeyValue>],
+    start: Instant,
+    measure_from: Instant,
+) -> Result<Sinks, RunError> {
+    let config = &prepared.config;
+    let canary = config.canary.as_ref().map(|_| config.scenarios.len());
+    let phase_names = config
+        .load
+        .phases
+        .iter()
+        .map(|p| p.kind.name().to_string())
+        .collect();
+    let summary = Arc::new(SummarySink::new(RunSummary::new(
+        config.scope_names(),
+        canary,
+        phase_names,
+        measure_from,
+    )));
+    let keys = crate::metrics::baseline::scope_keys(config);
+    let baselines = Arc::new(BaselineSink::new(Baselines::new(
+        &exporter.meter(),
+        keys.into_iter().zip(labels.iter().cloned()).collect(),
+        start,
+        (config.baseline.warmup, config.baseline.window),
+        config.baseline.state_dir.as_deref(),
+    )));
+    let log = match &config.output.requests_jsonl {
+        None => None,
+        Some(spec) => Some(Arc::new(
+            RequestLog::start(spec.clone(), config.scope_names()).map_err(|source| {
+                RunError::Output {
+                    path: spec.path.clone(),
+                    source,
+                }
+            })?,
+        )),
+    };
+    let mut all: Vec<Arc<dyn Sink>> = vec![
+        Arc::clone(&summary) as Arc<dyn Sink>,
+        Arc::clone(&baselines) as Arc<dyn Sink>,
+    ];
+    if let Some(spans) = exporter.span_recorder(canary, labels) {
+        all.push(Arc::new(spans));
+    }
+    if let Some(l) = &log {
+        all.push(Arc::clone(l) as Arc<dyn Sink>);
+    }
+    Ok(Sinks {
+        summary,
+        baselines,
+        log,
+        all,
+    })
+}
+
 /// Run until the schedule ends (bounded runs), `--duration` passes, or a signal arrives.
 /// `on_listen` is told the bound address of `/metrics` before any load is sent.
 pub async fn run(
-    config: Config,
+    prepared: Prepared,
     opts: RunOptions,
-    mut signals: mpsc::UnboundedReceiver<Signal>,
+    mut signals: mpsc::Receiver<Signal>,
     on_listen: impl FnOnce(SocketAddr),
 ) -> Result<RunReport, RunError> {
     let run_id = new_run_id();
-    let start_time = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
     let identity = RunIdentity {
         run_id: run_id.clone(),
         shard: opts.shard.to_string(),
-        start_time,
+        start_time: unix_now(),
     };
+    let config = &prepared.config;
     let exporter = Exporter::with_otlp(
         vec![
             KeyValue::new("service.instance.id", run_id.clone()),
@@ -256,28 +348,38 @@ pub async fn run(
         ],
         config.otlp.as_ref(),
     )?;
-    let recorder = Arc::new(Recorder::new(&exporter.meter(), &config, &identity));
-    let canary_index = config.canary.as_ref().map(|_| config.scenarios.len());
-    if let Some(spans) = exporter.span_recorder(canary_index, recorder.request_labels()) {
-        recorder.set_spans(spans);
-    }
-    if let Some(spec) = &config.requests_jsonl {
-        let log =
-            crate::metrics::request_log::RequestLog::start(spec.clone()).map_err(|source| {
-                RunError::Output {
-                    path: spec.path.clone(),
-                    source,
-                }
-            })?;
-        recorder.set_request_log(Arc::new(log));
-    }
+    let meter = exporter.meter();
+    // The schedule's epoch: now, or the shared `--start-at` of a sharded run.
+    let now = Instant::now();
+    let epoch = match opts.start_at {
+        None => now,
+        Some(at) => match at.duration_since(SystemTime::now()) {
+            Ok(ahead) => now + ahead,
+            Err(e) => now.checked_sub(e.duration()).unwrap_or(now),
+        },
+    };
+    let start = now.max(epoch);
+    let measure_from = start + opts.warmup.unwrap_or_default();
+    let labels = crate::metrics::request_labels(config);
+    let sinks = sinks(&prepared, &exporter, &labels, start, measure_from)?;
+    let recorder = Arc::new(Recorder::new(&meter, labels, sinks.all.clone()));
+    let instruments = RunInstruments::new(&meter, &identity, config.checksum);
+    let canary = config
+        .canary
+        .as_ref()
+        .map(|_| Arc::new(CanaryInstruments::new(&meter, identity.start_time)));
     // `POST /-/reload` asks the run loop and waits for the answer.
     let (reload_tx, mut reloads) =
-        mpsc::unbounded_channel::<oneshot::Sender<Result<String, String>>>();
+        mpsc::channel::<oneshot::Sender<Result<String, String>>>(SIGNAL_QUEUE);
     let status = Arc::new(Status::new(
         exporter.clone(),
-        Arc::clone(&recorder),
-        config.redacted(),
+        server::Sources {
+            recorder: Arc::clone(&recorder),
+            summary: Arc::clone(&sinks.summary),
+            baselines: Arc::clone(&sinks.baselines),
+            request_log: sinks.log.clone(),
+        },
+        Arc::new(config.clone()),
         run_id.clone(),
         opts.config_path.is_some().then_some(reload_tx),
     ));
@@ -307,31 +409,23 @@ pub async fn run(
     let tracker = TaskTracker::new();
     let shared = Shared {
         recorder: Arc::clone(&recorder),
+        summary: Arc::clone(&sinks.summary),
         tracker: tracker.clone(),
         stop: stop.clone(),
         abort: abort.clone(),
         run_id: run_id.clone(),
         shard: opts.shard,
-    };
-    // The schedule's epoch: now, or the shared `--start-at` of a sharded run.
-    let now = Instant::now();
-    let epoch = match opts.start_at {
-        None => now,
-        Some(at) => match at.duration_since(SystemTime::now()) {
-            Ok(ahead) => now + ahead,
-            Err(e) => now.checked_sub(e.duration()).unwrap_or(now),
-        },
+        spend: Arc::new(Spend::default()),
+        canary,
     };
     let mut generation = Generation::start(
-        &config,
+        &prepared,
         &shared,
         epoch,
         now.saturating_duration_since(epoch),
     )?;
     let started = Instant::now();
-    let telemetry = telemetry::Telemetry::start(&config, &exporter, &recorder, started.max(epoch));
-    let mut config = config;
-    let bounded = opts.duration.is_some();
+    let telemetry = telemetry::Telemetry::start(config, &exporter, Arc::clone(&sinks.baselines));
     tracing::info!(
         run_id = %run_id,
         targets = config.targets.len(),
@@ -341,34 +435,33 @@ pub async fn run(
         duration = ?opts.duration,
         "run started"
     );
-    let measure_from = started.max(epoch) + opts.warmup.unwrap_or_default();
-    recorder.set_measure_from(measure_from);
-    let progress = opts
-        .duration
-        .and_then(|total| crate::progress::spawn(Arc::clone(&recorder), started, total));
-    let checkpoints = {
-        let (recorder, identity, gates, path) = (
+    let mut running = prepared;
+    let bounded = opts.duration.is_some();
+    let source = ReportSource {
+        recorder: Arc::clone(&recorder),
+        summary: Arc::clone(&sinks.summary),
+        identity,
+        gates: opts.gates.clone(),
+        measure_from,
+        started,
+    };
+    let progress = opts.duration.and_then(|total| {
+        crate::progress::spawn(
             Arc::clone(&recorder),
-            identity.clone(),
-            opts.gates.clone(),
-            opts.report.clone(),
-        );
+            Arc::clone(&sinks.summary),
+            started,
+            total,
+        )
+    });
+    let checkpoints = {
+        let (source, path) = (source.clone(), opts.report.clone());
         tokio::spawn(async move {
             let Some(path) = path else { return };
             let mut tick = tokio::time::interval(CHECKPOINT);
             tick.tick().await;
             loop {
                 tick.tick().await;
-                let r = snapshot(
-                    &recorder,
-                    &identity,
-                    measure_from,
-                    started,
-                    bounded,
-                    None,
-                    &gates,
-                    false,
-                );
+                let r = source.snapshot(None, false);
                 if let Err(e) = r.write(&path) {
                     tracing::warn!(path = %path.display(), error = %e, "cannot write the report checkpoint");
                 }
@@ -376,7 +469,7 @@ pub async fn run(
         })
     };
     status.set_phase(Phase::Running);
-    let deadline = opts.duration.map(|d| started.max(epoch) + d);
+    let deadline = opts.duration.map(|d| start + d);
     let until_deadline = async {
         match deadline {
             Some(d) => tokio::time::sleep_until(d).await,
@@ -385,7 +478,7 @@ pub async fn run(
     };
     tokio::pin!(until_deadline);
 
-    let mut interrupted = None;
+    let mut stopped_by = None;
     loop {
         tokio::select! {
             end = async {
@@ -409,16 +502,16 @@ pub async fn run(
                 break;
             }
             Some(reply) = reloads.recv() => {
-                let result = reload(opts.config_path.as_deref(), &mut config, &shared, &mut generation, &status).await;
+                let result = reload(opts.config_path.as_deref(), &mut running, &shared, &mut generation, &status, &instruments).await;
                 let _ = reply.send(result);
             }
             sig = next_signal(&mut signals) => {
-                if sig == Signal::Reload {
-                    let _ = reload(opts.config_path.as_deref(), &mut config, &shared, &mut generation, &status).await;
+                let Some(stop) = sig.stop() else {
+                    let _ = reload(opts.config_path.as_deref(), &mut running, &shared, &mut generation, &status, &instruments).await;
                     continue;
-                }
+                };
                 tracing::info!(signal = ?sig, "stopping");
-                interrupted = Some(sig);
+                stopped_by = Some(stop);
                 break;
             }
         }
@@ -429,11 +522,8 @@ pub async fn run(
     generation.stop().await;
     stop.cancel();
     tracker.close();
-    let grace = config.load.drain_timeout;
-    let in_flight = recorder
-        .totals
-        .in_flight
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let grace = running.config.load.drain_timeout;
+    let in_flight = recorder.totals.in_flight();
     if in_flight > 0 {
         tracing::info!(in_flight, grace = ?grace, "draining in-flight requests");
     }
@@ -455,16 +545,7 @@ pub async fn run(
         p.abort();
         crate::progress::clear();
     }
-    let report = snapshot(
-        &recorder,
-        &identity,
-        measure_from,
-        started,
-        bounded,
-        interrupted,
-        &opts.gates,
-        true,
-    );
+    let report = source.snapshot(stopped_by, true);
     if let Some(path) = &opts.report
         && let Err(e) = report.write(path)
     {
@@ -476,7 +557,7 @@ pub async fn run(
     if let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_secs(5), server_task).await {
         tracing::warn!(error = %e, "metrics server");
     }
-    if let Some(log) = recorder.request_log().cloned() {
+    if let Some(log) = sinks.log {
         let _ = tokio::task::spawn_blocking(move || log.close()).await;
     }
     let _ = tokio::task::spawn_blocking(move || exporter.shutdown()).await;

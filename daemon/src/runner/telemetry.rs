@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::export::Exporter;
-use crate::metrics::Recorder;
+use crate::metrics::baseline::BaselineSink;
 use crate::resources::Sampler;
 use crate::resources::gpu::{GpuSource, Nvml};
 
@@ -23,15 +23,9 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// `start`: the run's start instant (the baseline warm-up counts from it).
-    pub fn start(
-        config: &Config,
-        exporter: &Exporter,
-        recorder: &Arc<Recorder>,
-        start: Instant,
-    ) -> Self {
+    /// Start the sampler and the task that closes `baselines`' window when it is due.
+    pub fn start(config: &Config, exporter: &Exporter, baselines: Arc<BaselineSink>) -> Self {
         let meter = exporter.meter();
-        recorder.start_baselines(&meter, config, start);
         let stop = Arc::new(AtomicBool::new(false));
         let gpu = config
             .resources
@@ -50,12 +44,11 @@ impl Telemetry {
                 None
             }
         };
-        let r = Arc::clone(recorder);
         let baselines = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;
-                r.baseline_tick();
+                baselines.tick(Instant::now());
             }
         });
         Telemetry {

@@ -11,33 +11,30 @@ use bytes::Bytes;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{Client, ClientError};
+use super::Launcher;
+use crate::client::Client;
 use crate::config::Config;
 use crate::config::canary::Canary;
-use crate::metrics::Recorder;
+use crate::metrics::canary::CanaryInstruments;
 use crate::openai::{ChatMessage, CompletionRequest, Endpoint, StreamOptions};
-use crate::record::{ErrorType, Outcome, RequestPlan, RequestRecord};
-use crate::workload::Prompt;
+use crate::record::{ErrorType, Outcome, Prompt, RequestPlan, RequestRecord};
+use crate::workload::Tokenizer;
 
 /// A configured canary, ready to run.
 #[derive(Debug)]
 pub struct CanaryProbe {
-    client: Client,
     canary: Canary,
     body: Bytes,
     input_tokens: u32,
-    /// The canary's scenario index in the recorder (one past the configured scenarios).
-    scenario: usize,
+    /// The canary's request scope (one past the configured scenarios).
+    scope: usize,
 }
 
 impl CanaryProbe {
-    /// `None` without a `[canary]`.
-    pub fn new(config: &Config) -> Result<Option<Self>, ClientError> {
-        let Some(canary) = config.canary.clone() else {
-            return Ok(None);
-        };
-        let target = &config.targets[canary.target];
-        let client = Client::for_target(target, canary.endpoint, config.seed)?;
+    /// `None` without a `[canary]`; `tokenizer` is its target's (to count the prompt).
+    pub fn new(config: &Config, tokenizer: &dyn Tokenizer) -> Option<Self> {
+        let canary = config.canary.clone()?;
+        let target = config.canary_target()?;
         let mut req = CompletionRequest {
             model: target.model.as_str().into(),
             max_tokens: Some(canary.max_tokens),
@@ -59,14 +56,13 @@ impl CanaryProbe {
             Endpoint::Completions => req.prompt = Some(canary.prompt.as_str().into()),
         }
         let body = Bytes::from(serde_json::to_vec(&req).unwrap_or_default());
-        let input_tokens = target.tokenizer.count(&canary.prompt) as u32;
-        Ok(Some(CanaryProbe {
-            client,
+        let input_tokens = tokenizer.count(&canary.prompt) as u32;
+        Some(CanaryProbe {
             canary,
             body,
             input_tokens,
-            scenario: config.scenarios.len(),
-        }))
+            scope: config.scenarios.len(),
+        })
     }
 
     /// The checks `rec` fails (empty: the probe passed).
@@ -94,12 +90,13 @@ impl CanaryProbe {
         failed
     }
 
-    /// Probe every `interval` until `stop`; `abort` cancels a probe in flight.
+    /// Probe every `interval` until `stop`, through `launcher` (the canary's own client, outside
+    /// `max_in_flight` and the budget).
     pub async fn run(
         self,
-        recorder: Arc<Recorder>,
+        launcher: Arc<Launcher<Client>>,
+        instruments: Arc<CanaryInstruments>,
         stop: CancellationToken,
-        abort: CancellationToken,
     ) {
         let mut tick = tokio::time::interval(self.canary.interval);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -112,7 +109,7 @@ impl CanaryProbe {
             }
             let prompt = Arc::new(Prompt {
                 seq,
-                scenario: 0,
+                scenario: self.scope,
                 body: self.body.clone(),
                 input_tokens: self.input_tokens,
                 max_tokens: self.canary.max_tokens,
@@ -122,17 +119,15 @@ impl CanaryProbe {
             let plan = RequestPlan {
                 seq,
                 intended_at: Instant::now(),
-                scenario: 0,
+                scenario: self.scope,
                 max_tokens: self.canary.max_tokens,
                 prompt,
                 keep_text: true,
                 phase: None,
             };
             seq += 1;
-            recorder.started(self.scenario);
-            let mut rec = self.client.execute(&plan, &abort).await;
-            rec.scenario = self.scenario;
-            recorder.observe(&rec);
+            let Ok(slot) = launcher.admit() else { continue };
+            let rec = slot.start(plan).run().await;
             if rec.outcome == Outcome::Cancelled {
                 return;
             }
@@ -143,7 +138,7 @@ impl CanaryProbe {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64());
-            recorder.canary(&failed, now);
+            instruments.probe(&failed, now);
         }
     }
 }

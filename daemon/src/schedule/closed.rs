@@ -17,51 +17,64 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{Execute, FailureLog};
+use super::{Execute, Launcher};
+use crate::config::{LoadConfig, UserRamp};
 use crate::metrics::Recorder;
 use crate::record::RequestPlan;
 use crate::workload::PromptPool;
 use crate::workload::rng::{Stream, rng_for};
 
-/// Everything the users share.
+/// Closed-loop users, ready to start.
 #[derive(Debug)]
-pub struct Users<E> {
-    pub users: crate::config::UserRamp,
+pub struct Users<E: Execute> {
+    users: UserRamp,
     /// The run's start: the ramp is timed from here.
-    pub epoch: Instant,
-    pub think_time: (Duration, Duration),
-    pub seed: u64,
-    pub pool: PromptPool,
-    pub recorder: Arc<Recorder>,
-    pub executor: Arc<E>,
-    pub failures: Arc<FailureLog>,
-    pub tracker: TaskTracker,
-    pub stop: CancellationToken,
-    pub abort: CancellationToken,
-    pub budget: Option<crate::config::Budget>,
+    epoch: Instant,
+    think_time: (Duration, Duration),
+    seed: u64,
+    pool: PromptPool,
+    launcher: Arc<Launcher<E>>,
+    tracker: TaskTracker,
+    stop: CancellationToken,
 }
 
 impl<E: Execute> Users<E> {
+    /// The users of `load` (ramped from `epoch`) sending prompts from `pool` through
+    /// `launcher`, each pausing uniformly in `load.think_time` after an answer (drawn from
+    /// `seed`); their tasks go on `tracker`.
+    pub fn new(
+        load: &LoadConfig,
+        seed: u64,
+        epoch: Instant,
+        pool: PromptPool,
+        launcher: Arc<Launcher<E>>,
+        tracker: TaskTracker,
+        stop: CancellationToken,
+    ) -> Self {
+        Users {
+            users: load.users,
+            epoch,
+            think_time: load.think_time,
+            seed,
+            pool,
+            launcher,
+            tracker,
+            stop,
+        }
+    }
+
     /// Start the users on the tracker; they stop at `stop` (a request in flight finishes, or is
-    /// cancelled by `abort`).
+    /// cancelled by the launcher's abort) or when the budget is spent.
     pub fn spawn(self) {
         let pool = Arc::new(Mutex::new(self.pool));
         let active = Arc::new(AtomicUsize::new(0));
         for user in 0..self.users.max() {
-            let (pool, recorder, executor, failures) = (
+            let (pool, launcher, active) = (
                 Arc::clone(&pool),
-                Arc::clone(&self.recorder),
-                Arc::clone(&self.executor),
-                Arc::clone(&self.failures),
-            );
-            let (stop, abort, think, seed, budget, active) = (
-                self.stop.clone(),
-                self.abort.clone(),
-                self.think_time,
-                self.seed,
-                self.budget,
+                Arc::clone(&self.launcher),
                 Arc::clone(&active),
             );
+            let (stop, think, seed) = (self.stop.clone(), self.think_time, self.seed);
             let (start, end) = self.users.active(user);
             let (start, end) = (self.epoch + start, end.map(|e| self.epoch + e));
             self.tracker.spawn(async move {
@@ -70,6 +83,7 @@ impl<E: Execute> Users<E> {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep_until(start) => {}
                 }
+                let recorder = Arc::clone(launcher.recorder());
                 recorder.set_limit(active.fetch_add(1, Ordering::Relaxed) + 1);
                 // Whatever ends this user's loop, it no longer counts as active.
                 let _active = ActiveUser {
@@ -94,10 +108,8 @@ impl<E: Execute> Users<E> {
                         p = async { pool.lock().await.next().await } => p,
                     };
                     let Some(prompt) = prompt else { return };
-                    if recorder.totals.budget_spent(budget.as_ref()) {
-                        recorder.dropped(crate::metrics::catalogue::DropReason::Budget);
-                        return;
-                    }
+                    // Closed loop has no in-flight cap beyond its users: only the budget refuses.
+                    let Ok(slot) = launcher.admit() else { return };
                     let seq = prompt.seq;
                     let plan = RequestPlan {
                         seq,
@@ -108,10 +120,7 @@ impl<E: Execute> Users<E> {
                         keep_text: false,
                         phase: None,
                     };
-                    recorder.started(plan.scenario);
-                    let record = executor.execute(plan, abort.clone()).await;
-                    recorder.observe(&record);
-                    failures.note(&record);
+                    slot.start(plan).run().await;
                     let (lo, hi) = think;
                     let pause = if hi > lo {
                         lo + (hi - lo).mul_f64(

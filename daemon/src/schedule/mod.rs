@@ -1,10 +1,13 @@
 //! When to send: an open-loop arrival process ([`Arrivals`]) placed on the load [`Shape`] from
-//! absolute time, and the one global [`Dispatcher`] that holds `max_in_flight` as a semaphore.
-//! An arrival with no permit is dropped and counted — never queued — and a late dispatcher
-//! catches up on its absolute schedule, the lateness showing as schedule lag.
+//! absolute time, and the one global [`Dispatcher`] that feeds it to the request lifecycle
+//! ([`launch`]), whose launcher holds `max_in_flight` as a semaphore. An arrival with no permit
+//! is dropped and counted — never queued — and a late dispatcher catches up on its absolute
+//! schedule, the lateness showing as schedule lag. Closed-loop users ([`closed`]), session turns
+//! ([`session`]) and canary probes ([`canary`]) are the other sources of the same lifecycle.
 
 pub mod canary;
 pub mod closed;
+pub mod launch;
 pub mod session;
 pub mod shape;
 
@@ -13,17 +16,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand_distr::{Distribution, Exp1, Gamma};
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Arrival;
-use crate::metrics::Recorder;
 use crate::metrics::catalogue::DropReason;
 use crate::record::{RequestPlan, RequestRecord};
 use crate::workload::PromptPool;
 use crate::workload::rng::{Stream, rng_for};
+pub use launch::{FailureLog, InFlight, Launcher, Slot, Spend};
+pub use session::Sessions;
 pub use shape::Shape;
 
 /// One scheduled arrival: sequence number and offset from the run's epoch.
@@ -182,49 +185,6 @@ impl Execute for crate::client::Client {
     }
 }
 
-/// Logs failed requests at a bounded rate (a burst of failures must not flood the logs or
-/// slow the tasks that report them): at most `per_second` lines a second, then one line saying
-/// how many were suppressed.
-#[derive(Debug)]
-pub struct FailureLog {
-    per_second: u32,
-    state: std::sync::Mutex<(Instant, u32, u64)>,
-}
-
-impl FailureLog {
-    pub fn new(per_second: u32) -> Self {
-        FailureLog {
-            per_second,
-            state: std::sync::Mutex::new((Instant::now(), 0, 0)),
-        }
-    }
-
-    pub fn note(&self, record: &RequestRecord) {
-        let Some(error) = record.error_type else {
-            return;
-        };
-        if error == crate::record::ErrorType::Cancelled {
-            return;
-        }
-        let Ok(mut st) = self.state.lock() else {
-            return;
-        };
-        let now = Instant::now();
-        if now.duration_since(st.0) >= Duration::from_secs(1) {
-            if st.2 > 0 {
-                tracing::warn!(suppressed = st.2, "more failed requests were not logged");
-            }
-            *st = (now, 0, 0);
-        }
-        if st.1 < self.per_second {
-            st.1 += 1;
-            tracing::warn!(seq = record.seq, error_type = error.as_str(), status = ?record.status, "request failed");
-        } else {
-            st.2 += 1;
-        }
-    }
-}
-
 /// How the dispatch loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DispatchEnd {
@@ -234,56 +194,67 @@ pub enum DispatchEnd {
     Stopped,
 }
 
-/// The one global dispatcher.
+/// The one global dispatcher: arrivals, on their absolute schedule, into the launcher.
 #[derive(Debug)]
-pub struct Dispatcher<E> {
-    pub arrivals: Arrivals,
-    pub shape: Shape,
-    pub epoch: Instant,
-    pub limit: Arc<Semaphore>,
-    pub pool: PromptPool,
-    pub recorder: Arc<Recorder>,
-    pub executor: Arc<E>,
+pub struct Dispatcher<E: Execute> {
+    arrivals: Arrivals,
+    shape: Shape,
+    epoch: Instant,
+    pool: PromptPool,
+    launcher: Arc<Launcher<E>>,
+    /// Multi-turn sessions (`None`: no conversational scenario can arrive).
+    sessions: Option<Arc<Sessions>>,
     /// Every request task; close and wait on it to drain.
-    pub tracker: TaskTracker,
+    tracker: TaskTracker,
     /// Stops arrivals.
-    pub stop: CancellationToken,
-    /// Cancels requests in flight (after the drain grace period).
-    pub abort: CancellationToken,
-    pub failures: Arc<FailureLog>,
-    /// Builds follow-up turns of multi-turn sessions.
-    pub workload: Arc<crate::workload::Workload>,
-    /// Sessions in flight (`load.max_sessions`).
-    pub sessions: Arc<Semaphore>,
-    /// The spend cap: once reached, the schedule ends.
-    pub budget: Option<crate::config::Budget>,
+    stop: CancellationToken,
 }
 
 impl<E: Execute> Dispatcher<E> {
+    /// Dispatch `arrivals` (on `shape`, timed from `epoch`) with prompts from `pool`.
+    pub fn new(
+        arrivals: Arrivals,
+        shape: Shape,
+        epoch: Instant,
+        pool: PromptPool,
+        launcher: Arc<Launcher<E>>,
+        tracker: TaskTracker,
+        stop: CancellationToken,
+    ) -> Self {
+        Dispatcher {
+            arrivals,
+            shape,
+            epoch,
+            pool,
+            launcher,
+            sessions: None,
+            tracker,
+            stop,
+        }
+    }
+
+    /// Arrivals of conversational scenarios start sessions in `sessions`.
+    pub fn with_sessions(mut self, sessions: Arc<Sessions>) -> Self {
+        self.sessions = Some(sessions);
+        self
+    }
+
     fn publish_shape(&self, now: Instant) {
         let t = now.saturating_duration_since(self.epoch);
+        let recorder = self.launcher.recorder();
         match self.shape.phase_at(t) {
-            Some(i) => self.recorder.set_schedule(self.shape.rate_at(t), i as i64),
-            None => self.recorder.set_schedule(0.0, -1),
+            Some(i) => recorder.set_schedule(self.shape.rate_at(t), i as i64),
+            None => recorder.set_schedule(0.0, -1),
         }
     }
 
     pub async fn run(mut self) -> DispatchEnd {
-        let ctx = Arc::new(session::SessionContext {
-            executor: Arc::clone(&self.executor),
-            recorder: Arc::clone(&self.recorder),
-            failures: Arc::clone(&self.failures),
-            workload: Arc::clone(&self.workload),
-            limit: Arc::clone(&self.limit),
-            stop: self.stop.clone(),
-            abort: self.abort.clone(),
-            budget: self.budget,
-        });
         let mut gauges = tokio::time::interval(Duration::from_secs(1));
         gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let recorder = Arc::clone(self.launcher.recorder());
         loop {
             let Some(tick) = self.arrivals.next() else {
-                self.recorder.set_schedule(0.0, -1);
+                recorder.set_schedule(0.0, -1);
                 return DispatchEnd::Finished;
             };
             let intended_at = self.epoch + tick.at;
@@ -295,16 +266,16 @@ impl<E: Execute> Dispatcher<E> {
                     now = gauges.tick() => self.publish_shape(now),
                 }
             }
-            if self.recorder.totals.budget_spent(self.budget.as_ref()) {
-                self.recorder.dropped(DropReason::Budget);
-                self.recorder.set_schedule(0.0, -1);
-                tracing::info!("load.budget reached: no more requests");
-                return DispatchEnd::Finished;
-            }
-            let Ok(permit) = Arc::clone(&self.limit).try_acquire_owned() else {
-                self.recorder.dropped(DropReason::MaxInFlight);
-                continue;
+            let slot = match self.launcher.admit() {
+                Ok(slot) => slot,
+                Err(DropReason::Budget) => {
+                    recorder.set_schedule(0.0, -1);
+                    tracing::info!("load.budget reached: no more requests");
+                    return DispatchEnd::Finished;
+                }
+                Err(_) => continue,
             };
+            // A slot dropped here (stopped while waiting) counts as dropped: shutting_down.
             let prompt = tokio::select! {
                 biased;
                 () = self.stop.cancelled() => return DispatchEnd::Stopped,
@@ -321,34 +292,36 @@ impl<E: Execute> Dispatcher<E> {
                 scenario: prompt.scenario,
                 max_tokens: prompt.max_tokens,
                 prompt,
-                keep_text: false,
+                // A session's next turn carries this answer.
+                keep_text: session_turns.is_some_and(|t| t > 1),
                 phase: self
                     .shape
                     .phase_at(tick.at)
                     .and_then(|i| u32::try_from(i).ok()),
             };
-            if let Some(turns) = session_turns {
-                let Ok(session) = Arc::clone(&self.sessions).try_acquire_owned() else {
-                    self.recorder.dropped(DropReason::MaxSessions);
-                    continue;
-                };
-                self.recorder.session_started();
-                self.recorder.started(plan.scenario);
-                self.tracker
-                    .spawn(session::run(Arc::clone(&ctx), plan, permit, session, turns));
-                continue;
+            match (session_turns, &self.sessions) {
+                (Some(turns), Some(sessions)) => {
+                    let Some(session) = sessions.open() else {
+                        slot.refuse(DropReason::MaxSessions);
+                        continue;
+                    };
+                    let first = slot.start(plan);
+                    self.tracker.spawn(session::run(
+                        Arc::clone(&self.launcher),
+                        Arc::clone(sessions),
+                        session,
+                        first,
+                        turns,
+                        self.stop.clone(),
+                    ));
+                }
+                _ => {
+                    let request = slot.start(plan);
+                    self.tracker.spawn(async move {
+                        request.run().await;
+                    });
+                }
             }
-            self.recorder.started(plan.scenario);
-            let recorder = Arc::clone(&self.recorder);
-            let executor = Arc::clone(&self.executor);
-            let abort = self.abort.clone();
-            let failures = Arc::clone(&self.failures);
-            self.tracker.spawn(async move {
-                let record = executor.execute(plan, abort).await;
-                recorder.observe(&record);
-                drop(permit);
-                failures.note(&record);
-            });
         }
     }
 }

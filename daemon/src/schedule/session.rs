@@ -1,8 +1,9 @@
 //! Multi-turn sessions: an arrival of a conversational scenario starts a session that sends its
 //! next turn after the previous answer plus a think time, carrying the growing history (so
-//! context length and prefix-cache reuse grow as in real chat). Each turn needs an in-flight
-//! permit like any request — none free means the rest of the session is dropped and counted —
-//! and a failed turn ends its session. Follow-up prompts are built on a blocking worker.
+//! context length and prefix-cache reuse grow as in real chat). Each turn goes through the
+//! launcher like any request — a refused admission (no in-flight permit, budget spent) drops the
+//! rest of the session and is counted — and a failed turn ends its session. Follow-up prompts
+//! are built on a blocking worker.
 
 use std::sync::Arc;
 
@@ -10,24 +11,40 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{Execute, FailureLog};
-use crate::metrics::Recorder;
-use crate::metrics::catalogue::DropReason;
+use super::{Execute, InFlight, Launcher};
 use crate::openai::CompletionRequest;
 use crate::record::{Outcome, RequestPlan};
 use crate::workload::Workload;
 
-/// What a session task needs.
+/// What sessions share: the workload that builds follow-up turns and the cap on sessions in
+/// flight (`load.max_sessions`).
 #[derive(Debug)]
-pub struct SessionContext<E> {
-    pub executor: Arc<E>,
-    pub recorder: Arc<Recorder>,
-    pub failures: Arc<FailureLog>,
-    pub workload: Arc<Workload>,
-    pub limit: Arc<Semaphore>,
-    pub stop: CancellationToken,
-    pub abort: CancellationToken,
-    pub budget: Option<crate::config::Budget>,
+pub struct Sessions {
+    workload: Arc<Workload>,
+    slots: Arc<Semaphore>,
+}
+
+/// One session in flight: holds a `load.max_sessions` slot until dropped.
+#[derive(Debug)]
+pub struct SessionSlot {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Sessions {
+    pub fn new(workload: Arc<Workload>, max_sessions: usize) -> Self {
+        Sessions {
+            workload,
+            slots: Arc::new(Semaphore::new(max_sessions)),
+        }
+    }
+
+    /// A slot for a new session, if fewer than `max_sessions` are in flight.
+    pub fn open(&self) -> Option<SessionSlot> {
+        Arc::clone(&self.slots)
+            .try_acquire_owned()
+            .ok()
+            .map(|p| SessionSlot { _permit: p })
+    }
 }
 
 /// The last user message of a request body (the text a turn added).
@@ -47,62 +64,34 @@ fn last_user_message(body: &[u8]) -> String {
     }
 }
 
-/// Run one session of `turns` turns, the first of which is `first` (already counted as started).
+/// Run one session of `turns` turns, the first of which (`first`) has started; `stop` ends it
+/// before its next turn.
 pub async fn run<E: Execute>(
-    ctx: Arc<SessionContext<E>>,
-    first: RequestPlan,
-    permit: OwnedSemaphorePermit,
-    session: OwnedSemaphorePermit,
+    launcher: Arc<Launcher<E>>,
+    sessions: Arc<Sessions>,
+    slot: SessionSlot,
+    first: InFlight<E>,
     turns: u32,
+    stop: CancellationToken,
 ) {
-    let (seq, scenario, phase) = (first.seq, first.scenario, first.phase);
-    let mut plan = RequestPlan {
-        keep_text: turns > 1,
-        ..first
+    let recorder = Arc::clone(launcher.recorder());
+    recorder.session_started();
+    let (seq, scenario, phase, asked) = {
+        let p = first.plan();
+        (
+            p.seq,
+            p.scenario,
+            p.phase,
+            last_user_message(&p.prompt.body),
+        )
     };
-    let mut permit = Some(permit);
     let mut history: Vec<(String, String)> = Vec::new();
-    for turn in 0..turns {
-        if turn > 0 {
-            let intended_at = Instant::now() + ctx.workload.think_time(scenario, seq, turn);
-            tokio::select! {
-                biased;
-                () = ctx.stop.cancelled() => break,
-                () = tokio::time::sleep_until(intended_at) => {}
-            }
-            if ctx.recorder.totals.budget_spent(ctx.budget.as_ref()) {
-                ctx.recorder.dropped(DropReason::Budget);
-                break;
-            }
-            let Ok(p) = Arc::clone(&ctx.limit).try_acquire_owned() else {
-                ctx.recorder.dropped(DropReason::MaxInFlight);
-                break;
-            };
-            permit = Some(p);
-            let (workload, past) = (Arc::clone(&ctx.workload), history.clone());
-            let Ok(prompt) =
-                tokio::task::spawn_blocking(move || workload.next_turn(scenario, seq, turn, &past))
-                    .await
-            else {
-                break;
-            };
-            plan = RequestPlan {
-                seq,
-                intended_at,
-                scenario,
-                max_tokens: prompt.max_tokens,
-                prompt: Arc::new(prompt),
-                keep_text: turn + 1 < turns,
-                phase,
-            };
-            ctx.recorder.started(scenario);
-        }
-        let asked = last_user_message(&plan.prompt.body);
-        let record = ctx.executor.execute(plan.clone(), ctx.abort.clone()).await;
-        ctx.recorder.observe(&record);
-        drop(permit.take());
-        ctx.failures.note(&record);
-        if record.outcome != Outcome::Success {
+    let mut next = Some((first, asked));
+    let mut turn = 0;
+    while let Some((request, asked)) = next.take() {
+        let record = request.run().await;
+        turn += 1;
+        if record.outcome != Outcome::Success || turn >= turns {
             break;
         }
         history.push(("user".to_string(), asked));
@@ -110,7 +99,34 @@ pub async fn run<E: Execute>(
             "assistant".to_string(),
             record.answer_text.unwrap_or_default(),
         ));
+        let intended_at = Instant::now() + sessions.workload.think_time(scenario, seq, turn);
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep_until(intended_at) => {}
+        }
+        let Ok(admitted) = launcher.admit() else {
+            break;
+        };
+        let (workload, past) = (Arc::clone(&sessions.workload), history.clone());
+        let Ok(prompt) =
+            tokio::task::spawn_blocking(move || workload.next_turn(scenario, seq, turn, &past))
+                .await
+        else {
+            break;
+        };
+        let asked = last_user_message(&prompt.body);
+        let plan = RequestPlan {
+            seq,
+            intended_at,
+            scenario,
+            max_tokens: prompt.max_tokens,
+            prompt: Arc::new(prompt),
+            keep_text: turn + 1 < turns,
+            phase,
+        };
+        next = Some((admitted.start(plan), asked));
     }
-    ctx.recorder.session_ended();
-    drop(session);
+    recorder.session_ended();
+    drop(slot);
 }

@@ -16,14 +16,17 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Config;
 use crate::export::{CONTENT_TYPE, Exporter};
-use crate::metrics::Recorder;
+use crate::metrics::baseline::{Baseline, BaselineSink};
+use crate::metrics::request_log::RequestLog;
+use crate::metrics::{Recorder, SummarySink};
 use crate::record::Outcome;
+use crate::report::{Outcomes, Summary};
 
 /// Where the run is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,13 +58,22 @@ impl Phase {
     }
 }
 
+/// Where the status API reads the run from.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub recorder: Arc<Recorder>,
+    pub summary: Arc<SummarySink>,
+    pub baselines: Arc<BaselineSink>,
+    pub request_log: Option<Arc<RequestLog>>,
+}
+
 /// Shared state behind the endpoints.
 #[derive(Debug)]
 pub struct Status {
     pub exporter: Exporter,
-    pub recorder: Arc<Recorder>,
-    /// The effective config, secrets redacted.
-    config: std::sync::Mutex<serde_json::Value>,
+    sources: Sources,
+    /// The running config (serialized with its secrets redacted).
+    config: std::sync::Mutex<Arc<Config>>,
     /// Where `POST /-/reload` sends its request (none: reload unsupported).
     reload: Option<ReloadSender>,
     pub run_id: String,
@@ -71,17 +83,54 @@ pub struct Status {
     access: std::sync::OnceLock<access::Access>,
 }
 
+/// `/api/v1/status`.
+#[derive(Debug, serde::Serialize)]
+pub struct StatusDocument {
+    pub version: &'static str,
+    pub run_id: String,
+    pub state: &'static str,
+    pub uptime_seconds: f64,
+    pub schedule: ScheduleStatus,
+    pub requests: RequestStatus,
+    pub request_log: Option<LogStatus>,
+    /// The exact summary so far (statistics only; the report file carries the histograms).
+    pub summary: Option<Summary>,
+    pub baselines: std::collections::BTreeMap<String, Baseline>,
+    pub config: Arc<Config>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct ScheduleStatus {
+    pub target_rate: f64,
+    pub phase: i64,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct RequestStatus {
+    pub started: u64,
+    pub in_flight: i64,
+    pub finished: u64,
+    pub by_outcome: Outcomes,
+    pub dropped: u64,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct LogStatus {
+    pub written: u64,
+    pub dropped: u64,
+}
+
 impl Status {
     pub fn new(
         exporter: Exporter,
-        recorder: Arc<Recorder>,
-        config: serde_json::Value,
+        sources: Sources,
+        config: Arc<Config>,
         run_id: String,
         reload: Option<ReloadSender>,
     ) -> Self {
         Status {
             exporter,
-            recorder,
+            sources,
             config: std::sync::Mutex::new(config),
             reload,
             run_id,
@@ -104,7 +153,7 @@ impl Status {
     }
 
     /// The running config changed (a reload).
-    pub fn set_config(&self, config: serde_json::Value) {
+    pub fn set_config(&self, config: Arc<Config>) {
         if let Ok(mut c) = self.config.lock() {
             *c = config;
         }
@@ -119,39 +168,45 @@ impl Status {
     }
 
     /// The status document.
-    pub fn document(&self) -> serde_json::Value {
-        let t = &self.recorder.totals;
-        let by_outcome: serde_json::Map<String, serde_json::Value> = Outcome::ALL
-            .iter()
-            .map(|o| (o.as_str().to_string(), t.finished(*o).into()))
-            .collect();
-        let finished: u64 = Outcome::ALL.iter().map(|o| t.finished(*o)).sum();
-        json!({
-            "version": crate::VERSION,
-            "run_id": self.run_id,
-            "state": self.phase().as_str(),
-            "uptime_seconds": self.started.elapsed().as_secs_f64(),
-            "schedule": {
-                "target_rate": t.target_rate(),
-                "phase": t.phase.load(Ordering::Relaxed),
+    pub fn document(&self) -> StatusDocument {
+        let src = &self.sources;
+        let t = &src.recorder.totals;
+        let mut by_outcome = Outcomes::default();
+        for o in Outcome::ALL {
+            by_outcome.add(o, t.finished(o));
+        }
+        StatusDocument {
+            version: crate::VERSION,
+            run_id: self.run_id.clone(),
+            state: self.phase().as_str(),
+            uptime_seconds: self.started.elapsed().as_secs_f64(),
+            schedule: ScheduleStatus {
+                target_rate: t.target_rate(),
+                phase: t.phase.load(Ordering::Relaxed),
             },
-            "requests": {
-                "started": t.started.load(Ordering::Relaxed),
-                "in_flight": t.in_flight.load(Ordering::Relaxed),
-                "finished": finished,
-                "by_outcome": by_outcome,
-                "dropped": t.dropped.load(Ordering::Relaxed),
+            requests: RequestStatus {
+                started: t.started(),
+                in_flight: t.in_flight(),
+                finished: by_outcome.total(),
+                by_outcome,
+                dropped: t.dropped(),
             },
-            "request_log": self.recorder.request_log().map(|l| serde_json::json!({
-                "written": l.written.load(Ordering::Relaxed),
-                "dropped": l.dropped.load(Ordering::Relaxed),
-            })),
-            "summary": self.recorder.summary().map(|s| {
-                s.to_json(Instant::now().saturating_duration_since(s.measure_from).as_secs_f64())
+            request_log: src.request_log.as_ref().map(|l| LogStatus {
+                written: l.written.load(Ordering::Relaxed),
+                dropped: l.dropped.load(Ordering::Relaxed),
             }),
-            "baselines": self.recorder.baselines(),
-            "config": self.config.lock().map(|c| c.clone()).unwrap_or_default(),
-        })
+            summary: src.summary.with(|s| {
+                let secs = Instant::now()
+                    .saturating_duration_since(s.measure_from)
+                    .as_secs_f64();
+                s.report(secs, false)
+            }),
+            baselines: src.baselines.current(),
+            config: match self.config.lock() {
+                Ok(c) => Arc::clone(&c),
+                Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+            },
+        }
     }
 }
 
@@ -193,7 +248,7 @@ async fn metrics(State(s): State<Arc<Status>>, headers: HeaderMap) -> Response {
 
 /// Asks the run loop to reload and answers with its result.
 pub type ReloadSender =
-    tokio::sync::mpsc::UnboundedSender<tokio::sync::oneshot::Sender<Result<String, String>>>;
+    tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<String, String>>>;
 
 async fn reload(State(s): State<Arc<Status>>, headers: HeaderMap) -> Response {
     let access = s.access();
@@ -215,7 +270,7 @@ async fn reload(State(s): State<Arc<Status>>, headers: HeaderMap) -> Response {
             .into_response();
     };
     let (reply, answer) = tokio::sync::oneshot::channel();
-    if tx.send(reply).is_err() {
+    if tx.send(reply).await.is_err() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "the run is shutting down\n",
@@ -248,7 +303,7 @@ async fn reset_baseline(State(s): State<Arc<Status>>, headers: HeaderMap) -> Res
     if let Err(r) = s.access().control(&headers) {
         return r.into_response();
     }
-    if s.recorder.reset_baselines() {
+    if s.sources.baselines.reset(Instant::now()) {
         tracing::info!("drift baselines reset by the API: measuring again after the warm-up");
         (
             StatusCode::OK,

@@ -6,14 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Leak settings (`[simulator.leak]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct LeakParams {
-    pub bytes_per_request: u64,
-    pub bytes_per_minute: u64,
-    /// Never hold more than this.
-    pub max_bytes: u64,
-}
+use crate::config::simulator::LeakParams;
+
 
 /// Memory held on purpose.
 #[derive(Debug, Default)]

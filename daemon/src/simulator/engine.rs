@@ -16,32 +16,8 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::prefix::PrefixCache;
+pub use crate::config::simulator::EngineParams;
 
-/// Engine parameters (the timing part of `[simulator]`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct EngineParams {
-    /// Sequences decoded concurrently; more wait in the queue.
-    pub batch_capacity: usize,
-    /// Fixed part of the time to first token.
-    pub prefill_base: Duration,
-    /// Prefill time per uncached input token.
-    pub prefill_per_token: Duration,
-    /// Decode step time with one running sequence.
-    pub itl_base: Duration,
-    /// Added to the decode step per additional running sequence.
-    pub itl_per_seq: Duration,
-    /// Relative uniform jitter on every duration (0.05 = ±5 %).
-    pub jitter: f64,
-    /// KV cache size in tokens (prompt + generated, over running sequences).
-    pub kv_cache_tokens: u64,
-    pub prefix_block_tokens: usize,
-    /// Prefix cache size in blocks (0 disables it).
-    pub prefix_cache_blocks: usize,
-    /// ITL grows by this fraction per (scaled) hour since start.
-    pub drift_per_hour: f64,
-    /// Simulated hours per real hour, for drift and per-minute leaks (60 = a minute is an hour).
-    pub time_scale: f64,
-}
 
 #[derive(Debug)]
 struct State {
@@ -309,7 +285,7 @@ mod tests {
         let waiter = tokio::spawn(async move { e2.admit(10, false).await.kv() });
         tokio::task::yield_now().await;
         assert_eq!(e.load().1, 1, "third request waits");
-        let mut rng = crate::workload::rng::rng_for(0, crate::workload::rng::Stream::Simulator, 0);
+        let mut rng = crate::simulator::rng::rng(0, 0);
         assert_eq!(
             e.itl(Instant::now(), &mut rng),
             Duration::from_millis(11),
@@ -348,7 +324,7 @@ mod tests {
         p.drift_per_hour = 0.5;
         p.time_scale = 3600.0; // one real second is an hour
         let e = Engine::new(p);
-        let mut rng = crate::workload::rng::rng_for(0, crate::workload::rng::Stream::Simulator, 0);
+        let mut rng = crate::simulator::rng::rng(0, 0);
         assert_eq!(e.prefill_time(100, &mut rng), Duration::from_millis(20));
         let later = e.started + Duration::from_secs(2);
         assert!((e.drift_factor(later) - 2.0).abs() < 1e-9);

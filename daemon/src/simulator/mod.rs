@@ -11,13 +11,13 @@ pub mod degrade;
 pub mod engine;
 pub mod faults;
 pub mod prefix;
+mod rng;
 mod stream;
 pub mod truth;
 pub mod vllm;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -30,114 +30,17 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use crate::openai::{CompletionRequest, Endpoint, ModelCard, ModelList};
-use crate::workload::rng::{Stream, rng_for};
-use degrade::{Leak, LeakParams};
-use engine::{Engine, EngineParams};
-use faults::{FaultKind, FaultRule};
+pub use crate::config::simulator::{EngineParams, FaultKind, FaultRule, LeakParams, SimConfig};
+use degrade::Leak;
+use engine::Engine;
 use truth::{StatsReport, Truth};
 use vllm::VllmMetrics;
 
-/// The header carrying llm-soak's request sequence number, for joining truth and measurement.
-pub const SEQ_HEADER: &str = crate::client::SEQ_HEADER;
+pub use crate::openai::SEQ_HEADER;
 
-/// Everything `[simulator]` configures. Defaults resemble an 8B model on one mid-range GPU.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SimConfig {
-    pub model: String,
-    pub seed: u64,
-    pub engine: EngineParams,
-    /// Output length when a request sets no `max_tokens`.
-    pub default_max_tokens: u32,
-    /// Fraction of requests (without `ignore_eos`) that stop early at a seeded length.
-    pub early_stop: f64,
-    pub stall_for: Duration,
-    pub slow_headers_delay: Duration,
-    pub oversized_bytes: usize,
-    /// Where the vLLM-style `/metrics` listens (its own listener); `None`: not served.
-    pub metrics_listen: Option<SocketAddr>,
-    pub leak: LeakParams,
-    pub faults: Vec<FaultRule>,
-}
+/// The `Content-Type` of the Prometheus text format the metrics listener serves.
+const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-impl Default for SimConfig {
-    fn default() -> Self {
-        SimConfig {
-            model: "llm-soak-sim".into(),
-            seed: 0,
-            engine: EngineParams {
-                batch_capacity: 32,
-                prefill_base: Duration::from_millis(15),
-                prefill_per_token: Duration::from_micros(100),
-                itl_base: Duration::from_millis(20),
-                itl_per_seq: Duration::from_micros(400),
-                jitter: 0.0,
-                kv_cache_tokens: 131_072,
-                prefix_block_tokens: 16,
-                prefix_cache_blocks: 8192,
-                drift_per_hour: 0.0,
-                time_scale: 1.0,
-            },
-            default_max_tokens: 256,
-            early_stop: 0.0,
-            stall_for: Duration::from_secs(3600),
-            slow_headers_delay: Duration::from_secs(5),
-            oversized_bytes: 16 << 20,
-            metrics_listen: None,
-            leak: LeakParams {
-                max_bytes: 1 << 30,
-                ..LeakParams::default()
-            },
-            faults: Vec::new(),
-        }
-    }
-}
-
-impl SimConfig {
-    /// The effective `[simulator]` section, in the keys and units of the config file.
-    pub fn to_json(&self) -> serde_json::Value {
-        let d = |d: Duration| humantime::format_duration(d).to_string();
-        let e = &self.engine;
-        let mut v = serde_json::json!({
-            "model": self.model,
-            "seed": self.seed,
-            "batch_capacity": e.batch_capacity,
-            "prefill_base": d(e.prefill_base),
-            "prefill_per_token": d(e.prefill_per_token),
-            "itl_base": d(e.itl_base),
-            "itl_per_seq": d(e.itl_per_seq),
-            "jitter": e.jitter,
-            "kv_cache_tokens": e.kv_cache_tokens,
-            "prefix_block_tokens": e.prefix_block_tokens,
-            "prefix_cache_blocks": e.prefix_cache_blocks,
-            "default_max_tokens": self.default_max_tokens,
-            "early_stop": self.early_stop,
-            "time_scale": e.time_scale,
-            "stall_for": d(self.stall_for),
-            "slow_headers_delay": d(self.slow_headers_delay),
-            "oversized_bytes": self.oversized_bytes,
-            "leak": {
-                "bytes_per_request": self.leak.bytes_per_request,
-                "bytes_per_minute": self.leak.bytes_per_minute,
-                "max_bytes": self.leak.max_bytes,
-            },
-            "drift": { "itl_per_hour": e.drift_per_hour },
-            "faults": self.faults.iter().map(|f| {
-                let mut r = serde_json::json!({ "kind": f.kind.as_str(), "rate": f.rate, "from": d(f.from) });
-                if let Some(s) = f.status {
-                    r["status"] = s.into();
-                }
-                if let Some(u) = f.until {
-                    r["until"] = d(u).into();
-                }
-                r
-            }).collect::<Vec<_>>(),
-        });
-        if let Some(m) = self.metrics_listen {
-            v["metrics_listen"] = m.to_string().into();
-        }
-        v
-    }
-}
 
 /// The simulator's shared state.
 #[derive(Debug)]
@@ -324,7 +227,7 @@ async fn drain(State(sim): State<Arc<Simulator>>) -> axum::Json<Vec<truth::Reque
 
 async fn vllm_metrics(State(sim): State<Arc<Simulator>>) -> Response {
     match sim.vllm.encode(&sim.engine) {
-        Ok(body) => ([(header::CONTENT_TYPE, crate::export::CONTENT_TYPE)], body).into_response(),
+        Ok(body) => ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], body).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
@@ -341,11 +244,10 @@ async fn completions(
     handle(sim, Endpoint::Completions, &headers, body).await
 }
 
-/// Prompt token ids as the embedded default tokenizer sees them (on a blocking worker).
+/// Prompt token ids in `o200k_base` (on a blocking worker).
 async fn tokenize(text: String) -> Vec<u32> {
     tokio::task::spawn_blocking(move || {
-        use crate::workload::Tokenizer as _;
-        crate::workload::tokenizer::O200k::new().encode(&text)
+        tiktoken_rs::o200k_base_singleton().encode_ordinary(&text)
     })
     .await
     .unwrap_or_default()
@@ -388,7 +290,7 @@ async fn handle(
             "chat needs `messages`, completions need `prompt`",
         );
     }
-    let mut rng = rng_for(sim.config.seed, Stream::Simulator, index);
+    let mut rng = rng::rng(sim.config.seed, index);
     let u: f64 = rng.random();
     let fault = faults::choose(
         &sim.config.faults,

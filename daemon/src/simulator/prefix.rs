@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::workload::rng::splitmix64;
+use std::hash::{Hash, Hasher};
 
 /// A bounded LRU set of prefix-block hashes.
 #[derive(Debug)]
@@ -35,9 +35,10 @@ impl PrefixCache {
         tokens
             .chunks_exact(self.block_tokens)
             .map(|block| {
-                for &t in block {
-                    h = splitmix64(h ^ u64::from(t));
-                }
+                // A block's hash covers every token before it: equal hashes, equal prefixes.
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                (h, block).hash(&mut hasher);
+                h = hasher.finish();
                 h
             })
             .collect()

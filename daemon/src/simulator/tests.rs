@@ -2,6 +2,7 @@
 //! faults produced on request, ground truth and the vLLM-style metrics.
 
 use super::*;
+use std::time::Duration;
 
 fn quick() -> SimConfig {
     let mut c = SimConfig::default();
@@ -11,7 +12,7 @@ fn quick() -> SimConfig {
 }
 
 async fn post(addr: SocketAddr, path: &str, body: serde_json::Value) -> reqwest::Response {
-    crate::client::init_crypto();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
         .post(format!("http://{addr}{path}"))
         .json(&body)
@@ -127,7 +128,7 @@ async fn truth_counts_tokens_and_joins_by_sequence_number() {
         .unwrap();
     let body =
         serde_json::json!({"model": "m", "prompt": "a b c", "max_tokens": 5, "stream": true});
-    crate::client::init_crypto();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let text = reqwest::Client::new()
         .post(format!("http://{}/v1/completions", run.addr))
         .header(SEQ_HEADER, "42")

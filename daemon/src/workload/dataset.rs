@@ -7,21 +7,13 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 use serde::Deserialize;
 
 use super::Tokenizer;
+pub use crate::config::{DatasetSpec, Format, OnError};
 use super::rng::splitmix64;
-
-/// File format of a dataset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Format {
-    Jsonl,
-    Sharegpt,
-}
 
 /// One prompt from a dataset.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,27 +87,6 @@ enum Store {
     Memory(Vec<Entry>),
 }
 
-/// How to treat a bad entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnError {
-    Skip,
-    Fail,
-}
-
-/// What to load and keep.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct DatasetSpec {
-    pub file: PathBuf,
-    pub format: Format,
-    /// Draw with replacement (default) or walk a seeded permutation.
-    pub replacement: bool,
-    pub on_error: OnError,
-    /// Keep only entries whose prompt has this many tokens (inclusive).
-    pub min_input_tokens: Option<u32>,
-    pub max_input_tokens: Option<u32>,
-}
-
 /// A loaded dataset.
 #[derive(Debug)]
 pub struct Dataset {
@@ -138,8 +109,9 @@ impl Dataset {
         tokenizer: &dyn Tokenizer,
         seed: u64,
     ) -> Result<Dataset, LoadError> {
-        let file = File::open(&spec.file)
-            .map_err(|e| vec![format!("cannot read {}: {e}", spec.file.display())])?;
+        let path = spec.file.file.clone();
+        let file =
+            File::open(&path).map_err(|e| vec![format!("cannot read {}: {e}", path.display())])?;
         let mut bad: Vec<String> = Vec::new();
         let mut skipped_filter = 0;
         let keep = |e: &Entry, skipped: &mut usize| {
@@ -163,7 +135,7 @@ impl Dataset {
                     line.clear();
                     let n = reader
                         .read_line(&mut line)
-                        .map_err(|e| vec![format!("{}: {e}", spec.file.display())])?;
+                        .map_err(|e| vec![format!("{}: {e}", path.display())])?;
                     if n == 0 {
                         break;
                     }
@@ -199,7 +171,7 @@ impl Dataset {
                     |e| {
                         vec![format!(
                             "{}: not a JSON array of conversations: {e}",
-                            spec.file.display()
+                            path.display()
                         )]
                     },
                 )?;
@@ -219,7 +191,7 @@ impl Dataset {
             Store::Memory(v) => v.len(),
         } as u64;
         if len == 0 {
-            return Err(vec![format!("{}: no usable entries", spec.file.display())]);
+            return Err(vec![format!("{}: no usable entries", path.display())]);
         }
         // A seeded affine permutation i -> (stride * i + offset) mod len.
         let mut stride = splitmix64(seed) % len;
@@ -327,7 +299,10 @@ mod tests {
 
     fn spec(file: &Path, format: Format, on_error: OnError) -> DatasetSpec {
         DatasetSpec {
-            file: file.into(),
+            file: crate::config::FileRef {
+                file: file.into(),
+                at: crate::config::Origin::default(),
+            },
             format,
             replacement: false,
             on_error,

@@ -26,12 +26,17 @@ enum Sampler {
 }
 
 impl Lengths {
-    pub fn new(spec: &LengthDist) -> Self {
+    /// `empirical`: the values of the spec's length file, when it names one (read by the
+    /// preparation step; without them an empirical spec draws its `min`).
+    pub fn new(spec: &LengthDist, empirical: Option<&std::sync::Arc<Vec<u32>>>) -> Self {
         let spec = spec.clone();
         let sampler = match &spec.dist {
             DistKind::Constant(n) => Sampler::Constant(*n),
             DistKind::Uniform { min, max } => Sampler::Uniform(*min, *max),
-            DistKind::Empirical(e) => Sampler::Empirical(std::sync::Arc::clone(&e.values)),
+            DistKind::Empirical(_) => match empirical {
+                Some(v) if !v.is_empty() => Sampler::Empirical(std::sync::Arc::clone(v)),
+                _ => Sampler::Constant(spec.min),
+            },
             &DistKind::Normal { mean, stddev } => match Normal::new(mean, stddev) {
                 Ok(n) if stddev > 0.0 => Sampler::Normal(n),
                 _ => Sampler::Fixed(mean),
@@ -85,7 +90,7 @@ mod tests {
     use crate::workload::rng::{Stream, rng_for};
 
     fn stats(spec: LengthDist) -> (f64, f64, u32, u32) {
-        let l = Lengths::new(&spec);
+        let l = Lengths::new(&spec, None);
         let mut rng = rng_for(1, Stream::Workload, 0);
         let xs: Vec<u32> = (0..20_000).map(|_| l.sample(&mut rng)).collect();
         let mean = xs.iter().map(|&x| f64::from(x)).sum::<f64>() / xs.len() as f64;
@@ -146,20 +151,22 @@ mod tests {
 #[cfg(test)]
 mod empirical_tests {
     use super::*;
-    use crate::config::Empirical;
+    use crate::config::{Empirical, FileRef, Origin};
     use crate::workload::rng::{Stream, rng_for};
 
     #[test]
     fn empirical_draws_only_listed_values_clipped() {
         let spec = LengthDist {
             dist: DistKind::Empirical(Empirical {
-                file: "x".into(),
-                values: std::sync::Arc::new(vec![10, 20, 3000]),
+                file: FileRef {
+                    file: "x".into(),
+                    at: Origin::default(),
+                },
             }),
             min: 5,
             max: 1000,
         };
-        let l = Lengths::new(&spec);
+        let l = Lengths::new(&spec, Some(&std::sync::Arc::new(vec![10, 20, 3000])));
         let mut rng = rng_for(1, Stream::Workload, 0);
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..300 {

@@ -5,6 +5,7 @@
 //! the serialized request body — are prepared by a blocking worker into a bounded
 //! [`PromptPool`]; the request path only clones an `Arc<Prompt>`.
 
+pub mod assets;
 pub mod dataset;
 pub mod dist;
 pub mod plan;
@@ -14,34 +15,18 @@ pub mod tokenizer;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use rand::RngExt;
 use tokio::sync::mpsc;
 
 use crate::config::Config;
+pub use crate::record::Prompt;
+pub use assets::{Assets, ScenarioAssets};
 use prompt::Builder;
 use rng::{Stream, rng_for};
 pub use tokenizer::{Tokenizer, default_tokenizer};
 
 /// The embedded public-domain corpus (see `corpus/README.md`).
 pub static CORPUS: &str = include_str!("corpus/jargon.txt");
-
-/// One prepared request: the exact bytes to POST plus what the recorder needs to know.
-#[derive(Debug)]
-pub struct Prompt {
-    pub seq: u64,
-    pub scenario: usize,
-    /// Serialized JSON body, ready to send.
-    pub body: Bytes,
-    /// Tokens of the content llm-soak generated (system prompt included), with the target's
-    /// tokenizer; the server's `usage.prompt_tokens` adds its chat template.
-    pub input_tokens: u32,
-    pub max_tokens: u32,
-    /// Which shared prefix leads the prompt, if any.
-    pub prefix_id: Option<u32>,
-    /// For the first turn of a multi-turn session: how many turns the session has.
-    pub session_turns: Option<u32>,
-}
 
 /// Everything needed to compute request `seq` from `(seed, seq)` alone.
 #[derive(Debug)]
@@ -55,7 +40,7 @@ pub struct Workload {
 impl Workload {
     /// `run_id` goes into every prompt's marker, so a restarted run never hits the prefix
     /// cache warmed by the previous one.
-    pub fn new(config: &Config, run_id: &str) -> Self {
+    pub fn new(config: &Config, assets: &Assets, run_id: &str) -> Self {
         let total: f64 = config.scenarios.iter().map(|s| s.weight).sum();
         let mut acc = 0.0;
         let cumulative = config
@@ -76,7 +61,8 @@ impl Workload {
                     run_id,
                     i,
                     s,
-                    Arc::clone(&config.targets[s.target].tokenizer),
+                    assets.tokenizer_for(config, i),
+                    assets.scenarios.get(i).unwrap_or(&ScenarioAssets::default()),
                 )
             })
             .collect();
@@ -206,7 +192,7 @@ mod tests {
     #[test]
     fn prompts_are_token_exact_distinct_and_reproducible() {
         let config = config();
-        let w = Workload::new(&config, "abcd1234");
+        let w = Workload::new(&config, &Assets::load(&config).unwrap(), "abcd1234");
         let tok = default_tokenizer();
         let mut seen = std::collections::HashSet::new();
         let mut per_scenario = [0usize; 2];
@@ -241,7 +227,8 @@ mod tests {
 
     #[tokio::test]
     async fn pool_skips_dropped_sequence_numbers() {
-        let w = Arc::new(Workload::new(&config(), "r"));
+        let c = config();
+        let w = Arc::new(Workload::new(&c, &Assets::load(&c).unwrap(), "r"));
         let mut pool = w.spawn_pool(4, 0..10);
         assert_eq!(pool.take(0).await.unwrap().seq, 0);
         assert_eq!(pool.take(3).await.unwrap().seq, 3);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::Workload;
+use super::{Assets, Workload};
 use crate::config::Config;
 use crate::openai::CompletionRequest;
 
@@ -34,8 +34,8 @@ pub struct PlanRow {
 }
 
 /// Draw requests `0..n` on all cores.
-pub fn sample(config: &Config, n: u64) -> Vec<PlanRow> {
-    let workload = Arc::new(Workload::new(config, "plan"));
+pub fn sample(config: &Config, assets: &Assets, n: u64) -> Vec<PlanRow> {
+    let workload = Arc::new(Workload::new(config, assets, "plan"));
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
     let chunk = n.div_ceil(threads).max(1);
     let mut rows: Vec<PlanRow> = std::thread::scope(|scope| {
@@ -44,7 +44,7 @@ pub fn sample(config: &Config, n: u64) -> Vec<PlanRow> {
                 let workload = Arc::clone(&workload);
                 scope.spawn(move || {
                     (t * chunk..((t + 1) * chunk).min(n))
-                        .map(|seq| row(config, &workload, seq))
+                        .map(|seq| row(config, assets, &workload, seq))
                         .collect::<Vec<_>>()
                 })
             })
@@ -58,10 +58,10 @@ pub fn sample(config: &Config, n: u64) -> Vec<PlanRow> {
     rows
 }
 
-fn row(config: &Config, workload: &Workload, seq: u64) -> PlanRow {
+fn row(config: &Config, assets: &Assets, workload: &Workload, seq: u64) -> PlanRow {
     let p = workload.prompt(seq);
     let sc = &config.scenarios[p.scenario];
-    let tok = &config.targets[sc.target].tokenizer;
+    let tok = assets.tokenizer_for(config, p.scenario);
     let (content, retokenized) = match serde_json::from_slice::<CompletionRequest<'_>>(&p.body) {
         Ok(req) => match (&req.messages, &req.prompt) {
             (Some(msgs), _) => {
@@ -238,7 +238,7 @@ mod tests {
     #[test]
     fn ten_thousand_draws_match_the_distribution_exactly_and_are_distinct() {
         let c = config("");
-        let rows = sample(&c, 10_000);
+        let rows = sample(&c, &Assets::load(&c).unwrap(), 10_000);
         let input: Vec<u32> = rows.iter().map(|r| r.input_tokens).collect();
         let s = stats(&input);
         assert!((s.mean - 500.0).abs() < 500.0 * 0.02, "mean {}", s.mean);
@@ -271,10 +271,11 @@ mod tests {
             "/tests/fixtures/tokenizer/bpe-2k.json"
         );
         let c = config(&format!("tokenizer = {{ file = \"{path}\" }}"));
-        let rows = sample(&c, 300);
+        let rows = sample(&c, &Assets::load(&c).unwrap(), 300);
         assert!(rows.iter().all(|r| r.retokenized == r.input_tokens));
         // A different tokenizer cuts a different amount of text for the same token counts.
-        let o200k = sample(&config(""), 300);
+        let plain = config("");
+        let o200k = sample(&plain, &Assets::load(&plain).unwrap(), 300);
         assert_ne!(rows[0].prompt_sha256, o200k[0].prompt_sha256);
     }
 

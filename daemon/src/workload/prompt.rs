@@ -9,10 +9,12 @@ use bytes::Bytes;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
+use super::assets::ScenarioAssets;
+use super::dataset::Dataset;
 use super::dist::Lengths;
 use super::rng::{Stream, rng_for};
 use super::{CORPUS, Prompt, Tokenizer};
-use crate::config::{Corpus, MinTokens, Scenario};
+use crate::config::{MinTokens, Scenario};
 use crate::openai::{ChatMessage, CompletionRequest, Endpoint, StreamOptions};
 
 /// Text prompts are cut from.
@@ -38,6 +40,8 @@ pub struct Builder {
     scenario: Scenario,
     tokenizer: Arc<dyn Tokenizer>,
     text: Text,
+    /// Prompts from a file instead of synthetic text.
+    dataset: Option<Arc<Dataset>>,
     /// `None` for dataset scenarios.
     inputs: Option<Lengths>,
     outputs: Lengths,
@@ -59,10 +63,11 @@ impl Builder {
         index: usize,
         scenario: &Scenario,
         tokenizer: Arc<dyn Tokenizer>,
+        assets: &ScenarioAssets,
     ) -> Self {
-        let text = match &scenario.corpus {
-            Corpus::Embedded => Text::Embedded,
-            Corpus::File { text, .. } => Text::File(Arc::clone(text)),
+        let text = match &assets.corpus {
+            None => Text::Embedded,
+            Some(text) => Text::File(Arc::clone(text)),
         };
         let system_tokens = scenario
             .system_prompt
@@ -70,8 +75,12 @@ impl Builder {
             .map_or(0, |s| tokenizer.count(s));
         let mut b = Builder {
             index,
-            inputs: scenario.input_tokens.as_ref().map(Lengths::new),
-            outputs: Lengths::new(&scenario.output_tokens),
+            inputs: scenario
+                .input_tokens
+                .as_ref()
+                .map(|l| Lengths::new(l, assets.input.as_ref())),
+            outputs: Lengths::new(&scenario.output_tokens, assets.output.as_ref()),
+            dataset: assets.dataset.clone(),
             scenario: scenario.clone(),
             tokenizer,
             text,
@@ -79,7 +88,10 @@ impl Builder {
             prefixes: Vec::new(),
             fixed: None,
             system_tokens,
-            turns: scenario.session.as_ref().map(|s| Lengths::new(&s.turns)),
+            turns: scenario
+                .session
+                .as_ref()
+                .map(|s| Lengths::new(&s.turns, assets.turns.as_ref())),
             seed,
         };
         if let Some(sp) = scenario.shared_prefix {
@@ -104,7 +116,7 @@ impl Builder {
             let want = b.inputs.as_ref().map_or(0, |l| l.sample(&mut rng)) as usize;
             let max_tokens = b.outputs.sample(&mut rng);
             let offset = rng.random_range(0..b.text.as_str().len());
-            let (content, tokens) = match &b.scenario.dataset {
+            let (content, tokens) = match &b.dataset {
                 // A dataset's first drawn entry, repeated.
                 Some(_) => b.dataset_content(&fixed),
                 None => b.cut("", offset, want),
@@ -119,11 +131,11 @@ impl Builder {
         if let Some((content, tokens, max_tokens)) = &self.fixed {
             return self.prompt(seq, content, *tokens, *max_tokens, None);
         }
-        if let Some(ds) = &self.scenario.dataset {
+        if let Some(ds) = &self.dataset {
             let i = ds.index(seq, rng.random());
             let drawn = self.outputs.sample(rng);
             let Some(entry) = ds.get(i) else {
-                tracing::error!(file = %ds.spec.file.display(), entry = i, "cannot read a dataset entry; sending an empty prompt");
+                tracing::error!(file = %ds.spec.file.file.display(), entry = i, "cannot read a dataset entry; sending an empty prompt");
                 return self.prompt(seq, "", 0, drawn, None);
             };
             let max_tokens = entry.max_tokens.unwrap_or(drawn);
@@ -368,10 +380,11 @@ mod tests {
         let c = config(
             "shared_prefix = { tokens = 256, pool = 4, share = 0.5 }\ninput_tokens = { uniform = { min = 300, max = 600 } }\noutput_tokens = 32",
         );
-        let w = Workload::new(&c, "r");
+        let assets = crate::workload::Assets::load(&c).unwrap();
+        let w = Workload::new(&c, &assets, "r");
         let b = &w.builders[0];
         assert_eq!(b.prefixes.len(), 4);
-        let tok = &c.targets[0].tokenizer;
+        let tok = &assets.tokenizers[0];
         for p in &b.prefixes {
             assert_eq!(tok.count(p), 256);
         }
@@ -418,7 +431,7 @@ mod tests {
         let c = config(
             "uniform = true\nignore_eos = true\nmin_tokens = \"max_tokens\"\nseed = 7\ninput_tokens = { normal = { mean = 100, stddev = 30 } }\noutput_tokens = { uniform = { min = 10, max = 90 } }",
         );
-        let w = Workload::new(&c, "r");
+        let w = Workload::new(&c, &crate::workload::Assets::load(&c).unwrap(), "r");
         let first = w.prompt(0);
         for seq in 1..50 {
             assert_eq!(w.prompt(seq).body, first.body);
@@ -452,8 +465,9 @@ mod dataset_tests {
             "prompts.jsonl\", replacement = false, format = \"jsonl",
             "chat",
         );
-        let w = Workload::new(&c, "r");
-        let tok = &c.targets[0].tokenizer;
+        let assets = crate::workload::Assets::load(&c).unwrap();
+        let w = Workload::new(&c, &assets, "r");
+        let tok = &assets.tokenizers[0];
         let mut seen = std::collections::HashSet::new();
         for seq in 0..40 {
             let p = w.prompt(seq);
@@ -478,7 +492,7 @@ mod dataset_tests {
     #[test]
     fn sharegpt_feeds_completions_too() {
         let c = config("sharegpt.json\", format = \"sharegpt", "completions");
-        let w = Workload::new(&c, "r");
+        let w = Workload::new(&c, &crate::workload::Assets::load(&c).unwrap(), "r");
         for seq in 0..20 {
             let p = w.prompt(seq);
             let v: serde_json::Value = serde_json::from_slice(&p.body).unwrap();

@@ -3,6 +3,8 @@
 //! builds its instruments from it, docs and tests read it, and a test pins the Prometheus names
 //! the exporter really produces.
 
+use opentelemetry::metrics::{self as otel, Meter};
+
 /// OTel attribute keys of the request labels ("R"). Prometheus turns dots into underscores.
 pub const REQUEST_LABELS: &[&str] = &[
     "gen_ai.operation.name",
@@ -74,6 +76,49 @@ pub struct Instrument {
     pub labels: &'static [&'static str],
     /// Keys of `labels` that only some points carry (e.g. `error.type` on failures).
     pub optional: &'static [&'static str],
+}
+
+impl Instrument {
+    /// The histogram, with its unit, description and explicit buckets.
+    pub fn histogram(&self, meter: &Meter) -> otel::Histogram<f64> {
+        debug_assert_eq!(self.kind, Kind::Histogram, "{}", self.name);
+        meter
+            .f64_histogram(self.name)
+            .with_unit(self.unit)
+            .with_description(self.description)
+            .with_boundaries(self.buckets.to_vec())
+            .build()
+    }
+
+    /// The counter (integral counts).
+    pub fn counter(&self, meter: &Meter) -> otel::Counter<u64> {
+        debug_assert_eq!(self.kind, Kind::Counter, "{}", self.name);
+        meter
+            .u64_counter(self.name)
+            .with_unit(self.unit)
+            .with_description(self.description)
+            .build()
+    }
+
+    /// The counter, for fractional amounts (joules, restarts read from a float gauge).
+    pub fn counter_f64(&self, meter: &Meter) -> otel::Counter<f64> {
+        debug_assert_eq!(self.kind, Kind::Counter, "{}", self.name);
+        meter
+            .f64_counter(self.name)
+            .with_unit(self.unit)
+            .with_description(self.description)
+            .build()
+    }
+
+    /// The (synchronous) gauge.
+    pub fn gauge(&self, meter: &Meter) -> otel::Gauge<f64> {
+        debug_assert_eq!(self.kind, Kind::Gauge, "{}", self.name);
+        meter
+            .f64_gauge(self.name)
+            .with_unit(self.unit)
+            .with_description(self.description)
+            .build()
+    }
 }
 
 macro_rules! labels {
@@ -494,6 +539,13 @@ pub enum DropReason {
 }
 
 impl DropReason {
+    pub const ALL: [DropReason; 4] = [
+        DropReason::MaxInFlight,
+        DropReason::MaxSessions,
+        DropReason::Budget,
+        DropReason::ShuttingDown,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             DropReason::MaxInFlight => "max_in_flight",

@@ -1,0 +1,92 @@
+//! Gate judgement on typed summaries, against themselves and earlier reports.
+
+use std::path::Path;
+
+use super::*;
+use crate::report::testing::{scope, summary};
+use crate::report::{Requests, SCHEMA_VERSION};
+
+fn report_of(s: Summary) -> RunReport {
+    RunReport {
+        schema_version: SCHEMA_VERSION,
+        llm_soak_version: "0.1.0".into(),
+        run_id: "r".into(),
+        shard: "0/1".into(),
+        complete: true,
+        interrupted: false,
+        signal: None,
+        elapsed_seconds: 10.0,
+        requests: Requests::default(),
+        summary: Some(s),
+        gates: Vec::new(),
+        verdict: None,
+    }
+}
+
+/// The report as an unversioned (schema 0) one: no histograms.
+fn strip_histograms(mut r: RunReport) -> RunReport {
+    r.schema_version = 0;
+    if let Some(s) = r.summary.as_mut() {
+        let scopes = std::iter::once(&mut s.all).chain(s.scenarios.iter_mut().map(|(_, v)| v));
+        for scope in scopes {
+            for q in crate::record::Quantity::ALL {
+                scope.latency.get_mut(q).hdr = None;
+            }
+        }
+    }
+    r
+}
+
+#[test]
+fn relative_gates_compare_with_the_earlier_report() {
+    // 36 successes with TTFT 100…135 ms and 4 failures, over 10 s.
+    let ttfts: Vec<u64> = (100..136).collect();
+    let s = summary(vec![("chat".into(), scope(&ttfts, 4, 10.0))], 10.0);
+    let report = report_of(s.clone());
+    let base = Baseline::from_report(report.clone(), Path::new("prev.json")).unwrap();
+    // The same run against itself: within 10 % passes, a tighter bound does not.
+    let judge = |text: &str| {
+        let mut g: Gate = text.parse().unwrap();
+        g.min_samples = 10;
+        evaluate(&g, &s, Some(&base))
+    };
+    let r = judge("ttft.p95 <= 1.1 * baseline");
+    assert_eq!(r.verdict, Verdict::Pass, "{r}");
+    assert_eq!(r.baseline, r.measured);
+    assert_eq!(judge("ttft.p95 < 0.5 * baseline").verdict, Verdict::Breach);
+    let r = judge("error_rate < baseline + 1%");
+    assert_eq!(r.verdict, Verdict::Pass, "{r}");
+    assert!((r.threshold.unwrap() - 0.11).abs() < 1e-9, "{r}");
+    assert_eq!(
+        judge("tpot.mean{scenario=\"chat\"} <= baseline").verdict,
+        Verdict::Pass
+    );
+    // The exact histograms answer any quantile, p75 too; a report without them (schema 0)
+    // lacks it: insufficient data, with the reason.
+    assert_eq!(judge("ttft.p75 <= baseline").verdict, Verdict::Pass);
+    let unversioned = strip_histograms(report.clone());
+    let old_base = Baseline::from_report(unversioned, Path::new("prev.json")).unwrap();
+    let mut g: Gate = "ttft.p75 < baseline".parse().unwrap();
+    g.min_samples = 10;
+    let r = evaluate(&g, &s, Some(&old_base));
+    assert_eq!(r.verdict, Verdict::Insufficient);
+    assert!(r.note.unwrap().contains("prev.json"));
+    // A baseline with fewer samples than the gate's minimum is not compared with.
+    let mut g: Gate = "ttft.p95 < baseline".parse().unwrap();
+    g.min_samples = 1000;
+    let r = evaluate(&g, &s, Some(&base));
+    assert_eq!(r.verdict, Verdict::Insufficient);
+    let note = r.note.clone().unwrap_or_default();
+    assert!(note.contains("only 36 samples"), "{r:?}");
+    // A relative gate without a baseline never passes.
+    let g: Gate = "ttft.p95 < baseline".parse().unwrap();
+    assert_eq!(evaluate(&g, &s, None).verdict, Verdict::Insufficient);
+    // Interrupted runs and checkpoints are refused as baselines.
+    let mut cut = report.clone();
+    cut.interrupted = true;
+    assert!(matches!(
+        Baseline::from_report(cut, Path::new("x")),
+        Err(BaselineError::Incomplete { .. })
+    ));
+    assert!(RunReport::parse("{\"a\": 1}", Path::new("x")).is_err());
+}

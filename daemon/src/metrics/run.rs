@@ -1,0 +1,59 @@
+//! The run's own instruments: identity (`llmsoak_run_info` with run id and shard,
+//! `llmsoak_build_info`, the start time) and the blackbox-style reload status (last reload
+//! successful, its time, the running config's checksum as a number).
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Gauge, Meter};
+
+use super::catalogue as c;
+
+/// Identity of this run, exported as `llmsoak_run_info`.
+#[derive(Debug, Clone)]
+pub struct RunIdentity {
+    pub run_id: String,
+    pub shard: String,
+    /// Unix time in seconds.
+    pub start_time: f64,
+}
+
+/// The reload gauges (identity is written once, at construction).
+#[derive(Debug)]
+pub struct RunInstruments {
+    reload_ok: Gauge<f64>,
+    reload_time: Gauge<f64>,
+    checksum: Gauge<f64>,
+}
+
+impl RunInstruments {
+    /// Export the run's identity and the initial config (`checksum`) as loaded successfully.
+    pub fn new(meter: &Meter, identity: &RunIdentity, checksum: u64) -> Self {
+        c::RUN_INFO.gauge(meter).record(
+            1.0,
+            &[
+                KeyValue::new("llmsoak.run.id", identity.run_id.clone()),
+                KeyValue::new("llmsoak.shard", identity.shard.clone()),
+            ],
+        );
+        c::BUILD_INFO
+            .gauge(meter)
+            .record(1.0, &[KeyValue::new("version", crate::VERSION)]);
+        c::RUN_START_TIME
+            .gauge(meter)
+            .record(identity.start_time, &[]);
+        let r = RunInstruments {
+            reload_ok: c::CONFIG_RELOAD_OK.gauge(meter),
+            reload_time: c::CONFIG_RELOAD_TIME.gauge(meter),
+            checksum: c::CONFIG_CHECKSUM.gauge(meter),
+        };
+        r.config_reloaded(true, checksum, identity.start_time);
+        r
+    }
+
+    /// A reload was attempted at `unix_time`; `checksum` is the config running afterwards.
+    pub fn config_reloaded(&self, ok: bool, checksum: u64, unix_time: f64) {
+        self.reload_ok.record(if ok { 1.0 } else { 0.0 }, &[]);
+        self.reload_time.record(unix_time, &[]);
+        self.checksum
+            .record((checksum & ((1 << 48) - 1)) as f64, &[]);
+    }
+}

@@ -1,0 +1,138 @@
+//! The exact histograms a report carries: HDR histograms of microseconds (1 µs – 1 h, 3
+//! significant digits), serialized in the HdrHistogram V2 format, deflate-compressed and base64
+//! encoded — the same encoding other HdrHistogram tools read. One constructor for every exact
+//! histogram in llm-soak (run summaries, baselines), so they always merge.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// The largest value recorded: an hour, in microseconds.
+pub const MAX_MICROS: u64 = 3_600_000_000;
+
+/// An exact latency histogram in microseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hdr(Histogram<u64>);
+
+impl Default for Hdr {
+    fn default() -> Self {
+        Hdr::new()
+    }
+}
+
+impl Hdr {
+    /// An empty histogram with llm-soak's bounds (3 significant digits).
+    pub fn new() -> Self {
+        Hdr::with_digits(3)
+    }
+
+    /// An empty histogram with fewer digits (cheaper, e.g. for baselines).
+    pub fn with_digits(digits: u8) -> Self {
+        // Constant, valid bounds (digits clamped to what the crate accepts): this cannot fail.
+        Hdr(
+            Histogram::new_with_bounds(1, MAX_MICROS, digits.clamp(1, 5))
+                .expect("valid HDR bounds"),
+        )
+    }
+
+    pub fn record(&mut self, d: Duration) {
+        let us = u64::try_from(d.as_micros())
+            .unwrap_or(u64::MAX)
+            .clamp(1, MAX_MICROS);
+        self.0.saturating_record(us);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.len()
+    }
+
+    /// Quantile `q` (0..=1) in seconds (`None` without samples).
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        (self.count() > 0).then(|| self.0.value_at_quantile(q) as f64 / 1e6)
+    }
+
+    /// Mean in seconds (`None` without samples).
+    pub fn mean(&self) -> Option<f64> {
+        (self.count() > 0).then(|| self.0.mean() / 1e6)
+    }
+
+    /// Add `other`'s counts (histograms of different precision merge; values out of range are
+    /// impossible with these bounds).
+    pub fn merge(&mut self, other: &Hdr) {
+        if self.0.add(&other.0).is_err() {
+            for v in other.0.iter_recorded() {
+                self.0
+                    .saturating_record_n(v.value_iterated_to(), v.count_at_value());
+            }
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.0.reset();
+    }
+
+    /// The V2 + deflate encoding, base64.
+    pub fn encode(&self) -> Result<String, String> {
+        let mut bytes = Vec::new();
+        V2DeflateSerializer::new()
+            .serialize(&self.0, &mut bytes)
+            .map_err(|e| format!("{e:?}"))?;
+        Ok(STANDARD.encode(bytes))
+    }
+
+    /// Read [`Hdr::encode`]'s output back.
+    pub fn decode(text: &str) -> Result<Hdr, String> {
+        let bytes = STANDARD
+            .decode(text.trim())
+            .map_err(|e| format!("not base64: {e}"))?;
+        let h: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| format!("not an HdrHistogram: {e:?}"))?;
+        Ok(Hdr(h))
+    }
+}
+
+impl Serialize for Hdr {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let text = self.encode().map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Hdr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Hdr::decode(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_histogram_round_trips_exactly_and_merges() {
+        let mut a = Hdr::new();
+        let mut b = Hdr::new();
+        for i in 1..=1000u64 {
+            a.record(Duration::from_micros(i * 37));
+            b.record(Duration::from_millis(i));
+        }
+        let text = a.encode().unwrap();
+        let back = Hdr::decode(&text).unwrap();
+        assert_eq!(back, a);
+        assert_eq!(back.quantile(0.99), a.quantile(0.99));
+        let mut whole = a.clone();
+        whole.merge(&b);
+        assert_eq!(whole.count(), 2000);
+        let json = serde_json::to_string(&whole).unwrap();
+        let again: Hdr = serde_json::from_str(&json).unwrap();
+        assert_eq!(again, whole);
+        assert!(Hdr::decode("not base64 !").is_err());
+        assert!(Hdr::decode("aGVsbG8=").is_err());
+    }
+}

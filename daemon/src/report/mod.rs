@@ -1,0 +1,480 @@
+//! The run report: one typed, versioned document ([`RunReport`], `schema_version`) that the
+//! terminal summary ([`render`]), the JSON file, gates, relative gates and the status API all
+//! use — written and read by the same serde structs, never by key strings. It holds counts, the
+//! exact per-scope summary (warm-up excluded) with each latency's statistics *and* its exact HDR
+//! histogram ([`hdr`]), spike recoveries and the gates' verdicts. The JSON is written atomically
+//! (temp file + rename) and checkpointed during long runs, so a crash at hour 7 loses nothing;
+//! `interrupted` marks a run a signal ended.
+//!
+//! Schema history: version 1 added `schema_version` and the `hdr` histograms to the fields of
+//! the unversioned (0) reports, which are still read (without histograms).
+
+pub mod hdr;
+mod render;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::{ErrorType, Outcome, Quantity, Stat};
+pub use hdr::Hdr;
+
+/// The version of the report document this build writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The signal that ended a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StopSignal {
+    /// SIGINT (exit 130 for a bounded run).
+    Interrupt,
+    /// SIGTERM (exit 143 for a bounded run; 0 for a daemon that drained).
+    Terminate,
+}
+
+/// How a gate (or a set of gates) came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Breach,
+    Insufficient,
+}
+
+/// One gate's verdict, with the numbers it was judged on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateResult {
+    pub gate: String,
+    pub verdict: Verdict,
+    pub measured: Option<f64>,
+    /// The threshold the measured value was compared with (after applying the baseline).
+    pub threshold: Option<f64>,
+    /// The earlier report's value, for a relative gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<f64>,
+    pub samples: u64,
+    pub min_samples: u64,
+    /// Why there is no verdict on the numbers (e.g. the baseline lacks the metric).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Finished requests by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcomes {
+    pub success: u64,
+    pub error: u64,
+    pub timeout: u64,
+    pub cancelled: u64,
+}
+
+impl Outcomes {
+    pub fn get(&self, o: Outcome) -> u64 {
+        match o {
+            Outcome::Success => self.success,
+            Outcome::Error => self.error,
+            Outcome::Timeout => self.timeout,
+            Outcome::Cancelled => self.cancelled,
+        }
+    }
+
+    pub fn add(&mut self, o: Outcome, n: u64) {
+        let slot = match o {
+            Outcome::Success => &mut self.success,
+            Outcome::Error => &mut self.error,
+            Outcome::Timeout => &mut self.timeout,
+            Outcome::Cancelled => &mut self.cancelled,
+        };
+        *slot += n;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.success + self.error + self.timeout + self.cancelled
+    }
+
+    /// Finished requests that count for SLOs (everything but `cancelled`).
+    pub fn judged(&self) -> u64 {
+        self.total() - self.cancelled
+    }
+}
+
+/// The request counts of the whole run (warm-up included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Requests {
+    pub started: u64,
+    pub dropped: u64,
+    pub finished: Outcomes,
+}
+
+/// One latency quantity's distribution over a scope: statistics in seconds and, from schema
+/// version 1, the exact histogram they were computed from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Dist {
+    pub samples: u64,
+    pub min: Option<f64>,
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    #[serde(rename = "p99.9")]
+    pub p99_9: Option<f64>,
+    pub max: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hdr: Option<Hdr>,
+}
+
+impl Dist {
+    /// The statistics of `h`, with the histogram itself when `keep`.
+    pub fn of(h: &Hdr, keep: bool) -> Dist {
+        Dist {
+            samples: h.count(),
+            min: h.quantile(0.0),
+            mean: h.mean(),
+            p50: h.quantile(0.5),
+            p90: h.quantile(0.9),
+            p95: h.quantile(0.95),
+            p99: h.quantile(0.99),
+            p99_9: h.quantile(0.999),
+            max: h.quantile(1.0),
+            hdr: keep.then(|| h.clone()),
+        }
+    }
+
+    /// A statistic: exact from the histogram when the report carries it, else one of the
+    /// statistics written down (`None` for a quantile an unversioned report lacks).
+    pub fn stat(&self, stat: Stat) -> Option<f64> {
+        match stat {
+            Stat::Mean => self.mean,
+            Stat::Max => self.max,
+            Stat::Quantile(q) => match &self.hdr {
+                Some(h) => h.quantile(q),
+                None => [
+                    (0.5, self.p50),
+                    (0.9, self.p90),
+                    (0.95, self.p95),
+                    (0.99, self.p99),
+                    (0.999, self.p99_9),
+                ]
+                .into_iter()
+                .find(|(k, _)| (k - q).abs() < 1e-9)
+                .and_then(|(_, v)| v),
+            },
+        }
+    }
+}
+
+/// The latency quantities of a scope.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    pub ttft: Dist,
+    pub ttfc: Dist,
+    pub tpot: Dist,
+    pub itl: Dist,
+    pub e2e: Dist,
+}
+
+impl Latency {
+    pub fn get(&self, q: Quantity) -> &Dist {
+        match q {
+            Quantity::Ttft => &self.ttft,
+            Quantity::Ttfc => &self.ttfc,
+            Quantity::Tpot => &self.tpot,
+            Quantity::Itl => &self.itl,
+            Quantity::E2e => &self.e2e,
+        }
+    }
+
+    pub fn get_mut(&mut self, q: Quantity) -> &mut Dist {
+        match q {
+            Quantity::Ttft => &mut self.ttft,
+            Quantity::Ttfc => &mut self.ttfc,
+            Quantity::Tpot => &mut self.tpot,
+            Quantity::Itl => &mut self.itl,
+            Quantity::E2e => &mut self.e2e,
+        }
+    }
+}
+
+/// Tokens of a scope's successful requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tokens {
+    pub input: u64,
+    pub output: u64,
+    pub output_per_second: Option<f64>,
+}
+
+/// Counts and latencies of one scope (all, a scenario, a phase).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scope {
+    pub started: u64,
+    pub finished: Outcomes,
+    pub error_types: BTreeMap<ErrorType, u64>,
+    /// Failed share of the judged requests.
+    pub error_rate: Option<f64>,
+    /// Started requests per second of the measured time.
+    pub achieved_rate: Option<f64>,
+    pub tokens: Tokens,
+    pub latency: Latency,
+}
+
+/// A load phase's scope.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseScope {
+    pub index: usize,
+    /// The phase's kind (`steady`, `spike`, …).
+    pub kind: String,
+    #[serde(flatten)]
+    pub scope: Scope,
+}
+
+/// TTFT p95 (seconds) and error rate over some requests, for spike recovery.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Level {
+    pub ttft_p95: Option<f64>,
+    pub error_rate: Option<f64>,
+    pub requests: u64,
+}
+
+/// What one spike occurrence did and how long the target took to get over it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpikeResult {
+    pub phase: u32,
+    /// Which pass of the phase list (0-based; > 0 with `repeat`).
+    pub pass: u64,
+    /// When the spike started, seconds after the run's epoch.
+    pub spike_start_seconds: f64,
+    pub spike_seconds: f64,
+    pub pre_spike: Level,
+    pub during_spike: Level,
+    pub recovered: bool,
+    /// Seconds after the spike ended from which every later window was within tolerance.
+    pub recovery_seconds: Option<f64>,
+    /// How long after the spike there were requests to judge.
+    pub observed_seconds: f64,
+    pub window_seconds: f64,
+    pub latency_tolerance: f64,
+    pub error_tolerance: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The exact summary of the measured part of a run (warm-up excluded).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub measured_seconds: f64,
+    pub dropped: u64,
+    /// Dropped share of all arrivals.
+    pub drop_rate: Option<f64>,
+    /// The soak's own requests (the canary's are kept out).
+    pub all: Scope,
+    /// By scenario name, in the config's order (a JSON object).
+    #[serde(with = "named")]
+    pub scenarios: Vec<(String, Scope)>,
+    pub phases: Vec<PhaseScope>,
+    pub spikes: Vec<SpikeResult>,
+}
+
+impl Summary {
+    /// The scope of a scenario by name (`None`: all).
+    pub fn scope(&self, scenario: Option<&str>) -> Option<&Scope> {
+        match scenario {
+            None => Some(&self.all),
+            Some(n) => self.scenarios.iter().find(|(k, _)| k == n).map(|(_, v)| v),
+        }
+    }
+}
+
+/// `Vec<(name, T)>` as a JSON object, keeping its order.
+mod named {
+    use serde::de::{MapAccess, Visitor};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        v: &[(String, T)],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_map(v.iter().map(|(k, t)| (k, t)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Vec<(String, T)>, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Vec<(String, T)>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of named scopes")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = m.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// How a run ended, and what it measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// 0 for reports written before the schema was versioned.
+    #[serde(default)]
+    pub schema_version: u32,
+    pub llm_soak_version: String,
+    pub run_id: String,
+    pub shard: String,
+    /// `false` for a checkpoint written while the run goes on.
+    pub complete: bool,
+    pub interrupted: bool,
+    /// The signal that ended it, if one did.
+    pub signal: Option<StopSignal>,
+    pub elapsed_seconds: f64,
+    pub requests: Requests,
+    pub summary: Option<Summary>,
+    pub gates: Vec<GateResult>,
+    /// The worst verdict over the gates (`None` without gates).
+    pub verdict: Option<Verdict>,
+}
+
+/// Why a report file cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot read the report {path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not an llm-soak report: {why}")]
+    NotAReport {
+        path: std::path::PathBuf,
+        why: String,
+    },
+    #[error("{path} is a report of schema version {version}; this llm-soak reads up to {SCHEMA_VERSION}")]
+    TooNew {
+        path: std::path::PathBuf,
+        version: u32,
+    },
+}
+
+/// The worst of some verdicts (`None` for none).
+pub fn worst(verdicts: impl IntoIterator<Item = Verdict>) -> Option<Verdict> {
+    verdicts.into_iter().fold(None, |acc, v| match (acc, v) {
+        (Some(Verdict::Breach), _) | (_, Verdict::Breach) => Some(Verdict::Breach),
+        (Some(Verdict::Insufficient), _) | (_, Verdict::Insufficient) => {
+            Some(Verdict::Insufficient)
+        }
+        _ => Some(Verdict::Pass),
+    })
+}
+
+impl RunReport {
+    /// Read a report file (any schema version up to this build's).
+    pub fn load(path: &Path) -> Result<RunReport, ReportError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ReportError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse a report's JSON; `path` names it in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<RunReport, ReportError> {
+        let not = |why: String| ReportError::NotAReport {
+            path: path.to_path_buf(),
+            why,
+        };
+        #[derive(Deserialize)]
+        struct Probe {
+            #[serde(default)]
+            schema_version: u32,
+            llm_soak_version: Option<String>,
+        }
+        let probe: Probe = serde_json::from_str(text).map_err(|e| not(e.to_string()))?;
+        if probe.llm_soak_version.is_none() {
+            return Err(not("no llm_soak_version".into()));
+        }
+        if probe.schema_version > SCHEMA_VERSION {
+            return Err(ReportError::TooNew {
+                path: path.to_path_buf(),
+                version: probe.schema_version,
+            });
+        }
+        serde_json::from_str(text).map_err(|e| not(e.to_string()))
+    }
+
+    /// Write the JSON report to `path` atomically.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let body = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, body)?;
+        std::fs::rename(&tmp, path)
+    }
+
+    /// A human-readable end-of-run summary.
+    pub fn render(&self) -> String {
+        render::report(self)
+    }
+}
+
+/// Hand-built summaries for the tests of modules that read reports.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A scope whose successes had these TTFTs (ms; TPOT 10 ms, e2e 1 s) and `failed` 5xx
+    /// failures, over `seconds` of measured time.
+    pub fn scope(ttft_ms: &[u64], failed: u64, seconds: f64) -> Scope {
+        let mut h: BTreeMap<Quantity, Hdr> =
+            Quantity::ALL.iter().map(|q| (*q, Hdr::new())).collect();
+        for &ms in ttft_ms {
+            h.entry(Quantity::Ttft).or_default().record(Duration::from_millis(ms));
+            h.entry(Quantity::Ttfc).or_default().record(Duration::from_millis(ms));
+            h.entry(Quantity::Tpot).or_default().record(Duration::from_millis(10));
+            h.entry(Quantity::E2e).or_default().record(Duration::from_secs(1));
+        }
+        let mut latency = Latency::default();
+        for (q, hist) in &h {
+            *latency.get_mut(*q) = Dist::of(hist, true);
+        }
+        let ok = ttft_ms.len() as u64;
+        let n = ok + failed;
+        Scope {
+            started: n,
+            finished: Outcomes {
+                success: ok,
+                error: failed,
+                ..Outcomes::default()
+            },
+            error_types: (failed > 0)
+                .then(|| (ErrorType::Http5xx, failed))
+                .into_iter()
+                .collect(),
+            error_rate: (n > 0).then(|| failed as f64 / n as f64),
+            achieved_rate: Some(n as f64 / seconds),
+            tokens: Tokens::default(),
+            latency,
+        }
+    }
+
+    /// A summary of named scenario scopes; `all` is the first one's.
+    pub fn summary(scenarios: Vec<(String, Scope)>, seconds: f64) -> Summary {
+        Summary {
+            measured_seconds: seconds,
+            dropped: 0,
+            drop_rate: Some(0.0),
+            all: scenarios.first().map(|(_, s)| s.clone()).unwrap_or_default(),
+            scenarios,
+            phases: Vec::new(),
+            spikes: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,161 @@
+//! The terminal summary of a [`RunReport`]: counts, a fixed-width latency table per scope
+//! (all, each scenario, each phase of a multi-phase shape), spike recoveries and gate verdicts.
+//! Rendered from the typed report only, so what the terminal says is what the JSON says.
+
+use std::fmt::Write as _;
+
+use super::{GateResult, RunReport, Scope, Summary, Verdict};
+use crate::record::{Outcome, Quantity};
+
+pub(super) fn report(r: &RunReport) -> String {
+    let interrupted = r.interrupted;
+    let mut out = format!(
+        "llm-soak run {} {} after {:.1}s{}\nrequests: started {}, dropped {}",
+        r.run_id,
+        if interrupted {
+            "interrupted"
+        } else {
+            "finished"
+        },
+        r.elapsed_seconds,
+        if interrupted {
+            " (interrupted: true)"
+        } else {
+            ""
+        },
+        r.requests.started,
+        r.requests.dropped,
+    );
+    for o in Outcome::ALL {
+        let _ = write!(out, ", {} {}", o.as_str(), r.requests.finished.get(o));
+    }
+    if let Some(s) = &r.summary {
+        let _ = write!(
+            out,
+            "\nsuccessful requests over {:.1}s measured, seconds (exact HDR percentiles):\n",
+            s.measured_seconds
+        );
+        out.push_str(&summary(s));
+    }
+    if !r.gates.is_empty() {
+        out.push_str("gates:\n");
+        for g in &r.gates {
+            let _ = writeln!(out, "  {}", gate(g));
+        }
+        if interrupted {
+            out.push_str("  (an interrupted run never passes its gates)\n");
+        }
+    }
+    out
+}
+
+impl std::fmt::Display for GateResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&gate(self))
+    }
+}
+
+/// One gate's line.
+pub fn gate(g: &GateResult) -> String {
+    let v = match g.verdict {
+        Verdict::Pass => "PASS",
+        Verdict::Breach => "BREACHED",
+        Verdict::Insufficient => "INSUFFICIENT DATA",
+    };
+    let num = |x: Option<f64>| x.map_or("-".to_string(), |m| format!("{m:.6}"));
+    let mut line = format!(
+        "{v:<18} {}  (measured {}, threshold {}",
+        g.gate,
+        num(g.measured),
+        num(g.threshold)
+    );
+    if let Some(b) = g.baseline {
+        let _ = write!(line, ", baseline {b:.6}");
+    }
+    let _ = write!(line, ", {} samples, minimum {})", g.samples, g.min_samples);
+    if let Some(n) = &g.note {
+        let _ = write!(line, ": {n}");
+    }
+    line
+}
+
+fn scope(out: &mut String, name: &str, s: &Scope) {
+    let f = &s.finished;
+    let _ = writeln!(
+        out,
+        "[{name}] started {}, success {}, error {}, timeout {}, cancelled {}, error rate {}",
+        s.started,
+        f.success,
+        f.error,
+        f.timeout,
+        f.cancelled,
+        s.error_rate
+            .map_or("-".into(), |r| format!("{:.2} %", r * 100.0)),
+    );
+    let _ = writeln!(
+        out,
+        "  {:<6} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "", "samples", "mean", "p50", "p90", "p95", "p99", "max"
+    );
+    for q in Quantity::ALL {
+        let d = s.latency.get(q);
+        let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+        let _ = writeln!(
+            out,
+            "  {:<6} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            q.as_str(),
+            d.samples,
+            f(d.mean),
+            f(d.p50),
+            f(d.p90),
+            f(d.p95),
+            f(d.p99),
+            f(d.max),
+        );
+    }
+}
+
+/// A fixed-width table per scope (seconds), then the spike recoveries.
+pub fn summary(s: &Summary) -> String {
+    let mut out = String::new();
+    scope(&mut out, "all", &s.all);
+    for (name, sc) in &s.scenarios {
+        if sc.started > 0 {
+            scope(&mut out, name, sc);
+        }
+    }
+    if s.phases.len() > 1 {
+        for p in &s.phases {
+            if p.scope.started > 0 {
+                scope(&mut out, &format!("phase {}: {}", p.index, p.kind), &p.scope);
+            }
+        }
+    }
+    for r in &s.spikes {
+        let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.2} %", v * 100.0));
+        let secs = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.3}s"));
+        let _ = writeln!(
+            out,
+            "[spike: phase {}, pass {}, at {:.0}s for {:.0}s] TTFT p95 {} before, {} during; errors {} before, {} during",
+            r.phase,
+            r.pass,
+            r.spike_start_seconds,
+            r.spike_seconds,
+            secs(r.pre_spike.ttft_p95),
+            secs(r.during_spike.ttft_p95),
+            pct(r.pre_spike.error_rate),
+            pct(r.during_spike.error_rate),
+        );
+        let _ = match r.recovery_seconds {
+            Some(secs) => writeln!(
+                out,
+                "  recovered {secs:.0}s after the spike ended ({:.0}s windows within +{:.0} % TTFT p95 and +{:.1} pt errors)",
+                r.window_seconds,
+                r.latency_tolerance * 100.0,
+                r.error_tolerance * 100.0
+            ),
+            None => writeln!(out, "  not recovered: {}", r.note.as_deref().unwrap_or("-")),
+        };
+    }
+    out
+}

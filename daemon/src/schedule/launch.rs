@@ -1,0 +1,277 @@
+//! The one request lifecycle. Every source of requests — open-loop arrivals, closed-loop users,
+//! session turns, canary probes — goes through a [`Launcher`]:
+//!
+//! ```text
+//! admit() --budget spent / no in-flight permit--> Err(DropReason), counted as dropped
+//!    | Ok(Slot)            (a slot dropped unused is counted as dropped: shutting_down)
+//!    v
+//! Slot::start(plan) -> InFlight   counts `started` (and in flight)
+//!    v
+//! InFlight::run()  -> RequestRecord   executes, records the outcome, logs a failure, adds the
+//!                                     spend, releases the permit
+//!    (an InFlight dropped unfinished — its task aborted — is recorded as `cancelled`)
+//! ```
+//!
+//! So `started = finished + in flight` and `offered = started + dropped` hold by construction,
+//! and the budget is checked in exactly one place.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::Execute;
+use crate::config::Budget;
+use crate::metrics::Recorder;
+use crate::metrics::catalogue::DropReason;
+use crate::record::{ErrorType, RequestPlan, RequestRecord};
+
+/// What a run's soak has spent against `load.budget`: requests started and output tokens of
+/// finished requests. Shared by every generation of the run, so a reload does not reset it; the
+/// canary's probes are not part of it.
+#[derive(Debug, Default)]
+pub struct Spend {
+    started: AtomicU64,
+    output_tokens: AtomicU64,
+}
+
+impl Spend {
+    /// Whether `budget` is spent: no new request may start.
+    pub fn spent(&self, budget: &Budget) -> bool {
+        budget
+            .max_requests
+            .is_some_and(|m| self.started.load(Ordering::Relaxed) >= m)
+            || budget
+                .max_output_tokens
+                .is_some_and(|m| self.output_tokens.load(Ordering::Relaxed) >= m)
+    }
+}
+
+/// Logs failed requests at a bounded rate (a burst of failures must not flood the logs or slow
+/// the tasks that report them): at most `per_second` lines a second, then one line saying how
+/// many were suppressed.
+#[derive(Debug)]
+pub struct FailureLog {
+    per_second: u32,
+    window: std::sync::Mutex<LogWindow>,
+}
+
+/// The current one-second window of [`FailureLog`].
+#[derive(Debug)]
+struct LogWindow {
+    since: Instant,
+    logged: u32,
+    suppressed: u64,
+}
+
+impl FailureLog {
+    pub fn new(per_second: u32) -> Self {
+        FailureLog {
+            per_second,
+            window: std::sync::Mutex::new(LogWindow {
+                since: Instant::now(),
+                logged: 0,
+                suppressed: 0,
+            }),
+        }
+    }
+
+    pub fn note(&self, record: &RequestRecord) {
+        let Some(error) = record.error_type else {
+            return;
+        };
+        if error == ErrorType::Cancelled {
+            return;
+        }
+        let Ok(mut w) = self.window.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if now.duration_since(w.since) >= Duration::from_secs(1) {
+            if w.suppressed > 0 {
+                tracing::warn!(
+                    suppressed = w.suppressed,
+                    "more failed requests were not logged"
+                );
+            }
+            *w = LogWindow {
+                since: now,
+                logged: 0,
+                suppressed: 0,
+            };
+        }
+        if w.logged < self.per_second {
+            w.logged += 1;
+            tracing::warn!(seq = record.seq, error_type = error.as_str(), status = ?record.status, "request failed");
+        } else {
+            w.suppressed += 1;
+        }
+    }
+}
+
+/// Admits, starts and finishes requests for one source of load.
+#[derive(Debug)]
+pub struct Launcher<E> {
+    executor: Arc<E>,
+    recorder: Arc<Recorder>,
+    /// The in-flight cap; `None` for a source outside it (the canary).
+    limit: Option<Arc<Semaphore>>,
+    /// What the soak spent, and its cap; `None` for a source outside it (the canary).
+    spend: Option<(Arc<Spend>, Option<Budget>)>,
+    /// Cancels requests in flight (after the drain grace period).
+    abort: CancellationToken,
+    failures: FailureLog,
+}
+
+impl<E: Execute> Launcher<E> {
+    pub fn new(
+        executor: Arc<E>,
+        recorder: Arc<Recorder>,
+        limit: Option<Arc<Semaphore>>,
+        spend: Option<(Arc<Spend>, Option<Budget>)>,
+        abort: CancellationToken,
+    ) -> Self {
+        Launcher {
+            executor,
+            recorder,
+            limit,
+            spend,
+            abort,
+            failures: FailureLog::new(5),
+        }
+    }
+
+    pub fn recorder(&self) -> &Arc<Recorder> {
+        &self.recorder
+    }
+
+    /// Whether the budget is spent (no admission can succeed again).
+    pub fn budget_spent(&self) -> bool {
+        matches!(&self.spend, Some((s, Some(b))) if s.spent(b))
+    }
+
+    /// Admit one request: the budget, then an in-flight permit. A refusal is counted as a drop
+    /// with its reason.
+    pub fn admit(self: &Arc<Self>) -> Result<Slot<E>, DropReason> {
+        if self.budget_spent() {
+            self.recorder.dropped(DropReason::Budget);
+            return Err(DropReason::Budget);
+        }
+        let permit = match &self.limit {
+            None => None,
+            Some(l) => match Arc::clone(l).try_acquire_owned() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    self.recorder.dropped(DropReason::MaxInFlight);
+                    return Err(DropReason::MaxInFlight);
+                }
+            },
+        };
+        Ok(Slot {
+            launcher: Arc::clone(self),
+            permit,
+            used: false,
+        })
+    }
+
+    /// Count a drop decided outside the launcher (`load.max_sessions`).
+    pub fn dropped(&self, reason: DropReason) {
+        self.recorder.dropped(reason);
+    }
+}
+
+/// An admitted request that has not started: it holds its in-flight permit. Dropped unused (the
+/// run stopped while its prompt was being prepared), it is counted as dropped (`shutting_down`).
+#[derive(Debug)]
+pub struct Slot<E: Execute> {
+    launcher: Arc<Launcher<E>>,
+    permit: Option<OwnedSemaphorePermit>,
+    used: bool,
+}
+
+impl<E: Execute> Slot<E> {
+    /// Start `plan` in this slot: counted as started (and in flight) now.
+    pub fn start(mut self, plan: RequestPlan) -> InFlight<E> {
+        self.used = true;
+        let launcher = Arc::clone(&self.launcher);
+        launcher.recorder.started(plan.scenario);
+        if let Some((s, _)) = &launcher.spend {
+            s.started.fetch_add(1, Ordering::Relaxed);
+        }
+        InFlight {
+            launcher,
+            permit: self.permit.take(),
+            plan,
+            finished: false,
+        }
+    }
+}
+
+impl<E: Execute> Slot<E> {
+    /// Give the slot back unused, counting the arrival as dropped for `reason`.
+    pub fn refuse(mut self, reason: DropReason) {
+        self.used = true;
+        self.launcher.recorder.dropped(reason);
+    }
+}
+
+impl<E: Execute> Drop for Slot<E> {
+    fn drop(&mut self) {
+        if !self.used {
+            self.launcher.recorder.dropped(DropReason::ShuttingDown);
+        }
+    }
+}
+
+/// A started request. [`InFlight::run`] executes it and records how it ended; dropped before
+/// that (its task aborted), it is recorded as `cancelled`.
+#[derive(Debug)]
+pub struct InFlight<E: Execute> {
+    launcher: Arc<Launcher<E>>,
+    permit: Option<OwnedSemaphorePermit>,
+    plan: RequestPlan,
+    finished: bool,
+}
+
+impl<E: Execute> InFlight<E> {
+    /// What is being sent.
+    pub fn plan(&self) -> &RequestPlan {
+        &self.plan
+    }
+
+    /// Send the request and record what happened; the record is returned (a session's next
+    /// turn needs the answer).
+    pub async fn run(mut self) -> RequestRecord {
+        let l = Arc::clone(&self.launcher);
+        let record = l.executor.execute(self.plan.clone(), l.abort.clone()).await;
+        self.finish(&record);
+        record
+    }
+
+    fn finish(&mut self, record: &RequestRecord) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        let l = &self.launcher;
+        l.recorder.finished(record);
+        if let Some((s, _)) = &l.spend {
+            s.output_tokens
+                .fetch_add(record.output_tokens, Ordering::Relaxed);
+        }
+        self.permit.take();
+        l.failures.note(record);
+    }
+}
+
+impl<E: Execute> Drop for InFlight<E> {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Dropped before it finished: its task was aborted mid-request.
+            let rec = RequestRecord::not_sent(&self.plan, ErrorType::Cancelled, Instant::now());
+            self.finish(&rec);
+        }
+    }
+}
