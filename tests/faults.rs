@@ -293,45 +293,62 @@ fn a_target_that_restarts_mid_run_costs_only_the_requests_sent_while_it_was_down
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let sim = Proc::spawn(&[
-        "simulate", "--listen", &listen, "--ttft", "5ms", "--itl", "2ms",
-    ]);
-    sim.wait_line("listening on http://", Duration::from_secs(30));
+    let start_sim = || {
+        let sim = Proc::spawn(&[
+            "simulate", "--listen", &listen, "--ttft", "5ms", "--itl", "2ms",
+        ]);
+        sim.wait_line("listening on http://", Duration::from_secs(30));
+        sim
+    };
+    let sim = start_sim();
     let config = config_for(
         listen.parse().unwrap(),
         "connect_timeout = \"500ms\"\nrequest_timeout = \"2s\"",
-        "arrival = \"constant\"\nmax_in_flight = 500\npreset = { name = \"steady\", rate = 20, duration = \"6s\" }",
+        "arrival = \"constant\"\nmax_in_flight = 500\npreset = { name = \"steady\", rate = 20 }",
         "input_tokens = 16\noutput_tokens = 4",
     );
-    let (_p, addr, _dir) = daemon(&config, &[]);
-    std::thread::sleep(Duration::from_millis(1500));
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("r.json");
+    let (mut p, addr, _dir) = daemon(&config, &["--report", report.to_str().unwrap()]);
+    let count = |filter: &[(&str, &str)]| sum(&scrape(addr).1, "llmsoak_requests_total", filter);
+    // Up, down, up again, each stage until the requests show it (not for a fixed time).
+    eventually("successes before the restart", Duration::from_secs(60), || {
+        (count(&[("outcome", "success")]) >= 20.0).then_some(())
+    });
     drop(sim);
-    std::thread::sleep(Duration::from_millis(1500));
-    let sim = Proc::spawn(&[
-        "simulate", "--listen", &listen, "--ttft", "5ms", "--itl", "2ms",
-    ]);
-    sim.wait_line("listening on http://", Duration::from_secs(30));
-    wait_drained(addr, Duration::from_secs(60));
-    let (_, s) = scrape(addr);
-    let total = sum(&s, "llmsoak_requests_total", &[]);
-    assert_eq!(total, 120.0);
-    assert_eq!(sum(&s, "llmsoak_requests_started_total", &[]), total);
-    let ok = sum(&s, "llmsoak_requests_total", &[("outcome", "success")]);
-    let failed = total - ok;
-    assert!(sum(&s, "llmsoak_requests_total", &[("error_type", "connect")]) > 0.0);
-    // Only connect failures and the streams the restart cut; successes before and after.
-    let known = ["connect", "reset", "truncated"]
+    eventually("connect failures while down", Duration::from_secs(60), || {
+        (count(&[("error_type", "connect")]) >= 5.0).then_some(())
+    });
+    let before_restart = count(&[("outcome", "success")]);
+    let sim = start_sim();
+    eventually("successes after the restart", Duration::from_secs(60), || {
+        (count(&[("outcome", "success")]) >= before_restart + 20.0).then_some(())
+    });
+    p.signal("TERM");
+    assert_eq!(p.wait_exit(Duration::from_secs(120)).code(), Some(0));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let all = &r["summary"]["all"];
+    let started = r["requests"]["started"].as_u64().unwrap();
+    let finished = &r["requests"]["finished"];
+    let total: u64 = ["success", "error", "timeout", "cancelled"]
         .iter()
-        .map(|t| sum(&s, "llmsoak_requests_total", &[("error_type", t)]))
-        .sum::<f64>();
-    assert_eq!(failed, known, "only connect, reset or truncated failures");
-    assert!(
-        ok >= 40.0,
-        "requests before and after the restart succeeded: {ok}"
-    );
+        .map(|o| finished[o].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, started, "every request accounted for: {r}");
+    // Only connect failures and the streams the restart cut; successes before and after.
+    let types = all["error_types"].as_object().unwrap();
+    assert!(types["connect"].as_u64().unwrap() >= 5, "{types:?}");
+    for t in types.keys() {
+        assert!(
+            ["connect", "reset", "truncated", "cancelled"].contains(&t.as_str()),
+            "unexpected failure class {t}: {types:?}"
+        );
+    }
     let truth = get_json(listen.parse().unwrap(), "/stats");
     assert!(
-        truth["requests"].as_f64().unwrap() > 0.0,
+        truth["streams_completed"].as_f64().unwrap() >= 20.0,
         "the restarted target served requests"
     );
+    drop(sim);
 }

@@ -200,26 +200,20 @@ fn llamacpp_token_counts_match_the_server_exactly() {
     assert_eq!(all["error_types"], serde_json::json!({}), "{all}");
     assert_eq!(report["requests"]["dropped"], 0, "{report}");
 
-    // The server's counters settle when the slot is released; poll until they stop moving.
-    let mut after = llama.tokens();
-    for _ in 0..20 {
-        std::thread::sleep(Duration::from_millis(100));
-        let again = llama.tokens();
-        if again == after {
-            break;
-        }
-        after = again;
-    }
+    // The server's counters settle when its slot is released, a moment after the last byte:
+    // they must come to equal llm-soak's totals exactly.
     let output = all["tokens"]["output"].as_f64().unwrap();
     let input = all["tokens"]["input"].as_f64().unwrap();
+    let want = (prompt_before + input, predicted_before + output);
+    let settled = eventually_or_last(Duration::from_secs(60), || llama.tokens(), |t| *t == want);
     assert_eq!(
         output,
-        after.1 - predicted_before,
+        settled.1 - predicted_before,
         "llm-soak's output tokens (usage) vs llamacpp:tokens_predicted_total"
     );
     assert_eq!(
         input,
-        after.0 - prompt_before,
+        settled.0 - prompt_before,
         "llm-soak's input tokens (usage) vs llamacpp:prompt_tokens_total"
     );
 
@@ -250,4 +244,17 @@ fn llamacpp_token_counts_match_the_server_exactly() {
     eprintln!(
         "llama.cpp interop: {success} requests, {output} output / {input} input tokens equal the server's counters; TTFT p50 {ttft_p50:.3}s, TPOT mean {tpot_mean:.4}s, re-count/usage mean {mean:.3}"
     );
+}
+
+/// Poll `read` until `done` holds or `timeout` passes; the last reading either way (the caller's
+/// assertion then names the numbers).
+fn eventually_or_last<T>(timeout: Duration, read: impl Fn() -> T, done: impl Fn(&T) -> bool) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let v = read();
+        if done(&v) || Instant::now() >= deadline {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

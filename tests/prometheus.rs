@@ -82,33 +82,40 @@ fn a_real_prometheus_runs_every_dashboard_query_and_rule_on_live_scrapes() {
         );
         std::thread::sleep(Duration::from_secs(1));
     }
-    std::thread::sleep(Duration::from_secs(3));
-
-    let mut failures = Vec::new();
-    let mut ran = 0;
-    for (dash, panel, raw) in dashboard_queries() {
-        if needs_history_or_hardware(&raw) {
-            continue;
+    // Every query must return data: retried until they all do (a query over a rate needs a
+    // few more scrapes), within a generous deadline.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let ran = loop {
+        let mut failures = Vec::new();
+        let mut ran = 0;
+        for (dash, panel, raw) in dashboard_queries() {
+            if needs_history_or_hardware(&raw) {
+                continue;
+            }
+            ran += 1;
+            if let Err(e) = prom.has_data(&substitute(&raw, "5m"), None) {
+                failures.push(format!("{dash}: {panel}: {e}\n  {raw}"));
+            }
         }
-        ran += 1;
-        if let Err(e) = prom.has_data(&substitute(&raw, "5m"), None) {
-            failures.push(format!("{dash}: {panel}: {e}\n  {raw}"));
+        for name in recording_names() {
+            if name.contains("zscore") {
+                continue; // needs a non-zero 6 h standard deviation
+            }
+            if let Err(e) = prom.has_data(&name, None) {
+                failures.push(format!("recording rule {name}: {e}"));
+            }
         }
-    }
-    for name in recording_names() {
-        if name.contains("zscore") {
-            continue; // needs a non-zero 6 h standard deviation
+        if failures.is_empty() {
+            break ran;
         }
-        if let Err(e) = prom.has_data(&name, None) {
-            failures.push(format!("recording rule {name}: {e}"));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {ran} queries failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+        assert!(
+            Instant::now() < deadline,
+            "{} of {ran} queries failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    };
     assert!(ran > 40, "{ran}");
 
     // Every rule was evaluated without an error.

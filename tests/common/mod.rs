@@ -289,6 +289,51 @@ pub fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value) -> (u16
     exchange(addr, &request, Duration::from_secs(60))
 }
 
+/// Poll `f` until it gives a value, every 50 ms, for at most `timeout` (generous: the test must
+/// not depend on the machine's speed); panics naming `what` when it never does.
+pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A POST of a JSON body carrying llm-soak's sequence-number header, so the simulator's truth
+/// row can be joined with it; returns (status, body).
+pub fn post_json_seq(
+    addr: SocketAddr,
+    path: &str,
+    body: &serde_json::Value,
+    seq: u64,
+) -> (u16, String) {
+    let payload = body.to_string();
+    let request = format!(
+        "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nx-llmsoak-seq: {seq}\r\nContent-Length: {}\r\n\r\n{payload}",
+        payload.len()
+    );
+    exchange(addr, &request, Duration::from_secs(60))
+}
+
+/// The simulator's truth row of request `seq`, once it is recorded (right after the stream's
+/// last byte, so it may trail the client by a moment).
+pub fn truth_row(sim: SocketAddr, seq: u64) -> serde_json::Value {
+    eventually(
+        &format!("truth row of seq {seq}"),
+        Duration::from_secs(30),
+        || {
+            let rows = get_json(sim, &format!("/stats/requests?seq={seq}"));
+            rows.as_array().and_then(|r| r.first().cloned())
+        },
+    )
+}
+
 /// `promtool check metrics` over a scrape; returns everything it printed.
 pub fn promtool_check_metrics(scrape: &str) -> (bool, String) {
     let out = Command::new(promtool())

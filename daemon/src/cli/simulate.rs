@@ -65,6 +65,10 @@ pub struct SimulateArgs {
     /// Seed of the simulator's draws.
     #[arg(long)]
     seed: Option<u64>,
+    /// A header every OpenAI request must carry, e.g. --require-header 'x-api-key: s3cret'
+    /// (repeatable): without it, a 401.
+    #[arg(long, value_name = "NAME: VALUE")]
+    require_header: Vec<String>,
 }
 
 impl SimulateArgs {
@@ -94,6 +98,14 @@ impl SimulateArgs {
         c.stall_for = self.stall_for.unwrap_or(c.stall_for);
         c.seed = self.seed.unwrap_or(c.seed);
         c.metrics_listen = self.metrics_listen.or(c.metrics_listen);
+        for h in &self.require_header {
+            let (name, value) = h
+                .split_once(':')
+                .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+                .filter(|(n, v)| !n.is_empty() && !v.is_empty())
+                .ok_or_else(|| format!("--require-header {h:?}: expected 'NAME: VALUE'"))?;
+            c.required_headers.push((name, value));
+        }
         let mut rules: Vec<FaultRule> = Vec::new();
         if let Some(r) = self.error_rate {
             let kind = match self.error_status {

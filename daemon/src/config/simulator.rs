@@ -11,6 +11,10 @@ use serde::{Serialize, Serializer};
 use super::ser_duration;
 use super::walk::{Tbl, Val, Walk};
 
+fn ser_pairs<S: Serializer>(pairs: &&[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+}
+
 fn ser_opt_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
     match d {
         Some(d) => ser_duration(d, s),
@@ -36,6 +40,9 @@ pub struct SimConfig {
     pub metrics_listen: Option<SocketAddr>,
     pub leak: LeakParams,
     pub faults: Vec<FaultRule>,
+    /// Headers every OpenAI request must carry (e.g. `x-api-key`), or it gets a 401: a target
+    /// that authenticates by a custom header.
+    pub required_headers: Vec<(String, String)>,
 }
 
 impl Default for SimConfig {
@@ -67,6 +74,7 @@ impl Default for SimConfig {
                 ..LeakParams::default()
             },
             faults: Vec::new(),
+            required_headers: Vec::new(),
         }
     }
 }
@@ -251,6 +259,8 @@ impl Serialize for SimConfig {
             leak: LeakParams,
             drift: Drift,
             faults: &'a [FaultRule],
+            #[serde(serialize_with = "ser_pairs", skip_serializing_if = "<[_]>::is_empty")]
+            required_headers: &'a [(String, String)],
         }
         let e = &self.engine;
         View {
@@ -277,6 +287,7 @@ impl Serialize for SimConfig {
                 itl_per_hour: e.drift_per_hour,
             },
             faults: &self.faults,
+            required_headers: &self.required_headers,
         }
         .serialize(s)
     }
@@ -304,6 +315,7 @@ const KEYS: &[&str] = &[
     "leak",
     "drift",
     "faults",
+    "required_headers",
 ];
 
 fn dur(
@@ -533,6 +545,29 @@ pub fn walk(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<SimConfig> {
                     );
                     ok = false;
                 }
+            }
+            None => ok = false,
+        }
+    }
+    if let Some(h) = t.get("required_headers") {
+        match h.table(w) {
+            Some(mut ht) => {
+                for (name, val) in ht.entries() {
+                    match val.str(w) {
+                        Some(v)
+                            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok()
+                                && reqwest::header::HeaderValue::from_str(v).is_ok() =>
+                        {
+                            c.required_headers.push((name.to_ascii_lowercase(), v.to_string()));
+                        }
+                        Some(_) => {
+                            val.bad(w, "is not a valid header name and value");
+                            ok = false;
+                        }
+                        None => ok = false,
+                    }
+                }
+                ht.finish(w, &[], |_| None);
             }
             None => ok = false,
         }

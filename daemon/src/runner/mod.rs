@@ -241,7 +241,9 @@ async fn reload(
             .map_err(|e| e.to_string())?;
         Ok(new)
     };
-    match attempt.await {
+    let result = attempt.await;
+    status.reloaded(result.is_ok());
+    match result {
         Ok(new) => {
             let checksum = new.config.checksum;
             instruments.config_reloaded(true, checksum, unix_now());

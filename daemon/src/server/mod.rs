@@ -79,6 +79,8 @@ pub struct Status {
     pub run_id: String,
     pub started: Instant,
     phase: AtomicU8,
+    /// Reloads attempted and succeeded (SIGHUP and `POST /-/reload`).
+    reloads: [std::sync::atomic::AtomicU64; 2],
     /// Who may read and control (set once the listener is bound).
     access: std::sync::OnceLock<access::Access>,
 }
@@ -93,6 +95,7 @@ pub struct StatusDocument {
     pub schedule: ScheduleStatus,
     pub requests: RequestStatus,
     pub request_log: Option<LogStatus>,
+    pub reloads: ReloadStatus,
     /// The exact summary so far (statistics only; the report file carries the histograms).
     pub summary: Option<Summary>,
     pub baselines: std::collections::BTreeMap<String, Baseline>,
@@ -112,6 +115,12 @@ pub struct RequestStatus {
     pub finished: u64,
     pub by_outcome: Outcomes,
     pub dropped: u64,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct ReloadStatus {
+    pub attempted: u64,
+    pub succeeded: u64,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -136,7 +145,16 @@ impl Status {
             run_id,
             started: Instant::now(),
             phase: AtomicU8::new(Phase::Starting as u8),
+            reloads: Default::default(),
             access: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// A reload was attempted; `ok`: it succeeded.
+    pub fn reloaded(&self, ok: bool) {
+        self.reloads[0].fetch_add(1, Ordering::Relaxed);
+        if ok {
+            self.reloads[1].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -195,6 +213,10 @@ impl Status {
                 written: l.written.load(Ordering::Relaxed),
                 dropped: l.dropped.load(Ordering::Relaxed),
             }),
+            reloads: ReloadStatus {
+                attempted: self.reloads[0].load(Ordering::Relaxed),
+                succeeded: self.reloads[1].load(Ordering::Relaxed),
+            },
             summary: src.summary.with(|s| {
                 let secs = Instant::now()
                     .saturating_duration_since(s.measure_from)

@@ -22,6 +22,8 @@ pub use crate::config::simulator::EngineParams;
 #[derive(Debug)]
 struct State {
     running: usize,
+    /// The most requests ever running or waiting at once.
+    peak: usize,
     kv_used: u64,
     waiting: VecDeque<(u64, oneshot::Sender<()>)>,
     prefix: PrefixCache,
@@ -56,6 +58,7 @@ impl Engine {
             started: Instant::now(),
             state: Mutex::new(State {
                 running: 0,
+                peak: 0,
                 kv_used: 0,
                 waiting: VecDeque::new(),
                 prefix,
@@ -82,6 +85,11 @@ impl Engine {
         (s.running, s.waiting.len(), kv)
     }
 
+    /// The most requests that were ever running or waiting at once.
+    pub fn peak(&self) -> usize {
+        self.lock().peak
+    }
+
     /// Whether a prompt of `tokens` can ever be admitted.
     pub fn fits(&self, tokens: u64) -> bool {
         tokens < self.params.kv_cache_tokens
@@ -92,6 +100,7 @@ impl Engine {
     pub async fn admit(self: &Arc<Self>, kv: u64, front: bool) -> Slot {
         let rx = {
             let mut s = self.lock();
+            s.peak = s.peak.max(s.running + s.waiting.len() + 1);
             if s.waiting.is_empty()
                 && s.running < self.params.batch_capacity
                 && s.kv_used + kv <= self.params.kv_cache_tokens

@@ -7,6 +7,7 @@
 //! ([`vllm`]) and keeps ground truth at `GET /stats` ([`truth`]). It shares only the `openai`
 //! wire types with the client.
 
+mod control;
 pub mod degrade;
 pub mod engine;
 pub mod faults;
@@ -50,6 +51,8 @@ pub struct Simulator {
     pub truth: Truth,
     pub vllm: VllmMetrics,
     pub leak: Arc<Leak>,
+    /// The active fault rules (the config's, until `PUT /control/faults` replaces them).
+    faults: control::Faults,
     started: Instant,
     next_index: std::sync::atomic::AtomicU64,
 }
@@ -61,6 +64,7 @@ impl Simulator {
             truth: Truth::default(),
             vllm: VllmMetrics::new(&config.model)?,
             leak: Leak::new(config.leak),
+            faults: control::Faults::new(config.faults.clone()),
             started: Instant::now(),
             next_index: std::sync::atomic::AtomicU64::new(0),
             config,
@@ -72,6 +76,7 @@ impl Simulator {
         use std::sync::atomic::Ordering::Relaxed;
         let mut r = self.truth.report();
         (r.running, r.waiting, r.kv_cache_usage) = self.engine.load();
+        r.peak_concurrency = self.engine.peak();
         r.preemptions = self.engine.preemptions.load(Relaxed);
         r.prefix_cache_queries = self.engine.prefix_queries.load(Relaxed);
         r.prefix_cache_hits = self.engine.prefix_hits.load(Relaxed);
@@ -79,12 +84,22 @@ impl Simulator {
         r
     }
 
-    /// The OpenAI API plus `/stats`.
+    /// The OpenAI API (behind `required_headers`), `/stats` and `/control`.
     pub fn router(self: &Arc<Self>) -> Router {
-        Router::new()
+        let openai = Router::new()
             .route("/v1/chat/completions", post(chat))
             .route("/v1/completions", post(completions))
             .route("/v1/models", get(models))
+            .route_layer(axum::middleware::from_fn_with_state(
+                Arc::clone(self),
+                control::require_headers,
+            ));
+        Router::new()
+            .merge(openai)
+            .route(
+                "/control/faults",
+                get(control::get_faults).put(control::put_faults),
+            )
             .route("/stats", get(stats))
             .route("/stats/reset", post(reset))
             .route("/stats/requests", get(recent))
@@ -292,12 +307,9 @@ async fn handle(
     }
     let mut rng = rng::rng(sim.config.seed, index);
     let u: f64 = rng.random();
-    let fault = faults::choose(
-        &sim.config.faults,
-        arrival.saturating_duration_since(sim.started),
-        u,
-    )
-    .cloned();
+    let fault = sim
+        .faults
+        .choose(arrival.saturating_duration_since(sim.started), u);
     if let Some(f) = &fault {
         sim.truth.fault(f.kind);
         if let Some(resp) = immediate_fault(&sim, f).await {

@@ -146,9 +146,9 @@ impl Drop for Gen {
     }
 }
 
-/// Ground truth and the vLLM-style histograms for a finished (or abandoned) request.
+/// The vLLM-style histograms and ground truth for a finished (or abandoned) request. The truth
+/// row comes last: once a reader sees it, everything about the request is recorded.
 fn record(sim: &Simulator, t: &Tracker, prompt_tokens: u64, end: Instant) {
-    sim.truth.finish(t, end);
     let l = [sim.vllm.model()];
     sim.vllm
         .generation_tokens
@@ -158,23 +158,23 @@ fn record(sim: &Simulator, t: &Tracker, prompt_tokens: u64, end: Instant) {
         .prompt_tokens
         .with_label_values(&l)
         .inc_by(prompt_tokens);
-    if !t.completed {
-        return;
-    }
-    if let Some(first) = t.chunk_at.first() {
+    if t.completed {
+        if let Some(first) = t.chunk_at.first() {
+            sim.vllm
+                .ttft
+                .with_label_values(&l)
+                .observe((*first - t.arrival).as_secs_f64());
+        }
+        let itl = sim.vllm.itl.with_label_values(&l);
+        for w in t.chunk_at.windows(2) {
+            itl.observe((w[1] - w[0]).as_secs_f64());
+        }
         sim.vllm
-            .ttft
+            .e2e
             .with_label_values(&l)
-            .observe((*first - t.arrival).as_secs_f64());
+            .observe((end - t.arrival).as_secs_f64());
     }
-    let itl = sim.vllm.itl.with_label_values(&l);
-    for w in t.chunk_at.windows(2) {
-        itl.observe((w[1] - w[0]).as_secs_f64());
-    }
-    sim.vllm
-        .e2e
-        .with_label_values(&l)
-        .observe((end - t.arrival).as_secs_f64());
+    sim.truth.finish(t, end);
 }
 
 impl Gen {

@@ -4,6 +4,19 @@
 use super::*;
 use std::time::Duration;
 
+/// The truth rows of request `seq`, once recorded (polled with a generous deadline).
+async fn truth_of(run: &Running, seq: u64) -> Vec<truth::RequestTruth> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = run.sim.truth.recent(Some(seq));
+        if !rows.is_empty() {
+            return rows;
+        }
+        assert!(Instant::now() < deadline, "no truth row for seq {seq}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn quick() -> SimConfig {
     let mut c = SimConfig::default();
     c.engine.prefill_base = Duration::from_millis(5);
@@ -15,6 +28,23 @@ async fn post(addr: SocketAddr, path: &str, body: serde_json::Value) -> reqwest:
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
         .post(format!("http://{addr}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `post` with llm-soak's sequence-number header, to join the truth row.
+async fn post_seq(
+    addr: SocketAddr,
+    path: &str,
+    body: serde_json::Value,
+    seq: u64,
+) -> reqwest::Response {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+        .post(format!("http://{addr}{path}"))
+        .header(SEQ_HEADER, seq)
         .json(&body)
         .send()
         .await
@@ -140,9 +170,8 @@ async fn truth_counts_tokens_and_joins_by_sequence_number() {
         .await
         .unwrap();
     assert!(text.ends_with("data: [DONE]\n\n"));
-    // The body's drop records the truth right after the last byte.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let rows = run.sim.truth.recent(Some(42));
+    // The body's drop records the truth right after the last byte: wait for the row.
+    let rows = truth_of(&run, 42).await;
     assert_eq!(rows.len(), 1);
     assert_eq!(
         (rows[0].completion_tokens, rows[0].chunks, rows[0].completed),
@@ -167,12 +196,13 @@ async fn vllm_metrics_have_vllm_names() {
         .unwrap();
     let body =
         serde_json::json!({"model": "m", "prompt": "a b c", "max_tokens": 3, "stream": true});
-    let _ = post(run.addr, "/v1/completions", body)
+    let _ = post_seq(run.addr, "/v1/completions", body, 7)
         .await
         .text()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The metrics are written before the truth row, right after the last byte.
+    truth_of(&run, 7).await;
     let m = reqwest::get(format!("http://{}/metrics", run.metrics_addr.unwrap()))
         .await
         .unwrap()

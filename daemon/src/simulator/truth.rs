@@ -155,6 +155,9 @@ pub struct StatsReport {
     pub write_lateness: Distribution,
     pub running: usize,
     pub waiting: usize,
+    /// The most requests ever running or waiting in the engine at once (the client's
+    /// concurrency, as the server saw it).
+    pub peak_concurrency: usize,
     pub kv_cache_usage: f64,
     pub preemptions: u64,
     pub prefix_cache_queries: u64,
@@ -264,6 +267,7 @@ impl Truth {
             write_lateness: dist(&s.lateness),
             running: 0,
             waiting: 0,
+            peak_concurrency: 0,
             kv_cache_usage: 0.0,
             preemptions: 0,
             prefix_cache_queries: 0,
