@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use llm_soak::config::Config;
 use llm_soak::export::Exporter;
-use llm_soak::metrics::catalogue::{self, DropReason, Kind};
 use llm_soak::metrics::Recorder;
 use llm_soak::metrics::canary::CanaryInstruments;
+use llm_soak::metrics::catalogue::{self, DropReason, Kind};
 use llm_soak::metrics::run::{RunIdentity, RunInstruments};
 use llm_soak::record::{ErrorType, Outcome, RequestRecord, TokenSource};
 use tokio::time::Instant;
@@ -84,7 +84,11 @@ fn exposition_text() -> String {
     };
     let meter = exporter.meter();
     let config = config();
-    let r = Recorder::new(&meter, llm_soak::metrics::request_labels(&config), Vec::new());
+    let r = Recorder::new(
+        &meter,
+        llm_soak::metrics::request_labels(&config),
+        Vec::new(),
+    );
     RunInstruments::new(&meter, &identity, config.checksum);
     r.started(0);
     r.finished(&record(Outcome::Success, None));

@@ -312,18 +312,24 @@ fn a_target_that_restarts_mid_run_costs_only_the_requests_sent_while_it_was_down
     let (mut p, addr, _dir) = daemon(&config, &["--report", report.to_str().unwrap()]);
     let count = |filter: &[(&str, &str)]| sum(&scrape(addr).1, "llmsoak_requests_total", filter);
     // Up, down, up again, each stage until the requests show it (not for a fixed time).
-    eventually("successes before the restart", Duration::from_secs(60), || {
-        (count(&[("outcome", "success")]) >= 20.0).then_some(())
-    });
+    eventually(
+        "successes before the restart",
+        Duration::from_secs(60),
+        || (count(&[("outcome", "success")]) >= 20.0).then_some(()),
+    );
     drop(sim);
-    eventually("connect failures while down", Duration::from_secs(60), || {
-        (count(&[("error_type", "connect")]) >= 5.0).then_some(())
-    });
+    eventually(
+        "connect failures while down",
+        Duration::from_secs(60),
+        || (count(&[("error_type", "connect")]) >= 5.0).then_some(()),
+    );
     let before_restart = count(&[("outcome", "success")]);
     let sim = start_sim();
-    eventually("successes after the restart", Duration::from_secs(60), || {
-        (count(&[("outcome", "success")]) >= before_restart + 20.0).then_some(())
-    });
+    eventually(
+        "successes after the restart",
+        Duration::from_secs(60),
+        || (count(&[("outcome", "success")]) >= before_restart + 20.0).then_some(()),
+    );
     p.signal("TERM");
     assert_eq!(p.wait_exit(Duration::from_secs(120)).code(), Some(0));
     let r: serde_json::Value =

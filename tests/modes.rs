@@ -283,7 +283,10 @@ fn the_canary_flips_to_failing_and_back_and_stops_its_success_clock() {
     let (_, stopped, failures) = wait("a failing probe", &|s| s.0 == 0.0);
     assert!(stopped >= healthy);
     let (_, still, _) = wait("five failed probes", &|s| s.2 >= failures + 5.0);
-    assert_eq!(still, stopped, "the success clock stood still while failing");
+    assert_eq!(
+        still, stopped,
+        "the success clock stood still while failing"
+    );
     // The target recovers: the canary succeeds again and the clock moves on.
     set_faults(sim_addr, "[]");
     let (_, again, _) = wait("recovery", &|s| s.0 == 1.0 && s.1 > still);
@@ -341,7 +344,11 @@ fn a_closed_loop_holds_its_users_concurrency() {
     assert!((2..=4).contains(&peak), "the server saw {peak} at once");
     let r = &report["requests"];
     let started = r["started"].as_u64().unwrap();
-    assert_eq!(r["finished"]["success"].as_u64().unwrap(), started, "{report}");
+    assert_eq!(
+        r["finished"]["success"].as_u64().unwrap(),
+        started,
+        "{report}"
+    );
     assert_eq!(r["dropped"], 0);
     assert_eq!(truth["requests"].as_u64().unwrap(), started);
     // A closed loop goes on: every user sent more than one request.
@@ -385,9 +392,11 @@ fn reload_applies_a_new_rate_and_keeps_the_running_config_on_errors() {
     wait_for("llmsoak_config_last_reload_successful", 0.0);
     // The running schedule goes on publishing its rate (every second): still the old one.
     let published = gauge("llmsoak_requests_started_total");
-    eventually("arrivals under the kept config", Duration::from_secs(60), || {
-        (gauge("llmsoak_requests_started_total") > published).then_some(())
-    });
+    eventually(
+        "arrivals under the kept config",
+        Duration::from_secs(60),
+        || (gauge("llmsoak_requests_started_total") > published).then_some(()),
+    );
     assert_eq!(gauge("llmsoak_schedule_target_rate_per_second"), 7.0);
     let (status, body) = post_json(addr, "/-/reload", &serde_json::json!({}));
     assert_eq!(status, 400, "{body}");

@@ -93,11 +93,15 @@ fn secrets_never_leak_and_access_is_enforced() {
     };
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     // Run until the debug logs show requests and a failed export to the dead collector.
-    eventually("an OTLP export failure in the logs", Duration::from_secs(60), || {
-        let logs = std::fs::read_to_string(&err_path).unwrap_or_default()
-            + &std::fs::read_to_string(&out_path).unwrap_or_default();
-        logs.contains("OTLP export failed").then_some(())
-    });
+    eventually(
+        "an OTLP export failure in the logs",
+        Duration::from_secs(60),
+        || {
+            let logs = std::fs::read_to_string(&err_path).unwrap_or_default()
+                + &std::fs::read_to_string(&out_path).unwrap_or_default();
+            logs.contains("OTLP export failed").then_some(())
+        },
+    );
     let basic = format!("Basic {}", b64("prom:CANARY-SECRET-metrics"));
     // Reads need the password; probes do not.
     assert_eq!(request(addr, "GET", "/metrics", None).0, 401);

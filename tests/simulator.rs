@@ -106,8 +106,7 @@ fn a_repeated_prompt_hits_the_prefix_cache_and_prefills_faster() {
     let long: String = (0..600).map(|i| format!("word{} ", i % 97)).collect();
     // Each request's truth is joined by its sequence number, not taken as "the last row".
     let ttft_of = |seq: u64, content: &str| {
-        let (status, body) =
-            post_json_seq(addr, "/v1/chat/completions", &chat(content, 3), seq);
+        let (status, body) = post_json_seq(addr, "/v1/chat/completions", &chat(content, 3), seq);
         assert_eq!(status, 200);
         assert!(body.contains("[DONE]"));
         truth_row(addr, seq)["ttft_us"].as_f64().unwrap() / 1e6

@@ -311,10 +311,14 @@ fn without_a_gpu_the_probe_says_so_and_the_target_process_is_followed() {
     wait_drained(maddr, Duration::from_secs(60));
     // 60 requests x 4 MiB leaked, less what was already counted at the first reading: the
     // sampler's next reading after the run shows it.
-    let (body, s) = eventually("the leak in the target's RSS", Duration::from_secs(30), || {
-        let (body, s) = scrape(maddr);
-        (rss(&s) >= first + 100.0 * f64::from(1 << 20)).then_some((body, s))
-    });
+    let (body, s) = eventually(
+        "the leak in the target's RSS",
+        Duration::from_secs(30),
+        || {
+            let (body, s) = scrape(maddr);
+            (rss(&s) >= first + 100.0 * f64::from(1 << 20)).then_some((body, s))
+        },
+    );
     assert_eq!(
         sum(&s, "llmsoak_probe_status", &[("probe", "target_process")]),
         0.0

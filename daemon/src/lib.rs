@@ -58,15 +58,15 @@ pub mod gate;
 pub mod metrics;
 pub mod openai;
 pub mod prepare;
-pub mod progress;
+mod progress;
 pub mod record;
 pub mod report;
 pub mod resources;
-pub mod runner;
+mod runner;
 pub mod schedule;
-pub mod server;
+mod server;
 pub mod simulator;
-pub mod tls;
+mod tls;
 pub mod workload;
 
 /// The version baked into `llmsoak_build_info` and the status endpoint.

@@ -14,7 +14,7 @@ use crate::metrics::{Recorder, SummarySink};
 use crate::record::{Outcome, Quantity};
 
 /// One progress line.
-pub fn line(
+pub(crate) fn line(
     recorder: &Recorder,
     summary: &SummarySink,
     elapsed: Duration,
@@ -42,7 +42,7 @@ pub fn line(
 }
 
 /// Redraw the line every second until the task is aborted (only on a terminal).
-pub fn spawn(
+pub(crate) fn spawn(
     recorder: Arc<Recorder>,
     summary: Arc<SummarySink>,
     started: Instant,
@@ -64,7 +64,7 @@ pub fn spawn(
 }
 
 /// Clear the line (before the summary is printed).
-pub fn clear() {
+pub(crate) fn clear() {
     if std::io::stderr().is_terminal() {
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r\x1b[2K");
@@ -93,7 +93,12 @@ mod tests {
         r.set_schedule(2.5, 0);
         r.started(0);
         r.dropped(crate::metrics::catalogue::DropReason::MaxInFlight);
-        let l = line(&r, &summary, Duration::from_secs(12), Duration::from_secs(60));
+        let l = line(
+            &r,
+            &summary,
+            Duration::from_secs(12),
+            Duration::from_secs(60),
+        );
         assert!(
             l.contains("12s / 60s") && l.contains("phase 0") && l.contains("rate 2.50/s"),
             "{l}"

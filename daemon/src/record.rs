@@ -510,7 +510,12 @@ mod tests {
 
     #[test]
     fn stats_parse_and_name_their_report_keys() {
-        for (text, key) in [("mean", "mean"), ("max", "max"), ("p95", "p95"), ("p99.9", "p99.9")] {
+        for (text, key) in [
+            ("mean", "mean"),
+            ("max", "max"),
+            ("p95", "p95"),
+            ("p99.9", "p99.9"),
+        ] {
             assert_eq!(Stat::parse(text).map(Stat::key).as_deref(), Some(key));
         }
         for bad in ["p0", "p100", "median", "p"] {

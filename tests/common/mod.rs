@@ -1,6 +1,6 @@
 //! Helpers for the end-to-end tests: spawn the real `llm-soak` binary (simulator or daemon) on
 //! 127.0.0.1 port 0, read the addresses it prints, scrape and parse `/metrics`, send signals.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 pub mod artefacts;
 pub mod prometheus;
@@ -31,7 +31,8 @@ impl Drop for Proc {
 }
 
 fn forward(stdout: ChildStdout) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
+    // Bounded like every queue here; far more lines than any run prints.
+    let (tx, rx) = mpsc::sync_channel(100_000);
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
@@ -297,10 +298,7 @@ pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Optio
         if let Some(v) = f() {
             return v;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not within {timeout:?}"
-        );
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -384,7 +384,11 @@ pub fn exit_code(report: &RunReport, bounded: bool) -> u8 {
 
 /// The exit code of a command-line parse failure: usage errors 64, `--help`/`--version` 0.
 pub fn usage_exit_code(e: &clap::Error) -> u8 {
-    if e.use_stderr() { exit::USAGE } else { exit::OK }
+    if e.use_stderr() {
+        exit::USAGE
+    } else {
+        exit::OK
+    }
 }
 
 async fn run_daemon(prepared: Prepared, opts: RunOptions, banner: Option<String>) -> u8 {

@@ -14,7 +14,7 @@ use crate::simulator::faults::{FaultKind, FaultRule};
 use crate::simulator::{self, SimConfig};
 
 #[derive(Debug, clap::Args)]
-pub struct SimulateArgs {
+pub(super) struct SimulateArgs {
     /// A TOML file with a [simulator] section (other sections are ignored); flags override it.
     #[arg(short, long)]
     config: Option<PathBuf>,
@@ -72,7 +72,7 @@ pub struct SimulateArgs {
 }
 
 impl SimulateArgs {
-    pub fn sim_config(&self) -> Result<SimConfig, String> {
+    pub(super) fn sim_config(&self) -> Result<SimConfig, String> {
         let mut c = match &self.config {
             None => SimConfig::default(),
             Some(path) => {
@@ -158,7 +158,7 @@ impl SimulateArgs {
     }
 }
 
-pub async fn run_simulator(sim: SimConfig, listen: SocketAddr) -> u8 {
+pub(super) async fn run_simulator(sim: SimConfig, listen: SocketAddr) -> u8 {
     let running = match simulator::spawn(sim.clone(), listen).await {
         Ok(x) => x,
         Err(e) => {
@@ -216,7 +216,7 @@ fn demo_simulator() -> SimConfig {
     sim
 }
 
-pub async fn run_demo(listen: Option<SocketAddr>, duration: Option<Duration>) -> u8 {
+pub(super) async fn run_demo(listen: Option<SocketAddr>, duration: Option<Duration>) -> u8 {
     let sim = demo_simulator();
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     let running = match simulator::spawn(sim.clone(), loopback).await {
@@ -228,7 +228,8 @@ pub async fn run_demo(listen: Option<SocketAddr>, duration: Option<Duration>) ->
     };
     let addr = running.addr;
     let text = DEMO_CONFIG.replace("http://127.0.0.1:8000", &format!("http://{addr}"));
-    let prepared = match Prepared::parse(&text, "embedded demo config", &|k| std::env::var(k).ok()) {
+    let prepared = match Prepared::parse(&text, "embedded demo config", &|k| std::env::var(k).ok())
+    {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

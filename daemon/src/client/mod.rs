@@ -97,7 +97,14 @@ impl Client {
             return Ok(None);
         };
         let routes = vec![(c.target.index, c.endpoint)];
-        Self::build(config, tokenizers, credentials, routes, config.scenarios.len()).map(Some)
+        Self::build(
+            config,
+            tokenizers,
+            credentials,
+            routes,
+            config.scenarios.len(),
+        )
+        .map(Some)
     }
 
     fn build(

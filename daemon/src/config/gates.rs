@@ -20,7 +20,6 @@ use crate::record::{Quantity, Stat};
 /// Fewest samples a gate needs before it can pass.
 pub const DEFAULT_MIN_SAMPLES: u64 = 30;
 
-
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Metric {
     Latency { quantity: Quantity, stat: Stat },
@@ -66,7 +65,6 @@ pub struct Gate {
     pub threshold: Threshold,
     pub min_samples: u64,
 }
-
 
 impl Gate {
     /// Whether the threshold needs a baseline report.
@@ -199,7 +197,6 @@ fn parse_value(metric: Metric, rhs: &str) -> Result<f64, String> {
     Ok(v)
 }
 
-
 const KEYS: &[&str] = &["rules", "min_samples", "baseline"];
 
 /// A validated `[gates]` (empty when the section is absent).
@@ -324,5 +321,4 @@ mod tests {
             assert!(bad.parse::<Gate>().is_err(), "{bad} parsed");
         }
     }
-
 }

@@ -235,7 +235,6 @@ pub(super) fn ser_span<S: Serializer>(t: &(Duration, Duration), s: S) -> Result<
     Span { min: t.0, max: t.1 }.serialize(s)
 }
 
-
 /// The effective `[load]`: only the keys of its mode (an open-loop run has no users, a closed loop
 /// no phases).
 impl Serialize for LoadConfig {
@@ -289,4 +288,3 @@ impl LoadConfig {
         }
     }
 }
-

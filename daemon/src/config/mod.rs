@@ -271,10 +271,7 @@ impl Config {
     pub fn scope_endpoint(&self, i: usize) -> Endpoint {
         match self.scenarios.get(i) {
             Some(s) => s.endpoint,
-            None => self
-                .canary
-                .as_ref()
-                .map_or(Endpoint::Chat, |c| c.endpoint),
+            None => self.canary.as_ref().map_or(Endpoint::Chat, |c| c.endpoint),
         }
     }
 }

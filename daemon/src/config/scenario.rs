@@ -132,7 +132,6 @@ pub struct DatasetSpec {
     pub max_input_tokens: Option<u32>,
 }
 
-
 fn ser_path<S: Serializer>(f: &FileRef, s: S) -> Result<S::Ok, S::Error> {
     f.file.serialize(s)
 }

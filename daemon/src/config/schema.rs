@@ -23,7 +23,7 @@ const ROOT_KEYS: &[&str] = &[
     "simulator",
 ];
 /// Default address of `/metrics` and the status API.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+pub(super) const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
 
 pub(super) fn parse(
     text: &str,
@@ -98,17 +98,7 @@ pub(super) fn parse(
     });
 
     match (
-        seed,
-        server,
-        targets,
-        load,
-        scenarios,
-        simulator,
-        canary,
-        output,
-        gates,
-        otlp,
-        resources,
+        seed, server, targets, load, scenarios, simulator, canary, output, gates, otlp, resources,
         baseline,
     ) {
         (
@@ -211,4 +201,3 @@ pub(super) fn label_name(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<String> {
         None
     }
 }
-

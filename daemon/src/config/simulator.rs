@@ -22,7 +22,6 @@ fn ser_opt_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, 
     }
 }
 
-
 /// Everything `[simulator]` configures. Defaults resemble an 8B model on one mid-range GPU.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
@@ -200,7 +199,10 @@ pub struct FaultRule {
     #[serde(serialize_with = "ser_duration")]
     pub from: Duration,
     /// …until this long after start (exclusive); `None` = forever.
-    #[serde(serialize_with = "ser_opt_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        serialize_with = "ser_opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub until: Option<Duration>,
 }
 
@@ -219,7 +221,6 @@ impl FaultRule {
         since_start >= self.from && self.until.is_none_or(|u| since_start < u)
     }
 }
-
 
 /// The effective `[simulator]` section, in the keys and units of the config file (what
 /// `print-config` shows, and what reads back as the same section).
@@ -558,7 +559,8 @@ pub fn walk(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<SimConfig> {
                             if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok()
                                 && reqwest::header::HeaderValue::from_str(v).is_ok() =>
                         {
-                            c.required_headers.push((name.to_ascii_lowercase(), v.to_string()));
+                            c.required_headers
+                                .push((name.to_ascii_lowercase(), v.to_string()));
                         }
                         Some(_) => {
                             val.bad(w, "is not a valid header name and value");

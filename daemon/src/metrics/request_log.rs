@@ -235,11 +235,14 @@ mod tests {
     fn rotates_by_size_and_keeps_n_files() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("requests.jsonl");
-        let log = RequestLog::start(LogSpec {
-            path: path.clone(),
-            max_bytes: 1000,
-            keep: 2,
-        }, Vec::new())
+        let log = RequestLog::start(
+            LogSpec {
+                path: path.clone(),
+                max_bytes: 1000,
+                keep: 2,
+            },
+            Vec::new(),
+        )
         .unwrap();
         let l = format!("{{\"pad\":\"{}\"}}", "x".repeat(89)); // 100 bytes with the newline
         for _ in 0..35 {

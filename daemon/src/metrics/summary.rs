@@ -216,10 +216,7 @@ impl RunSummary {
                     scope: p.report(seconds, histograms),
                 })
                 .collect(),
-            spikes: self
-                .spikes
-                .as_ref()
-                .map_or_else(Vec::new, |t| t.results()),
+            spikes: self.spikes.as_ref().map_or_else(Vec::new, |t| t.results()),
         }
     }
 }

@@ -290,14 +290,14 @@ mod named {
     use serde::de::{MapAccess, Visitor};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<S: Serializer, T: Serialize>(
+    pub(super) fn serialize<S: Serializer, T: Serialize>(
         v: &[(String, T)],
         s: S,
     ) -> Result<S::Ok, S::Error> {
         s.collect_map(v.iter().map(|(k, t)| (k, t)))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    pub(super) fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
         d: D,
     ) -> Result<Vec<(String, T)>, D::Error> {
         struct V<T>(std::marker::PhantomData<T>);
@@ -353,7 +353,9 @@ pub enum ReportError {
         path: std::path::PathBuf,
         why: String,
     },
-    #[error("{path} is a report of schema version {version}; this llm-soak reads up to {SCHEMA_VERSION}")]
+    #[error(
+        "{path} is a report of schema version {version}; this llm-soak reads up to {SCHEMA_VERSION}"
+    )]
     TooNew {
         path: std::path::PathBuf,
         version: u32,
@@ -429,14 +431,22 @@ pub(crate) mod testing {
 
     /// A scope whose successes had these TTFTs (ms; TPOT 10 ms, e2e 1 s) and `failed` 5xx
     /// failures, over `seconds` of measured time.
-    pub fn scope(ttft_ms: &[u64], failed: u64, seconds: f64) -> Scope {
+    pub(crate) fn scope(ttft_ms: &[u64], failed: u64, seconds: f64) -> Scope {
         let mut h: BTreeMap<Quantity, Hdr> =
             Quantity::ALL.iter().map(|q| (*q, Hdr::new())).collect();
         for &ms in ttft_ms {
-            h.entry(Quantity::Ttft).or_default().record(Duration::from_millis(ms));
-            h.entry(Quantity::Ttfc).or_default().record(Duration::from_millis(ms));
-            h.entry(Quantity::Tpot).or_default().record(Duration::from_millis(10));
-            h.entry(Quantity::E2e).or_default().record(Duration::from_secs(1));
+            h.entry(Quantity::Ttft)
+                .or_default()
+                .record(Duration::from_millis(ms));
+            h.entry(Quantity::Ttfc)
+                .or_default()
+                .record(Duration::from_millis(ms));
+            h.entry(Quantity::Tpot)
+                .or_default()
+                .record(Duration::from_millis(10));
+            h.entry(Quantity::E2e)
+                .or_default()
+                .record(Duration::from_secs(1));
         }
         let mut latency = Latency::default();
         for (q, hist) in &h {
@@ -452,7 +462,7 @@ pub(crate) mod testing {
                 ..Outcomes::default()
             },
             error_types: (failed > 0)
-                .then(|| (ErrorType::Http5xx, failed))
+                .then_some((ErrorType::Http5xx, failed))
                 .into_iter()
                 .collect(),
             error_rate: (n > 0).then(|| failed as f64 / n as f64),
@@ -463,12 +473,15 @@ pub(crate) mod testing {
     }
 
     /// A summary of named scenario scopes; `all` is the first one's.
-    pub fn summary(scenarios: Vec<(String, Scope)>, seconds: f64) -> Summary {
+    pub(crate) fn summary(scenarios: Vec<(String, Scope)>, seconds: f64) -> Summary {
         Summary {
             measured_seconds: seconds,
             dropped: 0,
             drop_rate: Some(0.0),
-            all: scenarios.first().map(|(_, s)| s.clone()).unwrap_or_default(),
+            all: scenarios
+                .first()
+                .map(|(_, s)| s.clone())
+                .unwrap_or_default(),
             scenarios,
             phases: Vec::new(),
             spikes: Vec::new(),

@@ -56,7 +56,7 @@ impl std::fmt::Display for GateResult {
 }
 
 /// One gate's line.
-pub fn gate(g: &GateResult) -> String {
+pub(super) fn gate(g: &GateResult) -> String {
     let v = match g.verdict {
         Verdict::Pass => "PASS",
         Verdict::Breach => "BREACHED",
@@ -116,7 +116,7 @@ fn scope(out: &mut String, name: &str, s: &Scope) {
 }
 
 /// A fixed-width table per scope (seconds), then the spike recoveries.
-pub fn summary(s: &Summary) -> String {
+pub(super) fn summary(s: &Summary) -> String {
     let mut out = String::new();
     scope(&mut out, "all", &s.all);
     for (name, sc) in &s.scenarios {
@@ -127,7 +127,11 @@ pub fn summary(s: &Summary) -> String {
     if s.phases.len() > 1 {
         for p in &s.phases {
             if p.scope.started > 0 {
-                scope(&mut out, &format!("phase {}: {}", p.index, p.kind), &p.scope);
+                scope(
+                    &mut out,
+                    &format!("phase {}: {}", p.index, p.kind),
+                    &p.scope,
+                );
             }
         }
     }

@@ -53,7 +53,10 @@ fn a_report_round_trips_exactly_with_its_histograms() {
     assert_eq!(back, r);
     let s = back.summary.unwrap();
     let ttft = &s.all.latency.ttft;
-    let h = ttft.hdr.as_ref().expect("the histogram travels with the report");
+    let h = ttft
+        .hdr
+        .as_ref()
+        .expect("the histogram travels with the report");
     assert_eq!(h.count(), ttft.samples);
     assert_eq!(h.quantile(0.95), ttft.p95);
     // Scenarios keep the config's order.
@@ -173,10 +176,15 @@ fn newer_schemas_and_garbage_are_refused_with_the_reason() {
     let e = RunReport::parse("{\"run_id\": \"x\"}", Path::new("x.json")).unwrap_err();
     assert!(e.to_string().contains("no llm_soak_version"), "{e}");
     let e = RunReport::parse("not json", Path::new("x.json")).unwrap_err();
-    assert!(e.to_string().starts_with("x.json is not an llm-soak report"), "{e}");
-    let bad_hdr = serde_json::to_string(&report())
-        .unwrap()
-        .replacen("\"hdr\":\"", "\"hdr\":\"!!", 1);
+    assert!(
+        e.to_string()
+            .starts_with("x.json is not an llm-soak report"),
+        "{e}"
+    );
+    let bad_hdr =
+        serde_json::to_string(&report())
+            .unwrap()
+            .replacen("\"hdr\":\"", "\"hdr\":\"!!", 1);
     let e = RunReport::parse(&bad_hdr, Path::new("x.json")).unwrap_err();
     assert!(e.to_string().contains("not base64"), "{e}");
 }
@@ -184,7 +192,10 @@ fn newer_schemas_and_garbage_are_refused_with_the_reason() {
 #[test]
 fn the_terminal_summary_is_rendered_from_the_typed_report() {
     let text = report().render();
-    assert!(text.starts_with("llm-soak run abcd1234 finished after 12.5s"), "{text}");
+    assert!(
+        text.starts_with("llm-soak run abcd1234 finished after 12.5s"),
+        "{text}"
+    );
     assert!(text.contains("[chat] started 50"), "{text}");
     assert!(text.contains("  ttft "), "{text}");
     assert!(!text.contains("gates:"));

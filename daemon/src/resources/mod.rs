@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Gauge, Meter};
 
+pub use crate::config::{ResourceConfig, Selector};
 use crate::metrics::catalogue::{self as c, Instrument};
 use gpu::{GpuError, GpuSample, GpuSource};
-pub use crate::config::{ResourceConfig, Selector};
 use process::{ProcError, Reader};
 
 /// A probe's state, exported as `llmsoak_probe_status`.

@@ -21,14 +21,12 @@ use crate::metrics::summary::SummarySink;
 use crate::prepare::Prepared;
 use crate::schedule::canary::CanaryProbe;
 use crate::schedule::closed::Users;
-use crate::schedule::{
-    Arrivals, DispatchEnd, Dispatcher, Launcher, Sessions, Shape, Shard, Spend,
-};
+use crate::schedule::{Arrivals, DispatchEnd, Dispatcher, Launcher, Sessions, Shape, Shard, Spend};
 use crate::workload::Workload;
 
 /// What every generation shares.
 #[derive(Debug, Clone)]
-pub struct Shared {
+pub(super) struct Shared {
     pub recorder: Arc<Recorder>,
     pub summary: Arc<SummarySink>,
     pub tracker: TaskTracker,
@@ -45,7 +43,7 @@ pub struct Shared {
 
 /// The load a config describes, running.
 #[derive(Debug)]
-pub struct Generation {
+pub(super) struct Generation {
     pub stop: CancellationToken,
     /// The open-loop dispatcher; `None` for closed-loop and canary-only configs.
     pub dispatch: Option<JoinHandle<DispatchEnd>>,
@@ -55,7 +53,7 @@ pub struct Generation {
 impl Generation {
     /// Start the load of `prepared` with its schedule's epoch at `epoch`, skipping the arrivals
     /// due in the first `missed` of it (a replica that joined a shared schedule late).
-    pub fn start(
+    pub(super) fn start(
         prepared: &Prepared,
         shared: &Shared,
         epoch: Instant,
@@ -141,10 +139,7 @@ impl Generation {
             shared.tracker.clone(),
             stop.clone(),
         )
-        .with_sessions(Arc::new(Sessions::new(
-            workload,
-            config.load.max_sessions,
-        )));
+        .with_sessions(Arc::new(Sessions::new(workload, config.load.max_sessions)));
         Ok(Generation {
             stop,
             dispatch: Some(tokio::spawn(dispatcher.run())),
@@ -153,7 +148,7 @@ impl Generation {
     }
 
     /// Stop arrivals (requests in flight go on) and wait for the dispatcher to return.
-    pub async fn stop(&mut self) {
+    pub(super) async fn stop(&mut self) {
         self.stop.cancel();
         if let Some(h) = self.dispatch.take() {
             let _ = h.await;
@@ -200,7 +195,7 @@ fn start_canary(
 }
 
 /// Why `new` cannot replace `old` without a restart (label sets and pools are built from them).
-pub fn incompatible(old: &Config, new: &Config) -> Option<String> {
+pub(super) fn incompatible(old: &Config, new: &Config) -> Option<String> {
     let targets = |c: &Config| {
         c.targets
             .iter()
@@ -210,7 +205,14 @@ pub fn incompatible(old: &Config, new: &Config) -> Option<String> {
     let scenarios = |c: &Config| {
         c.scenarios
             .iter()
-            .map(|s| (s.name.clone(), s.endpoint, s.model.clone(), s.target.clone()))
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    s.endpoint,
+                    s.model.clone(),
+                    s.target.clone(),
+                )
+            })
             .collect::<Vec<_>>()
     };
     if targets(old) != targets(new) {

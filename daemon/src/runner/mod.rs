@@ -35,7 +35,7 @@ use generation::{Generation, Shared};
 
 /// A signal from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
+pub(crate) enum Signal {
     Interrupt,
     Terminate,
     /// SIGHUP: re-read the config file.
@@ -44,7 +44,7 @@ pub enum Signal {
 
 impl Signal {
     /// The signal as the report records a stop (`None` for a reload, which stops nothing).
-    pub fn stop(self) -> Option<StopSignal> {
+    pub(crate) fn stop(self) -> Option<StopSignal> {
         match self {
             Signal::Interrupt => Some(StopSignal::Interrupt),
             Signal::Terminate => Some(StopSignal::Terminate),
@@ -55,7 +55,7 @@ impl Signal {
 
 /// What a run may be told from outside.
 #[derive(Debug, Clone, Default)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     /// Overrides `server.listen`.
     pub listen: Option<SocketAddr>,
     /// Bounded run: stop after this long (or at the end of the phases, if earlier).
@@ -75,14 +75,14 @@ pub struct RunOptions {
 }
 
 /// How often a long run rewrites its report file.
-pub const CHECKPOINT: Duration = Duration::from_secs(120);
+pub(crate) const CHECKPOINT: Duration = Duration::from_secs(120);
 
 /// Signals and reload requests queued at most (senders wait beyond it).
-pub const SIGNAL_QUEUE: usize = 16;
+pub(crate) const SIGNAL_QUEUE: usize = 16;
 
 /// Why a run could not start or continue.
 #[derive(Debug, thiserror::Error)]
-pub enum RunError {
+pub(crate) enum RunError {
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -148,14 +148,10 @@ impl ReportSource {
 
 /// Wait until every target answers `GET /v1/models` with a success, or `timeout` passes. Each
 /// target is asked with its own client: its headers, authentication and timeouts.
-pub async fn wait_ready(prepared: &Prepared, timeout: Duration) -> Result<(), String> {
+pub(crate) async fn wait_ready(prepared: &Prepared, timeout: Duration) -> Result<(), String> {
     let config = &prepared.config;
-    let client = Client::new(
-        config,
-        &prepared.assets.tokenizers,
-        &prepared.credentials,
-    )
-    .map_err(|e| e.to_string())?;
+    let client = Client::new(config, &prepared.assets.tokenizers, &prepared.credentials)
+        .map_err(|e| e.to_string())?;
     let deadline = Instant::now() + timeout;
     for (i, t) in config.targets.iter().enumerate() {
         loop {
@@ -180,7 +176,7 @@ pub async fn wait_ready(prepared: &Prepared, timeout: Duration) -> Result<(), St
 }
 
 /// A fresh run id: 8 hex digits from the clock and the pid.
-pub fn new_run_id() -> String {
+pub(crate) fn new_run_id() -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
@@ -189,7 +185,7 @@ pub fn new_run_id() -> String {
 }
 
 /// Raise the soft open-files limit to the hard limit (thousands of streams need thousands of fds).
-pub fn raise_nofile_limit() {
+pub(crate) fn raise_nofile_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => tracing::debug!(limit = n, "RLIMIT_NOFILE raised"),
         Err(e) => tracing::warn!(error = %e, "cannot raise RLIMIT_NOFILE"),
@@ -330,7 +326,7 @@ fn sinks(
 
 /// Run until the schedule ends (bounded runs), `--duration` passes, or a signal arrives.
 /// `on_listen` is told the bound address of `/metrics` before any load is sent.
-pub async fn run(
+pub(crate) async fn run(
     prepared: Prepared,
     opts: RunOptions,
     mut signals: mpsc::Receiver<Signal>,

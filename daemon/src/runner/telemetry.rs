@@ -16,7 +16,7 @@ use crate::resources::gpu::{GpuSource, Nvml};
 
 /// Handles to stop what [`Telemetry::start`] started.
 #[derive(Debug)]
-pub struct Telemetry {
+pub(super) struct Telemetry {
     stop: Arc<AtomicBool>,
     sampler: Option<std::thread::JoinHandle<()>>,
     baselines: tokio::task::JoinHandle<()>,
@@ -24,7 +24,11 @@ pub struct Telemetry {
 
 impl Telemetry {
     /// Start the sampler and the task that closes `baselines`' window when it is due.
-    pub fn start(config: &Config, exporter: &Exporter, baselines: Arc<BaselineSink>) -> Self {
+    pub(super) fn start(
+        config: &Config,
+        exporter: &Exporter,
+        baselines: Arc<BaselineSink>,
+    ) -> Self {
         let meter = exporter.meter();
         let stop = Arc::new(AtomicBool::new(false));
         let gpu = config
@@ -59,7 +63,7 @@ impl Telemetry {
     }
 
     /// Stop the sampler (it finishes its current sample) and the baseline task.
-    pub async fn stop(self) {
+    pub(super) async fn stop(self) {
         self.baselines.abort();
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.sampler {

@@ -12,7 +12,7 @@ use crate::config::server::{Auth, ServerConfig};
 
 /// The access rules of one listener.
 #[derive(Debug, Clone)]
-pub struct Access {
+pub(crate) struct Access {
     pub reload_api: bool,
     control_token: Option<Secret>,
     auth: Option<Auth>,
@@ -48,7 +48,7 @@ fn presented(headers: &HeaderMap) -> &[u8] {
 
 /// Why a request was refused (small, so handlers can `?` it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// No or wrong credentials for this scheme.
     Unauthorized(&'static str),
     /// Control endpoints off loopback without a configured token.
@@ -77,7 +77,7 @@ impl IntoResponse for Refusal {
 }
 
 impl Access {
-    pub fn new(config: &ServerConfig, bound: std::net::SocketAddr) -> Self {
+    pub(crate) fn new(config: &ServerConfig, bound: std::net::SocketAddr) -> Self {
         Access {
             reload_api: config.reload_api,
             control_token: config.control_token.as_ref().map(|(_, t)| t.clone()),
@@ -87,7 +87,7 @@ impl Access {
     }
 
     /// Open access on loopback (tests, `demo`).
-    pub fn loopback() -> Self {
+    pub(crate) fn loopback() -> Self {
         Access {
             reload_api: true,
             control_token: None,
@@ -97,7 +97,7 @@ impl Access {
     }
 
     /// `/metrics` and the status API.
-    pub fn read(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+    pub(crate) fn read(&self, headers: &HeaderMap) -> Result<(), Refusal> {
         let (expected, scheme) = match &self.auth {
             None => return Ok(()),
             Some(Auth::Bearer { token, .. }) => (format!("Bearer {}", token.expose()), "Bearer"),
@@ -119,7 +119,7 @@ impl Access {
     }
 
     /// The POST endpoints.
-    pub fn control(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+    pub(crate) fn control(&self, headers: &HeaderMap) -> Result<(), Refusal> {
         match &self.control_token {
             Some(t)
                 if ct_eq(

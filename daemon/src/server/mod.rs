@@ -5,7 +5,7 @@
 //! `POST /-/reload` re-reads the config and `POST /api/v1/baseline/reset` re-measures the drift
 //! baselines. [`access`] decides who may use which.
 
-pub mod access;
+pub(crate) mod access;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,7 +31,7 @@ use crate::report::{Outcomes, Summary};
 /// Where the run is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub enum Phase {
+pub(crate) enum Phase {
     Starting = 0,
     Running = 1,
     /// The schedule ended; metrics stay served until the process is stopped.
@@ -60,7 +60,7 @@ impl Phase {
 
 /// Where the status API reads the run from.
 #[derive(Debug, Clone)]
-pub struct Sources {
+pub(crate) struct Sources {
     pub recorder: Arc<Recorder>,
     pub summary: Arc<SummarySink>,
     pub baselines: Arc<BaselineSink>,
@@ -69,7 +69,7 @@ pub struct Sources {
 
 /// Shared state behind the endpoints.
 #[derive(Debug)]
-pub struct Status {
+pub(crate) struct Status {
     pub exporter: Exporter,
     sources: Sources,
     /// The running config (serialized with its secrets redacted).
@@ -87,7 +87,7 @@ pub struct Status {
 
 /// `/api/v1/status`.
 #[derive(Debug, serde::Serialize)]
-pub struct StatusDocument {
+pub(crate) struct StatusDocument {
     pub version: &'static str,
     pub run_id: String,
     pub state: &'static str,
@@ -103,13 +103,13 @@ pub struct StatusDocument {
 }
 
 #[derive(Debug, serde::Serialize)]
-pub struct ScheduleStatus {
+pub(crate) struct ScheduleStatus {
     pub target_rate: f64,
     pub phase: i64,
 }
 
 #[derive(Debug, serde::Serialize)]
-pub struct RequestStatus {
+pub(crate) struct RequestStatus {
     pub started: u64,
     pub in_flight: i64,
     pub finished: u64,
@@ -118,19 +118,19 @@ pub struct RequestStatus {
 }
 
 #[derive(Debug, serde::Serialize)]
-pub struct ReloadStatus {
+pub(crate) struct ReloadStatus {
     pub attempted: u64,
     pub succeeded: u64,
 }
 
 #[derive(Debug, serde::Serialize)]
-pub struct LogStatus {
+pub(crate) struct LogStatus {
     pub written: u64,
     pub dropped: u64,
 }
 
 impl Status {
-    pub fn new(
+    pub(crate) fn new(
         exporter: Exporter,
         sources: Sources,
         config: Arc<Config>,
@@ -151,7 +151,7 @@ impl Status {
     }
 
     /// A reload was attempted; `ok`: it succeeded.
-    pub fn reloaded(&self, ok: bool) {
+    pub(crate) fn reloaded(&self, ok: bool) {
         self.reloads[0].fetch_add(1, Ordering::Relaxed);
         if ok {
             self.reloads[1].fetch_add(1, Ordering::Relaxed);
@@ -159,7 +159,7 @@ impl Status {
     }
 
     /// The access rules for the bound listener (default: open, for loopback).
-    pub fn set_access(&self, a: access::Access) {
+    pub(crate) fn set_access(&self, a: access::Access) {
         let _ = self.access.set(a);
     }
 
@@ -171,22 +171,22 @@ impl Status {
     }
 
     /// The running config changed (a reload).
-    pub fn set_config(&self, config: Arc<Config>) {
+    pub(crate) fn set_config(&self, config: Arc<Config>) {
         if let Ok(mut c) = self.config.lock() {
             *c = config;
         }
     }
 
-    pub fn set_phase(&self, p: Phase) {
+    pub(crate) fn set_phase(&self, p: Phase) {
         self.phase.store(p as u8, Ordering::Relaxed);
     }
 
-    pub fn phase(&self) -> Phase {
+    pub(crate) fn phase(&self) -> Phase {
         Phase::from_u8(self.phase.load(Ordering::Relaxed))
     }
 
     /// The status document.
-    pub fn document(&self) -> StatusDocument {
+    pub(crate) fn document(&self) -> StatusDocument {
         let src = &self.sources;
         let t = &src.recorder.totals;
         let mut by_outcome = Outcomes::default();
@@ -232,7 +232,7 @@ impl Status {
     }
 }
 
-pub fn router(status: Arc<Status>) -> Router {
+pub(crate) fn router(status: Arc<Status>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(|| async { "OK\n" }))
@@ -269,7 +269,7 @@ async fn metrics(State(s): State<Arc<Status>>, headers: HeaderMap) -> Response {
 }
 
 /// Asks the run loop to reload and answers with its result.
-pub type ReloadSender =
+pub(crate) type ReloadSender =
     tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<String, String>>>;
 
 async fn reload(State(s): State<Arc<Status>>, headers: HeaderMap) -> Response {
@@ -349,12 +349,12 @@ async fn status_doc(State(s): State<Arc<Status>>, headers: HeaderMap) -> Respons
 }
 
 /// Bind the listener (so a busy port fails before any load is sent).
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
 /// Serve until `shutdown` is cancelled.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     status: Arc<Status>,
     shutdown: CancellationToken,

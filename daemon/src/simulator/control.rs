@@ -17,15 +17,15 @@ use super::{FaultKind, FaultRule, Simulator, error_response};
 
 /// The active fault rules, replaceable at run time.
 #[derive(Debug)]
-pub struct Faults(RwLock<Vec<FaultRule>>);
+pub(super) struct Faults(RwLock<Vec<FaultRule>>);
 
 impl Faults {
-    pub fn new(rules: Vec<FaultRule>) -> Self {
+    pub(super) fn new(rules: Vec<FaultRule>) -> Self {
         Faults(RwLock::new(rules))
     }
 
     /// The rule a request with uniform draw `u` gets `since_start` after the simulator started.
-    pub fn choose(&self, since_start: Duration, u: f64) -> Option<FaultRule> {
+    pub(super) fn choose(&self, since_start: Duration, u: f64) -> Option<FaultRule> {
         let rules = self.0.read().unwrap_or_else(|e| e.into_inner());
         super::faults::choose(&rules, since_start, u).cloned()
     }
@@ -56,7 +56,11 @@ fn parse_rules(body: &[u8]) -> Result<Vec<FaultRule>, String> {
     for (i, r) in rules.into_iter().enumerate() {
         let kind = FaultKind::parse(&r.kind).ok_or_else(|| {
             let all: Vec<&str> = FaultKind::ALL.iter().map(|k| k.as_str()).collect();
-            format!("[{i}].kind: must be one of {} (got {:?})", all.join(", "), r.kind)
+            format!(
+                "[{i}].kind: must be one of {} (got {:?})",
+                all.join(", "),
+                r.kind
+            )
         })?;
         if !(0.0..=1.0).contains(&r.rate) {
             return Err(format!("[{i}].rate: must be in 0..=1 (got {})", r.rate));
@@ -140,7 +144,10 @@ mod tests {
         for (bad, why) in [
             (r#"[{"kind": "gremlins", "rate": 1}]"#, "[0].kind"),
             (r#"[{"kind": "reset", "rate": 2}]"#, "[0].rate"),
-            (r#"[{"kind": "stall", "rate": 0.1, "status": 500}]"#, "[0].status"),
+            (
+                r#"[{"kind": "stall", "rate": 0.1, "status": 500}]"#,
+                "[0].status",
+            ),
             (
                 r#"[{"kind": "reset", "rate": 0.6}, {"kind": "stall", "rate": 0.6}]"#,
                 "add up",

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use crate::config::simulator::LeakParams;
 
-
 /// Memory held on purpose.
 #[derive(Debug, Default)]
 pub struct Leak {

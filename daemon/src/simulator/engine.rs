@@ -18,7 +18,6 @@ use tokio::time::Instant;
 use super::prefix::PrefixCache;
 pub use crate::config::simulator::EngineParams;
 
-
 #[derive(Debug)]
 struct State {
     running: usize,

@@ -30,8 +30,8 @@ use rand::RngExt;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-use crate::openai::{CompletionRequest, Endpoint, ModelCard, ModelList};
 pub use crate::config::simulator::{EngineParams, FaultKind, FaultRule, LeakParams, SimConfig};
+use crate::openai::{CompletionRequest, Endpoint, ModelCard, ModelList};
 use degrade::Leak;
 use engine::Engine;
 use truth::{StatsReport, Truth};
@@ -41,7 +41,6 @@ pub use crate::openai::SEQ_HEADER;
 
 /// The `Content-Type` of the Prometheus text format the metrics listener serves.
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
 
 /// The simulator's shared state.
 #[derive(Debug)]
@@ -261,11 +260,9 @@ async fn completions(
 
 /// Prompt token ids in `o200k_base` (on a blocking worker).
 async fn tokenize(text: String) -> Vec<u32> {
-    tokio::task::spawn_blocking(move || {
-        tiktoken_rs::o200k_base_singleton().encode_ordinary(&text)
-    })
-    .await
-    .unwrap_or_default()
+    tokio::task::spawn_blocking(move || tiktoken_rs::o200k_base_singleton().encode_ordinary(&text))
+        .await
+        .unwrap_or_default()
 }
 
 async fn handle(

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 const TAG: &[u8; 16] = b"llm-soak/sim-rng";
 
 /// The generator of the simulator's `index`-th draw under `seed`.
-pub fn rng(seed: u64, index: u64) -> ChaCha8Rng {
+pub(super) fn rng(seed: u64, index: u64) -> ChaCha8Rng {
     let mut key = [0u8; 32];
     key[..8].copy_from_slice(&seed.to_le_bytes());
     key[8..16].copy_from_slice(&index.to_le_bytes());

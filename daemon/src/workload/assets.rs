@@ -125,8 +125,9 @@ impl Assets {
 }
 
 fn read(f: &FileRef) -> Result<String, Problem> {
-    std::fs::read_to_string(&f.file)
-        .map_err(|e| f.at.problem(format!("cannot read {}: {e}", f.file.display())))
+    std::fs::read_to_string(&f.file).map_err(|e| {
+        f.at.problem(format!("cannot read {}: {e}", f.file.display()))
+    })
 }
 
 /// A corpus file, whitespace normalised (prompts are cut at byte offsets, so every cut starts

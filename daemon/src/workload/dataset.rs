@@ -12,8 +12,8 @@ use std::sync::Mutex;
 use serde::Deserialize;
 
 use super::Tokenizer;
-pub use crate::config::{DatasetSpec, Format, OnError};
 use super::rng::splitmix64;
+pub use crate::config::{DatasetSpec, Format, OnError};
 
 /// One prompt from a dataset.
 #[derive(Debug, Clone, PartialEq)]

@@ -62,7 +62,10 @@ impl Workload {
                     i,
                     s,
                     assets.tokenizer_for(config, i),
-                    assets.scenarios.get(i).unwrap_or(&ScenarioAssets::default()),
+                    assets
+                        .scenarios
+                        .get(i)
+                        .unwrap_or(&ScenarioAssets::default()),
                 )
             })
             .collect();

@@ -97,13 +97,20 @@ async fn every_drop_reason_is_counted_and_nothing_is_started_for_it() {
     assert!(lb.budget_spent());
     abort.cancel();
     let (a, b) = (a.run().await, b.run().await);
-    assert_eq!((a.outcome, b.outcome), (Outcome::Cancelled, Outcome::Cancelled));
+    assert_eq!(
+        (a.outcome, b.outcome),
+        (Outcome::Cancelled, Outcome::Cancelled)
+    );
     check_invariants(&recorder);
     let t = &recorder.totals;
     // Started: the held one (dropped unfinished: cancelled) and the two in the budget.
     assert_eq!(t.started(), 3);
     assert_eq!(t.finished(Outcome::Cancelled), 3);
-    assert_eq!(t.dropped(), 4, "max_in_flight, shutting_down, max_sessions, budget");
+    assert_eq!(
+        t.dropped(),
+        4,
+        "max_in_flight, shutting_down, max_sessions, budget"
+    );
     assert_eq!(summary_counts(&summary), (3, 4, 3));
 }
 
@@ -115,7 +122,13 @@ async fn the_output_token_budget_counts_finished_requests() {
         max_requests: None,
         max_output_tokens: Some(3),
     };
-    let l = launcher(&fake, &recorder, None, Some(budget), &CancellationToken::new());
+    let l = launcher(
+        &fake,
+        &recorder,
+        None,
+        Some(budget),
+        &CancellationToken::new(),
+    );
     // One output token per request (the fake's): three requests spend it.
     for seq in 0..3 {
         assert!(!l.budget_spent());
@@ -142,7 +155,10 @@ async fn cancellation_at_every_stage_is_accounted() {
     let l = launcher(&fake, &recorder, Some(10), None, &abort);
     // 1. Before admission: nothing is counted.
     check_invariants(&recorder);
-    assert_eq!((recorder.totals.started(), recorder.totals.dropped()), (0, 0));
+    assert_eq!(
+        (recorder.totals.started(), recorder.totals.dropped()),
+        (0, 0)
+    );
     // 2. Admitted, not started (stop while waiting for a prompt): dropped, shutting_down.
     drop(l.admit().unwrap());
     assert_eq!(recorder.totals.dropped(), 1);
