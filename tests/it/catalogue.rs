@@ -3,7 +3,6 @@
 //! and its bucket boundaries; nothing outside the catalogue is exported under our prefixes.
 #![allow(clippy::unwrap_used)]
 
-mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -291,7 +290,7 @@ fn buckets_are_strictly_increasing_and_request_labels_are_the_design_set() {
 #[test]
 fn the_whole_catalogue_passes_promtool_check_metrics() {
     // GPU, target-process and baseline series included: every name passes the naming lint.
-    let (ok, report) = common::promtool_check_metrics(&exposition_text());
+    let (ok, report) = crate::common::promtool_check_metrics(&exposition_text());
     assert!(
         ok && report.trim().is_empty(),
         "promtool check metrics:\n{report}"

@@ -2,11 +2,10 @@
 //! every config problem printed with its path, secrets never printed.
 #![allow(clippy::unwrap_used)]
 
-mod common;
 
 use std::process::Command;
 
-use common::bin;
+use crate::common::bin;
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
     let mut cmd = Command::new(bin());

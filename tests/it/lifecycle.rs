@@ -4,11 +4,10 @@
 //! llm-soak never starts a child process.
 #![allow(clippy::unwrap_used)]
 
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 fn children_of(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();

@@ -3,11 +3,10 @@
 //! closed loop — the real binary against the built-in target on 127.0.0.1 port 0.
 #![allow(clippy::unwrap_used)]
 
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn multi_turn_sessions_send_every_turn_with_the_history() {

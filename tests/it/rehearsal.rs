@@ -7,16 +7,15 @@
 //! cannot: GPU, DCGM, and day-over-day.
 #![allow(clippy::unwrap_used)]
 
-mod common;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::artefacts::*;
-use common::prometheus::Prometheus;
-use common::*;
+use crate::common::artefacts::*;
+use crate::common::prometheus::Prometheus;
+use crate::common::*;
 
 const MINUTES: usize = 26 * 60;
 const MIB: f64 = 1_048_576.0;

@@ -5,13 +5,12 @@
 //! bounded, and the healthy target next to them gets every one of its requests through.
 #![allow(clippy::unwrap_used)]
 
-mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// Read one HTTP request (head and Content-Length body).
 fn read_request(s: &mut TcpStream) -> bool {

@@ -4,7 +4,6 @@
 //! here only behaviour is asserted: the join matched, nothing failed, the columns are there.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,7 +16,7 @@ fn script(args: &[&str]) -> serde_json::Value {
     let out = tempfile::tempdir().unwrap();
     let status = Command::new("python3")
         .args(args)
-        .args(["--bin", common::bin().to_str().unwrap()])
+        .args(["--bin", crate::common::bin().to_str().unwrap()])
         .args(["--out", out.path().to_str().unwrap()])
         .current_dir(root())
         .status()

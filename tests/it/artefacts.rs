@@ -6,12 +6,11 @@
 //! rules say what the Prometheus rules say.
 #![allow(clippy::unwrap_used)]
 
-mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
-use common::artefacts::*;
+use crate::common::artefacts::*;
 use llm_soak::metrics::catalogue::{self, Kind};
 
 /// Names outside llm-soak that the artefacts may use: Prometheus's own, the standard process

@@ -3,7 +3,6 @@
 //! tokenizer path is a configuration error.
 #![allow(clippy::unwrap_used)]
 
-mod common;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -97,7 +96,7 @@ async fn the_request_task_never_tokenizes_before_the_stream_ended() {
 }
 
 fn plan_jsonl(config: &str, n: &str) -> String {
-    let out = std::process::Command::new(common::bin())
+    let out = std::process::Command::new(crate::common::bin())
         .args(["plan", "-c", config, "--sample", n, "--format", "jsonl"])
         .output()
         .unwrap();
@@ -149,7 +148,7 @@ fn plan_is_reproducible_and_a_bad_tokenizer_is_a_config_error() {
         config.replace(tokenizer, "/nonexistent/tokenizer.json"),
     )
     .unwrap();
-    let out = std::process::Command::new(common::bin())
+    let out = std::process::Command::new(crate::common::bin())
         .args(["check-config", "-c", p])
         .output()
         .unwrap();

@@ -3,9 +3,8 @@
 //! on the built-in target's real queueing — the real binary on 127.0.0.1 port 0.
 #![allow(clippy::unwrap_used)]
 
-mod common;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn config_gates_and_relative_gates_against_an_earlier_report() {

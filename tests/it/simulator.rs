@@ -4,11 +4,10 @@
 //! colon-in-name lint that vLLM's own names draw). Comparisons are one-sided with wide margins.
 #![allow(clippy::unwrap_used)]
 
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn chat(content: &str, max_tokens: u32) -> serde_json::Value {
     serde_json::json!({"model": "m", "messages": [{"role": "user", "content": content}],

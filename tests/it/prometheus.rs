@@ -5,14 +5,13 @@
 //! returns data, every recording rule produces samples, and every rule evaluates without error.
 #![allow(clippy::unwrap_used)]
 
-mod common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::artefacts::*;
-use common::prometheus::{Prometheus, free_port};
-use common::*;
+use crate::common::artefacts::*;
+use crate::common::prometheus::{Prometheus, free_port};
+use crate::common::*;
 
 /// Scrape `targets` (job name, address) every second with the shipped rules loaded.
 fn scraping(targets: &[(&str, SocketAddr)], dir: &std::path::Path) -> Prometheus {

@@ -5,12 +5,11 @@
 //! them); the compose stack passes `docker-compose config`.
 #![allow(clippy::unwrap_used)]
 
-mod common;
 
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::artefacts::*;
+use crate::common::artefacts::*;
 
 fn run(cmd: &str, args: &[&str]) -> (bool, String) {
     let out = Command::new(cmd)

@@ -9,14 +9,13 @@
 //! not re-tokenize to the same count, so equality is not asserted there.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Sample, get, parse_scrape, prometheus::free_port, sum};
+use crate::common::{Sample, get, parse_scrape, prometheus::free_port, sum};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -161,7 +160,7 @@ fn llamacpp_token_counts_match_the_server_exactly() {
     let cfg = tmp.path().join("llamacpp.toml");
     std::fs::write(&cfg, config(llama.addr, &dir.join("tokenizer.json"))).unwrap();
     let report = tmp.path().join("report.json");
-    let mut daemon = common::Proc::spawn(&[
+    let mut daemon = crate::common::Proc::spawn(&[
         "run",
         "-c",
         cfg.to_str().unwrap(),
@@ -172,7 +171,7 @@ fn llamacpp_token_counts_match_the_server_exactly() {
         "--report",
         report.to_str().unwrap(),
     ]);
-    let metrics = common::metrics_addr(&daemon);
+    let metrics = crate::common::metrics_addr(&daemon);
     // The daemon's last scrape before it drains: the discrepancy histogram lives only there.
     let mut last = Vec::new();
     let until = Instant::now() + Duration::from_secs(27);

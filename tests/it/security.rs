@@ -4,14 +4,13 @@
 //! enforced; probes stay open.
 #![allow(clippy::unwrap_used)]
 
-mod common;
 
 use std::io::Read;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 const CANARY: &str = "CANARY-SECRET";
 

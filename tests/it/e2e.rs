@@ -2,11 +2,10 @@
 //! assertions are one-sided and generous (two shared cores); accounting assertions are exact.
 #![allow(clippy::unwrap_used)]
 
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn demo_serves_latency_histograms_that_promtool_accepts() {

@@ -1,0 +1,28 @@
+//! The integration tests, in one binary (one link of the crate instead of one per file): the
+//! real `llm-soak` binary against the simulator, real Prometheus and promtool, llama.cpp, and
+//! the cross-artefact checks. nextest runs each test in its own process.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+mod artefacts;
+mod bench;
+mod catalogue;
+mod cli;
+mod config;
+mod deploy;
+mod docs;
+mod e2e;
+mod faults;
+mod fuzz_regressions;
+mod interop;
+mod layout;
+mod lifecycle;
+mod modes;
+mod prometheus;
+mod rehearsal;
+mod reports;
+mod security;
+mod simulator;
+mod telemetry;
+mod workload;
