@@ -2,7 +2,7 @@
 # Fuzz the SSE framer/chunk parser, the config loader and the gate parser with cargo-fuzz
 # (nightly), each for SECONDS (default 600), all at once. Not part of CI. Crashes land in
 # fuzz/artifacts/<target>/; add each as a regression input under fuzz/regressions/<target>/
-# (tests/fuzz_regressions.rs replays them in CI).
+# (tests/it/fuzz_regressions.rs replays them in CI).
 #   scripts/fuzz.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."

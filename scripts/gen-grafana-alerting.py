@@ -5,7 +5,7 @@ provisioning format), with the same PromQL, `for`, labels and annotations. Rules
 expression is `(QUERY) > THRESHOLD` are split into the query and a Grafana threshold, so the
 threshold can be tuned in Grafana; the others keep the whole expression as the query (it returns
 series only while the alert condition holds) and fire on any series. A Rust test
-(tests/artefacts.rs) checks that both forms agree with the Prometheus rules."""
+(tests/it/artefacts.rs) checks that both forms agree with the Prometheus rules."""
 import re
 import yaml
 from pathlib import Path

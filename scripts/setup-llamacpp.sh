@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install llama.cpp's server for the interop test (tests/interop.rs), once, under target/:
+# Install llama.cpp's server for the interop test (tests/it/interop.rs), once, under target/:
 #   - target/llamacpp/venv: PyPI's xllamacpp (a prebuilt CPU wheel embedding llama.cpp and its C++
 #     HTTP server; no compile), plus gguf, tokenizers and numpy for the model maker
 #   - target/llamacpp/tiny.gguf and tokenizer.json: a tiny random-weight Llama with a real

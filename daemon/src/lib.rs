@@ -48,7 +48,7 @@
 //! samples the process, host, target server process and GPUs on its own thread; `progress` the
 //! live line of a bounded run on a terminal; `tls` the process-wide TLS set-up; `simulator` is
 //! the built-in OpenAI-compatible target; `cli` is the command-line surface. No top-level module
-//! imports one that imports it back (`tests/layout.rs` reads the graph).
+//! imports one that imports it back (`tests/it/layout.rs` reads the graph).
 
 pub mod cli;
 pub mod client;

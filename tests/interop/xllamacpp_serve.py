@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""(llm-soak's copy of the shared real-servers reference script, for tests/interop.rs.)
+"""(llm-soak's copy of the shared real-servers reference script, for tests/it/interop.rs.)
 
 Run llama.cpp's native HTTP server (embedded in the xllamacpp PyPI wheel) on a GGUF.
 

@@ -6,7 +6,6 @@
 //! rules say what the Prometheus rules say.
 #![allow(clippy::unwrap_used)]
 
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 

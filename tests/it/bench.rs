@@ -4,7 +4,6 @@
 //! here only behaviour is asserted: the join matched, nothing failed, the columns are there.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use std::path::PathBuf;
 use std::process::Command;
 

@@ -3,7 +3,6 @@
 //! and its bucket boundaries; nothing outside the catalogue is exported under our prefixes.
 #![allow(clippy::unwrap_used)]
 
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 

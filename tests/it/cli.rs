@@ -2,7 +2,6 @@
 //! every config problem printed with its path, secrets never printed.
 #![allow(clippy::unwrap_used)]
 
-
 use std::process::Command;
 
 use crate::common::bin;

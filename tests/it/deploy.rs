@@ -5,7 +5,6 @@
 //! them); the compose stack passes `docker-compose config`.
 #![allow(clippy::unwrap_used)]
 
-
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -107,7 +106,7 @@ fn generated() -> Vec<(PathBuf, String)> {
         "metadata": {"name": "llm-soak-dashboards", "labels": {"grafana_dashboard": "1", "app.kubernetes.io/name": "llm-soak"}},
         "data": data,
     });
-    let header = "# Generated from alerts/ and dashboards/ by tests/deploy.rs (LLMSOAK_REGENERATE=1 cargo test --test deploy).\n";
+    let header = "# Generated from alerts/ and dashboards/ by tests/it/deploy.rs (LLMSOAK_REGENERATE=1 cargo test --test deploy).\n";
     vec![
         (
             base.join("prometheusrule.yaml"),

@@ -2,7 +2,6 @@
 //! assertions are one-sided and generous (two shared cores); accounting assertions are exact.
 #![allow(clippy::unwrap_used)]
 
-
 use std::time::{Duration, Instant};
 
 use crate::common::*;

@@ -5,7 +5,6 @@
 //! bounded, and the healthy target next to them gets every one of its requests through.
 #![allow(clippy::unwrap_used)]
 
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;

@@ -9,7 +9,6 @@
 //! not re-tokenize to the same count, so equality is not asserted there.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

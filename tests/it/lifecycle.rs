@@ -4,7 +4,6 @@
 //! llm-soak never starts a child process.
 #![allow(clippy::unwrap_used)]
 
-
 use std::time::Duration;
 
 use crate::common::*;

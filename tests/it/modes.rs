@@ -3,7 +3,6 @@
 //! closed loop — the real binary against the built-in target on 127.0.0.1 port 0.
 #![allow(clippy::unwrap_used)]
 
-
 use std::time::{Duration, Instant};
 
 use crate::common::*;

@@ -5,7 +5,6 @@
 //! returns data, every recording rule produces samples, and every rule evaluates without error.
 #![allow(clippy::unwrap_used)]
 
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

@@ -7,7 +7,6 @@
 //! cannot: GPU, DCGM, and day-over-day.
 #![allow(clippy::unwrap_used)]
 
-
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::process::Command;

@@ -3,7 +3,6 @@
 //! on the built-in target's real queueing — the real binary on 127.0.0.1 port 0.
 #![allow(clippy::unwrap_used)]
 
-
 use crate::common::*;
 
 #[test]

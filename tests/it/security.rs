@@ -4,7 +4,6 @@
 //! enforced; probes stay open.
 #![allow(clippy::unwrap_used)]
 
-
 use std::io::Read;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};

@@ -4,7 +4,6 @@
 //! colon-in-name lint that vLLM's own names draw). Comparisons are one-sided with wide margins.
 #![allow(clippy::unwrap_used)]
 
-
 use std::time::{Duration, Instant};
 
 use crate::common::*;

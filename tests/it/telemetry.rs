@@ -5,7 +5,6 @@
 //! warm-up and survive a restart.
 #![allow(clippy::unwrap_used)]
 
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,6 @@
 //! tokenizer path is a configuration error.
 #![allow(clippy::unwrap_used)]
 
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
