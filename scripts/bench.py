@@ -231,7 +231,11 @@ def run_case(a, case, work):
         while time.time() - start < warmup:
             time.sleep(1)
             drain()
+        # Rows finished so far are collected before the reset clears the simulator's truth; the
+        # per-request join then only counts requests sent after the reset (below).
+        drain()
         http(f"http://{sim_addr}/stats/reset", "POST")
+        reset_at = time.time()
         cpu0, t0 = cpu_seconds(pid), time.time()
         held, in_flight = [], []
         scraped = 0.0
@@ -264,7 +268,8 @@ def run_case(a, case, work):
             r["sent"] = r["ts"] - r["e2e"]
             records.append(r)
     first = min(r["sent"] for r in records) if records else 0
-    measured = [r for r in records if r["sent"] >= first + warmup]
+    # Sent after the daemon's warm-up and after the simulator's reset: both sides measured them.
+    measured = [r for r in records if r["sent"] >= max(first + warmup, reset_at)]
     joined = [(r, truth_rows[r["seq"]]) for r in measured
               if r["outcome"] == "success" and r["seq"] in truth_rows
               and truth_rows[r["seq"]].get("ttft_us") is not None]

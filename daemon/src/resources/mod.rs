@@ -31,20 +31,60 @@ pub enum Status {
     Error = 5,
 }
 
-fn gauge(meter: &Meter, i: &Instrument) -> Gauge<f64> {
-    meter
-        .f64_gauge(i.name)
-        .with_unit(i.unit)
-        .with_description(i.description)
-        .build()
+/// A process's gauges (the daemon's own `process.*`, or the target's `llmsoak.target.process.*`).
+#[derive(Debug, Clone)]
+struct ProcessGauges {
+    memory: Gauge<f64>,
+    virtual_memory: Gauge<f64>,
+    cpu: Gauge<f64>,
+    threads: Gauge<f64>,
+    fds: Gauge<f64>,
 }
 
-fn counter(meter: &Meter, i: &Instrument) -> Counter<f64> {
-    meter
-        .f64_counter(i.name)
-        .with_unit(i.unit)
-        .with_description(i.description)
-        .build()
+impl ProcessGauges {
+    fn record(&self, r: &process::ProcReading, labels: &[KeyValue]) {
+        self.memory.record(r.rss as f64, labels);
+        self.virtual_memory.record(r.virt as f64, labels);
+        if let Some(c) = r.cpu_cores {
+            self.cpu.record(c, labels);
+        }
+        if let Some(t) = r.threads {
+            self.threads.record(t as f64, labels);
+        }
+        if let Some(f) = r.fds {
+            self.fds.record(f as f64, labels);
+        }
+    }
+}
+
+/// One GPU's gauges (`hw.*`).
+#[derive(Debug, Clone)]
+struct GpuGauges {
+    utilization: Gauge<f64>,
+    memory: Gauge<f64>,
+    memory_limit: Gauge<f64>,
+    power: Gauge<f64>,
+    temperature: Gauge<f64>,
+    sm_clock: Gauge<f64>,
+    energy: Counter<f64>,
+}
+
+impl GpuGauges {
+    fn record(&self, s: &GpuSample, labels: &[KeyValue]) {
+        let pairs = [
+            (&self.utilization, s.utilization),
+            (&self.memory, s.memory_used.map(|v| v as f64)),
+            (&self.memory_limit, s.memory_total.map(|v| v as f64)),
+            (&self.power, s.power_watts),
+            (&self.temperature, s.temperature_celsius),
+            (&self.sm_clock, s.sm_clock_hz),
+        ];
+        for (gauge, value) in pairs {
+            if let Some(v) = value {
+                gauge.record(v, labels);
+            }
+        }
+    }
 }
 
 /// The instruments the sampler writes.
@@ -53,52 +93,51 @@ pub struct Gauges {
     status: Gauge<f64>,
     success: Gauge<f64>,
     duration: Gauge<f64>,
-    proc: [Gauge<f64>; 5],
+    process: ProcessGauges,
     sys_cpu: Gauge<f64>,
     sys_mem: Gauge<f64>,
     sys_mem_limit: Gauge<f64>,
     sys_load: Gauge<f64>,
-    target: [Gauge<f64>; 5],
+    target: ProcessGauges,
     restarts: Counter<f64>,
-    gpu: [Gauge<f64>; 6],
-    energy: Counter<f64>,
+    gpu: GpuGauges,
 }
 
 impl Gauges {
     pub fn new(meter: &Meter) -> Self {
-        let g = |i: &Instrument| gauge(meter, i);
+        let g = |i: &Instrument| i.gauge(meter);
         Gauges {
             status: g(&c::PROBE_STATUS),
             success: g(&c::PROBE_SUCCESS),
             duration: g(&c::PROBE_DURATION),
-            proc: [
-                g(&c::PROCESS_MEMORY),
-                g(&c::PROCESS_VIRTUAL),
-                g(&c::PROCESS_CPU),
-                g(&c::PROCESS_THREADS),
-                g(&c::PROCESS_FDS),
-            ],
+            process: ProcessGauges {
+                memory: g(&c::PROCESS_MEMORY),
+                virtual_memory: g(&c::PROCESS_VIRTUAL),
+                cpu: g(&c::PROCESS_CPU),
+                threads: g(&c::PROCESS_THREADS),
+                fds: g(&c::PROCESS_FDS),
+            },
             sys_cpu: g(&c::SYSTEM_CPU),
             sys_mem: g(&c::SYSTEM_MEMORY),
             sys_mem_limit: g(&c::SYSTEM_MEMORY_LIMIT),
             sys_load: g(&c::SYSTEM_LOAD),
-            target: [
-                g(&c::TARGET_MEMORY),
-                g(&c::TARGET_VIRTUAL),
-                g(&c::TARGET_CPU),
-                g(&c::TARGET_THREADS),
-                g(&c::TARGET_FDS),
-            ],
-            restarts: counter(meter, &c::TARGET_RESTARTS),
-            gpu: [
-                g(&c::GPU_UTILIZATION),
-                g(&c::GPU_MEMORY),
-                g(&c::GPU_MEMORY_LIMIT),
-                g(&c::GPU_POWER),
-                g(&c::GPU_TEMPERATURE),
-                g(&c::GPU_SM_CLOCK),
-            ],
-            energy: counter(meter, &c::GPU_ENERGY),
+            target: ProcessGauges {
+                memory: g(&c::TARGET_MEMORY),
+                virtual_memory: g(&c::TARGET_VIRTUAL),
+                cpu: g(&c::TARGET_CPU),
+                threads: g(&c::TARGET_THREADS),
+                fds: g(&c::TARGET_FDS),
+            },
+            restarts: c::TARGET_RESTARTS.counter_f64(meter),
+            gpu: GpuGauges {
+                utilization: g(&c::GPU_UTILIZATION),
+                memory: g(&c::GPU_MEMORY),
+                memory_limit: g(&c::GPU_MEMORY_LIMIT),
+                power: g(&c::GPU_POWER),
+                temperature: g(&c::GPU_TEMPERATURE),
+                sm_clock: g(&c::GPU_SM_CLOCK),
+                energy: c::GPU_ENERGY.counter_f64(meter),
+            },
         }
     }
 
@@ -108,20 +147,6 @@ impl Gauges {
         let ok = matches!(status, Status::Ok | Status::Partial);
         self.success.record(if ok { 1.0 } else { 0.0 }, &l);
         self.duration.record(took.as_secs_f64(), &l);
-    }
-
-    fn process(gauges: &[Gauge<f64>; 5], r: &process::ProcReading, labels: &[KeyValue]) {
-        gauges[0].record(r.rss as f64, labels);
-        gauges[1].record(r.virt as f64, labels);
-        if let Some(c) = r.cpu_cores {
-            gauges[2].record(c, labels);
-        }
-        if let Some(t) = r.threads {
-            gauges[3].record(t as f64, labels);
-        }
-        if let Some(f) = r.fds {
-            gauges[4].record(f as f64, labels);
-        }
     }
 
     pub fn host(&self, h: &process::HostReading) {
@@ -147,24 +172,12 @@ impl Gauges {
                 KeyValue::new("hw.id", s.uuid.clone()),
                 KeyValue::new("hw.name", s.name.clone()),
             ];
-            let values = [
-                s.utilization,
-                s.memory_used.map(|v| v as f64),
-                s.memory_total.map(|v| v as f64),
-                s.power_watts,
-                s.temperature_celsius,
-                s.sm_clock_hz,
-            ];
-            for (g, v) in self.gpu.iter().zip(values) {
-                if let Some(v) = v {
-                    g.record(v, &l);
-                }
-            }
+            self.gpu.record(s, &l);
             if let Some(e) = s.energy_joules {
                 let prev = energy.insert(s.uuid.clone(), e);
                 // The first reading only creates the series; a driver reset (lower value) restarts.
                 let delta = prev.map_or(0.0, |p| if e >= p { e - p } else { e });
-                self.energy.add(delta, &l);
+                self.gpu.energy.add(delta, &l);
             }
         }
     }
@@ -210,7 +223,7 @@ impl Sampler {
         let t = Instant::now();
         let status = match self.reader.process(std::process::id()) {
             Ok(r) => {
-                Gauges::process(&self.gauges.proc, &r, &[]);
+                self.gauges.process.record(&r, &[]);
                 Status::Ok
             }
             Err(_) => Status::Error,
@@ -266,7 +279,7 @@ impl Sampler {
                     self.gauges.restarts.add(1.0, &labels);
                 }
                 self.target_seen = Some((r.pid, r.start_time));
-                Gauges::process(&self.gauges.target, &r, &labels);
+                self.gauges.target.record(&r, &labels);
                 if r.fds_denied {
                     Status::Partial
                 } else {
