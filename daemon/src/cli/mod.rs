@@ -440,4 +440,55 @@ mod tests {
         assert_eq!(code(&["llm-soak", "--help"]), exit::OK);
         assert_eq!(code(&["llm-soak", "--version"]), exit::OK);
     }
+
+    #[test]
+    fn every_way_a_run_ends_maps_to_its_exit_code() {
+        let report = |signal: Option<StopSignal>, verdict: Option<Verdict>| RunReport {
+            schema_version: crate::report::SCHEMA_VERSION,
+            llm_soak_version: crate::VERSION.into(),
+            run_id: "r".into(),
+            shard: "0/1".into(),
+            complete: true,
+            interrupted: signal.is_some(),
+            signal,
+            elapsed_seconds: 1.0,
+            requests: Default::default(),
+            summary: None,
+            gates: Vec::new(),
+            verdict,
+        };
+        let cases = [
+            (None, None, true, exit::OK),
+            (None, Some(Verdict::Pass), true, exit::OK),
+            (None, Some(Verdict::Breach), true, exit::GATE_BREACHED),
+            (
+                None,
+                Some(Verdict::Insufficient),
+                true,
+                exit::INSUFFICIENT_DATA,
+            ),
+            (
+                Some(StopSignal::Interrupt),
+                Some(Verdict::Pass),
+                true,
+                exit::SIGINT,
+            ),
+            (Some(StopSignal::Interrupt), None, false, exit::SIGINT),
+            (
+                Some(StopSignal::Terminate),
+                Some(Verdict::Pass),
+                true,
+                exit::SIGTERM,
+            ),
+            // A daemon drained by SIGTERM ended normally.
+            (Some(StopSignal::Terminate), None, false, exit::OK),
+        ];
+        for (signal, verdict, bounded, want) in cases {
+            assert_eq!(
+                exit_code(&report(signal, verdict), bounded),
+                want,
+                "{signal:?} {verdict:?} bounded={bounded}"
+            );
+        }
+    }
 }

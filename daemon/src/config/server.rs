@@ -52,15 +52,28 @@ fn ser_token_env<S: serde::Serializer>(
     t.as_ref().map(|(env, _)| env.as_str()).serialize(s)
 }
 
+/// `{ bearer_env }` or `{ username, password_env }`: where the secret comes from, never its value.
 fn ser_auth<S: serde::Serializer>(a: &Option<Auth>, s: S) -> Result<S::Ok, S::Error> {
-    let v = match a {
-        None => serde_json::Value::Null,
-        Some(Auth::Bearer { env, .. }) => serde_json::json!({ "bearer_env": env }),
-        Some(Auth::Basic { username, env, .. }) => {
-            serde_json::json!({ "username": username, "password_env": env })
-        }
-    };
-    v.serialize(s)
+    #[derive(Serialize)]
+    #[serde(untagged)]
+    enum Shown<'a> {
+        Bearer {
+            bearer_env: &'a str,
+        },
+        Basic {
+            username: &'a str,
+            password_env: &'a str,
+        },
+    }
+    a.as_ref()
+        .map(|a| match a {
+            Auth::Bearer { env, .. } => Shown::Bearer { bearer_env: env },
+            Auth::Basic { username, env, .. } => Shown::Basic {
+                username,
+                password_env: env,
+            },
+        })
+        .serialize(s)
 }
 
 impl ServerConfig {
