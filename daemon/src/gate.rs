@@ -71,6 +71,10 @@ pub fn measure(s: &Summary, metric: Metric, scenario: Option<&str>) -> (Option<f
             let d = scope.latency.get(quantity);
             (d.stat(stat), d.samples)
         }
+        Metric::ClientLag(stat) => match (&s.trust, scenario) {
+            (Some(t), None) => (t.client_lag.stat(stat), t.client_lag.samples),
+            _ => (None, 0),
+        },
         Metric::ErrorRate => (scope.error_rate, scope.finished.judged()),
         Metric::DropRate if scenario.is_none() => (s.drop_rate, scope.started + s.dropped),
         // Drops happen before a scenario is drawn: a per-scenario drop rate does not exist.

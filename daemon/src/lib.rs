@@ -34,6 +34,7 @@
 //!        |          export::otlp periodic OTLP reader on its own thread)
 //!        ^
 //! resources::Sampler (own thread: process, host, target process, GPUs via NVML)
+//! trust::Probe (own thread writes a socket pair, a runtime task reads: the client's own lag)
 //!        v
 //! server::serve: GET /metrics, /-/healthy, /-/ready, /api/v1/status, POST reload/baseline reset
 //!        v
@@ -45,7 +46,8 @@
 //! above them. `prepare` reads the files a validated config names; `runner` wires the pieces
 //! into one cancellation tree; `report` is a run's typed document (terminal table, JSON, status
 //! API) and `gate` the CI gates judged on it (also relative to an earlier report); `resources`
-//! samples the process, host, target server process and GPUs on its own thread; `progress` the
+//! samples the process, host, target server process and GPUs on its own thread; `trust` measures
+//! the client's own lag under the run's load and states how far its numbers hold; `progress` the
 //! live line of a bounded run on a terminal; `tls` the process-wide TLS set-up; `simulator` is
 //! the built-in OpenAI-compatible target; `cli` is the command-line surface. No top-level module
 //! imports one that imports it back (`tests/it/layout.rs` reads the graph).
@@ -67,6 +69,7 @@ pub mod schedule;
 mod server;
 pub mod simulator;
 mod tls;
+pub mod trust;
 pub mod workload;
 
 /// The version baked into `llmsoak_build_info` and the status endpoint.

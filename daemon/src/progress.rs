@@ -22,8 +22,7 @@ pub(crate) fn line(
 ) -> String {
     let t = &recorder.totals;
     let p95 = summary
-        .with(|s| s.overall.latency.get(Quantity::Ttft).quantile(0.95))
-        .flatten()
+        .overall_quantile(Quantity::Ttft, 0.95)
         .map_or("-".to_string(), |v| format!("{:.0}ms", v * 1000.0));
     let failed = t.finished(Outcome::Error) + t.finished(Outcome::Timeout);
     let phase = match t.phase.load(Ordering::Relaxed) {
@@ -79,12 +78,12 @@ mod tests {
     #[test]
     fn the_line_shows_time_rate_and_counts() {
         let (meter, _registry) = crate::metrics::test_meter();
-        let summary = Arc::new(SummarySink::new(crate::metrics::RunSummary::new(
+        let summary = Arc::new(SummarySink::new(
             vec!["s".into()],
             None,
             Vec::new(),
             Instant::now(),
-        )));
+        ));
         let r = Recorder::new(
             &meter,
             vec![Vec::new()],

@@ -180,6 +180,22 @@ pub enum TokenSource {
     Events,
 }
 
+impl TokenSource {
+    pub const ALL: [TokenSource; 3] = [
+        TokenSource::Usage,
+        TokenSource::Tokenizer,
+        TokenSource::Events,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenSource::Usage => "usage",
+            TokenSource::Tokenizer => "tokenizer",
+            TokenSource::Events => "events",
+        }
+    }
+}
+
 /// Everything measured about one finished request (monotonic clock throughout).
 #[derive(Debug, Clone)]
 pub struct RequestRecord {
@@ -198,11 +214,17 @@ pub struct RequestRecord {
     pub token_events: Vec<Instant>,
     /// End of stream (`[DONE]`, clean close, or the moment it failed).
     pub end_at: Instant,
-    /// Output tokens and where the count came from.
+    /// Output tokens `N` — the tokens that were streamed — and where the count came from.
     pub output_tokens: u64,
     pub token_source: TokenSource,
+    /// Reasoning tokens the server generated (and billed in `usage.completion_tokens`) but never
+    /// streamed: not part of `N`.
+    pub hidden_reasoning_tokens: u64,
     /// Input tokens: `usage.prompt_tokens` when sent, else the generated prompt length.
     pub input_tokens: u64,
+    /// Prompt tokens the server served from its prefix cache (`prompt_tokens_details`), when it
+    /// says.
+    pub cached_input_tokens: Option<u64>,
     /// Tokens of the content llm-soak generated, with the target's tokenizer.
     pub generated_input_tokens: u64,
     /// The received text re-counted with the tokenizer, for a sample of requests with usage.
@@ -236,7 +258,9 @@ impl RequestRecord {
             end_at: at,
             output_tokens: 0,
             token_source: TokenSource::Events,
+            hidden_reasoning_tokens: 0,
             input_tokens: u64::from(plan.prompt.input_tokens),
+            cached_input_tokens: None,
             generated_input_tokens: u64::from(plan.prompt.input_tokens),
             recounted_output_tokens: None,
             usage_present: false,
@@ -270,16 +294,24 @@ impl RequestRecord {
     pub fn schedule_lag(&self) -> Duration {
         self.sent_at.saturating_duration_since(self.intended_at)
     }
-    /// `(last_token_event − first_token_at) / (N − 1)`, only when `N ≥ 2`.
+    /// `(last_token_event − first_token_at) / (N − 1)`, only when `N ≥ 2` and the tokens came
+    /// in at least two token-bearing events: all of them in one event (a buffering proxy, a short
+    /// answer) leaves no time to divide, so TPOT is undefined — never 0.
     pub fn tpot(&self) -> Option<Duration> {
         let first = self.first_token_at?;
         let last = *self.token_events.last()?;
-        if self.output_tokens < 2 {
+        if self.output_tokens < 2 || self.token_events.len() < 2 {
             return None;
         }
         let n = u32::try_from(self.output_tokens - 1).unwrap_or(u32::MAX);
         Some((last - first) / n)
     }
+    /// `e2e / N`, TTFT included (LLMPerf's "inter-token latency"); `None` without tokens.
+    pub fn e2e_per_token(&self) -> Option<Duration> {
+        let n = u32::try_from(self.output_tokens).ok().filter(|n| *n > 0)?;
+        Some(self.e2e() / n)
+    }
+
     /// Gaps between consecutive content events (inter-chunk latency), one per gap.
     pub fn chunk_gaps(&self) -> impl Iterator<Item = Duration> + '_ {
         self.token_events.windows(2).map(|w| w[1] - w[0])
@@ -308,15 +340,31 @@ pub enum Quantity {
     Itl,
     /// End to end.
     E2e,
+    /// Time to the first answer token (not reasoning).
+    Ttfa,
+    /// TTFT from the scheduled send time (the coordinated-omission view).
+    CorrectedTtft,
+    /// End to end from the scheduled send time.
+    CorrectedE2e,
+    /// `sent_at − intended_at`: the client's own lateness.
+    ScheduleLag,
+    /// e2e ÷ N, TTFT included: what LLMPerf calls inter-token latency (beside llm-soak's TPOT,
+    /// which leaves the first token out).
+    E2ePerToken,
 }
 
 impl Quantity {
-    pub const ALL: [Quantity; 5] = [
+    pub const ALL: [Quantity; 10] = [
         Quantity::Ttft,
         Quantity::Ttfc,
         Quantity::Tpot,
         Quantity::Itl,
         Quantity::E2e,
+        Quantity::Ttfa,
+        Quantity::CorrectedTtft,
+        Quantity::CorrectedE2e,
+        Quantity::ScheduleLag,
+        Quantity::E2ePerToken,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -326,6 +374,11 @@ impl Quantity {
             Quantity::Tpot => "tpot",
             Quantity::Itl => "itl",
             Quantity::E2e => "e2e",
+            Quantity::Ttfa => "ttfa",
+            Quantity::CorrectedTtft => "corrected_ttft",
+            Quantity::CorrectedE2e => "corrected_e2e",
+            Quantity::ScheduleLag => "schedule_lag",
+            Quantity::E2ePerToken => "e2e_per_token",
         }
     }
 
@@ -341,6 +394,11 @@ impl Quantity {
             Quantity::Tpot => rec.tpot(),
             Quantity::E2e => Some(rec.e2e()),
             Quantity::Itl => None,
+            Quantity::Ttfa => rec.time_to_first_answer(),
+            Quantity::CorrectedTtft => rec.corrected_ttft(),
+            Quantity::CorrectedE2e => Some(rec.corrected_e2e()),
+            Quantity::ScheduleLag => Some(rec.schedule_lag()),
+            Quantity::E2ePerToken => rec.e2e_per_token(),
         };
         let gaps = (self == Quantity::Itl)
             .then(|| rec.chunk_gaps())
@@ -408,7 +466,9 @@ pub(crate) fn test_record(sent_at: Instant, ttft: Duration, ok: bool) -> Request
         token_events: if ok { events } else { Vec::new() },
         output_tokens: if ok { 10 } else { 0 },
         token_source: TokenSource::Usage,
+        hidden_reasoning_tokens: 0,
         input_tokens: 10,
+        cached_input_tokens: None,
         generated_input_tokens: 10,
         recounted_output_tokens: None,
         usage_present: ok,
@@ -440,7 +500,9 @@ mod tests {
             end_at: at(1000),
             output_tokens: n,
             token_source: TokenSource::Usage,
+            hidden_reasoning_tokens: 0,
             input_tokens: 10,
+            cached_input_tokens: None,
             generated_input_tokens: 10,
             recounted_output_tokens: None,
             usage_present: true,
@@ -472,9 +534,15 @@ mod tests {
     }
 
     #[test]
-    fn tpot_needs_two_tokens() {
+    fn tpot_needs_two_tokens_in_two_events() {
         assert_eq!(record(&[100], 1).tpot(), None);
         assert_eq!(record(&[], 0).tpot(), None);
+        // Seven tokens in one event (a buffering proxy): undefined, not 0.
+        assert_eq!(record(&[100], 7).tpot(), None);
+        assert_eq!(
+            record(&[100, 160], 7).tpot(),
+            Some(Duration::from_millis(10))
+        );
     }
 
     #[test]
@@ -502,9 +570,13 @@ mod tests {
         for o in Outcome::ALL {
             assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
         }
-        for q in Quantity::ALL {
+        for (i, q) in Quantity::ALL.into_iter().enumerate() {
             assert_eq!(serde_json::to_value(q).unwrap(), q.as_str());
             assert_eq!(Quantity::parse(q.as_str()), Some(q));
+            assert_eq!(
+                q as usize, i,
+                "ALL is in declaration order (summaries index by it)"
+            );
         }
     }
 

@@ -51,7 +51,9 @@ fn record(outcome: Outcome, error: Option<ErrorType>) -> RequestRecord {
         end_at: ms(110),
         output_tokens: 3,
         token_source: TokenSource::Usage,
+        hidden_reasoning_tokens: 2,
         input_tokens: 10,
+        cached_input_tokens: Some(4),
         usage_present: error.is_some(),
         generated_input_tokens: 9,
         recounted_output_tokens: Some(3),
@@ -93,6 +95,14 @@ fn exposition_text() -> String {
     r.started(0);
     r.finished(&record(Outcome::Error, Some(ErrorType::Http5xx)));
     r.dropped(DropReason::MaxInFlight);
+    r.scheduled(Duration::from_millis(3));
+    // One token event: TPOT undefined, counted.
+    let mut burst = record(Outcome::Success, None);
+    burst.token_events.truncate(1);
+    r.started(0);
+    r.finished(&burst);
+    // The trust probe's instrument, as the probe records it.
+    catalogue::CLIENT_LAG.histogram(&meter).record(0.0002, &[]);
     CanaryInstruments::new(&meter, identity.start_time).probe(&["answer"], 2.0);
     r.session_started();
     r.session_ended();
@@ -133,8 +143,12 @@ fn exposition_text() -> String {
                 .collect(),
         )],
         t0 - Duration::from_secs(1),
-        (Duration::ZERO, Duration::from_secs(3600)),
-        None,
+        &llm_soak::config::BaselineConfig {
+            warmup: Duration::ZERO,
+            window: Duration::from_secs(3600),
+            min_samples: 1,
+            state_dir: None,
+        },
     );
     b.observe(&record(Outcome::Success, None));
     b.tick(t0 + Duration::from_secs(7200));

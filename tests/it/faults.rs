@@ -129,6 +129,41 @@ fn json_error_401(s: &mut TcpStream) {
     let _ = s.write_all(msg.as_bytes());
 }
 
+/// The role chunk at once, then 2.5 s in the queue (longer than the 1.5 s idle timeout) before
+/// the first token: the wait is TTFT, not a stall.
+fn role_then_queue(s: &mut TcpStream) {
+    let role = "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n";
+    let _ = s.write_all(&[SSE, role.as_bytes()].concat());
+    std::thread::sleep(Duration::from_millis(2500));
+    let body = chunk("Hello") + &chunk(" there") + &finish() + "data: [DONE]\n\n";
+    let _ = s.write_all(body.as_bytes());
+}
+
+/// The whole answer with its `finish_reason` and usage, then the connection lost before
+/// `[DONE]` and before the chunked body's end (a read error): the answer was complete.
+fn finish_then_reset(s: &mut TcpStream) {
+    let head =
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+    let body = chunk("Hello") + &chunk(" there") + &finish();
+    let msg = format!("{head}{:x}\r\n{body}\r\n", body.len());
+    let _ = s.write_all(msg.as_bytes());
+    // Closed here, inside the chunked body: the client's read fails.
+}
+
+/// OpenAI's rate limit, as a string code mid-stream.
+fn rate_limit_midstream(s: &mut TcpStream) {
+    let body = chunk("Hello")
+        + "data: {\"error\":{\"message\":\"Rate limit reached\",\"type\":\"requests\",\"param\":null,\"code\":\"rate_limit_exceeded\"}}\n\n";
+    let _ = s.write_all(&[SSE, body.as_bytes()].concat());
+}
+
+/// TGI's overload, a string error with its type beside it.
+fn tgi_overloaded(s: &mut TcpStream) {
+    let body = chunk("Hello")
+        + "data: {\"error\":\"Model is overloaded\",\"error_type\":\"overloaded\"}\n\n";
+    let _ = s.write_all(&[SSE, body.as_bytes()].concat());
+}
+
 /// A target whose total timeout is 3 s where the fault is about it (a server that never
 /// finishes), else 20 s, so a slow first chunk on a loaded machine is never misread as the fault.
 fn target(name: &str, addr: SocketAddr) -> String {
@@ -137,8 +172,14 @@ fn target(name: &str, addr: SocketAddr) -> String {
     } else {
         "20s"
     };
+    // The first token may take as long as the request; this one only 500 ms.
+    let first = if name == "first_token_timeout" {
+        "first_token_timeout = \"500ms\"\n"
+    } else {
+        ""
+    };
     format!(
-        "[[target]]\nname = \"{name}\"\nbase_url = \"http://{addr}\"\nmodel = \"m\"\nrequest_timeout = \"{total}\"\nidle_timeout = \"1500ms\"\nconnect_timeout = \"1s\"\n\n"
+        "[[target]]\nname = \"{name}\"\nbase_url = \"http://{addr}\"\nmodel = \"m\"\nrequest_timeout = \"{total}\"\nidle_timeout = \"1500ms\"\nconnect_timeout = \"1s\"\n{first}\n"
     )
 }
 
@@ -195,7 +236,7 @@ fn every_fault_is_classified_counted_and_contained() {
         text += &scenario(fault);
         sims.push(p);
     }
-    let raw: [(&str, Behaviour, &str); 7] = [
+    let raw: [(&str, Behaviour, &str); 12] = [
         ("never_answers", never_answers, "timeout"),
         ("invalid_utf8", invalid_utf8, "bad_event"),
         ("garbage", garbage, "truncated"),
@@ -204,6 +245,11 @@ fn every_fault_is_classified_counted_and_contained() {
         ("duplicated_done", duplicated_done, "success"),
         ("chunked_error", chunked_error, "reset"),
         ("json_error_401", json_error_401, "http_4xx"),
+        ("role_then_queue", role_then_queue, "success"),
+        ("first_token_timeout", role_then_queue, "timeout"),
+        ("finish_then_reset", finish_then_reset, "success"),
+        ("rate_limit_midstream", rate_limit_midstream, "http_429"),
+        ("tgi_overloaded", tgi_overloaded, "http_429"),
     ];
     for (name, behave, _) in raw {
         text += &target(name, bad_server(behave));
@@ -355,4 +401,64 @@ fn a_target_that_restarts_mid_run_costs_only_the_requests_sent_while_it_was_down
         "the restarted target served requests"
     );
     drop(sim);
+}
+
+/// An HTTP/2 server (prior knowledge, cleartext) that refuses every stream with REFUSED_STREAM
+/// and counts the streams it saw.
+fn refusing_h2_server() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let addr = l.local_addr().unwrap();
+    let streams = Arc::new(AtomicU64::new(0));
+    let seen = Arc::clone(&streams);
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::from_std(l).unwrap();
+            while let Ok((sock, _)) = l.accept().await {
+                let seen = Arc::clone(&seen);
+                tokio::spawn(async move {
+                    let Ok(mut conn) = h2::server::handshake(sock).await else {
+                        return;
+                    };
+                    while let Some(Ok((_req, mut respond))) = conn.accept().await {
+                        seen.fetch_add(1, Ordering::SeqCst);
+                        respond.send_reset(h2::Reason::REFUSED_STREAM);
+                    }
+                });
+            }
+        });
+    });
+    (addr, streams)
+}
+
+#[test]
+fn a_refused_http2_stream_is_counted_once_and_never_retried() {
+    // reqwest retries REFUSED_STREAM by default: the server would see more streams than the
+    // client counted requests, and the failure would vanish.
+    let (addr, streams) = refusing_h2_server();
+    let config = config_for(
+        addr,
+        "http = \"2\"\nrequest_timeout = \"10s\"",
+        "arrival = \"constant\"\npreset = { name = \"steady\", rate = 20, duration = \"1s\" }",
+        "input_tokens = 8\noutput_tokens = 4",
+    );
+    let (_, _, report) = bounded_run(&config, &["--duration", "30s"]);
+    let started = report["requests"]["started"].as_u64().unwrap();
+    assert_eq!(started, 20, "{report}");
+    assert_eq!(report["requests"]["finished"]["error"], 20, "{report}");
+    assert_eq!(
+        report["summary"]["all"]["error_types"]["reset"], 20,
+        "{report}"
+    );
+    assert_eq!(
+        streams.load(std::sync::atomic::Ordering::SeqCst),
+        started,
+        "every stream the server saw is a request the client counted"
+    );
 }

@@ -198,6 +198,7 @@ const ALLOWED_ONLY: &[(&str, &[&str])] = &[
     ("client", &["config", "openai", "record", "tls", "workload"]),
     ("metrics", &["config", "openai", "record", "report"]),
     ("gate", &["config", "record", "report"]),
+    ("trust", &["metrics", "report"]),
 ];
 
 #[test]

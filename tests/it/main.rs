@@ -25,4 +25,5 @@ mod reports;
 mod security;
 mod simulator;
 mod telemetry;
+mod truth;
 mod workload;

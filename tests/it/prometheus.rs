@@ -55,7 +55,7 @@ fn a_real_prometheus_runs_every_dashboard_query_and_rule_on_live_scrapes() {
         "arrival = \"poisson\"\nmax_in_flight = 64\npreset = { name = \"steady\", rate = 10 }",
         "input_tokens = { lognormal = { mean = 64, stddev = 32 }, min = 8, max = 256 }\noutput_tokens = 12",
     ) + &format!(
-        "\n[canary]\ninterval = \"1s\"\n[baseline]\nwarmup = \"2s\"\nwindow = \"3s\"\n[resources]\ninterval = \"1s\"\ntarget_process = {{ pid = {} }}\n",
+        "\n[canary]\ninterval = \"1s\"\n[baseline]\nwarmup = \"2s\"\nwindow = \"3s\"\nmin_samples = 5\n[resources]\ninterval = \"1s\"\ntarget_process = {{ pid = {} }}\n",
         sim.child.id()
     );
     let (_daemon, maddr, _dir) = daemon(&config, &[]);

@@ -68,7 +68,7 @@ fn captured() -> Vec<Sample> {
         "arrival = \"constant\"\npreset = { name = \"steady\", rate = 20 }",
         "input_tokens = 16\noutput_tokens = 8",
     ) + &format!(
-        "\n[canary]\ninterval = \"200ms\"\n[baseline]\nwarmup = \"0s\"\nwindow = \"1s\"\n[resources]\ninterval = \"200ms\"\ntarget_process = {{ pid = {} }}\n",
+        "\n[canary]\ninterval = \"200ms\"\n[baseline]\nwarmup = \"0s\"\nwindow = \"1s\"\nmin_samples = 5\n[resources]\ninterval = \"200ms\"\ntarget_process = {{ pid = {} }}\n",
         sim.child.id()
     );
     let (_p, addr, _dir) = daemon(&config, &[]);

@@ -90,8 +90,8 @@ enum Command {
         /// The shared start instant of a sharded schedule (RFC 3339, e.g. 2026-11-28T09:00:00Z).
         #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
         start_at: Option<std::time::SystemTime>,
-        /// Leave the first part of the run out of the summary, report and gates.
-        #[arg(long, value_parser = parse_duration)]
+        /// Leave the first part of the run out of the summary, report and gates (0s: none).
+        #[arg(long, value_parser = humantime::parse_duration)]
         warmup: Option<Duration>,
         /// Write the report as JSON here (checkpointed during long runs).
         #[arg(long)]

@@ -5,29 +5,26 @@
 //! `usage`) runs on a blocking worker after the stream ended.
 
 mod credentials;
+mod reader;
 pub mod sse;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, HttpVersion, Secret, Target};
-use crate::openai::{Endpoint, StreamChunk, Usage};
+use crate::openai::Endpoint;
 use crate::record::{ErrorType, Outcome, RequestPlan, RequestRecord, TokenSource};
 use crate::workload::Tokenizer;
 use crate::workload::rng::{Stream, rng_for};
 pub use credentials::Credentials;
 use rand::RngExt;
-use sse::{Framer, SseError};
+use reader::{Measurement, stream};
 
 pub use crate::openai::SEQ_HEADER;
-
-/// Received text kept per request for the tokenizer fallback; beyond it, events are counted.
-const MAX_TEXT_BYTES: usize = 8 << 20;
 
 pub use crate::tls::init_crypto;
 
@@ -167,21 +164,34 @@ impl Client {
         }
     }
 
-    /// Send `plan` and measure it. Never panics on anything the server does.
+    /// Send `plan` and measure it: [`Client::send`], then [`Client::finish`].
     pub async fn execute(&self, plan: &RequestPlan, cancel: &CancellationToken) -> RequestRecord {
+        let streamed = self.send(plan.clone(), cancel).await;
+        self.finish(streamed).await
+    }
+
+    /// Send `plan` and read its stream to the end (the part that holds an in-flight slot).
+    /// Never panics on anything the server does.
+    pub async fn send(&self, plan: RequestPlan, cancel: &CancellationToken) -> Streamed {
         let route = plan
             .scenario
             .checked_sub(self.first_scope)
             .and_then(|i| self.routes.get(i));
-        let Some(tc) = route.and_then(|r| self.targets.get(r.target)) else {
+        let Some(route) = route.filter(|r| r.target < self.targets.len()) else {
             // A plan for a scope this client does not route: nothing can be sent.
             tracing::error!(scope = plan.scenario, "no route for this request's scope");
-            return RequestRecord::not_sent(plan, ErrorType::Connect, Instant::now());
+            let m = Measurement::new(0, Instant::now());
+            return Streamed {
+                plan,
+                target: None,
+                m,
+                error: Some(ErrorType::Connect),
+            };
         };
-        let route = route.map_or("", |r| r.url.as_str());
+        let tc = &self.targets[route.target];
         let request = tc
             .http
-            .post(route)
+            .post(&route.url)
             .headers(tc.headers.clone())
             .header(SEQ_HEADER, plan.seq)
             .body(plan.prompt.body.clone());
@@ -192,13 +202,33 @@ impl Client {
             () = cancel.cancelled() => Err(ErrorType::Cancelled),
             r = stream(request, &tc.target, deadline, &mut m) => r,
         };
-        let end_at = m.end_at.unwrap_or_else(Instant::now);
         let error = match outcome {
             Ok(()) if m.token_events.is_empty() => Some(ErrorType::Empty),
             Ok(()) => None,
             Err(e) => Some(e),
         };
-        let (output_tokens, token_source, recounted) = self.count_output(&m, tc, plan.seq).await;
+        Streamed {
+            plan,
+            target: Some(route.target),
+            m,
+            error,
+        }
+    }
+
+    /// What follows a stream: the output-token count (tokenizing the answer on a blocking worker
+    /// when the server sent no usage) and the record. Runs after the in-flight slot is free.
+    pub async fn finish(&self, s: Streamed) -> RequestRecord {
+        let Streamed {
+            plan,
+            target,
+            m,
+            error,
+        } = s;
+        let Some(tc) = target.and_then(|t| self.targets.get(t)) else {
+            return RequestRecord::not_sent(&plan, error.unwrap_or(ErrorType::Connect), m.sent_at);
+        };
+        let end_at = m.end_at.unwrap_or_else(Instant::now);
+        let count = self.count_output(&m, tc, plan.seq).await;
         RequestRecord {
             seq: plan.seq,
             scenario: plan.scenario,
@@ -208,13 +238,15 @@ impl Client {
             first_token_at: m.first_token_at,
             first_answer_at: m.first_answer_at,
             end_at,
-            output_tokens,
-            token_source,
+            output_tokens: count.output,
+            token_source: count.source,
+            hidden_reasoning_tokens: count.hidden_reasoning,
             input_tokens: m
                 .usage
                 .map_or(u64::from(plan.prompt.input_tokens), |u| u.prompt_tokens),
+            cached_input_tokens: m.usage.and_then(|u| u.cached_tokens()),
             generated_input_tokens: u64::from(plan.prompt.input_tokens),
-            recounted_output_tokens: recounted,
+            recounted_output_tokens: count.recounted,
             usage_present: m.usage.is_some(),
             stalls: m.stalls,
             outcome: error.map_or(Outcome::Success, ErrorType::outcome),
@@ -226,15 +258,11 @@ impl Client {
         }
     }
 
-    /// `N`: server usage, else the tokenizer over the received text, else events. A sample of
-    /// the requests with usage (`recount_sample`) is re-counted too, for the discrepancy.
-    /// Tokenizing runs on a blocking worker, after the stream has ended.
-    async fn count_output(
-        &self,
-        m: &Measurement,
-        tc: &TargetClient,
-        seq: u64,
-    ) -> (u64, TokenSource, Option<u64>) {
+    /// `N`, the streamed output tokens: server usage less the reasoning tokens it never streamed,
+    /// else the tokenizer over the received text, else events. A sample of the requests with
+    /// usage (`recount_sample`) is re-counted too, for the discrepancy. Tokenizing runs on a
+    /// blocking worker, after the stream has ended.
+    async fn count_output(&self, m: &Measurement, tc: &TargetClient, seq: u64) -> OutputCount {
         let target = &tc.target;
         let events = m.token_events.len() as u64;
         let countable = !m.text_overflow && !m.text.is_empty();
@@ -251,16 +279,58 @@ impl Client {
             } else {
                 None
             };
-            return (u.completion_tokens, TokenSource::Usage, recounted);
+            let (output, hidden_reasoning) = streamed_tokens(&u, m.reasoning_streamed);
+            return OutputCount {
+                output,
+                source: TokenSource::Usage,
+                hidden_reasoning,
+                recounted,
+            };
         }
-        if !countable {
-            return (events, TokenSource::Events, None);
-        }
-        match recount(m.text.clone()).await {
-            Ok(n) => (n, TokenSource::Tokenizer, None),
-            Err(_) => (events, TokenSource::Events, None),
+        let (output, source) = if !countable {
+            (events, TokenSource::Events)
+        } else {
+            match recount(m.text.clone()).await {
+                Ok(n) => (n, TokenSource::Tokenizer),
+                Err(_) => (events, TokenSource::Events),
+            }
+        };
+        OutputCount {
+            output,
+            source,
+            hidden_reasoning: 0,
+            recounted: None,
         }
     }
+}
+
+/// A request whose stream has ended, before the post-stream accounting.
+#[derive(Debug)]
+pub struct Streamed {
+    plan: RequestPlan,
+    /// The target it went to (`None`: it could not be sent).
+    target: Option<usize>,
+    m: Measurement,
+    error: Option<ErrorType>,
+}
+
+/// The output-token accounting of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct OutputCount {
+    output: u64,
+    source: TokenSource,
+    hidden_reasoning: u64,
+    recounted: Option<u64>,
+}
+
+/// From the server's usage: (tokens streamed, reasoning tokens it generated but never streamed).
+/// `completion_tokens` counts reasoning tokens too; when the stream carried no reasoning text
+/// (OpenAI's reasoning models hide it), those tokens never crossed the wire and TPOT must not be
+/// divided by them.
+fn streamed_tokens(u: &crate::openai::Usage, reasoning_streamed: bool) -> (u64, u64) {
+    let reasoning = u.reasoning_tokens().unwrap_or(0).min(u.completion_tokens);
+    let hidden = if reasoning_streamed { 0 } else { reasoning };
+    (u.completion_tokens - hidden, hidden)
 }
 
 fn build_target(
@@ -274,6 +344,9 @@ fn build_target(
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
         .redirect(reqwest::redirect::Policy::none())
+        // A load tester never retries silently: not even HTTP/2's REFUSED_STREAM or GOAWAY
+        // (reqwest's default), which would send a request twice and count it once.
+        .retry(reqwest::retry::never())
         .user_agent(concat!("llm-soak/", env!("CARGO_PKG_VERSION")));
     b = match t.http {
         HttpVersion::Http1 => b.http1_only(),
@@ -315,245 +388,6 @@ fn build_target(
         target: t.clone(),
         tokenizer,
     })
-}
-
-/// What the read loop has seen so far.
-struct Measurement {
-    sent_at: Instant,
-    status: Option<u16>,
-    first_chunk_at: Option<Instant>,
-    first_token_at: Option<Instant>,
-    first_answer_at: Option<Instant>,
-    token_events: Vec<Instant>,
-    end_at: Option<Instant>,
-    usage: Option<Usage>,
-    stalls: u32,
-    text: String,
-    text_overflow: bool,
-}
-
-impl Measurement {
-    fn new(max_tokens: u32, sent_at: Instant) -> Self {
-        Measurement {
-            sent_at,
-            status: None,
-            first_chunk_at: None,
-            first_token_at: None,
-            first_answer_at: None,
-            token_events: Vec::with_capacity(max_tokens.min(4096) as usize + 2),
-            end_at: None,
-            usage: None,
-            stalls: 0,
-            text: String::new(),
-            text_overflow: false,
-        }
-    }
-}
-
-fn send_error(e: &reqwest::Error) -> ErrorType {
-    if e.is_connect() {
-        ErrorType::Connect
-    } else if e.is_redirect() {
-        ErrorType::Redirect
-    } else if e.is_timeout() {
-        ErrorType::Timeout
-    } else {
-        ErrorType::Reset
-    }
-}
-
-/// Send and read the whole stream; `Ok` means it ended properly (`[DONE]`, or a clean close
-/// after a `finish_reason`).
-async fn stream(
-    request: reqwest::RequestBuilder,
-    target: &Target,
-    deadline: Instant,
-    m: &mut Measurement,
-) -> Result<(), ErrorType> {
-    let resp = match tokio::time::timeout_at(deadline, request.send()).await {
-        Err(_) => return Err(ErrorType::Timeout),
-        Ok(Err(e)) => return Err(send_error(&e)),
-        Ok(Ok(r)) => r,
-    };
-    let status = resp.status();
-    m.status = Some(status.as_u16());
-    if !status.is_success() {
-        return Err(ErrorType::from_status(status.as_u16()));
-    }
-    let is_sse = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("text/event-stream")
-        });
-    if !is_sse {
-        return Err(ErrorType::NotSse);
-    }
-    let mut body = resp.bytes_stream();
-    let mut reader = Reader::new(target.max_event_bytes, target.stall_threshold);
-    let mut last_read = m.sent_at;
-    // One timer for the whole stream, re-armed lazily: a read does not touch it; when it fires
-    // early (reads came meanwhile) it moves to the deadline those reads imply. So the timer
-    // wheel is not locked twice per chunk, yet no read is ever judged against a stale deadline.
-    let timer = tokio::time::sleep_until(deadline);
-    tokio::pin!(timer);
-    loop {
-        let read = tokio::select! {
-            biased;
-            r = body.next() => Some(r),
-            () = &mut timer => None,
-        };
-        // The arrival timestamp: taken as the read completes, before any framing or parsing.
-        let now = Instant::now();
-        let Some(read) = read else {
-            // The idle (stall) timeout runs mid-stream only: before the first event, a slow
-            // prefill or a queue is latency to measure, bounded by the total timeout alone.
-            let idle_deadline = match m.first_chunk_at {
-                Some(_) => (last_read + target.idle_timeout).min(deadline),
-                None => deadline,
-            };
-            if now < idle_deadline {
-                timer.as_mut().reset(idle_deadline);
-                continue;
-            }
-            if idle_deadline >= deadline {
-                return Err(ErrorType::Timeout);
-            }
-            m.stalls += 1;
-            return Err(ErrorType::Stall);
-        };
-        match read {
-            None => return reader.on_close(now, m),
-            Some(Err(_)) => {
-                m.end_at = Some(now);
-                return Err(ErrorType::Reset);
-            }
-            Some(Ok(bytes)) => {
-                let first = m.first_chunk_at.is_none();
-                last_read = now;
-                if let Some(end) = reader.on_read(&bytes, now, m) {
-                    return end;
-                }
-                // From the first event on, the idle timeout applies: bring the timer forward
-                // once (later reads only push the idle deadline back, handled when it fires).
-                if first && m.first_chunk_at.is_some() {
-                    let idle_deadline = (now + target.idle_timeout).min(deadline);
-                    if idle_deadline < timer.deadline() {
-                        timer.as_mut().reset(idle_deadline);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The body-reading state machine, separate from I/O so recorded streams can be replayed
-/// split at every byte offset.
-struct Reader {
-    framer: Framer,
-    finished: bool,
-    stall_threshold: Duration,
-}
-
-impl Reader {
-    fn new(max_event_bytes: usize, stall_threshold: Duration) -> Self {
-        Reader {
-            framer: Framer::new(max_event_bytes),
-            finished: false,
-            stall_threshold,
-        }
-    }
-
-    /// Bytes read at `now`; `Some` when the stream is over.
-    fn on_read(
-        &mut self,
-        bytes: &[u8],
-        now: Instant,
-        m: &mut Measurement,
-    ) -> Option<Result<(), ErrorType>> {
-        self.framer.feed(bytes);
-        while let Some(event) = self.framer.next_event() {
-            let event = match event {
-                Ok(ev) => ev,
-                Err(SseError::Oversized { .. }) => {
-                    m.end_at = Some(now);
-                    return Some(Err(ErrorType::OversizedEvent));
-                }
-            };
-            m.first_chunk_at.get_or_insert(now);
-            if event.data == b"[DONE]" {
-                m.end_at = Some(now);
-                return Some(Ok(()));
-            }
-            match on_event(event.data, event.error, now, self.stall_threshold, m) {
-                Ok(fin) => self.finished |= fin,
-                Err(e) => {
-                    m.end_at = Some(now);
-                    return Some(Err(e));
-                }
-            }
-        }
-        None
-    }
-
-    /// The server closed the body cleanly at `now`.
-    fn on_close(&mut self, now: Instant, m: &mut Measurement) -> Result<(), ErrorType> {
-        m.end_at = Some(now);
-        self.framer.finish();
-        if self.finished {
-            Ok(())
-        } else {
-            Err(ErrorType::Truncated)
-        }
-    }
-}
-
-/// Apply one event's payload; returns whether it carried a `finish_reason`.
-fn on_event(
-    data: &[u8],
-    error_event: bool,
-    now: Instant,
-    stall_threshold: Duration,
-    m: &mut Measurement,
-) -> Result<bool, ErrorType> {
-    let chunk: StreamChunk<'_> = serde_json::from_slice(data).map_err(|_| ErrorType::BadEvent)?;
-    if let Some(err) = &chunk.error {
-        return Err(match err.status_code() {
-            Some(429) => ErrorType::Http429,
-            Some(400..=499) => ErrorType::Http4xx,
-            _ => ErrorType::Http5xx,
-        });
-    }
-    if error_event {
-        return Err(ErrorType::BadEvent);
-    }
-    let before = m.text.len();
-    let content = chunk.content(&mut m.text);
-    if m.text.len() > MAX_TEXT_BYTES {
-        m.text_overflow = true;
-        m.text.clear();
-    } else if m.text_overflow {
-        m.text.truncate(before);
-    }
-    if content.token {
-        if let Some(&prev) = m.token_events.last()
-            && now - prev > stall_threshold
-        {
-            m.stalls += 1;
-        }
-        m.first_token_at.get_or_insert(now);
-        m.token_events.push(now);
-        if content.answer {
-            m.first_answer_at.get_or_insert(now);
-        }
-    }
-    if let Some(u) = chunk.usage {
-        m.usage = Some(u);
-    }
-    Ok(chunk.finished())
 }
 
 #[cfg(test)]

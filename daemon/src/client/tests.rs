@@ -2,6 +2,7 @@
 //! split at every byte offset: the outcome, token accounting and event timestamps must not
 //! depend on where the network cut the bytes.
 
+use super::reader::{Measurement, Reader};
 use super::*;
 
 struct Expect {
@@ -216,4 +217,141 @@ fn gaps_above_the_stall_threshold_are_counted() {
         );
     }
     assert_eq!(m.stalls, 2);
+}
+
+#[test]
+fn hidden_reasoning_tokens_are_not_output_tokens_and_cached_input_is_read() {
+    // OpenAI's reasoning models: usage counts 192 reasoning tokens that were never streamed.
+    let bytes = fixture!("openai_reasoning_hidden.sse");
+    let e = Expect {
+        result: Ok(()),
+        token_events: 3,
+        answer: true,
+        usage: Some(196),
+        text: "The answer is 4.",
+    };
+    check("openai_reasoning_hidden", bytes, &e);
+    let (_, m) = replay(bytes, 0, Instant::now());
+    let u = m.usage.unwrap();
+    assert!(!m.reasoning_streamed);
+    assert_eq!(super::streamed_tokens(&u, m.reasoning_streamed), (4, 192));
+    assert_eq!(u.cached_tokens(), Some(16));
+    // A stream that carried its reasoning: every completion token crossed the wire.
+    let bytes = fixture!("reasoning_both_names.sse");
+    let (_, m) = replay(bytes, 0, Instant::now());
+    assert!(m.reasoning_streamed);
+    assert_eq!(super::streamed_tokens(&m.usage.unwrap(), true), (3, 0));
+}
+
+#[test]
+fn reasoning_sent_under_both_names_is_counted_once() {
+    let e = Expect {
+        result: Ok(()),
+        token_events: 3,
+        answer: true,
+        usage: Some(3),
+        text: "Let me think42",
+    };
+    check(
+        "reasoning_both_names",
+        fixture!("reasoning_both_names.sse"),
+        &e,
+    );
+}
+
+#[test]
+fn every_token_in_one_event_is_one_token_event() {
+    // A buffering proxy: five tokens in one event. TPOT is then undefined (record::tpot).
+    let e = Expect {
+        result: Ok(()),
+        token_events: 1,
+        answer: true,
+        usage: Some(5),
+        text: "Hello there, world",
+    };
+    check("one_event_burst", fixture!("one_event_burst.sse"), &e);
+}
+
+#[test]
+fn string_error_codes_mid_stream_are_classified_by_name() {
+    let e = Expect {
+        result: Err(ErrorType::Http429),
+        token_events: 1,
+        answer: true,
+        usage: None,
+        text: "partial",
+    };
+    check(
+        "openai_rate_limit",
+        fixture!("openai_rate_limit_midstream.sse"),
+        &e,
+    );
+    check(
+        "tgi_overloaded",
+        fixture!("tgi_overloaded_midstream.sse"),
+        &e,
+    );
+}
+
+#[test]
+fn error_codes_map_to_the_class_their_server_means() {
+    use crate::openai::WireError;
+    // (payload, class): the shapes OpenAI, vLLM, TGI, llama.cpp and Anthropic send.
+    let cases = [
+        (
+            r#"{"message":"m","type":"requests","code":"rate_limit_exceeded"}"#,
+            ErrorType::Http429,
+        ),
+        (
+            r#"{"message":"m","type":"insufficient_quota","code":"insufficient_quota"}"#,
+            ErrorType::Http429,
+        ),
+        (
+            r#"{"message":"m","type":"invalid_request_error","code":"context_length_exceeded"}"#,
+            ErrorType::Http4xx,
+        ),
+        (
+            r#"{"message":"m","type":"invalid_request_error","code":"invalid_api_key"}"#,
+            ErrorType::Http4xx,
+        ),
+        (
+            r#"{"message":"m","type":"server_error","code":null}"#,
+            ErrorType::Http5xx,
+        ),
+        (
+            r#"{"object":"error","message":"m","type":"BadRequestError","param":null,"code":400}"#,
+            ErrorType::Http4xx,
+        ),
+        (
+            r#"{"object":"error","message":"m","type":"InternalServerError","param":null,"code":500}"#,
+            ErrorType::Http5xx,
+        ),
+        (
+            r#"{"code":503,"message":"Loading model","type":"unavailable_error"}"#,
+            ErrorType::Http5xx,
+        ),
+        (
+            r#"{"code":400,"message":"m","type":"exceed_context_size_error"}"#,
+            ErrorType::Http4xx,
+        ),
+        (
+            r#"{"type":"overloaded_error","message":"Overloaded"}"#,
+            ErrorType::Http5xx,
+        ),
+        (
+            r#"{"type":"rate_limit_error","message":"m"}"#,
+            ErrorType::Http429,
+        ),
+        (r#"{"message":"m","code":"429"}"#, ErrorType::Http429),
+    ];
+    for (json, want) in cases {
+        let e: WireError<'_> = serde_json::from_str(json).unwrap();
+        assert_eq!(reader::classify(&e, None), want, "{json}");
+    }
+    // TGI: a string error and its type beside it.
+    let e: WireError<'_> = serde_json::from_str(r#""Input validation error""#).unwrap();
+    assert_eq!(reader::classify(&e, Some("validation")), ErrorType::Http4xx);
+    assert_eq!(reader::classify(&e, Some("overloaded")), ErrorType::Http429);
+    assert_eq!(reader::classify(&e, Some("generation")), ErrorType::Http5xx);
+    assert_eq!(reader::classify(&e, None), ErrorType::Http5xx);
 }

@@ -18,6 +18,7 @@ const KEYS: &[&str] = &[
     "target",
     "endpoint",
     "interval",
+    "timeout",
     "prompt",
     "max_tokens",
     "min_output_tokens",
@@ -36,6 +37,11 @@ pub struct Canary {
     pub endpoint: Endpoint,
     #[serde(serialize_with = "ser_duration")]
     pub interval: Duration,
+    /// How long one probe may take (default: `interval`, capped by the target's
+    /// `request_timeout`). Probes go out on the fixed schedule whether or not earlier ones are
+    /// still running, so an outage does not slow the probe rate.
+    #[serde(serialize_with = "ser_duration")]
+    pub timeout: Duration,
     pub prompt: String,
     pub max_tokens: u32,
     pub min_output_tokens: u32,
@@ -83,6 +89,10 @@ pub(super) fn walk(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: &[Target]) -> Opt
     let interval = match t.get("interval") {
         None => Some(Duration::from_secs(30)),
         Some(x) => x.duration(w),
+    };
+    let timeout = match (t.get("timeout"), interval) {
+        (None, i) => i,
+        (Some(x), _) => x.duration(w),
     };
     let prompt = match t.get("prompt") {
         None => Some(DEFAULT_PROMPT.to_string()),
@@ -132,6 +142,7 @@ pub(super) fn walk(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: &[Target]) -> Opt
         target: targets[target].reference(target),
         endpoint: endpoint?,
         interval: interval?,
+        timeout: timeout?,
         prompt: prompt?,
         max_tokens: max_tokens?,
         min_output_tokens,
@@ -149,6 +160,7 @@ impl PartialEq for Canary {
             &self.target,
             self.endpoint,
             self.interval,
+            self.timeout,
             &self.prompt,
             self.max_tokens,
             self.min_output_tokens,
@@ -159,6 +171,7 @@ impl PartialEq for Canary {
             &other.target,
             other.endpoint,
             other.interval,
+            other.timeout,
             &other.prompt,
             other.max_tokens,
             other.min_output_tokens,

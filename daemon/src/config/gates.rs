@@ -5,9 +5,11 @@
 //! expressions, their minimum sample count and the earlier report relative gates compare with.
 //! Command-line gates are added to these; `--gate-min-samples` and `--baseline` override.
 //!
-//! Latency metrics are `ttft`, `ttfc`, `tpot`, `itl`, `e2e` with `.mean`, `.max` or `.pNN`
-//! (`p99.9` too) and need a time unit; `error_rate` and `drop_rate` take a percentage or a
-//! fraction; `achieved_rate` is requests per second.
+//! Latency metrics are `ttft`, `ttfc`, `tpot`, `itl`, `e2e`, `ttfa`, `corrected_ttft`,
+//! `corrected_e2e`, `schedule_lag` and `e2e_per_token` with `.mean`, `.max` or `.pNN` (`p99.9`
+//! too) and need a time unit, as does `client_lag` (the client's own lag, run-wide: the trust
+//! probe's); `error_rate` and `drop_rate` take a percentage or a fraction; `achieved_rate` is
+//! requests per second.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -22,7 +24,12 @@ pub const DEFAULT_MIN_SAMPLES: u64 = 30;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Metric {
-    Latency { quantity: Quantity, stat: Stat },
+    Latency {
+        quantity: Quantity,
+        stat: Stat,
+    },
+    /// The client's own lag (the trust probe's), run-wide.
+    ClientLag(Stat),
     ErrorRate,
     DropRate,
     AchievedRate,
@@ -122,6 +129,19 @@ impl FromStr for Gate {
             "error_rate" => Metric::ErrorRate,
             "drop_rate" => Metric::DropRate,
             "achieved_rate" => Metric::AchievedRate,
+            _ if name.starts_with("client_lag.") => {
+                let stat = &name["client_lag.".len()..];
+                if scenario.is_some() {
+                    return Err(format!(
+                        "{t:?}: client_lag is the daemon's own and run-wide: it takes no {{scenario=...}}"
+                    ));
+                }
+                Metric::ClientLag(
+                    Stat::parse(stat).ok_or_else(|| {
+                        format!("{t:?}: {stat:?} is not mean, max or pNN (e.g. p99)")
+                    })?,
+                )
+            }
             _ => {
                 let (q, stat) = name
                     .split_once('.')
@@ -172,7 +192,7 @@ impl FromStr for Gate {
 /// failure, requests/s for the achieved rate.
 fn parse_value(metric: Metric, rhs: &str) -> Result<f64, String> {
     let v = match metric {
-        Metric::Latency { .. } => parse_duration_value(rhs)
+        Metric::Latency { .. } | Metric::ClientLag(_) => parse_duration_value(rhs)
             .ok_or_else(|| format!("{rhs:?} is not a duration with a unit (e.g. 800ms, 1.5s)"))?,
         Metric::ErrorRate | Metric::DropRate => match rhs.strip_suffix('%') {
             Some(p) => p
@@ -282,6 +302,9 @@ mod tests {
         assert!((q - 0.999).abs() < 1e-12);
         let g: Gate = "achieved_rate >= 9.5".parse().unwrap();
         assert_eq!((g.op, g.threshold), (Op::Ge, Threshold::Value(9.5)));
+        let g: Gate = "client_lag.p99 < 1ms".parse().unwrap();
+        assert_eq!(g.metric, Metric::ClientLag(Stat::Quantile(0.99)));
+        assert_eq!(g.threshold, Threshold::Value(0.001));
         let Threshold::Value(v) = "itl.max < 250us".parse::<Gate>().unwrap().threshold else {
             panic!()
         };
@@ -317,6 +340,9 @@ mod tests {
             "tpot.mean < 0 * baseline",
             "tpot.mean < baseline + soon",
             "tpot.mean < twice baseline",
+            "client_lag.p99 < 1",
+            "client_lag.p99{scenario=\"chat\"} < 1ms",
+            "client_lag.median < 1ms",
         ] {
             assert!(bad.parse::<Gate>().is_err(), "{bad} parsed");
         }

@@ -106,7 +106,8 @@ pub struct Otlp {
     pub service_name: String,
     /// Extra resource attributes (`OTEL_RESOURCE_ATTRIBUTES` merged under the file's).
     pub resource: std::collections::BTreeMap<String, String>,
-    /// Also export base2-exponential copies of the latency histograms (OTLP only).
+    /// Base2-exponential latency histograms: refused (`false` only), see the walk.
+    #[serde(skip)]
     pub exponential_histograms: bool,
     pub spans: Spans,
 }
@@ -365,7 +366,22 @@ fn from_env(w: &mut Walk<'_>, v: Option<Val<'_, '_>>, env_endpoint: String) -> O
             }
         },
     };
-    let exponential_histograms = expo_v.map_or(Some(false), |e| e.bool(w));
+    // The OpenTelemetry SDK applies views to every reader of the provider: exponential
+    // histograms for OTLP would replace the Prometheus histograms that the dashboards and the
+    // alert rules (and every bucket-boundary SLO) are written against. Refused with the reason
+    // rather than parsed and silently ignored.
+    let exponential_histograms = expo_v.map_or(Some(false), |e| match e.bool(w) {
+        Some(true) => {
+            e.bad(
+                w,
+                "is not supported: the OpenTelemetry SDK applies a histogram view to every reader, \
+                 so exponential histograms for OTLP would replace the Prometheus ones the \
+                 dashboards, alerts and SLOs use; leave it false (explicit buckets)",
+            );
+            None
+        }
+        other => other,
+    });
     let spans = match &spans_v {
         None => Some(Spans::default()),
         Some(sv) => sv.table(w).and_then(|mut st| {

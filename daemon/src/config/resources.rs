@@ -56,6 +56,9 @@ pub struct BaselineConfig {
     pub warmup: Duration,
     #[serde(serialize_with = "super::ser_duration")]
     pub window: Duration,
+    /// Fewest successful requests a scenario's window needs to set its baseline; with fewer,
+    /// it measures another window instead of fixing a baseline on noise.
+    pub min_samples: u64,
     /// Where baselines survive a restart (default: systemd's `$STATE_DIRECTORY`, else none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_dir: Option<PathBuf>,
@@ -66,6 +69,7 @@ impl BaselineConfig {
         BaselineConfig {
             warmup: Duration::from_secs(600),
             window: Duration::from_secs(600),
+            min_samples: 30,
             state_dir: env("STATE_DIRECTORY")
                 .filter(|s| !s.is_empty())
                 // systemd may list several, separated by colons: the first is ours.
@@ -155,14 +159,20 @@ pub(super) fn baseline(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<Basel
         .get("warmup")
         .map_or(Some(d.warmup), |x| x.duration_or_zero(w));
     let window = t.get("window").map_or(Some(d.window), |x| x.duration(w));
+    let min_samples = t.get("min_samples").map_or(Some(d.min_samples), |x| {
+        x.int_in(w, 1, i64::MAX).map(|n| n as u64)
+    });
     let state_dir = match t.get("state_dir") {
         None => Some(d.state_dir),
         Some(s) => s.str(w).map(|s| Some(PathBuf::from(s))),
     };
-    t.finish(w, &["warmup", "window", "state_dir"], |_| None);
+    t.finish(w, &["warmup", "window", "min_samples", "state_dir"], |_| {
+        None
+    });
     Some(BaselineConfig {
         warmup: warmup?,
         window: window?,
+        min_samples: min_samples?,
         state_dir: state_dir?,
     })
 }

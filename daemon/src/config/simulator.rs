@@ -11,6 +11,10 @@ use serde::{Serialize, Serializer};
 use super::ser_duration;
 use super::walk::{Tbl, Val, Walk};
 
+mod faults;
+use faults::fault;
+pub use faults::{FaultKind, FaultRule};
+
 fn ser_pairs<S: Serializer>(pairs: &&[(String, String)], s: S) -> Result<S::Ok, S::Error> {
     s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
 }
@@ -39,6 +43,11 @@ pub struct SimConfig {
     pub metrics_listen: Option<SocketAddr>,
     pub leak: LeakParams,
     pub faults: Vec<FaultRule>,
+    /// A reasoning model: the first `reasoning_tokens` of each chat answer are reasoning — streamed
+    /// as `reasoning_content`, or (`reasoning_hidden`) generated without being streamed, as
+    /// OpenAI's reasoning models do — and reported in `usage.completion_tokens_details`.
+    pub reasoning_tokens: u32,
+    pub reasoning_hidden: bool,
     /// Headers every OpenAI request must carry (e.g. `x-api-key`), or it gets a 401: a target
     /// that authenticates by a custom header.
     pub required_headers: Vec<(String, String)>,
@@ -73,6 +82,8 @@ impl Default for SimConfig {
                 ..LeakParams::default()
             },
             faults: Vec::new(),
+            reasoning_tokens: 0,
+            reasoning_hidden: false,
             required_headers: Vec::new(),
         }
     }
@@ -113,115 +124,6 @@ pub struct EngineParams {
     pub time_scale: f64,
 }
 
-/// What can go wrong (DESIGN §9; issue 3's list).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FaultKind {
-    /// HTTP 5xx with a JSON error body (`status`, default 503).
-    Http5xx,
-    /// HTTP 4xx with a JSON error body (`status`, default 400).
-    Http4xx,
-    /// HTTP 429 with `Retry-After`.
-    Http429,
-    /// An HTML error page with status 200.
-    Html200,
-    /// The connection is broken mid-stream.
-    Reset,
-    /// The stream stops sending halfway for `stall_for`.
-    Stall,
-    /// After the last token the stream stays open forever (keep-alive comments only).
-    NeverEnds,
-    /// Closed halfway, before any `finish_reason`.
-    Truncate,
-    /// An event whose data is not JSON.
-    Malformed,
-    /// One event of `oversized_bytes`.
-    Oversized,
-    /// No usage chunk even when asked.
-    NoUsage,
-    /// Response headers only after `slow_headers_delay`.
-    SlowHeaders,
-}
-
-impl FaultKind {
-    pub const ALL: [FaultKind; 12] = [
-        FaultKind::Http5xx,
-        FaultKind::Http4xx,
-        FaultKind::Http429,
-        FaultKind::Html200,
-        FaultKind::Reset,
-        FaultKind::Stall,
-        FaultKind::NeverEnds,
-        FaultKind::Truncate,
-        FaultKind::Malformed,
-        FaultKind::Oversized,
-        FaultKind::NoUsage,
-        FaultKind::SlowHeaders,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FaultKind::Http5xx => "http_5xx",
-            FaultKind::Http4xx => "http_4xx",
-            FaultKind::Http429 => "http_429",
-            FaultKind::Html200 => "html_200",
-            FaultKind::Reset => "reset",
-            FaultKind::Stall => "stall",
-            FaultKind::NeverEnds => "never_ends",
-            FaultKind::Truncate => "truncate",
-            FaultKind::Malformed => "malformed",
-            FaultKind::Oversized => "oversized",
-            FaultKind::NoUsage => "no_usage",
-            FaultKind::SlowHeaders => "slow_headers",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<FaultKind> {
-        FaultKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
-impl Serialize for FaultKind {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-/// One configured fault.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FaultRule {
-    pub kind: FaultKind,
-    /// Fraction of requests, 0..=1.
-    pub rate: f64,
-    /// HTTP status for `http_5xx` / `http_4xx`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    /// Active from this long after start (inclusive)…
-    #[serde(serialize_with = "ser_duration")]
-    pub from: Duration,
-    /// …until this long after start (exclusive); `None` = forever.
-    #[serde(
-        serialize_with = "ser_opt_duration",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub until: Option<Duration>,
-}
-
-impl FaultRule {
-    pub fn always(kind: FaultKind, rate: f64) -> Self {
-        FaultRule {
-            kind,
-            rate,
-            status: None,
-            from: Duration::ZERO,
-            until: None,
-        }
-    }
-
-    pub fn active(&self, since_start: Duration) -> bool {
-        since_start >= self.from && self.until.is_none_or(|u| since_start < u)
-    }
-}
-
 /// The effective `[simulator]` section, in the keys and units of the config file (what
 /// `print-config` shows, and what reads back as the same section).
 impl Serialize for SimConfig {
@@ -260,6 +162,8 @@ impl Serialize for SimConfig {
             leak: LeakParams,
             drift: Drift,
             faults: &'a [FaultRule],
+            reasoning_tokens: u32,
+            reasoning_hidden: bool,
             #[serde(serialize_with = "ser_pairs", skip_serializing_if = "<[_]>::is_empty")]
             required_headers: &'a [(String, String)],
         }
@@ -288,6 +192,8 @@ impl Serialize for SimConfig {
                 itl_per_hour: e.drift_per_hour,
             },
             faults: &self.faults,
+            reasoning_tokens: self.reasoning_tokens,
+            reasoning_hidden: self.reasoning_hidden,
             required_headers: &self.required_headers,
         }
         .serialize(s)
@@ -316,6 +222,8 @@ const KEYS: &[&str] = &[
     "leak",
     "drift",
     "faults",
+    "reasoning_tokens",
+    "reasoning_hidden",
     "required_headers",
 ];
 
@@ -449,6 +357,20 @@ pub fn walk(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<SimConfig> {
         &mut c.default_max_tokens,
     );
     ok &= float(w, &mut t, "early_stop", 0.0, 1.0, &mut c.early_stop);
+    ok &= int(
+        w,
+        &mut t,
+        "reasoning_tokens",
+        0,
+        1 << 20,
+        &mut c.reasoning_tokens,
+    );
+    if let Some(v) = t.get("reasoning_hidden") {
+        match v.bool(w) {
+            Some(b) => c.reasoning_hidden = b,
+            None => ok = false,
+        }
+    }
     ok &= dur(w, &mut t, "stall_for", &mut c.stall_for, false);
     ok &= dur(
         w,
@@ -576,60 +498,4 @@ pub fn walk(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<SimConfig> {
     }
     t.finish(w, KEYS, |_| None);
     ok.then_some(c)
-}
-
-fn fault(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<FaultRule> {
-    let mut t = v.table(w)?;
-    let kind = t.require(w, "kind").and_then(|k| {
-        let s = k.str(w)?;
-        let found = FaultKind::parse(s);
-        if found.is_none() {
-            let all: Vec<String> = FaultKind::ALL
-                .iter()
-                .map(|k| format!("{:?}", k.as_str()))
-                .collect();
-            k.bad(w, format!("must be one of {} (got {s:?})", all.join(", ")));
-        }
-        found
-    });
-    let rate = t
-        .require(w, "rate")
-        .and_then(|r| r.float_in(w, 0.0, true, 1.0));
-    let status = match t.get("status") {
-        None => Some(None),
-        Some(s) => match (kind, s.int(w)) {
-            (Some(FaultKind::Http5xx), Some(n @ 500..=599))
-            | (Some(FaultKind::Http4xx), Some(n @ 400..=499)) => Some(Some(n as u16)),
-            (Some(k @ (FaultKind::Http5xx | FaultKind::Http4xx)), Some(n)) => {
-                s.bad(w, format!("{n} is not a valid status for {}", k.as_str()));
-                None
-            }
-            (Some(_), Some(_)) => {
-                s.bad(w, "only http_5xx and http_4xx take a status");
-                None
-            }
-            _ => None,
-        },
-    };
-    let from = match t.get("from") {
-        None => Some(Duration::ZERO),
-        Some(f) => f.duration_or_zero(w),
-    };
-    let until = match t.get("until") {
-        None => Some(None),
-        Some(u) => u.duration(w).map(Some),
-    };
-    t.finish(w, &["kind", "rate", "status", "from", "until"], |_| None);
-    let (from, until) = (from?, until?);
-    if until.is_some_and(|u| u <= from) {
-        v.bad(w, "until must be later than from");
-        return None;
-    }
-    Some(FaultRule {
-        kind: kind?,
-        rate: rate?,
-        status: status?,
-        from,
-        until,
-    })
 }

@@ -24,6 +24,7 @@ const TARGET_KEYS: &[&str] = &[
     "connect_timeout",
     "request_timeout",
     "idle_timeout",
+    "first_token_timeout",
     "stall_threshold",
     "max_event_bytes",
     "pool_max_idle",
@@ -100,9 +101,13 @@ pub struct Target {
     /// Total time a request may take, headers to last byte.
     #[serde(serialize_with = "ser_duration")]
     pub request_timeout: Duration,
-    /// No byte for this long mid-stream aborts the request as `stall`.
+    /// No token-bearing event for this long after the first token aborts the request as `stall`.
     #[serde(serialize_with = "ser_duration")]
     pub idle_timeout: Duration,
+    /// No token for this long after sending (queueing, prefill — a role-only chunk does not
+    /// count) aborts the request as `timeout` (default: `request_timeout`).
+    #[serde(serialize_with = "ser_duration")]
+    pub first_token_timeout: Duration,
     /// A gap between content events above this counts in `llmsoak_stream_stalls_total`.
     #[serde(serialize_with = "ser_duration")]
     pub stall_threshold: Duration,
@@ -264,6 +269,10 @@ fn target(w: &mut Walk<'_>, v: &Val<'_, '_>, max_in_flight: usize) -> Option<Tar
     let connect_timeout = duration_or(w, &mut t, "connect_timeout", Duration::from_secs(10));
     let request_timeout = duration_or(w, &mut t, "request_timeout", Duration::from_secs(600));
     let idle_timeout = duration_or(w, &mut t, "idle_timeout", Duration::from_secs(60));
+    let first_token_timeout = match (t.get("first_token_timeout"), request_timeout) {
+        (None, r) => r,
+        (Some(v), _) => v.duration(w),
+    };
     let stall_threshold = duration_or(w, &mut t, "stall_threshold", Duration::from_secs(2));
     let max_event_bytes = match t.get("max_event_bytes") {
         None => Some(1 << 20),
@@ -300,6 +309,7 @@ fn target(w: &mut Walk<'_>, v: &Val<'_, '_>, max_in_flight: usize) -> Option<Tar
         connect_timeout: connect_timeout?,
         request_timeout: request_timeout?,
         idle_timeout: idle_timeout?,
+        first_token_timeout: first_token_timeout?,
         stall_threshold: stall_threshold?,
         max_event_bytes: max_event_bytes?,
         pool_max_idle: pool_max_idle?,

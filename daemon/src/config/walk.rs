@@ -199,11 +199,25 @@ impl<'a, 'i> Tbl<'a, 'i> {
             if self.read.contains(key) {
                 continue;
             }
-            let msg = hint(key)
-                .unwrap_or_else(|| format!("unknown key (expected one of: {})", known.join(", ")));
+            let msg = hint(key).unwrap_or_else(|| match near_miss(key, known) {
+                Some(k) => format!("unknown key (did you mean {k}?)"),
+                None => format!("unknown key (expected one of: {})", known.join(", ")),
+            });
             w.report(&join(&self.path, key), Some(k.span()), msg);
         }
     }
+}
+
+/// The known key a typo most likely meant: the closest by edit distance (a transposition counts
+/// once), when it is close enough to be a slip rather than another word.
+fn near_miss<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    let limit = (key.chars().count() / 3).clamp(1, 3);
+    known
+        .iter()
+        .map(|k| (strsim::osa_distance(key, k), *k))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
 }
 
 /// One value being read, with its path.
@@ -430,5 +444,21 @@ impl<'a, 'i> Val<'a, 'i> {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_near_miss_is_named_and_a_stranger_is_not() {
+        let known = ["base_url", "model", "max_in_flight", "name"];
+        assert_eq!(near_miss("base_ur", &known), Some("base_url"));
+        assert_eq!(near_miss("base_ulr", &known), Some("base_url"));
+        assert_eq!(near_miss("modle", &known), Some("model"));
+        assert_eq!(near_miss("max_inflight", &known), Some("max_in_flight"));
+        assert_eq!(near_miss("temperature", &known), None);
+        assert_eq!(near_miss("x", &known), None);
     }
 }

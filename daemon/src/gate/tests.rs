@@ -90,3 +90,35 @@ fn relative_gates_compare_with_the_earlier_report() {
     ));
     assert!(RunReport::parse("{\"a\": 1}", Path::new("x")).is_err());
 }
+
+#[test]
+fn client_lag_gates_judge_the_trust_probe_and_are_insufficient_without_it() {
+    use crate::report::{Dist, Hdr, Trust, TrustVerdict, Verdict};
+    use std::time::Duration;
+    let trust = |lag: &Hdr| Trust {
+        verdict: TrustVerdict::Trustworthy,
+        bound_p99: lag.quantile(0.99),
+        client_lag: Dist::of(lag, true),
+        cpu_cores_used: None,
+        cpu_cores_available: None,
+        reasons: Vec::new(),
+    };
+    let gate: Gate = "client_lag.p99 < 1ms".parse().unwrap();
+    let mut s = summary(vec![("a".into(), scope(&[100; 40], 0, 10.0))], 10.0);
+    // A report without a trust section (an old one, or a probe that could not start).
+    let r = evaluate(&gate, &s, None);
+    assert_eq!(r.verdict, Verdict::Insufficient, "{r:?}");
+    let mut lag = Hdr::new();
+    for _ in 0..100 {
+        lag.record(Duration::from_micros(200));
+    }
+    s.trust = Some(trust(&lag));
+    assert_eq!(evaluate(&gate, &s, None).verdict, Verdict::Pass);
+    for _ in 0..10 {
+        lag.record(Duration::from_millis(5));
+    }
+    s.trust = Some(trust(&lag));
+    let r = evaluate(&gate, &s, None);
+    assert_eq!(r.verdict, Verdict::Breach, "{r:?}");
+    assert!(r.measured.is_some_and(|v| v > 0.004), "{r:?}");
+}

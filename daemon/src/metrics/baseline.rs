@@ -1,23 +1,27 @@
 //! Drift baselines: after `[baseline] warmup`, the TTFT and TPOT of every scenario's successful
 //! requests sent during `[baseline] window` (exact HDR histograms, 2 significant digits) become
 //! the run's fixed baseline, exported as `llmsoak.baseline.*` gauges (`stat` = mean, p50, p90)
-//! with the sample count next to them. Drift alerts divide the live mean by it. The baseline is
-//! persisted in the state directory, keyed by scenario, target and model, so a restart in the
+//! with the sample count next to them. Drift alerts divide the live mean by it. A scenario whose
+//! window saw fewer than `[baseline] min_samples` requests (a low-rate canary) keeps measuring,
+//! window after window, until it has them: a baseline is never fixed on a handful of requests.
+//! The gauges are observable: after a reset their series disappear (no baseline, so no drift
+//! alert compares against a stale one) until the new window closes. The baseline is persisted in the state directory, keyed by scenario, target and model, so a restart in the
 //! middle of a soak reuses it instead of re-baselining on a server that may already be degraded;
 //! only `POST /api/v1/baseline/reset` (or removing the file) starts a new one.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Gauge, Meter};
+use opentelemetry::metrics::{Meter, ObservableGauge};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::Sink;
 use super::catalogue as c;
+use crate::config::BaselineConfig;
 use crate::record::{Outcome, RequestRecord};
 use crate::report::Hdr;
 
@@ -62,14 +66,16 @@ fn stats(h: &Hdr) -> Option<Stats> {
     })
 }
 
-/// One scenario: its identity, labels and either the window being measured or the result.
+/// One scenario: its identity and either the window being measured or the result.
 #[derive(Debug)]
 struct Scope {
     key: String,
-    labels: Vec<KeyValue>,
     ttft: Hdr,
     tpot: Hdr,
     samples: u64,
+    /// The window: requests sent in `[from, until)` count (extended while too few came).
+    from: Instant,
+    until: Instant,
     done: Option<Baseline>,
 }
 
@@ -77,14 +83,52 @@ struct Scope {
 #[derive(Debug)]
 pub struct Baselines {
     scopes: Vec<Scope>,
-    from: Instant,
-    until: Instant,
     warmup: Duration,
     window: Duration,
+    min_samples: u64,
     state: Option<PathBuf>,
-    ttft_g: Gauge<f64>,
-    tpot_g: Gauge<f64>,
-    samples_g: Gauge<f64>,
+    /// What the gauges report: each scope's labels and baseline, once it has one.
+    published: Published,
+    _gauges: [ObservableGauge<f64>; 3],
+}
+
+/// Each scope's labels and its baseline, once it has one: what the gauges report.
+type Published = Arc<Mutex<Vec<(Vec<KeyValue>, Option<Baseline>)>>>;
+
+/// The three baseline gauges, reporting whatever `published` holds at each collection.
+fn gauges(meter: &Meter, published: &Published) -> [ObservableGauge<f64>; 3] {
+    let stats_gauge = |inst: c::Instrument, pick: fn(&Baseline) -> Option<Stats>| {
+        let published = Arc::clone(published);
+        inst.observable_gauge(meter, move |o| {
+            let Ok(p) = published.lock() else { return };
+            for (labels, b) in p.iter() {
+                let Some(st) = b.as_ref().and_then(pick) else {
+                    continue;
+                };
+                for (name, v) in [("mean", st.mean), ("p50", st.p50), ("p90", st.p90)] {
+                    let mut l = labels.clone();
+                    l.push(KeyValue::new("stat", name));
+                    o.observe(v, &l);
+                }
+            }
+        })
+    };
+    let samples = {
+        let published = Arc::clone(published);
+        c::BASELINE_SAMPLES.observable_gauge(meter, move |o| {
+            let Ok(p) = published.lock() else { return };
+            for (labels, b) in p.iter() {
+                if let Some(b) = b {
+                    o.observe(b.samples as f64, labels);
+                }
+            }
+        })
+    };
+    [
+        stats_gauge(c::BASELINE_TTFT, |b| b.ttft),
+        stats_gauge(c::BASELINE_TPOT, |b| b.tpot),
+        samples,
+    ]
 }
 
 /// Each request scope's baseline key, `scenario|target|base_url|model` (the canary's last): a
@@ -110,35 +154,41 @@ pub fn scope_keys(config: &crate::config::Config) -> Vec<String> {
 
 impl Baselines {
     /// `scopes`: (key, labels) per scenario index; the window is
-    /// `[start + warmup, start + warmup + window)`.
+    /// `[start + warmup, start + warmup + window)`, extended by whole windows until it holds
+    /// `min_samples` requests.
     pub fn new(
         meter: &Meter,
         scopes: Vec<(String, Vec<KeyValue>)>,
         start: Instant,
-        (warmup, window): (Duration, Duration),
-        state_dir: Option<&Path>,
+        config: &BaselineConfig,
     ) -> Self {
+        let (warmup, window) = (config.warmup, config.window);
         let from = start + warmup;
+        let published = Arc::new(Mutex::new(
+            scopes.iter().map(|(_, l)| (l.clone(), None)).collect(),
+        ));
         let mut b = Baselines {
             scopes: scopes
                 .into_iter()
-                .map(|(key, labels)| Scope {
+                .map(|(key, _)| Scope {
                     key,
-                    labels,
                     ttft: hist(),
                     tpot: hist(),
                     samples: 0,
+                    from,
+                    until: from + window,
                     done: None,
                 })
                 .collect(),
-            from,
-            until: from + window,
             warmup,
             window,
-            state: state_dir.map(|d| d.join(STATE_FILE)),
-            ttft_g: c::BASELINE_TTFT.gauge(meter),
-            tpot_g: c::BASELINE_TPOT.gauge(meter),
-            samples_g: c::BASELINE_SAMPLES.gauge(meter),
+            min_samples: config.min_samples.max(1),
+            state: config
+                .state_dir
+                .as_deref()
+                .map(|d: &Path| d.join(STATE_FILE)),
+            _gauges: gauges(meter, &published),
+            published,
         };
         b.restore();
         b
@@ -171,18 +221,12 @@ impl Baselines {
     }
 
     fn publish(&mut self, i: usize, b: Baseline) {
-        let s = &mut self.scopes[i];
-        for (g, stats) in [(&self.ttft_g, b.ttft), (&self.tpot_g, b.tpot)] {
-            if let Some(st) = stats {
-                for (name, v) in [("mean", st.mean), ("p50", st.p50), ("p90", st.p90)] {
-                    let mut l = s.labels.clone();
-                    l.push(KeyValue::new("stat", name));
-                    g.record(v, &l);
-                }
-            }
+        if let Ok(mut p) = self.published.lock()
+            && let Some(slot) = p.get_mut(i)
+        {
+            slot.1 = Some(b.clone());
         }
-        self.samples_g.record(b.samples as f64, &s.labels);
-        s.done = Some(b);
+        self.scopes[i].done = Some(b);
     }
 
     /// A finished request (its scenario's window, if still open, takes it).
@@ -190,7 +234,7 @@ impl Baselines {
         let Some(s) = self.scopes.get_mut(rec.scenario) else {
             return;
         };
-        if s.done.is_some() || rec.sent_at < self.from || rec.sent_at >= self.until {
+        if s.done.is_some() || rec.sent_at < s.from || rec.sent_at >= s.until {
             return;
         }
         if rec.outcome != Outcome::Success {
@@ -205,20 +249,27 @@ impl Baselines {
         }
     }
 
-    /// Close the window once it (and its grace) has passed: compute, export, persist.
+    /// Close each window once it (and its grace) has passed: compute, export, persist — or,
+    /// with fewer than `min_samples` requests in it, extend it by another window.
     pub fn tick(&mut self, now: Instant) {
-        if now < self.until + GRACE.min(self.window / 2) {
-            return;
-        }
+        let grace = GRACE.min(self.window / 2);
         let unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let mut changed = false;
         for i in 0..self.scopes.len() {
-            let s = &self.scopes[i];
-            if s.done.is_some() || s.samples == 0 {
+            let s = &mut self.scopes[i];
+            if s.done.is_some() || now < s.until + grace {
                 continue;
             }
+            if s.samples < self.min_samples {
+                if s.samples > 0 {
+                    tracing::info!(key = %s.key, samples = s.samples, min_samples = self.min_samples, "too few requests for a drift baseline yet: measuring another window");
+                }
+                s.until += self.window;
+                continue;
+            }
+            let s = &self.scopes[i];
             let b = Baseline {
                 ttft: stats(&s.ttft),
                 tpot: stats(&s.tpot),
@@ -261,15 +312,22 @@ impl Baselines {
     }
 
     /// Forget every baseline (and the persisted ones) and measure again: warm-up from `now`.
+    /// Until then the gauges read NaN: no baseline, so no drift is judged against a stale one.
     pub fn reset(&mut self, now: Instant) {
+        let from = now + self.warmup;
         for s in &mut self.scopes {
             s.done = None;
             s.samples = 0;
             s.ttft.reset();
             s.tpot.reset();
+            s.from = from;
+            s.until = from + self.window;
         }
-        self.from = now + self.warmup;
-        self.until = self.from + self.window;
+        if let Ok(mut p) = self.published.lock() {
+            for slot in p.iter_mut() {
+                slot.1 = None;
+            }
+        }
         if let Some(p) = &self.state {
             let _ = std::fs::remove_file(p);
         }
@@ -330,24 +388,28 @@ mod tests {
     use super::*;
     use crate::record::test_record;
 
+    fn config(warmup: u64, window: u64, min: u64, dir: Option<&Path>) -> BaselineConfig {
+        BaselineConfig {
+            warmup: Duration::from_secs(warmup),
+            window: Duration::from_secs(window),
+            min_samples: min,
+            state_dir: dir.map(Path::to_path_buf),
+        }
+    }
+
+    fn scopes() -> Vec<(String, Vec<KeyValue>)> {
+        vec![(
+            "chat|t|m".to_string(),
+            vec![KeyValue::new("llmsoak.scenario", "chat")],
+        )]
+    }
+
     #[test]
     fn the_window_sets_the_baseline_once_and_a_restart_reuses_it() {
         let dir = tempfile::tempdir().unwrap();
-        let (meter, registry) = crate::metrics::test_meter();
+        let (meter, _) = crate::metrics::test_meter();
         let t0 = Instant::now();
-        let scopes = || {
-            vec![(
-                "chat|t|m".to_string(),
-                vec![KeyValue::new("llmsoak.scenario", "chat")],
-            )]
-        };
-        let mut b = Baselines::new(
-            &meter,
-            scopes(),
-            t0,
-            (Duration::from_secs(10), Duration::from_secs(20)),
-            Some(dir.path()),
-        );
+        let mut b = Baselines::new(&meter, scopes(), t0, &config(10, 20, 3, Some(dir.path())));
         for (at, ms) in [(5, 900), (12, 100), (15, 200), (29, 300), (31, 5000)] {
             b.observe(&test_record(
                 t0 + Duration::from_secs(at),
@@ -369,26 +431,49 @@ mod tests {
         let ttft = got.ttft.unwrap();
         assert!((ttft.mean - 0.2).abs() < 0.002, "{ttft:?}");
         assert!((got.tpot.unwrap().mean - 0.01).abs() < 0.0002);
-        // A restarted daemon finds it and does not measure again.
+        // A restarted daemon (its own meter) finds it and does not measure again.
+        let (meter, registry) = crate::metrics::test_meter();
         let mut again = Baselines::new(
             &meter,
             scopes(),
             Instant::now(),
-            (Duration::ZERO, Duration::from_secs(1)),
-            Some(dir.path()),
+            &config(0, 1, 1, Some(dir.path())),
         );
         assert_eq!(again.current()["chat|t|m"], got);
         again.observe(&test_record(Instant::now(), Duration::from_secs(9), true));
         again.tick(Instant::now() + Duration::from_secs(60));
         assert_eq!(again.current()["chat|t|m"], got);
-        // A reset forgets it, on disk too.
-        again.reset(Instant::now());
-        assert!(again.current().is_empty());
-        assert!(!dir.path().join(STATE_FILE).exists());
         let text = crate::metrics::test_encode(&registry);
         assert!(
             text.contains("llmsoak_baseline_time_to_first_token_seconds{"),
             "{text}"
         );
+        // A reset forgets it, on disk too, and the gauges' series disappear (no baseline).
+        again.reset(Instant::now());
+        assert!(again.current().is_empty());
+        assert!(!dir.path().join(STATE_FILE).exists());
+        let text = crate::metrics::test_encode(&registry);
+        assert!(!text.contains("llmsoak_baseline_"), "{text}");
+    }
+
+    #[test]
+    fn too_few_requests_extend_the_window_until_there_are_enough() {
+        let (meter, _) = crate::metrics::test_meter();
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        // Warm-up 0, window 20 s, at least 4 requests: a canary-like trickle of one per 8 s.
+        let mut b = Baselines::new(&meter, scopes(), t0, &config(0, 20, 4, None));
+        for s in [1, 9, 17] {
+            b.observe(&test_record(at(s), Duration::from_millis(100), true));
+        }
+        b.tick(at(35));
+        assert!(b.current().is_empty(), "three requests are not a baseline");
+        for s in [25, 33] {
+            b.observe(&test_record(at(s), Duration::from_millis(300), true));
+        }
+        b.tick(at(55));
+        let got = b.current()["chat|t|m"].clone();
+        assert_eq!(got.samples, 5, "the first window and its extension");
+        assert!((got.ttft.unwrap().mean - 0.18).abs() < 0.002);
     }
 }

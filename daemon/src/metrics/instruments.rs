@@ -37,6 +37,12 @@ pub struct RequestInstruments {
     usage_missing: Counter<u64>,
     discrepancy: Histogram<f64>,
     generated_input: Histogram<f64>,
+    output_tokens: Counter<u64>,
+    hidden_reasoning: Counter<u64>,
+    cached_input: Counter<u64>,
+    hidden_reasoning_per_request: Histogram<f64>,
+    cached_input_per_request: Histogram<f64>,
+    tpot_undefined: Counter<u64>,
     /// Request labels per scope, built once.
     labels: Vec<Vec<KeyValue>>,
 }
@@ -65,6 +71,12 @@ impl RequestInstruments {
             usage_missing: c::USAGE_MISSING.counter(meter),
             discrepancy: c::DISCREPANCY.histogram(meter),
             generated_input: c::GENERATED_INPUT.histogram(meter),
+            output_tokens: c::TOKENS_OUTPUT.counter(meter),
+            hidden_reasoning: c::TOKENS_HIDDEN_REASONING.counter(meter),
+            cached_input: c::TOKENS_CACHED_INPUT.counter(meter),
+            hidden_reasoning_per_request: c::REQUEST_HIDDEN_REASONING.histogram(meter),
+            cached_input_per_request: c::REQUEST_CACHED_INPUT.histogram(meter),
+            tpot_undefined: c::TPOT_UNDEFINED.counter(meter),
             labels,
         };
         for labels in &r.labels {
@@ -73,6 +85,13 @@ impl RequestInstruments {
             r.usage_missing.add(0, labels);
             r.requests
                 .add(0, &with(labels, &[KeyValue::new("outcome", "success")]));
+            r.hidden_reasoning.add(0, labels);
+            r.cached_input.add(0, labels);
+            r.tpot_undefined.add(0, labels);
+            r.output_tokens.add(
+                0,
+                &with(labels, &[KeyValue::new("llmsoak.token.source", "usage")]),
+            );
         }
         r
     }
@@ -129,8 +148,9 @@ impl RequestInstruments {
         if let Some(d) = rec.time_to_first_answer() {
             self.time_to_first_answer.record(secs(d), labels);
         }
-        if let Some(d) = rec.tpot() {
-            self.tpot.record(secs(d), labels);
+        match rec.tpot() {
+            Some(d) => self.tpot.record(secs(d), labels),
+            None => self.tpot_undefined.add(1, labels),
         }
         match self.chunk_gap_bound.get(rec.scenario) {
             Some(bound) => rec.chunk_gaps().for_each(|gap| bound.record(secs(gap))),
@@ -150,6 +170,26 @@ impl RequestInstruments {
         );
         self.generated_input
             .record(rec.generated_input_tokens as f64, labels);
+        self.output_tokens.add(
+            rec.output_tokens,
+            &with(
+                labels,
+                &[KeyValue::new(
+                    "llmsoak.token.source",
+                    rec.token_source.as_str(),
+                )],
+            ),
+        );
+        if rec.hidden_reasoning_tokens > 0 {
+            self.hidden_reasoning
+                .add(rec.hidden_reasoning_tokens, labels);
+            self.hidden_reasoning_per_request
+                .record(rec.hidden_reasoning_tokens as f64, labels);
+        }
+        if let Some(n) = rec.cached_input_tokens {
+            self.cached_input.add(n, labels);
+            self.cached_input_per_request.record(n as f64, labels);
+        }
         if let Some(n) = rec
             .recounted_output_tokens
             .filter(|_| rec.output_tokens > 0)
@@ -171,6 +211,7 @@ pub struct LoadInstruments {
     dropped: Counter<u64>,
     sessions_in_flight: Gauge<f64>,
     sessions_started: Counter<u64>,
+    users_active: Gauge<f64>,
 }
 
 impl LoadInstruments {
@@ -184,7 +225,9 @@ impl LoadInstruments {
             dropped: c::DROPPED.counter(meter),
             sessions_in_flight: c::SESSIONS_IN_FLIGHT.gauge(meter),
             sessions_started: c::SESSIONS_STARTED.counter(meter),
+            users_active: c::USERS_ACTIVE.gauge(meter),
         };
+        l.users_active.record(0.0, &[]);
         l.in_flight.record(0.0, &[]);
         l.limit.record(0.0, &[]);
         l.schedule(0.0, 0);
@@ -210,8 +253,12 @@ impl LoadInstruments {
         self.phase.record(phase as f64, &[]);
     }
 
-    pub fn lag(&self, rec: &RequestRecord) {
-        self.lag.record(rec.schedule_lag().as_secs_f64(), &[]);
+    pub fn lag(&self, lag: std::time::Duration) {
+        self.lag.record(lag.as_secs_f64(), &[]);
+    }
+
+    pub fn users(&self, n: usize) {
+        self.users_active.record(n as f64, &[]);
     }
 
     pub fn dropped(&self, reason: DropReason) {

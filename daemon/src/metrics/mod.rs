@@ -27,7 +27,7 @@ use crate::config::Config;
 use crate::record::{Outcome, RequestRecord};
 use catalogue::DropReason;
 use instruments::{LoadInstruments, RequestInstruments};
-pub use summary::{RunSummary, SummarySink};
+pub use summary::SummarySink;
 
 /// Something that takes every request's lifecycle events, after the instruments: the run
 /// summary, drift baselines, request spans, the request log. Called synchronously on the
@@ -145,7 +145,6 @@ impl Recorder {
         self.load.in_flight(n);
         self.totals.finished[rec.outcome as usize].fetch_add(1, Ordering::Relaxed);
         self.requests.observe(rec);
-        self.load.lag(rec);
         for s in &self.sinks {
             s.finished(rec);
         }
@@ -170,9 +169,19 @@ impl Recorder {
         self.totals.phase.store(phase, Ordering::Relaxed);
     }
 
-    /// The concurrency limit (`max_in_flight`; closed loop: the users active now).
+    /// The concurrency limit of an open loop (`max_in_flight`); 0 for a closed loop.
     pub fn set_limit(&self, n: usize) {
         self.load.limit(n);
+    }
+
+    /// Closed-loop users active now.
+    pub fn set_users(&self, n: usize) {
+        self.load.users(n);
+    }
+
+    /// An open-loop arrival was dispatched `lag` after the schedule wanted it.
+    pub fn scheduled(&self, lag: std::time::Duration) {
+        self.load.lag(lag);
     }
 
     /// A multi-turn session started.

@@ -2,15 +2,21 @@
 //! histograms ([`Hdr`]) of every latency [`Quantity`] of the successful requests, plus outcome,
 //! error-type and token counts, arrivals started and dropped. Requests sent before the end of the
 //! warm-up are left out. Bounded memory: fixed-size histograms and counters per scope, no
-//! samples. [`RunSummary::report`] turns it into the typed [`report::Summary`]; the
-//! [`SummarySink`] is the recorder's sink that feeds it.
+//! samples.
+//!
+//! [`SummarySink`] is the recorder's sink that keeps it. Each scope has a lock of its own, held
+//! for one update (a finishing request touches its scenario, its phase and "all"); a report
+//! copies one scope at a time under its lock and computes the statistics outside it, so the
+//! status API, the progress line and checkpoints never hold up the requests that are finishing.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::time::Instant;
 
 use super::Sink;
+use super::recovery::{Timeline, Tracker};
 use crate::record::{ErrorType, Outcome, Quantity, RequestRecord};
 use crate::report::{self, Dist, Hdr, Latency, Outcomes, PhaseScope, Tokens};
 
@@ -90,51 +96,56 @@ impl ScopeSummary {
     }
 }
 
-/// What a bounded run reports and gates judge, as it accumulates.
-#[derive(Debug, Clone)]
-pub struct RunSummary {
-    pub names: Vec<String>,
-    pub overall: ScopeSummary,
-    pub scenarios: Vec<ScopeSummary>,
-    pub dropped: u64,
-    /// Requests sent before this instant (the warm-up) are left out.
-    pub measure_from: Instant,
-    /// The canary's scope, kept out of "all" (the soak's own numbers).
-    canary: Option<usize>,
-    /// Per load phase (open loop): what the requests that arrived in it saw. `started` counts
-    /// the requests of the phase that have finished.
-    pub phases: Vec<ScopeSummary>,
-    pub phase_names: Vec<String>,
-    /// Spike recovery, when the shape has spike phases.
-    spikes: Option<super::recovery::Tracker>,
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding a scope is a bug elsewhere; the counts stay usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl RunSummary {
+/// What a bounded run reports and gates judge, as it accumulates.
+#[derive(Debug)]
+pub struct SummarySink {
+    names: Vec<String>,
+    /// Requests sent before this instant (the warm-up) are left out.
+    measure_from: Instant,
+    /// The canary's scope, kept out of "all" (the soak's own numbers).
+    canary: Option<usize>,
+    overall: Mutex<ScopeSummary>,
+    scenarios: Vec<Mutex<ScopeSummary>>,
+    /// Per load phase (open loop): what the requests that arrived in it saw. `started` counts
+    /// the requests of the phase that have finished.
+    phases: Mutex<Vec<ScopeSummary>>,
+    phase_names: Vec<String>,
+    dropped: AtomicU64,
+    /// Spike recovery, when the shape has spike phases.
+    spikes: Mutex<Option<Tracker>>,
+}
+
+impl SummarySink {
     pub fn new(
         names: Vec<String>,
         canary: Option<usize>,
         phase_names: Vec<String>,
         measure_from: Instant,
     ) -> Self {
-        let scenarios = vec![ScopeSummary::default(); names.len()];
-        RunSummary {
+        SummarySink {
+            scenarios: names.iter().map(|_| Mutex::default()).collect(),
             names,
-            overall: ScopeSummary::default(),
-            scenarios,
-            dropped: 0,
             measure_from,
             canary,
-            phases: vec![ScopeSummary::default(); phase_names.len()],
+            overall: Mutex::default(),
+            phases: Mutex::new(vec![ScopeSummary::default(); phase_names.len()]),
             phase_names,
-            spikes: None,
+            dropped: AtomicU64::new(0),
+            spikes: Mutex::new(None),
         }
     }
 
     /// Where the spikes of the (new) load shape are.
-    pub fn set_spikes(&mut self, timeline: Option<super::recovery::Timeline>) {
-        match (&mut self.spikes, timeline) {
+    pub fn set_spikes(&self, timeline: Option<Timeline>) {
+        let mut spikes = lock(&self.spikes);
+        match (spikes.as_mut(), timeline) {
             (Some(t), Some(new)) => t.retime(new),
-            (None, Some(new)) => self.spikes = Some(super::recovery::Tracker::new(new)),
+            (None, Some(new)) => *spikes = Some(Tracker::new(new)),
             (_, None) => {}
         }
     }
@@ -143,117 +154,105 @@ impl RunSummary {
         at >= self.measure_from
     }
 
-    pub fn started(&mut self, scenario: usize, at: Instant) {
-        if self.counts(at) {
-            if Some(scenario) != self.canary {
-                self.overall.started += 1;
-            }
-            if let Some(s) = self.scenarios.get_mut(scenario) {
-                s.started += 1;
-            }
+    /// A copy of one scope (`None`: all), taken under its lock.
+    pub fn scope(&self, scenario: Option<usize>) -> Option<ScopeSummary> {
+        match scenario {
+            None => Some(lock(&self.overall).clone()),
+            Some(i) => self.scenarios.get(i).map(|s| lock(s).clone()),
         }
     }
 
-    pub fn dropped(&mut self, at: Instant) {
-        if self.counts(at) {
-            self.dropped += 1;
-        }
+    /// Arrivals dropped after the warm-up.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
-    pub fn observe(&mut self, rec: &RequestRecord) {
-        if !self.counts(rec.sent_at) {
-            return;
-        }
-        if Some(rec.scenario) != self.canary {
-            self.overall.observe(rec);
-        }
-        if let Some(s) = self.scenarios.get_mut(rec.scenario) {
-            s.observe(rec);
-        }
-        if let Some(p) = rec
-            .phase
-            .map(|p| p as usize)
-            .filter(|_| Some(rec.scenario) != self.canary)
-        {
-            if p >= self.phases.len() {
-                self.phases.resize(p + 1, ScopeSummary::default());
-            }
-            self.phases[p].started += 1;
-            self.phases[p].observe(rec);
-            if let Some(t) = &mut self.spikes {
-                t.observe(rec);
-            }
-        }
+    /// A quantile of one quantity over all the soak's requests so far (the progress line),
+    /// computed under the lock of that one scope.
+    pub fn overall_quantile(&self, q: Quantity, quantile: f64) -> Option<f64> {
+        lock(&self.overall).latency.get(q).quantile(quantile)
     }
 
-    /// Dropped share of all arrivals (after the warm-up).
-    pub fn drop_rate(&self) -> Option<f64> {
-        let offered = self.overall.started + self.dropped;
-        (offered > 0).then(|| self.dropped as f64 / offered as f64)
-    }
-
-    /// The typed summary over `seconds` of measured time, with the exact histograms when
-    /// `histograms` (reports; the status API leaves them out).
-    pub fn report(&self, seconds: f64, histograms: bool) -> report::Summary {
+    /// The typed summary over `seconds` of measured time — each phase over its own seconds,
+    /// `phase_seconds` by index — with the exact histograms when `histograms` (reports; the
+    /// status API leaves them out).
+    pub fn report(&self, seconds: f64, phase_seconds: &[f64], histograms: bool) -> report::Summary {
+        let all = lock(&self.overall).clone();
+        let dropped = self.dropped();
+        let offered = all.started + dropped;
+        let phases = lock(&self.phases).clone();
         report::Summary {
             measured_seconds: seconds,
-            dropped: self.dropped,
-            drop_rate: self.drop_rate(),
-            all: self.overall.report(seconds, histograms),
+            dropped,
+            drop_rate: (offered > 0).then(|| dropped as f64 / offered as f64),
+            all: all.report(seconds, histograms),
             scenarios: self
                 .names
                 .iter()
                 .zip(&self.scenarios)
-                .map(|(n, s)| (n.clone(), s.report(seconds, histograms)))
+                .map(|(n, s)| (n.clone(), lock(s).clone().report(seconds, histograms)))
                 .collect(),
-            phases: self
-                .phases
+            phases: phases
                 .iter()
                 .enumerate()
                 .map(|(i, p)| PhaseScope {
                     index: i,
                     kind: self.phase_names.get(i).cloned().unwrap_or_default(),
-                    scope: p.report(seconds, histograms),
+                    scope: p.report(phase_seconds.get(i).copied().unwrap_or(0.0), histograms),
                 })
                 .collect(),
-            spikes: self.spikes.as_ref().map_or_else(Vec::new, |t| t.results()),
-        }
-    }
-}
-
-/// The recorder's sink that keeps the [`RunSummary`] (one lock, taken once per request).
-#[derive(Debug)]
-pub struct SummarySink(Mutex<RunSummary>);
-
-impl SummarySink {
-    pub fn new(summary: RunSummary) -> Self {
-        SummarySink(Mutex::new(summary))
-    }
-
-    /// Read the summary in place (no copy).
-    pub fn with<T>(&self, f: impl FnOnce(&RunSummary) -> T) -> Option<T> {
-        self.0.lock().ok().map(|s| f(&s))
-    }
-
-    /// Change it in place (spike timelines of a new load shape).
-    pub fn update(&self, f: impl FnOnce(&mut RunSummary)) {
-        if let Ok(mut s) = self.0.lock() {
-            f(&mut s);
+            spikes: lock(&self.spikes)
+                .as_ref()
+                .map_or_else(Vec::new, Tracker::results),
+            // The runner adds its trust probe's verdict.
+            trust: None,
         }
     }
 }
 
 impl Sink for SummarySink {
     fn started(&self, scope: usize, at: Instant) {
-        self.update(|s| s.started(scope, at));
+        if !self.counts(at) {
+            return;
+        }
+        if Some(scope) != self.canary {
+            lock(&self.overall).started += 1;
+        }
+        if let Some(s) = self.scenarios.get(scope) {
+            lock(s).started += 1;
+        }
     }
 
     fn dropped(&self, at: Instant) {
-        self.update(|s| s.dropped(at));
+        if self.counts(at) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn finished(&self, rec: &RequestRecord) {
-        self.update(|s| s.observe(rec));
+        if !self.counts(rec.sent_at) {
+            return;
+        }
+        let soak = Some(rec.scenario) != self.canary;
+        if soak {
+            lock(&self.overall).observe(rec);
+        }
+        if let Some(s) = self.scenarios.get(rec.scenario) {
+            lock(s).observe(rec);
+        }
+        if let Some(p) = rec.phase.map(|p| p as usize).filter(|_| soak) {
+            {
+                let mut phases = lock(&self.phases);
+                if p >= phases.len() {
+                    phases.resize(p + 1, ScopeSummary::default());
+                }
+                phases[p].started += 1;
+                phases[p].observe(rec);
+            }
+            if let Some(t) = lock(&self.spikes).as_mut() {
+                t.observe(rec);
+            }
+        }
     }
 }
 
@@ -267,7 +266,7 @@ mod tests {
     #[test]
     fn the_typed_summary_counts_what_was_observed_and_carries_the_histograms() {
         let t0 = Instant::now();
-        let mut s = RunSummary::new(
+        let s = SummarySink::new(
             vec!["chat".into(), "canary".into()],
             Some(1),
             vec!["steady".into()],
@@ -277,16 +276,22 @@ mod tests {
             let mut r = test_record(t0, Duration::from_millis(100 + i), i % 10 != 0);
             r.phase = Some(0);
             s.started(0, t0);
-            s.observe(&r);
+            s.finished(&r);
         }
         let mut probe = test_record(t0, Duration::from_millis(5), true);
         probe.scenario = 1;
         s.started(1, t0);
-        s.observe(&probe);
+        s.finished(&probe);
         // Sent before the warm-up ended: left out.
-        s.measure_from = t0 + Duration::from_secs(1);
-        s.observe(&test_record(t0, Duration::from_millis(1), true));
-        let r = s.report(10.0, true);
+        let late = SummarySink::new(
+            vec!["chat".into()],
+            None,
+            Vec::new(),
+            t0 + Duration::from_secs(1),
+        );
+        late.finished(&test_record(t0, Duration::from_millis(1), true));
+        assert_eq!(late.scope(None).unwrap().finished.total(), 0);
+        let r = s.report(10.0, &[8.0], true);
         assert_eq!(r.all.started, 40, "the canary is kept out of all");
         assert_eq!(r.all.finished.success, 36);
         assert_eq!(r.all.error_types.get(&ErrorType::Http5xx), Some(&4));
@@ -298,7 +303,13 @@ mod tests {
         assert_eq!(r.scenarios[1].1.started, 1);
         assert_eq!(r.phases[0].scope.started, 40);
         assert_eq!(r.phases[0].kind, "steady");
+        // A phase's rates are over its own time.
+        assert_eq!(r.phases[0].scope.achieved_rate, Some(5.0));
         // The status API's form leaves the histograms out.
-        assert!(s.report(10.0, false).all.latency.ttft.hdr.is_none());
+        assert!(s.report(10.0, &[], false).all.latency.ttft.hdr.is_none());
+        assert_eq!(
+            s.overall_quantile(Quantity::Ttft, 1.0),
+            r.all.latency.ttft.max
+        );
     }
 }

@@ -133,10 +133,43 @@ impl CompletionRequest<'_> {
 pub struct Usage {
     #[serde(default)]
     pub prompt_tokens: u64,
+    /// Every generated token, including reasoning the server may not have streamed.
     #[serde(default)]
     pub completion_tokens: u64,
     #[serde(default)]
     pub total_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens_details: Option<CompletionTokensDetails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+/// `usage.completion_tokens_details` (OpenAI's reasoning models).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct CompletionTokensDetails {
+    /// Reasoning tokens counted in `completion_tokens` (streamed or not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
+}
+
+/// `usage.prompt_tokens_details`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct PromptTokensDetails {
+    /// Prompt tokens the server took from its prefix cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_tokens: Option<u64>,
+}
+
+impl Usage {
+    /// Reasoning tokens the server says it generated (`None`: it does not say).
+    pub fn reasoning_tokens(&self) -> Option<u64> {
+        self.completion_tokens_details?.reasoning_tokens
+    }
+
+    /// Prompt tokens served from the server's prefix cache (`None`: it does not say).
+    pub fn cached_tokens(&self) -> Option<u64> {
+        self.prompt_tokens_details?.cached_tokens
+    }
 }
 
 /// The `delta` of a streamed chat choice. Reasoning arrives as `reasoning_content` (vLLM,
@@ -168,6 +201,15 @@ pub struct ChunkChoice<'a> {
     pub finish_reason: Option<Cow<'a, str>>,
 }
 
+/// The `error` of a JSON error body or mid-stream event: an object (OpenAI, vLLM, llama.cpp), or
+/// a bare message string beside `error_type` (TGI).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum WireError<'a> {
+    Object(#[serde(borrow)] ErrorObject<'a>),
+    Message(#[serde(borrow)] Cow<'a, str>),
+}
+
 /// An error object, as sent in a JSON error body or a mid-stream `error` event.
 #[derive(Debug, Default, Deserialize, Serialize)]
 pub struct ErrorObject<'a> {
@@ -189,6 +231,14 @@ impl ErrorObject<'_> {
             _ => None,
         }
     }
+
+    /// A string `code` (`rate_limit_exceeded`, `context_length_exceeded`, …), when there is one.
+    pub fn code_str(&self) -> Option<&str> {
+        match self.code.as_ref()? {
+            serde_json::Value::String(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
 }
 
 /// One `data:` payload of a completion stream. Unknown fields (llama.cpp's `timings`, ids,
@@ -200,7 +250,10 @@ pub struct StreamChunk<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
-    pub error: Option<ErrorObject<'a>>,
+    pub error: Option<WireError<'a>>,
+    /// TGI's class of a bare-string `error` (`validation`, `generation`, `overloaded`, …).
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<Cow<'a, str>>,
 }
 
 /// What a content-bearing event carried, as far as timing is concerned.
@@ -210,6 +263,8 @@ pub struct ChunkContent {
     pub token: bool,
     /// Non-reasoning content or tool calls (counts for time to first answer token).
     pub answer: bool,
+    /// Reasoning text (the stream shows the model's reasoning).
+    pub reasoning: bool,
 }
 
 impl StreamChunk<'_> {
@@ -223,11 +278,14 @@ impl StreamChunk<'_> {
                 text.push_str(t);
             }
             let Some(delta) = &choice.delta else { continue };
-            for r in [&delta.reasoning_content, &delta.reasoning] {
-                if let Some(r) = r.as_deref().filter(|r| !r.is_empty()) {
-                    out.token = true;
-                    text.push_str(r);
-                }
+            // Some servers and gateways send the same reasoning under both names: one is counted.
+            let reasoning = [&delta.reasoning_content, &delta.reasoning]
+                .into_iter()
+                .find_map(|r| r.as_deref().filter(|r| !r.is_empty()));
+            if let Some(r) = reasoning {
+                out.token = true;
+                out.reasoning = true;
+                text.push_str(r);
             }
             if let Some(c) = delta.content.as_deref().filter(|c| !c.is_empty()) {
                 out.token = true;
@@ -315,7 +373,43 @@ mod tests {
         assert_eq!(chunk.usage.map(|u| u.completion_tokens), Some(5));
         let chunk: StreamChunk<'_> =
             serde_json::from_str(r#"{"error":{"message":"boom","code":503}}"#).unwrap();
-        assert_eq!(chunk.error.and_then(|e| e.status_code()), Some(503));
+        let Some(WireError::Object(e)) = chunk.error else {
+            panic!("an error object")
+        };
+        assert_eq!(e.status_code(), Some(503));
+        // TGI: a bare message and its class beside it.
+        let chunk: StreamChunk<'_> =
+            serde_json::from_str(r#"{"error":"Model is overloaded","error_type":"overloaded"}"#)
+                .unwrap();
+        assert!(matches!(chunk.error, Some(WireError::Message(_))));
+        assert_eq!(chunk.error_type.as_deref(), Some("overloaded"));
+    }
+
+    #[test]
+    fn usage_details_and_duplicated_reasoning() {
+        let chunk: StreamChunk<'_> = serde_json::from_str(
+            r#"{"choices":[],"usage":{"prompt_tokens":30,"completion_tokens":50,"total_tokens":80,
+               "completion_tokens_details":{"reasoning_tokens":40},
+               "prompt_tokens_details":{"cached_tokens":16}}}"#,
+        )
+        .unwrap();
+        let u = chunk.usage.unwrap();
+        assert_eq!(
+            (u.reasoning_tokens(), u.cached_tokens()),
+            (Some(40), Some(16))
+        );
+        let chunk: StreamChunk<'_> = serde_json::from_str(
+            r#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,
+               "completion_tokens_details":null,"prompt_tokens_details":{}}}"#,
+        )
+        .unwrap();
+        let u = chunk.usage.unwrap();
+        assert_eq!((u.reasoning_tokens(), u.cached_tokens()), (None, None));
+        // The same reasoning under both names is one piece of text.
+        let (c, text, _) =
+            parse(r#"{"choices":[{"delta":{"reasoning_content":"hm","reasoning":"hm"}}]}"#);
+        assert!(c.token && c.reasoning && !c.answer);
+        assert_eq!(text, "hm");
     }
 
     #[test]

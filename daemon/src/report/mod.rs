@@ -164,7 +164,7 @@ impl Dist {
     }
 }
 
-/// The latency quantities of a scope.
+/// The latency quantities of a scope (record::Quantity).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
     pub ttft: Dist,
@@ -172,6 +172,16 @@ pub struct Latency {
     pub tpot: Dist,
     pub itl: Dist,
     pub e2e: Dist,
+    #[serde(default)]
+    pub ttfa: Dist,
+    #[serde(default)]
+    pub corrected_ttft: Dist,
+    #[serde(default)]
+    pub corrected_e2e: Dist,
+    #[serde(default)]
+    pub schedule_lag: Dist,
+    #[serde(default)]
+    pub e2e_per_token: Dist,
 }
 
 impl Latency {
@@ -182,6 +192,11 @@ impl Latency {
             Quantity::Tpot => &self.tpot,
             Quantity::Itl => &self.itl,
             Quantity::E2e => &self.e2e,
+            Quantity::Ttfa => &self.ttfa,
+            Quantity::CorrectedTtft => &self.corrected_ttft,
+            Quantity::CorrectedE2e => &self.corrected_e2e,
+            Quantity::ScheduleLag => &self.schedule_lag,
+            Quantity::E2ePerToken => &self.e2e_per_token,
         }
     }
 
@@ -192,6 +207,11 @@ impl Latency {
             Quantity::Tpot => &mut self.tpot,
             Quantity::Itl => &mut self.itl,
             Quantity::E2e => &mut self.e2e,
+            Quantity::Ttfa => &mut self.ttfa,
+            Quantity::CorrectedTtft => &mut self.corrected_ttft,
+            Quantity::CorrectedE2e => &mut self.corrected_e2e,
+            Quantity::ScheduleLag => &mut self.schedule_lag,
+            Quantity::E2ePerToken => &mut self.e2e_per_token,
         }
     }
 }
@@ -259,6 +279,33 @@ pub struct SpikeResult {
     pub note: Option<String>,
 }
 
+/// Whether a run's numbers can be trusted (the [`crate::trust`] module measures it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrustVerdict {
+    /// The client kept up: chunk timestamps are late by at most `bound_p99` at p99.
+    Trustworthy,
+    /// The client fell behind; `reasons` says how. Latencies include the client's own delay.
+    ClientLimited,
+    /// Nothing measured yet.
+    Unknown,
+}
+
+/// The client's self-certification: its measured lag, the CPU it used, the bound that gives
+/// the run's latencies and the verdict, with every reason for a client-limited one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trust {
+    pub verdict: TrustVerdict,
+    /// The p99 of the client's lag (seconds): how late a chunk timestamp can be, at p99.
+    pub bound_p99: Option<f64>,
+    /// The client's lag: from a socket becoming readable to the runtime timestamping the read.
+    pub client_lag: Dist,
+    /// Cores the daemon used on average since the run started.
+    pub cpu_cores_used: Option<f64>,
+    pub cpu_cores_available: Option<f64>,
+    pub reasons: Vec<String>,
+}
+
 /// The exact summary of the measured part of a run (warm-up excluded).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -273,6 +320,9 @@ pub struct Summary {
     pub scenarios: Vec<(String, Scope)>,
     pub phases: Vec<PhaseScope>,
     pub spikes: Vec<SpikeResult>,
+    /// The client's self-certification (absent from reports written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<Trust>,
 }
 
 impl Summary {
@@ -485,6 +535,7 @@ pub(crate) mod testing {
             scenarios,
             phases: Vec::new(),
             spikes: Vec::new(),
+            trust: None,
         }
     }
 }

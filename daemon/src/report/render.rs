@@ -1,10 +1,11 @@
 //! The terminal summary of a [`RunReport`]: counts, a fixed-width latency table per scope
-//! (all, each scenario, each phase of a multi-phase shape), spike recoveries and gate verdicts.
+//! (all, each scenario, each phase of a multi-phase shape), spike recoveries, the client's
+//! self-certification and gate verdicts.
 //! Rendered from the typed report only, so what the terminal says is what the JSON says.
 
 use std::fmt::Write as _;
 
-use super::{GateResult, RunReport, Scope, Summary, Verdict};
+use super::{GateResult, RunReport, Scope, Summary, Trust, TrustVerdict, Verdict};
 use crate::record::{Outcome, Quantity};
 
 pub(super) fn report(r: &RunReport) -> String {
@@ -94,7 +95,7 @@ fn scope(out: &mut String, name: &str, s: &Scope) {
     );
     let _ = writeln!(
         out,
-        "  {:<6} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "  {:<14} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "", "samples", "mean", "p50", "p90", "p95", "p99", "max"
     );
     for q in Quantity::ALL {
@@ -102,7 +103,7 @@ fn scope(out: &mut String, name: &str, s: &Scope) {
         let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
         let _ = writeln!(
             out,
-            "  {:<6} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "  {:<14} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
             q.as_str(),
             d.samples,
             f(d.mean),
@@ -161,5 +162,33 @@ pub(super) fn summary(s: &Summary) -> String {
             None => writeln!(out, "  not recovered: {}", r.note.as_deref().unwrap_or("-")),
         };
     }
+    if let Some(t) = &s.trust {
+        trust(&mut out, t);
+    }
     out
+}
+
+/// The client's self-certification: its verdict, the bound it puts on the timestamps, why.
+fn trust(out: &mut String, t: &Trust) {
+    let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.3} ms", v * 1e3));
+    let verdict = match t.verdict {
+        TrustVerdict::Trustworthy => "trustworthy",
+        TrustVerdict::ClientLimited => "CLIENT-LIMITED",
+        TrustVerdict::Unknown => "unknown (no probe readings yet)",
+    };
+    let cores = match (t.cpu_cores_used, t.cpu_cores_available) {
+        (Some(u), Some(n)) => format!(", {u:.2} of {n:.0} cores used"),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "[client] {verdict}: timestamps late by at most {} at p99 (client lag p50 {}, max {}, {} probes{cores})",
+        ms(t.bound_p99),
+        ms(t.client_lag.p50),
+        ms(t.client_lag.max),
+        t.client_lag.samples,
+    );
+    for r in &t.reasons {
+        let _ = writeln!(out, "  {r}");
+    }
 }

@@ -5,14 +5,15 @@
 //! carry on.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::window::Window;
 use crate::client::{Client, ClientError};
 use crate::config::{Config, LoadMode};
 use crate::metrics::Recorder;
@@ -21,7 +22,9 @@ use crate::metrics::summary::SummarySink;
 use crate::prepare::Prepared;
 use crate::schedule::canary::CanaryProbe;
 use crate::schedule::closed::Users;
-use crate::schedule::{Arrivals, DispatchEnd, Dispatcher, Launcher, Sessions, Shape, Shard, Spend};
+use crate::schedule::{
+    Arrivals, DispatchEnd, Dispatcher, InFlightLimit, Launcher, Ledger, Sessions, Shape, Shard,
+};
 use crate::workload::Workload;
 
 /// What every generation shares.
@@ -36,16 +39,23 @@ pub(super) struct Shared {
     pub run_id: String,
     pub shard: Shard,
     /// What the soak spent against `load.budget`, run-wide.
-    pub spend: Arc<Spend>,
+    pub ledger: Arc<Ledger>,
     /// The canary's instruments, when the run has a canary.
     pub canary: Option<Arc<CanaryInstruments>>,
+    /// The canary's probes so far, run-wide (their seqs go on across reloads).
+    pub canary_seq: Arc<AtomicU64>,
+    /// The open loop's in-flight cap, one for every generation.
+    pub limit: Arc<InFlightLimit>,
+    /// The measured window, told of every generation's shape.
+    pub window: Arc<Window>,
 }
 
 /// The load a config describes, running.
 #[derive(Debug)]
 pub(super) struct Generation {
     pub stop: CancellationToken,
-    /// The open-loop dispatcher; `None` for closed-loop and canary-only configs.
+    /// The open-loop dispatcher or the closed-loop users, until they finish; `None` for a
+    /// canary-only config.
     pub dispatch: Option<JoinHandle<DispatchEnd>>,
     pub schedule_end: Option<Duration>,
 }
@@ -77,8 +87,11 @@ impl Generation {
         let workload = Arc::new(Workload::new(config, &prepared.assets, &shared.run_id));
         let client = Arc::new(Client::new(config, tokenizers, &prepared.credentials)?);
         let pool_capacity = (config.load.max_in_flight * 2).clamp(64, 4096);
-        let pool = Arc::clone(&workload).spawn_pool(pool_capacity, shared.shard.seqs());
-        let spend = Some((Arc::clone(&shared.spend), config.load.budget));
+        // The run's sequence goes on where the previous generation left it: no seq (or its
+        // prompt, with the same per-run marker) is sent twice.
+        let base = shared.ledger.next_seq();
+        let pool = Arc::clone(&workload).spawn_pool(pool_capacity, shared.shard.seqs_from(base));
+        let spend = Some((Arc::clone(&shared.ledger), config.load.budget));
         if closed {
             recorder.set_limit(0);
             let launcher = Arc::new(Launcher::new(
@@ -88,7 +101,7 @@ impl Generation {
                 spend,
                 shared.abort.clone(),
             ));
-            Users::new(
+            let users = Users::new(
                 &config.load,
                 config.seed,
                 epoch,
@@ -96,29 +109,37 @@ impl Generation {
                 launcher,
                 shared.tracker.clone(),
                 stop.clone(),
-            )
-            .spawn();
-            return Ok(idle);
+            );
+            return Ok(Generation {
+                dispatch: Some(users.spawn()),
+                ..idle
+            });
         }
         recorder.set_limit(config.load.max_in_flight);
-        shared.summary.update(|s| {
-            s.set_spikes(crate::metrics::recovery::Timeline::new(
+        recorder.set_users(0);
+        shared.limit.resize(config.load.max_in_flight);
+        shared
+            .summary
+            .set_spikes(crate::metrics::recovery::Timeline::new(
                 &config.load.phases,
                 epoch,
                 config.load.recovery,
-            ))
-        });
+            ));
         let launcher = Arc::new(Launcher::new(
             client,
             Arc::clone(recorder),
-            Some(Arc::new(Semaphore::new(config.load.max_in_flight))),
+            Some(shared.limit.semaphore()),
             spend,
             shared.abort.clone(),
         ));
         let shape = Shape::new(&config.load.phases, config.load.repeat);
         let now = Instant::now();
-        let mut arrivals =
-            Arrivals::new(shape.clone(), config.load.arrival, config.seed).sharded(shared.shard);
+        shared
+            .window
+            .shape_started(shape.clone(), epoch, now.max(epoch));
+        let mut arrivals = Arrivals::new(shape.clone(), config.load.arrival, config.seed)
+            .starting_at(base)
+            .sharded(shared.shard);
         let missed = arrivals.skip_before(missed);
         if missed > 0 {
             tracing::warn!(
@@ -147,8 +168,10 @@ impl Generation {
         })
     }
 
-    /// Stop arrivals (requests in flight go on) and wait for the dispatcher to return.
-    pub(super) async fn stop(&mut self) {
+    /// Stop arrivals (requests in flight go on) and wait for the dispatcher to return; the
+    /// window's current shape ends now.
+    pub(super) async fn stop(&mut self, window: &Window) {
+        window.shape_stopped(Instant::now());
         self.stop.cancel();
         if let Some(h) = self.dispatch.take() {
             let _ = h.await;
@@ -188,9 +211,13 @@ fn start_canary(
         None,
         shared.abort.clone(),
     ));
-    shared
-        .tracker
-        .spawn(probe.run(launcher, Arc::clone(instruments), stop.clone()));
+    shared.tracker.spawn(probe.run(
+        launcher,
+        Arc::clone(instruments),
+        Arc::clone(&shared.canary_seq),
+        shared.tracker.clone(),
+        stop.clone(),
+    ));
     Ok(())
 }
 

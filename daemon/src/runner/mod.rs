@@ -22,15 +22,16 @@ use crate::metrics::baseline::{BaselineSink, Baselines};
 use crate::metrics::canary::CanaryInstruments;
 use crate::metrics::request_log::RequestLog;
 use crate::metrics::run::{RunIdentity, RunInstruments};
-use crate::metrics::{Recorder, RunSummary, Sink, SummarySink};
+use crate::metrics::{Recorder, Sink, SummarySink};
 use crate::prepare::Prepared;
 use crate::record::Outcome;
 use crate::report::{Outcomes, Requests, RunReport, SCHEMA_VERSION, StopSignal};
-use crate::schedule::{DispatchEnd, Shard, Spend};
+use crate::schedule::{DispatchEnd, InFlightLimit, Ledger, Shard};
 use crate::server::{self, Phase, Status};
 
 mod generation;
 mod telemetry;
+mod window;
 use generation::{Generation, Shared};
 
 /// A signal from outside.
@@ -103,10 +104,9 @@ pub(crate) enum RunError {
 #[derive(Debug, Clone)]
 struct ReportSource {
     recorder: Arc<Recorder>,
-    summary: Arc<SummarySink>,
+    live: Arc<window::Live>,
     identity: RunIdentity,
     gates: Gates,
-    measure_from: Instant,
     started: Instant,
 }
 
@@ -114,10 +114,7 @@ impl ReportSource {
     /// The report as of now (`complete` once the run has drained).
     fn snapshot(&self, stopped_by: Option<StopSignal>, complete: bool) -> RunReport {
         let t = &self.recorder.totals;
-        let measured = Instant::now().saturating_duration_since(self.measure_from);
-        let summary = self
-            .summary
-            .with(|s| s.report(measured.as_secs_f64(), true));
+        let summary = Some(self.live.summary(true));
         let gates = summary
             .as_ref()
             .map_or_else(Vec::new, |s| self.gates.judge(s));
@@ -232,7 +229,7 @@ async fn reload(
         if let Some(why) = generation::incompatible(&running.config, &new.config) {
             return Err(why);
         }
-        generation.stop().await;
+        generation.stop(&shared.window).await;
         *generation = Generation::start(&new, shared, Instant::now(), Duration::ZERO)
             .map_err(|e| e.to_string())?;
         Ok(new)
@@ -281,19 +278,18 @@ fn sinks(
         .iter()
         .map(|p| p.kind.name().to_string())
         .collect();
-    let summary = Arc::new(SummarySink::new(RunSummary::new(
+    let summary = Arc::new(SummarySink::new(
         config.scope_names(),
         canary,
         phase_names,
         measure_from,
-    )));
+    ));
     let keys = crate::metrics::baseline::scope_keys(config);
     let baselines = Arc::new(BaselineSink::new(Baselines::new(
         &exporter.meter(),
         keys.into_iter().zip(labels.iter().cloned()).collect(),
         start,
-        (config.baseline.warmup, config.baseline.window),
-        config.baseline.state_dir.as_deref(),
+        &config.baseline,
     )));
     let log = match &config.output.requests_jsonl {
         None => None,
@@ -358,9 +354,18 @@ pub(crate) async fn run(
     };
     let start = now.max(epoch);
     let measure_from = start + opts.warmup.unwrap_or_default();
+    let window = Arc::new(window::Window::new(measure_from));
     let labels = crate::metrics::request_labels(config);
     let sinks = sinks(&prepared, &exporter, &labels, start, measure_from)?;
     let recorder = Arc::new(Recorder::new(&meter, labels, sinks.all.clone()));
+    let probe = crate::trust::Probe::start(&meter, measure_from)
+        .inspect_err(|e| tracing::warn!(error = %e, "cannot start the client-lag probe; the report will carry no trust verdict"))
+        .ok();
+    let live = Arc::new(window::Live {
+        summary: Arc::clone(&sinks.summary),
+        window: Arc::clone(&window),
+        probe,
+    });
     let instruments = RunInstruments::new(&meter, &identity, config.checksum);
     let canary = config
         .canary
@@ -373,7 +378,7 @@ pub(crate) async fn run(
         exporter.clone(),
         server::Sources {
             recorder: Arc::clone(&recorder),
-            summary: Arc::clone(&sinks.summary),
+            summary: Arc::clone(&live) as Arc<dyn server::LiveSummary>,
             baselines: Arc::clone(&sinks.baselines),
             request_log: sinks.log.clone(),
         },
@@ -413,8 +418,11 @@ pub(crate) async fn run(
         abort: abort.clone(),
         run_id: run_id.clone(),
         shard: opts.shard,
-        spend: Arc::new(Spend::default()),
+        ledger: Arc::new(Ledger::default()),
+        limit: Arc::new(InFlightLimit::new(config.load.max_in_flight)),
         canary,
+        canary_seq: Arc::default(),
+        window: Arc::clone(&window),
     };
     let mut generation = Generation::start(
         &prepared,
@@ -437,10 +445,9 @@ pub(crate) async fn run(
     let bounded = opts.duration.is_some();
     let source = ReportSource {
         recorder: Arc::clone(&recorder),
-        summary: Arc::clone(&sinks.summary),
+        live: Arc::clone(&live),
         identity,
         gates: opts.gates.clone(),
-        measure_from,
         started,
     };
     let progress = opts.duration.and_then(|total| {
@@ -488,6 +495,7 @@ pub(crate) async fn run(
                 generation.dispatch = None;
                 if end.unwrap_or(DispatchEnd::Finished) == DispatchEnd::Finished {
                     tracing::info!("schedule finished");
+                    window.load_ended(Instant::now());
                     if bounded {
                         break;
                     }
@@ -515,9 +523,11 @@ pub(crate) async fn run(
         }
     }
 
-    // Drain: stop arrivals, give in-flight requests the grace period, cancel the rest.
+    // Drain: stop arrivals, give in-flight requests the grace period, cancel the rest. The
+    // measured window ends here: rates are never diluted by the drain.
+    window.load_ended(Instant::now());
     status.set_phase(Phase::Draining);
-    generation.stop().await;
+    generation.stop(&window).await;
     stop.cancel();
     tracker.close();
     let grace = running.config.load.drain_timeout;
@@ -544,6 +554,7 @@ pub(crate) async fn run(
         crate::progress::clear();
     }
     let report = source.snapshot(stopped_by, true);
+    live.stop();
     if let Some(path) = &opts.report
         && let Err(e) = report.write(path)
     {

@@ -5,11 +5,13 @@
 //! "canary", so a canary-only deployment has TTFT/TPOT series for day-over-day drift.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::Launcher;
 use crate::client::Client;
@@ -19,6 +21,10 @@ use crate::metrics::canary::CanaryInstruments;
 use crate::openai::{ChatMessage, CompletionRequest, Endpoint, StreamOptions};
 use crate::record::{ErrorType, Outcome, Prompt, RequestPlan, RequestRecord};
 use crate::workload::Tokenizer;
+
+/// The canary's probes carry sequence numbers from here on (`x-llmsoak-seq`), apart from the
+/// soak's arrivals.
+pub const SEQ_BASE: u64 = 1 << 62;
 
 /// A configured canary, ready to run.
 #[derive(Debug)]
@@ -91,54 +97,67 @@ impl CanaryProbe {
     }
 
     /// Probe every `interval` until `stop`, through `launcher` (the canary's own client, outside
-    /// `max_in_flight` and the budget).
+    /// `max_in_flight` and the budget). The schedule is fixed: a probe goes out on every tick in
+    /// a task of its own (on `tracker`, so the drain waits for it), whether earlier probes have
+    /// answered or not — an outage must not slow the probe rate — and each ends within
+    /// `canary.timeout`.
     pub async fn run(
         self,
         launcher: Arc<Launcher<Client>>,
         instruments: Arc<CanaryInstruments>,
+        probes: Arc<AtomicU64>,
+        tracker: TaskTracker,
         stop: CancellationToken,
     ) {
         let mut tick = tokio::time::interval(self.canary.interval);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut seq = 0u64;
+        let probe = Arc::new(self);
         loop {
             tokio::select! {
                 biased;
                 () = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let prompt = Arc::new(Prompt {
-                seq,
-                scenario: self.scope,
-                body: self.body.clone(),
-                input_tokens: self.input_tokens,
-                max_tokens: self.canary.max_tokens,
-                prefix_id: None,
-                session_turns: None,
-            });
-            let plan = RequestPlan {
-                seq,
-                intended_at: Instant::now(),
-                scenario: self.scope,
-                max_tokens: self.canary.max_tokens,
-                prompt,
-                keep_text: true,
-                phase: None,
-            };
-            seq += 1;
+            // Probes are numbered apart from the soak's arrivals, and on across reloads.
+            let seq = SEQ_BASE + probes.fetch_add(1, Ordering::Relaxed);
             let Ok(slot) = launcher.admit() else { continue };
-            let rec = slot.start(plan).run().await;
-            if rec.outcome == Outcome::Cancelled {
-                return;
-            }
-            let failed = self.failed_checks(&rec);
-            if !failed.is_empty() {
-                tracing::warn!(checks = ?failed, error_type = ?rec.error_type.map(ErrorType::as_str), "canary probe failed");
-            }
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64());
-            instruments.probe(&failed, now);
+            let plan = probe.plan(seq);
+            let (probe, instruments) = (Arc::clone(&probe), Arc::clone(&instruments));
+            tracker.spawn(async move {
+                let rec = slot.start(plan).run().await;
+                if rec.outcome == Outcome::Cancelled {
+                    return;
+                }
+                let failed = probe.failed_checks(&rec);
+                if !failed.is_empty() {
+                    tracing::warn!(seq = rec.seq, checks = ?failed, error_type = ?rec.error_type.map(ErrorType::as_str), "canary probe failed");
+                }
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                instruments.probe(&failed, now);
+            });
+        }
+    }
+
+    fn plan(&self, seq: u64) -> RequestPlan {
+        let prompt = Arc::new(Prompt {
+            seq,
+            scenario: self.scope,
+            body: self.body.clone(),
+            input_tokens: self.input_tokens,
+            max_tokens: self.canary.max_tokens,
+            prefix_id: None,
+            session_turns: None,
+        });
+        RequestPlan {
+            seq,
+            intended_at: Instant::now(),
+            scenario: self.scope,
+            max_tokens: self.canary.max_tokens,
+            prompt,
+            keep_text: true,
+            phase: None,
         }
     }
 }

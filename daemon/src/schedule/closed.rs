@@ -1,6 +1,8 @@
 //! Closed loop: `load.users` simulated users, each sending its next request when the previous one
 //! finished plus a think time (uniform in `load.think_time`). Concurrency is held at `users` and
-//! exported as the in-flight gauge and the concurrency limit (the users active now). A user ramp
+//! exported as the in-flight gauge and `llmsoak_users_active` (the concurrency limit is 0: a
+//! closed loop drops nothing for concurrency, so "at the limit" does not mean the client is the
+//! bottleneck). A user ramp
 //! (`users = { from, to, over }`) starts (or stops) user k at its share of `over` after the run's
 //! epoch; a stopping user finishes its request in flight first. Prompts come from the same bounded
 //! pool as open-loop arrivals, in sequence order across users. There is no schedule to fall
@@ -17,7 +19,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{Execute, Launcher};
+use super::{DispatchEnd, Execute, Launcher};
 use crate::config::{LoadConfig, UserRamp};
 use crate::metrics::Recorder;
 use crate::record::RequestPlan;
@@ -64,27 +66,33 @@ impl<E: Execute> Users<E> {
     }
 
     /// Start the users on the tracker; they stop at `stop` (a request in flight finishes, or is
-    /// cancelled by the launcher's abort) or when the budget is spent.
-    pub fn spawn(self) {
+    /// cancelled by the launcher's abort), when they retire (a ramp down) or when the budget is
+    /// spent. The returned task ends when every user has: `Finished` — a closed loop whose budget
+    /// is spent ends its run like a finished schedule — or `Stopped`.
+    pub fn spawn(self) -> tokio::task::JoinHandle<DispatchEnd> {
         let pool = Arc::new(Mutex::new(self.pool));
         let active = Arc::new(AtomicUsize::new(0));
+        // Every user holds a sender; the channel closes when the last one is done.
+        let (alive, mut all_done) = tokio::sync::mpsc::channel::<()>(1);
         for user in 0..self.users.max() {
-            let (pool, launcher, active) = (
+            let (pool, launcher, active, alive) = (
                 Arc::clone(&pool),
                 Arc::clone(&self.launcher),
                 Arc::clone(&active),
+                alive.clone(),
             );
             let (stop, think, seed) = (self.stop.clone(), self.think_time, self.seed);
             let (start, end) = self.users.active(user);
             let (start, end) = (self.epoch + start, end.map(|e| self.epoch + e));
             self.tracker.spawn(async move {
+                let _alive = alive;
                 tokio::select! {
                     biased;
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep_until(start) => {}
                 }
                 let recorder = Arc::clone(launcher.recorder());
-                recorder.set_limit(active.fetch_add(1, Ordering::Relaxed) + 1);
+                recorder.set_users(active.fetch_add(1, Ordering::Relaxed) + 1);
                 // Whatever ends this user's loop, it no longer counts as active.
                 let _active = ActiveUser {
                     active: &active,
@@ -138,6 +146,17 @@ impl<E: Execute> Users<E> {
                 }
             });
         }
+        drop(alive);
+        let stop = self.stop;
+        tokio::spawn(async move {
+            let _ = all_done.recv().await;
+            if stop.is_cancelled() {
+                DispatchEnd::Stopped
+            } else {
+                tracing::info!("every closed-loop user has finished");
+                DispatchEnd::Finished
+            }
+        })
     }
 }
 
@@ -150,6 +169,6 @@ struct ActiveUser<'a> {
 impl Drop for ActiveUser<'_> {
     fn drop(&mut self) {
         let now = self.active.fetch_sub(1, Ordering::Relaxed) - 1;
-        self.recorder.set_limit(now);
+        self.recorder.set_users(now);
     }
 }

@@ -29,16 +29,23 @@ use crate::metrics::Recorder;
 use crate::metrics::catalogue::DropReason;
 use crate::record::{ErrorType, RequestPlan, RequestRecord};
 
-/// What a run's soak has spent against `load.budget`: requests started and output tokens of
-/// finished requests. Shared by every generation of the run, so a reload does not reset it; the
-/// canary's probes are not part of it.
+/// What a run's soak has used: requests started and output tokens of finished requests (what
+/// `load.budget` caps), and the next unused arrival sequence number. Shared by every generation
+/// of the run, so a reload neither resets the spend nor sends a sequence number (and its prompt)
+/// again; the canary's probes are not part of it.
 #[derive(Debug, Default)]
-pub struct Spend {
+pub struct Ledger {
     started: AtomicU64,
     output_tokens: AtomicU64,
+    next_seq: AtomicU64,
 }
 
-impl Spend {
+impl Ledger {
+    /// The first sequence number no request of this run has used.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq.load(Ordering::Relaxed)
+    }
+
     /// Whether `budget` is spent: no new request may start.
     pub fn spent(&self, budget: &Budget) -> bool {
         budget
@@ -112,6 +119,49 @@ impl FailureLog {
     }
 }
 
+/// The run's in-flight cap, one semaphore for every generation: a reload resizes it rather than
+/// adding a fresh one beside the requests still running.
+#[derive(Debug)]
+pub struct InFlightLimit {
+    semaphore: Arc<Semaphore>,
+    size: std::sync::Mutex<usize>,
+}
+
+impl InFlightLimit {
+    pub fn new(size: usize) -> Self {
+        InFlightLimit {
+            semaphore: Arc::new(Semaphore::new(size)),
+            size: std::sync::Mutex::new(size),
+        }
+    }
+
+    pub fn semaphore(&self) -> Arc<Semaphore> {
+        Arc::clone(&self.semaphore)
+    }
+
+    /// Change the cap to `size`. Growing adds permits now; shrinking takes permits away as
+    /// requests in flight give them back (a fair semaphore hands released permits to the
+    /// shrink first), so the cap is never exceeded, not even during a reload. Call within the
+    /// runtime.
+    pub fn resize(&self, size: usize) {
+        let Ok(mut current) = self.size.lock() else {
+            return;
+        };
+        if size > *current {
+            self.semaphore.add_permits(size - *current);
+        } else if size < *current {
+            let excess = u32::try_from(*current - size).unwrap_or(u32::MAX);
+            let semaphore = Arc::clone(&self.semaphore);
+            tokio::spawn(async move {
+                if let Ok(p) = semaphore.acquire_many_owned(excess).await {
+                    p.forget();
+                }
+            });
+        }
+        *current = size;
+    }
+}
+
 /// Admits, starts and finishes requests for one source of load.
 #[derive(Debug)]
 pub struct Launcher<E> {
@@ -120,7 +170,7 @@ pub struct Launcher<E> {
     /// The in-flight cap; `None` for a source outside it (the canary).
     limit: Option<Arc<Semaphore>>,
     /// What the soak spent, and its cap; `None` for a source outside it (the canary).
-    spend: Option<(Arc<Spend>, Option<Budget>)>,
+    spend: Option<(Arc<Ledger>, Option<Budget>)>,
     /// Cancels requests in flight (after the drain grace period).
     abort: CancellationToken,
     failures: FailureLog,
@@ -131,7 +181,7 @@ impl<E: Execute> Launcher<E> {
         executor: Arc<E>,
         recorder: Arc<Recorder>,
         limit: Option<Arc<Semaphore>>,
-        spend: Option<(Arc<Spend>, Option<Budget>)>,
+        spend: Option<(Arc<Ledger>, Option<Budget>)>,
         abort: CancellationToken,
     ) -> Self {
         Launcher {
@@ -200,6 +250,7 @@ impl<E: Execute> Slot<E> {
         launcher.recorder.started(plan.scenario);
         if let Some((s, _)) = &launcher.spend {
             s.started.fetch_add(1, Ordering::Relaxed);
+            s.next_seq.fetch_max(plan.seq + 1, Ordering::Relaxed);
         }
         InFlight {
             launcher,
@@ -243,10 +294,15 @@ impl<E: Execute> InFlight<E> {
     }
 
     /// Send the request and record what happened; the record is returned (a session's next
-    /// turn needs the answer).
+    /// turn needs the answer). The in-flight slot is given back as soon as the stream ends,
+    /// before what follows it (tokenizing an answer without usage). The request is cancelled
+    /// through a token of its own, a child of the drain's: reads never contend on a shared one.
     pub async fn run(mut self) -> RequestRecord {
         let l = Arc::clone(&self.launcher);
-        let record = l.executor.execute(self.plan.clone(), l.abort.clone()).await;
+        let cancel = l.abort.child_token();
+        let streamed = l.executor.send(self.plan.clone(), cancel).await;
+        self.permit.take();
+        let record = l.executor.finish(streamed).await;
         self.finish(&record);
         record
     }

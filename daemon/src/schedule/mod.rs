@@ -25,7 +25,7 @@ use crate::metrics::catalogue::DropReason;
 use crate::record::{RequestPlan, RequestRecord};
 use crate::workload::PromptPool;
 use crate::workload::rng::{Stream, rng_for};
-pub use launch::{FailureLog, InFlight, Launcher, Slot, Spend};
+pub use launch::{FailureLog, InFlight, InFlightLimit, Launcher, Ledger, Slot};
 pub use session::Sessions;
 pub use shape::Shape;
 
@@ -93,7 +93,13 @@ impl Shard {
 
     /// This shard's sequence numbers, in order.
     pub fn seqs(self) -> impl Iterator<Item = u64> + Send + 'static {
-        (self.index..).step_by(usize::try_from(self.count).unwrap_or(usize::MAX))
+        self.seqs_from(0)
+    }
+
+    /// This shard's sequence numbers from `base` on, in order.
+    pub fn seqs_from(self, base: u64) -> impl Iterator<Item = u64> + Send + 'static {
+        let first = base + (self.index + self.count - base % self.count) % self.count;
+        (first..).step_by(usize::try_from(self.count).unwrap_or(usize::MAX))
     }
 }
 
@@ -135,6 +141,14 @@ impl Arrivals {
         n
     }
 
+    /// Number the arrivals from `seq` on (a reload continues the run's sequence; the gaps are
+    /// drawn for those numbers, so no arrival or prompt of the run is repeated).
+    pub fn starting_at(mut self, seq: u64) -> Self {
+        self.seq = seq;
+        self.peeked = None;
+        self
+    }
+
     /// Only this shard's arrivals.
     pub fn sharded(mut self, shard: Shard) -> Self {
         self.shard = shard;
@@ -170,18 +184,32 @@ impl Iterator for Arrivals {
     }
 }
 
-/// Something that sends a plan and reports what happened (the HTTP client, or a test double).
+/// Something that sends a plan and reports what happened (the HTTP client, or a test double), in
+/// two steps: [`Execute::send`] holds the request's in-flight slot (the stream), and
+/// [`Execute::finish`] — what follows the stream, such as tokenizing the answer — runs after the
+/// slot is given back.
 pub trait Execute: Send + Sync + 'static {
-    fn execute(
+    /// A request whose stream has ended.
+    type Streamed: Send + 'static;
+
+    fn send(
         &self,
         plan: RequestPlan,
         cancel: CancellationToken,
-    ) -> impl Future<Output = RequestRecord> + Send;
+    ) -> impl Future<Output = Self::Streamed> + Send;
+
+    fn finish(&self, streamed: Self::Streamed) -> impl Future<Output = RequestRecord> + Send;
 }
 
 impl Execute for crate::client::Client {
-    async fn execute(&self, plan: RequestPlan, cancel: CancellationToken) -> RequestRecord {
-        crate::client::Client::execute(self, &plan, &cancel).await
+    type Streamed = crate::client::Streamed;
+
+    async fn send(&self, plan: RequestPlan, cancel: CancellationToken) -> Self::Streamed {
+        crate::client::Client::send(self, plan, &cancel).await
+    }
+
+    async fn finish(&self, streamed: Self::Streamed) -> RequestRecord {
+        crate::client::Client::finish(self, streamed).await
     }
 }
 
@@ -285,6 +313,8 @@ impl<E: Execute> Dispatcher<E> {
                 tracing::error!("the prompt worker stopped; ending the schedule");
                 return DispatchEnd::Finished;
             };
+            // Lateness at dispatch, open-loop arrivals only: what waiting for a prompt cost too.
+            recorder.scheduled(Instant::now().saturating_duration_since(intended_at));
             let session_turns = prompt.session_turns;
             let plan = RequestPlan {
                 seq: tick.seq,

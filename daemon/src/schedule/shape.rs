@@ -202,6 +202,63 @@ impl Shape {
         self.at(t.as_secs_f64()).map_or(0.0, |(r, _)| r)
     }
 
+    /// The phase active at `t` and when that stretch of it ends (`None` once the schedule has
+    /// ended).
+    fn stretch(&self, t: f64) -> Option<(usize, f64)> {
+        if t < self.head_len() && self.head.len > 0.0 {
+            let pass_start = (t / self.head.len).floor() * self.head.len;
+            let p = self.head.piece_at(t - pass_start)?;
+            return Some((p.phase, pass_start + p.start + p.len));
+        }
+        // The tail is one phase, lasting forever.
+        let p = self.tail.as_ref()?.pieces.first()?;
+        Some((p.phase, f64::INFINITY))
+    }
+
+    /// Seconds the schedule spends in each phase (by index) between `from` and `to`, for
+    /// per-phase rates over each phase's own time.
+    pub fn phase_seconds(&self, from: Duration, to: Duration) -> Vec<f64> {
+        let mut out: Vec<f64> = Vec::new();
+        let (mut t, to) = (from.as_secs_f64(), to.as_secs_f64());
+        // Whole passes of a repeated head at once (a short phase list repeated for weeks).
+        let per_pass = {
+            let mut v = Vec::new();
+            for p in &self.head.pieces {
+                if v.len() <= p.phase {
+                    v.resize(p.phase + 1, 0.0);
+                }
+                v[p.phase] += p.len;
+            }
+            v
+        };
+        while t < to {
+            if self.head.len > 0.0 && t < self.head_len() {
+                let at_pass_start = (t / self.head.len).fract().abs() < 1e-12;
+                let whole = ((to.min(self.head_len()) - t) / self.head.len).floor();
+                if at_pass_start && whole >= 1.0 {
+                    if out.len() < per_pass.len() {
+                        out.resize(per_pass.len(), 0.0);
+                    }
+                    for (o, s) in out.iter_mut().zip(&per_pass) {
+                        *o += s * whole;
+                    }
+                    t += whole * self.head.len;
+                    continue;
+                }
+            }
+            let Some((phase, end)) = self.stretch(t) else {
+                break;
+            };
+            let end = end.min(to).max(t + 1e-9);
+            if out.len() <= phase {
+                out.resize(phase + 1, 0.0);
+            }
+            out[phase] += end - t;
+            t = end;
+        }
+        out
+    }
+
     /// Λ⁻¹(u): the time at which `u` expected arrivals have been offered (`None` when the
     /// schedule ends first).
     pub fn time_of(&self, u: f64) -> Option<Duration> {
@@ -226,6 +283,37 @@ impl Shape {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_phase_gets_its_own_seconds() {
+        let s = Shape::new(
+            &[
+                steady(2.0, Some(10)),
+                steady(0.0, Some(5)),
+                steady(10.0, Some(10)),
+            ],
+            Repeat::Times(3),
+        );
+        let secs = |from: u64, to: u64| {
+            s.phase_seconds(Duration::from_secs(from), Duration::from_secs(to))
+                .iter()
+                .map(|x| (x * 1000.0).round() / 1000.0)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(secs(0, 25), vec![10.0, 5.0, 10.0]);
+        assert_eq!(secs(5, 12), vec![5.0, 2.0]);
+        // Three passes, then nothing: the end of the schedule stops the clock.
+        assert_eq!(secs(0, 1000), vec![30.0, 15.0, 30.0]);
+        // 20–25 s: phase 2; a whole pass; 50–57 s: phase 0.
+        assert_eq!(secs(20, 57), vec![17.0, 5.0, 15.0]);
+        // A last phase lasting forever.
+        let forever = Shape::new(
+            &[steady(1.0, Some(60)), steady(5.0, None)],
+            Repeat::Times(1),
+        );
+        let v = forever.phase_seconds(Duration::from_secs(30), Duration::from_secs(30 * 86_400));
+        assert!((v[0] - 30.0).abs() < 1e-6 && (v[1] - (30.0 * 86_400.0 - 60.0)).abs() < 1e-3);
+    }
 
     fn phase(kind: PhaseKind, secs: Option<u64>) -> Phase {
         Phase {

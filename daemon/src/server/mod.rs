@@ -22,9 +22,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::export::{CONTENT_TYPE, Exporter};
+use crate::metrics::Recorder;
 use crate::metrics::baseline::{Baseline, BaselineSink};
 use crate::metrics::request_log::RequestLog;
-use crate::metrics::{Recorder, SummarySink};
 use crate::record::Outcome;
 use crate::report::{Outcomes, Summary};
 
@@ -58,11 +58,17 @@ impl Phase {
     }
 }
 
+/// The run's exact summary as of now (the runner's: its measured window, its trust probe).
+pub(crate) trait LiveSummary: Send + Sync + std::fmt::Debug {
+    /// Statistics only; the report file carries the histograms.
+    fn summary(&self) -> Summary;
+}
+
 /// Where the status API reads the run from.
 #[derive(Debug, Clone)]
 pub(crate) struct Sources {
     pub recorder: Arc<Recorder>,
-    pub summary: Arc<SummarySink>,
+    pub summary: Arc<dyn LiveSummary>,
     pub baselines: Arc<BaselineSink>,
     pub request_log: Option<Arc<RequestLog>>,
 }
@@ -217,12 +223,7 @@ impl Status {
                 attempted: self.reloads[0].load(Ordering::Relaxed),
                 succeeded: self.reloads[1].load(Ordering::Relaxed),
             },
-            summary: src.summary.with(|s| {
-                let secs = Instant::now()
-                    .saturating_duration_since(s.measure_from)
-                    .as_secs_f64();
-                s.report(secs, false)
-            }),
+            summary: Some(src.summary.summary()),
             baselines: src.baselines.current(),
             config: match self.config.lock() {
                 Ok(c) => Arc::clone(&c),

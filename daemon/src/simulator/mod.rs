@@ -54,6 +54,8 @@ pub struct Simulator {
     faults: control::Faults,
     started: Instant,
     next_index: std::sync::atomic::AtomicU64,
+    /// TCP connections accepted on the API listener.
+    connections: std::sync::atomic::AtomicU64,
 }
 
 impl Simulator {
@@ -66,6 +68,7 @@ impl Simulator {
             faults: control::Faults::new(config.faults.clone()),
             started: Instant::now(),
             next_index: std::sync::atomic::AtomicU64::new(0),
+            connections: std::sync::atomic::AtomicU64::new(0),
             config,
         }))
     }
@@ -76,6 +79,7 @@ impl Simulator {
         let mut r = self.truth.report();
         (r.running, r.waiting, r.kv_cache_usage) = self.engine.load();
         r.peak_concurrency = self.engine.peak();
+        r.connections_accepted = self.connections.load(Relaxed);
         r.preemptions = self.engine.preemptions.load(Relaxed);
         r.prefix_cache_queries = self.engine.prefix_queries.load(Relaxed);
         r.prefix_cache_hits = self.engine.prefix_hits.load(Relaxed);
@@ -160,12 +164,17 @@ pub async fn spawn(config: SimConfig, addr: SocketAddr) -> std::io::Result<Runni
     let mut tasks = Vec::new();
     let app = sim.router();
     let r = report.clone();
+    let counted = Arc::clone(&sim);
     tasks.push(tokio::spawn(async move {
         // Without TCP_NODELAY a token event written right after the headers waits for the
         // client's delayed ACK (Nagle): tens of milliseconds of false TTFT.
         use axum::serve::ListenerExt;
-        let listener = listener.tap_io(|tcp| {
+        let listener = listener.tap_io(move |tcp| {
             let _ = tcp.set_nodelay(true);
+            // Connections opened, for the client's connection-reuse test.
+            counted
+                .connections
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         });
         if let Err(e) = axum::serve(listener, app).await {
             r(e);
@@ -346,6 +355,12 @@ async fn handle(
         seq,
         fault: fault.map(|f| f.kind),
         rng,
+        // A reasoning model thinks first; at least one token of the answer is content.
+        reasoning: match endpoint {
+            Endpoint::Chat => sim.config.reasoning_tokens.min(tokens.saturating_sub(1)),
+            Endpoint::Completions => 0,
+        },
+        reasoning_hidden: sim.config.reasoning_hidden,
     };
     if !req.stream {
         return stream::complete(sim, plan).await;

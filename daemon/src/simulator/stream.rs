@@ -18,7 +18,7 @@ use super::Simulator;
 use super::engine::Slot;
 use super::faults::FaultKind;
 use super::truth::Tracker;
-use crate::openai::{ChunkChoice, Delta, Endpoint, StreamChunk, Usage};
+use crate::openai::{ChunkChoice, CompletionTokensDetails, Delta, Endpoint, StreamChunk, Usage};
 
 /// What one response will do.
 #[derive(Debug)]
@@ -33,6 +33,10 @@ pub(super) struct Plan {
     pub seq: Option<u64>,
     pub fault: Option<FaultKind>,
     pub rng: ChaCha8Rng,
+    /// The first this many tokens are reasoning (chat only; fewer than `tokens`)…
+    pub reasoning: u32,
+    /// …generated without being streamed.
+    pub reasoning_hidden: bool,
 }
 
 const WORDS: &[&str] = &[
@@ -44,25 +48,39 @@ fn word(i: u32) -> &'static str {
     WORDS[i as usize % WORDS.len()]
 }
 
+/// What a chunk carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Text<'a> {
+    None,
+    Content(&'a str),
+    Reasoning(&'a str),
+}
+
 fn chunk_json(
     endpoint: Endpoint,
-    text: Option<&str>,
+    text: Text<'_>,
     role: bool,
     finish: bool,
     usage: Option<Usage>,
 ) -> String {
+    let (content, reasoning) = match text {
+        Text::None => (None, None),
+        Text::Content(t) => (Some(t), None),
+        Text::Reasoning(t) => (None, Some(t)),
+    };
     let choice = match endpoint {
         Endpoint::Chat => ChunkChoice {
             delta: Some(Delta {
                 role: role.then(|| "assistant".into()),
-                content: text.map(Into::into).or_else(|| role.then(|| "".into())),
+                content: content.map(Into::into).or_else(|| role.then(|| "".into())),
+                reasoning_content: reasoning.map(Into::into),
                 ..Delta::default()
             }),
             finish_reason: finish.then(|| "length".into()),
             ..ChunkChoice::default()
         },
         Endpoint::Completions => ChunkChoice {
-            text: text.map(Into::into),
+            text: content.or(reasoning).map(Into::into),
             finish_reason: finish.then(|| "length".into()),
             ..ChunkChoice::default()
         },
@@ -75,22 +93,31 @@ fn chunk_json(
         },
         usage,
         error: None,
+        error_type: None,
     };
     serde_json::to_string(&chunk).unwrap_or_default()
 }
 
-/// The event of token `i`: pre-encoded once for every word, endpoint and last/not-last, so a
-/// token costs a reference-count increment rather than a serialization and two allocations (at
-/// 50 000 tokens/s on one core, the simulator's own cost decides whether its truth is on time).
-fn token_event(endpoint: Endpoint, i: u32, last: bool) -> Bytes {
+/// The event of token `i`: pre-encoded once for every word, endpoint, content or reasoning and
+/// last/not-last, so a token costs a reference-count increment rather than a serialization and
+/// two allocations (at 50 000 tokens/s on one core, the simulator's own cost decides whether
+/// its truth is on time).
+fn token_event(endpoint: Endpoint, i: u32, last: bool, reasoning: bool) -> Bytes {
     static TABLE: std::sync::OnceLock<Vec<Bytes>> = std::sync::OnceLock::new();
     let table = TABLE.get_or_init(|| {
-        let mut t = Vec::with_capacity(4 * WORDS.len());
+        let mut t = Vec::with_capacity(8 * WORDS.len());
         for ep in [Endpoint::Chat, Endpoint::Completions] {
-            for last in [false, true] {
-                for w in WORDS {
-                    let json = chunk_json(ep, Some(w), false, last, None);
-                    t.push(Bytes::from(format!("data: {json}\n\n")));
+            for thinking in [false, true] {
+                for last in [false, true] {
+                    for w in WORDS {
+                        let text = if thinking {
+                            Text::Reasoning(w)
+                        } else {
+                            Text::Content(w)
+                        };
+                        let json = chunk_json(ep, text, false, last, None);
+                        t.push(Bytes::from(format!("data: {json}\n\n")));
+                    }
                 }
             }
         }
@@ -100,14 +127,20 @@ fn token_event(endpoint: Endpoint, i: u32, last: bool) -> Bytes {
         Endpoint::Chat => 0,
         Endpoint::Completions => 1,
     };
-    table[(ep * 2 + usize::from(last)) * WORDS.len() + i as usize % WORDS.len()].clone()
+    let row = (ep * 2 + usize::from(reasoning)) * 2 + usize::from(last);
+    table[row * WORDS.len() + i as usize % WORDS.len()].clone()
 }
 
+/// Usage for `completion` generated tokens, of which the plan's reasoning tokens.
 fn usage(plan: &Plan, completion: u32) -> Usage {
     Usage {
         prompt_tokens: plan.prompt_tokens,
         completion_tokens: u64::from(completion),
         total_tokens: plan.prompt_tokens + u64::from(completion),
+        completion_tokens_details: (plan.reasoning > 0).then_some(CompletionTokensDetails {
+            reasoning_tokens: Some(u64::from(plan.reasoning.min(completion))),
+        }),
+        prompt_tokens_details: None,
     }
 }
 
@@ -132,6 +165,8 @@ struct Gen {
     stage: Stage,
     fault_fired: bool,
     tracker: Tracker,
+    /// Reasoning tokens generated without being streamed so far.
+    hidden: u32,
 }
 
 impl Drop for Gen {
@@ -218,12 +253,13 @@ impl Gen {
                     self.stage = Stage::Done;
                     let no_usage = self.plan.fault == Some(FaultKind::NoUsage);
                     if self.plan.include_usage && !no_usage {
+                        let generated = self.tracker.tokens + self.hidden;
                         let json = chunk_json(
                             self.plan.endpoint,
-                            None,
+                            Text::None,
                             false,
                             false,
-                            Some(usage(&self.plan, self.tracker.tokens)),
+                            Some(usage(&self.plan, generated)),
                         );
                         return Some(Ok(Bytes::from(format!("data: {json}\n\n"))));
                     }
@@ -249,8 +285,17 @@ impl Gen {
     }
 
     async fn token(&mut self) -> Option<Result<Bytes, io::Error>> {
+        // Hidden reasoning: generated, not streamed — its time passes, nothing is written (TTFT
+        // grows by it, as with OpenAI's reasoning models).
+        while self.plan.reasoning_hidden && self.next < self.plan.reasoning {
+            self.next += 1;
+            self.hidden += 1;
+            self.tracker.reasoning_tokens += 1;
+            let now = Instant::now().max(self.deadline);
+            self.deadline += self.sim.engine.itl(now, &mut self.plan.rng);
+        }
         let i = self.next;
-        if i == self.plan.tokens / 2 && !self.fault_fired {
+        if i >= self.plan.tokens / 2 && !self.fault_fired {
             self.fault_fired = true;
             match self.plan.fault {
                 Some(FaultKind::Truncate) => {
@@ -296,13 +341,17 @@ impl Gen {
                 s.grow();
             }
         }
+        let last = i + 1 == self.plan.tokens;
+        let reasoning = i < self.plan.reasoning;
         tokio::time::sleep_until(self.deadline).await;
         let now = Instant::now();
         self.tracker.wrote(now, self.deadline, 1);
-        let last = i + 1 == self.plan.tokens;
-        let event = token_event(self.plan.endpoint, i, last);
-        let out = if i == 0 && self.plan.endpoint == Endpoint::Chat {
-            let role = chunk_json(self.plan.endpoint, None, true, false, None);
+        if reasoning {
+            self.tracker.reasoning_tokens += 1;
+        }
+        let event = token_event(self.plan.endpoint, i, last, reasoning);
+        let out = if self.tracker.tokens == 1 && self.plan.endpoint == Endpoint::Chat {
+            let role = chunk_json(self.plan.endpoint, Text::None, true, false, None);
             Bytes::from(format!(
                 "data: {role}\n\n{}",
                 String::from_utf8_lossy(&event)
@@ -335,6 +384,7 @@ pub(super) fn events(
         stage: Stage::Admit,
         fault_fired: false,
         tracker,
+        hidden: 0,
     };
     gen_.tracker.fault = gen_.plan.fault;
     futures_util::stream::unfold(gen_, |mut g| async move {
@@ -365,7 +415,9 @@ pub(super) async fn complete(sim: Arc<Simulator>, mut plan: Plan) -> Response {
     tracker.completed = true;
     tracker.fault = plan.fault;
     record(&sim, &tracker, plan.prompt_tokens, Instant::now());
-    let text: String = (0..plan.tokens).map(word).collect();
+    let text: String = (plan.reasoning.min(plan.tokens)..plan.tokens)
+        .map(word)
+        .collect();
     let (object, choice) = match plan.endpoint {
         Endpoint::Chat => (
             "chat.completion",

@@ -37,7 +37,10 @@ pub struct RequestTruth {
     pub tpot_us: Option<u64>,
     pub e2e_us: u64,
     pub chunks: u32,
+    /// Tokens streamed (hidden reasoning not included).
     pub completion_tokens: u32,
+    /// Reasoning tokens of the answer (streamed or hidden).
+    pub reasoning_tokens: u32,
     pub max_lateness_us: u64,
     pub completed: bool,
     pub fault: Option<FaultKind>,
@@ -50,6 +53,7 @@ pub struct Tracker {
     pub arrival: Instant,
     pub chunk_at: Vec<Instant>,
     pub tokens: u32,
+    pub reasoning_tokens: u32,
     pub max_lateness: Duration,
     /// Each content chunk's lateness against its deadline, microseconds.
     pub lateness_us: Vec<u32>,
@@ -64,6 +68,7 @@ impl Tracker {
             arrival,
             chunk_at: Vec::with_capacity(capacity.min(8192)),
             tokens: 0,
+            reasoning_tokens: 0,
             max_lateness: Duration::ZERO,
             lateness_us: Vec::with_capacity(capacity.min(8192)),
             completed: false,
@@ -158,6 +163,9 @@ pub struct StatsReport {
     /// The most requests ever running or waiting in the engine at once (the client's
     /// concurrency, as the server saw it).
     pub peak_concurrency: usize,
+    /// TCP connections accepted on the API listener since the simulator started (not reset by
+    /// `/stats/reset`): with keep-alive, far fewer than requests.
+    pub connections_accepted: u64,
     pub kv_cache_usage: f64,
     pub preemptions: u64,
     pub prefix_cache_queries: u64,
@@ -197,6 +205,7 @@ impl Truth {
             e2e_us: us(end.saturating_duration_since(t.arrival)),
             chunks: t.chunk_at.len() as u32,
             completion_tokens: t.tokens,
+            reasoning_tokens: t.reasoning_tokens,
             max_lateness_us: u64::try_from(t.max_lateness.as_micros()).unwrap_or(u64::MAX),
             completed: t.completed,
             fault: t.fault,
@@ -268,6 +277,7 @@ impl Truth {
             running: 0,
             waiting: 0,
             peak_concurrency: 0,
+            connections_accepted: 0,
             kv_cache_usage: 0.0,
             preemptions: 0,
             prefix_cache_queries: 0,

@@ -119,6 +119,22 @@ impl Instrument {
             .with_description(self.description)
             .build()
     }
+
+    /// The observable gauge: `observe` reports its series at every collection, and a series it
+    /// stops reporting disappears (the SDK keeps no value for it), unlike a synchronous gauge.
+    pub fn observable_gauge(
+        &self,
+        meter: &Meter,
+        observe: impl Fn(&dyn otel::AsyncInstrument<f64>) + Send + Sync + 'static,
+    ) -> otel::ObservableGauge<f64> {
+        debug_assert_eq!(self.kind, Kind::Gauge, "{}", self.name);
+        meter
+            .f64_observable_gauge(self.name)
+            .with_unit(self.unit)
+            .with_description(self.description)
+            .with_callback(observe)
+            .build()
+    }
 }
 
 macro_rules! labels {
@@ -155,7 +171,9 @@ const fn inst(
 
 use Kind::{Counter, Gauge, Histogram};
 
+mod load;
 mod resources;
+pub use load::*;
 pub use resources::*;
 
 pub const OPERATION_DURATION: Instrument = Instrument {
@@ -211,7 +229,7 @@ pub const TPOT: Instrument = inst(
     "llmsoak_request_time_per_output_token_seconds",
     Histogram,
     "s",
-    "TPOT per successful request: (last_token_event - first_token_at) / (N - 1) for N >= 2 output tokens.",
+    "TPOT per successful request: (last_token_event - first_token_at) / (N - 1), N the streamed output tokens; only for N >= 2 in at least two token-bearing events (otherwise undefined and counted in llmsoak_requests_tpot_undefined_total).",
     ITL_BUCKETS,
     labels!(R),
 );
@@ -263,96 +281,6 @@ pub const REQUESTS: Instrument = Instrument {
         labels!(R + "outcome", "error.type"),
     )
 };
-pub const IN_FLIGHT: Instrument = inst(
-    "llmsoak.requests.in_flight",
-    "llmsoak_requests_in_flight",
-    Gauge,
-    "{request}",
-    "Requests started and not yet finished.",
-    &[],
-    &[],
-);
-pub const CONCURRENCY_LIMIT: Instrument = inst(
-    "llmsoak.concurrency.limit",
-    "llmsoak_concurrency_limit",
-    Gauge,
-    "{request}",
-    "The in-flight limit (load.max_in_flight); arrivals beyond it are dropped and counted.",
-    &[],
-    &[],
-);
-pub const TARGET_RATE: Instrument = inst(
-    "llmsoak.schedule.target_rate",
-    "llmsoak_schedule_target_rate_per_second",
-    Gauge,
-    "{request}/s",
-    "Offered arrival rate of the load shape right now, in requests per second.",
-    &[],
-    &[],
-);
-pub const PHASE: Instrument = inst(
-    "llmsoak.schedule.phase",
-    "llmsoak_schedule_phase",
-    Gauge,
-    "",
-    "Index of the current load phase (0-based; -1 after the last phase ended).",
-    &[],
-    &[],
-);
-pub const SCHEDULE_LAG: Instrument = inst(
-    "llmsoak.schedule.lag",
-    "llmsoak_schedule_lag_seconds",
-    Histogram,
-    "s",
-    "Schedule lag: sent_at - intended_at per request; growth means the client, not the server, is late.",
-    LAG_BUCKETS,
-    &[],
-);
-pub const DROPPED: Instrument = inst(
-    "llmsoak.schedule.dropped",
-    "llmsoak_schedule_dropped_total",
-    Counter,
-    "{request}",
-    "Arrivals (and follow-up turns) not sent, by reason (max_in_flight, max_sessions, budget, shutting_down); never queued.",
-    &[],
-    &["reason"],
-);
-pub const STALLS: Instrument = inst(
-    "llmsoak.stream.stalls",
-    "llmsoak_stream_stalls_total",
-    Counter,
-    "{stall}",
-    "Gaps between stream events longer than the target's stall_threshold.",
-    &[],
-    labels!(R),
-);
-pub const USAGE_MISSING: Instrument = inst(
-    "llmsoak.tokens.usage_missing",
-    "llmsoak_tokens_usage_missing_total",
-    Counter,
-    "{request}",
-    "Finished streams without a usage object (output tokens then come from the tokenizer).",
-    &[],
-    labels!(R),
-);
-pub const SESSIONS_IN_FLIGHT: Instrument = inst(
-    "llmsoak.sessions.in_flight",
-    "llmsoak_sessions_in_flight",
-    Gauge,
-    "{session}",
-    "Multi-turn sessions started and not yet ended (bounded by load.max_sessions).",
-    &[],
-    &[],
-);
-pub const SESSIONS_STARTED: Instrument = inst(
-    "llmsoak.sessions.started",
-    "llmsoak_sessions_started_total",
-    Counter,
-    "{session}",
-    "Multi-turn sessions started; each turn is also a request in llmsoak_requests_started_total.",
-    &[],
-    &[],
-);
 pub const CANARY_PROBES: Instrument = inst(
     "llmsoak.canary.probes",
     "llmsoak_canary_probes_total",
@@ -480,6 +408,14 @@ pub const ALL: &[Instrument] = &[
     TARGET_RATE,
     PHASE,
     SCHEDULE_LAG,
+    CLIENT_LAG,
+    USERS_ACTIVE,
+    TOKENS_OUTPUT,
+    TOKENS_HIDDEN_REASONING,
+    TOKENS_CACHED_INPUT,
+    REQUEST_HIDDEN_REASONING,
+    REQUEST_CACHED_INPUT,
+    TPOT_UNDEFINED,
     DROPPED,
     STALLS,
     USAGE_MISSING,

@@ -22,8 +22,8 @@ fn plan(seq: u64) -> RequestPlan {
 
 /// The summary's started / dropped / finished, to check it saw what the counters saw.
 fn summary_counts(s: &SummarySink) -> (u64, u64, u64) {
-    s.with(|s| (s.overall.started, s.dropped, s.overall.finished.total()))
-        .unwrap_or_default()
+    let all = s.scope(None).unwrap_or_default();
+    (all.started, s.dropped(), all.finished.total())
 }
 
 #[tokio::test(start_paused = true)]
@@ -63,9 +63,7 @@ async fn every_outcome_is_recorded_once_with_its_class() {
         (2, 4, 2, 0)
     );
     assert_eq!(summary_counts(&summary), (8, 0, 8));
-    let types = summary
-        .with(|s| s.overall.error_types.clone())
-        .unwrap_or_default();
+    let types = summary.scope(None).unwrap_or_default().error_types;
     assert_eq!(types.get(&ErrorType::Http5xx), Some(&2));
     assert_eq!(types.get(&ErrorType::Empty), Some(&2));
 }

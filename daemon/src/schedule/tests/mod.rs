@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use super::*;
 use crate::config::{Budget, Config, Phase, PhaseKind, Repeat};
-use crate::metrics::{Recorder, RunSummary, Sink, SummarySink};
+use crate::metrics::{Recorder, Sink, SummarySink};
 use crate::record::{ErrorType, Outcome, Prompt, TokenSource};
 
 fn steady(rate: f64, secs: u64) -> Shape {
@@ -60,7 +60,13 @@ impl Fake {
 }
 
 impl Execute for Fake {
-    async fn execute(&self, plan: RequestPlan, cancel: CancellationToken) -> RequestRecord {
+    type Streamed = RequestRecord;
+
+    async fn finish(&self, streamed: RequestRecord) -> RequestRecord {
+        streamed
+    }
+
+    async fn send(&self, plan: RequestPlan, cancel: CancellationToken) -> RequestRecord {
         let sent_at = Instant::now();
         if let Ok(mut s) = self.sent.lock() {
             s.push((plan.seq, plan.intended_at, sent_at));
@@ -105,7 +111,9 @@ impl Execute for Fake {
             end_at,
             output_tokens: u64::from(ok),
             token_source: TokenSource::Events,
+            hidden_reasoning_tokens: 0,
             input_tokens: 1,
+            cached_input_tokens: None,
             usage_present: false,
             generated_input_tokens: 1,
             recounted_output_tokens: None,
@@ -137,12 +145,12 @@ fn plain_prompts(n: u64) -> Vec<Arc<Prompt>> {
 /// A recorder with one scope and the run summary as its sink.
 fn recorder() -> (Arc<Recorder>, Arc<SummarySink>) {
     let (meter, _registry) = crate::metrics::test_meter();
-    let summary = Arc::new(SummarySink::new(RunSummary::new(
+    let summary = Arc::new(SummarySink::new(
         vec!["s".into()],
         None,
         Vec::new(),
         Instant::now(),
-    )));
+    ));
     let r = Recorder::new(
         &meter,
         vec![Vec::new()],
@@ -163,7 +171,7 @@ fn launcher(
         Arc::clone(fake),
         Arc::clone(recorder),
         limit.map(|n| Arc::new(Semaphore::new(n))),
-        Some((Arc::new(Spend::default()), budget)),
+        Some((Arc::new(Ledger::default()), budget)),
         abort.clone(),
     ))
 }

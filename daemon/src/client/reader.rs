@@ -1,0 +1,328 @@
+//! The read loop of one streamed request: every read is timestamped the moment it completes,
+//! before framing ([`super::sse`]) and parsing, and the events update a [`Measurement`]. Timers:
+//! until the first token-bearing event only `first_token_timeout` (and the total timeout) apply —
+//! a queued or prefilling request is latency to measure, even after a role-only chunk; from the
+//! first token on, `idle_timeout` without another token-bearing event is a `stall`; after a
+//! `finish_reason` only the total timeout is left. Errors a server sends (in a body or mid-stream)
+//! are classified from their status or code ([`classify`]).
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::header;
+use tokio::time::Instant;
+
+use super::sse::{Framer, SseError};
+use crate::config::Target;
+use crate::openai::{StreamChunk, Usage, WireError};
+use crate::record::ErrorType;
+
+/// Received text kept per request for the tokenizer fallback; beyond it, events are counted.
+const MAX_TEXT_BYTES: usize = 8 << 20;
+
+/// What the read loop has seen so far.
+#[derive(Debug)]
+pub(super) struct Measurement {
+    pub(super) sent_at: Instant,
+    pub(super) status: Option<u16>,
+    pub(super) first_chunk_at: Option<Instant>,
+    pub(super) first_token_at: Option<Instant>,
+    pub(super) first_answer_at: Option<Instant>,
+    pub(super) token_events: Vec<Instant>,
+    pub(super) end_at: Option<Instant>,
+    pub(super) usage: Option<Usage>,
+    pub(super) stalls: u32,
+    pub(super) text: String,
+    pub(super) text_overflow: bool,
+    /// The stream carried reasoning text (so the server's reasoning tokens were streamed).
+    pub(super) reasoning_streamed: bool,
+}
+
+impl Measurement {
+    pub(super) fn new(max_tokens: u32, sent_at: Instant) -> Self {
+        Measurement {
+            sent_at,
+            status: None,
+            first_chunk_at: None,
+            first_token_at: None,
+            first_answer_at: None,
+            token_events: Vec::with_capacity(max_tokens.min(4096) as usize + 2),
+            end_at: None,
+            usage: None,
+            stalls: 0,
+            text: String::new(),
+            text_overflow: false,
+            reasoning_streamed: false,
+        }
+    }
+}
+
+fn send_error(e: &reqwest::Error) -> ErrorType {
+    if e.is_connect() {
+        ErrorType::Connect
+    } else if e.is_redirect() {
+        ErrorType::Redirect
+    } else if e.is_timeout() {
+        ErrorType::Timeout
+    } else {
+        // Includes an HTTP/2 stream the server refused (REFUSED_STREAM, GOAWAY): never retried.
+        ErrorType::Reset
+    }
+}
+
+/// The class of an error a server sent: its HTTP status when it gives one, else its code or
+/// type name (OpenAI, vLLM, TGI, llama.cpp and Anthropic spell them differently; docs/reliability.md
+/// has the table).
+pub(super) fn classify(error: &WireError<'_>, tgi_type: Option<&str>) -> ErrorType {
+    match error {
+        WireError::Object(o) => match o.status_code() {
+            Some(status) => ErrorType::from_status(status),
+            None => by_name(o.code_str().or(o.kind.as_deref())),
+        },
+        WireError::Message(_) => by_name(tgi_type),
+    }
+}
+
+fn by_name(name: Option<&str>) -> ErrorType {
+    let n = name.unwrap_or_default().to_ascii_lowercase();
+    let has = |k: &str| n.contains(k);
+    if n == "overloaded"
+        || has("rate_limit")
+        || has("ratelimit")
+        || has("too_many_requests")
+        || has("insufficient_quota")
+    {
+        // TGI's "overloaded" is its 429; OpenAI's rate limits and quota are 429s.
+        ErrorType::Http429
+    } else if has("invalid_request")
+        || has("badrequest")
+        || has("bad_request")
+        || has("validation")
+        || has("context_length")
+        || has("not_found")
+        || has("notfound")
+        || has("authentication")
+        || has("permission")
+        || has("unauthorized")
+        || has("invalid_api_key")
+        || has("unprocessable")
+    {
+        ErrorType::Http4xx
+    } else {
+        // server_error, InternalServerError, generation, incomplete_generation, Anthropic's
+        // overloaded_error (its 529), and anything unknown: the server failed.
+        ErrorType::Http5xx
+    }
+}
+
+/// Send and read the whole stream; `Ok` means it ended properly (`[DONE]`, or a clean close —
+/// or a broken connection — after a `finish_reason`).
+pub(super) async fn stream(
+    request: reqwest::RequestBuilder,
+    target: &Target,
+    deadline: Instant,
+    m: &mut Measurement,
+) -> Result<(), ErrorType> {
+    let resp = match tokio::time::timeout_at(deadline, request.send()).await {
+        Err(_) => return Err(ErrorType::Timeout),
+        Ok(Err(e)) => return Err(send_error(&e)),
+        Ok(Ok(r)) => r,
+    };
+    let status = resp.status();
+    m.status = Some(status.as_u16());
+    if !status.is_success() {
+        return Err(ErrorType::from_status(status.as_u16()));
+    }
+    let is_sse = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/event-stream")
+        });
+    if !is_sse {
+        return Err(ErrorType::NotSse);
+    }
+    let mut body = resp.bytes_stream();
+    let mut reader = Reader::new(target.max_event_bytes, target.stall_threshold);
+    let timers = Timers {
+        deadline,
+        first_token: (m.sent_at + target.first_token_timeout).min(deadline),
+        idle: target.idle_timeout,
+    };
+    // One timer for the whole stream, re-armed lazily: a read does not touch it; when it fires
+    // early (tokens came meanwhile) it moves to the deadline those tokens imply. So the timer
+    // wheel is not locked twice per chunk, yet no read is ever judged against a stale deadline.
+    let timer = tokio::time::sleep_until(timers.first_token);
+    tokio::pin!(timer);
+    loop {
+        let read = tokio::select! {
+            biased;
+            r = body.next() => Some(r),
+            () = &mut timer => None,
+        };
+        // The arrival timestamp: taken as the read completes, before any framing or parsing.
+        let now = Instant::now();
+        let Some(read) = read else {
+            let due = timers.due(m, reader.finished);
+            if now < due {
+                timer.as_mut().reset(due);
+                continue;
+            }
+            if m.first_token_at.is_none() || due >= deadline {
+                return Err(ErrorType::Timeout);
+            }
+            m.stalls += 1;
+            return Err(ErrorType::Stall);
+        };
+        match read {
+            None => return reader.on_close(now, m),
+            Some(Err(_)) => {
+                m.end_at = Some(now);
+                // The answer was complete: a connection lost after it is not a failure.
+                return if reader.finished {
+                    Ok(())
+                } else {
+                    Err(ErrorType::Reset)
+                };
+            }
+            Some(Ok(bytes)) => {
+                let first = m.first_token_at.is_none();
+                if let Some(end) = reader.on_read(&bytes, now, m) {
+                    return end;
+                }
+                // From the first token on, the idle timeout applies: bring the timer forward
+                // once (later tokens only push the idle deadline back, handled when it fires).
+                if first && m.first_token_at.is_some() {
+                    let due = timers.due(m, reader.finished);
+                    if due < timer.deadline() {
+                        timer.as_mut().reset(due);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The deadlines of one stream.
+struct Timers {
+    deadline: Instant,
+    first_token: Instant,
+    idle: Duration,
+}
+
+impl Timers {
+    /// When the stream has waited too long, given what it has seen.
+    fn due(&self, m: &Measurement, finished: bool) -> Instant {
+        match m.token_events.last() {
+            None => self.first_token,
+            Some(_) if finished => self.deadline,
+            Some(&last) => (last + self.idle).min(self.deadline),
+        }
+    }
+}
+
+/// The body-reading state machine, separate from I/O so recorded streams can be replayed
+/// split at every byte offset.
+pub(super) struct Reader {
+    framer: Framer,
+    pub(super) finished: bool,
+    stall_threshold: Duration,
+}
+
+impl Reader {
+    pub(super) fn new(max_event_bytes: usize, stall_threshold: Duration) -> Self {
+        Reader {
+            framer: Framer::new(max_event_bytes),
+            finished: false,
+            stall_threshold,
+        }
+    }
+
+    /// Bytes read at `now`; `Some` when the stream is over.
+    pub(super) fn on_read(
+        &mut self,
+        bytes: &[u8],
+        now: Instant,
+        m: &mut Measurement,
+    ) -> Option<Result<(), ErrorType>> {
+        self.framer.feed(bytes);
+        while let Some(event) = self.framer.next_event() {
+            let event = match event {
+                Ok(ev) => ev,
+                Err(SseError::Oversized { .. }) => {
+                    m.end_at = Some(now);
+                    return Some(Err(ErrorType::OversizedEvent));
+                }
+            };
+            m.first_chunk_at.get_or_insert(now);
+            if event.data == b"[DONE]" {
+                m.end_at = Some(now);
+                return Some(Ok(()));
+            }
+            match on_event(event.data, event.error, now, self.stall_threshold, m) {
+                Ok(fin) => self.finished |= fin,
+                Err(e) => {
+                    m.end_at = Some(now);
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    }
+
+    /// The server closed the body cleanly at `now`.
+    pub(super) fn on_close(&mut self, now: Instant, m: &mut Measurement) -> Result<(), ErrorType> {
+        m.end_at = Some(now);
+        self.framer.finish();
+        if self.finished {
+            Ok(())
+        } else {
+            Err(ErrorType::Truncated)
+        }
+    }
+}
+
+/// Apply one event's payload; returns whether it carried a `finish_reason`.
+fn on_event(
+    data: &[u8],
+    error_event: bool,
+    now: Instant,
+    stall_threshold: Duration,
+    m: &mut Measurement,
+) -> Result<bool, ErrorType> {
+    let chunk: StreamChunk<'_> = serde_json::from_slice(data).map_err(|_| ErrorType::BadEvent)?;
+    if let Some(err) = &chunk.error {
+        return Err(classify(err, chunk.error_type.as_deref()));
+    }
+    if error_event {
+        return Err(ErrorType::BadEvent);
+    }
+    let before = m.text.len();
+    let content = chunk.content(&mut m.text);
+    if m.text.len() > MAX_TEXT_BYTES {
+        m.text_overflow = true;
+        m.text.clear();
+    } else if m.text_overflow {
+        m.text.truncate(before);
+    }
+    if content.token {
+        if let Some(&prev) = m.token_events.last()
+            && now - prev > stall_threshold
+        {
+            m.stalls += 1;
+        }
+        m.first_token_at.get_or_insert(now);
+        m.token_events.push(now);
+        if content.answer {
+            m.first_answer_at.get_or_insert(now);
+        }
+        m.reasoning_streamed |= content.reasoning;
+    }
+    if let Some(u) = chunk.usage {
+        m.usage = Some(u);
+    }
+    Ok(chunk.finished())
+}

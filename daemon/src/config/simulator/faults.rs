@@ -1,0 +1,175 @@
+//! The simulator's fault rules: what can go wrong ([`FaultKind`]), one configured fault
+//! ([`FaultRule`]: which, how often, when) and the walk of a `[[simulator.faults]]` entry.
+
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+
+use super::super::ser_duration;
+use super::super::walk::{Val, Walk};
+use super::ser_opt_duration;
+
+/// What can go wrong (DESIGN §9; issue 3's list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// HTTP 5xx with a JSON error body (`status`, default 503).
+    Http5xx,
+    /// HTTP 4xx with a JSON error body (`status`, default 400).
+    Http4xx,
+    /// HTTP 429 with `Retry-After`.
+    Http429,
+    /// An HTML error page with status 200.
+    Html200,
+    /// The connection is broken mid-stream.
+    Reset,
+    /// The stream stops sending halfway for `stall_for`.
+    Stall,
+    /// After the last token the stream stays open forever (keep-alive comments only).
+    NeverEnds,
+    /// Closed halfway, before any `finish_reason`.
+    Truncate,
+    /// An event whose data is not JSON.
+    Malformed,
+    /// One event of `oversized_bytes`.
+    Oversized,
+    /// No usage chunk even when asked.
+    NoUsage,
+    /// Response headers only after `slow_headers_delay`.
+    SlowHeaders,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 12] = [
+        FaultKind::Http5xx,
+        FaultKind::Http4xx,
+        FaultKind::Http429,
+        FaultKind::Html200,
+        FaultKind::Reset,
+        FaultKind::Stall,
+        FaultKind::NeverEnds,
+        FaultKind::Truncate,
+        FaultKind::Malformed,
+        FaultKind::Oversized,
+        FaultKind::NoUsage,
+        FaultKind::SlowHeaders,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Http5xx => "http_5xx",
+            FaultKind::Http4xx => "http_4xx",
+            FaultKind::Http429 => "http_429",
+            FaultKind::Html200 => "html_200",
+            FaultKind::Reset => "reset",
+            FaultKind::Stall => "stall",
+            FaultKind::NeverEnds => "never_ends",
+            FaultKind::Truncate => "truncate",
+            FaultKind::Malformed => "malformed",
+            FaultKind::Oversized => "oversized",
+            FaultKind::NoUsage => "no_usage",
+            FaultKind::SlowHeaders => "slow_headers",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FaultKind> {
+        FaultKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl Serialize for FaultKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// One configured fault.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaultRule {
+    pub kind: FaultKind,
+    /// Fraction of requests, 0..=1.
+    pub rate: f64,
+    /// HTTP status for `http_5xx` / `http_4xx`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Active from this long after start (inclusive)…
+    #[serde(serialize_with = "ser_duration")]
+    pub from: Duration,
+    /// …until this long after start (exclusive); `None` = forever.
+    #[serde(
+        serialize_with = "ser_opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub until: Option<Duration>,
+}
+
+impl FaultRule {
+    pub fn always(kind: FaultKind, rate: f64) -> Self {
+        FaultRule {
+            kind,
+            rate,
+            status: None,
+            from: Duration::ZERO,
+            until: None,
+        }
+    }
+
+    pub fn active(&self, since_start: Duration) -> bool {
+        since_start >= self.from && self.until.is_none_or(|u| since_start < u)
+    }
+}
+
+pub(super) fn fault(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<FaultRule> {
+    let mut t = v.table(w)?;
+    let kind = t.require(w, "kind").and_then(|k| {
+        let s = k.str(w)?;
+        let found = FaultKind::parse(s);
+        if found.is_none() {
+            let all: Vec<String> = FaultKind::ALL
+                .iter()
+                .map(|k| format!("{:?}", k.as_str()))
+                .collect();
+            k.bad(w, format!("must be one of {} (got {s:?})", all.join(", ")));
+        }
+        found
+    });
+    let rate = t
+        .require(w, "rate")
+        .and_then(|r| r.float_in(w, 0.0, true, 1.0));
+    let status = match t.get("status") {
+        None => Some(None),
+        Some(s) => match (kind, s.int(w)) {
+            (Some(FaultKind::Http5xx), Some(n @ 500..=599))
+            | (Some(FaultKind::Http4xx), Some(n @ 400..=499)) => Some(Some(n as u16)),
+            (Some(k @ (FaultKind::Http5xx | FaultKind::Http4xx)), Some(n)) => {
+                s.bad(w, format!("{n} is not a valid status for {}", k.as_str()));
+                None
+            }
+            (Some(_), Some(_)) => {
+                s.bad(w, "only http_5xx and http_4xx take a status");
+                None
+            }
+            _ => None,
+        },
+    };
+    let from = match t.get("from") {
+        None => Some(Duration::ZERO),
+        Some(f) => f.duration_or_zero(w),
+    };
+    let until = match t.get("until") {
+        None => Some(None),
+        Some(u) => u.duration(w).map(Some),
+    };
+    t.finish(w, &["kind", "rate", "status", "from", "until"], |_| None);
+    let (from, until) = (from?, until?);
+    if until.is_some_and(|u| u <= from) {
+        v.bad(w, "until must be later than from");
+        return None;
+    }
+    Some(FaultRule {
+        kind: kind?,
+        rate: rate?,
+        status: status?,
+        from,
+        until,
+    })
+}
