@@ -243,11 +243,21 @@ def main():
     ap.add_argument("--tokens", type=int, default=200)
     ap.add_argument("--out", default="target/bench")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="check the arguments, print the plan and exit (installs nothing)")
     a = ap.parse_args()
     if not os.access(a.bin, os.X_OK):
         sys.exit(f"{a.bin} not found: cargo build --release first (or pass --bin)")
     a.sim_core, a.client_core = cores()
     tools = [t for t in a.tools.split(",") if t]
+    unknown = set(tools) - {"llm-soak"} - set(PEERS)
+    if unknown:
+        sys.exit(f"unknown tools {sorted(unknown)}: one of llm-soak, {', '.join(PEERS)}")
+    levels = [int(x) for x in a.levels.split(",") if x]
+    if a.dry_run:
+        print(f"dry run: {', '.join(tools)} at {levels} streams, {a.duration:g} s each; peers "
+              f"{'already' if os.path.exists(VENV) else 'would be'} installed in {VENV}")
+        return
     py = venv(a) if set(tools) - {"llm-soak"} else sys.executable
     versions = {"llm-soak": subprocess.run([a.bin, "--version"], capture_output=True,
                                            text=True).stdout.split()[-1]}

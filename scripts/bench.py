@@ -199,6 +199,9 @@ def run_case(a, case, work):
     sim = Child(pinned(a.sim_core, [a.bin, "simulate", "-c", f"{d}/sim.toml",
                                      "--listen", "127.0.0.1:0"]), f"{d}/sim.log")
     daemon = None
+    # An overloaded client: busy loops on the client's core take most of its CPU.
+    hogs = [subprocess.Popen(pinned(a.client_core, [sys.executable, "-c", "while True: pass"]))
+            for _ in range(case.get("hog", 0))]
     try:
         sim_addr = sim.wait_for("listening on http://").split()[0]
         if streams is not None:
@@ -255,6 +258,9 @@ def run_case(a, case, work):
         with open(f"{d}/report.json") as f:
             report = json.load(f)
     finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
         if daemon:
             daemon.close()
         sim.close()
@@ -279,6 +285,7 @@ def run_case(a, case, work):
                       if r["tpot"] is not None and t.get("tpot_us") is not None)
     lag = sorted(r["schedule_lag"] for r in measured)
     late_p99 = truth["write_lateness"]["p99"]
+    trust = report["summary"].get("trust") or {}
     ms = 1000.0
     row = {
         "case": name,
@@ -295,6 +302,7 @@ def run_case(a, case, work):
         "ttft_true_p99_ms": quantile(true_ttft, 0.99) and quantile(true_ttft, 0.99) * ms,
         "ttft_reported_p50_ms": lat["ttft"]["p50"] and lat["ttft"]["p50"] * ms,
         "ttft_reported_p99_ms": lat["ttft"]["p99"] and lat["ttft"]["p99"] * ms,
+        "ttft_excess_min_ms": excess[0] * ms if excess else None,
         "ttft_excess_p50_ms": quantile(excess, 0.5) and quantile(excess, 0.5) * ms,
         "ttft_excess_p99_ms": quantile(excess, 0.99) and quantile(excess, 0.99) * ms,
         "ttft_excess_max_ms": excess[-1] * ms if excess else None,
@@ -312,6 +320,10 @@ def run_case(a, case, work):
         "peak_rss_mib": round(peak_rss / 2**20, 1),
         "schedule_lag_p99_ms": quantile(lag, 0.99) and quantile(lag, 0.99) * ms,
         "simulator_late_p99_ms": late_p99 * ms,
+        # The client's self-certification: its verdict and the bound it states.
+        "trust": trust.get("verdict"),
+        "client_lag_p99_ms": trust.get("bound_p99") and trust["bound_p99"] * ms,
+        "trust_reasons": trust.get("reasons", []),
         "trusted": late_p99 * ms <= a.late_ms,
     }
     if row["itl_reported_p99_ms"] is not None:
@@ -338,8 +350,8 @@ def markdown(rows, meta):
            "| case | streams held (mean) | TTFT true p50/p99 ms | TTFT reported p50/p99 ms | "
            "TTFT excess p50/p99/max ms | ITL true p50/p99 ms | ITL reported p50/p99 ms | "
            "TPOT true/reported mean ms | CPU (cores) | peak RSS MiB | lag p99 ms | "
-           "errors/dropped | sim late p99 ms |",
-           "|" + "---|" * 13]
+           "errors/dropped | sim late p99 ms | trust: verdict, client lag p99 ms |",
+           "|" + "---|" * 14]
     for r in rows:
         flag = "" if r["trusted"] else " ⚠ simulator late: not counted"
         out.append(
@@ -353,7 +365,8 @@ def markdown(rows, meta):
             f"{fmt(r['tpot_true_mean_ms'], 3)} / {fmt(r['tpot_reported_mean_ms'], 3)} | "
             f"{fmt(r['cpu_cores'], 3)} | {fmt(r['peak_rss_mib'], 1)} | "
             f"{fmt(r['schedule_lag_p99_ms'])} | {r['errors']}/{r['dropped']} | "
-            f"{fmt(r['simulator_late_p99_ms'])}{flag} |")
+            f"{fmt(r['simulator_late_p99_ms'])}{flag} | "
+            f"{r.get('trust') or '–'}, {fmt(r.get('client_lag_p99_ms'), 3)} |")
     return "\n".join(out) + "\n"
 
 
@@ -378,8 +391,13 @@ def main():
                     help="simulator write-lateness p99 above which a case is not counted")
     ap.add_argument("--out", default="target/bench")
     ap.add_argument("--keep", action="store_true", help="keep each case's logs and reports")
+    ap.add_argument("--hog", type=int, default=0,
+                    help="also run each closed-loop case with N busy loops on the client's core "
+                         "(an overloaded client: the trust verdict must say so)")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="print the cases the arguments describe and exit")
     a = ap.parse_args()
-    if not os.access(a.bin, os.X_OK):
+    if not a.dry_run and not os.access(a.bin, os.X_OK):
         sys.exit(f"{a.bin} not found: cargo build --release first (or pass --bin)")
     a.sim_core, a.client_core = cores()
     cases = []
@@ -389,9 +407,18 @@ def main():
                 continue  # one stream has nothing to spread
             cases.append({"name": f"closed {mode} {n}", "mode": mode, "streams": n,
                           "ramp": a.ramp if mode == "ramped" else 0})
+            if a.hog:
+                cases.append({"name": f"closed {mode} {n} + {a.hog} busy loops", "mode": mode,
+                              "streams": n, "ramp": a.ramp if mode == "ramped" else 0,
+                              "hog": a.hog})
     if not a.no_open:
         for r in [float(x) for x in a.rates.split(",") if x]:
             cases.append({"name": f"open {r:g}/s", "mode": "open", "rate": r})
+    if a.dry_run:
+        print(f"dry run: {a.bin}, cores {a.sim_core}/{a.client_core}; cases:")
+        for c in cases:
+            print(f"  {c['name']}")
+        return
     os.makedirs(a.out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="llm-soak-bench-")
     version = subprocess.run([a.bin, "--version"], capture_output=True, text=True).stdout.strip()

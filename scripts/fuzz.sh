@@ -4,9 +4,17 @@
 # fuzz/artifacts/<target>/; add each as a regression input under fuzz/regressions/<target>/
 # (tests/it/fuzz_regressions.rs replays them in CI).
 #   scripts/fuzz.sh [SECONDS]
+#   DRY_RUN=1 scripts/fuzz.sh 10     # check the arguments and targets only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-600}
+case "$SECONDS_EACH" in ''|*[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS] (got $SECONDS_EACH)" >&2; exit 64 ;; esac
+if [ -n "${DRY_RUN:-}" ]; then
+  # Checks the arguments and the fuzz targets without nightly or cargo-fuzz.
+  for t in sse config gate; do [ -f "fuzz/fuzz_targets/$t.rs" ] || { echo "no fuzz target $t" >&2; exit 1; }; done
+  echo "dry run: would fuzz sse, config and gate for ${SECONDS_EACH}s each ($(command -v cargo-fuzz >/dev/null && echo "cargo-fuzz found" || echo "cargo-fuzz would be installed"))"
+  exit 0
+fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 mkdir -p fuzz/corpus/sse fuzz/corpus/config fuzz/corpus/gate
 cp -n tests/fixtures/sse/*.sse fuzz/corpus/sse/ 2>/dev/null || true

@@ -11,6 +11,7 @@
 # apart under a bursty load), the GPU probe status 0; utilization, power and the SM
 # clock are sampled by NVML at slightly different instants and are reported, not judged.
 # Exit 0 when everything judged agrees. Set LLM_SOAK to the binary (default: target/release).
+# DRY_RUN=1 checks the arguments and the binary and says what it would do.
 set -euo pipefail
 
 SECONDS_TOTAL=${1:-60}
@@ -19,8 +20,14 @@ OUT_DIR=${OUT:-$(mktemp -d)}
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-command -v nvidia-smi >/dev/null || { echo "nvidia-smi not found: no NVIDIA driver here" >&2; exit 2; }
+case "$SECONDS_TOTAL" in ''|*[!0-9]*) echo "usage: scripts/gpu-check.sh [SECONDS] (got $SECONDS_TOTAL)" >&2; exit 64 ;; esac
 [ -x "$BIN" ] || { echo "llm-soak binary not found at $BIN (cargo build --release, or set LLM_SOAK)" >&2; exit 2; }
+if [ -n "${DRY_RUN:-}" ]; then
+  echo "dry run: would compare $BIN's NVML gauges with nvidia-smi for ${SECONDS_TOTAL}s" \
+    "($(command -v nvidia-smi >/dev/null && echo "nvidia-smi found" || echo "no nvidia-smi here"))"
+  exit 0
+fi
+command -v nvidia-smi >/dev/null || { echo "nvidia-smi not found: no NVIDIA driver here" >&2; exit 2; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 SIM_PORT=$(free_port)

@@ -3,11 +3,13 @@
 # (prefix cache on), once with a realistic prompt distribution and once with `uniform = true`
 # (one fixed prompt). Prints TTFT mean/p99 side by side and the simulator's prefix-cache hit rate.
 # Usage: scripts/uniformity-trap.sh [DURATION]   (default 60s per run; loopback only)
+#        BIN=target/debug/llm-soak scripts/uniformity-trap.sh 3s   (no release build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-60s}"
-cargo build --release --quiet
-bin=target/release/llm-soak
+# BIN=path uses that binary (the docs test passes the debug build) instead of building release.
+bin="${BIN:-target/release/llm-soak}"
+[ -n "${BIN:-}" ] || cargo build --release --quiet
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -45,7 +47,8 @@ input_tokens = { lognormal = { mean = 1024, stddev = 512 }, min = 64, max = 4096
 output_tokens = 64
 $2
 TOML
-  "$bin" run -c "$work/$1.toml" --listen 127.0.0.1:0 --duration "$duration" > "$work/$1.out" 2>/dev/null
+  "$bin" run -c "$work/$1.toml" --listen 127.0.0.1:0 --duration "$duration" \
+    --report "$work/$1.json" > "$work/$1.out" 2>/dev/null
   curl -s "http://$addr/stats" > "$work/$1.stats" 2>/dev/null || true
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
@@ -53,9 +56,18 @@ TOML
 run realistic ""
 run uniform "uniform = true"
 
-printf '\n%-12s %10s %10s %10s %10s %14s\n' "workload" "requests" "TTFT mean" "TTFT p50" "TTFT p99" "prefix hits"
-for name in realistic uniform; do
-  read -r _ n mean p50 _ p99 _ < <(grep '^ttft ' "$work/$name.out")
-  hits=$(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); q=s['prefix_cache_queries']; print(f\"{100*s['prefix_cache_hits']/q:.1f} %\" if q else '-')" "$work/$name.stats")
-  printf '%-12s %10s %9ss %9ss %9ss %14s\n' "$name" "$n" "$mean" "$p50" "$p99" "$hits"
-done
+# Read from the JSON report (--report) and the simulator's /stats, never the terminal table.
+python3 - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]
+print(f"\n{'workload':<12} {'requests':>10} {'TTFT mean':>10} {'TTFT p50':>10} {'TTFT p99':>10} {'prefix hits':>14}")
+for name in ("realistic", "uniform"):
+    all_ = json.load(open(f"{work}/{name}.json"))["summary"]["all"]
+    ttft = all_["latency"]["ttft"]
+    s = json.load(open(f"{work}/{name}.stats"))
+    q = s["prefix_cache_queries"]
+    hits = f"{100 * s['prefix_cache_hits'] / q:.1f} %" if q else "-"
+    sec = lambda v: "-" if v is None else f"{v:.3f}s"
+    print(f"{name:<12} {ttft['samples']:>10} {sec(ttft['mean']):>10} {sec(ttft['p50']):>10} "
+          f"{sec(ttft['p99']):>10} {hits:>14}")
+PY

