@@ -253,3 +253,81 @@ fn a_reload_goes_on_with_the_sequence_and_never_exceeds_the_cap() {
     seqs.dedup();
     assert_eq!(seqs.len(), n, "a sequence number was sent twice");
 }
+
+/// A keep-alive HTTP/1.1 server that streams `[DONE]` and only then, 20 ms later, the chunked
+/// body's end (as uvicorn does for vLLM and SGLang); returns its address and the connections it
+/// accepted.
+fn terminator_after_done_server() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let count = Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { continue };
+            count.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let _ = s.set_nodelay(true);
+                let mut w = s.try_clone().unwrap();
+                let mut r = BufReader::new(s);
+                loop {
+                    // One request: the head, then Content-Length bytes.
+                    let mut len = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0u8; len];
+                    if r.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let events = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n\
+                                  data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"},\"finish_reason\":\"stop\"}]}\n\n\
+                                  data: {\"choices\":[],\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":2,\"total_tokens\":10}}\n\n\
+                                  data: [DONE]\n\n";
+                    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+                    let msg = format!("{head}{:x}\r\n{events}\r\n", events.len());
+                    if w.write_all(msg.as_bytes()).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                    if w.write_all(b"0\r\n\r\n").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[test]
+fn connections_are_reused_when_the_body_ends_after_done() {
+    let (addr, accepted) = terminator_after_done_server();
+    let config = format!(
+        "seed = 3\n[[target]]\nname = \"t\"\nbase_url = \"http://{addr}\"\nmodel = \"m\"\n\
+         [load]\nmode = \"closed\"\nusers = 2\nbudget = {{ max_requests = 40 }}\n\
+         [[scenario]]\nname = \"s\"\ninput_tokens = 8\noutput_tokens = 2\n"
+    );
+    let (code, out, report) = bounded_run(&config, &["--duration", "5m"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(report["requests"]["finished"]["success"], 40, "{report}");
+    // Two users (and the readiness check's connection, if it is not reused): not one per request.
+    let n = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(n <= 4, "{n} connections for 40 requests");
+}

@@ -4,7 +4,8 @@
 //! a queued or prefilling request is latency to measure, even after a role-only chunk; from the
 //! first token on, `idle_timeout` without another token-bearing event is a `stall`; after a
 //! `finish_reason` only the total timeout is left. Errors a server sends (in a body or mid-stream)
-//! are classified from their status or code ([`classify`]).
+//! are classified from their status or code ([`classify`]). After `[DONE]` the rest of the body
+//! is read (bounded) so the connection can be reused.
 
 use std::time::Duration;
 
@@ -191,6 +192,9 @@ pub(super) async fn stream(
             Some(Ok(bytes)) => {
                 let first = m.first_token_at.is_none();
                 if let Some(end) = reader.on_read(&bytes, now, m) {
+                    if end.is_ok() {
+                        drain(&mut body, deadline).await;
+                    }
                     return end;
                 }
                 // From the first token on, the idle timeout applies: bring the timer forward
@@ -203,6 +207,30 @@ pub(super) async fn stream(
                 }
             }
         }
+    }
+}
+
+/// How long the body's end may take to arrive after `[DONE]`.
+const DRAIN_FOR: Duration = Duration::from_secs(1);
+/// The most bytes read after `[DONE]` to reach the body's end.
+const DRAIN_BYTES: usize = 64 << 10;
+
+/// After `[DONE]` (the measurement is over: `end_at` is taken), read on to the body's end — the
+/// chunked terminator, usually in the same or the next packet — so the connection goes back to
+/// the pool instead of being closed: a server whose framework sends the terminator separately
+/// (uvicorn: vLLM, SGLang) would otherwise cost a new connection per request. Bounded in time and
+/// bytes; a server that sends more, or nothing, loses its connection as before.
+async fn drain<S, E>(body: &mut S, deadline: Instant)
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+{
+    let until = (Instant::now() + DRAIN_FOR).min(deadline);
+    let mut left = DRAIN_BYTES;
+    while let Ok(Some(Ok(b))) = tokio::time::timeout_at(until, body.next()).await {
+        let Some(rest) = left.checked_sub(b.len()) else {
+            return;
+        };
+        left = rest;
     }
 }
 
