@@ -4,6 +4,8 @@
 #   - Debian's `prometheus` (promtool and the server: rule tests, the live and backfilled checks)
 #   - `systemd` (systemd-analyze verify for the unit), `docker-compose` (validates the compose
 #     stack without an engine), `python3-venv` with PyPI's `kubernetes-validate` in target/k8s-venv
+#   - `prometheus-alertmanager` (amtool: the routing example), PyPI's `jsonnet` and `PyYAML` in
+#     target/tools-venv (renders the alerting mixin, checked against the committed rules)
 #   - llama.cpp's server (PyPI `xllamacpp`) and a tiny local model in target/llamacpp, for the
 #     interop test (scripts/setup-llamacpp.sh)
 set -euo pipefail
@@ -16,6 +18,7 @@ command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing Debian packages: ${missing[*]}"
@@ -27,6 +30,11 @@ if [ ! -x target/k8s-venv/bin/kubernetes-validate ]; then
   mkdir -p target
   python3 -m venv target/k8s-venv
   target/k8s-venv/bin/pip install -q kubernetes-validate==1.37.0
+fi
+if [ ! -x target/tools-venv/bin/python ] || ! target/tools-venv/bin/python -c 'import _jsonnet, yaml' 2>/dev/null; then
+  echo "==> installing jsonnet and PyYAML (PyPI) into target/tools-venv (the alerting mixin's renderer)"
+  python3 -m venv target/tools-venv
+  target/tools-venv/bin/pip install -q jsonnet==0.22.0 PyYAML==6.0.3
 fi
 scripts/setup-llamacpp.sh
 promtool --version | head -n 1

@@ -192,6 +192,10 @@ const RULES: &[(&str, &str)] = &[
         "scripts_check_their_arguments (--dry-run: the peers are a GB install)",
     ),
     (
+        "scripts/vllm-compare.sh",
+        "scripts_check_their_arguments (DRY_RUN=1: vLLM is a 3 GB install)",
+    ),
+    (
         "scripts/test.sh",
         "CI: .ci/run runs exactly it (checked here)",
     ),
@@ -252,8 +256,8 @@ const SCRIPTS: &[(&str, &str)] = &[
         "artefacts: the committed dashboards are its output",
     ),
     (
-        "gen-grafana-alerting.py",
-        "artefacts: the committed Grafana rules are its output",
+        "render-mixin.py",
+        "alerting::the_rendered_alerting_is_what_the_mixin_says (--check)",
     ),
     (
         "gen-rule-tests.py",

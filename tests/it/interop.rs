@@ -120,11 +120,8 @@ provider = "llama.cpp"
 tokenizer = {{ file = "{tok}" }}
 recount_sample = 1.0
 request_timeout = "60s"
-# A fresh connection per request: llama.cpp's HTTP server (cpp-httplib) closes keep-alive
-# connections on its own schedule, and a POST written onto one at the moment it closes is reset —
-# a race no client can retry safely (CI hit it once in 750 requests). This test is about token
-# accounting and classification, not connection reuse.
-pool_max_idle = 0
+# provider = "llama.cpp" keeps no idle connections (its server closes each one after a streamed
+# response): no request is written onto a closing connection and reset.
 
 [load]
 mode = "closed"
@@ -255,4 +252,116 @@ fn eventually_or_last<T>(timeout: Duration, read: impl Fn() -> T, done: impl Fn(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Connections a [`counting_proxy`] saw, and which side ended each one first.
+#[derive(Debug, Default)]
+struct Ends {
+    accepted: std::sync::atomic::AtomicU64,
+    client_first: std::sync::atomic::AtomicU64,
+    server_first: std::sync::atomic::AtomicU64,
+}
+
+/// A TCP proxy on 127.0.0.1 port 0 in front of `to`, counting the connections it accepts and
+/// which side closed each first.
+fn counting_proxy(to: SocketAddr) -> (SocketAddr, std::sync::Arc<Ends>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let ends = Arc::new(Ends::default());
+    let seen = Arc::clone(&ends);
+    std::thread::spawn(move || {
+        for client in l.incoming() {
+            let Ok(client) = client else { continue };
+            let Ok(server) = std::net::TcpStream::connect(to) else {
+                continue;
+            };
+            seen.accepted.fetch_add(1, Ordering::SeqCst);
+            let _ = (client.set_nodelay(true), server.set_nodelay(true));
+            let decided = Arc::new(AtomicBool::new(false));
+            let pipe =
+                |mut from: std::net::TcpStream, mut to: std::net::TcpStream, from_client: bool| {
+                    let (seen, decided) = (Arc::clone(&seen), Arc::clone(&decided));
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        if !decided.swap(true, Ordering::SeqCst) {
+                            let side = if from_client {
+                                &seen.client_first
+                            } else {
+                                &seen.server_first
+                            };
+                            side.fetch_add(1, Ordering::SeqCst);
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                };
+            pipe(
+                client.try_clone().unwrap(),
+                server.try_clone().unwrap(),
+                true,
+            );
+            pipe(server, client, false);
+        }
+    });
+    (addr, ends)
+}
+
+/// 60 requests from 2 users through a counting proxy: (report, connections, closed first by
+/// the client, closed first by the server).
+fn through_proxy(llama: &Llama, provider: &str) -> (serde_json::Value, u64, u64, u64) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (proxy, ends) = counting_proxy(llama.addr);
+    let config = format!(
+        "seed = 5\n[[target]]\nname = \"llamacpp\"\nbase_url = \"http://{proxy}\"\nmodel = \"tiny-random-llama\"\n\
+         provider = \"{provider}\"\nrequest_timeout = \"60s\"\n\
+         [load]\nmode = \"closed\"\nusers = 2\nbudget = {{ max_requests = 60 }}\n\
+         [[scenario]]\nname = \"chat\"\ninput_tokens = 32\noutput_tokens = 8\n"
+    );
+    let (code, out, report) = crate::common::bounded_run(&config, &["--duration", "5m"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(report["requests"]["started"], 60, "{report}");
+    // Wait for the proxy to see every connection end.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ends.client_first.load(SeqCst) + ends.server_first.load(SeqCst)
+        < ends.accepted.load(SeqCst)
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (
+        report,
+        ends.accepted.load(SeqCst),
+        ends.client_first.load(SeqCst),
+        ends.server_first.load(SeqCst),
+    )
+}
+
+#[test]
+fn llamacpp_closes_streamed_connections_and_the_provider_default_does_not_reuse_them() {
+    let dir = setup();
+    let tmp = tempfile::tempdir().unwrap();
+    let llama = Llama::start(&dir, tmp.path());
+    // As a generic OpenAI-compatible server (keep-alive pool on): llama.cpp's server ends the
+    // connection after every streamed response although it advertises keep-alive, so nearly
+    // every connection is closed by the server, one per request — and a request written onto a
+    // pooled connection as it closes is reset (counted, never retried).
+    let (report, n, client, server) = through_proxy(&llama, "openai");
+    let resets = report["summary"]["all"]["error_types"]["reset"]
+        .as_u64()
+        .unwrap_or(0);
+    let success = report["requests"]["finished"]["success"].as_u64().unwrap();
+    eprintln!(
+        "llama.cpp as openai: {n} connections, closed first by the server {server}, by the client {client}; {resets} resets"
+    );
+    assert_eq!(success + resets, 60, "{report}");
+    assert!(
+        n <= 61,
+        "{n} connections for 60 requests: more than one per request"
+    );
+    assert!(server >= 50, "the server closed only {server} of {n} first");
+    // With `provider = "llama.cpp"` connections are not pooled: one per request, no race.
+    let (report, n, _, _) = through_proxy(&llama, "llama.cpp");
+    assert_eq!(report["requests"]["finished"]["success"], 60, "{report}");
+    assert!(n <= 61, "{n} connections for 60 requests");
 }

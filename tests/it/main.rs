@@ -5,6 +5,7 @@
 
 mod common;
 
+mod alerting;
 mod artefacts;
 mod bench;
 mod catalogue;
@@ -20,6 +21,7 @@ mod interop;
 mod layout;
 mod lifecycle;
 mod modes;
+mod ordinary;
 mod prometheus;
 mod rehearsal;
 mod reports;

@@ -61,7 +61,7 @@ fn a_real_prometheus_runs_every_dashboard_query_and_rule_on_live_scrapes() {
     let (_daemon, maddr, _dir) = daemon(&config, &[]);
     let prom_dir = tempfile::tempdir().unwrap();
     let prom = scraping(
-        &[("soak", maddr), ("vllm", sim_metrics.parse().unwrap())],
+        &[("llm-soak", maddr), ("vllm", sim_metrics.parse().unwrap())],
         prom_dir.path(),
     );
     // Long enough for the baseline, several scrapes, and the 30 s recording-rule group.

@@ -21,11 +21,11 @@ const MIB: f64 = 1_048_576.0;
 const LEAK_AT: usize = 20 * 60;
 const DRIFT_AT: usize = 22 * 60;
 
-struct Series {
-    name: String,
-    labels: BTreeMap<String, String>,
+pub(crate) struct Series {
+    pub(crate) name: String,
+    pub(crate) labels: BTreeMap<String, String>,
     /// One value per minute, 0..=MINUTES (`None`: no sample).
-    values: Vec<Option<f64>>,
+    pub(crate) values: Vec<Option<f64>>,
 }
 
 fn labels_of(samples: &[Sample], name: &str, filter: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -39,12 +39,16 @@ fn labels_of(samples: &[Sample], name: &str, filter: &[(&str, &str)]) -> BTreeMa
         })
         .unwrap_or_else(|| panic!("{name} {filter:?} not in the captured scrape"));
     let mut l = s.labels.clone();
-    l.insert("job".into(), "soak".into());
+    l.insert("job".into(), "llm-soak".into());
     l.insert("instance".into(), "soak-0:9464".into());
     l
 }
 
-fn series(name: &str, labels: BTreeMap<String, String>, f: impl Fn(usize) -> f64) -> Series {
+pub(crate) fn series(
+    name: &str,
+    labels: BTreeMap<String, String>,
+    f: impl Fn(usize) -> f64,
+) -> Series {
     Series {
         name: name.into(),
         labels,
@@ -52,7 +56,7 @@ fn series(name: &str, labels: BTreeMap<String, String>, f: impl Fn(usize) -> f64
     }
 }
 
-fn fixed(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+pub(crate) fn fixed(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -110,7 +114,7 @@ fn history(s: &[Sample]) -> Vec<Series> {
     );
     base_labels.insert("stat".into(), "mean".into());
     let gpu = fixed(&[
-        ("job", "soak"),
+        ("job", "llm-soak"),
         ("instance", "soak-0:9464"),
         ("hw_id", "GPU-52f3657d"),
         ("hw_name", "NVIDIA H100 80GB HBM3"),
@@ -121,7 +125,7 @@ fn history(s: &[Sample]) -> Vec<Series> {
         ("model_name", "llm-soak-sim"),
     ]);
     let dcgm = fixed(&[
-        ("job", "dcgm"),
+        ("job", "dcgm-exporter"),
         ("instance", "node-0:9400"),
         ("gpu", "0"),
         ("UUID", "GPU-52f3657d"),
@@ -139,7 +143,7 @@ fn history(s: &[Sample]) -> Vec<Series> {
         ),
         series(
             "up",
-            fixed(&[("job", "soak"), ("instance", "soak-0:9464")]),
+            fixed(&[("job", "llm-soak"), ("instance", "soak-0:9464")]),
             |_| 1.0,
         ),
         series(
@@ -275,7 +279,7 @@ fn history(s: &[Sample]) -> Vec<Series> {
     ]
 }
 
-fn selector(s: &Series) -> String {
+pub(crate) fn selector(s: &Series) -> String {
     let labels: Vec<String> = s
         .labels
         .iter()
@@ -284,9 +288,29 @@ fn selector(s: &Series) -> String {
     format!("{}{{{}}}", s.name, labels.join(","))
 }
 
-/// promtool's expanding notation: runs of equal steps become `start+stepxN`.
-fn notation(values: &[Option<f64>]) -> String {
-    let v: Vec<f64> = values.iter().map(|x| x.unwrap()).collect();
+/// promtool's expanding notation: runs of equal steps become `start+stepxN`, runs without a
+/// sample `_xN`.
+pub(crate) fn notation(values: &[Option<f64>]) -> String {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < values.len() {
+        if values[i].is_none() {
+            let n = values[i..].iter().take_while(|v| v.is_none()).count();
+            // `_xN` is N missing samples (unlike `a+bxN`, which is N + 1 values).
+            parts.push(format!("_x{n}"));
+            i += n;
+            continue;
+        }
+        let run = values[i..].iter().take_while(|v| v.is_some()).count();
+        let v: Vec<f64> = values[i..i + run].iter().map(|x| x.unwrap()).collect();
+        parts.push(dense(&v));
+        i += run;
+    }
+    parts.join(" ")
+}
+
+/// The expanding notation of a run of samples.
+fn dense(v: &[f64]) -> String {
     let mut parts = Vec::new();
     let mut i = 0;
     while i < v.len() {
@@ -317,13 +341,14 @@ fn expected(at: usize) -> Vec<(&'static str, BTreeMap<String, String>, Option<&'
     if at >= LEAK_AT + 90 {
         out.push((
             "LlmSoakClientMemoryLeak",
-            fixed(&[("job", "soak"), ("instance", "soak-0:9464")]),
+            fixed(&[("job", "llm-soak"), ("instance", "soak-0:9464")]),
             None,
         ));
     }
     if at >= DRIFT_AT + 90 {
         let l = fixed(&[
-            ("job", "soak"),
+            ("job", "llm-soak"),
+            ("llmsoak_target", "sim"),
             ("llmsoak_scenario", "s1"),
             ("gen_ai_request_model", "llm-soak-sim"),
         ]);
@@ -331,7 +356,8 @@ fn expected(at: usize) -> Vec<(&'static str, BTreeMap<String, String>, Option<&'
     }
     if at >= 26 * 60 {
         let l = fixed(&[
-            ("job", "soak"),
+            ("job", "llm-soak"),
+            ("llmsoak_target", "sim"),
             ("llmsoak_scenario", "s1"),
             ("gen_ai_request_model", "llm-soak-sim"),
         ]);
@@ -340,7 +366,7 @@ fn expected(at: usize) -> Vec<(&'static str, BTreeMap<String, String>, Option<&'
     out
 }
 
-fn render(text: &str, labels: &BTreeMap<String, String>, value: Option<&str>) -> String {
+pub(crate) fn render(text: &str, labels: &BTreeMap<String, String>, value: Option<&str>) -> String {
     let mut out = text.to_string();
     for (k, v) in labels {
         out = out.replace(&format!("{{{{ $labels.{k} }}}}"), v);
@@ -366,7 +392,7 @@ fn the_shipped_rules_fire_exactly_the_injected_problems_and_backfilled_history_a
     for f in ["llm-soak.rules.yml", "llm-soak.alerts.yml"] {
         writeln!(t, "  - {}", root().join("alerts").join(f).display()).unwrap();
     }
-    t.push_str("evaluation_interval: 1m\ngroup_eval_order: [llmsoak-recording, llmsoak-client, llmsoak-slo, llmsoak-target]\ntests:\n  - interval: 1m\n    input_series:\n");
+    t.push_str("evaluation_interval: 1m\ngroup_eval_order: [llmsoak-recording, llmsoak-client, llmsoak-canary, llmsoak-slo, llmsoak-target]\ntests:\n  - interval: 1m\n    input_series:\n");
     for s in &history {
         writeln!(
             t,

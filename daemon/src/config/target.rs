@@ -70,6 +70,9 @@ pub enum HttpVersion {
     Http2,
 }
 
+/// The provider name of llama.cpp's server (`gen_ai.provider.name`).
+pub const LLAMA_CPP: &str = "llama.cpp";
+
 /// A reference to a configured target: its index (for routing) and name (for printing).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetRef {
@@ -89,7 +92,7 @@ pub struct Target {
     pub name: String,
     pub base_url: String,
     pub model: String,
-    /// `gen_ai.provider.name` (default `openai`).
+    /// `gen_ai.provider.name` (default `openai`; `llama.cpp` also sets connection defaults).
     pub provider: String,
     #[serde(flatten, serialize_with = "ser_api_key")]
     pub api_key: Option<ApiKey>,
@@ -113,7 +116,8 @@ pub struct Target {
     pub stall_threshold: Duration,
     /// Largest single SSE event accepted.
     pub max_event_bytes: usize,
-    /// Idle keep-alive connections kept per host (default: `load.max_in_flight`).
+    /// Idle keep-alive connections kept per host (default: `load.max_in_flight`; 0 for
+    /// `provider = "llama.cpp"`, whose server closes each connection after a streamed response).
     pub pool_max_idle: usize,
     /// `tokenizer = { file = "tokenizer.json" }`; `None`: the embedded `o200k_base`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -279,6 +283,10 @@ fn target(w: &mut Walk<'_>, v: &Val<'_, '_>, max_in_flight: usize) -> Option<Tar
         Some(v) => v.int_in(w, 1024, 1 << 30).map(|n| n as usize),
     };
     let pool_max_idle = match t.get("pool_max_idle") {
+        // llama.cpp's server closes the connection after every streamed response although it
+        // advertises keep-alive: a pooled connection then races with that close (a request
+        // written onto it is reset), so its connections are not kept.
+        None if provider.as_deref() == Some(LLAMA_CPP) => Some(0),
         None => Some(max_in_flight),
         Some(v) => v.int_in(w, 0, 1_000_000).map(|n| n as usize),
     };

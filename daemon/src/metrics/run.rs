@@ -1,11 +1,14 @@
 //! The run's own instruments: identity (`llmsoak_run_info` with run id and shard,
-//! `llmsoak_build_info`, the start time) and the blackbox-style reload status (last reload
+//! `llmsoak_build_info`, the start time, the planned end, the shard count) and the blackbox-style reload status (last reload
 //! successful, its time, the running config's checksum as a number).
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Gauge, Meter};
 
 use super::catalogue as c;
+
+/// The planned end of a run without one: 2100-01-01 (a gauge cannot hold +Inf through OTel).
+pub const NEVER: f64 = 4_102_444_800.0;
 
 /// Identity of this run, exported as `llmsoak_run_info`.
 #[derive(Debug, Clone)]
@@ -19,6 +22,7 @@ pub struct RunIdentity {
 /// The reload gauges (identity is written once, at construction).
 #[derive(Debug)]
 pub struct RunInstruments {
+    planned_end: Gauge<f64>,
     reload_ok: Gauge<f64>,
     reload_time: Gauge<f64>,
     checksum: Gauge<f64>,
@@ -40,13 +44,27 @@ impl RunInstruments {
         c::RUN_START_TIME
             .gauge(meter)
             .record(identity.start_time, &[]);
+        let shards = identity
+            .shard
+            .split_once('/')
+            .and_then(|(_, n)| n.parse::<u32>().ok())
+            .unwrap_or(1);
+        c::RUN_SHARDS.gauge(meter).record(f64::from(shards), &[]);
         let r = RunInstruments {
+            planned_end: c::RUN_PLANNED_END.gauge(meter),
             reload_ok: c::CONFIG_RELOAD_OK.gauge(meter),
             reload_time: c::CONFIG_RELOAD_TIME.gauge(meter),
             checksum: c::CONFIG_CHECKSUM.gauge(meter),
         };
         r.config_reloaded(true, checksum, identity.start_time);
+        // Until the run says when it ends.
+        r.planned_end(None);
         r
+    }
+
+    /// The run plans to stop sending at `unix_time` (`None`: never).
+    pub fn planned_end(&self, unix_time: Option<f64>) {
+        self.planned_end.record(unix_time.unwrap_or(NEVER), &[]);
     }
 
     /// A reload was attempted at `unix_time`; `checksum` is the config running afterwards.

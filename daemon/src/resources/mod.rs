@@ -39,6 +39,8 @@ struct ProcessGauges {
     cpu: Gauge<f64>,
     threads: Gauge<f64>,
     fds: Gauge<f64>,
+    /// The fd limit (the daemon's own process only).
+    max_fds: Option<Gauge<f64>>,
 }
 
 impl ProcessGauges {
@@ -53,6 +55,9 @@ impl ProcessGauges {
         }
         if let Some(f) = r.fds {
             self.fds.record(f as f64, labels);
+        }
+        if let (Some(g), Some(m)) = (&self.max_fds, r.max_fds) {
+            g.record(m as f64, labels);
         }
     }
 }
@@ -116,6 +121,7 @@ impl Gauges {
                 cpu: g(&c::PROCESS_CPU),
                 threads: g(&c::PROCESS_THREADS),
                 fds: g(&c::PROCESS_FDS),
+                max_fds: Some(g(&c::PROCESS_MAX_FDS)),
             },
             sys_cpu: g(&c::SYSTEM_CPU),
             sys_mem: g(&c::SYSTEM_MEMORY),
@@ -127,6 +133,7 @@ impl Gauges {
                 cpu: g(&c::TARGET_CPU),
                 threads: g(&c::TARGET_THREADS),
                 fds: g(&c::TARGET_FDS),
+                max_fds: None,
             },
             restarts: c::TARGET_RESTARTS.counter_f64(meter),
             gpu: GpuGauges {
@@ -264,7 +271,7 @@ impl Sampler {
         let reading = self
             .reader
             .resolve(selector)
-            .and_then(|pid| self.reader.process(pid));
+            .and_then(|pid| self.reader.process_tree(pid));
         match reading {
             Ok(r) => {
                 if let Some((pid, start)) = self.target_seen

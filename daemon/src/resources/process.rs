@@ -24,6 +24,8 @@ pub struct ProcReading {
     pub fds: Option<u64>,
     /// The fd table could not be read (permission).
     pub fds_denied: bool,
+    /// The soft limit on open files (`Max open files` in /proc/PID/limits).
+    pub max_fds: Option<u64>,
 }
 
 /// Host readings.
@@ -61,6 +63,16 @@ fn proc_threads(pid: u32) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("Threads:"))
         .and_then(|n| n.trim().parse().ok())
+}
+
+/// The soft open-files limit of `pid` (`None`: unreadable, or unlimited).
+fn proc_max_fds(pid: u32) -> Option<u64> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|soft| soft.parse().ok())
 }
 
 fn proc_fds(pid: u32) -> Result<u64, std::io::ErrorKind> {
@@ -145,6 +157,7 @@ impl Reader {
             threads: proc_threads(pid),
             fds,
             fds_denied,
+            max_fds: proc_max_fds(pid),
         };
         if !primed {
             // A bounded list: the daemon and at most one target.
@@ -154,6 +167,38 @@ impl Reader {
             self.primed.push(pid);
         }
         Ok(reading)
+    }
+
+    /// [`Reader::process`] of `pid`, with the memory of every descendant added to its resident
+    /// and virtual memory: vLLM's engine core, SGLang's schedulers and TGI's shards are child
+    /// processes of the API server one names.
+    pub fn process_tree(&mut self, pid: u32) -> Result<ProcReading, ProcError> {
+        let mut r = self.process(pid)?;
+        self.sys.refresh_processes_specifics(
+            ProcessesToUpdate::All,
+            true,
+            ProcessRefreshKind::nothing().with_memory(),
+        );
+        let procs = self.sys.processes();
+        let root = Pid::from_u32(pid);
+        let descends = |mut p: Pid| {
+            // Bounded walk up the parent chain (a cycle would be a kernel bug, not a hang).
+            for _ in 0..64 {
+                match procs.get(&p).and_then(|x| x.parent()) {
+                    Some(parent) if parent == root => return true,
+                    Some(parent) => p = parent,
+                    None => return false,
+                }
+            }
+            false
+        };
+        for (child, proc_) in procs {
+            if *child != root && descends(*child) {
+                r.rss += proc_.memory();
+                r.virt += proc_.virtual_memory();
+            }
+        }
+        Ok(r)
     }
 
     pub fn host(&mut self) -> HostReading {
@@ -172,5 +217,35 @@ impl Reader {
                 .ok()
                 .map(|l| [l.one, l.five, l.fifteen]),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_tree_counts_its_childrens_memory() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .expect("sleep");
+        let mut r = Reader::new().unwrap();
+        let me = std::process::id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let (alone, tree) = loop {
+            let alone = r.process(me).unwrap();
+            let tree = r.process_tree(me).unwrap();
+            // The child's pages (its binary, its stack) are resident once it has started.
+            if tree.rss > alone.rss || std::time::Instant::now() > deadline {
+                break (alone, tree);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(tree.rss > alone.rss, "{tree:?} vs {alone:?}");
+        assert!(tree.virt > alone.virt);
+        assert_eq!(tree.pid, alone.pid);
     }
 }

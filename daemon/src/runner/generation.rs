@@ -58,6 +58,8 @@ pub(super) struct Generation {
     /// canary-only config.
     pub dispatch: Option<JoinHandle<DispatchEnd>>,
     pub schedule_end: Option<Duration>,
+    /// When its schedule ends (`None`: never, or a closed loop).
+    pub planned_end: Option<Instant>,
 }
 
 impl Generation {
@@ -79,6 +81,7 @@ impl Generation {
             stop: stop.clone(),
             dispatch: None,
             schedule_end: None,
+            planned_end: None,
         };
         start_canary(prepared, shared, &stop)?;
         if !soak {
@@ -165,6 +168,7 @@ impl Generation {
             stop,
             dispatch: Some(tokio::spawn(dispatcher.run())),
             schedule_end,
+            planned_end: schedule_end.map(|d| epoch + d),
         })
     }
 

@@ -207,6 +207,16 @@ async fn next_stop_signal(rx: &mut mpsc::Receiver<Signal>) -> Signal {
     }
 }
 
+/// Unix time the run plans to stop sending: the earlier of its schedule's end and `--duration`.
+fn planned_end(generation: &Generation, deadline: Option<Instant>) -> Option<f64> {
+    let end = match (generation.planned_end, deadline) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }?;
+    let now = Instant::now();
+    Some(unix_now() + end.saturating_duration_since(now).as_secs_f64())
+}
+
 fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -443,6 +453,8 @@ pub(crate) async fn run(
     );
     let mut running = prepared;
     let bounded = opts.duration.is_some();
+    let deadline = opts.duration.map(|d| start + d);
+    instruments.planned_end(planned_end(&generation, deadline));
     let source = ReportSource {
         recorder: Arc::clone(&recorder),
         live: Arc::clone(&live),
@@ -474,7 +486,6 @@ pub(crate) async fn run(
         })
     };
     status.set_phase(Phase::Running);
-    let deadline = opts.duration.map(|d| start + d);
     let until_deadline = async {
         match deadline {
             Some(d) => tokio::time::sleep_until(d).await,
@@ -509,11 +520,13 @@ pub(crate) async fn run(
             }
             Some(reply) = reloads.recv() => {
                 let result = reload(opts.config_path.as_deref(), &mut running, &shared, &mut generation, &status, &instruments).await;
+                instruments.planned_end(planned_end(&generation, deadline));
                 let _ = reply.send(result);
             }
             sig = next_signal(&mut signals) => {
                 let Some(stop) = sig.stop() else {
                     let _ = reload(opts.config_path.as_deref(), &mut running, &shared, &mut generation, &status, &instruments).await;
+                    instruments.planned_end(planned_end(&generation, deadline));
                     continue;
                 };
                 tracing::info!(signal = ?sig, "stopping");

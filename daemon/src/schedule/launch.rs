@@ -36,6 +36,9 @@ use crate::record::{ErrorType, RequestPlan, RequestRecord};
 #[derive(Debug, Default)]
 pub struct Ledger {
     started: AtomicU64,
+    /// Admitted against `max_requests` (started, or about to be): reserved at admission so
+    /// that two admissions racing for the last request cannot both get it.
+    reserved: AtomicU64,
     output_tokens: AtomicU64,
     next_seq: AtomicU64,
 }
@@ -50,10 +53,34 @@ impl Ledger {
     pub fn spent(&self, budget: &Budget) -> bool {
         budget
             .max_requests
-            .is_some_and(|m| self.started.load(Ordering::Relaxed) >= m)
+            .is_some_and(|m| self.reserved.load(Ordering::Acquire) >= m)
             || budget
                 .max_output_tokens
                 .is_some_and(|m| self.output_tokens.load(Ordering::Relaxed) >= m)
+    }
+
+    /// Take one request of `budget`, atomically; `false` when it is spent.
+    fn reserve(&self, budget: &Budget) -> bool {
+        if budget
+            .max_output_tokens
+            .is_some_and(|m| self.output_tokens.load(Ordering::Relaxed) >= m)
+        {
+            return false;
+        }
+        self.reserved
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
+                budget
+                    .max_requests
+                    .map_or(Some(r + 1), |m| (r < m).then_some(r + 1))
+            })
+            .is_ok()
+    }
+
+    /// Give back a reservation that did not start.
+    fn release(&self) {
+        let _ = self
+            .reserved
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| r.checked_sub(1));
     }
 }
 
@@ -206,15 +233,24 @@ impl<E: Execute> Launcher<E> {
     /// Admit one request: the budget, then an in-flight permit. A refusal is counted as a drop
     /// with its reason.
     pub fn admit(self: &Arc<Self>) -> Result<Slot<E>, DropReason> {
-        if self.budget_spent() {
-            self.recorder.dropped(DropReason::Budget);
-            return Err(DropReason::Budget);
-        }
+        let reserved = match &self.spend {
+            Some((ledger, Some(budget))) => {
+                if !ledger.reserve(budget) {
+                    self.recorder.dropped(DropReason::Budget);
+                    return Err(DropReason::Budget);
+                }
+                true
+            }
+            _ => false,
+        };
         let permit = match &self.limit {
             None => None,
             Some(l) => match Arc::clone(l).try_acquire_owned() {
                 Ok(p) => Some(p),
                 Err(_) => {
+                    if let (true, Some((ledger, _))) = (reserved, &self.spend) {
+                        ledger.release();
+                    }
                     self.recorder.dropped(DropReason::MaxInFlight);
                     return Err(DropReason::MaxInFlight);
                 }
@@ -223,6 +259,7 @@ impl<E: Execute> Launcher<E> {
         Ok(Slot {
             launcher: Arc::clone(self),
             permit,
+            reserved,
             used: false,
         })
     }
@@ -239,6 +276,8 @@ impl<E: Execute> Launcher<E> {
 pub struct Slot<E: Execute> {
     launcher: Arc<Launcher<E>>,
     permit: Option<OwnedSemaphorePermit>,
+    /// It holds one request of the budget (given back if it does not start).
+    reserved: bool,
     used: bool,
 }
 
@@ -265,13 +304,22 @@ impl<E: Execute> Slot<E> {
     /// Give the slot back unused, counting the arrival as dropped for `reason`.
     pub fn refuse(mut self, reason: DropReason) {
         self.used = true;
+        self.release();
         self.launcher.recorder.dropped(reason);
+    }
+
+    /// The budget reservation of a slot that will not start.
+    fn release(&self) {
+        if let (true, Some((ledger, _))) = (self.reserved, &self.launcher.spend) {
+            ledger.release();
+        }
     }
 }
 
 impl<E: Execute> Drop for Slot<E> {
     fn drop(&mut self) {
         if !self.used {
+            self.release();
             self.launcher.recorder.dropped(DropReason::ShuttingDown);
         }
     }

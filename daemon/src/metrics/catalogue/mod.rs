@@ -389,6 +389,24 @@ pub const RUN_START_TIME: Instrument = inst(
     &[],
     &[],
 );
+pub const RUN_PLANNED_END: Instrument = inst(
+    "llmsoak.run.planned_end_timestamp",
+    "llmsoak_run_planned_end_timestamp_seconds",
+    Gauge,
+    "s",
+    "Unix time the run plans to stop sending load (--duration, or the end of its phases; updated on reload); 4102444800 (2100-01-01) for a run without an end. A run that stops reporting before it stopped early (LlmSoakRunStoppedEarly).",
+    &[],
+    &[],
+);
+pub const RUN_SHARDS: Instrument = inst(
+    "llmsoak.run.shards",
+    "llmsoak_run_shards",
+    Gauge,
+    "{replica}",
+    "N of this replica's --shard I/N: how many replicas together send the schedule (LlmSoakShardMissing compares it with the replicas reporting).",
+    &[],
+    &[],
+);
 
 /// Every instrument, in exposition order.
 pub const ALL: &[Instrument] = &[
@@ -433,6 +451,8 @@ pub const ALL: &[Instrument] = &[
     RUN_INFO,
     BUILD_INFO,
     RUN_START_TIME,
+    RUN_PLANNED_END,
+    RUN_SHARDS,
     OTLP_EXPORT_FAILURES,
     PROBE_STATUS,
     PROBE_SUCCESS,
@@ -442,6 +462,7 @@ pub const ALL: &[Instrument] = &[
     PROCESS_CPU,
     PROCESS_THREADS,
     PROCESS_FDS,
+    PROCESS_MAX_FDS,
     SYSTEM_CPU,
     SYSTEM_MEMORY,
     SYSTEM_MEMORY_LIMIT,

@@ -88,6 +88,15 @@ pub const PROCESS_FDS: Instrument = inst(
     &[],
     &[],
 );
+pub const PROCESS_MAX_FDS: Instrument = inst(
+    "llmsoak.process.max_fds",
+    "llmsoak_process_max_fds",
+    Gauge,
+    "",
+    "The llm-soak process's open file descriptor limit (soft RLIMIT_NOFILE; the OTLP twin of process_max_fds, for the fd-leak alert).",
+    &[],
+    &[],
+);
 pub const SYSTEM_CPU: Instrument = inst(
     "system.cpu.utilization",
     "system_cpu_utilization_ratio",
@@ -129,7 +138,7 @@ pub const TARGET_MEMORY: Instrument = inst(
     "llmsoak_target_process_memory_usage_bytes",
     Gauge,
     "By",
-    "Resident memory of the co-located target server process.",
+    "Resident memory of the co-located target server process and its descendants (vLLM's engine core, SGLang's schedulers and TGI's shards are child processes of the server one names).",
     &[],
     &["llmsoak.target"],
 );
@@ -138,7 +147,7 @@ pub const TARGET_VIRTUAL: Instrument = inst(
     "llmsoak_target_process_memory_virtual_bytes",
     Gauge,
     "By",
-    "Virtual memory of the co-located target server process.",
+    "Virtual memory of the co-located target server process and its descendants.",
     &[],
     &["llmsoak.target"],
 );

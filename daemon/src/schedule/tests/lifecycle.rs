@@ -241,3 +241,38 @@ async fn a_session_stopped_between_turns_ends_and_leaves_no_request_open() {
     assert_eq!(recorder.totals.sessions.load(Ordering::Relaxed), 0);
     assert!(sessions.open().is_some(), "the session slot came back");
 }
+
+#[tokio::test]
+async fn admissions_racing_for_the_last_requests_of_a_budget_never_overspend_it() {
+    // Admission reserves the request: slots admitted and not yet started (their prompts being
+    // prepared) count against the budget, and one given back unused frees its request again.
+    let fake = Fake::new(Duration::from_millis(5));
+    let (recorder, _) = recorder();
+    let abort = CancellationToken::new();
+    let budget = Budget {
+        max_requests: Some(50),
+        max_output_tokens: None,
+    };
+    let l = launcher(&fake, &recorder, None, Some(budget), &abort);
+    let admitted: Vec<_> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let l = Arc::clone(&l);
+                s.spawn(move || (0..40).filter_map(|_| l.admit().ok()).collect::<Vec<_>>())
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect()
+    });
+    assert_eq!(admitted.len(), 50, "160 admissions raced for 50 requests");
+    assert!(l.budget_spent());
+    let mut admitted = admitted.into_iter();
+    admitted.next().unwrap().refuse(DropReason::MaxSessions);
+    assert!(!l.budget_spent(), "a refused slot gives its request back");
+    assert!(l.admit().is_ok());
+    drop(admitted);
+    // 110 refused for the budget, one for max_sessions, and 50 slots dropped unused.
+    assert_eq!(recorder.totals.dropped(), 110 + 1 + 50);
+}

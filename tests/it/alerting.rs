@@ -1,0 +1,86 @@
+//! The alerting's one source and its routing: the committed Prometheus rules and Grafana-managed
+//! rules are exactly what the mixin (mixin/*.libsonnet) renders, and the example Alertmanager
+//! configuration is valid and sends each severity where docs/alerts.md says it goes.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use crate::common::artefacts::*;
+
+#[test]
+fn the_rendered_alerting_is_what_the_mixin_says() {
+    let python = root().join("target/tools-venv/bin/python");
+    assert!(
+        python.exists(),
+        "target/tools-venv is missing: run the tests through scripts/test.sh, which installs PyPI's jsonnet there"
+    );
+    let out = Command::new(python)
+        .args(["scripts/render-mixin.py", "--check"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The routing table of docs/alerts.md: severity -> receiver.
+fn documented_routes() -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(root().join("docs/alerts.md")).unwrap();
+    let section = text
+        .split("## Routing")
+        .nth(1)
+        .expect("docs/alerts.md has a Routing section");
+    section
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            (cells.len() >= 4 && cells[1].starts_with('`') && cells[2].starts_with('`')).then(
+                || {
+                    (
+                        cells[1].trim_matches('`').to_string(),
+                        cells[2].trim_matches('`').to_string(),
+                    )
+                },
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn alertmanager_routes_every_severity_where_the_docs_say() {
+    let config = root().join("deploy/alertmanager/alertmanager.yml");
+    let check = Command::new("amtool")
+        .args(["check-config"])
+        .arg(&config)
+        .output()
+        .expect("amtool (Debian's prometheus-alertmanager; scripts/test.sh installs it)");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let routes = documented_routes();
+    let severities: std::collections::BTreeSet<String> = alerts()
+        .iter()
+        .map(|a| a["labels"]["severity"].as_str().unwrap().to_string())
+        .collect();
+    for sev in &severities {
+        let want = routes
+            .get(sev)
+            .unwrap_or_else(|| panic!("docs/alerts.md does not say where severity {sev} goes"));
+        let out = Command::new("amtool")
+            .args(["config", "routes", "test", "--config.file"])
+            .arg(&config)
+            .arg(format!("severity={sev}"))
+            .arg("alertname=LlmSoakTest")
+            .output()
+            .unwrap();
+        let got = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(&got, want, "severity {sev}");
+    }
+}
