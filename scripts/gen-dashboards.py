@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DS = {"type": "prometheus", "uid": "${datasource}"}
-S = 'job=~"$job", instance=~"$instance", llmsoak_scenario=~"$scenario", gen_ai_request_model=~"$model"'
+S = 'job=~"$job", instance=~"$instance", llmsoak_target=~"$target", llmsoak_scenario=~"$scenario", gen_ai_request_model=~"$model"'
 P = 'job=~"$job", instance=~"$instance"'
 RI = "$__rate_interval"
 
@@ -19,8 +19,30 @@ def tpot_mean(sel=S, win=RI, off=""):
             f"sum(rate(llmsoak_request_time_per_output_token_seconds_count{{{sel}}}[{win}]{off}))")
 
 
-def q(quantile, metric, sel=S):
-    return f"histogram_quantile({quantile}, sum by (le) (rate({metric}_bucket{{{sel}}}[{RI}])))"
+def q(quantile, metric, sel=S, by=""):
+    by = f"le, {by}" if by else "le"
+    return f"histogram_quantile({quantile}, sum by ({by}) (rate({metric}_bucket{{{sel}}}[{RI}])))"
+
+
+# Latency series are split by target and scenario: an A/B soak or a multi-scenario run is never
+# blended into one line.
+SPLIT = "llmsoak_target, llmsoak_scenario"
+LEG = "{{llmsoak_target}} {{llmsoak_scenario}}"
+
+
+def mean_by(metric, sel=S, off=""):
+    return (f"sum by ({SPLIT}) (rate({metric}_sum{{{sel}}}[{RI}]{off})) / "
+            f"sum by ({SPLIT}) (rate({metric}_count{{{sel}}}[{RI}]{off}))")
+
+
+# Explicit thresholds: Grafana's default (red at 80) would paint any panel above 80 red.
+NEUTRAL = {"mode": "absolute", "steps": [{"color": "green", "value": None}]}
+
+
+def steps(*pairs):
+    """Thresholds: green below the first value, then each (value, colour)."""
+    return {"mode": "absolute", "steps": [{"color": "green", "value": None}]
+            + [{"color": c, "value": v} for v, c in pairs]}
 
 
 class Board:
@@ -47,12 +69,14 @@ class Board:
             self._newline()
         p = {"id": self.next_id, "type": kind, "title": title, "description": description,
              "datasource": DS, "gridPos": {"h": h, "w": w, "x": self.row_x, "y": self.y},
-             "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+             "fieldConfig": {"defaults": {"unit": unit, "thresholds": extra.pop("thresholds", NEUTRAL)},
+                             "overrides": []},
              "targets": [{"datasource": DS, "refId": chr(65 + i), "expr": e, "legendFormat": l,
                           **({"format": "heatmap"} if kind == "heatmap" else {})}
                          for i, (e, l) in enumerate(targets)]}
         if kind == "heatmap":
-            p["options"] = {"calculate": False, "yAxis": {"unit": unit}, "cellGap": 1}
+            p["options"] = {"calculate": False, "yAxis": {"unit": unit}, "cellGap": 1,
+                            "color": {"mode": "scheme", "scheme": "Oranges"}}
         if kind == "stat":
             p["options"] = {"reduceOptions": {"calcs": ["lastNotNull"]}, "colorMode": "value"}
         p.update(extra)
@@ -62,21 +86,32 @@ class Board:
         (self.row["panels"] if self.row else self.panels).append(p)
 
 
-def variables(extra_vllm=False):
+def variables(extra_vllm=False, requests=True):
+    """Data source, job, run (its run id picks its instances), instance; for the request panels
+    target, scenario and model too."""
     v = [
         {"name": "datasource", "type": "datasource", "query": "prometheus", "label": "Data source"},
         {"name": "job", "type": "query", "datasource": DS, "query": "label_values(llmsoak_run_info, job)",
          "includeAll": True, "multi": True, "refresh": 2, "label": "job"},
+        {"name": "run", "type": "query", "datasource": DS,
+         "query": 'label_values(llmsoak_run_info{job=~"$job"}, llmsoak_run_id)', "includeAll": True, "multi": True,
+         "refresh": 2, "label": "run"},
         {"name": "instance", "type": "query", "datasource": DS,
-         "query": 'label_values(llmsoak_run_info{job=~"$job"}, instance)', "includeAll": True, "multi": True,
-         "refresh": 2, "label": "instance"},
-        {"name": "scenario", "type": "query", "datasource": DS,
-         "query": 'label_values(llmsoak_requests_started_total{job=~"$job"}, llmsoak_scenario)',
-         "includeAll": True, "multi": True, "refresh": 2, "label": "scenario"},
-        {"name": "model", "type": "query", "datasource": DS,
-         "query": 'label_values(llmsoak_requests_started_total{job=~"$job"}, gen_ai_request_model)',
-         "includeAll": True, "multi": True, "refresh": 2, "label": "model"},
+         "query": 'label_values(llmsoak_run_info{job=~"$job", llmsoak_run_id=~"$run"}, instance)', "includeAll": True,
+         "multi": True, "refresh": 2, "label": "instance"},
     ]
+    if requests:
+        v += [
+            {"name": "target", "type": "query", "datasource": DS,
+             "query": 'label_values(llmsoak_requests_started_total{job=~"$job"}, llmsoak_target)',
+             "includeAll": True, "multi": True, "refresh": 2, "label": "target"},
+            {"name": "scenario", "type": "query", "datasource": DS,
+             "query": 'label_values(llmsoak_requests_started_total{job=~"$job"}, llmsoak_scenario)',
+             "includeAll": True, "multi": True, "refresh": 2, "label": "scenario"},
+            {"name": "model", "type": "query", "datasource": DS,
+             "query": 'label_values(llmsoak_requests_started_total{job=~"$job"}, gen_ai_request_model)',
+             "includeAll": True, "multi": True, "refresh": 2, "label": "model"},
+        ]
     if extra_vllm:
         v.append({"name": "vllm_job", "type": "query", "datasource": DS,
                   "query": "label_values(vllm:num_requests_waiting, job)", "includeAll": True, "multi": True,
@@ -88,10 +123,25 @@ def variables(extra_vllm=False):
     return {"list": v}
 
 
-def dashboard(uid, title, board, tags, extra_vllm=False):
+def annotations():
+    """Events from the daemon's own series, drawn on every time series panel."""
+    def a(name, expr, color, title):
+        return {"name": name, "datasource": DS, "enable": True, "iconColor": color, "expr": expr,
+                "step": "1m", "titleFormat": title, "tagKeys": "job,instance"}
+    return {"list": [
+        a("Phase changes", f"changes(llmsoak_schedule_phase{{{P}}}[1m]) > 0", "blue", "load phase changed"),
+        a("Config reloads", f"changes(llmsoak_config_last_reload_timestamp_seconds{{{P}}}[1m]) > 0", "purple",
+          "config reloaded"),
+        a("Target restarts", f"increase(llmsoak_target_process_restarts_total{{{P}}}[1m]) > 0", "red",
+          "target server restarted"),
+        a("Baseline set", f"changes(llmsoak_baseline_samples{{{P}}}[1m]) > 0", "green", "drift baseline set"),
+    ]}
+
+
+def dashboard(uid, title, board, tags, extra_vllm=False, requests=True):
     return {"uid": uid, "title": title, "tags": tags, "schemaVersion": 39, "version": 1, "editable": False,
             "timezone": "browser", "refresh": "30s", "time": {"from": "now-6h", "to": "now"},
-            "templating": variables(extra_vllm), "annotations": {"list": []}, "panels": board.panels,
+            "templating": variables(extra_vllm, requests), "annotations": annotations(), "panels": board.panels,
             "description": "llm-soak: client-side token latency, drift, load-generator health and resources. "
                            "Generated by scripts/gen-dashboards.py."}
 
@@ -102,60 +152,83 @@ def overview():
     b.panel("stat", "Success rate", "reqps", "Successful requests per second.",
             [(f'sum(rate(llmsoak_requests_total{{{S}, outcome="success"}}[{RI}]))', "success")], w=4, h=4)
     b.panel("stat", "Error ratio", "percentunit",
-            "Failed (error, timeout) share of finished requests; cancellations (drain, reload) are excluded.",
+            "Failed (error, timeout) share of finished requests; cancellations (drain, reload) are excluded. "
+            "Amber from 0.1 % (the availability SLO's budget), red from 1 %.",
             [(f'sum(rate(llmsoak_requests_total{{{S}, outcome=~"error|timeout"}}[{RI}])) / '
-              f'sum(rate(llmsoak_requests_total{{{S}, outcome!="cancelled"}}[{RI}]))', "errors")], w=4, h=4)
-    b.panel("stat", "TTFT p95", "s", "95th percentile time to first token (successful requests).",
-            [(q(0.95, "llmsoak_request_time_to_first_token_seconds"), "p95")], w=4, h=4)
+              f'sum(rate(llmsoak_requests_total{{{S}, outcome!="cancelled"}}[{RI}]))', "errors")], w=4, h=4,
+            thresholds=steps((0.001, "orange"), (0.01, "red")))
+    b.panel("stat", "TTFT p95", "s", "95th percentile time to first token (successful requests); red above the 1 s SLO.",
+            [(q(0.95, "llmsoak_request_time_to_first_token_seconds"), "p95")], w=4, h=4,
+            thresholds=steps((0.8, "orange"), (1.0, "red")))
     b.panel("stat", "TPOT vs baseline", "percentunit",
-            "Mean time per output token now, divided by the baseline llm-soak set after its warm-up (1 = no drift).",
+            "Mean time per output token now, divided by the baseline llm-soak set after its warm-up (1 = no drift); "
+            "the drift alert fires above 1.15.",
             [(f'({tpot_mean()}) / max(llmsoak_baseline_time_per_output_token_seconds{{{S}, stat="mean"}})', "ratio")],
-            w=4, h=4)
-    b.panel("stat", "Canary", "none", "Last canary probe: 1 succeeded, 0 failed.",
-            [(f"min(llmsoak_canary_success{{{P}}})", "canary")], w=4, h=4,
-            **{"fieldConfig": {"defaults": {"unit": "none", "mappings": [
+            w=4, h=4, thresholds=steps((1.1, "orange"), (1.15, "red")))
+    b.panel("stat", "Canary", "none", "Last canary probe: UP succeeded, DOWN failed or no canary reporting.",
+            [(f"min(llmsoak_canary_success{{{P}}}) or vector(0)", "canary")], w=4, h=4,
+            **{"fieldConfig": {"defaults": {"unit": "none", "thresholds": steps((1, "green")), "mappings": [
                 {"type": "value", "options": {"0": {"text": "DOWN", "color": "red"}, "1": {"text": "UP", "color": "green"}}}]},
                 "overrides": []}})
     b.panel("stat", "Soak elapsed", "dtdurations", "Time since the run started.",
             [(f"time() - min(llmsoak_run_start_time_seconds{{{P}}})", "elapsed")], w=4, h=4)
 
     b.add_row("Latency")
-    b.panel("timeseries", "TTFT quantiles and mean", "s",
-            "Time to first token: p50/p90/p99 from the histogram, mean exact from sum/count.",
-            [(q(x, "llmsoak_request_time_to_first_token_seconds"), f"p{int(x*100)}") for x in (0.5, 0.9, 0.99)]
-            + [(f"sum(rate(llmsoak_request_time_to_first_token_seconds_sum{{{S}}}[{RI}])) / "
-                f"sum(rate(llmsoak_request_time_to_first_token_seconds_count{{{S}}}[{RI}]))", "mean")])
-    b.panel("heatmap", "TTFT distribution", "s", "Requests per TTFT bucket over time.",
-            [(f"sum by (le) (increase(llmsoak_request_time_to_first_token_seconds_bucket{{{S}}}[{RI}]))", "{{le}}")])
-    b.panel("timeseries", "TPOT mean, p99 and baseline", "s",
-            "Time per output token: the mean (the drift signal) with the baseline next to it; p99 for the tail.",
-            [(tpot_mean(), "mean"), (q(0.99, "llmsoak_request_time_per_output_token_seconds"), "p99"),
-             (f'max(llmsoak_baseline_time_per_output_token_seconds{{{S}, stat="mean"}})', "baseline mean")])
-    b.panel("heatmap", "Inter-chunk latency distribution", "s", "Gaps between consecutive content events.",
-            [(f"sum by (le) (increase(gen_ai_client_operation_time_per_output_chunk_seconds_bucket{{{S}}}[{RI}]))",
+    b.panel("timeseries", "TTFT p50, p99 and mean by target and scenario", "s",
+            "Time to first token: p50 and p99 from the histogram, mean exact from sum/count, per target and scenario.",
+            [(q(x, "llmsoak_request_time_to_first_token_seconds", by=SPLIT), f"{LEG} p{int(x*100)}") for x in (0.5, 0.99)]
+            + [(mean_by("llmsoak_request_time_to_first_token_seconds"), f"{LEG} mean")])
+    b.panel("heatmap", "TTFT distribution", "s", "Requests per second in each TTFT bucket (rate, not overlapping increases).",
+            [(f"sum by (le) (rate(llmsoak_request_time_to_first_token_seconds_bucket{{{S}}}[{RI}]))", "{{le}}")])
+    b.panel("timeseries", "TPOT mean, p99 and baseline by target and scenario", "s",
+            "Time per output token: the mean (the drift signal) with each target's baseline next to it; p99 for the tail.",
+            [(mean_by("llmsoak_request_time_per_output_token_seconds"), f"{LEG} mean"),
+             (q(0.99, "llmsoak_request_time_per_output_token_seconds", by=SPLIT), f"{LEG} p99"),
+             (f'max by ({SPLIT}) (llmsoak_baseline_time_per_output_token_seconds{{{S}, stat="mean"}})', f"{LEG} baseline")])
+    b.panel("heatmap", "TPOT distribution", "s", "Requests per second in each TPOT bucket.",
+            [(f"sum by (le) (rate(llmsoak_request_time_per_output_token_seconds_bucket{{{S}}}[{RI}]))", "{{le}}")])
+    b.panel("heatmap", "Inter-chunk latency distribution", "s", "Gaps between consecutive content events per second, by bucket.",
+            [(f"sum by (le) (rate(gen_ai_client_operation_time_per_output_chunk_seconds_bucket{{{S}}}[{RI}]))",
               "{{le}}")])
-    b.panel("timeseries", "End-to-end duration", "s", "Request duration p50 and p99 (all finished, non-cancelled).",
-            [(q(x, "gen_ai_client_operation_duration_seconds"), f"p{int(x*100)}") for x in (0.5, 0.99)])
+    b.panel("heatmap", "End-to-end duration distribution", "s", "Finished requests per second in each duration bucket.",
+            [(f"sum by (le) (rate(gen_ai_client_operation_duration_seconds_bucket{{{S}}}[{RI}]))", "{{le}}")])
+    b.panel("timeseries", "End-to-end duration by target and scenario", "s",
+            "Request duration p50 and p99 (all finished, non-cancelled).",
+            [(q(x, "gen_ai_client_operation_duration_seconds", by=SPLIT), f"{LEG} p{int(x*100)}") for x in (0.5, 0.99)])
+    b.panel("timeseries", "Time to first answer token", "s",
+            "TTFA: to the first content that is not reasoning (differs from TTFT for reasoning models).",
+            [(q(x, "llmsoak_request_time_to_first_answer_token_seconds", by=SPLIT), f"{LEG} p{int(x*100)}")
+             for x in (0.5, 0.99)])
     b.panel("timeseries", "Corrected TTFT (from the scheduled send time)", "s",
             "TTFT measured from when the schedule wanted the request sent: includes the client's own lateness.",
-            [(q(0.99, "llmsoak_request_corrected_time_to_first_token_seconds"), "corrected p99"),
-             (q(0.99, "llmsoak_request_time_to_first_token_seconds"), "p99")])
+            [(q(0.99, "llmsoak_request_corrected_time_to_first_token_seconds", by=SPLIT), f"{LEG} corrected p99"),
+             (q(0.99, "llmsoak_request_time_to_first_token_seconds", by=SPLIT), f"{LEG} p99")])
+    b.panel("heatmap", "Input length distribution", "short", "Requests per second by input tokens (usage).",
+            [(f'sum by (le) (rate(gen_ai_client_token_usage_bucket{{{S}, gen_ai_token_type="input"}}[{RI}]))', "{{le}}")])
+    b.panel("heatmap", "Output length distribution", "short", "Requests per second by output tokens (usage).",
+            [(f'sum by (le) (rate(gen_ai_client_token_usage_bucket{{{S}, gen_ai_token_type="output"}}[{RI}]))', "{{le}}")])
 
     b.add_row("Drift")
     b.panel("timeseries", "TPOT vs start of range", "percentunit",
             "Mean TPOT now divided by the mean TPOT at the start of the dashboard's range.",
             [(f"({tpot_mean()}) / scalar(sum(rate(llmsoak_request_time_per_output_token_seconds_sum{{{S}}}[{RI}] @ start())) / "
               f"sum(rate(llmsoak_request_time_per_output_token_seconds_count{{{S}}}[{RI}] @ start())))", "now / start")])
+    R30 = 'job=~"$job", llmsoak_target=~"$target", llmsoak_scenario=~"$scenario", gen_ai_request_model=~"$model"'
+    JOIN = "job, llmsoak_target, llmsoak_scenario, gen_ai_request_model"
     b.panel("timeseries", "TPOT vs yesterday", "percentunit",
             "30-minute mean TPOT divided by the same series a day earlier (recording rule llmsoak:tpot_seconds:mean30m).",
-            [('llmsoak:tpot_seconds:mean30m{job=~"$job", llmsoak_scenario=~"$scenario", gen_ai_request_model=~"$model"} / '
-              '(llmsoak:tpot_seconds:mean30m{job=~"$job", llmsoak_scenario=~"$scenario", gen_ai_request_model=~"$model"} offset 1d)',
-              "{{llmsoak_scenario}}")])
+            [(f'llmsoak:tpot_seconds:mean30m{{{R30}}} / (llmsoak:tpot_seconds:mean30m{{{R30}}} offset 1d)', LEG)],
+            thresholds=steps((1.15, "red")))
     b.panel("timeseries", "TPOT vs baseline", "percentunit",
-            "Mean TPOT over 30 minutes divided by the baseline; the drift alert fires above 1.15.",
-            [('llmsoak:tpot_seconds:mean30m{job=~"$job", llmsoak_scenario=~"$scenario", gen_ai_request_model=~"$model"} / on (job, llmsoak_scenario, gen_ai_request_model) '
-              'max by (job, llmsoak_scenario, gen_ai_request_model) (llmsoak_baseline_time_per_output_token_seconds{stat="mean"})',
-              "{{llmsoak_scenario}}")])
+            "Mean TPOT over 30 minutes divided by each target's baseline; the drift alert fires above 1.15.",
+            [(f'llmsoak:tpot_seconds:mean30m{{{R30}}} / on ({JOIN}) '
+              f'max by ({JOIN}) (llmsoak_baseline_time_per_output_token_seconds{{stat="mean"}})', LEG)],
+            thresholds=steps((1.15, "red")))
+    b.panel("timeseries", "TTFT vs baseline", "percentunit",
+            "Mean TTFT over 30 minutes divided by each target's baseline; the drift alert fires above 1.25.",
+            [(f'llmsoak:ttft_seconds:mean30m{{{R30}}} / on ({JOIN}) '
+              f'max by ({JOIN}) (llmsoak_baseline_time_to_first_token_seconds{{stat="mean"}})', LEG)],
+            thresholds=steps((1.25, "red")))
     b.panel("timeseries", "TTFT p95 vs start of range", "percentunit",
             "TTFT p95 now divided by the p95 at the start of the range (a tail, so a quantile).",
             [(f"{q(0.95, 'llmsoak_request_time_to_first_token_seconds')} / scalar(histogram_quantile(0.95, sum by (le) "
@@ -166,15 +239,21 @@ def overview():
             "The load shape's offered rate and the rate at which requests were really started.",
             [(f"sum(llmsoak_schedule_target_rate_per_second{{{P}}})", "offered"),
              (f"sum(rate(llmsoak_requests_started_total{{{S}}}[{RI}]))", "started")])
-    b.panel("timeseries", "In flight vs limit", "short", "Requests in flight and the concurrency limit.",
-            [(f"sum(llmsoak_requests_in_flight{{{P}}})", "in flight"), (f"sum(llmsoak_concurrency_limit{{{P}}})", "limit")])
-    b.panel("timeseries", "Schedule lag p99", "s",
-            "How late llm-soak sent requests against its schedule: above ~10 ms the client is the bottleneck.",
-            [(q(0.99, "llmsoak_schedule_lag_seconds", P), "p99")])
+    b.panel("timeseries", "In flight, limit and users", "short",
+            "Requests in flight and the open loop's cap (0 in a closed loop), or the closed loop's users.",
+            [(f"sum(llmsoak_requests_in_flight{{{P}}})", "in flight"), (f"sum(llmsoak_concurrency_limit{{{P}}})", "limit"),
+             (f"sum(llmsoak_users_active{{{P}}})", "users")])
+    b.panel("timeseries", "Schedule lag and client lag p99", "s",
+            "How late llm-soak sent requests against its schedule, and how late its own timestamps are "
+            "(the trust probe): above ~2 ms the client limits its own numbers.",
+            [(q(0.99, "llmsoak_schedule_lag_seconds", P), "schedule lag p99"),
+             (q(0.99, "llmsoak_client_lag_seconds", P), "client lag p99")],
+            thresholds=steps((0.002, "orange"), (0.1, "red")))
     b.panel("timeseries", "Dropped arrivals", "reqps", "Arrivals not sent, by reason.",
             [(f"sum by (reason) (rate(llmsoak_schedule_dropped_total{{{P}}}[{RI}]))", "{{reason}}")])
-    b.panel("timeseries", "Output tokens per second", "short", "Output tokens received per second.",
-            [(f'sum(rate(gen_ai_client_token_usage_sum{{{S}, gen_ai_token_type="output"}}[{RI}]))', "output tokens/s")])
+    b.panel("timeseries", "Output tokens per second", "short", "Output tokens received per second, by where the count came from.",
+            [(f"sum by (llmsoak_token_source) (rate(llmsoak_tokens_output_total{{{S}}}[{RI}]))", "{{llmsoak_token_source}}"),
+             (f"sum(rate(llmsoak_tokens_hidden_reasoning_total{{{S}}}[{RI}]))", "hidden reasoning")])
     b.panel("timeseries", "Token count agreement", "short",
             "Median of client re-count / server usage for sampled requests: 1 means the tokenizer agrees.",
             [(q(0.5, "llmsoak_tokens_discrepancy"), "p50")])
@@ -189,31 +268,37 @@ def overview():
              (f"sum(rate(llmsoak_tokens_usage_missing_total{{{S}}}[{RI}]))", "usage missing")])
 
     b.add_row("SLO")
+    SLO = 'job=~"$job", llmsoak_target=~"$target", llmsoak_scenario=~"$scenario"'
     b.panel("timeseries", "TTFT SLO burn rate", "short",
             "Budget burn of the TTFT SLO (99 % within 1 s; failures count as slow): the fast-burn alert fires at 14.4 (1h) / 6 (6h).",
-            [(f'llmsoak:ttft_slow:ratio_rate{w}{{job=~"$job", llmsoak_scenario=~"$scenario"}} / 0.01', w) for w in ("5m", "1h", "6h")])
+            [(f'llmsoak:ttft_slow:ratio_rate{w}{{{SLO}}} / 0.01', f"{LEG} {w}") for w in ("5m", "1h", "6h")],
+            thresholds=steps((6, "orange"), (14.4, "red")))
     b.panel("timeseries", "Availability burn rate", "short",
             "Budget burn of the 99.9 % availability SLO.",
-            [(f'llmsoak:request_error:ratio_rate{w}{{job=~"$job", llmsoak_scenario=~"$scenario"}} / 0.001', w) for w in ("5m", "1h", "6h")])
+            [(f'llmsoak:request_error:ratio_rate{w}{{{SLO}}} / 0.001', f"{LEG} {w}") for w in ("5m", "1h", "6h")],
+            thresholds=steps((6, "orange"), (14.4, "red")))
     b.panel("stat", "TTFT budget used over the range", "percentunit",
             "Share of the TTFT error budget (1 % slower than 1 s or failed) spent in the dashboard's range.",
             [(f'(1 - sum(increase(llmsoak_request_time_to_first_token_seconds_bucket{{{S}, le=~"1(\\\\.0)?"}}[$__range])) / '
-              f'sum(increase(llmsoak_requests_total{{{S}, outcome!="cancelled"}}[$__range]))) / 0.01', "budget used")], w=6)
+              f'sum(increase(llmsoak_requests_total{{{S}, outcome!="cancelled"}}[$__range]))) / 0.01', "budget used")], w=6,
+            thresholds=steps((0.5, "orange"), (1, "red")))
 
     b.add_row("Daemon health")
     b.panel("timeseries", "llm-soak memory and 4 h projection", "bytes",
             "Resident memory of llm-soak and where a linear fit over the last hour puts it in 4 hours.",
             [(f"process_resident_memory_bytes{{{P}}} or process_memory_usage_bytes{{{P}}}", "{{instance}} RSS"),
              (f"predict_linear(process_resident_memory_bytes{{{P}}}[1h], 4 * 3600)", "{{instance}} in 4h")])
-    b.panel("timeseries", "File descriptors and CPU", "short", "Open fds against the limit; CPU in cores.",
+    b.panel("timeseries", "File descriptors", "short", "Open fds against the limit.",
             [(f"process_open_fds{{{P}}} or llmsoak_process_open_fds{{{P}}}", "{{instance}} fds"),
-             (f"process_max_fds{{{P}}}", "{{instance}} max"),
-             (f"rate(process_cpu_seconds_total{{{P}}}[{RI}])", "{{instance}} cores")])
+             (f"process_max_fds{{{P}}} or llmsoak_process_max_fds{{{P}}}", "{{instance}} limit")])
+    b.panel("timeseries", "llm-soak CPU", "short", "CPU of llm-soak, in cores.",
+            [(f"rate(process_cpu_seconds_total{{{P}}}[{RI}])", "{{instance}} cores")])
     b.panel("timeseries", "Probes and exports", "short",
             "Resource probe status (0 ok, 1 unavailable, 2 no device, 3 not found, 4 partial, 5 error) and OTLP export failures.",
             [(f"max by (probe) (llmsoak_probe_status{{{P}}})", "{{probe}} status"),
-             (f"sum(rate(llmsoak_otlp_export_failures_total{{{P}}}[{RI}]))", "OTLP failures/s")])
-    b.panel("timeseries", "Config reloads", "short", "Whether the last reload succeeded (1) and the config checksum.",
+             (f"sum(rate(llmsoak_otlp_export_failures_total{{{P}}}[{RI}]))", "OTLP failures/s")],
+            thresholds=steps((3, "red")))
+    b.panel("timeseries", "Config reloads", "short", "Whether the last reload succeeded (1) or was refused (0).",
             [(f"min(llmsoak_config_last_reload_successful{{{P}}})", "last reload ok")])
 
     b.add_row("GPU, host and target process")
@@ -221,16 +306,26 @@ def overview():
             [(f"hw_gpu_utilization_ratio{{{P}}}", "{{hw_id}}")])
     b.panel("timeseries", "GPU memory used and limit", "bytes", "GPU memory per GPU; creep here is a server-side leak.",
             [(f"hw_gpu_memory_usage_bytes{{{P}}}", "{{hw_id}} used"), (f"hw_gpu_memory_limit_bytes{{{P}}}", "{{hw_id}} limit")])
-    b.panel("timeseries", "GPU power and temperature", "watt", "Power draw (W) and temperature (°C) per GPU.",
-            [(f"hw_power_watts{{{P}}}", "{{hw_id}} W"), (f"hw_temperature_celsius{{{P}}}", "{{hw_id}} °C")])
+    b.panel("timeseries", "GPU power", "watt", "Power draw per GPU.",
+            [(f"hw_power_watts{{{P}}}", "{{hw_id}}")], w=8)
+    b.panel("timeseries", "GPU temperature", "celsius", "Temperature per GPU.",
+            [(f"hw_temperature_celsius{{{P}}}", "{{hw_id}}")], w=8, thresholds=steps((80, "orange"), (90, "red")))
+    b.panel("timeseries", "GPU SM clock", "hertz", "Streaming-multiprocessor clock per GPU: a busy GPU below its usual clock is throttling.",
+            [(f"hw_gpu_clock_sm_hertz{{{P}}}", "{{hw_id}}")], w=8)
     b.panel("timeseries", "Energy per output token", "joule",
             "GPU energy divided by output tokens received (all GPUs llm-soak samples).",
             [(f"sum(rate(hw_energy_joules_total{{{P}}}[{RI}])) / "
               f'sum(rate(gen_ai_client_token_usage_sum{{{S}, gen_ai_token_type="output"}}[{RI}]))', "J/token")])
     b.panel("timeseries", "Target process memory", "bytes",
-            "RSS of the co-located server process and its 4 h projection.",
+            "RSS of the co-located server process tree and its 4 h projection.",
             [(f"llmsoak_target_process_memory_usage_bytes{{{P}}}", "{{llmsoak_target}} RSS"),
              (f"predict_linear(llmsoak_target_process_memory_usage_bytes{{{P}}}[2h], 4 * 3600)", "{{llmsoak_target}} in 4h")])
+    b.panel("timeseries", "Target process CPU and fds", "short", "The server process's CPU (cores) and open fds.",
+            [(f"llmsoak_target_process_cpu_utilization_ratio{{{P}}}", "{{llmsoak_target}} cores"),
+             (f"llmsoak_target_process_open_fds{{{P}}}", "{{llmsoak_target}} fds")])
+    b.panel("stat", "Target restarts over the range", "short", "New pids of the target server process in the range: a soak's main verdict.",
+            [(f"sum(increase(llmsoak_target_process_restarts_total{{{P}}}[$__range]))", "restarts")], w=6,
+            thresholds=steps((1, "red")))
     b.panel("timeseries", "Host CPU and memory", "percentunit", "Host CPU utilization and used memory share.",
             [(f"system_cpu_utilization_ratio{{{P}}}", "cpu"),
              (f'system_memory_usage_bytes{{{P}, system_memory_state="used"}} / on (job, instance) system_memory_limit_bytes{{{P}}}', "memory")])
@@ -241,6 +336,11 @@ def overview():
             "llm-soak's TTFT p50 minus vLLM's own: network, gateway and queueing outside the engine.",
             [(f"{q(0.5, 'llmsoak_request_time_to_first_token_seconds')} - "
               f"histogram_quantile(0.5, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket{{{V}}}[{RI}])))", "client - server")])
+    b.panel("timeseries", "Client vs server time per token", "s",
+            "llm-soak's mean TPOT next to vLLM's mean inter-token latency (its per-token time, measured in the engine).",
+            [(tpot_mean(), "client TPOT mean"),
+             (f"sum(rate(vllm:inter_token_latency_seconds_sum{{{V}}}[{RI}])) / "
+              f"sum(rate(vllm:inter_token_latency_seconds_count{{{V}}}[{RI}]))", "server ITL mean")])
     b.panel("timeseries", "Queue and KV cache", "short", "Requests waiting and running; KV cache usage (0-1).",
             [(f"sum(vllm:num_requests_waiting{{{V}}})", "waiting"), (f"sum(vllm:num_requests_running{{{V}}})", "running"),
              (f"max(vllm:kv_cache_usage_perc{{{V}}})", "KV cache")])
@@ -255,13 +355,19 @@ def canary():
     b = Board()
     C = 'job=~"$job", instance=~"$instance", llmsoak_scenario="canary"'
     b.add_row("Canary")
-    b.panel("stat", "Canary", "none", "Last probe: 1 succeeded, 0 failed.",
-            [(f"min(llmsoak_canary_success{{{P}}})", "canary")], w=6, h=4)
+    b.panel("stat", "Canary", "none", "Last probe: UP succeeded, DOWN failed — or no canary reporting at all.",
+            [(f"min(llmsoak_canary_success{{{P}}}) or vector(0)", "canary")], w=6, h=4,
+            **{"fieldConfig": {"defaults": {"unit": "none", "thresholds": steps((1, "green")), "mappings": [
+                {"type": "value", "options": {"0": {"text": "DOWN", "color": "red"}, "1": {"text": "UP", "color": "green"}}}]},
+                "overrides": []}})
     b.panel("stat", "Since last success", "s", "Seconds since the last successful probe; the alert fires after 600.",
-            [(f"time() - max(llmsoak_canary_last_success_timestamp_seconds{{{P}}})", "age")], w=6, h=4)
+            [(f"time() - max(llmsoak_canary_last_success_timestamp_seconds{{{P}}})", "age")], w=6, h=4,
+            thresholds=steps((300, "orange"), (600, "red")))
     b.panel("stat", "Availability over the range", "percentunit", "Successful probes over all probes in the range.",
             [(f'sum(increase(llmsoak_canary_probes_total{{{P}, outcome="success"}}[$__range])) / '
-              f"sum(increase(llmsoak_canary_probes_total{{{P}}}[$__range]))", "availability")], w=6, h=4)
+              f"sum(increase(llmsoak_canary_probes_total{{{P}}}[$__range]))", "availability")], w=6, h=4,
+            thresholds={"mode": "absolute", "steps": [{"color": "red", "value": None}, {"color": "orange", "value": 0.99},
+                                                      {"color": "green", "value": 0.999}]})
     b.panel("stat", "Probes per minute", "short", "Probes sent per minute (zero means the loop is stuck).",
             [(f"sum(rate(llmsoak_canary_probes_total{{{P}}}[{RI}])) * 60", "probes/min")], w=6, h=4)
     b.panel("timeseries", "Probes by outcome", "reqps", "Canary probes per second by outcome.",
@@ -278,11 +384,30 @@ def canary():
             "Mean TPOT of the probes, the baseline, and the same mean a day ago.",
             [(tpot_mean(C), "mean"), (f'max(llmsoak_baseline_time_per_output_token_seconds{{{C}, stat="mean"}})', "baseline"),
              (tpot_mean(C, off=" offset 1d"), "yesterday")])
-    return dashboard("llm-soak-canary", "llm-soak canary", b, ["llm-soak", "llm", "canary"])
+    return dashboard("llm-soak-canary", "llm-soak canary", b, ["llm-soak", "llm", "canary"], requests=False)
 
 
-for name, d in (("llm-soak-overview.json", overview()), ("llm-soak-canary.json", canary())):
-    path = ROOT / "dashboards" / name
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(d, indent=2, ensure_ascii=False) + "\n")
-    print(f"wrote {path}")
+def render():
+    return {f"dashboards/{name}": json.dumps(d, indent=2, ensure_ascii=False) + "\n"
+            for name, d in (("llm-soak-overview.json", overview()), ("llm-soak-canary.json", canary()))}
+
+
+def main():
+    import sys
+    check = "--check" in sys.argv[1:]
+    stale = []
+    for rel, text in render().items():
+        path = ROOT / rel
+        if check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(rel)
+        else:
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(text)
+            print(f"wrote {path}")
+    if stale:
+        sys.exit("not what scripts/gen-dashboards.py writes (run it and commit): " + ", ".join(stale))
+
+
+if __name__ == "__main__":
+    main()

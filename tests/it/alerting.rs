@@ -1,5 +1,6 @@
 //! The alerting's one source and its routing: the committed Prometheus rules and Grafana-managed
-//! rules are exactly what the mixin (mixin/*.libsonnet) renders, and the example Alertmanager
+//! rules are exactly what the mixin (mixin/*.libsonnet) renders (and the dashboards what
+//! scripts/gen-dashboards.py writes), and the example Alertmanager
 //! configuration is valid and sends each severity where docs/alerts.md says it goes.
 #![allow(clippy::unwrap_used)]
 
@@ -9,7 +10,7 @@ use std::process::Command;
 use crate::common::artefacts::*;
 
 #[test]
-fn the_rendered_alerting_is_what_the_mixin_says() {
+fn the_rendered_alerting_and_dashboards_are_what_their_sources_say() {
     let python = root().join("target/tools-venv/bin/python");
     assert!(
         python.exists(),
@@ -24,6 +25,17 @@ fn the_rendered_alerting_is_what_the_mixin_says() {
         out.status.success(),
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The dashboards are their generator's output too.
+    let out = Command::new("python3")
+        .args(["scripts/gen-dashboards.py", "--check"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
         String::from_utf8_lossy(&out.stderr)
     );
 }

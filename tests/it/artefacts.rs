@@ -212,8 +212,15 @@ fn dashboards_pass_the_lint() {
             .map(|v| (v["name"].as_str().unwrap(), v))
             .collect();
         assert_eq!(vars["datasource"]["type"], "datasource", "{name}");
-        for v in ["job", "instance", "scenario", "model"] {
+        for v in ["job", "run", "instance"] {
             assert!(vars.contains_key(v), "{name}: variable {v}");
+        }
+        // Every variable a dashboard declares is used by one of its queries (and every one a
+        // query uses is declared).
+        let text = d.to_string();
+        for v in vars.keys().filter(|v| **v != "datasource") {
+            let used = text.matches(&format!("${v}")).count();
+            assert!(used >= 1, "{name}: variable {v} declared but unused");
         }
         let mut ids = BTreeSet::new();
         for p in panels(&d) {
@@ -236,7 +243,22 @@ fn dashboards_pass_the_lint() {
                 p["description"].as_str().is_some_and(|s| !s.is_empty()),
                 "{name}: {title} has no description"
             );
+            // Explicit thresholds: Grafana's default paints anything above 80 red.
+            assert!(
+                p["fieldConfig"]["defaults"]["thresholds"]["steps"]
+                    .as_array()
+                    .is_some_and(|s| !s.is_empty()),
+                "{name}: {title} has no explicit thresholds"
+            );
             for t in p["targets"].as_array().unwrap() {
+                // A heatmap of overlapping increases double-counts; rates do not.
+                if p["type"] == "heatmap" {
+                    let raw = t["expr"].as_str().unwrap();
+                    assert!(
+                        raw.contains("rate(") && !raw.contains("increase("),
+                        "{name}: {title}: heatmap not rate-based: {raw}"
+                    );
+                }
                 assert_eq!(t["datasource"]["uid"], "${datasource}", "{name}: {title}");
                 let raw = t["expr"].as_str().unwrap();
                 // Every rate window is $__rate_interval ($__range only for increase over the range).

@@ -253,11 +253,11 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("test.sh", "CI (.ci/run) runs it"),
     (
         "gen-dashboards.py",
-        "artefacts: the committed dashboards are its output",
+        "alerting::the_rendered_alerting_and_dashboards_are_what_their_sources_say (--check)",
     ),
     (
         "render-mixin.py",
-        "alerting::the_rendered_alerting_is_what_the_mixin_says (--check)",
+        "alerting::the_rendered_alerting_and_dashboards_are_what_their_sources_say (--check)",
     ),
     (
         "gen-rule-tests.py",

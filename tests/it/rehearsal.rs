@@ -266,6 +266,14 @@ fn history(s: &[Sample]) -> Vec<Series> {
         series("vllm:prefix_cache_queries_total", vllm.clone(), |m| {
             m as f64 * 400.0
         }),
+        series("vllm:inter_token_latency_seconds_sum", vllm.clone(), |m| {
+            m as f64 * 600.0 * 8.0 * 0.019
+        }),
+        series(
+            "vllm:inter_token_latency_seconds_count",
+            vllm.clone(),
+            |m| m as f64 * 600.0 * 8.0,
+        ),
         series(
             "vllm:time_to_first_token_seconds_bucket",
             with(&vllm, "le", "0.1"),

@@ -70,6 +70,8 @@ pub fn substitute(expr: &str, range: &str) -> String {
         .replace("\"$instance\"", "\".*\"")
         .replace("\"$scenario\"", "\".*\"")
         .replace("\"$model\"", "\".*\"")
+        .replace("\"$target\"", "\".*\"")
+        .replace("\"$run\"", "\".*\"")
         .replace("\"$vllm_job\"", "\".*\"")
 }
 
