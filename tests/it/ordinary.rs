@@ -11,11 +11,8 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::process::Command;
 
-use crate::common::artefacts::*;
-use crate::rehearsal::{Series, fixed, notation, render, selector};
+use crate::rehearsal::{Firing, Series, fixed, promtool_test};
 
 const M: usize = 26 * 60;
 const MIB: f64 = 1_048_576.0;
@@ -393,7 +390,7 @@ fn history() -> Vec<Series> {
 }
 
 /// The alerts that must be firing at minute `at`, with their labels and `$value` text.
-fn expected(at: usize) -> Vec<(&'static str, BTreeMap<String, String>)> {
+fn expected(at: usize) -> Vec<Firing> {
     let mut out = Vec::new();
     if (RESTART_AT..RESTART_AT + 10).contains(&at) {
         out.push((
@@ -403,6 +400,7 @@ fn expected(at: usize) -> Vec<(&'static str, BTreeMap<String, String>)> {
                 ("instance", "soak-0:9464"),
                 ("llmsoak_target", "vllm"),
             ]),
+            None,
         ));
     }
     // No success for more than 10 min, until the first success after the failure.
@@ -410,109 +408,27 @@ fn expected(at: usize) -> Vec<(&'static str, BTreeMap<String, String>)> {
         out.push((
             "LlmSoakCanaryFailing",
             fixed(&[("job", "llm-soak-canary"), ("instance", "canary-0:9464")]),
+            Some(format!("{}m 0s", at - CANARY_FAIL.start)),
         ));
     }
     // Its series go stale 5 min after its last scrape, then `for: 5m`.
     if at >= SHARD_DIES + 12 {
-        out.push(("LlmSoakShardMissing", fixed(&[("job", "llm-soak-sharded")])));
+        out.push((
+            "LlmSoakShardMissing",
+            fixed(&[("job", "llm-soak-sharded")]),
+            None,
+        ));
     }
     out
 }
 
 #[test]
 fn an_ordinary_day_fires_only_the_restart_the_canary_failure_and_the_missing_shard() {
-    let history = history();
-    let alerts: BTreeMap<String, serde_json::Value> = alerts()
-        .into_iter()
-        .map(|a| (a["alert"].as_str().unwrap().to_string(), a))
-        .collect();
-    let groups: Vec<String> = ["llm-soak.rules.yml", "llm-soak.alerts.yml"]
-        .iter()
-        .flat_map(|f| {
-            yaml(&root().join("alerts").join(f))["groups"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|g| g["name"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let mut t = String::from("rule_files:\n");
-    for f in ["llm-soak.rules.yml", "llm-soak.alerts.yml"] {
-        writeln!(t, "  - {}", root().join("alerts").join(f).display()).unwrap();
-    }
-    writeln!(
-        t,
-        "evaluation_interval: 1m\ngroup_eval_order: [{}]\ntests:\n  - interval: 1m\n    input_series:",
-        groups.join(", ")
-    )
-    .unwrap();
-    for s in &history {
-        writeln!(
-            t,
-            "      - series: '{}'\n        values: '{}'",
-            selector(s),
-            notation(&s.values)
-        )
-        .unwrap();
-    }
-    t.push_str("    alert_rule_test:\n");
     // Every quarter hour of the day — warm-up, load steps, the restart and the model's reload, the
     // soak's planned end and after, the nightly soak's end, the canary failing and back, the
     // shard missing, the unrelated jobs' growth all along — and inside each expected alert.
     let mut checks: Vec<usize> = (1..=M / 15).map(|i| i * 15 - 1).collect();
     checks.extend([RESTART_AT + 5, CANARY_FAIL.start + 12, SHARD_DIES + 20]);
     checks.sort_unstable();
-    for at in checks {
-        let exp = expected(at);
-        for name in alerts.keys() {
-            writeln!(t, "      - eval_time: {at}m\n        alertname: {name}").unwrap();
-            let firing: Vec<_> = exp.iter().filter(|(n, _)| n == name).collect();
-            if firing.is_empty() {
-                continue;
-            }
-            t.push_str("        exp_alerts:\n");
-            for (_, labels) in firing {
-                let a = &alerts[name.as_str()];
-                let mut all = labels.clone();
-                all.insert(
-                    "severity".into(),
-                    a["labels"]["severity"].as_str().unwrap().into(),
-                );
-                t.push_str("          - exp_labels:\n");
-                for (k, v) in &all {
-                    writeln!(
-                        t,
-                        "              {k}: {}",
-                        serde_json::Value::from(v.clone())
-                    )
-                    .unwrap();
-                }
-                t.push_str("            exp_annotations:\n");
-                for (k, v) in a["annotations"].as_object().unwrap() {
-                    let value = (name == "LlmSoakCanaryFailing")
-                        .then(|| format!("{}m 0s", at - CANARY_FAIL.start));
-                    let text = render(v.as_str().unwrap(), labels, value.as_deref());
-                    writeln!(t, "              {k}: {}", serde_json::Value::from(text)).unwrap();
-                }
-            }
-        }
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("ordinary.test.yml");
-    std::fs::write(&file, &t).unwrap();
-    let out = Command::new("promtool")
-        .args(["test", "rules"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && report.contains("SUCCESS"),
-        "{report}"
-    );
+    promtool_test("ordinary", &history(), &checks, expected);
 }

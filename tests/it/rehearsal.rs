@@ -344,6 +344,106 @@ fn dense(v: &[f64]) -> String {
     parts.join(" ")
 }
 
+/// One alert expected to fire: its name, labels and what its `$value` renders to.
+pub(crate) type Firing = (&'static str, BTreeMap<String, String>, Option<String>);
+
+/// A promtool unit test of the shipped rules over `history` (one sample a minute): at each of
+/// `times` (minutes) every alert is checked to fire exactly `expected(at)`, with its labels and
+/// rendered annotations. Panics with promtool's report unless it passes.
+pub(crate) fn promtool_test(
+    name: &str,
+    history: &[Series],
+    times: &[usize],
+    expected: impl Fn(usize) -> Vec<Firing>,
+) {
+    let alerts: BTreeMap<String, serde_json::Value> = alerts()
+        .into_iter()
+        .map(|a| (a["alert"].as_str().unwrap().to_string(), a))
+        .collect();
+    let files = ["llm-soak.rules.yml", "llm-soak.alerts.yml"];
+    let groups: Vec<String> = files
+        .iter()
+        .flat_map(|f| {
+            yaml(&root().join("alerts").join(f))["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g["name"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut t = String::from("rule_files:\n");
+    for f in files {
+        writeln!(t, "  - {}", root().join("alerts").join(f).display()).unwrap();
+    }
+    writeln!(
+        t,
+        "evaluation_interval: 1m\ngroup_eval_order: [{}]\ntests:\n  - interval: 1m\n    input_series:",
+        groups.join(", ")
+    )
+    .unwrap();
+    for s in history {
+        writeln!(
+            t,
+            "      - series: '{}'\n        values: '{}'",
+            selector(s),
+            notation(&s.values)
+        )
+        .unwrap();
+    }
+    t.push_str("    alert_rule_test:\n");
+    for &at in times {
+        let exp = expected(at);
+        for alert in alerts.keys() {
+            writeln!(t, "      - eval_time: {at}m\n        alertname: {alert}").unwrap();
+            let firing: Vec<_> = exp.iter().filter(|(n, _, _)| n == alert).collect();
+            if firing.is_empty() {
+                continue;
+            }
+            t.push_str("        exp_alerts:\n");
+            for (_, labels, value) in firing {
+                let a = &alerts[alert.as_str()];
+                let mut all = labels.clone();
+                all.insert(
+                    "severity".into(),
+                    a["labels"]["severity"].as_str().unwrap().into(),
+                );
+                t.push_str("          - exp_labels:\n");
+                for (k, v) in &all {
+                    writeln!(
+                        t,
+                        "              {k}: {}",
+                        serde_json::Value::from(v.clone())
+                    )
+                    .unwrap();
+                }
+                t.push_str("            exp_annotations:\n");
+                for (k, v) in a["annotations"].as_object().unwrap() {
+                    let text = render(v.as_str().unwrap(), labels, value.as_deref());
+                    writeln!(t, "              {k}: {}", serde_json::Value::from(text)).unwrap();
+                }
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("{name}.test.yml"));
+    std::fs::write(&file, &t).unwrap();
+    let out = Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.contains("SUCCESS"),
+        "{report}"
+    );
+}
+
 fn expected(at: usize) -> Vec<(&'static str, BTreeMap<String, String>, Option<&'static str>)> {
     let mut out = Vec::new();
     if at >= LEAK_AT + 90 {
@@ -390,79 +490,21 @@ pub(crate) fn render(text: &str, labels: &BTreeMap<String, String>, value: Optio
 fn the_shipped_rules_fire_exactly_the_injected_problems_and_backfilled_history_answers_the_dashboards()
  {
     let history = history(&captured());
-    let alerts: BTreeMap<String, serde_json::Value> = alerts()
-        .into_iter()
-        .map(|a| (a["alert"].as_str().unwrap().to_string(), a))
-        .collect();
-
     // 1. promtool test rules over the generated series: at each time, every alert is checked.
-    let mut t = String::from("rule_files:\n");
-    for f in ["llm-soak.rules.yml", "llm-soak.alerts.yml"] {
-        writeln!(t, "  - {}", root().join("alerts").join(f).display()).unwrap();
-    }
-    t.push_str("evaluation_interval: 1m\ngroup_eval_order: [llmsoak-recording, llmsoak-client, llmsoak-canary, llmsoak-slo, llmsoak-target]\ntests:\n  - interval: 1m\n    input_series:\n");
-    for s in &history {
-        writeln!(
-            t,
-            "      - series: '{}'\n        values: '{}'",
-            selector(s),
-            notation(&s.values)
-        )
-        .unwrap();
-    }
-    t.push_str("    alert_rule_test:\n");
-    for at in [19 * 60, 23 * 60 + 30, 26 * 60] {
-        let exp = expected(at);
-        for name in alerts.keys() {
-            writeln!(t, "      - eval_time: {at}m\n        alertname: {name}").unwrap();
-            let firing: Vec<_> = exp.iter().filter(|(n, _, _)| n == name).collect();
-            if firing.is_empty() {
-                continue;
-            }
-            t.push_str("        exp_alerts:\n");
-            for (_, labels, value) in firing {
-                let a = &alerts[name.as_str()];
-                let mut all = labels.clone();
-                all.insert(
-                    "severity".into(),
-                    a["labels"]["severity"].as_str().unwrap().into(),
-                );
-                t.push_str("          - exp_labels:\n");
-                for (k, v) in &all {
-                    writeln!(
-                        t,
-                        "              {k}: {}",
-                        serde_json::Value::from(v.clone())
-                    )
-                    .unwrap();
-                }
-                t.push_str("            exp_annotations:\n");
-                for (k, v) in a["annotations"].as_object().unwrap() {
-                    let text = render(v.as_str().unwrap(), labels, *value);
-                    writeln!(t, "              {k}: {}", serde_json::Value::from(text)).unwrap();
-                }
-            }
-        }
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let test_file = dir.path().join("rehearsal.test.yml");
-    std::fs::write(&test_file, &t).unwrap();
-    let out = Command::new("promtool")
-        .args(["test", "rules"])
-        .arg(&test_file)
-        .output()
-        .unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && report.contains("SUCCESS"),
-        "{report}"
+    promtool_test(
+        "rehearsal",
+        &history,
+        &[19 * 60, 23 * 60 + 30, 26 * 60],
+        |at| {
+            expected(at)
+                .into_iter()
+                .map(|(n, l, v)| (n, l, v.map(String::from)))
+                .collect()
+        },
     );
 
     // 2. The same history backfilled into a real Prometheus.
+    let dir = tempfile::tempdir().unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
