@@ -264,9 +264,15 @@ tests.append({"interval": "1m", "input_series": [
 ]})
 
 # TTFT slow burn: 5 % slow all along (above 3x the 1 % budget, below the fast 14.4x and 6x).
+# Beside it, quiet: the canary, half its probes slow (its own alerts judge it), and a trickle of
+# a request every 20 minutes, half of them slow (under the minimum traffic of every window).
 tests.append({"interval": "10m", "input_series": [
     {"series": f'llmsoak_request_time_to_first_token_seconds_bucket{{{J},{R},le="1"}}', "values": "0+5700x60"},
     {"series": f'llmsoak_requests_total{{{J},{R},outcome="success"}}', "values": "0+6000x60"},
+    {"series": f'llmsoak_request_time_to_first_token_seconds_bucket{{{J},{RC},le="1"}}', "values": "0+5x60"},
+    {"series": f'llmsoak_requests_total{{{J},{RC},outcome="success"}}', "values": "0+10x60"},
+    {"series": f'llmsoak_request_time_to_first_token_seconds_bucket{{{J},{RT},le="1"}}', "values": "0+0.25x60"},
+    {"series": f'llmsoak_requests_total{{{J},{RT},outcome="success"}}', "values": "0+0.5x60"},
 ], "alert_rule_test": [
     quiet("LlmSoakTtftSloFastBurn", "5h"),
     fire("LlmSoakTtftSloSlowBurn", "5h", [SLO]),
@@ -287,10 +293,15 @@ tests.append({"interval": "1m", "input_series": [
     fire("LlmSoakErrorBudgetFastBurn", "60m", [SLO]),
 ]})
 
-# Error budget slow burn: 0.5 % errors all along (above 3x the 0.1 % budget, below 6x).
+# Error budget slow burn: 0.5 % errors all along (above 3x the 0.1 % budget, below 6x). Quiet
+# beside it: the canary failing a probe in ten, and the trickle failing half its requests.
 tests.append({"interval": "10m", "input_series": [
     {"series": f'llmsoak_requests_total{{{J},{R},outcome="success"}}', "values": "0+5970x60"},
     {"series": f'llmsoak_requests_total{{{J},{R},outcome="error",error_type="http_5xx"}}', "values": "0+30x60"},
+    {"series": f'llmsoak_requests_total{{{J},{RC},outcome="success"}}', "values": "0+9x60"},
+    {"series": f'llmsoak_requests_total{{{J},{RC},outcome="error",error_type="http_5xx"}}', "values": "0+1x60"},
+    {"series": f'llmsoak_requests_total{{{J},{RT},outcome="success"}}', "values": "0+0.25x60"},
+    {"series": f'llmsoak_requests_total{{{J},{RT},outcome="error",error_type="http_5xx"}}', "values": "0+0.25x60"},
 ], "alert_rule_test": [
     quiet("LlmSoakErrorBudgetFastBurn", "5h"),
     fire("LlmSoakErrorBudgetSlowBurn", "5h", [SLO]),

@@ -77,18 +77,7 @@ mod tests {
 
     #[test]
     fn the_line_shows_time_rate_and_counts() {
-        let (meter, _registry) = crate::metrics::test_meter();
-        let summary = Arc::new(SummarySink::new(
-            vec!["s".into()],
-            None,
-            Vec::new(),
-            Instant::now(),
-        ));
-        let r = Recorder::new(
-            &meter,
-            vec![Vec::new()],
-            vec![Arc::clone(&summary) as Arc<dyn crate::metrics::Sink>],
-        );
+        let (r, summary) = crate::metrics::test_recorder();
         r.set_schedule(2.5, 0);
         r.started(0);
         r.dropped(crate::metrics::catalogue::DropReason::MaxInFlight);

@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use crate::common::artefacts::*;
 
@@ -16,28 +15,11 @@ fn the_rendered_alerting_and_dashboards_are_what_their_sources_say() {
         python.exists(),
         "target/tools-venv is missing: run the tests through scripts/test.sh, which installs PyPI's jsonnet there"
     );
-    let out = Command::new(python)
-        .args(["scripts/render-mixin.py", "--check"])
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, out) = run_tool(python, &["scripts/render-mixin.py", "--check"], &[]);
+    assert!(ok, "{out}");
     // The dashboards are their generator's output too.
-    let out = Command::new("python3")
-        .args(["scripts/gen-dashboards.py", "--check"])
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, out) = run_tool("python3", &["scripts/gen-dashboards.py", "--check"], &[]);
+    assert!(ok, "{out}");
 }
 
 /// The routing table of docs/alerts.md: severity -> receiver.
@@ -65,17 +47,9 @@ fn documented_routes() -> BTreeMap<String, String> {
 
 #[test]
 fn alertmanager_routes_every_severity_where_the_docs_say() {
-    let config = root().join("deploy/alertmanager/alertmanager.yml");
-    let check = Command::new("amtool")
-        .args(["check-config"])
-        .arg(&config)
-        .output()
-        .expect("amtool (Debian's prometheus-alertmanager; scripts/test.sh installs it)");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    let config = "deploy/alertmanager/alertmanager.yml";
+    let (ok, out) = run_tool("amtool", &["check-config", config], &[]);
+    assert!(ok, "{out}");
     let routes = documented_routes();
     let severities: std::collections::BTreeSet<String> = alerts()
         .iter()
@@ -85,14 +59,23 @@ fn alertmanager_routes_every_severity_where_the_docs_say() {
         let want = routes
             .get(sev)
             .unwrap_or_else(|| panic!("docs/alerts.md does not say where severity {sev} goes"));
-        let out = Command::new("amtool")
-            .args(["config", "routes", "test", "--config.file"])
-            .arg(&config)
-            .arg(format!("severity={sev}"))
-            .arg("alertname=LlmSoakTest")
-            .output()
-            .unwrap();
-        let got = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let severity = format!("severity={sev}");
+        let args = [
+            "config",
+            "routes",
+            "test",
+            "--config.file",
+            config,
+            &severity,
+        ];
+        let (ok, out) = run_tool(
+            "amtool",
+            &[&args[..], &["alertname=LlmSoakTest"]].concat(),
+            &[],
+        );
+        assert!(ok, "{out}");
+        // The receiver's name first; amtool's warnings follow on stderr.
+        let got = out.lines().next().unwrap_or_default().trim().to_string();
         assert_eq!(&got, want, "severity {sev}");
     }
 }

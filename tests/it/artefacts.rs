@@ -7,7 +7,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 
 use crate::common::artefacts::*;
 use llm_soak::metrics::catalogue::{self, Kind};
@@ -30,19 +29,7 @@ fn known() -> BTreeSet<String> {
 }
 
 fn promtool(args: &[&str]) -> (bool, String) {
-    let out = Command::new("promtool")
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("promtool (scripts/test.sh installs it)");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    run_tool("promtool", args, &[])
 }
 
 #[test]

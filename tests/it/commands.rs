@@ -682,18 +682,8 @@ fn the_uniformity_trap_prints_both_rows() {
 #[test]
 fn scripts_check_their_arguments() {
     let run = |args: &[&str], env: &[(&str, &str)]| {
-        let out = Command::new(args[0])
-            .args(&args[1..])
-            .envs(env.iter().copied())
-            .current_dir(root())
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "{args:?}: {text}");
+        let (ok, text) = crate::common::artefacts::run_tool(args[0], &args[1..], env);
+        assert!(ok, "{args:?}: {text}");
         text
     };
     let bin = bin();

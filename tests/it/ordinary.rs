@@ -12,12 +12,13 @@
 
 use std::collections::BTreeMap;
 
+use llm_soak::metrics::run::NEVER;
+
 use crate::rehearsal::{Firing, Series, fixed, promtool_test};
 
 const M: usize = 26 * 60;
 const MIB: f64 = 1_048_576.0;
 const GIB: f64 = 1024.0 * MIB;
-const NEVER: f64 = 4_102_444_800.0;
 const R_LABELS: &[(&str, &str)] = &[
     ("gen_ai_operation_name", "chat"),
     ("gen_ai_provider_name", "openai"),

@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::artefacts::*;
@@ -42,6 +41,16 @@ fn labels_of(samples: &[Sample], name: &str, filter: &[(&str, &str)]) -> BTreeMa
     l.insert("job".into(), "llm-soak".into());
     l.insert("instance".into(), "soak-0:9464".into());
     l
+}
+
+/// A series with the label set `name` has in the captured scrape (matching `filter`).
+fn from_scrape(
+    s: &[Sample],
+    name: &str,
+    filter: &[(&str, &str)],
+    f: impl Fn(usize) -> f64,
+) -> Series {
+    series(name, labels_of(s, name, filter), f)
 }
 
 pub(crate) fn series(
@@ -136,11 +145,7 @@ fn history(s: &[Sample]) -> Vec<Series> {
         l
     };
     vec![
-        series(
-            "llmsoak_run_info",
-            labels_of(s, "llmsoak_run_info", &[]),
-            |_| 1.0,
-        ),
+        from_scrape(s, "llmsoak_run_info", &[], |_| 1.0),
         series(
             "up",
             fixed(&[("job", "llm-soak"), ("instance", "soak-0:9464")]),
@@ -151,34 +156,16 @@ fn history(s: &[Sample]) -> Vec<Series> {
             fixed(&[("job", "vllm"), ("instance", "vllm-0:8000")]),
             |_| 1.0,
         ),
-        series(
-            "llmsoak_run_start_time_seconds",
-            labels_of(s, "llmsoak_run_start_time_seconds", &[]),
-            |_| 0.0,
-        ),
-        series(
-            "process_resident_memory_bytes",
-            labels_of(s, "process_resident_memory_bytes", &[]),
-            |m| 200.0 * MIB + m.saturating_sub(LEAK_AT) as f64 * 2.0 * MIB,
-        ),
-        series(
-            "process_open_fds",
-            labels_of(s, "process_open_fds", &[]),
-            |_| 40.0,
-        ),
-        series(
-            "process_max_fds",
-            labels_of(s, "process_max_fds", &[]),
-            |_| 65536.0,
-        ),
-        series(tpot_sum, labels_of(s, tpot_sum, &s1), tpot),
-        series(tpot_count, labels_of(s, tpot_count, &s1), |m| {
-            m as f64 * 600.0
+        from_scrape(s, "llmsoak_run_start_time_seconds", &[], |_| 0.0),
+        from_scrape(s, "process_resident_memory_bytes", &[], |m| {
+            200.0 * MIB + m.saturating_sub(LEAK_AT) as f64 * 2.0 * MIB
         }),
-        series(tpot_sum, labels_of(s, tpot_sum, &canary), |m| {
-            m as f64 * 0.02
-        }),
-        series(tpot_count, labels_of(s, tpot_count, &canary), |m| m as f64),
+        from_scrape(s, "process_open_fds", &[], |_| 40.0),
+        from_scrape(s, "process_max_fds", &[], |_| 65536.0),
+        from_scrape(s, tpot_sum, &s1, tpot),
+        from_scrape(s, tpot_count, &s1, |m| m as f64 * 600.0),
+        from_scrape(s, tpot_sum, &canary, |m| m as f64 * 0.02),
+        from_scrape(s, tpot_count, &canary, |m| m as f64),
         series(
             "llmsoak_baseline_time_per_output_token_seconds",
             base_labels,
@@ -225,26 +212,17 @@ fn history(s: &[Sample]) -> Vec<Series> {
             labels_of(s, "llmsoak_canary_probes_total", &[("outcome", "success")]),
             |m| m as f64,
         ),
-        series(
+        from_scrape(
+            s,
             "llmsoak_canary_last_success_timestamp_seconds",
-            labels_of(s, "llmsoak_canary_last_success_timestamp_seconds", &[]),
+            &[],
             |m| (m * 60) as f64,
         ),
-        series(
-            "llmsoak_requests_in_flight",
-            labels_of(s, "llmsoak_requests_in_flight", &[]),
-            |_| 5.0,
-        ),
-        series(
-            "llmsoak_concurrency_limit",
-            labels_of(s, "llmsoak_concurrency_limit", &[]),
-            |_| 256.0,
-        ),
-        series(
-            "llmsoak_target_process_memory_usage_bytes",
-            labels_of(s, "llmsoak_target_process_memory_usage_bytes", &[]),
-            |_| 4096.0 * MIB,
-        ),
+        from_scrape(s, "llmsoak_requests_in_flight", &[], |_| 5.0),
+        from_scrape(s, "llmsoak_concurrency_limit", &[], |_| 256.0),
+        from_scrape(s, "llmsoak_target_process_memory_usage_bytes", &[], |_| {
+            4096.0 * MIB
+        }),
         series("hw_gpu_utilization_ratio", gpu.clone(), |_| 0.6),
         series("hw_gpu_memory_usage_bytes", gpu.clone(), |_| 30_000.0 * MIB),
         series("hw_gpu_memory_limit_bytes", gpu.clone(), |_| 81_559.0 * MIB),
@@ -428,20 +406,8 @@ pub(crate) fn promtool_test(
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join(format!("{name}.test.yml"));
     std::fs::write(&file, &t).unwrap();
-    let out = Command::new("promtool")
-        .args(["test", "rules"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && report.contains("SUCCESS"),
-        "{report}"
-    );
+    let (ok, report) = run_tool("promtool", &["test", "rules", file.to_str().unwrap()], &[]);
+    assert!(ok && report.contains("SUCCESS"), "{report}");
 }
 
 fn expected(at: usize) -> Vec<(&'static str, BTreeMap<String, String>, Option<&'static str>)> {
@@ -537,35 +503,45 @@ fn the_shipped_rules_fire_exactly_the_injected_problems_and_backfilled_history_a
     let input = dir.path().join("history.om");
     std::fs::write(&input, om).unwrap();
     let data = dir.path().join("data");
-    let out = Command::new("promtool")
-        .args(["tsdb", "create-blocks-from", "openmetrics", "-q"])
-        .arg(&input)
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (ok, out) = run_tool(
+        "promtool",
+        &[
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            "-q",
+            input.to_str().unwrap(),
+            data.to_str().unwrap(),
+        ],
+        &[],
     );
+    assert!(ok, "{out}");
     let end = t0 + MINUTES as u64 * 60;
     let prom = Prometheus::start("global:\n  scrape_interval: 1m\n", &data);
     let rules_out = dir.path().join("rules-blocks");
-    let out = Command::new("promtool")
-        .args(["tsdb", "create-blocks-from", "rules", "--eval-interval=1m"])
-        .arg(format!("--url=http://{}", prom.addr))
-        .arg(format!("--start={}", t0))
-        .arg(format!("--end={end}"))
-        .arg(format!("--output-dir={}", rules_out.display()))
-        .arg(root().join("alerts/llm-soak.rules.yml"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let (url, start, end_arg, output) = (
+        format!("--url=http://{}", prom.addr),
+        format!("--start={t0}"),
+        format!("--end={end}"),
+        format!("--output-dir={}", rules_out.display()),
     );
+    let rules = root().join("alerts/llm-soak.rules.yml");
+    let (ok, out) = run_tool(
+        "promtool",
+        &[
+            "tsdb",
+            "create-blocks-from",
+            "rules",
+            "--eval-interval=1m",
+            &url,
+            &start,
+            &end_arg,
+            &output,
+            rules.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(ok, "{out}");
     drop(prom);
     for b in std::fs::read_dir(&rules_out).unwrap() {
         let b = b.unwrap();

@@ -216,6 +216,24 @@ pub(crate) fn test_meter() -> (Meter, prometheus::Registry) {
     (meter, registry)
 }
 
+/// A recorder with one scope and the run summary as its only sink (unit tests).
+#[cfg(test)]
+pub(crate) fn test_recorder() -> (Arc<Recorder>, Arc<SummarySink>) {
+    let (meter, _registry) = test_meter();
+    let summary = Arc::new(SummarySink::new(
+        vec!["s".into()],
+        None,
+        Vec::new(),
+        tokio::time::Instant::now(),
+    ));
+    let r = Recorder::new(
+        &meter,
+        vec![Vec::new()],
+        vec![Arc::clone(&summary) as Arc<dyn Sink>],
+    );
+    (Arc::new(r), summary)
+}
+
 /// The registry in the text format.
 #[cfg(test)]
 pub(crate) fn test_encode(registry: &prometheus::Registry) -> String {

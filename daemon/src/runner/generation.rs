@@ -57,7 +57,6 @@ pub(super) struct Generation {
     /// The open-loop dispatcher or the closed-loop users, until they finish; `None` for a
     /// canary-only config.
     pub dispatch: Option<JoinHandle<DispatchEnd>>,
-    pub schedule_end: Option<Duration>,
     /// When its schedule ends (`None`: never, or a closed loop).
     pub planned_end: Option<Instant>,
 }
@@ -80,7 +79,6 @@ impl Generation {
         let idle = Generation {
             stop: stop.clone(),
             dispatch: None,
-            schedule_end: None,
             planned_end: None,
         };
         start_canary(prepared, shared, &stop)?;
@@ -167,7 +165,6 @@ impl Generation {
         Ok(Generation {
             stop,
             dispatch: Some(tokio::spawn(dispatcher.run())),
-            schedule_end,
             planned_end: schedule_end.map(|d| epoch + d),
         })
     }

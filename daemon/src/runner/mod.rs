@@ -447,7 +447,7 @@ pub(crate) async fn run(
         targets = config.targets.len(),
         scenarios = config.scenarios.len(),
         max_in_flight = config.load.max_in_flight,
-        schedule_end = ?generation.schedule_end,
+        schedule_end = ?generation.planned_end.map(|e| e.saturating_duration_since(epoch)),
         duration = ?opts.duration,
         "run started"
     );

@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use super::*;
 use crate::config::{Budget, Config, Phase, PhaseKind, Repeat};
-use crate::metrics::{Recorder, Sink, SummarySink};
+use crate::metrics::{Recorder, SummarySink};
 use crate::record::{ErrorType, Outcome, Prompt, TokenSource};
 
 fn steady(rate: f64, secs: u64) -> Shape {
@@ -144,19 +144,7 @@ fn plain_prompts(n: u64) -> Vec<Arc<Prompt>> {
 
 /// A recorder with one scope and the run summary as its sink.
 fn recorder() -> (Arc<Recorder>, Arc<SummarySink>) {
-    let (meter, _registry) = crate::metrics::test_meter();
-    let summary = Arc::new(SummarySink::new(
-        vec!["s".into()],
-        None,
-        Vec::new(),
-        Instant::now(),
-    ));
-    let r = Recorder::new(
-        &meter,
-        vec![Vec::new()],
-        vec![Arc::clone(&summary) as Arc<dyn Sink>],
-    );
-    (Arc::new(r), summary)
+    crate::metrics::test_recorder()
 }
 
 /// A launcher over `fake` with `limit` slots (`None`: uncapped) and `budget`.
