@@ -47,8 +47,6 @@ pub use simulator::SimConfig;
 pub use target::{ApiKey, Header, HttpVersion, Target, TargetRef};
 pub use walk::{Origin, Problem};
 
-use crate::openai::Endpoint;
-
 /// Why a config could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -245,12 +243,6 @@ impl Config {
         out
     }
 
-    /// The routing of scenario `i`: its target and endpoint URL.
-    pub fn scenario_url(&self, i: usize) -> Option<String> {
-        let s = self.scenarios.get(i)?;
-        Some(self.targets.get(s.target.index)?.url(s.endpoint))
-    }
-
     /// The canary's target, when there is a canary.
     pub fn canary_target(&self) -> Option<&Target> {
         self.canary
@@ -265,14 +257,6 @@ impl Config {
             .map(|s| s.name.clone())
             .chain(self.canary.as_ref().map(|_| canary::SCENARIO.to_string()))
             .collect()
-    }
-
-    /// Endpoint of a request scope (a scenario, or the canary one past them).
-    pub fn scope_endpoint(&self, i: usize) -> Endpoint {
-        match self.scenarios.get(i) {
-            Some(s) => s.endpoint,
-            None => self.canary.as_ref().map_or(Endpoint::Chat, |c| c.endpoint),
-        }
     }
 }
 
