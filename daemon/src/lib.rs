@@ -38,7 +38,11 @@
 //!        v
 //! server::serve: GET /metrics, /-/healthy, /-/ready, /api/v1/status, POST reload/baseline reset
 //!        v
-//! report::RunReport (typed, versioned; exact histograms) -> gate::Gates -> exit code
+//! report::RunReport (typed, versioned; exact histograms, the run's report::series windows)
+//!        |  metrics::series::SeriesSink keeps the windows, bounded; the runner rolls them
+//!        +--> gate::Gates -> exit code          +--> report::merge (shards, exact)
+//!        +--> view::View -> GET / (live page), --report-html, compare's overlay (uPlot, embedded)
+//!        +--> compare::Comparison (base vs new: change, noise interval, verdict)
 //! ```
 //!
 //! `openai` holds the wire types (the only code the `simulator` shares with the client) and
@@ -54,6 +58,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod compare;
 pub mod config;
 pub mod export;
 pub mod gate;
@@ -70,6 +75,7 @@ mod server;
 pub mod simulator;
 mod tls;
 pub mod trust;
+pub mod view;
 pub mod workload;
 
 /// The version baked into `llmsoak_build_info` and the status endpoint.

@@ -474,6 +474,8 @@ mod tests {
             summary: None,
             gates: Vec::new(),
             verdict,
+            series: None,
+            config: None,
         };
         let cases = [
             (None, None, true, exit::OK),

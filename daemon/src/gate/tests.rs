@@ -20,6 +20,8 @@ fn report_of(s: Summary) -> RunReport {
         summary: Some(s),
         gates: Vec::new(),
         verdict: None,
+        series: None,
+        config: None,
     }
 }
 

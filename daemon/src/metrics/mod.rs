@@ -2,7 +2,7 @@
 //! lifecycle's one writer, made of instruments and sinks. Per request it runs synchronously,
 //! once when the request starts and once after it finished (never on the chunk path): the OTel
 //! instruments ([`instruments`]), the atomic [`Totals`] the status API and budgets read, and one
-//! fan-out to every [`Sink`] — the run summary ([`summary`]), drift baselines ([`baseline`]),
+//! fan-out to every [`Sink`] — the run summary ([`summary`]), its time series ([`series`]), drift baselines ([`baseline`]),
 //! request spans (`export::spans`) and the request log ([`request_log`]), each owned by its
 //! module. Instruments that are not per request live beside it: the run's identity and reloads
 //! ([`run`]) and the canary's ([`canary`]).
@@ -14,6 +14,7 @@ pub mod instruments;
 pub mod recovery;
 pub mod request_log;
 pub mod run;
+pub mod series;
 pub mod summary;
 
 use std::sync::Arc;

@@ -8,7 +8,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
+use hdrhistogram::serialization::{
+    Deserializer, Serializer as _, V2DeflateSerializer, V2Serializer,
+};
 use serde::{Deserialize, Serialize, Serializer};
 
 /// The largest value recorded: an hour, in microseconds.
@@ -55,6 +57,38 @@ impl Hdr {
         (self.count() > 0).then(|| self.0.value_at_quantile(q) as f64 / 1e6)
     }
 
+    /// Every recorded value (seconds, the highest of its bucket's equivalent range) with its
+    /// count, lowest first.
+    pub fn recorded(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
+        self.0
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to() as f64 / 1e6, v.count_at_value()))
+    }
+
+    /// Several quantiles (ascending, 0..=1) in one pass over the recorded values (seconds).
+    pub fn quantiles(&self, qs: &[f64]) -> Vec<Option<f64>> {
+        let n = self.count();
+        let mut out = vec![None; qs.len()];
+        if n == 0 {
+            return out;
+        }
+        let mut seen = 0u64;
+        let mut next = 0;
+        for v in self.0.iter_recorded() {
+            seen += v.count_at_value();
+            while next < qs.len() {
+                // The rank HdrHistogram's value_at_quantile uses: at least one sample.
+                let rank = ((qs[next] * n as f64).ceil() as u64).max(1);
+                if seen < rank {
+                    break;
+                }
+                out[next] = Some(self.0.highest_equivalent(v.value_iterated_to()) as f64 / 1e6);
+                next += 1;
+            }
+        }
+        out
+    }
+
     /// Mean in seconds (`None` without samples).
     pub fn mean(&self) -> Option<f64> {
         (self.count() > 0).then(|| self.0.mean() / 1e6)
@@ -79,6 +113,17 @@ impl Hdr {
     pub fn encode(&self) -> Result<String, String> {
         let mut bytes = Vec::new();
         V2DeflateSerializer::new()
+            .serialize(&self.0, &mut bytes)
+            .map_err(|e| format!("{e:?}"))?;
+        Ok(STANDARD.encode(bytes))
+    }
+
+    /// The V2 encoding without deflate, base64: cheaper to make (no compressor state), and
+    /// still small for a sparse histogram (runs of zeros are one varint). For the many small
+    /// histograms of a time series; [`Hdr::decode`] reads both.
+    pub fn encode_plain(&self) -> Result<String, String> {
+        let mut bytes = Vec::new();
+        V2Serializer::new()
             .serialize(&self.0, &mut bytes)
             .map_err(|e| format!("{e:?}"))?;
         Ok(STANDARD.encode(bytes))

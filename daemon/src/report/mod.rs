@@ -7,10 +7,12 @@
 //! `interrupted` marks a run a signal ended.
 //!
 //! Schema history: version 1 added `schema_version` and the `hdr` histograms to the fields of
-//! the unversioned (0) reports, which are still read (without histograms).
+//! the unversioned (0) reports, which are still read (without histograms); version 2 added the
+//! run's time series ([`series`]) and `config`, the run's config with its secrets redacted.
 
 pub mod hdr;
 mod render;
+pub mod series;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,7 +23,7 @@ use crate::record::{ErrorType, Outcome, Quantity, Stat};
 pub use hdr::Hdr;
 
 /// The version of the report document this build writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The signal that ended a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -388,6 +390,12 @@ pub struct RunReport {
     pub gates: Vec<GateResult>,
     /// The worst verdict over the gates (`None` without gates).
     pub verdict: Option<Verdict>,
+    /// The run's time series (from schema version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<series::Series>,
+    /// The run's config with its secrets redacted, as JSON (from schema version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<serde_json::Value>,
 }
 
 /// Why a report file cannot be read.

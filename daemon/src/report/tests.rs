@@ -42,6 +42,8 @@ fn report() -> RunReport {
         summary: Some(summary()),
         gates: Vec::new(),
         verdict: None,
+        series: None,
+        config: None,
     }
 }
 

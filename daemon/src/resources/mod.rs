@@ -9,7 +9,7 @@ pub mod process;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
@@ -190,6 +190,79 @@ impl Gauges {
     }
 }
 
+/// The latest readings, for the run's time series (f64 bits; NaN: nothing read yet).
+#[derive(Debug)]
+pub struct Latest {
+    client_cpu_cores: AtomicU64,
+    client_rss_bytes: AtomicU64,
+    target_rss_bytes: AtomicU64,
+    gpu_memory_bytes: AtomicU64,
+    gpu_utilization: AtomicU64,
+    /// Target process restarts seen.
+    pub target_restarts: AtomicU64,
+}
+
+impl Default for Latest {
+    fn default() -> Self {
+        let none = || AtomicU64::new(f64::NAN.to_bits());
+        Latest {
+            client_cpu_cores: none(),
+            client_rss_bytes: none(),
+            target_rss_bytes: none(),
+            gpu_memory_bytes: none(),
+            gpu_utilization: none(),
+            target_restarts: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A snapshot of [`Latest`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Reading {
+    pub client_cpu_cores: Option<f64>,
+    pub client_rss_bytes: Option<f64>,
+    pub target_rss_bytes: Option<f64>,
+    pub gpu_memory_bytes: Option<f64>,
+    pub gpu_utilization: Option<f64>,
+    pub target_restarts: u64,
+}
+
+impl Latest {
+    fn set(slot: &AtomicU64, v: Option<f64>) {
+        slot.store(v.unwrap_or(f64::NAN).to_bits(), Ordering::Relaxed);
+    }
+
+    /// The readings now.
+    pub fn read(&self) -> Reading {
+        let get =
+            |a: &AtomicU64| Some(f64::from_bits(a.load(Ordering::Relaxed))).filter(|v| !v.is_nan());
+        Reading {
+            client_cpu_cores: get(&self.client_cpu_cores),
+            client_rss_bytes: get(&self.client_rss_bytes),
+            target_rss_bytes: get(&self.target_rss_bytes),
+            gpu_memory_bytes: get(&self.gpu_memory_bytes),
+            gpu_utilization: get(&self.gpu_utilization),
+            target_restarts: self.target_restarts.load(Ordering::Relaxed),
+        }
+    }
+
+    fn gpus(&self, samples: &[GpuSample]) {
+        let used: Vec<f64> = samples
+            .iter()
+            .filter_map(|s| s.memory_used.map(|v| v as f64))
+            .collect();
+        let util: Vec<f64> = samples.iter().filter_map(|s| s.utilization).collect();
+        Self::set(
+            &self.gpu_memory_bytes,
+            (!used.is_empty()).then(|| used.iter().sum()),
+        );
+        Self::set(
+            &self.gpu_utilization,
+            (!util.is_empty()).then(|| util.iter().sum::<f64>() / util.len() as f64),
+        );
+    }
+}
+
 /// Everything the sampler thread owns.
 pub struct Sampler {
     pub config: ResourceConfig,
@@ -199,6 +272,7 @@ pub struct Sampler {
     /// (pid, start time) of the target process last seen.
     target_seen: Option<(u32, u64)>,
     energy: HashMap<String, f64>,
+    latest: Arc<Latest>,
 }
 
 impl std::fmt::Debug for Sampler {
@@ -222,7 +296,13 @@ impl Sampler {
             gpu,
             target_seen: None,
             energy: HashMap::new(),
+            latest: Arc::default(),
         })
+    }
+
+    /// Where the latest readings are published.
+    pub fn latest(&self) -> Arc<Latest> {
+        Arc::clone(&self.latest)
     }
 
     /// One round of every probe.
@@ -231,6 +311,8 @@ impl Sampler {
         let status = match self.reader.process(std::process::id()) {
             Ok(r) => {
                 self.gauges.process.record(&r, &[]);
+                Latest::set(&self.latest.client_cpu_cores, r.cpu_cores);
+                Latest::set(&self.latest.client_rss_bytes, Some(r.rss as f64));
                 Status::Ok
             }
             Err(_) => Status::Error,
@@ -252,6 +334,7 @@ impl Sampler {
             let status = match gpu.sample() {
                 Ok(samples) => {
                     self.gauges.gpus(&samples, &mut self.energy);
+                    self.latest.gpus(&samples);
                     Status::Ok
                 }
                 Err(GpuError::Unavailable(_)) => Status::Unavailable,
@@ -284,9 +367,11 @@ impl Sampler {
                         "the target server process restarted"
                     );
                     self.gauges.restarts.add(1.0, &labels);
+                    self.latest.target_restarts.fetch_add(1, Ordering::Relaxed);
                 }
                 self.target_seen = Some((r.pid, r.start_time));
                 self.gauges.target.record(&r, &labels);
+                Latest::set(&self.latest.target_rss_bytes, Some(r.rss as f64));
                 if r.fds_denied {
                     Status::Partial
                 } else {

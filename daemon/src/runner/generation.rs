@@ -48,6 +48,8 @@ pub(super) struct Shared {
     pub limit: Arc<InFlightLimit>,
     /// The measured window, told of every generation's shape.
     pub window: Arc<Window>,
+    /// The run's time series (reloads are marked on it).
+    pub series: Arc<crate::metrics::series::SeriesSink>,
 }
 
 /// The load a config describes, running.

@@ -18,21 +18,24 @@ use tokio_util::task::TaskTracker;
 use crate::client::{Client, ClientError};
 use crate::export::{ExportError, Exporter};
 use crate::gate::Gates;
-use crate::metrics::baseline::{BaselineSink, Baselines};
 use crate::metrics::canary::CanaryInstruments;
-use crate::metrics::request_log::RequestLog;
 use crate::metrics::run::{RunIdentity, RunInstruments};
-use crate::metrics::{Recorder, Sink, SummarySink};
+use crate::metrics::series::SeriesSink;
+use crate::metrics::Recorder;
 use crate::prepare::Prepared;
 use crate::record::Outcome;
+use crate::report::series::EventKind;
 use crate::report::{Outcomes, Requests, RunReport, SCHEMA_VERSION, StopSignal};
 use crate::schedule::{DispatchEnd, InFlightLimit, Ledger, Shard};
 use crate::server::{self, Phase, Status};
 
 mod generation;
+mod sinks;
 mod telemetry;
+mod timeline;
 mod window;
 use generation::{Generation, Shared};
+use sinks::sinks;
 
 /// A signal from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +108,9 @@ pub(crate) enum RunError {
 struct ReportSource {
     recorder: Arc<Recorder>,
     live: Arc<window::Live>,
+    series: Arc<SeriesSink>,
+    /// The run's config, secrets redacted.
+    config: Option<serde_json::Value>,
     identity: RunIdentity,
     gates: Gates,
     started: Instant,
@@ -113,8 +119,19 @@ struct ReportSource {
 impl ReportSource {
     /// The report as of now (`complete` once the run has drained).
     fn snapshot(&self, stopped_by: Option<StopSignal>, complete: bool) -> RunReport {
+        self.build(stopped_by, complete, true, 0.0)
+    }
+
+    /// The report, with the summary's histograms when `keep` and the windows after `since`.
+    fn build(
+        &self,
+        stopped_by: Option<StopSignal>,
+        complete: bool,
+        keep: bool,
+        since: f64,
+    ) -> RunReport {
         let t = &self.recorder.totals;
-        let summary = Some(self.live.summary(true));
+        let summary = Some(self.live.summary(keep));
         let gates = summary
             .as_ref()
             .map_or_else(Vec::new, |s| self.gates.judge(s));
@@ -139,7 +156,15 @@ impl ReportSource {
             summary,
             verdict: crate::report::worst(gates.iter().map(|g| g.verdict)),
             gates,
+            series: Some(self.series.series(since)),
+            config: self.config.clone(),
         }
+    }
+}
+
+impl server::LiveReport for ReportSource {
+    fn report(&self, since: f64) -> RunReport {
+        self.build(None, false, false, since)
     }
 }
 
@@ -250,6 +275,10 @@ async fn reload(
         Ok(new) => {
             let checksum = new.config.checksum;
             instruments.config_reloaded(true, checksum, unix_now());
+            let detail = format!("reloaded; checksum {checksum:016x}");
+            shared
+                .series
+                .event(Instant::now(), EventKind::Reload, detail);
             status.set_config(Arc::new(new.config.clone()));
             status.set_phase(Phase::Running);
             let msg = format!("reloaded; checksum {checksum:016x}");
@@ -259,75 +288,14 @@ async fn reload(
         }
         Err(e) => {
             instruments.config_reloaded(false, running.config.checksum, unix_now());
+            let detail = format!("reload failed: {e}");
+            shared
+                .series
+                .event(Instant::now(), EventKind::Reload, detail);
             tracing::error!("reload failed; keeping the running config: {e}");
             Err(e)
         }
     }
-}
-
-/// The recorder's sinks, in the order a finished request reaches them.
-struct Sinks {
-    summary: Arc<SummarySink>,
-    baselines: Arc<BaselineSink>,
-    log: Option<Arc<RequestLog>>,
-    all: Vec<Arc<dyn Sink>>,
-}
-
-fn sinks(
-    prepared: &Prepared,
-    exporter: &Exporter,
-    labels: &[Vec<KeyValue>],
-    start: Instant,
-    measure_from: Instant,
-) -> Result<Sinks, RunError> {
-    let config = &prepared.config;
-    let canary = config.canary.as_ref().map(|_| config.scenarios.len());
-    let phase_names = config
-        .load
-        .phases
-        .iter()
-        .map(|p| p.kind.name().to_string())
-        .collect();
-    let summary = Arc::new(SummarySink::new(
-        config.scope_names(),
-        canary,
-        phase_names,
-        measure_from,
-    ));
-    let keys = crate::metrics::baseline::scope_keys(config);
-    let baselines = Arc::new(BaselineSink::new(Baselines::new(
-        &exporter.meter(),
-        keys.into_iter().zip(labels.iter().cloned()).collect(),
-        start,
-        &config.baseline,
-    )));
-    let log = match &config.output.requests_jsonl {
-        None => None,
-        Some(spec) => Some(Arc::new(
-            RequestLog::start(spec.clone(), config.scope_names()).map_err(|source| {
-                RunError::Output {
-                    path: spec.path.clone(),
-                    source,
-                }
-            })?,
-        )),
-    };
-    let mut all: Vec<Arc<dyn Sink>> = vec![
-        Arc::clone(&summary) as Arc<dyn Sink>,
-        Arc::clone(&baselines) as Arc<dyn Sink>,
-    ];
-    if let Some(spans) = exporter.span_recorder(canary, labels) {
-        all.push(Arc::new(spans));
-    }
-    if let Some(l) = &log {
-        all.push(Arc::clone(l) as Arc<dyn Sink>);
-    }
-    Ok(Sinks {
-        summary,
-        baselines,
-        log,
-        all,
-    })
 }
 
 /// Run until the schedule ends (bounded runs), `--duration` passes, or a signal arrives.
@@ -366,7 +334,7 @@ pub(crate) async fn run(
     let measure_from = start + opts.warmup.unwrap_or_default();
     let window = Arc::new(window::Window::new(measure_from));
     let labels = crate::metrics::request_labels(config);
-    let sinks = sinks(&prepared, &exporter, &labels, start, measure_from)?;
+    let sinks = sinks(&prepared, &exporter, &labels, (epoch, start, measure_from))?;
     let recorder = Arc::new(Recorder::new(&meter, labels, sinks.all.clone()));
     let probe = crate::trust::Probe::start(&meter, measure_from)
         .inspect_err(|e| tracing::warn!(error = %e, "cannot start the client-lag probe; the report will carry no trust verdict"))
@@ -433,7 +401,11 @@ pub(crate) async fn run(
         canary,
         canary_seq: Arc::default(),
         window: Arc::clone(&window),
+        series: Arc::clone(&sinks.series),
     };
+    sinks
+        .series
+        .event(start, EventKind::Start, format!("run {run_id} started"));
     let mut generation = Generation::start(
         &prepared,
         &shared,
@@ -451,17 +423,37 @@ pub(crate) async fn run(
         duration = ?opts.duration,
         "run started"
     );
+    let phase_names = config
+        .load
+        .phases
+        .iter()
+        .map(|p| p.kind.name().to_string())
+        .collect();
+    let config_json = serde_json::to_value(config).ok();
     let mut running = prepared;
     let bounded = opts.duration.is_some();
     let deadline = opts.duration.map(|d| start + d);
     instruments.planned_end(planned_end(&generation, deadline));
+    let timeline = timeline::Timeline::start(timeline::Sources {
+        series: Arc::clone(&sinks.series),
+        recorder: Arc::clone(&recorder),
+        latest: Arc::clone(&telemetry.latest),
+        baselines: Arc::clone(&sinks.baselines),
+        live: Arc::clone(&live),
+        gates: opts.gates.clone(),
+        phase_names,
+        warmup_end: opts.warmup.filter(|w| !w.is_zero()).map(|_| measure_from),
+    });
     let source = ReportSource {
         recorder: Arc::clone(&recorder),
         live: Arc::clone(&live),
+        series: Arc::clone(&sinks.series),
+        config: config_json,
         identity,
         gates: opts.gates.clone(),
         started,
     };
+    status.set_live(Arc::new(source.clone()) as Arc<dyn server::LiveReport>);
     let progress = opts.duration.and_then(|total| {
         crate::progress::spawn(
             Arc::clone(&recorder),
@@ -539,6 +531,11 @@ pub(crate) async fn run(
     // Drain: stop arrivals, give in-flight requests the grace period, cancel the rest. The
     // measured window ends here: rates are never diluted by the drain.
     window.load_ended(Instant::now());
+    let why = match stopped_by {
+        Some(s) => format!("arrivals stopped ({s:?}); draining"),
+        None => "arrivals stopped; draining".to_string(),
+    };
+    sinks.series.event(Instant::now(), EventKind::Stop, why);
     status.set_phase(Phase::Draining);
     generation.stop(&window).await;
     stop.cancel();
@@ -566,6 +563,7 @@ pub(crate) async fn run(
         p.abort();
         crate::progress::clear();
     }
+    timeline.stop(Instant::now());
     let report = source.snapshot(stopped_by, true);
     live.stop();
     if let Some(path) = &opts.report

@@ -11,8 +11,8 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::export::Exporter;
 use crate::metrics::baseline::BaselineSink;
-use crate::resources::Sampler;
 use crate::resources::gpu::{GpuSource, Nvml};
+use crate::resources::{Latest, Sampler};
 
 /// Handles to stop what [`Telemetry::start`] started.
 #[derive(Debug)]
@@ -20,6 +20,8 @@ pub(super) struct Telemetry {
     stop: Arc<AtomicBool>,
     sampler: Option<std::thread::JoinHandle<()>>,
     baselines: tokio::task::JoinHandle<()>,
+    /// The sampler's latest readings (never set without a sampler).
+    pub(super) latest: Arc<Latest>,
 }
 
 impl Telemetry {
@@ -35,8 +37,12 @@ impl Telemetry {
             .resources
             .gpu
             .then(|| Box::new(Nvml::load()) as Box<dyn GpuSource>);
+        let mut latest = Arc::default();
         let sampler = match Sampler::new(config.resources.clone(), &meter, gpu) {
-            Ok(s) => match s.spawn(Arc::clone(&stop)) {
+            Ok(s) => match {
+                latest = s.latest();
+                s.spawn(Arc::clone(&stop))
+            } {
                 Ok(h) => Some(h),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot start the resource sampler thread");
@@ -59,6 +65,7 @@ impl Telemetry {
             stop,
             sampler,
             baselines,
+            latest,
         }
     }
 

@@ -3,7 +3,8 @@
 //! `/-/ready` (the schedule is running and not draining) and `GET /api/v1/status` (JSON: config
 //! summary with secrets redacted, rates, in flight, totals by outcome, uptime, drift baselines);
 //! `POST /-/reload` re-reads the config and `POST /api/v1/baseline/reset` re-measures the drift
-//! baselines. [`access`] decides who may use which.
+//! baselines; `GET /` is the live page and `GET /api/v1/view?since=T` the run as that page draws
+//! it (`view`; windows after `T` seconds only). [`access`] decides who may use which.
 
 pub(crate) mod access;
 
@@ -26,7 +27,7 @@ use crate::metrics::Recorder;
 use crate::metrics::baseline::{Baseline, BaselineSink};
 use crate::metrics::request_log::RequestLog;
 use crate::record::Outcome;
-use crate::report::{Outcomes, Summary};
+use crate::report::{Outcomes, RunReport, Summary};
 
 /// Where the run is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +65,12 @@ pub(crate) trait LiveSummary: Send + Sync + std::fmt::Debug {
     fn summary(&self) -> Summary;
 }
 
+/// The run's report as of now, for the live page: statistics without histograms, the series'
+/// windows after `since` seconds.
+pub(crate) trait LiveReport: Send + Sync + std::fmt::Debug {
+    fn report(&self, since: f64) -> RunReport;
+}
+
 /// Where the status API reads the run from.
 #[derive(Debug, Clone)]
 pub(crate) struct Sources {
@@ -89,6 +96,8 @@ pub(crate) struct Status {
     reloads: [std::sync::atomic::AtomicU64; 2],
     /// Who may read and control (set once the listener is bound).
     access: std::sync::OnceLock<access::Access>,
+    /// The live page's source (set once the run is wired).
+    live: std::sync::OnceLock<Arc<dyn LiveReport>>,
 }
 
 /// `/api/v1/status`.
@@ -153,7 +162,13 @@ impl Status {
             phase: AtomicU8::new(Phase::Starting as u8),
             reloads: Default::default(),
             access: std::sync::OnceLock::new(),
+            live: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Where the live page reads the run from.
+    pub(crate) fn set_live(&self, r: Arc<dyn LiveReport>) {
+        let _ = self.live.set(r);
     }
 
     /// A reload was attempted; `ok`: it succeeded.
@@ -240,6 +255,8 @@ pub(crate) fn router(status: Arc<Status>) -> Router {
         .route("/-/ready", get(ready))
         .route("/-/reload", axum::routing::post(reload))
         .route("/api/v1/status", get(status_doc))
+        .route("/", get(page))
+        .route("/api/v1/view", get(view_doc))
         .route(
             "/api/v1/baseline/reset",
             axum::routing::post(reset_baseline),
@@ -347,6 +364,45 @@ async fn status_doc(State(s): State<Arc<Status>>, headers: HeaderMap) -> Respons
         Ok(()) => axum::Json(s.document()).into_response(),
         Err(r) => r.into_response(),
     }
+}
+
+async fn page(State(s): State<Arc<Status>>, headers: HeaderMap) -> Response {
+    if let Err(r) = s.access().read(&headers) {
+        return r.into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        crate::view::live_page(),
+    )
+        .into_response()
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Since {
+    since: Option<f64>,
+}
+
+async fn view_doc(
+    State(s): State<Arc<Status>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<Since>,
+) -> Response {
+    if let Err(r) = s.access().read(&headers) {
+        return r.into_response();
+    }
+    let Some(live) = s.live.get().cloned() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the run is starting\n").into_response();
+    };
+    let since = q.since.filter(|t| t.is_finite()).unwrap_or(0.0);
+    let mut view = crate::view::View::of(&live.report(since));
+    view.live = Some(crate::view::LiveState {
+        state: s.phase().as_str().to_string(),
+        since,
+    });
+    axum::Json(view).into_response()
 }
 
 /// Bind the listener (so a busy port fails before any load is sent).

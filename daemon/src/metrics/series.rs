@@ -1,0 +1,342 @@
+//! The run's own time series ([`SeriesSink`]): the recorder's sink that counts each window's
+//! requests per scope (all, then every scenario and the canary) with exact 2-digit histograms of
+//! the charted latencies, and on each `roll` turns the window into a [`Point`] kept in a
+//! bounded, tiered store with the run's [`Event`]s.
+//!
+//! Memory bound, for a daemon that runs for weeks: windows of `step` (10 s) for the last 6 hours
+//! (2160), then 1-minute points for 24 hours (1440), 10-minute points for 7 days (1008) and
+//! hourly points for 90 days (2160); beyond that the oldest are dropped and counted. A coarser
+//! point is the exact merge of the finer ones (histograms merged, not quantiles averaged), made
+//! when the finer tier overflows, aligned on multiples of its span after the epoch. At most
+//! 6768 points and [`MAX_EVENTS`] events; a point holds its scopes' counts and at most six
+//! compressed histograms each (hundreds of bytes; `memory_bytes` measures it).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::Sink;
+use crate::record::{ErrorType, Outcome, Quantity, RequestRecord};
+use crate::report::series::{
+    Event, EventKind, Gauges, Point, ScopePoint, Series, WINDOW_DIGITS, WindowDist, WindowLatency,
+};
+use crate::report::{Hdr, Outcomes};
+
+/// The finest window.
+pub const STEP: Duration = Duration::from_secs(10);
+
+/// Each tier's span (in steps) and capacity (points), finest first.
+pub const TIERS: [(u32, usize); 4] = [(1, 2160), (6, 1440), (60, 1008), (360, 2160)];
+
+/// Events kept at most (the oldest are dropped and counted).
+pub const MAX_EVENTS: usize = 2000;
+
+/// The quantities a window charts, in [`WindowLatency`]'s order.
+const CHARTED: [Quantity; 6] = [
+    Quantity::Ttft,
+    Quantity::Tpot,
+    Quantity::Itl,
+    Quantity::E2e,
+    Quantity::E2ePerToken,
+    Quantity::ScheduleLag,
+];
+
+/// One scope's counts in the open window.
+#[derive(Debug)]
+struct Acc {
+    started: u64,
+    finished: Outcomes,
+    error_types: BTreeMap<ErrorType, u64>,
+    input_tokens: u64,
+    output_tokens: u64,
+    hists: [Hdr; CHARTED.len()],
+}
+
+impl Default for Acc {
+    fn default() -> Self {
+        Acc {
+            started: 0,
+            finished: Outcomes::default(),
+            error_types: BTreeMap::new(),
+            input_tokens: 0,
+            output_tokens: 0,
+            hists: std::array::from_fn(|_| Hdr::with_digits(WINDOW_DIGITS)),
+        }
+    }
+}
+
+impl Acc {
+    fn observe(&mut self, rec: &RequestRecord) {
+        self.finished.add(rec.outcome, 1);
+        if let Some(e) = rec.error_type {
+            *self.error_types.entry(e).or_default() += 1;
+        }
+        if rec.outcome == Outcome::Success {
+            self.input_tokens += rec.input_tokens;
+            self.output_tokens += rec.output_tokens;
+            for (q, h) in CHARTED.iter().zip(self.hists.iter_mut()) {
+                for d in q.samples(rec) {
+                    h.record(d);
+                }
+            }
+        }
+    }
+
+    /// The window as a point's scope; the counts start again.
+    fn take(&mut self) -> ScopePoint {
+        let d = |i: usize| WindowDist::of(&self.hists[i]);
+        let p = ScopePoint {
+            started: self.started,
+            finished: self.finished,
+            error_types: std::mem::take(&mut self.error_types),
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            latency: WindowLatency {
+                ttft: d(0),
+                tpot: d(1),
+                itl: d(2),
+                e2e: d(3),
+                e2e_per_token: d(4),
+                schedule_lag: d(5),
+            },
+        };
+        self.started = 0;
+        self.finished = Outcomes::default();
+        self.input_tokens = 0;
+        self.output_tokens = 0;
+        for h in self.hists.iter_mut().filter(|h| h.count() > 0) {
+            h.reset();
+        }
+        p
+    }
+}
+
+/// The bounded, tiered windows and the events.
+#[derive(Debug)]
+struct Store {
+    step: f64,
+    tiers: Vec<(f64, usize, VecDeque<Point>)>,
+    events: VecDeque<Event>,
+    dropped_points: u64,
+    dropped_events: u64,
+}
+
+impl Store {
+    fn new(step: Duration, tiers: &[(u32, usize)]) -> Self {
+        let step = step.as_secs_f64();
+        Store {
+            step,
+            tiers: tiers
+                .iter()
+                .map(|(k, cap)| (step * f64::from(*k), *cap, VecDeque::new()))
+                .collect(),
+            events: VecDeque::new(),
+            dropped_points: 0,
+            dropped_events: 0,
+        }
+    }
+
+    fn push(&mut self, point: Point) {
+        self.tiers[0].2.push_back(point);
+        for i in 0..self.tiers.len() {
+            while self.tiers[i].2.len() > self.tiers[i].1 {
+                let Some(next_span) = self.tiers.get(i + 1).map(|t| t.0) else {
+                    self.tiers[i].2.pop_front();
+                    self.dropped_points += 1;
+                    continue;
+                };
+                // The oldest points that fall in one span of the next tier become one point.
+                let q = &mut self.tiers[i].2;
+                let Some(first) = q.front() else { break };
+                let end = ((first.t / next_span).floor() + 1.0) * next_span;
+                let mut group = Vec::new();
+                while q.front().is_some_and(|p| p.t < end - 1e-9) {
+                    group.extend(q.pop_front());
+                }
+                let merged = Point::merge(&group.iter().collect::<Vec<_>>());
+                self.tiers[i + 1].2.push_back(merged);
+            }
+        }
+    }
+
+    fn event(&mut self, e: Event) {
+        self.events.push_back(e);
+        while self.events.len() > MAX_EVENTS {
+            self.events.pop_front();
+            self.dropped_events += 1;
+        }
+    }
+
+    fn points(&self) -> impl Iterator<Item = &Point> {
+        self.tiers.iter().rev().flat_map(|t| t.2.iter())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The run's time series as it accumulates.
+#[derive(Debug)]
+pub struct SeriesSink {
+    epoch: Instant,
+    epoch_unix: f64,
+    scopes: Vec<String>,
+    canary: Option<usize>,
+    /// `all`, then each request scope.
+    open: Vec<Mutex<Acc>>,
+    dropped: AtomicU64,
+    /// Start of the open window.
+    from: Mutex<Instant>,
+    store: Mutex<Store>,
+}
+
+impl SeriesSink {
+    /// Windows of `step` timed from `epoch` (Unix time `epoch_unix`), the first one opening at
+    /// `start`, for request scopes named `names` (`canary`: the scope kept out of `all`).
+    pub fn new(
+        names: Vec<String>,
+        canary: Option<usize>,
+        epoch: Instant,
+        epoch_unix: f64,
+        start: Instant,
+        step: Duration,
+    ) -> Self {
+        let scopes: Vec<String> = std::iter::once("all".to_string()).chain(names).collect();
+        SeriesSink {
+            epoch,
+            epoch_unix,
+            open: scopes.iter().map(|_| Mutex::default()).collect(),
+            scopes,
+            canary,
+            dropped: AtomicU64::new(0),
+            from: Mutex::new(start),
+            store: Mutex::new(Store::new(step, &TIERS)),
+        }
+    }
+
+    /// The same with other tiers (tests of the downsampling).
+    #[cfg(test)]
+    fn with_tiers(mut self, tiers: &[(u32, usize)]) -> Self {
+        let step = Duration::from_secs_f64(lock(&self.store).step);
+        self.store = Mutex::new(Store::new(step, tiers));
+        self
+    }
+
+    /// The epoch windows are aligned on.
+    pub fn epoch(&self) -> Instant {
+        self.epoch
+    }
+
+    /// The finest window.
+    pub fn step(&self) -> Duration {
+        Duration::from_secs_f64(lock(&self.store).step)
+    }
+
+    fn seconds(&self, at: Instant) -> f64 {
+        at.saturating_duration_since(self.epoch).as_secs_f64()
+    }
+
+    /// Close the open window at `at` with the gauges sampled during it and the phase at its end.
+    pub fn roll(&self, at: Instant, gauges: Gauges, phase: Option<u32>) {
+        let from = std::mem::replace(&mut *lock(&self.from), at);
+        let point = Point {
+            t: self.seconds(from),
+            span: at.saturating_duration_since(from).as_secs_f64(),
+            phase,
+            dropped: self.dropped.swap(0, Ordering::Relaxed),
+            gauges,
+            scopes: self.open.iter().map(|a| lock(a).take()).collect(),
+        };
+        lock(&self.store).push(point);
+    }
+
+    /// Mark an instant of the run.
+    pub fn event(&self, at: Instant, kind: EventKind, detail: impl Into<String>) {
+        let e = Event {
+            t: self.seconds(at),
+            kind,
+            detail: detail.into(),
+        };
+        lock(&self.store).event(e);
+    }
+
+    /// The series so far: the closed windows that start at or after `since` seconds (all: 0)
+    /// and every event kept.
+    pub fn series(&self, since: f64) -> Series {
+        let s = lock(&self.store);
+        Series {
+            epoch_unix: self.epoch_unix,
+            step_seconds: s.step,
+            scopes: self.scopes.clone(),
+            points: s
+                .points()
+                .filter(|p| p.t >= since - 1e-6)
+                .cloned()
+                .collect(),
+            events: s.events.iter().cloned().collect(),
+            dropped_points: s.dropped_points,
+            dropped_events: s.dropped_events,
+        }
+    }
+
+    /// Points kept now, per tier (finest first).
+    pub fn tier_lengths(&self) -> Vec<usize> {
+        lock(&self.store).tiers.iter().map(|t| t.2.len()).collect()
+    }
+
+    /// The heap the kept points and events use, roughly (bytes).
+    pub fn memory_bytes(&self) -> usize {
+        let s = lock(&self.store);
+        let dist = |d: &WindowDist| d.hdr.as_ref().map_or(0, String::capacity);
+        let scope = |sp: &ScopePoint| {
+            std::mem::size_of::<ScopePoint>()
+                + sp.error_types.len() * 32
+                + sp.latency
+                    .each()
+                    .iter()
+                    .map(|(_, d)| dist(d))
+                    .sum::<usize>()
+        };
+        let points: usize = s
+            .points()
+            .map(|p| std::mem::size_of::<Point>() + p.scopes.iter().map(scope).sum::<usize>())
+            .sum();
+        let events: usize = s
+            .events
+            .iter()
+            .map(|e| std::mem::size_of::<Event>() + e.detail.capacity())
+            .sum();
+        points + events
+    }
+}
+
+impl Sink for SeriesSink {
+    fn started(&self, scope: usize, _at: Instant) {
+        if Some(scope) != self.canary {
+            lock(&self.open[0]).started += 1;
+        }
+        if let Some(a) = self.open.get(scope + 1) {
+            lock(a).started += 1;
+        }
+    }
+
+    fn dropped(&self, _at: Instant) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn finished(&self, rec: &RequestRecord) {
+        if Some(rec.scenario) != self.canary {
+            lock(&self.open[0]).observe(rec);
+        }
+        if let Some(a) = self.open.get(rec.scenario + 1) {
+            lock(a).observe(rec);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,366 @@
+//! The run's own time series, as the report carries it: one [`Point`] per window (10 s, coarser
+//! for older parts of a long run), each with per-scope counts and the window's quantiles *and*
+//! its histogram (HDR, 2 significant digits, V2 + deflate + base64), so a coarser point, a merge
+//! of shards and a redraw are computed from the same counts, never from quantiles of
+//! quantiles; the gauges sampled over the window; and the run's [`Event`]s (phase changes,
+//! reloads, target restarts, baselines, gate breaches). `metrics::series` builds it, bounded.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Hdr, Outcomes};
+use crate::record::ErrorType;
+
+/// Significant digits of a window's histogram (1 % resolution; a fifth of the memory of 3).
+pub const WINDOW_DIGITS: u8 = 2;
+
+/// One latency quantity over one window: quantiles from the window's histogram, which is kept.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowDist {
+    pub count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p90: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// The window's histogram, HdrHistogram V2 in base64 (absent when empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hdr: Option<String>,
+}
+
+impl WindowDist {
+    /// The statistics and encoded form of `h` (an empty histogram keeps no encoding).
+    pub fn of(h: &Hdr) -> WindowDist {
+        if h.count() == 0 {
+            return WindowDist::default();
+        }
+        let q = h.quantiles(&[0.5, 0.9, 0.99, 1.0]);
+        WindowDist {
+            count: h.count(),
+            p50: q[0],
+            p90: q[1],
+            p99: q[2],
+            max: q[3],
+            hdr: h.encode_plain().ok(),
+        }
+    }
+
+    /// The histogram back (empty when there is none or it does not decode).
+    pub fn histogram(&self) -> Hdr {
+        self.hdr
+            .as_deref()
+            .and_then(|t| Hdr::decode(t).ok())
+            .unwrap_or_else(|| Hdr::with_digits(WINDOW_DIGITS))
+    }
+
+    /// Quantile `q` of the window, from its histogram.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        self.histogram().quantile(q)
+    }
+
+    /// The merge of windows; merged (older, coarser) points are rarer, so their histograms
+    /// are deflated too.
+    fn merged(parts: &[&WindowDist]) -> WindowDist {
+        if parts.iter().all(|p| p.count == 0) {
+            return WindowDist::default();
+        }
+        let mut h = Hdr::with_digits(WINDOW_DIGITS);
+        for p in parts.iter().filter(|p| p.count > 0) {
+            h.merge(&p.histogram());
+        }
+        let mut d = WindowDist::of(&h);
+        if d.hdr.is_some() {
+            d.hdr = h.encode().ok();
+        }
+        d
+    }
+}
+
+/// The latency quantities a point keeps (the ones a person charts).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowLatency {
+    pub ttft: WindowDist,
+    pub tpot: WindowDist,
+    pub itl: WindowDist,
+    pub e2e: WindowDist,
+    /// LLMPerf's "TPOT": e2e / output tokens, TTFT included.
+    pub e2e_per_token: WindowDist,
+    pub schedule_lag: WindowDist,
+}
+
+impl WindowLatency {
+    /// `(name, dist)` of every quantity, in a fixed order.
+    pub fn each(&self) -> [(&'static str, &WindowDist); 6] {
+        [
+            ("ttft", &self.ttft),
+            ("tpot", &self.tpot),
+            ("itl", &self.itl),
+            ("e2e", &self.e2e),
+            ("e2e_per_token", &self.e2e_per_token),
+            ("schedule_lag", &self.schedule_lag),
+        ]
+    }
+
+    fn merged(parts: &[&WindowLatency]) -> WindowLatency {
+        let m = |f: fn(&WindowLatency) -> &WindowDist| {
+            WindowDist::merged(&parts.iter().map(|p| f(p)).collect::<Vec<_>>())
+        };
+        WindowLatency {
+            ttft: m(|l| &l.ttft),
+            tpot: m(|l| &l.tpot),
+            itl: m(|l| &l.itl),
+            e2e: m(|l| &l.e2e),
+            e2e_per_token: m(|l| &l.e2e_per_token),
+            schedule_lag: m(|l| &l.schedule_lag),
+        }
+    }
+}
+
+/// One scope (all, or a scenario) over one window. Requests count in the window they started
+/// (`started`) or finished (everything else) in.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScopePoint {
+    pub started: u64,
+    pub finished: Outcomes,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_types: BTreeMap<ErrorType, u64>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub latency: WindowLatency,
+}
+
+impl ScopePoint {
+    fn merged(parts: &[&ScopePoint]) -> ScopePoint {
+        let mut out = ScopePoint {
+            latency: WindowLatency::merged(&parts.iter().map(|p| &p.latency).collect::<Vec<_>>()),
+            ..ScopePoint::default()
+        };
+        for p in parts {
+            out.started += p.started;
+            for o in crate::record::Outcome::ALL {
+                out.finished.add(o, p.finished.get(o));
+            }
+            for (e, n) in &p.error_types {
+                *out.error_types.entry(*e).or_default() += n;
+            }
+            out.input_tokens += p.input_tokens;
+            out.output_tokens += p.output_tokens;
+        }
+        out
+    }
+}
+
+/// Gauges sampled during a window: the last reading, except where the field says otherwise.
+/// `None`: nothing read (no such probe, or it failed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Gauges {
+    /// Requests in flight (the highest seen at the window's ticks).
+    pub in_flight: Option<f64>,
+    /// The offered rate of the open-loop schedule (requests/s).
+    pub offered_rate: Option<f64>,
+    /// The daemon's own CPU (cores, mean over the window).
+    pub client_cpu_cores: Option<f64>,
+    /// The daemon's resident memory (bytes, the highest).
+    pub client_rss_bytes: Option<f64>,
+    /// The target server process's resident memory (bytes, the highest).
+    pub target_rss_bytes: Option<f64>,
+    /// GPU memory used, summed over the GPUs (bytes, the highest).
+    pub gpu_memory_bytes: Option<f64>,
+    /// GPU utilisation, mean over the GPUs (percent, mean over the window).
+    pub gpu_utilization: Option<f64>,
+}
+
+impl Gauges {
+    fn merged(parts: &[(&Gauges, f64)]) -> Gauges {
+        let max =
+            |f: fn(&Gauges) -> Option<f64>| parts.iter().filter_map(|(g, _)| f(g)).reduce(f64::max);
+        let mean = |f: fn(&Gauges) -> Option<f64>| {
+            let (sum, w) = parts
+                .iter()
+                .filter_map(|(g, span)| f(g).map(|v| (v * span, *span)))
+                .fold((0.0, 0.0), |(s, w), (v, x)| (s + v, w + x));
+            (w > 0.0).then(|| sum / w)
+        };
+        Gauges {
+            in_flight: max(|g| g.in_flight),
+            offered_rate: mean(|g| g.offered_rate),
+            client_cpu_cores: mean(|g| g.client_cpu_cores),
+            client_rss_bytes: max(|g| g.client_rss_bytes),
+            target_rss_bytes: max(|g| g.target_rss_bytes),
+            gpu_memory_bytes: max(|g| g.gpu_memory_bytes),
+            gpu_utilization: mean(|g| g.gpu_utilization),
+        }
+    }
+}
+
+/// One window of the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// Start of the window, seconds after the series' epoch.
+    pub t: f64,
+    /// Length of the window (seconds).
+    pub span: f64,
+    /// The load phase at the window's end (`None`: no open-loop phase, or the schedule ended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<u32>,
+    /// Arrivals dropped in the window.
+    pub dropped: u64,
+    pub gauges: Gauges,
+    /// Per scope, in the order of [`Series::scopes`].
+    pub scopes: Vec<ScopePoint>,
+}
+
+impl Point {
+    /// The exact merge of windows (the same scopes): counts added, histograms merged, gauges
+    /// combined as each field says. Spans from the earliest start to the latest end.
+    pub fn merge(parts: &[&Point]) -> Point {
+        let t = parts.iter().map(|p| p.t).fold(f64::INFINITY, f64::min);
+        let end = parts
+            .iter()
+            .map(|p| p.t + p.span)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let n = parts.iter().map(|p| p.scopes.len()).max().unwrap_or(0);
+        let empty = ScopePoint::default();
+        Point {
+            t: if t.is_finite() { t } else { 0.0 },
+            span: if t.is_finite() { end - t } else { 0.0 },
+            phase: parts.iter().rev().find_map(|p| p.phase),
+            dropped: parts.iter().map(|p| p.dropped).sum(),
+            gauges: Gauges::merged(
+                &parts
+                    .iter()
+                    .map(|p| (&p.gauges, p.span))
+                    .collect::<Vec<_>>(),
+            ),
+            scopes: (0..n)
+                .map(|i| {
+                    ScopePoint::merged(
+                        &parts
+                            .iter()
+                            .map(|p| p.scopes.get(i).unwrap_or(&empty))
+                            .collect::<Vec<_>>(),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What happened at an instant of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The run started sending.
+    Start,
+    /// The warm-up ended: the summary counts from here.
+    WarmupEnd,
+    /// The load moved into another phase (or the schedule ended).
+    Phase,
+    /// The config was reloaded (or a reload failed: see the detail).
+    Reload,
+    /// The target server process was replaced (new pid or start time).
+    TargetRestart,
+    /// A drift baseline was set (measured, or reset).
+    Baseline,
+    /// A gate turned to breach on the summary so far.
+    GateBreach,
+    /// Arrivals stopped (the schedule or `--duration` ended, or a signal came).
+    Stop,
+}
+
+/// An instant of the run worth marking on a chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Seconds after the series' epoch.
+    pub t: f64,
+    pub kind: EventKind,
+    pub detail: String,
+}
+
+/// The run's time series.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    /// Unix time of t = 0: the schedule's epoch (shared by the shards of a run).
+    pub epoch_unix: f64,
+    /// The finest window (seconds).
+    pub step_seconds: f64,
+    /// Scope names of [`ScopePoint`]s: `all`, then each scenario (and `canary`).
+    pub scopes: Vec<String>,
+    /// Windows in time order; older ones are coarser (see `metrics::series`).
+    pub points: Vec<Point>,
+    pub events: Vec<Event>,
+    /// Oldest windows dropped beyond the memory bound.
+    #[serde(default)]
+    pub dropped_points: u64,
+    /// Oldest events dropped beyond the memory bound.
+    #[serde(default)]
+    pub dropped_events: u64,
+}
+
+impl Series {
+    /// The index of a scope by name.
+    pub fn scope_index(&self, name: &str) -> Option<usize> {
+        self.scopes.iter().position(|s| s == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn point(t: f64, ttft_ms: &[u64], rss: f64) -> Point {
+        let mut h = Hdr::with_digits(WINDOW_DIGITS);
+        for ms in ttft_ms {
+            h.record(Duration::from_millis(*ms));
+        }
+        Point {
+            t,
+            span: 10.0,
+            phase: Some(0),
+            dropped: 1,
+            gauges: Gauges {
+                client_rss_bytes: Some(rss),
+                client_cpu_cores: Some(rss / 1e6),
+                ..Gauges::default()
+            },
+            scopes: vec![ScopePoint {
+                started: ttft_ms.len() as u64,
+                finished: Outcomes {
+                    success: ttft_ms.len() as u64,
+                    ..Outcomes::default()
+                },
+                latency: WindowLatency {
+                    ttft: WindowDist::of(&h),
+                    ..WindowLatency::default()
+                },
+                ..ScopePoint::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn merging_windows_merges_their_histograms_not_their_quantiles() {
+        let a = point(0.0, &[100, 100, 100, 100], 1e6);
+        let b = point(10.0, &[900], 3e6);
+        let m = Point::merge(&[&a, &b]);
+        assert_eq!((m.t, m.span, m.dropped), (0.0, 20.0, 2));
+        let s = &m.scopes[0];
+        assert_eq!((s.started, s.finished.success), (5, 5));
+        // The p50 of the five requests is 100 ms (the mean of the windows' p50s would be 500).
+        let p50 = s.latency.ttft.p50.unwrap();
+        assert!((p50 - 0.1).abs() < 0.001, "{p50}");
+        assert!((s.latency.ttft.max.unwrap() - 0.9).abs() < 0.01);
+        assert_eq!(m.gauges.client_rss_bytes, Some(3e6), "memory: the highest");
+        assert_eq!(m.gauges.client_cpu_cores, Some(2.0), "CPU: the mean");
+        let json = serde_json::to_string(&m).unwrap();
+        let back: Point = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.scopes[0].latency.ttft.quantile(0.5), Some(p50));
+    }
+}
