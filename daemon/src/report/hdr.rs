@@ -89,6 +89,11 @@ impl Hdr {
         out
     }
 
+    /// Standard deviation in seconds (`None` without samples).
+    pub fn stdev(&self) -> Option<f64> {
+        (self.count() > 0).then(|| self.0.stdev() / 1e6)
+    }
+
     /// Mean in seconds (`None` without samples).
     pub fn mean(&self) -> Option<f64> {
         (self.count() > 0).then(|| self.0.mean() / 1e6)

@@ -11,6 +11,7 @@
 //! run's time series ([`series`]) and `config`, the run's config with its secrets redacted.
 
 pub mod hdr;
+pub mod merge;
 mod render;
 pub mod series;
 
