@@ -22,6 +22,7 @@ mod layout;
 mod lifecycle;
 mod modes;
 mod ordinary;
+mod pages;
 mod prometheus;
 mod rehearsal;
 mod reports;

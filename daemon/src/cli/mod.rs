@@ -11,12 +11,14 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio::sync::mpsc;
 
+use crate::compare::Rule;
 use crate::config::{Config, ConfigError};
 use crate::gate::{Baseline, Gate, Gates};
 use crate::prepare::Prepared;
 use crate::report::{RunReport, StopSignal, Verdict};
 use crate::runner::{self, RunOptions, Signal};
 use crate::schedule::Shard;
+mod reports;
 mod simulate;
 
 use simulate::{SimulateArgs, run_demo, run_simulator};
@@ -111,6 +113,55 @@ enum Command {
         /// one never does).
         #[arg(long, value_parser = parse_duration)]
         wait_ready: Option<Duration>,
+        /// Write a self-contained HTML report of the run here when it ends.
+        #[arg(long)]
+        report_html: Option<PathBuf>,
+    },
+    /// Print a saved report's summary, or render it as a self-contained HTML page.
+    Report {
+        /// A report written by --report (or merge).
+        report: PathBuf,
+        /// Write the HTML page here instead of printing the summary.
+        #[arg(long)]
+        html: Option<PathBuf>,
+    },
+    /// Judge CI gates on a saved (or merged) report: exit 1 on a breach, 2 with too little data.
+    Gate {
+        report: PathBuf,
+        /// A gate, as for `run --gate` (repeatable).
+        #[arg(long = "gate", value_parser = Gate::from_str, required = true)]
+        gates: Vec<Gate>,
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        gate_min_samples: Option<u64>,
+        /// An earlier report, for relative gates.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+    },
+    /// Compare two runs metric by metric with a noise-aware verdict: exit 1 on a regression, 2
+    /// with too little data.
+    Compare {
+        base: PathBuf,
+        new: PathBuf,
+        /// How much worse a metric may get, e.g. 'tpot.p95 < +10%', 'ttft.p99 < +50ms',
+        /// 'error_rate < +1%' (repeatable; defaults: +10% for latencies, +1 point for errors).
+        #[arg(long = "max-regression", value_parser = Rule::from_str)]
+        max_regression: Vec<Rule>,
+        /// Fewest samples on each side for a verdict.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+        min_samples: u64,
+        #[arg(long, value_enum, default_value = "text")]
+        format: reports::CompareFormat,
+        /// Also write an HTML page with both runs' charts overlaid.
+        #[arg(long)]
+        html: Option<PathBuf>,
+    },
+    /// Merge the shard reports of one sharded run into one report, exactly.
+    Merge {
+        /// The shards' reports (--report of each `run --shard I/N`).
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        #[arg(short, long)]
+        output: PathBuf,
     },
     /// Validate a configuration file; every problem is listed with its path.
     CheckConfig {
@@ -143,6 +194,12 @@ enum Command {
         /// Stop after this long and print a summary.
         #[arg(long, value_parser = parse_duration)]
         duration: Option<Duration>,
+        /// Write the JSON report here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Write a self-contained HTML report here when the run ends.
+        #[arg(long)]
+        report_html: Option<PathBuf>,
     },
 }
 
@@ -308,6 +365,7 @@ fn dispatch(command: Command) -> u8 {
             gate_min_samples,
             baseline,
             wait_ready,
+            report_html,
         } => load_config(&config).and_then(|c| {
             let gates = run_gates(&c.config, gates, gate_min_samples, baseline)?;
             runtime().map(|rt| {
@@ -327,6 +385,7 @@ fn dispatch(command: Command) -> u8 {
                         report,
                         gates,
                         config_path: Some(config.clone()),
+                        report_html,
                     };
                     run_daemon(c, options, None).await
                 })
@@ -339,9 +398,35 @@ fn dispatch(command: Command) -> u8 {
             }
             Ok(sim) => runtime().map(|rt| rt.block_on(run_simulator(sim, args.listen))),
         },
-        Command::Demo { listen, duration } => {
-            runtime().map(|rt| rt.block_on(run_demo(listen, duration)))
-        }
+        Command::Demo {
+            listen,
+            duration,
+            report,
+            report_html,
+        } => runtime().map(|rt| rt.block_on(run_demo(listen, duration, report, report_html))),
+        Command::Report { report, html } => reports::report(&report, html.as_deref()),
+        Command::Gate {
+            report,
+            gates,
+            gate_min_samples,
+            baseline,
+        } => reports::gate(&report, gates, gate_min_samples, baseline),
+        Command::Compare {
+            base,
+            new,
+            max_regression,
+            min_samples,
+            format,
+            html,
+        } => reports::compare(
+            &base,
+            &new,
+            &max_regression,
+            min_samples,
+            format,
+            html.as_deref(),
+        ),
+        Command::Merge { shards, output } => reports::merge(&shards, &output),
     };
     result.unwrap_or_else(|code| code)
 }
@@ -418,8 +503,10 @@ async fn run_daemon(prepared: Prepared, opts: RunOptions, banner: Option<String>
         }
         sayln!("metrics: http://{addr}/metrics");
         sayln!("status:  http://{addr}/api/v1/status");
+        sayln!("live:    http://{addr}/");
     };
     let bounded = opts.duration.is_some();
+    let html = opts.report_html.clone();
     match runner::run(prepared, opts, signals, on_listen).await {
         Err(e) => {
             eprintln!("error: {e}");
@@ -427,6 +514,11 @@ async fn run_daemon(prepared: Prepared, opts: RunOptions, banner: Option<String>
         }
         Ok(report) => {
             sayln!("{}", report.render());
+            if let Some(path) = html
+                && let Err(code) = reports::write_html(&crate::view::View::of(&report), &path)
+            {
+                return code;
+            }
             exit_code(&report, bounded)
         }
     }

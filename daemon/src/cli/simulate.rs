@@ -217,7 +217,12 @@ fn demo_simulator() -> SimConfig {
     sim
 }
 
-pub(super) async fn run_demo(listen: Option<SocketAddr>, duration: Option<Duration>) -> u8 {
+pub(super) async fn run_demo(
+    listen: Option<SocketAddr>,
+    duration: Option<Duration>,
+    report: Option<std::path::PathBuf>,
+    report_html: Option<std::path::PathBuf>,
+) -> u8 {
     let sim = demo_simulator();
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     let running = match simulator::spawn(sim.clone(), loopback).await {
@@ -251,6 +256,8 @@ pub(super) async fn run_demo(listen: Option<SocketAddr>, duration: Option<Durati
     let options = RunOptions {
         listen,
         duration,
+        report,
+        report_html,
         ..RunOptions::default()
     };
     let code = run_daemon(prepared, options, Some(banner)).await;

@@ -251,7 +251,20 @@ impl SeriesSink {
             gauges,
             scopes: self.open.iter().map(|a| lock(a).take()).collect(),
         };
-        lock(&self.store).push(point);
+        let mut store = lock(&self.store);
+        // A sliver of a window (the drain after the last boundary) joins the window before it,
+        // so no rate is drawn from a fraction of a second.
+        if point.span < store.step / 2.0
+            && let Some(last) = store.tiers[0].2.pop_back()
+        {
+            let merged = Point::merge(&[&last, &point]);
+            store.tiers[0].2.push_back(Point {
+                phase: last.phase,
+                ..merged
+            });
+            return;
+        }
+        store.push(point);
     }
 
     /// Mark an instant of the run.

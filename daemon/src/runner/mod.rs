@@ -76,6 +76,9 @@ pub(crate) struct RunOptions {
     pub gates: Gates,
     /// The config file, for SIGHUP and `POST /-/reload`.
     pub config_path: Option<PathBuf>,
+    /// Where the command line writes the HTML report once the run ends (the runner itself
+    /// does not read it).
+    pub report_html: Option<PathBuf>,
 }
 
 /// How often a long run rewrites its report file.

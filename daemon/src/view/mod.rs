@@ -196,6 +196,8 @@ pub struct View {
     pub live: Option<LiveState>,
     /// A second run drawn over this one (`compare`).
     pub base: Option<Box<View>>,
+    /// `compare`'s verdicts, when this is its page.
+    pub comparison: Option<crate::compare::Comparison>,
 }
 
 impl View {
@@ -257,6 +259,7 @@ impl View {
             config: r.config.clone(),
             live: None,
             base: None,
+            comparison: None,
         }
     }
 }

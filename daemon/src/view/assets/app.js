@@ -132,25 +132,17 @@
     const yFmt = (opts && opts.yfmt) || ((u, v) => v.map((x) => (x == null ? "" : num(x, 2))));
     const axes = [xAxis, { values: yFmt, size: 70 }];
     const scales = { x: { time: false } };
+    // Counts start at zero, a little below it so that a line of zeros is seen, not clipped.
+    if (opts && opts.counts) scales.y = { range: (u, min, max) => [-0.05 * Math.max(1, max), Math.max(1, max) * 1.05] };
     if (opts && opts.y2) {
-      axes.push({ scale: "y2", side: 1, grid: { show: false }, values: opts.y2fmt || yFmt, size: 60 });
+      axes.push({ scale: "y2", side: 1, grid: { show: false }, values: opts.y2fmt || ((u, v) => v.map((x) => (x == null ? "" : num(x, 2)))), size: 60 });
       scales.y2 = {};
     }
     chart(id, title, parent, { series, axes, scales, plugins: [bandsPlugin(view, opts && opts.spikes)] }, data);
   }
 
-  const msAxis = (u, v) => v.map((x) => (x == null ? "" : (x * 1e3).toPrecision(3) + " ms"));
-  function latencyLines(v, q, which) {
-    const lines = [];
-    v.series.scopes.forEach((sc, i) => {
-      if (sc.name === "canary" && v.series.scopes.length > 2) return;
-      for (const [stat, dash] of which) {
-        lines.push({ label: `${sc.name} ${q} ${stat}`, values: sc.quantiles[`${q}_${stat}`], color: COLORS[i % COLORS.length], dash, fmt: ms });
-      }
-    });
-    return lines;
-  }
-
+  const secs = (x) => (x == null ? "" : x < 1 ? `${+(x * 1e3).toPrecision(3)} ms` : `${+x.toPrecision(3)} s`);
+  const msAxis = (u, v) => v.map(secs);
   function renderCharts(view, root) {
     const s = view.series;
     if (!s || s.t.length === 0) {
@@ -160,9 +152,17 @@
     const gone = document.getElementById("no-series");
     if (gone) gone.remove();
     const Q = [["TTFT", "ttft"], ["TPOT", "tpot"], ["ITL", "itl"], ["e2e", "e2e"]];
+    const all0 = s.scopes[0];
     for (const [label, q] of Q) {
-      const baseLines = (b) => latencyLines(b, q, [["p99", null]]);
-      timeChart(view, "lat-" + q, `${label} p50 / p90 / p99 over time`, root, latencyLines(view, q, [["p50", null], ["p90", [2, 2]], ["p99", [8, 3]]]), { yfmt: msAxis, spikes: q === "ttft", base: baseLines });
+      const lines = [["p50", null, COLORS[0]], ["p90", [2, 2], COLORS[4]], ["p99", [8, 3], COLORS[1]]].map(([st, dash, color]) => ({ label: `${q} ${st}`, values: all0.quantiles[`${q}_${st}`], dash, color, fmt: ms }));
+      const base = (b) => [{ label: `${q} p99`, values: b.series.scopes[0].quantiles[`${q}_p99`], color: COLORS[3], fmt: ms }];
+      timeChart(view, "lat-" + q, `${label} p50 / p90 / p99 over time (all scenarios)`, root, lines, { yfmt: msAxis, spikes: q === "ttft", base });
+    }
+    const named = s.scopes.slice(1);
+    if (named.length > 1) {
+      for (const [label, q] of [["TTFT", "ttft"], ["TPOT", "tpot"]]) {
+        timeChart(view, "by-scenario-" + q, `${label} p99 by scenario`, root, named.map((sc, i) => ({ label: sc.name, values: sc.quantiles[`${q}_p99`], color: COLORS[i % COLORS.length], fmt: ms })), { yfmt: msAxis });
+      }
     }
     timeChart(view, "tpot-defs", "Time per output token: llm-soak TPOT vs LLMPerf (e2e / tokens), p50", root, [
       { label: "TPOT p50 (first token excluded)", values: s.scopes[0].quantiles.tpot_p50, fmt: ms },
@@ -175,16 +175,16 @@
       { label: "succeeded/s", values: all.success_rate },
       { label: "output tokens/s", values: all.output_tokens_per_second, scale: "y2", color: "#ff7f0e" },
     ], { y2: true });
-    const errLines = Object.entries(all.errors).map(([k, vals], i) => ({ label: k, values: vals, color: COLORS[(i + 1) % COLORS.length] }));
+    const errLines = [{ label: "failed/s", values: all.failure_rate, color: "#d62728", width: 2 }];
+    Object.entries(all.errors).forEach(([k, vals], i) => errLines.push({ label: k, values: vals, color: COLORS[(i + 2) % COLORS.length] }));
     errLines.push({ label: "dropped/s", values: s.drop_rate, color: "#7f7f7f", dash: [4, 4] });
-    errLines.push({ label: "failed/s", values: all.failure_rate, color: "#d62728", width: 2 });
-    timeChart(view, "errors", "Failures by type and drops (per second)", root, errLines);
+    timeChart(view, "errors", "Failures by type and drops (per second)", root, errLines, { counts: true });
     timeChart(view, "concurrency", "Concurrency: requests in flight (highest in each window)", root, [{ label: "in flight", values: s.in_flight, fmt: (v) => num(v, 0) }]);
     timeChart(view, "client", "Client health: schedule lag p99 (left), daemon CPU cores (right)", root, [
       { label: "schedule lag p99", values: all.quantiles.schedule_lag_p99, fmt: ms },
       { label: "CPU cores", values: s.client_cpu_cores, scale: "y2", color: "#2ca02c" },
     ], { yfmt: msAxis, y2: true });
-    const mib = (u, v) => v.map((x) => (x == null ? "" : (x / 1048576).toFixed(0) + " MiB"));
+    const mib = (u, v) => v.map((x) => (x == null ? "" : (x / 1048576).toFixed(1) + " MiB"));
     timeChart(view, "memory", "Memory: daemon RSS, target RSS, GPU memory used", root, [
       { label: "daemon RSS", values: s.client_rss_bytes, fmt: bytes },
       { label: "target RSS", values: s.target_rss_bytes, fmt: bytes },
@@ -255,6 +255,14 @@
       ? $("p", {}, `Client self-check: ${view.trust.verdict.replace("_", " ")}; timestamps late by at most ${ms(view.trust.bound_p99)} at p99; CPU ${num(view.trust.cpu_cores_used)} of ${num(view.trust.cpu_cores_available, 0)} cores. `, view.trust.reasons.join(" "))
       : $("p", { class: "note" }, "No client self-check.");
     section("verdicts", "Gates and trust", gates, trust);
+    if (view.comparison) {
+      const c = view.comparison;
+      const fmt = (m, v) => (v == null ? "–" : m === "error_rate" ? pct(v) : ms(v));
+      const iv = (r) => (r.interval == null ? "–" : r.metric === "error_rate" ? `[${(r.interval[0] * 100).toFixed(2)}, ${(r.interval[1] * 100).toFixed(2)}] pt` : r.limit.endsWith("%") ? `[${(r.interval[0] * 100).toFixed(1)}%, ${(r.interval[1] * 100).toFixed(1)}%]` : `[${ms(r.interval[0])}, ${ms(r.interval[1])}]`);
+      section("comparison", `Compare: ${c.verdict.replace("_", " ")} (base ${c.base} → new ${c.new}; base dashed on the charts)`,
+        table(["scope", "metric", "base", "new", "change", "95% interval", "limit", "samples", "verdict"],
+          c.rows.map((r) => [r.scope, r.metric, fmt(r.metric, r.base), fmt(r.metric, r.new), r.relative == null ? "–" : (r.relative * 100).toFixed(1) + " %", iv(r), r.limit, `${r.base_samples} / ${r.new_samples}`, $("span", { class: "badge " + (r.verdict === "regression" ? "breach" : r.verdict === "improved" ? "pass" : r.verdict === "insufficient" ? "insufficient" : "none") }, r.verdict.replace("_", " "))])));
+    }
     renderCharts(view, section("charts", "Over time (phase bands shaded, spike in red, its recovery in orange, events dashed)"));
     if (view.series && view.series.events.length) {
       section("events", "Events", table(["at", "event", "detail"], view.series.events.map((e) => [dur(e.t), e.kind.replace("_", " "), e.detail])));
@@ -275,22 +283,27 @@
     }
     if (view.config) section("config", "Config (secrets redacted)", $("pre", {}, JSON.stringify(view.config, null, 2)));
     selfcheck.rendered += 1;
-    selfcheck.drawn = drawn();
-    const out = document.getElementById("selfcheck");
-    if (out) out.textContent = JSON.stringify(selfcheck);
+    // uPlot draws on the next frame: check the canvases after it.
+    setTimeout(() => {
+      selfcheck.drawn = drawn();
+      const out = document.getElementById("selfcheck");
+      if (out) out.textContent = JSON.stringify(selfcheck);
+    }, 100);
   }
 
-  // Which charts have their first series' colour on the canvas (drawn with data, not just axes).
+  // Which charts have one of their series' colours on the canvas (drawn with data, not just
+  // axes and grid, which are grey and translucent).
   function drawn() {
     const ok = [];
     for (const [id, u] of Object.entries(charts)) {
-      const want = (selfcheck.charts[id].series[0] || "").match(/^#(..)(..)(..)$/);
-      if (!want) continue;
-      const [r, g, b] = want.slice(1).map((h) => parseInt(h, 16));
+      const want = selfcheck.charts[id].series
+        .map((s) => (s || "").match(/^#(..)(..)(..)$/))
+        .filter((m) => m && !(m[1] === m[2] && m[2] === m[3]))
+        .map((m) => m.slice(1).map((h) => parseInt(h, 16)));
       const c = u.ctx.getImageData(0, 0, u.ctx.canvas.width, u.ctx.canvas.height).data;
       let hits = 0;
       for (let i = 0; i < c.length; i += 4) {
-        if (c[i + 3] > 200 && Math.abs(c[i] - r) < 24 && Math.abs(c[i + 1] - g) < 24 && Math.abs(c[i + 2] - b) < 24) hits++;
+        if (c[i + 3] > 200 && want.some(([r, g, b]) => Math.abs(c[i] - r) < 24 && Math.abs(c[i + 1] - g) < 24 && Math.abs(c[i + 2] - b) < 24)) hits++;
       }
       if (hits > 10) ok.push(id);
     }

@@ -1,0 +1,165 @@
+//! The commands that read saved reports: `report` (the summary again, or a self-contained HTML
+//! page), `gate` (CI gates judged on a saved or merged report), `compare` (base vs new, with a
+//! verdict and an overlay page) and `merge` (shards into one run, exactly).
+
+use std::path::{Path, PathBuf};
+
+use super::{exit, sayln};
+use crate::compare::{Change, Rule};
+use crate::config::gates::Gate;
+use crate::gate::{Baseline, Gates};
+use crate::report::RunReport;
+use crate::view::View;
+
+/// How `compare` prints.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(super) enum CompareFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+fn load(path: &Path) -> Result<RunReport, u8> {
+    RunReport::load(path).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::USAGE
+    })
+}
+
+/// Write `view` as a self-contained HTML page at `path`.
+pub(super) fn write_html(view: &View, path: &Path) -> Result<(), u8> {
+    let page = crate::view::report_page(view).map_err(|e| {
+        eprintln!("error: cannot render the report: {e}");
+        exit::SOFTWARE
+    })?;
+    let tmp = path.with_extension("html.tmp");
+    std::fs::write(&tmp, page)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            exit::SOFTWARE
+        })?;
+    eprintln!("report page: {}", path.display());
+    Ok(())
+}
+
+/// `llm-soak report RUN.json [--html FILE]`.
+pub(super) fn report(path: &Path, html: Option<&Path>) -> Result<u8, u8> {
+    let r = load(path)?;
+    match html {
+        Some(out) => write_html(&View::of(&r), out)?,
+        None => sayln!("{}", r.render()),
+    }
+    Ok(exit::OK)
+}
+
+/// `llm-soak gate REPORT.json --gate ...`: exit 1 on a breach, 2 with too little data.
+pub(super) fn gate(
+    path: &Path,
+    list: Vec<Gate>,
+    min_samples: Option<u64>,
+    baseline: Option<PathBuf>,
+) -> Result<u8, u8> {
+    let r = load(path)?;
+    if list.is_empty() {
+        eprintln!("error: no --gate to judge");
+        return Err(exit::USAGE);
+    }
+    let Some(summary) = &r.summary else {
+        eprintln!("error: {} has no summary: nothing to judge", path.display());
+        return Ok(exit::INSUFFICIENT_DATA);
+    };
+    let min = min_samples.unwrap_or(crate::config::gates::DEFAULT_MIN_SAMPLES);
+    let list = list
+        .into_iter()
+        .map(|mut g| {
+            g.min_samples = min;
+            g
+        })
+        .collect();
+    let baseline = match baseline {
+        None => None,
+        Some(p) => Some(std::sync::Arc::new(Baseline::load(&p).map_err(|e| {
+            eprintln!("error: {e}");
+            exit::USAGE
+        })?)),
+    };
+    let gates = Gates { list, baseline };
+    if let Some(g) = gates.missing_baseline() {
+        eprintln!(
+            "error: the gate {:?} compares with a baseline: give --baseline",
+            g.text
+        );
+        return Err(exit::USAGE);
+    }
+    let results = gates.judge(summary);
+    let verdict = crate::report::worst(results.iter().map(|g| g.verdict));
+    let judged = RunReport {
+        gates: results,
+        verdict,
+        ..r
+    };
+    sayln!("{}", judged.render());
+    Ok(super::exit_code(&judged, true))
+}
+
+/// `llm-soak compare BASE.json NEW.json`: exit 1 on a regression, 2 with too little data.
+pub(super) fn compare(
+    base: &Path,
+    new: &Path,
+    overrides: &[Rule],
+    min_samples: u64,
+    format: CompareFormat,
+    html: Option<&Path>,
+) -> Result<u8, u8> {
+    let (b, n) = (load(base)?, load(new)?);
+    let rules = crate::compare::rules_with(overrides);
+    let (bn, nn) = (base.display().to_string(), new.display().to_string());
+    let c = crate::compare::compare((&bn, &b), (&nn, &n), &rules, min_samples);
+    match format {
+        CompareFormat::Text => sayln!("{}", c.render()),
+        CompareFormat::Markdown => sayln!("{}", c.markdown()),
+        CompareFormat::Json => match serde_json::to_string_pretty(&c) {
+            Ok(j) => sayln!("{j}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Err(exit::SOFTWARE);
+            }
+        },
+    }
+    if let Some(out) = html {
+        let mut view = View::of(&n);
+        view.title = format!("llm-soak compare: {} → {}", bn, nn);
+        view.base = Some(Box::new(View::of(&b)));
+        view.comparison = Some(c.clone());
+        write_html(&view, out)?;
+    }
+    Ok(match c.verdict {
+        Change::Regression => exit::GATE_BREACHED,
+        Change::Insufficient => exit::INSUFFICIENT_DATA,
+        Change::WithinNoise | Change::Improved => exit::OK,
+    })
+}
+
+/// `llm-soak merge SHARD.json... -o ALL.json`.
+pub(super) fn merge(shards: &[PathBuf], out: &Path) -> Result<u8, u8> {
+    let mut reports = Vec::new();
+    for p in shards {
+        reports.push((p.display().to_string(), load(p)?));
+    }
+    let merged = crate::report::merge::merge(&reports).map_err(|e| {
+        eprintln!("error: cannot merge: {e}");
+        exit::USAGE
+    })?;
+    merged.write(out).map_err(|e| {
+        eprintln!("error: cannot write {}: {e}", out.display());
+        exit::SOFTWARE
+    })?;
+    sayln!("{}", merged.render());
+    eprintln!(
+        "merged {} shard reports into {}",
+        shards.len(),
+        out.display()
+    );
+    Ok(exit::OK)
+}

@@ -1,0 +1,425 @@
+//! Results as a person sees them, in a real browser (Debian's headless `chromium`): the live
+//! page at `/` during a run and the self-contained HTML report after it — no console errors,
+//! every chart drawn with data (the page checks its own canvases for each chart's first
+//! series' colour and reports in `#selfcheck`) — and, on saved reports of real runs, `merge`
+//! (exact, refusing what is not one run), `gate` on the merged report, and `compare` with its
+//! verdicts, exit codes and overlay page. `LLMSOAK_SCREENSHOTS=1` rewrites the screenshots in
+//! docs/img/ from these runs.
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use crate::common::*;
+
+fn chromium() -> PathBuf {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        for name in ["chromium", "chromium-browser"] {
+            let p = Path::new(dir).join(name);
+            if p.is_file() {
+                return p;
+            }
+        }
+    }
+    panic!("no chromium on PATH: scripts/test.sh installs Debian's chromium");
+}
+
+fn browser(args: &[&str]) -> String {
+    let out = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            std::env::temp_dir()
+                .join(format!("llmsoak-chromium-{}", std::process::id()))
+                .display()
+        ))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "chromium {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The page's own check after it rendered: `{errors, charts, drawn, rendered}`.
+fn selfcheck(url: &str) -> serde_json::Value {
+    let dom = browser(&["--virtual-time-budget=15000", "--dump-dom", url]);
+    let start = dom
+        .find("<pre id=\"selfcheck\"")
+        .unwrap_or_else(|| panic!("no selfcheck in {url}"));
+    let body = &dom[start..];
+    let json = &body[body.find('>').unwrap() + 1..body.find("</pre>").unwrap()];
+    let json = json
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    serde_json::from_str(&json)
+        .unwrap_or_else(|e| panic!("selfcheck of {url} is not JSON ({e}): {json}"))
+}
+
+/// No console errors, and every chart the page made has its data drawn.
+fn assert_drawn(check: &serde_json::Value, at_least: &[&str]) -> Vec<String> {
+    assert_eq!(
+        check["errors"],
+        serde_json::json!([]),
+        "console errors: {check}"
+    );
+    let charts: Vec<String> = check["charts"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let drawn: Vec<String> = serde_json::from_value(check["drawn"].clone()).unwrap_or_default();
+    for c in &charts {
+        assert!(drawn.contains(c), "chart {c} has no data drawn: {check}");
+    }
+    for c in at_least {
+        assert!(charts.iter().any(|x| x == c), "no chart {c}: {check}");
+    }
+    charts
+}
+
+fn screenshot(url: &str, name: &str, height: u32) {
+    let out = std::env::temp_dir().join(format!("llmsoak-{}-{name}", std::process::id()));
+    browser(&[
+        "--virtual-time-budget=15000",
+        &format!("--window-size=1280,{height}"),
+        &format!("--screenshot={}", out.display()),
+        url,
+    ]);
+    let png = std::fs::read(&out).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "{name}: {} bytes",
+        png.len()
+    );
+    if std::env::var_os("LLMSOAK_SCREENSHOTS").is_some() {
+        std::fs::write(artefacts_root().join("docs/img").join(name), png).unwrap();
+    }
+}
+
+fn artefacts_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+const TIME_CHARTS: &[&str] = &[
+    "lat-ttft",
+    "lat-tpot",
+    "lat-itl",
+    "lat-e2e",
+    "tpot-defs",
+    "throughput",
+    "errors",
+    "concurrency",
+    "client",
+    "memory",
+];
+
+fn two_scenarios(sim: SocketAddr, rate: u32) -> String {
+    format!(
+        "{}\n[[scenario]]\nname = \"s2\"\ninput_tokens = 64\noutput_tokens = 12\n",
+        config_for(
+            sim,
+            "",
+            &format!(
+                "arrival = \"poisson\"\nmax_in_flight = 64\npreset = {{ name = \"steady\", rate = {rate} }}"
+            ),
+            "input_tokens = 32\noutput_tokens = 20",
+        )
+    )
+}
+
+#[test]
+fn the_live_page_and_the_html_report_draw_every_chart_in_a_browser() {
+    let (_sim, sim) = simulator(&["--ttft", "20ms", "--itl", "5ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (report, html) = (dir.path().join("run.json"), dir.path().join("run.html"));
+    let (mut p, addr, _cfg) = daemon(
+        &two_scenarios(sim, 20),
+        &[
+            "--duration",
+            "35s",
+            "--report",
+            report.to_str().unwrap(),
+            "--report-html",
+            html.to_str().unwrap(),
+        ],
+    );
+    // The live page, once two windows have closed.
+    eventually(
+        "two windows in the live view",
+        Duration::from_secs(120),
+        || {
+            let (status, body) = get(addr, "/api/v1/view");
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            (status == 200 && v["series"]["t"].as_array().map_or(0, Vec::len) >= 2).then_some(())
+        },
+    );
+    let (status, page) = get(addr, "/");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("uPlot") && !page.contains("id=\"view\""),
+        "the live page polls its view"
+    );
+    let live = format!("http://{addr}/");
+    let check = selfcheck(&live);
+    assert_drawn(&check, TIME_CHARTS);
+    assert!(check["rendered"].as_u64().unwrap() >= 1);
+    screenshot(&live, "live.png", 1500);
+    // Later windows only, with `since`.
+    let v = get_json(addr, "/api/v1/view");
+    let last = v["series"]["t"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    let newer = get_json(addr, &format!("/api/v1/view?since={last}"));
+    assert!(
+        newer["series"]["t"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t.as_f64().unwrap() > last),
+        "{newer}"
+    );
+    let status = p.wait_exit(Duration::from_secs(120));
+    assert_eq!(status.code(), Some(0));
+    // The report page, from a file, offline: the series, the distributions, the tables.
+    let url = format!("file://{}", html.display());
+    let check = selfcheck(&url);
+    let charts = assert_drawn(
+        &check,
+        &[
+            TIME_CHARTS,
+            &[
+                "by-scenario-ttft",
+                "dist-all-ttft-h",
+                "dist-all-ttft-c",
+                "dist-s2-tpot-c",
+            ],
+        ]
+        .concat(),
+    );
+    assert!(charts.len() > 20, "{charts:?}");
+    screenshot(&url, "report.png", 2400);
+    // `report --html` on the saved JSON makes the same page as the run did.
+    let again = dir.path().join("again.html");
+    let out = Command::new(bin())
+        .args([
+            "report",
+            report.to_str().unwrap(),
+            "--html",
+            again.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        std::fs::read_to_string(&again).unwrap(),
+        std::fs::read_to_string(&html).unwrap()
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let points = r["series"]["points"].as_array().unwrap();
+    let started: u64 = points
+        .iter()
+        .map(|p| p["scopes"][0]["started"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        started,
+        r["requests"]["started"].as_u64().unwrap(),
+        "every request in a window"
+    );
+    assert!(
+        r["config"]["target"].is_array(),
+        "the redacted config rides along"
+    );
+}
+
+fn llm_soak(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn shards_merge_exactly_gate_on_the_merge_and_compare_finds_the_regression() {
+    // Constant TTFT and ITL (no per-token prefill, no per-sequence decode cost): the two
+    // targets differ in TTFT only.
+    let constant = [
+        "--itl",
+        "5ms",
+        "--itl-per-seq",
+        "0s",
+        "--prefill-per-token",
+        "0s",
+    ];
+    let (_fast, fast) = simulator(&[&["--ttft", "20ms"][..], &constant].concat());
+    let (_slow, slow) = simulator(&[&["--ttft", "80ms"][..], &constant].concat());
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, two_scenarios(fast, 100)).unwrap();
+    // Two shards of one run, from a shared start two seconds ahead.
+    let start =
+        humantime::format_rfc3339_seconds(SystemTime::now() + Duration::from_secs(3)).to_string();
+    let shard = |i: &str, report: &str| {
+        let args = [
+            "run",
+            "-c",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--duration",
+            "15s",
+            "--shard",
+            i,
+            "--start-at",
+            &start,
+            "--report",
+            report,
+        ];
+        Command::new(bin())
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (path("a.json"), path("b.json"));
+    let mut children = [shard("0/2", &a), shard("1/2", &b)];
+    for c in &mut children {
+        assert!(c.wait().unwrap().success());
+    }
+    let all = path("all.json");
+    let (code, out, err) = llm_soak(&["merge", &a, &b, "-o", &all]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let read = |p: &str| {
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let (ra, rb, rall) = (read(&a), read(&b), read(&all));
+    let ttft = |r: &serde_json::Value| {
+        r["summary"]["all"]["latency"]["ttft"]["samples"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(ttft(&rall), ttft(&ra) + ttft(&rb));
+    assert_eq!(rall["shard"], "all 2");
+    assert!(
+        ttft(&rall) > 1000,
+        "enough for a p99 per scenario: {}",
+        ttft(&rall)
+    );
+    // Gates on the merged report.
+    let (code, out, _) = llm_soak(&[
+        "gate",
+        &all,
+        "--gate",
+        "error_rate < 5%",
+        "--gate",
+        "ttft.p95 < 5s",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out, _) = llm_soak(&["gate", &all, "--gate", "ttft.p50 < 1ms"]);
+    assert_eq!(code, Some(1), "{out}");
+    // What is not one run is refused.
+    let (code, _, err) = llm_soak(&["merge", &a, &a, "-o", &path("no.json")]);
+    assert_eq!(code, Some(64));
+    assert!(err.contains("the same shard twice"), "{err}");
+    assert!(!Path::new(&path("no.json")).exists());
+    let (code, _, err) = llm_soak(&["merge", &a, "/nonexistent.json", "-o", &path("no.json")]);
+    assert_eq!(code, Some(64), "{err}");
+    // The same run against itself: nothing moved.
+    let (code, out, _) = llm_soak(&["compare", &all, &all]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("within noise") && !out.contains("REGRESSION"),
+        "{out}"
+    );
+    // A slower target: TTFT regressed, TPOT did not.
+    std::fs::write(&config, two_scenarios(slow, 100)).unwrap();
+    let new = path("new.json");
+    let (code, out, _) = llm_soak(&[
+        "run",
+        "-c",
+        config.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--duration",
+        "15s",
+        "--report",
+        &new,
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let html = path("compare.html");
+    let (code, out, _) = llm_soak(&[
+        "compare", &all, &new, "--format", "markdown", "--html", &html,
+    ]);
+    assert_eq!(code, Some(1), "{out}");
+    let row = |metric: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("| all | {metric} |")))
+            .unwrap_or_else(|| panic!("{metric}: {out}"))
+            .to_string()
+    };
+    assert!(row("ttft.p50").contains("REGRESSION"), "{out}");
+    assert!(!row("tpot.p50").contains("REGRESSION"), "{out}");
+    // A limit that allows it passes it; too few samples for a verdict is exit 2.
+    let (code, out, _) = llm_soak(&[
+        "compare",
+        &all,
+        &new,
+        "--format",
+        "markdown",
+        "--max-regression",
+        "ttft.p50 < +1000%",
+    ]);
+    assert_eq!(
+        code,
+        Some(1),
+        "the other TTFT quantiles still regress: {out}"
+    );
+    let allowed = out
+        .lines()
+        .find(|l| l.starts_with("| all | ttft.p50 |"))
+        .unwrap();
+    assert!(
+        allowed.contains("within noise") && allowed.contains("+1000%"),
+        "{allowed}"
+    );
+    let (code, out, _) = llm_soak(&["compare", &all, &new, "--min-samples", "100000"]);
+    assert_eq!(code, Some(2), "{out}");
+    let (code, _, err) = llm_soak(&["compare", &all, &new, "--max-regression", "ttft.p95 < 10%"]);
+    assert_eq!(code, Some(64), "{err}");
+    // The overlay page draws both runs.
+    let url = format!("file://{html}");
+    let check = selfcheck(&url);
+    assert_drawn(&check, &["lat-ttft"]);
+    let series = check["charts"]["lat-ttft"]["series"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(series, 4, "p50, p90, p99 and the base's p99: {check}");
+    screenshot(&url, "compare.png", 1500);
+}
