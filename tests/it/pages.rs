@@ -423,3 +423,94 @@ fn shards_merge_exactly_gate_on_the_merge_and_compare_finds_the_regression() {
     assert_eq!(series, 4, "p50, p90, p99 and the base's p99: {check}");
     screenshot(&url, "compare.png", 1500);
 }
+
+/// The seed's 10 → 100 requests/s spike against a target with a small batch: the report page
+/// shades the spike and its recovery on the TTFT chart, and the report says how long it took.
+#[test]
+fn a_spike_and_its_recovery_are_on_the_report_chart() {
+    let (_sim, sim) = simulator(&[
+        "--ttft",
+        "20ms",
+        "--itl",
+        "4ms",
+        "--itl-per-seq",
+        "0s",
+        "--prefill-per-token",
+        "0s",
+        "--batch-capacity",
+        "8",
+    ]);
+    let config = config_for(
+        sim,
+        "",
+        "arrival = \"constant\"\nmax_in_flight = 2000\npreset = { name = \"spike\", base = 10, peak = 100, before = \"20s\", hold = \"10s\", after = \"40s\" }",
+        "input_tokens = 32\noutput_tokens = 20",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("spike.html");
+    let (code, out, report) = bounded_run(
+        &config,
+        &["--duration", "70s", "--report-html", html.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let spike = &report["summary"]["spikes"][0];
+    assert_eq!(spike["recovered"], true, "{spike}");
+    let recovery = spike["recovery_seconds"].as_f64().unwrap();
+    let during = spike["during_spike"]["ttft_p95"].as_f64().unwrap();
+    let before = spike["pre_spike"]["ttft_p95"].as_f64().unwrap();
+    assert!(during > 3.0 * before, "the spike queued: {spike}");
+    eprintln!(
+        "spike: TTFT p95 {before:.3}s before, {during:.3}s during, recovered {recovery:.0}s after"
+    );
+    // The spike is drawn where the series has it: both count from the run's epoch.
+    let start = spike["spike_start_seconds"].as_f64().unwrap();
+    assert!((start - 20.0).abs() < 1.5, "{spike}");
+    let points = report["series"]["points"].as_array().unwrap();
+    let busiest = points
+        .iter()
+        .max_by_key(|p| p["scopes"][0]["started"].as_u64().unwrap())
+        .unwrap();
+    let t = busiest["t"].as_f64().unwrap();
+    assert!((10.0..=30.0).contains(&t), "the busiest window is the spike's: {busiest}");
+    let url = format!("file://{}", html.display());
+    let check = selfcheck(&url);
+    assert_drawn(&check, &["lat-ttft", "throughput", "concurrency"]);
+    screenshot(&url, "spike.png", 1100);
+}
+
+/// Why GenAI-Perf says TPOT 6 ms where LLMPerf says 11 ms on the same run: a 500 ms TTFT and
+/// 6 ms between 100 tokens. llm-soak reports both, named apart.
+#[test]
+fn tpot_and_llmperfs_e2e_per_token_on_one_run() {
+    let (_sim, sim) = simulator(&[
+        "--ttft",
+        "500ms",
+        "--itl",
+        "6ms",
+        "--itl-per-seq",
+        "0s",
+        "--prefill-per-token",
+        "0s",
+    ]);
+    let config = config_for(
+        sim,
+        "",
+        "arrival = \"constant\"\nmax_in_flight = 64\npreset = { name = \"steady\", rate = 4 }",
+        "input_tokens = 32\noutput_tokens = 100",
+    );
+    let (code, out, report) = bounded_run(&config, &["--duration", "12s"]);
+    assert_eq!(code, Some(0), "{out}");
+    let l = &report["summary"]["all"]["latency"];
+    let (tpot, per_token) = (
+        l["tpot"]["p50"].as_f64().unwrap(),
+        l["e2e_per_token"]["p50"].as_f64().unwrap(),
+    );
+    eprintln!(
+        "TPOT p50 {:.2} ms; e2e / tokens p50 {:.2} ms",
+        tpot * 1e3,
+        per_token * 1e3
+    );
+    // TPOT: (e2e − TTFT) / (tokens − 1) = 6 ms; LLMPerf: e2e / tokens = (500 + 99·6) / 100 ms.
+    assert!((tpot - 0.006).abs() < 0.0006, "{tpot}");
+    assert!((per_token - 0.01094).abs() < 0.0011, "{per_token}");
+}
