@@ -6,6 +6,7 @@
 #     stack without an engine), `python3-venv` with PyPI's `kubernetes-validate` in target/k8s-venv
 #   - `prometheus-alertmanager` (amtool: the routing example), PyPI's `jsonnet` and `PyYAML` in
 #     target/tools-venv (renders the alerting mixin, checked against the committed rules)
+#   - Debian's `chromium` (headless: the live page and the HTML report checked in a browser)
 #   - llama.cpp's server (PyPI `xllamacpp`) and a tiny local model in target/llamacpp, for the
 #     interop test (scripts/setup-llamacpp.sh)
 set -euo pipefail
@@ -20,6 +21,7 @@ command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq

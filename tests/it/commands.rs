@@ -418,14 +418,27 @@ fn short_form(
             }
             "--start-at" => {
                 value();
-                args.extend(["--start-at".into(), rfc3339_in(2)]);
+                // One instant for every documented command: the shards of a documented run
+                // share it, as their docs say (later ones join late, as a late replica does).
+                static START: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+                args.extend([
+                    "--start-at".into(),
+                    START.get_or_init(|| rfc3339_in(2)).clone(),
+                ]);
             }
-            "--report" | "--baseline" => {
+            "--report" | "--baseline" | "--report-html" | "--html" | "-o" | "--output" => {
                 let v = value();
                 args.extend([a.clone(), dir.join(v).display().to_string()]);
             }
+            // A report a command reads (report, gate, compare, merge): an earlier command's.
+            _ if a.ends_with(".json") && !a.starts_with('-') => {
+                args.push(dir.join(&a).display().to_string());
+            }
             _ => args.push(a),
         }
+    }
+    if sub == "demo" && !args.iter().any(|a| a == "--listen") {
+        args.extend(["--listen".into(), "127.0.0.1:0".into()]);
     }
     let until_stopped = match sub.as_str() {
         "run" => !bounded,
@@ -483,7 +496,7 @@ fn documented_llm_soak_commands_run() {
         // 0; a gate's verdict (1, 2) is the command working; a stopped daemon 0 or 143.
         let ok = match args[0].as_str() {
             "run" if until_stopped => matches!(code, Some(0 | 143)),
-            "run" => matches!(code, Some(0..=2)),
+            "run" | "gate" | "compare" => matches!(code, Some(0..=2)),
             "simulate" | "demo" => matches!(code, Some(0 | 143) | None),
             _ => code == Some(0),
         };

@@ -199,6 +199,8 @@ const ALLOWED_ONLY: &[(&str, &[&str])] = &[
     ("metrics", &["config", "openai", "record", "report"]),
     ("gate", &["config", "record", "report"]),
     ("trust", &["metrics", "report"]),
+    ("compare", &["record", "report"]),
+    ("view", &["compare", "record", "report"]),
 ];
 
 #[test]

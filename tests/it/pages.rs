@@ -471,7 +471,10 @@ fn a_spike_and_its_recovery_are_on_the_report_chart() {
         .max_by_key(|p| p["scopes"][0]["started"].as_u64().unwrap())
         .unwrap();
     let t = busiest["t"].as_f64().unwrap();
-    assert!((10.0..=30.0).contains(&t), "the busiest window is the spike's: {busiest}");
+    assert!(
+        (10.0..=30.0).contains(&t),
+        "the busiest window is the spike's: {busiest}"
+    );
     let url = format!("file://{}", html.display());
     let check = selfcheck(&url);
     assert_drawn(&check, &["lat-ttft", "throughput", "concurrency"]);

@@ -39,16 +39,16 @@ impl Telemetry {
             .then(|| Box::new(Nvml::load()) as Box<dyn GpuSource>);
         let mut latest = Arc::default();
         let sampler = match Sampler::new(config.resources.clone(), &meter, gpu) {
-            Ok(s) => match {
+            Ok(s) => {
                 latest = s.latest();
-                s.spawn(Arc::clone(&stop))
-            } {
-                Ok(h) => Some(h),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot start the resource sampler thread");
-                    None
+                match s.spawn(Arc::clone(&stop)) {
+                    Ok(h) => Some(h),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot start the resource sampler thread");
+                        None
+                    }
                 }
-            },
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "no resource sampler on this platform");
                 None
