@@ -15,6 +15,7 @@ mod config;
 mod deploy;
 mod docs;
 mod e2e;
+mod exercises;
 mod faults;
 mod fuzz_regressions;
 mod interop;

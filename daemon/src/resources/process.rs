@@ -193,7 +193,9 @@ impl Reader {
             false
         };
         for (child, proc_) in procs {
-            if *child != root && descends(*child) {
+            // sysinfo lists a process's threads as tasks whose parent is the process: they share
+            // its memory, which is counted once already.
+            if *child != root && proc_.thread_kind().is_none() && descends(*child) {
                 r.rss += proc_.memory();
                 r.virt += proc_.virtual_memory();
             }
@@ -225,7 +227,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_process_tree_counts_its_childrens_memory() {
+    fn a_process_tree_counts_its_childrens_memory_and_its_threads_once() {
+        // Threads of this process: sysinfo lists them as tasks, which share its memory.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let stop = std::sync::Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::thread::park_timeout(std::time::Duration::from_millis(20));
+                    }
+                })
+            })
+            .collect();
         let mut child = std::process::Command::new("sleep")
             .arg("60")
             .spawn()
@@ -244,7 +258,13 @@ mod tests {
         };
         let _ = child.kill();
         let _ = child.wait();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in threads {
+            let _ = t.join();
+        }
         assert!(tree.rss > alone.rss, "{tree:?} vs {alone:?}");
+        // `sleep` is a few MiB; five more copies of this process's memory would be the threads.
+        assert!(tree.rss - alone.rss < 8 << 20, "{tree:?} vs {alone:?}");
         assert!(tree.virt > alone.virt);
         assert_eq!(tree.pid, alone.pid);
     }
