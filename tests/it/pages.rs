@@ -146,8 +146,14 @@ fn the_live_page_and_the_html_report_draw_every_chart_in_a_browser() {
     let (_sim, sim) = simulator(&["--ttft", "20ms", "--itl", "5ms"]);
     let dir = tempfile::tempdir().unwrap();
     let (report, html) = (dir.path().join("run.json"), dir.path().join("run.html"));
+    // Drift baselines set 3 s in, measured over 10 s: an event, and the report's drift table.
+    let config = format!(
+        "{}\n[baseline]\nwarmup = \"3s\"\nwindow = \"10s\"\nmin_samples = 10\nstate_dir = {:?}\n",
+        two_scenarios(sim, 20),
+        dir.path().display().to_string()
+    );
     let (mut p, addr, _cfg) = daemon(
-        &two_scenarios(sim, 20),
+        &config,
         &[
             "--duration",
             "35s",

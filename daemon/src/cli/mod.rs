@@ -567,6 +567,7 @@ mod tests {
             gates: Vec::new(),
             verdict,
             series: None,
+            drift_baselines: Vec::new(),
             config: None,
         };
         let cases = [

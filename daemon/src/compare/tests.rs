@@ -23,6 +23,7 @@ fn run(ttft_ms: &[u64], failed: u64) -> RunReport {
         gates: Vec::new(),
         verdict: None,
         series: None,
+        drift_baselines: Vec::new(),
         config: None,
     }
 }

@@ -21,6 +21,7 @@ fn report_of(s: Summary) -> RunReport {
         gates: Vec::new(),
         verdict: None,
         series: None,
+        drift_baselines: Vec::new(),
         config: None,
     }
 }

@@ -308,6 +308,8 @@ pub fn merge(reports: &[(String, RunReport)]) -> Result<RunReport, MergeError> {
         gates: Vec::new(),
         verdict: None,
         series: (series.len() == reports.len()).then(|| merge_series(&series)),
+        // Each shard measured its own; they are not one number.
+        drift_baselines: Vec::new(),
         config: r0.config.clone(),
     })
 }

@@ -371,6 +371,20 @@ mod named {
     }
 }
 
+/// A scenario's drift baseline (`[baseline]`): TTFT and TPOT as measured after the warm-up,
+/// the reference the drift alerts and the report's drift table compare with (seconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftBaseline {
+    pub scenario: String,
+    pub ttft_mean: Option<f64>,
+    pub ttft_p50: Option<f64>,
+    pub tpot_mean: Option<f64>,
+    pub tpot_p50: Option<f64>,
+    pub samples: u64,
+    /// Unix time it was set.
+    pub computed_at: u64,
+}
+
 /// How a run ended, and what it measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
@@ -394,6 +408,9 @@ pub struct RunReport {
     /// The run's time series (from schema version 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub series: Option<series::Series>,
+    /// The drift baselines set by the end of the run (from schema version 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift_baselines: Vec<DriftBaseline>,
     /// The run's config with its secrets redacted, as JSON (from schema version 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<serde_json::Value>,

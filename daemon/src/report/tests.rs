@@ -43,6 +43,7 @@ fn report() -> RunReport {
         gates: Vec::new(),
         verdict: None,
         series: None,
+        drift_baselines: Vec::new(),
         config: None,
     }
 }

@@ -112,6 +112,7 @@ struct ReportSource {
     recorder: Arc<Recorder>,
     live: Arc<window::Live>,
     series: Arc<SeriesSink>,
+    baselines: Arc<crate::metrics::baseline::BaselineSink>,
     /// The run's config, secrets redacted.
     config: Option<serde_json::Value>,
     identity: RunIdentity,
@@ -160,6 +161,20 @@ impl ReportSource {
             verdict: crate::report::worst(gates.iter().map(|g| g.verdict)),
             gates,
             series: Some(self.series.series(since)),
+            drift_baselines: self
+                .baselines
+                .current()
+                .into_iter()
+                .map(|(key, b)| crate::report::DriftBaseline {
+                    scenario: key.split('|').next().unwrap_or_default().to_string(),
+                    ttft_mean: b.ttft.map(|s| s.mean),
+                    ttft_p50: b.ttft.map(|s| s.p50),
+                    tpot_mean: b.tpot.map(|s| s.mean),
+                    tpot_p50: b.tpot.map(|s| s.p50),
+                    samples: b.samples,
+                    computed_at: b.computed_at,
+                })
+                .collect(),
             config: self.config.clone(),
         }
     }
@@ -451,6 +466,7 @@ pub(crate) async fn run(
         recorder: Arc::clone(&recorder),
         live: Arc::clone(&live),
         series: Arc::clone(&sinks.series),
+        baselines: Arc::clone(&sinks.baselines),
         config: config_json,
         identity,
         gates: opts.gates.clone(),

@@ -168,6 +168,48 @@ impl Distribution {
     }
 }
 
+/// One scenario's quantity against its drift baseline.
+#[derive(Debug, Clone, Serialize)]
+pub struct DriftRow {
+    pub scenario: String,
+    pub quantity: &'static str,
+    pub baseline_p50: Option<f64>,
+    pub baseline_mean: Option<f64>,
+    /// The p50 of the last part of the run (as in [`FirstLast`]).
+    pub last_p50: Option<f64>,
+    /// last / baseline − 1.
+    pub change: Option<f64>,
+}
+
+fn drift_rows(r: &RunReport, fl: Option<&FirstLast>) -> Vec<DriftRow> {
+    let mut out = Vec::new();
+    for b in &r.drift_baselines {
+        for (q, p50, mean) in [
+            ("ttft", b.ttft_p50, b.ttft_mean),
+            ("tpot", b.tpot_p50, b.tpot_mean),
+        ] {
+            let last = fl.and_then(|f| {
+                f.rows
+                    .iter()
+                    .find(|x| x.scope == b.scenario && x.quantity == q)
+                    .and_then(|x| x.last_p50)
+            });
+            out.push(DriftRow {
+                scenario: b.scenario.clone(),
+                quantity: q,
+                baseline_p50: p50,
+                baseline_mean: mean,
+                last_p50: last,
+                change: match (p50, last) {
+                    (Some(b), Some(l)) if b > 0.0 => Some(l / b - 1.0),
+                    _ => None,
+                },
+            });
+        }
+    }
+    out
+}
+
 /// The live page's state.
 #[derive(Debug, Clone, Serialize)]
 pub struct LiveState {
@@ -191,6 +233,8 @@ pub struct View {
     pub distributions: Vec<Distribution>,
     pub series: Option<SeriesView>,
     pub first_last: Option<FirstLast>,
+    /// Each scenario's TTFT and TPOT against its drift baseline.
+    pub drift: Vec<DriftRow>,
     pub config: Option<serde_json::Value>,
     /// Set on the live page.
     pub live: Option<LiveState>,
@@ -229,6 +273,7 @@ impl View {
             }
         }
         let series = r.series.as_ref();
+        let first_last = series.and_then(FirstLast::of);
         View {
             title: format!("llm-soak run {} ({})", r.run_id, r.shard),
             run: RunInfo {
@@ -255,7 +300,8 @@ impl View {
             spikes: summary.map_or_else(Vec::new, |s| s.spikes.clone()),
             distributions,
             series: series.map(SeriesView::of),
-            first_last: series.and_then(FirstLast::of),
+            drift: drift_rows(r, first_last.as_ref()),
+            first_last,
             config: r.config.clone(),
             live: None,
             base: None,

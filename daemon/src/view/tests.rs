@@ -67,6 +67,15 @@ fn report() -> RunReport {
             dropped_points: 0,
             dropped_events: 0,
         }),
+        drift_baselines: vec![crate::report::DriftBaseline {
+            scenario: "all".into(),
+            ttft_mean: Some(0.1),
+            ttft_p50: Some(0.1),
+            tpot_mean: None,
+            tpot_p50: None,
+            samples: 20,
+            computed_at: 1_700_000_000,
+        }],
         config: Some(serde_json::json!({"note": "</script><script>alert(1)</script>"})),
     }
 }
@@ -113,6 +122,11 @@ fn the_view_has_the_tables_distributions_and_columns_of_the_report() {
         "100 ms -> 600 ms"
     );
     assert_eq!(fl.target_rss_bytes, (Some(1e9), Some(1.5e9)));
+    // The last part's TTFT p50 (600 ms) against the 100 ms baseline.
+    let d = &v.drift[0];
+    assert_eq!((d.scenario.as_str(), d.quantity), ("all", "ttft"));
+    assert!((d.change.unwrap() - 5.0).abs() < 0.1, "{d:?}");
+    assert_eq!(v.drift[1].change, None, "no TPOT baseline: no change");
 }
 
 #[test]

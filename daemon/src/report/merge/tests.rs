@@ -66,6 +66,7 @@ fn shard(i: u32, n: u32, ttft_ms: &[u64], failed: u64) -> (String, RunReport) {
         gates: Vec::new(),
         verdict: None,
         series: Some(series(1.7e9, ttft_ms)),
+        drift_baselines: Vec::new(),
         config: Some(serde_json::json!({"load": {"rate": 10}})),
     };
     (format!("shard{i}.json"), r)

@@ -241,12 +241,15 @@
     document.title = view.title;
     const r = view.run;
     const state = view.live ? view.live.state : r.complete ? (r.interrupted ? "interrupted" : "complete") : "checkpoint";
+    const s = view.series;
+    const lastPhase = s && s.phase.length ? s.phase[s.phase.length - 1] : null;
+    const phaseText = lastPhase == null ? "" : ` · phase ${lastPhase}${view.phases[lastPhase] ? " (" + view.phases[lastPhase].name.replace(/^\d+ /, "") + ")" : ""}`;
     const header = document.getElementById("header");
     header.replaceChildren(
       $("h1", {}, view.title),
       $("div", { class: "meta" },
         $("span", { class: "state " + state }, state), " ", badge(r.verdict),
-        ` elapsed ${dur(r.elapsed_seconds)} · measured ${r.measured_seconds == null ? "–" : dur(r.measured_seconds)} · ${view.requests.started} requests started, ${view.requests.finished.success} succeeded, ${view.requests.finished.error + view.requests.finished.timeout} failed, ${view.requests.dropped} dropped · llm-soak ${r.version}`,
+        ` elapsed ${dur(r.elapsed_seconds)}${phaseText} · measured ${r.measured_seconds == null ? "–" : dur(r.measured_seconds)} · ${view.requests.started} requests started, ${view.requests.finished.success} succeeded, ${view.requests.finished.error + view.requests.finished.timeout} failed, ${view.requests.dropped} dropped · llm-soak ${r.version}`,
         r.epoch_unix ? ` · started ${new Date(r.epoch_unix * 1000).toISOString()}` : ""));
     const gates = view.gates.length
       ? table(["gate", "verdict", "measured", "threshold", "baseline", "samples", "note"], view.gates.map((g) => [g.gate, badge(g.verdict), num(g.measured, 4), num(g.threshold, 4), num(g.baseline, 4), `${g.samples} / ${g.min_samples}`, g.note || ""]))
@@ -280,6 +283,11 @@
         table(["scope", "latency", "first p50", "last p50", "change", "first p99", "last p99", "change", "samples"],
           f.rows.filter((x) => x.quantity !== "schedule_lag").map((x) => [x.scope, x.quantity, ms(x.first_p50), ms(x.last_p50), pct(x.change_p50), ms(x.first_p99), ms(x.last_p99), pct(x.change_p99), `${x.first_samples} / ${x.last_samples}`])),
         $("p", {}, `Daemon RSS ${bytes(f.client_rss_bytes[0])} → ${bytes(f.client_rss_bytes[1])}; target RSS ${bytes(f.target_rss_bytes[0])} → ${bytes(f.target_rss_bytes[1])}.`));
+    }
+    if (view.drift.length) {
+      section("drift", "Drift vs baseline (the baseline measured after the warm-up; the last part of the run)",
+        table(["scenario", "latency", "baseline p50", "baseline mean", "last part p50", "change"],
+          view.drift.map((d) => [d.scenario, d.quantity, ms(d.baseline_p50), ms(d.baseline_mean), ms(d.last_p50), pct(d.change)])));
     }
     if (view.config) section("config", "Config (secrets redacted)", $("pre", {}, JSON.stringify(view.config, null, 2)));
     selfcheck.rendered += 1;
