@@ -313,25 +313,37 @@ fn shards_merge_exactly_gate_on_the_merge_and_compare_finds_the_regression() {
             .spawn()
             .unwrap()
     };
-    let (a, b) = (path("a.json"), path("b.json"));
-    let mut children = [shard("0/2", &a), shard("1/2", &b)];
+    // Four shards of one run.
+    let shards: Vec<String> = (0..4).map(|i| path(&format!("shard-{i}.json"))).collect();
+    let mut children: Vec<_> = (0..4)
+        .map(|i| shard(&format!("{i}/4"), &shards[i]))
+        .collect();
     for c in &mut children {
         assert!(c.wait().unwrap().success());
     }
+    let (a, b) = (shards[0].clone(), shards[1].clone());
     let all = path("all.json");
-    let (code, out, err) = llm_soak(&["merge", &a, &b, "-o", &all]);
+    let mut merge = vec!["merge"];
+    merge.extend(shards.iter().map(String::as_str));
+    merge.extend(["-o", &all]);
+    let (code, out, err) = llm_soak(&merge);
     assert_eq!(code, Some(0), "{out}{err}");
     let read = |p: &str| {
         serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(p).unwrap()).unwrap()
     };
-    let (ra, rb, rall) = (read(&a), read(&b), read(&all));
+    let rall = read(&all);
     let ttft = |r: &serde_json::Value| {
         r["summary"]["all"]["latency"]["ttft"]["samples"]
             .as_u64()
             .unwrap()
     };
-    assert_eq!(ttft(&rall), ttft(&ra) + ttft(&rb));
-    assert_eq!(rall["shard"], "all 2");
+    let sum: u64 = shards.iter().map(|s| ttft(&read(s))).sum();
+    assert_eq!(ttft(&rall), sum);
+    assert_eq!(rall["shard"], "all 4");
+    // Three of four: merged, and said.
+    let (code, out, _) = llm_soak(&["merge", &a, &b, &shards[3], "-o", &path("three.json")]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(read(&path("three.json"))["shard"], "3 of 4 (missing 2/4)");
     assert!(
         ttft(&rall) > 1000,
         "enough for a p99 per scenario: {}",
