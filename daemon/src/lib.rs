@@ -36,7 +36,8 @@
 //! resources::Sampler (own thread: process, host, target process, GPUs via NVML)
 //! trust::Probe (own thread writes a socket pair, a runtime task reads: the client's own lag)
 //!        v
-//! server::serve: GET /metrics, /-/healthy, /-/ready, /api/v1/status, POST reload/baseline reset
+//! server::serve: GET /metrics, /-/healthy, /-/ready, /api/v1/status, / and /api/v1/view (the
+//!                live page), POST reload/baseline reset
 //!        v
 //! report::RunReport (typed, versioned; exact histograms, the run's report::series windows)
 //!        |  metrics::series::SeriesSink keeps the windows, bounded; the runner rolls them
@@ -49,7 +50,10 @@
 //! `record` the plain request data and the quantities of DESIGN §4; `config` depends on nothing
 //! above them. `prepare` reads the files a validated config names; `runner` wires the pieces
 //! into one cancellation tree; `report` is a run's typed document (terminal table, JSON, status
-//! API) and `gate` the CI gates judged on it (also relative to an earlier report); `resources`
+//! API, with the run's time series and the exact merge of shards) and `gate` the CI gates judged
+//! on it (also relative to an earlier report); `compare` sets two reports side by side with a
+//! verdict per metric; `view` is what a person looks at (the live page, the HTML report, compare's
+//! overlay), drawn from a report; `resources`
 //! samples the process, host, target server process and GPUs on its own thread; `trust` measures
 //! the client's own lag under the run's load and states how far its numbers hold; `progress` the
 //! live line of a bounded run on a terminal; `tls` the process-wide TLS set-up; `simulator` is

@@ -113,6 +113,13 @@ fn secrets_never_leak_and_access_is_enforced() {
     assert!(metrics.contains("llmsoak_requests_total"));
     let (code, status) = request(addr, "GET", "/api/v1/status", Some(&basic));
     assert_eq!(code, 200);
+    // The live page and its data: the same rule as /metrics.
+    assert_eq!(request(addr, "GET", "/", None).0, 401);
+    assert_eq!(request(addr, "GET", "/api/v1/view", None).0, 401);
+    assert_eq!(request(addr, "GET", "/", Some(&basic)).0, 200);
+    let (code, view) = request(addr, "GET", "/api/v1/view", Some(&basic));
+    assert_eq!(code, 200);
+    assert!(view.contains("\"config\""), "the view carries the (redacted) config");
     // Control needs the token.
     assert_eq!(request(addr, "POST", "/-/reload", None).0, 401);
     assert_eq!(
@@ -175,6 +182,7 @@ fn secrets_never_leak_and_access_is_enforced() {
         ("logs", logs.as_str()),
         ("/metrics", metrics.as_str()),
         ("/api/v1/status", status.as_str()),
+        ("/api/v1/view", view.as_str()),
         ("print-config", &String::from_utf8_lossy(&print.stdout)),
         (
             "print-config stderr",
