@@ -119,7 +119,10 @@ fn secrets_never_leak_and_access_is_enforced() {
     assert_eq!(request(addr, "GET", "/", Some(&basic)).0, 200);
     let (code, view) = request(addr, "GET", "/api/v1/view", Some(&basic));
     assert_eq!(code, 200);
-    assert!(view.contains("\"config\""), "the view carries the (redacted) config");
+    assert!(
+        view.contains("\"config\""),
+        "the view carries the (redacted) config"
+    );
     // Control needs the token.
     assert_eq!(request(addr, "POST", "/-/reload", None).0, 401);
     assert_eq!(
