@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-pub use crate::config::gates::{DEFAULT_MIN_SAMPLES, Gate, Metric, Op, Threshold};
+pub use crate::config::gates::{DEFAULT_MIN_SAMPLES, Gate, Metric, Op, Selector, Threshold};
 use crate::report::{GateResult, ReportError, RunReport, Summary, Verdict};
 
 /// Why an earlier report cannot serve as a baseline.
@@ -55,31 +55,52 @@ impl Baseline {
         })
     }
 
-    /// The baseline's value of `metric` in `scenario` (`None`: all) and its sample count.
-    pub fn value(&self, metric: Metric, scenario: Option<&str>) -> (Option<f64>, u64) {
-        measure(&self.summary, metric, scenario)
+    /// The baseline's value of `metric` over `selector`'s requests and its sample count.
+    pub fn value(&self, metric: Metric, selector: &Selector) -> (Option<f64>, u64) {
+        measure(&self.summary, metric, selector)
     }
 }
 
-/// `metric` of one scope of `s` (`None`: all) in the gate's unit, and the samples it rests on.
-pub fn measure(s: &Summary, metric: Metric, scenario: Option<&str>) -> (Option<f64>, u64) {
-    let Some(scope) = s.scope(scenario) else {
+/// `metric` over the requests of `s` that `selector` picks, in the gate's unit, and the samples
+/// it rests on.
+pub fn measure(s: &Summary, metric: Metric, selector: &Selector) -> (Option<f64>, u64) {
+    let scope = match (&selector.scenario, selector.phase) {
+        (Some(name), _) => s.scope(Some(name)),
+        (None, Some(i)) => s.phases.get(i).map(|p| &p.scope),
+        (None, None) => Some(&s.all),
+    };
+    let Some(scope) = scope else {
         return (None, 0);
     };
+    let run_wide = selector.is_empty();
     match metric {
         Metric::Latency { quantity, stat } => {
             let d = scope.latency.get(quantity);
             (d.stat(stat), d.samples)
         }
-        Metric::ClientLag(stat) => match (&s.trust, scenario) {
-            (Some(t), None) => (t.client_lag.stat(stat), t.client_lag.samples),
+        Metric::ClientLag(stat) => match &s.trust {
+            Some(t) if run_wide => (t.client_lag.stat(stat), t.client_lag.samples),
             _ => (None, 0),
         },
-        Metric::ErrorRate => (scope.error_rate, scope.finished.judged()),
-        Metric::DropRate if scenario.is_none() => (s.drop_rate, scope.started + s.dropped),
-        // Drops happen before a scenario is drawn: a per-scenario drop rate does not exist.
+        Metric::ErrorRate => {
+            let judged = scope.finished.judged();
+            let rate = match &selector.error_types {
+                None => scope.error_rate,
+                Some(types) => {
+                    let failed: u64 = types
+                        .iter()
+                        .map(|e| scope.error_types.get(e).copied().unwrap_or(0))
+                        .sum();
+                    (judged > 0).then(|| failed as f64 / judged as f64)
+                }
+            };
+            (rate, judged)
+        }
+        Metric::DropRate if run_wide => (s.drop_rate, scope.started + s.dropped),
+        // Drops happen before a scenario is drawn: a scoped drop rate does not exist.
         Metric::DropRate => (None, 0),
         Metric::AchievedRate => (scope.achieved_rate, scope.started),
+        Metric::OutputTokensPerSecond => (scope.tokens.output_per_second, scope.finished.success),
     }
 }
 
@@ -113,7 +134,7 @@ pub fn evaluate(gate: &Gate, s: &Summary, baseline: Option<&Baseline>) -> GateRe
     let (threshold, base, note) = match (gate.threshold, baseline) {
         (Threshold::Value(v), _) => (Some(v), None, None),
         (Threshold::Baseline { factor, offset }, Some(b)) => {
-            match b.value(gate.metric, gate.scenario.as_deref()) {
+            match b.value(gate.metric, &gate.selector) {
                 (Some(bv), n) if n >= gate.min_samples => {
                     (Some(factor * bv + offset), Some(bv), None)
                 }
@@ -140,7 +161,7 @@ pub fn evaluate(gate: &Gate, s: &Summary, baseline: Option<&Baseline>) -> GateRe
             (None, None, Some("no baseline report given".to_string()))
         }
     };
-    let (measured, samples) = measure(s, gate.metric, gate.scenario.as_deref());
+    let (measured, samples) = measure(s, gate.metric, &gate.selector);
     let verdict = match (measured, threshold) {
         (Some(m), Some(t)) if samples >= gate.min_samples => {
             if gate.op.holds(m, t) {

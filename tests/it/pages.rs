@@ -361,6 +361,20 @@ fn shards_merge_exactly_gate_on_the_merge_and_compare_finds_the_regression() {
     assert_eq!(code, Some(0), "{out}");
     let (code, out, _) = llm_soak(&["gate", &all, "--gate", "ttft.p50 < 1ms"]);
     assert_eq!(code, Some(1), "{out}");
+    let (code, out, _) = llm_soak(&[
+        "gate",
+        &all,
+        "--gate",
+        "error_rate{error_type=~\"http_5xx|http_429\", scenario=\"s2\"} < 1%",
+        "--gate",
+        "output_tokens_per_second > 100",
+        "--gate",
+        "ttft.p95{phase=\"0\"} < 5s",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, _, err) = llm_soak(&["gate", &all, "--gate", "ttft.p95{scenario=\"s9\"} < 1s"]);
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("no scenario is named \"s9\""), "{err}");
     // What is not one run is refused.
     let (code, _, err) = llm_soak(&["merge", &a, &a, "-o", &path("no.json")]);
     assert_eq!(code, Some(64));

@@ -249,6 +249,14 @@ fn run_gates(
     min_samples: Option<u64>,
     baseline: Option<PathBuf>,
 ) -> Result<Gates, u8> {
+    let scopes = c.scope_names();
+    let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+    for g in &extra {
+        if let Some(why) = crate::config::gates::scope_problem(g, &scopes, c.load.phases.len()) {
+            eprintln!("error: --gate {why}");
+            return Err(exit::USAGE);
+        }
+    }
     let min = min_samples
         .or(c.gates.min_samples)
         .unwrap_or(crate::config::gates::DEFAULT_MIN_SAMPLES);

@@ -69,6 +69,13 @@ pub(super) fn gate(
         eprintln!("error: {} has no summary: nothing to judge", path.display());
         return Ok(exit::INSUFFICIENT_DATA);
     };
+    let scopes: Vec<&str> = summary.scenarios.iter().map(|(n, _)| n.as_str()).collect();
+    for g in &list {
+        if let Some(why) = crate::config::gates::scope_problem(g, &scopes, summary.phases.len()) {
+            eprintln!("error: --gate {why} in {}", path.display());
+            return Err(exit::USAGE);
+        }
+    }
     let min = min_samples.unwrap_or(crate::config::gates::DEFAULT_MIN_SAMPLES);
     let list = list
         .into_iter()

@@ -9,7 +9,12 @@
 //! `corrected_e2e`, `schedule_lag` and `e2e_per_token` with `.mean`, `.max` or `.pNN` (`p99.9`
 //! too) and need a time unit, as does `client_lag` (the client's own lag, run-wide: the trust
 //! probe's); `error_rate` and `drop_rate` take a percentage or a fraction; `achieved_rate` is
-//! requests per second.
+//! requests per second and `output_tokens_per_second` tokens per second.
+//!
+//! A gate is scoped by a [`Selector`]: `{scenario="chat"}`, `{phase="1"}` (a load phase by its
+//! index; phases are run-wide, so not with a scenario), and for `error_rate` `{error_type="…"}` or
+//! `{error_type=~"http_5xx|http_429"}` (a regular expression over the closed set of error types,
+//! matched whole): the share of the judged requests that failed with one of those types.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -17,7 +22,7 @@ use std::str::FromStr;
 use serde::{Serialize, Serializer};
 
 use super::walk::{Val, Walk};
-use crate::record::{Quantity, Stat};
+use crate::record::{ErrorType, Quantity, Stat};
 
 /// Fewest samples a gate needs before it can pass.
 pub const DEFAULT_MIN_SAMPLES: u64 = 30;
@@ -33,6 +38,90 @@ pub enum Metric {
     ErrorRate,
     DropRate,
     AchievedRate,
+    /// Output tokens per second of the measured time.
+    OutputTokensPerSecond,
+}
+
+/// Which requests a gate judges: all, a scenario's or a phase's, and for `error_rate` only
+/// failures of some error types.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Selector {
+    pub scenario: Option<String>,
+    pub phase: Option<usize>,
+    /// The error types an `error_rate` counts (`None`: every failure).
+    pub error_types: Option<Vec<ErrorType>>,
+}
+
+impl Selector {
+    pub fn is_empty(&self) -> bool {
+        *self == Selector::default()
+    }
+
+    /// `scenario="chat", phase="1", error_type=~"http_5xx|http_429"` (inside the braces).
+    fn parse(inner: &str) -> Result<Selector, String> {
+        let mut sel = Selector::default();
+        for part in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, regex, value) = match part.split_once("=~") {
+                Some((k, v)) => (k.trim(), true, v.trim()),
+                None => match part.split_once('=') {
+                    Some((k, v)) => (k.trim(), false, v.trim()),
+                    None => return Err(format!("{part:?} is not KEY=\"VALUE\"")),
+                },
+            };
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| format!("{part:?}: the value is a non-empty \"quoted\" string"))?;
+            match (key, regex) {
+                ("scenario", false) => sel.scenario = Some(value.to_string()),
+                ("phase", false) => {
+                    sel.phase = Some(value.parse().map_err(|_| {
+                        format!("{part:?}: a phase is its index in load.phases (0, 1, …)")
+                    })?)
+                }
+                ("error_type", _) => {
+                    let matches: Vec<ErrorType> = if regex {
+                        let re = regex::Regex::new(&format!("^(?:{value})$"))
+                            .map_err(|e| format!("{part:?}: not a regular expression: {e}"))?;
+                        ErrorType::ALL
+                            .iter()
+                            .copied()
+                            .filter(|e| re.is_match(e.as_str()))
+                            .collect()
+                    } else {
+                        ErrorType::ALL
+                            .iter()
+                            .copied()
+                            .filter(|e| e.as_str() == value)
+                            .collect()
+                    };
+                    if matches.is_empty() {
+                        let all: Vec<&str> = ErrorType::ALL.iter().map(|e| e.as_str()).collect();
+                        return Err(format!(
+                            "{part:?} matches no error type (they are {})",
+                            all.join(", ")
+                        ));
+                    }
+                    sel.error_types = Some(matches);
+                }
+                (k, true) => {
+                    return Err(format!(
+                        "{part:?}: only error_type takes =~ ({k:?} takes =)"
+                    ));
+                }
+                (k, false) => {
+                    return Err(format!(
+                        "{part:?}: unknown qualifier {k:?} (scenario, phase, error_type)"
+                    ));
+                }
+            }
+        }
+        if sel.scenario.is_some() && sel.phase.is_some() {
+            return Err("phases are run-wide: a gate takes a scenario or a phase, not both".into());
+        }
+        Ok(sel)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +155,7 @@ pub enum Threshold {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gate {
     pub text: String,
-    pub scenario: Option<String>,
+    pub selector: Selector,
     pub metric: Metric,
     pub op: Op,
     pub threshold: Threshold,
@@ -78,6 +167,21 @@ impl Gate {
     pub fn is_relative(&self) -> bool {
         matches!(self.threshold, Threshold::Baseline { .. })
     }
+}
+
+/// Why `gate`'s scope does not exist in a config with request scopes `scopes` (scenario names,
+/// and `canary` when there is one) and `phases` load phases.
+pub fn scope_problem(gate: &Gate, scopes: &[&str], phases: usize) -> Option<String> {
+    let sel = &gate.selector;
+    if let Some(n) = sel.scenario.as_deref().filter(|n| !scopes.contains(n)) {
+        return Some(format!("{:?}: no scenario is named {n:?}", gate.text));
+    }
+    sel.phase.filter(|p| *p >= phases).map(|p| {
+        format!(
+            "{:?}: load has {phases} phase(s), numbered from 0: there is no phase {p}",
+            gate.text
+        )
+    })
 }
 
 fn parse_duration_value(s: &str) -> Option<f64> {
@@ -109,31 +213,28 @@ impl FromStr for Gate {
             .find_map(|(sym, op)| t.find(sym).map(|i| (*op, i, sym.len())))
             .ok_or_else(|| format!("{t:?}: expected METRIC < VALUE, e.g. 'ttft.p95 < 800ms'"))?;
         let (lhs, rhs) = (t[..at].trim(), t[at + len..].trim());
-        let (name, scenario) = match lhs.split_once('{') {
-            None => (lhs, None),
+        let (name, selector) = match lhs.split_once('{') {
+            None => (lhs, Selector::default()),
             Some((n, rest)) => {
                 let inner = rest
                     .strip_suffix('}')
                     .ok_or_else(|| format!("{t:?}: unclosed '{{'"))?;
-                let value = inner
-                    .trim()
-                    .strip_prefix("scenario")
-                    .and_then(|r| r.trim_start().strip_prefix('='))
-                    .map(|v| v.trim().trim_matches('"').to_string())
-                    .filter(|v| !v.is_empty())
-                    .ok_or_else(|| format!("{t:?}: the only qualifier is {{scenario=\"NAME\"}}"))?;
-                (n.trim(), Some(value))
+                (
+                    n.trim(),
+                    Selector::parse(inner).map_err(|e| format!("{t:?}: {e}"))?,
+                )
             }
         };
         let metric = match name {
             "error_rate" => Metric::ErrorRate,
             "drop_rate" => Metric::DropRate,
             "achieved_rate" => Metric::AchievedRate,
+            "output_tokens_per_second" => Metric::OutputTokensPerSecond,
             _ if name.starts_with("client_lag.") => {
                 let stat = &name["client_lag.".len()..];
-                if scenario.is_some() {
+                if !selector.is_empty() {
                     return Err(format!(
-                        "{t:?}: client_lag is the daemon's own and run-wide: it takes no {{scenario=...}}"
+                        "{t:?}: client_lag is the daemon's own and run-wide: it takes no {{scenario=...}} or {{phase=...}}"
                     ));
                 }
                 Metric::ClientLag(
@@ -145,7 +246,7 @@ impl FromStr for Gate {
             _ => {
                 let (q, stat) = name
                     .split_once('.')
-                    .ok_or_else(|| format!("{t:?}: unknown metric {name:?} (ttft.p95, tpot.mean, e2e.max, error_rate, drop_rate, achieved_rate, …)"))?;
+                    .ok_or_else(|| format!("{t:?}: unknown metric {name:?} (ttft.p95, tpot.mean, e2e.max, error_rate, drop_rate, achieved_rate, output_tokens_per_second, …)"))?;
                 let quantity = Quantity::parse(q).ok_or_else(|| {
                     let all: Vec<&str> = Quantity::ALL.iter().map(|q| q.as_str()).collect();
                     format!("{t:?}: unknown latency {q:?} (one of {})", all.join(", "))
@@ -156,6 +257,14 @@ impl FromStr for Gate {
                 Metric::Latency { quantity, stat }
             }
         };
+        if selector.error_types.is_some() && metric != Metric::ErrorRate {
+            return Err(format!("{t:?}: {{error_type=...}} scopes error_rate only"));
+        }
+        if metric == Metric::DropRate && !selector.is_empty() {
+            return Err(format!(
+                "{t:?}: drops happen before a request has a scenario, and are counted run-wide: drop_rate takes no qualifier"
+            ));
+        }
         let value = |rhs: &str| parse_value(metric, rhs).map_err(|e| format!("{t:?}: {e}"));
         let threshold = if rhs.contains("baseline") {
             let (scaled, offset) = match rhs.split_once('+') {
@@ -179,7 +288,7 @@ impl FromStr for Gate {
         };
         Ok(Gate {
             text: t.to_string(),
-            scenario,
+            selector,
             metric,
             op,
             threshold,
@@ -210,6 +319,12 @@ fn parse_value(metric: Metric, rhs: &str) -> Result<f64, String> {
             .trim()
             .parse::<f64>()
             .map_err(|_| format!("{rhs:?} is not a rate in requests/s"))?,
+        Metric::OutputTokensPerSecond => rhs
+            .trim_end_matches("tokens/s")
+            .trim_end_matches("tok/s")
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| format!("{rhs:?} is not a rate in tokens/s"))?,
     };
     if !v.is_finite() || v < 0.0 {
         return Err("the threshold must be a finite, non-negative number".into());
@@ -245,15 +360,16 @@ pub(super) fn walk(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<GatesConfig> {
     let mut t = v.table(w)?;
     let rules = match t.get("rules") {
         None => Some(Vec::new()),
-        Some(r) => r.array(w).and_then(|items| {
-            let gates: Vec<Option<Gate>> = items
+        // The rules that parse are kept (each one that does not is a problem already), so the
+        // scopes of the others are checked too: every problem in one pass.
+        Some(r) => r.array(w).map(|items| {
+            items
                 .iter()
-                .map(|item| {
+                .filter_map(|item| {
                     let text = item.str(w)?;
                     text.parse::<Gate>().map_err(|e| item.bad(w, e)).ok()
                 })
-                .collect();
-            gates.into_iter().collect::<Option<Vec<_>>>()
+                .collect()
         }),
     };
     let min_samples = match t.get("min_samples") {
@@ -290,7 +406,29 @@ mod tests {
         let g: Gate = "error_rate < 5%".parse().unwrap();
         assert_eq!(g.threshold, Threshold::Value(0.05));
         let g: Gate = "tpot.mean{scenario=\"chat\"} <= 50ms".parse().unwrap();
-        assert_eq!((g.scenario.as_deref(), g.op), (Some("chat"), Op::Le));
+        assert_eq!(
+            (g.selector.scenario.as_deref(), g.op),
+            (Some("chat"), Op::Le)
+        );
+        let g: Gate = "error_rate{error_type=~\"http_5xx|http_429\"} < 5%"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            g.selector.error_types,
+            Some(vec![ErrorType::Http429, ErrorType::Http5xx])
+        );
+        let g: Gate = "error_rate{error_type=\"timeout\", scenario=\"chat\"} < 1%"
+            .parse()
+            .unwrap();
+        assert_eq!(g.selector.error_types, Some(vec![ErrorType::Timeout]));
+        assert_eq!(g.selector.scenario.as_deref(), Some("chat"));
+        let g: Gate = "ttft.p95{phase=\"1\"} < 2s".parse().unwrap();
+        assert_eq!(g.selector.phase, Some(1));
+        let g: Gate = "output_tokens_per_second >= 1500 tok/s".parse().unwrap();
+        assert_eq!(
+            (g.metric, g.threshold),
+            (Metric::OutputTokensPerSecond, Threshold::Value(1500.0))
+        );
         let g: Gate = "e2e.p99.9 < 2s".parse().unwrap();
         let Metric::Latency {
             quantity: Quantity::E2e,
@@ -343,6 +481,17 @@ mod tests {
             "client_lag.p99 < 1",
             "client_lag.p99{scenario=\"chat\"} < 1ms",
             "client_lag.median < 1ms",
+            "client_lag.p99{phase=\"0\"} < 1ms",
+            "error_rate{error_type=~\"nope.*\"} < 1%",
+            "error_rate{error_type=\"http_5\"} < 1%",
+            "error_rate{error_type=~\"(\"} < 1%",
+            "ttft.p95{error_type=\"timeout\"} < 1s",
+            "ttft.p95{phase=\"first\"} < 1s",
+            "ttft.p95{phase=\"1\", scenario=\"chat\"} < 1s",
+            "ttft.p95{scenario=~\"ch.*\"} < 1s",
+            "ttft.p95{scenario=chat} < 1s",
+            "drop_rate{phase=\"1\"} < 1%",
+            "output_tokens_per_second > lots",
         ] {
             assert!(bad.parse::<Gate>().is_err(), "{bad} parsed");
         }

@@ -77,6 +77,18 @@ pub(super) fn parse(
         None => Some(Default::default()),
         Some(v) => super::gates::walk(&mut w, &v),
     };
+    // A gate's scope must exist: a scenario by name, a phase by index.
+    if let (Some(g), Some(l), Some(sc)) = (&gates, &load, &scenarios) {
+        let mut scopes: Vec<&str> = sc.iter().map(|s| s.name.as_str()).collect();
+        if root.has("canary") {
+            scopes.push(super::canary::SCENARIO);
+        }
+        for (i, rule) in g.rules.iter().enumerate() {
+            if let Some(why) = super::gates::scope_problem(rule, &scopes, l.phases.len()) {
+                w.report(&format!("gates.rules[{i}]"), None, why);
+            }
+        }
+    }
     let otlp_v = root.get("otlp");
     let otlp = super::otlp::walk(&mut w, otlp_v);
     let resources_v = root.get("resources");

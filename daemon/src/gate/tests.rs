@@ -125,3 +125,52 @@ fn client_lag_gates_judge_the_trust_probe_and_are_insufficient_without_it() {
     assert_eq!(r.verdict, Verdict::Breach, "{r:?}");
     assert!(r.measured.is_some_and(|v| v > 0.004), "{r:?}");
 }
+
+#[test]
+fn gates_scoped_by_error_type_phase_and_on_output_tokens() {
+    // 36 successes, 4 http_5xx failures and 2 timeouts; phase 0 is the first 20 successes.
+    let ttfts: Vec<u64> = (100..136).collect();
+    let mut all = scope(&ttfts, 4, 10.0);
+    all.finished.timeout = 2;
+    all.error_types.insert(crate::record::ErrorType::Timeout, 2);
+    all.error_rate = Some(6.0 / 42.0);
+    all.tokens.output_per_second = Some(1234.5);
+    let mut s = summary(vec![("chat".into(), all)], 10.0);
+    s.phases = vec![crate::report::PhaseScope {
+        index: 0,
+        kind: "steady".into(),
+        scope: scope(&ttfts[..20], 0, 5.0),
+    }];
+    let judge = |text: &str| {
+        let mut g: Gate = text.parse().unwrap();
+        g.min_samples = 10;
+        evaluate(&g, &s, None)
+    };
+    // The seed's "5xx < 5 %": 4 of 42 judged requests is 9.5 %.
+    let r = judge("error_rate{error_type=~\"http_5xx\"} < 5%");
+    assert_eq!(r.verdict, Verdict::Breach, "{r}");
+    assert!((r.measured.unwrap() - 4.0 / 42.0).abs() < 1e-12, "{r}");
+    assert_eq!(r.samples, 42);
+    let r = judge("error_rate{error_type=\"timeout\"} < 5%");
+    assert_eq!(r.verdict, Verdict::Pass, "{r}");
+    assert!((r.measured.unwrap() - 2.0 / 42.0).abs() < 1e-12);
+    let r = judge("error_rate{error_type=~\"http_.*|timeout\"} < 15%");
+    assert!((r.measured.unwrap() - 6.0 / 42.0).abs() < 1e-12, "{r}");
+    // Unscoped, the same failures.
+    assert_eq!(
+        judge("error_rate < 15%").measured,
+        judge("error_rate{error_type=~\".*\"} < 15%").measured
+    );
+    // A phase: its own requests (TTFT 100..119 ms).
+    let r = judge("ttft.max{phase=\"0\"} < 1s");
+    assert_eq!((r.verdict, r.samples), (Verdict::Pass, 20), "{r}");
+    assert!((r.measured.unwrap() - 0.119).abs() < 0.001, "{r}");
+    let r = judge("ttft.max{phase=\"3\"} < 1s");
+    assert_eq!((r.verdict, r.samples), (Verdict::Insufficient, 0));
+    let r = judge("output_tokens_per_second >= 1000");
+    assert_eq!((r.verdict, r.measured), (Verdict::Pass, Some(1234.5)));
+    assert_eq!(
+        judge("output_tokens_per_second >= 2000").verdict,
+        Verdict::Breach
+    );
+}
