@@ -101,6 +101,8 @@ pub fn measure(s: &Summary, metric: Metric, selector: &Selector) -> (Option<f64>
         Metric::DropRate => (None, 0),
         Metric::AchievedRate => (scope.achieved_rate, scope.started),
         Metric::OutputTokensPerSecond => (scope.tokens.output_per_second, scope.finished.success),
+        Metric::Attainment => scope.slo.map_or((None, 0), |a| (a.attainment, a.judged)),
+        Metric::Goodput => scope.slo.map_or((None, 0), |a| (a.goodput, a.judged)),
     }
 }
 

@@ -32,6 +32,8 @@ fn config() -> Config {
         output_tokens = 10
         [canary]
         interval = "1m"
+        [slo]
+        ttft = "1s"
     "#;
     Config::parse(text, "t", &|_| None).unwrap()
 }
@@ -88,7 +90,8 @@ fn exposition_text() -> String {
         &meter,
         llm_soak::metrics::request_labels(&config),
         Vec::new(),
-    );
+    )
+    .with_slos(config.slos());
     RunInstruments::new(&meter, &identity, config.checksum);
     r.started(0);
     r.finished(&record(Outcome::Success, None));

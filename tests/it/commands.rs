@@ -575,7 +575,7 @@ fn check_toml_block(file: &str, text: &str, dir: &Path, n: usize) {
         config.push_str(base_target);
     }
     config.push_str(text);
-    if !whole && !has("[load") {
+    if !whole && !has("[load") && !has("[[load.phases]]") {
         config.push('\n');
         config.push_str(base_load);
     } else if !whole

@@ -107,3 +107,64 @@ fn a_spike_preset_reports_how_long_the_target_took_to_recover() {
         "{out}"
     );
 }
+
+/// `[slo]`: a failure is a miss, a scenario's own bound overrides the run-wide one, and the
+/// attainment is gateable — against the simulator's injected 10 % of 503s.
+#[test]
+fn slo_attainment_counts_failures_as_misses_and_gates() {
+    let (_sim, sim) = simulator(&[
+        "--ttft",
+        "20ms",
+        "--itl",
+        "2ms",
+        "--error-rate",
+        "0.1",
+        "--seed",
+        "3",
+    ]);
+    let config = format!(
+        "{}\n[[scenario]]\nname = \"s2\"\ninput_tokens = 16\noutput_tokens = 8\nslo = {{ ttft = \"1ms\" }}\n\n[slo]\nttft = \"2s\"\ne2e = \"10s\"\n",
+        config_for(
+            sim,
+            "",
+            "arrival = \"constant\"\nmax_in_flight = 64\npreset = { name = \"steady\", rate = 60 }",
+            "input_tokens = 16\noutput_tokens = 8",
+        )
+    );
+    let (code, out, report) = bounded_run(
+        &config,
+        &[
+            "--duration",
+            "8s",
+            "--gate",
+            "attainment{scenario=\"s1\"} > 75%",
+            "--gate",
+            "attainment{scenario=\"s1\"} > 95%",
+            "--gate",
+            "goodput{scenario=\"s2\"} < 1",
+        ],
+    );
+    assert_eq!(code, Some(1), "the 95 % gate is breached: {out}");
+    let scope = |n: &str| report["summary"]["scenarios"][n]["slo"].clone();
+    let s1 = scope("s1");
+    let (met, judged) = (s1["met"].as_u64().unwrap(), s1["judged"].as_u64().unwrap());
+    let failed = report["summary"]["scenarios"]["s1"]["finished"]["error"]
+        .as_u64()
+        .unwrap();
+    assert!(failed > 0, "{report}");
+    assert_eq!(
+        met + failed,
+        judged,
+        "every success met the generous SLO; every failure missed"
+    );
+    let a = s1["attainment"].as_f64().unwrap();
+    assert!((0.8..0.97).contains(&a), "{s1}");
+    assert_eq!(scope("s2")["met"], 0, "TTFT within 1 ms: never");
+    let gates = report["gates"].as_array().unwrap();
+    let verdicts: Vec<&str> = gates
+        .iter()
+        .map(|g| g["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["pass", "breach", "pass"], "{gates:?}");
+    assert!(out.contains("slo: attainment"), "{out}");
+}

@@ -252,7 +252,10 @@ fn run_gates(
     let scopes = c.scope_names();
     let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
     for g in &extra {
-        if let Some(why) = crate::config::gates::scope_problem(g, &scopes, c.load.phases.len()) {
+        let has_slo = c.slos().iter().any(Option::is_some);
+        if let Some(why) =
+            crate::config::gates::scope_problem(g, &scopes, c.load.phases.len(), has_slo)
+        {
             eprintln!("error: --gate {why}");
             return Err(exit::USAGE);
         }

@@ -71,7 +71,11 @@ pub(super) fn gate(
     };
     let scopes: Vec<&str> = summary.scenarios.iter().map(|(n, _)| n.as_str()).collect();
     for g in &list {
-        if let Some(why) = crate::config::gates::scope_problem(g, &scopes, summary.phases.len()) {
+        let has_slo =
+            summary.all.slo.is_some() || summary.scenarios.iter().any(|(_, s)| s.slo.is_some());
+        if let Some(why) =
+            crate::config::gates::scope_problem(g, &scopes, summary.phases.len(), has_slo)
+        {
             eprintln!("error: --gate {why} in {}", path.display());
             return Err(exit::USAGE);
         }

@@ -9,7 +9,8 @@
 //! `corrected_e2e`, `schedule_lag` and `e2e_per_token` with `.mean`, `.max` or `.pNN` (`p99.9`
 //! too) and need a time unit, as does `client_lag` (the client's own lag, run-wide: the trust
 //! probe's); `error_rate` and `drop_rate` take a percentage or a fraction; `achieved_rate` is
-//! requests per second and `output_tokens_per_second` tokens per second.
+//! requests per second and `output_tokens_per_second` tokens per second; `attainment` (a
+//! percentage or a fraction) and `goodput` (requests/s) judge the latency SLO (`[slo]`).
 //!
 //! A gate is scoped by a [`Selector`]: `{scenario="chat"}`, `{phase="1"}` (a load phase by its
 //! index; phases are run-wide, so not with a scenario), and for `error_rate` `{error_type="…"}` or
@@ -40,6 +41,10 @@ pub enum Metric {
     AchievedRate,
     /// Output tokens per second of the measured time.
     OutputTokensPerSecond,
+    /// The share of judged requests that met their SLO (`[slo]`).
+    Attainment,
+    /// Requests that met their SLO per second.
+    Goodput,
 }
 
 /// Which requests a gate judges: all, a scenario's or a phase's, and for `error_rate` only
@@ -170,8 +175,15 @@ impl Gate {
 }
 
 /// Why `gate`'s scope does not exist in a config with request scopes `scopes` (scenario names,
-/// and `canary` when there is one) and `phases` load phases.
-pub fn scope_problem(gate: &Gate, scopes: &[&str], phases: usize) -> Option<String> {
+/// and `canary` when there is one) and `phases` load phases, or it needs an SLO there is not
+/// (`has_slo`: `[slo]` or a scenario's `slo`).
+pub fn scope_problem(gate: &Gate, scopes: &[&str], phases: usize, has_slo: bool) -> Option<String> {
+    if matches!(gate.metric, Metric::Attainment | Metric::Goodput) && !has_slo {
+        return Some(format!(
+            "{:?}: attainment and goodput judge the latency SLO: set [slo] (or a scenario's slo)",
+            gate.text
+        ));
+    }
     let sel = &gate.selector;
     if let Some(n) = sel.scenario.as_deref().filter(|n| !scopes.contains(n)) {
         return Some(format!("{:?}: no scenario is named {n:?}", gate.text));
@@ -230,6 +242,8 @@ impl FromStr for Gate {
             "drop_rate" => Metric::DropRate,
             "achieved_rate" => Metric::AchievedRate,
             "output_tokens_per_second" => Metric::OutputTokensPerSecond,
+            "attainment" => Metric::Attainment,
+            "goodput" => Metric::Goodput,
             _ if name.starts_with("client_lag.") => {
                 let stat = &name["client_lag.".len()..];
                 if !selector.is_empty() {
@@ -303,7 +317,7 @@ fn parse_value(metric: Metric, rhs: &str) -> Result<f64, String> {
     let v = match metric {
         Metric::Latency { .. } | Metric::ClientLag(_) => parse_duration_value(rhs)
             .ok_or_else(|| format!("{rhs:?} is not a duration with a unit (e.g. 800ms, 1.5s)"))?,
-        Metric::ErrorRate | Metric::DropRate => match rhs.strip_suffix('%') {
+        Metric::ErrorRate | Metric::DropRate | Metric::Attainment => match rhs.strip_suffix('%') {
             Some(p) => p
                 .trim()
                 .parse::<f64>()
@@ -313,7 +327,7 @@ fn parse_value(metric: Metric, rhs: &str) -> Result<f64, String> {
                 .parse::<f64>()
                 .map_err(|_| format!("{rhs:?} is not a fraction or a percentage"))?,
         },
-        Metric::AchievedRate => rhs
+        Metric::AchievedRate | Metric::Goodput => rhs
             .trim_end_matches("/s")
             .trim_end_matches("rps")
             .trim()
@@ -424,6 +438,16 @@ mod tests {
         assert_eq!(g.selector.scenario.as_deref(), Some("chat"));
         let g: Gate = "ttft.p95{phase=\"1\"} < 2s".parse().unwrap();
         assert_eq!(g.selector.phase, Some(1));
+        let g: Gate = "attainment{scenario=\"chat\"} > 95%".parse().unwrap();
+        assert_eq!(
+            (g.metric, g.threshold),
+            (Metric::Attainment, Threshold::Value(0.95))
+        );
+        let g: Gate = "goodput >= 9.5/s".parse().unwrap();
+        assert_eq!(
+            (g.metric, g.threshold),
+            (Metric::Goodput, Threshold::Value(9.5))
+        );
         let g: Gate = "output_tokens_per_second >= 1500 tok/s".parse().unwrap();
         assert_eq!(
             (g.metric, g.threshold),

@@ -23,6 +23,7 @@ pub mod scenario;
 mod schema;
 pub mod server;
 pub mod simulator;
+pub mod slo;
 pub mod target;
 pub mod walk;
 
@@ -135,6 +136,16 @@ pub(crate) fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S
     s.serialize_str(&humantime::format_duration(*d).to_string())
 }
 
+pub(crate) fn ser_opt_duration<S: Serializer>(
+    d: &Option<Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser_duration(d, s),
+        None => s.serialize_none(),
+    }
+}
+
 /// The whole, validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -156,6 +167,9 @@ pub struct Config {
     pub baseline: BaselineConfig,
     /// `[gates]`: CI gates judged at the end of a run.
     pub gates: GatesConfig,
+    /// `[slo]`: latency bounds every scenario's requests are judged by (a scenario's own
+    /// `slo` overrides some of them).
+    pub slo: Option<slo::Slo>,
     /// An optional `[simulator]` section (used by `simulate -c` and `demo`).
     pub simulator: Option<SimConfig>,
     /// FNV-1a of the source text (exported as a number, not a label).
@@ -168,7 +182,7 @@ impl Serialize for Config {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let soak = !self.scenarios.is_empty();
-        let mut st = s.serialize_struct("Config", 12)?;
+        let mut st = s.serialize_struct("Config", 13)?;
         st.serialize_field("seed", &self.seed)?;
         st.serialize_field("server", &self.server)?;
         st.serialize_field("target", &self.targets)?;
@@ -189,6 +203,9 @@ impl Serialize for Config {
         st.serialize_field("baseline", &self.baseline)?;
         if !self.gates.is_empty() {
             st.serialize_field("gates", &self.gates)?;
+        }
+        if let Some(slo) = &self.slo {
+            st.serialize_field("slo", slo)?;
         }
         if let Some(sim) = &self.simulator {
             st.serialize_field("simulator", sim)?;
@@ -251,6 +268,17 @@ impl Config {
     }
 
     /// Scenario names by index, the canary's (`"canary"`) last when there is one.
+    /// Each request scope's SLO (the canary's is none: it is a probe, not traffic), `None`
+    /// where no bound applies.
+    pub fn slos(&self) -> Vec<Option<slo::Slo>> {
+        let base = self.slo.unwrap_or_default();
+        self.scenarios
+            .iter()
+            .map(|s| Some(s.slo.unwrap_or_default().over(base)).filter(|x| !x.is_empty()))
+            .chain(self.canary.as_ref().map(|_| None))
+            .collect()
+    }
+
     pub fn scope_names(&self) -> Vec<String> {
         self.scenarios
             .iter()

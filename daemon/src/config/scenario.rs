@@ -34,6 +34,7 @@ const SCENARIO_KEYS: &[&str] = &[
     "corpus",
     "dataset",
     "session",
+    "slo",
 ];
 pub(super) const MAX_TOKENS_LIMIT: i64 = 1 << 20;
 
@@ -210,6 +211,9 @@ pub struct Scenario {
     /// Multi-turn conversations (arrivals then count new sessions).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<Session>,
+    /// This scenario's SLO bounds, over `[slo]`'s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slo: Option<super::slo::Slo>,
 }
 
 pub(super) fn scenarios(
@@ -355,6 +359,7 @@ fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Op
         Some(v) => dataset(w, &v).map(Some),
     };
     let session = optional(t.get("session"), |v| session(w, v));
+    let slo = optional(t.get("slo"), |v| super::slo::walk(w, v));
     if let (Some(true), Some(Some(_))) = (uniform, shared_prefix) {
         w.report(
             &format!("{}.uniform", t.path),
@@ -390,5 +395,6 @@ fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Op
         corpus: corpus?,
         dataset: dataset?,
         session: session?,
+        slo: slo?,
     })
 }

@@ -10,6 +10,7 @@ use super::*;
 
 const ROOT_KEYS: &[&str] = &[
     "seed",
+    "slo",
     "server",
     "target",
     "load",
@@ -77,14 +78,19 @@ pub(super) fn parse(
         None => Some(Default::default()),
         Some(v) => super::gates::walk(&mut w, &v),
     };
-    // A gate's scope must exist: a scenario by name, a phase by index.
+    let slo = match root.get("slo") {
+        None => Some(None),
+        Some(v) => super::slo::walk(&mut w, &v).map(Some),
+    };
+    // A gate's scope must exist: a scenario by name, a phase by index; an SLO for attainment.
     if let (Some(g), Some(l), Some(sc)) = (&gates, &load, &scenarios) {
+        let has_slo = matches!(slo, Some(Some(_))) || sc.iter().any(|s| s.slo.is_some());
         let mut scopes: Vec<&str> = sc.iter().map(|s| s.name.as_str()).collect();
         if root.has("canary") {
             scopes.push(super::canary::SCENARIO);
         }
         for (i, rule) in g.rules.iter().enumerate() {
-            if let Some(why) = super::gates::scope_problem(rule, &scopes, l.phases.len()) {
+            if let Some(why) = super::gates::scope_problem(rule, &scopes, l.phases.len(), has_slo) {
                 w.report(&format!("gates.rules[{i}]"), None, why);
             }
         }
@@ -111,7 +117,7 @@ pub(super) fn parse(
 
     match (
         seed, server, targets, load, scenarios, simulator, canary, output, gates, otlp, resources,
-        baseline,
+        baseline, slo,
     ) {
         (
             Some(seed),
@@ -126,6 +132,7 @@ pub(super) fn parse(
             Some(otlp),
             Some(resources),
             Some(baseline),
+            Some(slo),
         ) if w.problems.is_empty() => Ok(Config {
             seed,
             server,
@@ -138,6 +145,7 @@ pub(super) fn parse(
             otlp,
             resources,
             baseline,
+            slo,
             simulator,
             checksum: checksum(text),
         }),

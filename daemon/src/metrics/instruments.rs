@@ -7,6 +7,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::{BoundHistogram, Counter, Gauge, Histogram, Meter};
 
 use super::catalogue::{self as c, DropReason};
+use crate::config::slo::Slo;
 use crate::record::{ErrorType, Outcome, RequestRecord};
 
 fn with(base: &[KeyValue], extra: &[KeyValue]) -> Vec<KeyValue> {
@@ -43,6 +44,9 @@ pub struct RequestInstruments {
     hidden_reasoning_per_request: Histogram<f64>,
     cached_input_per_request: Histogram<f64>,
     tpot_undefined: Counter<u64>,
+    slo_requests: Counter<u64>,
+    /// Each scope's SLO (`None`: not judged).
+    slos: Vec<Option<Slo>>,
     /// Request labels per scope, built once.
     labels: Vec<Vec<KeyValue>>,
 }
@@ -77,6 +81,8 @@ impl RequestInstruments {
             hidden_reasoning_per_request: c::REQUEST_HIDDEN_REASONING.histogram(meter),
             cached_input_per_request: c::REQUEST_CACHED_INPUT.histogram(meter),
             tpot_undefined: c::TPOT_UNDEFINED.counter(meter),
+            slo_requests: c::SLO_REQUESTS.counter(meter),
+            slos: Vec::new(),
             labels,
         };
         for labels in &r.labels {
@@ -96,6 +102,17 @@ impl RequestInstruments {
         r
     }
 
+    /// Judge each scope's requests by its SLO (`slos[scope]`; `None`: not judged).
+    pub fn set_slos(&mut self, slos: Vec<Option<Slo>>) {
+        for (labels, _) in self.labels.iter().zip(&slos).filter(|(_, s)| s.is_some()) {
+            for v in ["met", "missed"] {
+                self.slo_requests
+                    .add(0, &with(labels, &[KeyValue::new("llmsoak.slo", v)]));
+            }
+        }
+        self.slos = slos;
+    }
+
     fn labels(&self, scope: usize) -> &[KeyValue] {
         self.labels.get(scope).map_or(&[], Vec::as_slice)
     }
@@ -112,6 +129,17 @@ impl RequestInstruments {
             extra.push(KeyValue::new("error.type", e.as_str()));
         }
         self.requests.add(1, &with(labels, &extra));
+        if let Some(met) = self
+            .slos
+            .get(rec.scenario)
+            .copied()
+            .flatten()
+            .and_then(|s| s.met(rec))
+        {
+            let v = if met { "met" } else { "missed" };
+            self.slo_requests
+                .add(1, &with(labels, &[KeyValue::new("llmsoak.slo", v)]));
+        }
         if rec.stalls > 0 {
             self.stalls.add(u64::from(rec.stalls), labels);
         }

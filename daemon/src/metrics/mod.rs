@@ -128,6 +128,12 @@ impl Recorder {
         }
     }
 
+    /// Judge each scope's requests by its SLO (`Config::slos`) in `llmsoak_slo_requests_total`.
+    pub fn with_slos(mut self, slos: Vec<Option<crate::config::slo::Slo>>) -> Self {
+        self.requests.set_slos(slos);
+        self
+    }
+
     /// A request of `scope` is about to be sent.
     pub fn started(&self, scope: usize) {
         let now = Instant::now();

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use super::Sink;
 use super::recovery::{Timeline, Tracker};
+use crate::config::slo::Slo;
 use crate::record::{ErrorType, Outcome, Quantity, RequestRecord};
 use crate::report::{self, Dist, Hdr, Latency, Outcomes, PhaseScope, Tokens};
 
@@ -57,10 +58,17 @@ pub struct ScopeSummary {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub started: u64,
+    /// Judged against an SLO, and of those met it.
+    pub slo_judged: u64,
+    pub slo_met: u64,
 }
 
 impl ScopeSummary {
-    fn observe(&mut self, rec: &RequestRecord) {
+    fn observe(&mut self, rec: &RequestRecord, slo_met: Option<bool>) {
+        if let Some(met) = slo_met {
+            self.slo_judged += 1;
+            self.slo_met += u64::from(met);
+        }
         self.finished.add(rec.outcome, 1);
         if let Some(e) = rec.error_type {
             *self.error_types.entry(e).or_default() += 1;
@@ -92,6 +100,12 @@ impl ScopeSummary {
                 output_per_second: per_second(self.output_tokens),
             },
             latency: self.latency.report(histograms),
+            slo: (self.slo_judged > 0).then(|| report::Attainment {
+                met: self.slo_met,
+                judged: self.slo_judged,
+                attainment: Some(self.slo_met as f64 / self.slo_judged as f64),
+                goodput: per_second(self.slo_met),
+            }),
         }
     }
 }
@@ -118,6 +132,8 @@ pub struct SummarySink {
     dropped: AtomicU64,
     /// Spike recovery, when the shape has spike phases.
     spikes: Mutex<Option<Tracker>>,
+    /// Each request scope's SLO (`None`: not judged).
+    slos: Vec<Option<Slo>>,
 }
 
 impl SummarySink {
@@ -137,7 +153,14 @@ impl SummarySink {
             phase_names,
             dropped: AtomicU64::new(0),
             spikes: Mutex::new(None),
+            slos: Vec::new(),
         }
+    }
+
+    /// Judge each scope's requests by its SLO (`Config::slos`).
+    pub fn with_slos(mut self, slos: Vec<Option<Slo>>) -> Self {
+        self.slos = slos;
+        self
     }
 
     /// Where the spikes of the (new) load shape are.
@@ -234,11 +257,17 @@ impl Sink for SummarySink {
             return;
         }
         let soak = Some(rec.scenario) != self.canary;
+        let met = self
+            .slos
+            .get(rec.scenario)
+            .copied()
+            .flatten()
+            .and_then(|s| s.met(rec));
         if soak {
-            lock(&self.overall).observe(rec);
+            lock(&self.overall).observe(rec, met);
         }
         if let Some(s) = self.scenarios.get(rec.scenario) {
-            lock(s).observe(rec);
+            lock(s).observe(rec, met);
         }
         if let Some(p) = rec.phase.map(|p| p as usize).filter(|_| soak) {
             {
@@ -247,7 +276,7 @@ impl Sink for SummarySink {
                     phases.resize(p + 1, ScopeSummary::default());
                 }
                 phases[p].started += 1;
-                phases[p].observe(rec);
+                phases[p].observe(rec, met);
             }
             if let Some(t) = lock(&self.spikes).as_mut() {
                 t.observe(rec);
@@ -305,11 +334,48 @@ mod tests {
         assert_eq!(r.phases[0].kind, "steady");
         // A phase's rates are over its own time.
         assert_eq!(r.phases[0].scope.achieved_rate, Some(5.0));
+        assert_eq!(r.all.slo, None, "no SLO, no attainment");
         // The status API's form leaves the histograms out.
         assert!(s.report(10.0, &[], false).all.latency.ttft.hdr.is_none());
         assert_eq!(
             s.overall_quantile(Quantity::Ttft, 1.0),
             r.all.latency.ttft.max
         );
+    }
+
+    #[test]
+    fn each_request_is_judged_by_its_scenarios_slo_and_cancelled_ones_are_not() {
+        let t0 = Instant::now();
+        let ms = |n| Some(Duration::from_millis(n));
+        let slo = |ttft| Slo {
+            ttft,
+            tpot: None,
+            e2e: None,
+        };
+        // chat: TTFT within 150 ms; batch: no SLO.
+        let s = SummarySink::new(vec!["chat".into(), "batch".into()], None, Vec::new(), t0)
+            .with_slos(vec![Some(slo(ms(150))), None]);
+        for ttft in [100, 120, 140, 160, 180] {
+            s.started(0, t0);
+            s.finished(&test_record(t0, Duration::from_millis(ttft), true));
+        }
+        s.started(0, t0);
+        s.finished(&test_record(t0, Duration::from_millis(1), false));
+        let mut cancelled = test_record(t0, Duration::from_millis(1), true);
+        cancelled.outcome = Outcome::Cancelled;
+        s.started(0, t0);
+        s.finished(&cancelled);
+        let mut batch = test_record(t0, Duration::from_millis(999), true);
+        batch.scenario = 1;
+        s.started(1, t0);
+        s.finished(&batch);
+        let r = s.report(2.0, &[], false);
+        let chat = r.scenarios[0].1.slo.unwrap();
+        assert_eq!((chat.met, chat.judged), (3, 6), "two too slow, one failed");
+        assert_eq!(chat.attainment, Some(0.5));
+        assert_eq!(chat.goodput, Some(1.5));
+        assert_eq!(r.scenarios[1].1.slo, None);
+        // All: only the requests of scenarios with an SLO are judged.
+        assert_eq!(r.all.slo.map(|a| (a.met, a.judged)), Some((3, 6)));
     }
 }

@@ -79,6 +79,18 @@ fn merge_scope(parts: &[&Scope]) -> Scope {
             merge_dist(&parts.iter().map(|p| p.latency.get(q)).collect::<Vec<_>>());
     }
     out.latency = latency;
+    let slos: Vec<&super::Attainment> = parts.iter().filter_map(|p| p.slo.as_ref()).collect();
+    out.slo = (!slos.is_empty()).then(|| {
+        let (met, judged) = slos
+            .iter()
+            .fold((0, 0), |(m, j), a| (m + a.met, j + a.judged));
+        super::Attainment {
+            met,
+            judged,
+            attainment: (judged > 0).then(|| met as f64 / judged as f64),
+            goodput: slos.iter().filter_map(|a| a.goodput).reduce(|a, b| a + b),
+        }
+    });
     out
 }
 

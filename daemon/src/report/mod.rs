@@ -227,6 +227,18 @@ pub struct Tokens {
     pub output_per_second: Option<f64>,
 }
 
+/// How many of a scope's judged requests met their scenario's latency SLO (`[slo]`): a failure
+/// or a timeout is a miss, a cancelled request is not judged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Attainment {
+    pub met: u64,
+    pub judged: u64,
+    /// met ÷ judged.
+    pub attainment: Option<f64>,
+    /// Requests that met the SLO per second of the measured time.
+    pub goodput: Option<f64>,
+}
+
 /// Counts and latencies of one scope (all, a scenario, a phase).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Scope {
@@ -239,6 +251,9 @@ pub struct Scope {
     pub achieved_rate: Option<f64>,
     pub tokens: Tokens,
     pub latency: Latency,
+    /// Against the latency SLO, when one applies to the scope's requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<Attainment>,
 }
 
 /// A load phase's scope.
@@ -545,6 +560,7 @@ pub(crate) mod testing {
             achieved_rate: Some(n as f64 / seconds),
             tokens: Tokens::default(),
             latency,
+            slo: None,
         }
     }
 

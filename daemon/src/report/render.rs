@@ -93,6 +93,17 @@ fn scope(out: &mut String, name: &str, s: &Scope) {
         s.error_rate
             .map_or("-".into(), |r| format!("{:.2} %", r * 100.0)),
     );
+    if let Some(a) = &s.slo {
+        let _ = writeln!(
+            out,
+            "  slo: attainment {} ({} of {} judged met every bound), goodput {} req/s",
+            a.attainment
+                .map_or("-".into(), |r| format!("{:.2} %", r * 100.0)),
+            a.met,
+            a.judged,
+            a.goodput.map_or("-".into(), |g| format!("{g:.2}")),
+        );
+    }
     let _ = writeln!(
         out,
         "  {:<14} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",

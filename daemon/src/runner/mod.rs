@@ -353,7 +353,8 @@ pub(crate) async fn run(
     let window = Arc::new(window::Window::new(measure_from));
     let labels = crate::metrics::request_labels(config);
     let sinks = sinks(&prepared, &exporter, &labels, (epoch, start, measure_from))?;
-    let recorder = Arc::new(Recorder::new(&meter, labels, sinks.all.clone()));
+    let recorder =
+        Arc::new(Recorder::new(&meter, labels, sinks.all.clone()).with_slos(config.slos()));
     let probe = crate::trust::Probe::start(&meter, measure_from)
         .inspect_err(|e| tracing::warn!(error = %e, "cannot start the client-lag probe; the report will carry no trust verdict"))
         .ok();

@@ -37,12 +37,10 @@ pub(super) fn sinks(
         .iter()
         .map(|p| p.kind.name().to_string())
         .collect();
-    let summary = Arc::new(SummarySink::new(
-        config.scope_names(),
-        canary,
-        phase_names,
-        measure_from,
-    ));
+    let summary = Arc::new(
+        SummarySink::new(config.scope_names(), canary, phase_names, measure_from)
+            .with_slos(config.slos()),
+    );
     let now = Instant::now();
     let ahead = epoch.saturating_duration_since(now).as_secs_f64();
     let behind = now.saturating_duration_since(epoch).as_secs_f64();

@@ -88,6 +88,8 @@ pub struct ScopeTable {
     pub output_tokens_per_second: Option<f64>,
     pub error_types: BTreeMap<String, u64>,
     pub latency: Vec<StatRow>,
+    /// Against the latency SLO, when one applies.
+    pub slo: Option<crate::report::Attainment>,
 }
 
 impl ScopeTable {
@@ -111,6 +113,7 @@ impl ScopeTable {
                 .map(|(q, l)| StatRow::of(*q, l, s.latency.get(*q)))
                 .filter(|r| r.samples > 0)
                 .collect(),
+            slo: s.slo,
         }
     }
 }

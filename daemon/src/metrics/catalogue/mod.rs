@@ -281,6 +281,15 @@ pub const REQUESTS: Instrument = Instrument {
         labels!(R + "outcome", "error.type"),
     )
 };
+pub const SLO_REQUESTS: Instrument = inst(
+    "llmsoak.slo.requests",
+    "llmsoak_slo_requests_total",
+    Counter,
+    "{request}",
+    "Requests judged against their scenario's latency SLO ([slo]) by llmsoak_slo: met (succeeded within every bound) or missed (too slow, failed or timed out); cancelled requests are not judged. Attainment is met / (met + missed).",
+    &[],
+    labels!(R + "llmsoak.slo"),
+);
 pub const CANARY_PROBES: Instrument = inst(
     "llmsoak.canary.probes",
     "llmsoak_canary_probes_total",
@@ -421,6 +430,7 @@ pub const ALL: &[Instrument] = &[
     CORRECTED_TTFT,
     REQUESTS_STARTED,
     REQUESTS,
+    SLO_REQUESTS,
     IN_FLIGHT,
     CONCURRENCY_LIMIT,
     TARGET_RATE,

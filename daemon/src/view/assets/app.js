@@ -218,8 +218,13 @@
     const out = $("div");
     for (const sc of list) {
       out.append($("h3", {}, sc.name));
-      out.append(table(["requests", "succeeded", "failed", "cancelled", "error rate", "req/s", "output tok/s", "errors by type"],
-        [[sc.started, sc.succeeded, sc.failed, sc.cancelled, pct(sc.error_rate), num(sc.achieved_rate), num(sc.output_tokens_per_second, 1), Object.entries(sc.error_types).map(([k, v]) => `${k}: ${v}`).join(", ") || "–"]]));
+      const head = ["requests", "succeeded", "failed", "cancelled", "error rate", "req/s", "output tok/s", "errors by type"];
+      const row = [sc.started, sc.succeeded, sc.failed, sc.cancelled, pct(sc.error_rate), num(sc.achieved_rate), num(sc.output_tokens_per_second, 1), Object.entries(sc.error_types).map(([k, v]) => `${k}: ${v}`).join(", ") || "–"];
+      if (sc.slo) {
+        head.push("SLO met", "attainment", "goodput/s");
+        row.push(`${sc.slo.met} / ${sc.slo.judged}`, pct(sc.slo.attainment), num(sc.slo.goodput));
+      }
+      out.append(table(head, [row]));
       out.append(table(["latency", "samples", "mean", "p50", "p90", "p95", "p99", "max"],
         sc.latency.map((r) => [r.label, r.samples, ms(r.mean), ms(r.p50), ms(r.p90), ms(r.p95), ms(r.p99), ms(r.max)])));
     }
