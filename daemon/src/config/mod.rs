@@ -10,6 +10,7 @@
 //! `Debug`/`Serialize` print `<redacted>`. Redaction is typed: [`Config`]'s `Serialize` *is* the
 //! effective config as `print-config` and the status API show it, secrets as their references.
 
+pub mod body;
 pub mod canary;
 pub mod gates;
 pub mod load;

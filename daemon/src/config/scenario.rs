@@ -35,6 +35,8 @@ const SCENARIO_KEYS: &[&str] = &[
     "dataset",
     "session",
     "slo",
+    "extra_body",
+    "extra_body_override",
 ];
 pub(super) const MAX_TOKENS_LIMIT: i64 = 1 << 20;
 
@@ -214,6 +216,12 @@ pub struct Scenario {
     /// This scenario's SLO bounds, over `[slo]`'s.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slo: Option<super::slo::Slo>,
+    /// JSON merged into every request (tools, response_format, vendor fields).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extra_body: Option<super::body::ExtraBody>,
+    /// The owned fields `extra_body` may replace.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_body_override: Vec<String>,
 }
 
 pub(super) fn scenarios(
@@ -360,6 +368,25 @@ fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Op
     };
     let session = optional(t.get("session"), |v| session(w, v));
     let slo = optional(t.get("slo"), |v| super::slo::walk(w, v));
+    let keyed: Vec<&str> = super::body::SCENARIO_KEYED
+        .iter()
+        .copied()
+        .filter(|k| t.has(k))
+        .collect();
+    let (body_v, override_v) = (t.get("extra_body"), t.get("extra_body_override"));
+    let extra_body = super::body::walk(w, body_v, override_v.clone(), &keyed);
+    let extra_body_override: Vec<String> = match (&extra_body, override_v) {
+        (Some(Some(_)), Some(v)) => v
+            .array(w)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i.str(w).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
     if let (Some(true), Some(Some(_))) = (uniform, shared_prefix) {
         w.report(
             &format!("{}.uniform", t.path),
@@ -396,5 +423,7 @@ fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Op
         dataset: dataset?,
         session: session?,
         slo: slo?,
+        extra_body: extra_body?,
+        extra_body_override,
     })
 }

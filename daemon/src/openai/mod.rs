@@ -188,6 +188,21 @@ pub struct Delta<'a> {
     pub tool_calls: Option<&'a serde_json::value::RawValue>,
 }
 
+/// A streamed tool call's fragment: its name and arguments arrive in pieces.
+#[derive(Debug, Default, Deserialize)]
+struct ToolCallDelta<'a> {
+    #[serde(default, borrow)]
+    function: Option<FunctionDelta<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct FunctionDelta<'a> {
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    arguments: Option<Cow<'a, str>>,
+}
+
 /// One choice in a streamed chunk: chat (`delta`) or completions (`text`).
 #[derive(Debug, Default, Deserialize, Serialize)]
 pub struct ChunkChoice<'a> {
@@ -292,12 +307,22 @@ impl StreamChunk<'_> {
                 out.answer = true;
                 text.push_str(c);
             }
-            if delta
+            if let Some(raw) = delta
                 .tool_calls
-                .is_some_and(|raw| !matches!(raw.get(), "null" | "[]"))
+                .filter(|raw| !matches!(raw.get(), "null" | "[]"))
             {
                 out.token = true;
                 out.answer = true;
+                // A tool call's name and arguments are generated output: their text is counted
+                // (when the server sends no usage) like an answer's. Parsed after the chunk was
+                // timestamped, as all content is.
+                let calls: Vec<ToolCallDelta<'_>> =
+                    serde_json::from_str(raw.get()).unwrap_or_default();
+                for f in calls.iter().filter_map(|c| c.function.as_ref()) {
+                    for part in [&f.name, &f.arguments].into_iter().flatten() {
+                        text.push_str(part);
+                    }
+                }
             }
         }
         out
@@ -350,10 +375,17 @@ mod tests {
         assert_eq!((c.token, c.answer, text.as_str()), (true, false, "hm"));
         let (c, _, _) = parse(r#"{"choices":[{"delta":{"reasoning":"hm"}}]}"#);
         assert_eq!((c.token, c.answer), (true, false));
-        let (c, _, _) = parse(
-            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{"}}]}}]}"#,
+        let (c, text, _) = parse(
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"name":"get_weather","arguments":"{\"city\": "}}]}}]}"#,
         );
         assert_eq!((c.token, c.answer), (true, true));
+        assert_eq!(
+            text, "get_weather{\"city\": ",
+            "a tool call's text is output"
+        );
+        // A malformed tool_calls value still counts as an answer event, with no text.
+        let (c, text, _) = parse(r#"{"choices":[{"delta":{"tool_calls":{"odd":1}}}]}"#);
+        assert_eq!((c.answer, text.as_str()), (true, ""));
     }
 
     #[test]

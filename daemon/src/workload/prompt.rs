@@ -348,7 +348,15 @@ impl Builder {
                 });
             }
         }
-        Bytes::from(serde_json::to_vec(&req).unwrap_or_default())
+        match &sc.extra_body {
+            None => Bytes::from(serde_json::to_vec(&req).unwrap_or_default()),
+            // Built once per request by the blocking prompt worker, never on the request path.
+            Some(extra) => {
+                let mut v = serde_json::to_value(&req).unwrap_or_default();
+                extra.apply(&mut v);
+                Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
+            }
+        }
     }
 }
 
@@ -424,6 +432,33 @@ mod tests {
         let share = f64::from(with) / n as f64;
         assert!((share - 0.5).abs() < 0.04, "share {share}");
         assert_eq!(used.len(), 4);
+    }
+
+    #[test]
+    fn extra_body_reaches_every_request_and_an_override_replaces_an_owned_field() {
+        let c = config(
+            "input_tokens = 16\noutput_tokens = 8\ntemperature = 0.5\n\
+             extra_body = { reasoning_effort = \"low\", chat_template_kwargs = { enable_thinking = false }, \
+             tools = [{ type = \"function\", function = { name = \"f\", parameters = { type = \"object\" } } }], \
+             stream_options = { include_usage = true, continuous_usage_stats = true } }\n\
+             extra_body_override = [\"stream_options\"]",
+        );
+        let w = Workload::new(&c, &crate::workload::Assets::load(&c).unwrap(), "r");
+        for seq in 0..3 {
+            let v: serde_json::Value = serde_json::from_slice(&w.prompt(seq).body).unwrap();
+            assert_eq!(v["reasoning_effort"], "low");
+            assert_eq!(v["chat_template_kwargs"]["enable_thinking"], false);
+            assert_eq!(v["tools"][0]["function"]["name"], "f");
+            assert_eq!(v["stream_options"]["continuous_usage_stats"], true);
+            // What llm-soak owns and was not overridden is still its own.
+            assert_eq!(
+                (v["stream"].clone(), v["model"].clone()),
+                (true.into(), "m".into())
+            );
+            assert_eq!(v["max_tokens"], 8);
+            assert_eq!(v["temperature"], 0.5);
+            assert!(v["messages"][0]["content"].as_str().is_some());
+        }
     }
 
     #[test]
