@@ -6,6 +6,7 @@
 mod common;
 
 mod alerting;
+mod apis;
 mod artefacts;
 mod bench;
 mod catalogue;

@@ -78,7 +78,7 @@ impl Client {
         let routes = config
             .scenarios
             .iter()
-            .map(|s| (s.target.index, s.endpoint))
+            .map(|s| (s.target.index, s.endpoint, s.model.clone()))
             .collect();
         Self::build(config, tokenizers, credentials, routes, 0)
     }
@@ -93,7 +93,8 @@ impl Client {
         let Some(c) = &config.canary else {
             return Ok(None);
         };
-        let routes = vec![(c.target.index, c.endpoint)];
+        let model = config.targets[c.target.index].model.clone();
+        let routes = vec![(c.target.index, c.endpoint, model)];
         Self::build(
             config,
             tokenizers,
@@ -108,7 +109,7 @@ impl Client {
         config: &Config,
         tokenizers: &[Arc<dyn Tokenizer>],
         credentials: &Credentials,
-        routes: Vec<(usize, Endpoint)>,
+        routes: Vec<(usize, Endpoint, String)>,
         first_scope: usize,
     ) -> Result<Self, ClientError> {
         init_crypto();
@@ -126,9 +127,9 @@ impl Client {
             .collect::<Result<Vec<_>, _>>()?;
         let routes = routes
             .into_iter()
-            .map(|(target, endpoint)| Route {
+            .map(|(target, endpoint, model)| Route {
                 target,
-                url: config.targets[target].url(endpoint),
+                url: config.targets[target].url(endpoint, &model),
             })
             .collect();
         Ok(Client {
@@ -146,7 +147,7 @@ impl Client {
             .targets
             .get(index)
             .ok_or_else(|| format!("no target {index}"))?;
-        let url = format!("{}/v1/models", tc.target.base_url);
+        let url = tc.target.models_url();
         let mut headers = tc.headers.clone();
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         let resp = tc
@@ -371,10 +372,17 @@ fn build_target(
         name: name.to_string(),
     };
     if let Some(key) = key {
-        let mut v = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-            .map_err(|_| bad("authorization"))?;
+        // `Authorization: Bearer KEY`, or the key as it is in the header the target names.
+        let (name, value) = match &t.api_key_header {
+            Some(h) if h != "authorization" => (
+                HeaderName::from_bytes(h.as_bytes()).map_err(|_| bad(h))?,
+                key.expose().to_string(),
+            ),
+            _ => (header::AUTHORIZATION, format!("Bearer {}", key.expose())),
+        };
+        let mut v = HeaderValue::from_str(&value).map_err(|_| bad(name.as_str()))?;
         v.set_sensitive(true);
-        headers.insert(header::AUTHORIZATION, v);
+        headers.insert(name, v);
     }
     for h in &t.headers {
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad(&h.name))?;

@@ -18,6 +18,7 @@ mod load_walk;
 pub mod otlp;
 pub mod output;
 mod parts;
+pub mod paths;
 mod preset;
 pub mod resources;
 pub mod scenario;

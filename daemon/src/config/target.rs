@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
+use super::paths::Paths;
 use super::walk::{Origin, Tbl, Val, Walk};
 use super::{FileRef, Secret, ser_duration};
 use crate::openai::Endpoint;
@@ -30,6 +31,9 @@ const TARGET_KEYS: &[&str] = &[
     "pool_max_idle",
     "tokenizer",
     "recount_sample",
+    "paths",
+    "query",
+    "api_key_header",
 ];
 
 /// Where a target's API key comes from.
@@ -125,6 +129,15 @@ pub struct Target {
     /// Fraction of requests with server usage whose output is also re-counted with the
     /// tokenizer, for `llmsoak_tokens_discrepancy`.
     pub recount_sample: f64,
+    /// Endpoint paths that replace `/v1/…` (`paths`).
+    #[serde(skip_serializing_if = "Paths::is_empty")]
+    pub paths: Paths,
+    /// Query parameters added to every URL (`query`).
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "ser_query")]
+    pub query: Vec<(String, String)>,
+    /// The header the API key goes in as it is (`None`: `Authorization: Bearer KEY`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_header: Option<String>,
     /// Host and port, for `server.address` / `server.port`.
     #[serde(skip)]
     pub server_address: String,
@@ -144,10 +157,29 @@ fn ser_api_key<S: Serializer>(key: &Option<ApiKey>, s: S) -> Result<S::Ok, S::Er
     m.end()
 }
 
+fn ser_query<S: Serializer>(q: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(q.iter().map(|(k, v)| (k, v)))
+}
+
 impl Target {
-    /// Full URL of an endpoint.
-    pub fn url(&self, endpoint: Endpoint) -> String {
-        format!("{}{}", self.base_url.trim_end_matches('/'), endpoint.path())
+    /// Full URL of an endpoint for requests to `model`.
+    pub fn url(&self, endpoint: Endpoint, model: &str) -> String {
+        format!(
+            "{}{}{}",
+            self.base_url.trim_end_matches('/'),
+            self.paths.endpoint(endpoint, model),
+            super::paths::query_string(&self.query)
+        )
+    }
+
+    /// Full URL of the model list (the readiness probe).
+    pub fn models_url(&self) -> String {
+        format!(
+            "{}{}{}",
+            self.base_url.trim_end_matches('/'),
+            self.paths.models(&self.model),
+            super::paths::query_string(&self.query)
+        )
     }
 
     /// A reference to this target (the `index`-th of the config).
@@ -241,6 +273,7 @@ fn base_url(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<(String, String, u16)> 
 fn target(w: &mut Walk<'_>, v: &Val<'_, '_>, max_in_flight: usize) -> Option<Target> {
     use super::schema::{duration_or, label_name};
     let mut t = v.table(w)?;
+    let t_path = t.path.clone();
     let name = t.require(w, "name").and_then(|v| label_name(w, &v));
     let base_url = t.require(w, "base_url").and_then(|v| base_url(w, &v));
     let model = t.require(w, "model").and_then(|v| {
@@ -294,6 +327,18 @@ fn target(w: &mut Walk<'_>, v: &Val<'_, '_>, max_in_flight: usize) -> Option<Tar
         None => Some(None),
         Some(v) => file_table(w, &v).map(Some),
     };
+    let paths = match t.get("paths") {
+        None => Some(Paths::default()),
+        Some(v) => super::paths::paths(w, &v),
+    };
+    let query = match t.get("query") {
+        None => Some(Vec::new()),
+        Some(v) => super::paths::query(w, &v),
+    };
+    let api_key_header = match t.get("api_key_header") {
+        None => Some(None),
+        Some(v) => super::paths::key_header(w, &v).map(Some),
+    };
     let recount_sample = match t.get("recount_sample") {
         None => Some(0.05),
         Some(v) => v.float_in(w, 0.0, true, 1.0),
@@ -305,8 +350,18 @@ fn target(w: &mut Walk<'_>, v: &Val<'_, '_>, max_in_flight: usize) -> Option<Tar
         ),
         _ => None,
     });
+    if let (Some(Some(h)), Some(None)) = (&api_key_header, &api_key) {
+        w.report(
+            &format!("{}.api_key_header", t_path),
+            None,
+            format!("{h:?}: there is no API key to send (api_key_env or api_key_file)"),
+        );
+    }
     let (base_url, server_address, server_port) = base_url?;
     Some(Target {
+        paths: paths?,
+        query: query?,
+        api_key_header: api_key_header?,
         name: name?,
         base_url,
         model: model?,

@@ -93,6 +93,19 @@ impl Simulator {
             .route("/v1/chat/completions", post(chat))
             .route("/v1/completions", post(completions))
             .route("/v1/models", get(models))
+            // Azure OpenAI's shape (the deployment in the path, `api-version` required) and
+            // Gemini's OpenAI-compatible one (no `/v1`): targets configured with `paths`.
+            .route(
+                "/openai/deployments/{deployment}/chat/completions",
+                post(azure_chat),
+            )
+            .route(
+                "/openai/deployments/{deployment}/completions",
+                post(azure_completions),
+            )
+            .route("/openai/models", get(azure_models))
+            .route("/v1beta/openai/chat/completions", post(chat))
+            .route("/v1beta/openai/models", get(models))
             .route_layer(axum::middleware::from_fn_with_state(
                 Arc::clone(self),
                 control::require_headers,
@@ -265,6 +278,53 @@ async fn completions(
     body: Bytes,
 ) -> Response {
     handle(sim, Endpoint::Completions, &headers, body).await
+}
+
+/// Azure's `?api-version=…`, which every Azure OpenAI request must carry.
+#[derive(Debug, serde::Deserialize)]
+struct AzureQuery {
+    #[serde(rename = "api-version")]
+    api_version: Option<String>,
+}
+
+fn azure_version_missing(q: &AzureQuery) -> Option<Response> {
+    q.api_version.is_none().then(|| {
+        error_response(
+            StatusCode::BAD_REQUEST,
+            "Missing required query parameter: api-version",
+        )
+    })
+}
+
+async fn azure_chat(
+    State(sim): State<Arc<Simulator>>,
+    Query(q): Query<AzureQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match azure_version_missing(&q) {
+        Some(r) => r,
+        None => handle(sim, Endpoint::Chat, &headers, body).await,
+    }
+}
+
+async fn azure_completions(
+    State(sim): State<Arc<Simulator>>,
+    Query(q): Query<AzureQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match azure_version_missing(&q) {
+        Some(r) => r,
+        None => handle(sim, Endpoint::Completions, &headers, body).await,
+    }
+}
+
+async fn azure_models(State(sim): State<Arc<Simulator>>, Query(q): Query<AzureQuery>) -> Response {
+    match azure_version_missing(&q) {
+        Some(r) => r,
+        None => models(State(sim)).await.into_response(),
+    }
 }
 
 /// Prompt token ids in `o200k_base` (on a blocking worker).
