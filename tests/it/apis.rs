@@ -99,3 +99,46 @@ fn a_path_without_v1_and_a_gateway_prefix() {
     assert!(ok == 0 && failed > 0, "{out}");
     assert_eq!(r["summary"]["all"]["error_types"]["http_4xx"], failed);
 }
+
+/// `stream = false`: one JSON answer; e2e and tokens measured, TTFT/TPOT/ITL absent, not faked.
+#[test]
+fn a_non_streamed_scenario_has_e2e_and_tokens_but_no_ttft() {
+    let (_sim, sim) = simulator(&["--ttft", "30ms", "--itl", "2ms", "--itl-per-seq", "0s"]);
+    let config = format!(
+        "{}\n[[scenario]]\nname = \"whole\"\nstream = false\ninput_tokens = 16\noutput_tokens = 10\n",
+        config_for(
+            sim,
+            "",
+            "arrival = \"constant\"\nmax_in_flight = 16\npreset = { name = \"steady\", rate = 20 }",
+            "input_tokens = 16\noutput_tokens = 10",
+        )
+    );
+    let (code, out, r) = bounded_run(&config, &["--duration", "3s"]);
+    assert_eq!(code, Some(0), "{out}");
+    let whole = &r["summary"]["scenarios"]["whole"];
+    let lat = &whole["latency"];
+    let ok = whole["finished"]["success"].as_u64().unwrap();
+    assert!(ok >= 10 && whole["finished"]["error"] == 0, "{whole}");
+    assert_eq!(lat["e2e"]["samples"], ok);
+    for absent in ["ttft", "tpot", "itl", "ttfc"] {
+        assert_eq!(
+            lat[absent]["samples"], 0,
+            "{absent} of a non-streamed answer: {lat}"
+        );
+    }
+    // 30 ms + 9 × 2 ms of generation before the one answer.
+    let p50 = lat["e2e"]["p50"].as_f64().unwrap();
+    assert!((0.045..0.2).contains(&p50), "{p50}");
+    assert_eq!(
+        whole["tokens"]["output"].as_u64().unwrap(),
+        10 * ok,
+        "from usage"
+    );
+    // The streamed scenario beside it is measured as always.
+    assert!(
+        r["summary"]["scenarios"]["s1"]["latency"]["ttft"]["samples"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+}

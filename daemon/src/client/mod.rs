@@ -54,6 +54,8 @@ struct TargetClient {
 struct Route {
     target: usize,
     url: String,
+    /// `false`: one JSON answer (`stream = false`), no tokens to time.
+    stream: bool,
 }
 
 /// The HTTP side of llm-soak: executes plans against their targets.
@@ -78,7 +80,7 @@ impl Client {
         let routes = config
             .scenarios
             .iter()
-            .map(|s| (s.target.index, s.endpoint, s.model.clone()))
+            .map(|s| (s.target.index, s.endpoint, s.model.clone(), s.stream))
             .collect();
         Self::build(config, tokenizers, credentials, routes, 0)
     }
@@ -94,7 +96,7 @@ impl Client {
             return Ok(None);
         };
         let model = config.targets[c.target.index].model.clone();
-        let routes = vec![(c.target.index, c.endpoint, model)];
+        let routes = vec![(c.target.index, c.endpoint, model, true)];
         Self::build(
             config,
             tokenizers,
@@ -109,7 +111,7 @@ impl Client {
         config: &Config,
         tokenizers: &[Arc<dyn Tokenizer>],
         credentials: &Credentials,
-        routes: Vec<(usize, Endpoint, String)>,
+        routes: Vec<(usize, Endpoint, String, bool)>,
         first_scope: usize,
     ) -> Result<Self, ClientError> {
         init_crypto();
@@ -127,9 +129,10 @@ impl Client {
             .collect::<Result<Vec<_>, _>>()?;
         let routes = routes
             .into_iter()
-            .map(|(target, endpoint, model)| Route {
+            .map(|(target, endpoint, model, stream)| Route {
                 target,
                 url: config.targets[target].url(endpoint, &model),
+                stream,
             })
             .collect();
         Ok(Client {
@@ -198,13 +201,21 @@ impl Client {
             .body(plan.prompt.body.clone());
         let mut m = Measurement::new(plan.max_tokens, Instant::now());
         let deadline = m.sent_at + tc.target.request_timeout;
-        let outcome = tokio::select! {
-            biased;
-            () = cancel.cancelled() => Err(ErrorType::Cancelled),
-            r = stream(request, &tc.target, deadline, &mut m) => r,
+        let outcome = if route.stream {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => Err(ErrorType::Cancelled),
+                r = stream(request, &tc.target, deadline, &mut m) => r,
+            }
+        } else {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => Err(ErrorType::Cancelled),
+                r = reader::whole(request, deadline, &mut m) => r,
+            }
         };
         let error = match outcome {
-            Ok(()) if m.token_events.is_empty() => Some(ErrorType::Empty),
+            Ok(()) if route.stream && m.token_events.is_empty() => Some(ErrorType::Empty),
             Ok(()) => None,
             Err(e) => Some(e),
         };

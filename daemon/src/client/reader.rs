@@ -116,6 +116,50 @@ fn by_name(name: Option<&str>) -> ErrorType {
     }
 }
 
+/// Send a non-streamed request (`stream = false`) and read its one JSON answer. There is no
+/// first token to time: only the end (the whole body read) is recorded, with the answer's text
+/// and usage; TTFT, TPOT and ITL stay absent rather than faked.
+pub(super) async fn whole(
+    request: reqwest::RequestBuilder,
+    deadline: Instant,
+    m: &mut Measurement,
+) -> Result<(), ErrorType> {
+    let resp = match tokio::time::timeout_at(deadline, request.send()).await {
+        Err(_) => return Err(ErrorType::Timeout),
+        Ok(Err(e)) => return Err(send_error(&e)),
+        Ok(Ok(r)) => r,
+    };
+    let status = resp.status();
+    m.status = Some(status.as_u16());
+    if !status.is_success() {
+        return Err(ErrorType::from_status(status.as_u16()));
+    }
+    let body = match tokio::time::timeout_at(deadline, resp.bytes()).await {
+        Err(_) => return Err(ErrorType::Timeout),
+        Ok(Err(_)) => return Err(ErrorType::Reset),
+        Ok(Ok(b)) => b,
+    };
+    m.end_at = Some(Instant::now());
+    let answer: crate::openai::Completion<'_> =
+        serde_json::from_slice(&body).map_err(|_| ErrorType::BadEvent)?;
+    let chunk = answer.into_chunk();
+    if let Some(err) = &chunk.error {
+        return Err(classify(err, chunk.error_type.as_deref()));
+    }
+    let content = chunk.content(&mut m.text);
+    if m.text.len() > MAX_TEXT_BYTES {
+        m.text_overflow = true;
+        m.text.clear();
+    }
+    m.usage = chunk.usage;
+    let generated = chunk.usage.is_some_and(|u| u.completion_tokens > 0);
+    if content.token || generated {
+        Ok(())
+    } else {
+        Err(ErrorType::Empty)
+    }
+}
+
 /// Send and read the whole stream; `Ok` means it ended properly (`[DONE]`, or a clean close —
 /// or a broken connection — after a `finish_reason`).
 pub(super) async fn stream(

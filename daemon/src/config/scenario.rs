@@ -37,6 +37,7 @@ const SCENARIO_KEYS: &[&str] = &[
     "slo",
     "extra_body",
     "extra_body_override",
+    "stream",
 ];
 pub(super) const MAX_TOKENS_LIMIT: i64 = 1 << 20;
 
@@ -222,6 +223,8 @@ pub struct Scenario {
     /// The owned fields `extra_body` may replace.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extra_body_override: Vec<String>,
+    /// `false`: ask for one JSON answer instead of a stream (e2e and tokens only).
+    pub stream: bool,
 }
 
 pub(super) fn scenarios(
@@ -368,6 +371,10 @@ fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Op
     };
     let session = optional(t.get("session"), |v| session(w, v));
     let slo = optional(t.get("slo"), |v| super::slo::walk(w, v));
+    let stream = match t.get("stream") {
+        None => Some(true),
+        Some(v) => v.bool(w),
+    };
     let keyed: Vec<&str> = super::body::SCENARIO_KEYED
         .iter()
         .copied()
@@ -425,5 +432,6 @@ fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Op
         slo: slo?,
         extra_body: extra_body?,
         extra_body_override,
+        stream: stream?,
     })
 }

@@ -216,6 +216,54 @@ pub struct ChunkChoice<'a> {
     pub finish_reason: Option<Cow<'a, str>>,
 }
 
+/// A non-streamed answer (`stream: false`): the choices carry `message` where a chunk has
+/// `delta`.
+#[derive(Debug, Default, Deserialize)]
+pub struct Completion<'a> {
+    #[serde(default, borrow)]
+    pub choices: Vec<CompletionChoice<'a>>,
+    #[serde(default)]
+    pub usage: Option<Usage>,
+    #[serde(default, borrow)]
+    pub error: Option<WireError<'a>>,
+    #[serde(default, borrow)]
+    pub error_type: Option<Cow<'a, str>>,
+}
+
+/// One choice of a non-streamed answer.
+#[derive(Debug, Default, Deserialize)]
+pub struct CompletionChoice<'a> {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default, borrow)]
+    pub message: Option<Delta<'a>>,
+    #[serde(default, borrow)]
+    pub text: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub finish_reason: Option<Cow<'a, str>>,
+}
+
+impl<'a> Completion<'a> {
+    /// The answer as one chunk holding all of it (its text, reasoning, tool calls, usage).
+    pub fn into_chunk(self) -> StreamChunk<'a> {
+        StreamChunk {
+            choices: self
+                .choices
+                .into_iter()
+                .map(|c| ChunkChoice {
+                    index: c.index,
+                    delta: c.message,
+                    text: c.text,
+                    finish_reason: c.finish_reason,
+                })
+                .collect(),
+            usage: self.usage,
+            error: self.error,
+            error_type: self.error_type,
+        }
+    }
+}
+
 /// The `error` of a JSON error body or mid-stream event: an object (OpenAI, vLLM, llama.cpp), or
 /// a bare message string beside `error_type` (TGI).
 #[derive(Debug, Deserialize, Serialize)]
@@ -386,6 +434,27 @@ mod tests {
         // A malformed tool_calls value still counts as an answer event, with no text.
         let (c, text, _) = parse(r#"{"choices":[{"delta":{"tool_calls":{"odd":1}}}]}"#);
         assert_eq!((c.answer, text.as_str()), (true, ""));
+    }
+
+    #[test]
+    fn a_non_streamed_answer_reads_like_one_chunk_holding_all_of_it() {
+        let body = r#"{"id":"x","object":"chat.completion","choices":[{"index":0,"finish_reason":"tool_calls","message":{"role":"assistant","content":"hi","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}}],"usage":{"prompt_tokens":3,"completion_tokens":7,"total_tokens":10}}"#;
+        let c: Completion<'_> = serde_json::from_str(body).unwrap();
+        let chunk = c.into_chunk();
+        let mut text = String::new();
+        let content = chunk.content(&mut text);
+        assert!(content.token && content.answer && chunk.finished());
+        assert_eq!(text, "hif{}");
+        assert_eq!(chunk.usage.map(|u| u.completion_tokens), Some(7));
+        let err: Completion<'_> =
+            serde_json::from_str(r#"{"error":{"message":"overloaded","code":503}}"#).unwrap();
+        assert!(err.into_chunk().error.is_some());
+        let completions: Completion<'_> =
+            serde_json::from_str(r#"{"choices":[{"text":"abc","finish_reason":"length"}]}"#)
+                .unwrap();
+        let mut text = String::new();
+        assert!(completions.into_chunk().content(&mut text).answer);
+        assert_eq!(text, "abc");
     }
 
     #[test]

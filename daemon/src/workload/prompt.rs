@@ -304,8 +304,8 @@ impl Builder {
         let mut req = CompletionRequest {
             model: sc.model.as_str().into(),
             max_tokens: Some(max_tokens),
-            stream: true,
-            stream_options: Some(StreamOptions {
+            stream: sc.stream,
+            stream_options: sc.stream.then_some(StreamOptions {
                 include_usage: true,
             }),
             temperature: sc.temperature,
