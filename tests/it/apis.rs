@@ -142,3 +142,39 @@ fn a_non_streamed_scenario_has_e2e_and_tokens_but_no_ttft() {
             > 0
     );
 }
+
+/// `endpoint = "embeddings"` beside chat (a RAG stack's two calls): e2e and input tokens per
+/// request, no generated tokens, no TTFT.
+#[test]
+fn embeddings_are_measured_beside_chat() {
+    let (_sim, sim) = simulator(&[
+        "--ttft",
+        "20ms",
+        "--itl",
+        "2ms",
+        "--prefill-per-token",
+        "0s",
+    ]);
+    let config = format!(
+        "{}\n[[scenario]]\nname = \"embed\"\nendpoint = \"embeddings\"\ninput_tokens = 64\n",
+        config_for(
+            sim,
+            "",
+            "arrival = \"constant\"\nmax_in_flight = 16\npreset = { name = \"steady\", rate = 20 }",
+            "input_tokens = 16\noutput_tokens = 4",
+        )
+    );
+    let (code, out, r) = bounded_run(&config, &["--duration", "3s"]);
+    assert_eq!(code, Some(0), "{out}");
+    let e = &r["summary"]["scenarios"]["embed"];
+    let ok = e["finished"]["success"].as_u64().unwrap();
+    assert!(ok >= 10 && e["finished"]["error"] == 0, "{e}");
+    assert_eq!(e["latency"]["e2e"]["samples"], ok);
+    assert_eq!(e["latency"]["ttft"]["samples"], 0);
+    let p50 = e["latency"]["e2e"]["p50"].as_f64().unwrap();
+    assert!((0.02..0.2).contains(&p50), "the prefill time: {p50}");
+    assert_eq!(e["tokens"]["output"], 0);
+    // The input tokens the server counted (the prompt is token-exact in o200k_base: 64).
+    let input = e["tokens"]["input"].as_u64().unwrap();
+    assert!(input >= 64 * ok, "{input} for {ok}");
+}

@@ -56,6 +56,8 @@ struct Route {
     url: String,
     /// `false`: one JSON answer (`stream = false`), no tokens to time.
     stream: bool,
+    /// `POST /v1/embeddings`: the answer is vectors, not text.
+    embeddings: bool,
 }
 
 /// The HTTP side of llm-soak: executes plans against their targets.
@@ -132,7 +134,8 @@ impl Client {
             .map(|(target, endpoint, model, stream)| Route {
                 target,
                 url: config.targets[target].url(endpoint, &model),
-                stream,
+                stream: stream && endpoint.generates(),
+                embeddings: endpoint == Endpoint::Embeddings,
             })
             .collect();
         Ok(Client {
@@ -211,7 +214,7 @@ impl Client {
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => Err(ErrorType::Cancelled),
-                r = reader::whole(request, deadline, &mut m) => r,
+                r = reader::whole(request, deadline, route.embeddings, &mut m) => r,
             }
         };
         let error = match outcome {

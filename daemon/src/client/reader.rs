@@ -122,6 +122,7 @@ fn by_name(name: Option<&str>) -> ErrorType {
 pub(super) async fn whole(
     request: reqwest::RequestBuilder,
     deadline: Instant,
+    embeddings: bool,
     m: &mut Measurement,
 ) -> Result<(), ErrorType> {
     let resp = match tokio::time::timeout_at(deadline, request.send()).await {
@@ -140,6 +141,17 @@ pub(super) async fn whole(
         Ok(Ok(b)) => b,
     };
     m.end_at = Some(Instant::now());
+    if embeddings {
+        // Vectors: success is at least one, the usage counts the input tokens.
+        let answer: crate::openai::EmbeddingResponse =
+            serde_json::from_slice(&body).map_err(|_| ErrorType::BadEvent)?;
+        m.usage = answer.usage;
+        return if answer.data.is_empty() {
+            Err(ErrorType::Empty)
+        } else {
+            Ok(())
+        };
+    }
     let answer: crate::openai::Completion<'_> =
         serde_json::from_slice(&body).map_err(|_| ErrorType::BadEvent)?;
     let chunk = answer.into_chunk();

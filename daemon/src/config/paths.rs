@@ -19,6 +19,8 @@ pub struct Paths {
     pub completions: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub models: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embeddings: Option<String>,
 }
 
 impl Paths {
@@ -31,6 +33,7 @@ impl Paths {
         let custom = match endpoint {
             Endpoint::Chat => &self.chat,
             Endpoint::Completions => &self.completions,
+            Endpoint::Embeddings => &self.embeddings,
         };
         custom.as_deref().map_or_else(
             || endpoint.path().to_string(),
@@ -86,12 +89,16 @@ pub(super) fn paths(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Paths> {
             }
         }
     };
-    let (chat, completions, models) = (one("chat"), one("completions"), one("models"));
-    t.finish(w, &["chat", "completions", "models"], |_| None);
+    let (chat, completions) = (one("chat"), one("completions"));
+    let (models, embeddings) = (one("models"), one("embeddings"));
+    t.finish(w, &["chat", "completions", "models", "embeddings"], |_| {
+        None
+    });
     Some(Paths {
         chat: chat?,
         completions: completions?,
         models: models?,
+        embeddings: embeddings?,
     })
 }
 

@@ -295,14 +295,42 @@ fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Op
     };
     let endpoint = match t.get("endpoint") {
         None => Some(Endpoint::Chat),
-        Some(v) => v.one_of(w, &["chat", "completions"]).map(|s| {
-            if s == "chat" {
-                Endpoint::Chat
-            } else {
-                Endpoint::Completions
-            }
-        }),
+        Some(v) => v
+            .one_of(w, &["chat", "completions", "embeddings"])
+            .map(|s| match s {
+                "chat" => Endpoint::Chat,
+                "completions" => Endpoint::Completions,
+                _ => Endpoint::Embeddings,
+            }),
     };
+    let embeddings = endpoint == Some(Endpoint::Embeddings);
+    if embeddings {
+        let streamed = t.has("stream")
+            && matches!(
+                t.get("stream").map(|v| v.raw().clone()),
+                Some(toml::de::DeValue::Boolean(true))
+            );
+        for (key, why, bad) in [
+            (
+                "stream",
+                "embeddings are one JSON answer, never streamed",
+                streamed,
+            ),
+            (
+                "session",
+                "embeddings have no conversation",
+                t.has("session"),
+            ),
+        ] {
+            if bad {
+                w.report(
+                    &format!("{}.{key}", t.path),
+                    Some(t.span.clone()),
+                    format!("does not apply to endpoint = \"embeddings\": {why}"),
+                );
+            }
+        }
+    }
     let model = match t.get("model") {
         None => None,
         Some(v) => v.str(w).map(str::to_string),
@@ -328,8 +356,18 @@ fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Op
             None
         }
     };
-    let output_v = t.require(w, "output_tokens");
-    let output_tokens = length(w, output_v);
+    // Embeddings generate nothing: an output length is not asked for (one given is unused).
+    let output_tokens = if embeddings {
+        let _ = t.get("output_tokens");
+        Some(LengthDist {
+            dist: DistKind::Constant(1),
+            min: 1,
+            max: 1,
+        })
+    } else {
+        let output_v = t.require(w, "output_tokens");
+        length(w, output_v)
+    };
     let temperature = optional(t.get("temperature"), |v| v.float_in(w, 0.0, true, 2.0));
     let top_p = optional(t.get("top_p"), |v| v.float_in(w, 0.0, false, 1.0));
     let stop = match t.get("stop") {
@@ -372,8 +410,8 @@ fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Op
     let session = optional(t.get("session"), |v| session(w, v));
     let slo = optional(t.get("slo"), |v| super::slo::walk(w, v));
     let stream = match t.get("stream") {
-        None => Some(true),
-        Some(v) => v.bool(w),
+        None => Some(!embeddings),
+        Some(v) => v.bool(w).map(|b| b && !embeddings),
     };
     let keyed: Vec<&str> = super::body::SCENARIO_KEYED
         .iter()

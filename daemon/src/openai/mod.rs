@@ -16,6 +16,8 @@ pub const SEQ_HEADER: &str = "x-llmsoak-seq";
 pub enum Endpoint {
     Chat,
     Completions,
+    /// `POST /v1/embeddings`: one JSON answer, no generated tokens.
+    Embeddings,
 }
 
 impl Endpoint {
@@ -23,6 +25,7 @@ impl Endpoint {
         match self {
             Endpoint::Chat => "/v1/chat/completions",
             Endpoint::Completions => "/v1/completions",
+            Endpoint::Embeddings => "/v1/embeddings",
         }
     }
     /// GenAI semantic-convention operation name.
@@ -30,8 +33,32 @@ impl Endpoint {
         match self {
             Endpoint::Chat => "chat",
             Endpoint::Completions => "text_completion",
+            Endpoint::Embeddings => "embeddings",
         }
     }
+
+    /// Whether answers are generated (and so can be streamed).
+    pub fn generates(self) -> bool {
+        self != Endpoint::Embeddings
+    }
+}
+
+/// Body of `POST /v1/embeddings`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EmbeddingRequest<'a> {
+    #[serde(borrow)]
+    pub model: Cow<'a, str>,
+    #[serde(borrow)]
+    pub input: Cow<'a, str>,
+}
+
+/// `POST /v1/embeddings` answer: the vectors and the input tokens.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EmbeddingResponse {
+    #[serde(default)]
+    pub data: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub usage: Option<Usage>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

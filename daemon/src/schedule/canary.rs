@@ -59,7 +59,10 @@ impl CanaryProbe {
                     content: canary.prompt.as_str().into(),
                 }]);
             }
-            Endpoint::Completions => req.prompt = Some(canary.prompt.as_str().into()),
+            // The canary's config allows chat and completions only.
+            Endpoint::Completions | Endpoint::Embeddings => {
+                req.prompt = Some(canary.prompt.as_str().into());
+            }
         }
         let body = Bytes::from(serde_json::to_vec(&req).unwrap_or_default());
         let input_tokens = tokenizer.count(&canary.prompt) as u32;

@@ -93,6 +93,7 @@ impl Simulator {
             .route("/v1/chat/completions", post(chat))
             .route("/v1/completions", post(completions))
             .route("/v1/models", get(models))
+            .route("/v1/embeddings", post(embeddings))
             // Azure OpenAI's shape (the deployment in the path, `api-version` required) and
             // Gemini's OpenAI-compatible one (no `/v1`): targets configured with `paths`.
             .route(
@@ -280,6 +281,36 @@ async fn completions(
     handle(sim, Endpoint::Completions, &headers, body).await
 }
 
+/// `POST /v1/embeddings`: the input's prefill time (`prefill_base` + `prefill_per_token` per
+/// input token, outside the generation batch), then one 8-dimensional vector and the usage.
+async fn embeddings(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
+    sim.truth.arrived();
+    let req: crate::openai::EmbeddingRequest<'_> = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            sim.truth.bad_request();
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                &format!("invalid embeddings body: {e}"),
+            );
+        }
+    };
+    let n = tokenize(req.input.to_string()).await.len() as u64;
+    let e = &sim.config.engine;
+    let per_token = e
+        .prefill_per_token
+        .saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
+    tokio::time::sleep(e.prefill_base + per_token).await;
+    let vector: Vec<f64> = (0..8).map(|i| f64::from(i) / 8.0).collect();
+    axum::Json(serde_json::json!({
+        "object": "list",
+        "model": sim.config.model,
+        "data": [{ "object": "embedding", "index": 0, "embedding": vector }],
+        "usage": { "prompt_tokens": n, "total_tokens": n },
+    }))
+    .into_response()
+}
+
 /// Azure's `?api-version=…`, which every Azure OpenAI request must carry.
 #[derive(Debug, serde::Deserialize)]
 struct AzureQuery {
@@ -363,6 +394,8 @@ async fn handle(
     let wrong_shape = match endpoint {
         Endpoint::Chat => req.messages.is_none(),
         Endpoint::Completions => req.prompt.is_none(),
+        // Served by `embeddings`, never by this handler.
+        Endpoint::Embeddings => true,
     };
     if wrong_shape {
         sim.truth.bad_request();
@@ -418,7 +451,7 @@ async fn handle(
         // A reasoning model thinks first; at least one token of the answer is content.
         reasoning: match endpoint {
             Endpoint::Chat => sim.config.reasoning_tokens.min(tokens.saturating_sub(1)),
-            Endpoint::Completions => 0,
+            Endpoint::Completions | Endpoint::Embeddings => 0,
         },
         reasoning_hidden: sim.config.reasoning_hidden,
     };

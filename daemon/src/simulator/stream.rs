@@ -79,7 +79,7 @@ fn chunk_json(
             finish_reason: finish.then(|| "length".into()),
             ..ChunkChoice::default()
         },
-        Endpoint::Completions => ChunkChoice {
+        Endpoint::Completions | Endpoint::Embeddings => ChunkChoice {
             text: content.or(reasoning).map(Into::into),
             finish_reason: finish.then(|| "length".into()),
             ..ChunkChoice::default()
@@ -125,7 +125,7 @@ fn token_event(endpoint: Endpoint, i: u32, last: bool, reasoning: bool) -> Bytes
     });
     let ep = match endpoint {
         Endpoint::Chat => 0,
-        Endpoint::Completions => 1,
+        Endpoint::Completions | Endpoint::Embeddings => 1,
     };
     let row = (ep * 2 + usize::from(reasoning)) * 2 + usize::from(last);
     table[row * WORDS.len() + i as usize % WORDS.len()].clone()
@@ -423,7 +423,7 @@ pub(super) async fn complete(sim: Arc<Simulator>, mut plan: Plan) -> Response {
             "chat.completion",
             serde_json::json!({ "index": 0, "finish_reason": "length", "message": { "role": "assistant", "content": text } }),
         ),
-        Endpoint::Completions => (
+        Endpoint::Completions | Endpoint::Embeddings => (
             "text_completion",
             serde_json::json!({ "index": 0, "finish_reason": "length", "text": text }),
         ),

@@ -62,27 +62,35 @@ fn row(config: &Config, assets: &Assets, workload: &Workload, seq: u64) -> PlanR
     let p = workload.prompt(seq);
     let sc = &config.scenarios[p.scenario];
     let tok = assets.tokenizer_for(config, p.scenario);
-    let (content, retokenized) = match serde_json::from_slice::<CompletionRequest<'_>>(&p.body) {
-        Ok(req) => match (&req.messages, &req.prompt) {
-            (Some(msgs), _) => {
-                let text: Vec<&str> = msgs.iter().map(|m| m.content.as_ref()).collect();
-                let count: usize = msgs.iter().map(|m| tok.count(&m.content)).sum();
-                (text.join("\n"), count)
-            }
-            (None, Some(prompt)) => {
-                // Completions carry the system prompt and the content in one string.
-                let user = sc.system_prompt.as_deref().map_or(prompt.as_ref(), |s| {
-                    prompt
-                        .strip_prefix(s)
-                        .and_then(|r| r.strip_prefix("\n\n"))
-                        .unwrap_or(prompt)
-                });
-                let system = sc.system_prompt.as_deref().map_or(0, |s| tok.count(s));
-                (prompt.to_string(), tok.count(user) + system)
-            }
-            (None, None) => (String::new(), 0),
-        },
-        Err(_) => (String::new(), 0),
+    let embedding = (sc.endpoint == crate::openai::Endpoint::Embeddings)
+        .then(|| serde_json::from_slice::<crate::openai::EmbeddingRequest<'_>>(&p.body).ok())
+        .flatten()
+        .map(|req| (req.input.to_string(), tok.count(&req.input)));
+    let (content, retokenized) = if let Some(e) = embedding {
+        e
+    } else {
+        match serde_json::from_slice::<CompletionRequest<'_>>(&p.body) {
+            Ok(req) => match (&req.messages, &req.prompt) {
+                (Some(msgs), _) => {
+                    let text: Vec<&str> = msgs.iter().map(|m| m.content.as_ref()).collect();
+                    let count: usize = msgs.iter().map(|m| tok.count(&m.content)).sum();
+                    (text.join("\n"), count)
+                }
+                (None, Some(prompt)) => {
+                    // Completions carry the system prompt and the content in one string.
+                    let user = sc.system_prompt.as_deref().map_or(prompt.as_ref(), |s| {
+                        prompt
+                            .strip_prefix(s)
+                            .and_then(|r| r.strip_prefix("\n\n"))
+                            .unwrap_or(prompt)
+                    });
+                    let system = sc.system_prompt.as_deref().map_or(0, |s| tok.count(s));
+                    (prompt.to_string(), tok.count(user) + system)
+                }
+                (None, None) => (String::new(), 0),
+            },
+            Err(_) => (String::new(), 0),
+        }
     };
     let digest = Sha256::digest(content.as_bytes());
     let prompt_sha256 = digest.iter().fold(String::with_capacity(64), |mut s, b| {

@@ -301,6 +301,22 @@ impl Builder {
 
     fn body_messages(&self, turns: &[(String, String)], max_tokens: u32) -> Bytes {
         let sc = &self.scenario;
+        if sc.endpoint == Endpoint::Embeddings {
+            let input = turns
+                .iter()
+                .map(|(_, c)| c.as_str())
+                .collect::<Vec<_>>()
+                .join("\n");
+            let req = crate::openai::EmbeddingRequest {
+                model: sc.model.as_str().into(),
+                input: input.into(),
+            };
+            let mut v = serde_json::to_value(&req).unwrap_or_default();
+            if let Some(extra) = &sc.extra_body {
+                extra.apply(&mut v);
+            }
+            return Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
+        }
         let mut req = CompletionRequest {
             model: sc.model.as_str().into(),
             max_tokens: Some(max_tokens),
@@ -336,7 +352,7 @@ impl Builder {
                 }
                 req.messages = Some(messages);
             }
-            Endpoint::Completions => {
+            Endpoint::Completions | Endpoint::Embeddings => {
                 let content = turns
                     .iter()
                     .map(|(_, c)| c.as_str())
