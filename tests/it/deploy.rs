@@ -77,7 +77,7 @@ fn generated() -> Vec<(PathBuf, String)> {
     let rule = serde_json::json!({
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
-        "metadata": {"name": "llm-soak", "labels": {"app.kubernetes.io/name": "llm-soak", "role": "alert-rules"}},
+        "metadata": {"name": "llm-soak", "labels": {"app.kubernetes.io/name": "llm-soak", "role": "alert-rules", "release": "kube-prometheus-stack"}},
         "spec": {"groups": groups},
     });
     let mut data = serde_json::Map::new();
@@ -173,10 +173,55 @@ fn the_kubernetes_base_is_complete_and_valid() {
     all.extend(args.iter().map(String::as_str));
     let (ok, out) = run(kubernetes_validate().to_str().unwrap(), &all);
     assert!(ok, "kubernetes-validate:\n{out}");
-    // The sharded Job passes its completion index as the shard, with a shared start.
+    // The sharded Job passes its completion index as the shard, with a shared start, and keeps
+    // its reports where the merge step can read them after the pods are gone.
     let job = std::fs::read_to_string(base.join("soak-job.yaml")).unwrap();
     assert!(job.contains("completionMode: Indexed") && job.contains("$(JOB_COMPLETION_INDEX)/4"));
     assert!(job.contains("--start-at"));
+    let job = yaml(&base.join("soak-job.yaml"));
+    let spec = &job["spec"];
+    assert!(
+        spec["activeDeadlineSeconds"].as_u64().is_some()
+            && spec["ttlSecondsAfterFinished"].as_u64().is_some()
+    );
+    assert!(
+        spec["backoffLimitPerIndex"].as_u64().unwrap() >= 1,
+        "a lost node retries its shard"
+    );
+    let volumes = spec["template"]["spec"]["volumes"].as_array().unwrap();
+    let claim = |v: &serde_json::Value, name: &str| v["persistentVolumeClaim"]["claimName"] == name;
+    assert!(
+        volumes.iter().any(|v| claim(v, "llm-soak-reports")),
+        "reports outlive the pods"
+    );
+    let args = spec["template"]["spec"]["containers"][0]["args"].to_string();
+    assert!(
+        args.contains("/reports/shard-$(JOB_COMPLETION_INDEX).json"),
+        "{args}"
+    );
+    let canary = yaml(&base.join("canary-deployment.yaml"));
+    let volumes = canary["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap();
+    assert!(
+        volumes.iter().any(|v| claim(v, "llm-soak-canary-state")),
+        "baselines survive restarts"
+    );
+    // kube-prometheus-stack's selectors: the release label.
+    for f in ["servicemonitor.yaml", "generated/prometheusrule.yaml"] {
+        assert!(
+            yaml(&base.join(f))["metadata"]["labels"]["release"].is_string(),
+            "{f}"
+        );
+    }
+    // The sidecar: Pod Security "baseline" (no added capabilities), Guaranteed-friendly
+    // resources, not every GPU of the node.
+    let patch = yaml(&root().join("deploy/kubernetes/sidecar/patch.yaml"));
+    let c = &patch["spec"]["template"]["spec"]["containers"][0];
+    assert!(c["securityContext"]["capabilities"]["add"].is_null(), "{c}");
+    assert_eq!(c["resources"]["requests"], c["resources"]["limits"], "{c}");
+    let env = c["env"].as_array().unwrap();
+    assert!(env.iter().all(|e| e["value"] != "all"), "{env:?}");
     let sidecar = root().join("deploy/kubernetes/sidecar/canary-sidecar.toml");
     llm_soak::config::Config::parse(
         &std::fs::read_to_string(&sidecar).unwrap(),
