@@ -147,11 +147,27 @@ fn the_kubernetes_base_is_complete_and_valid() {
             // CRDs: no schema here; their shape is checked by hand.
             "monitoring.coreos.com/v1" => {
                 assert!(doc["spec"].is_object(), "{}", path.display());
-                if doc["kind"] == "PrometheusRule" {
-                    assert!(doc["spec"]["groups"].as_array().unwrap().len() >= 4);
-                } else {
-                    assert_eq!(doc["spec"]["endpoints"][0]["port"], "http-metrics");
+                match doc["kind"].as_str().unwrap() {
+                    "PrometheusRule" => {
+                        assert!(doc["spec"]["groups"].as_array().unwrap().len() >= 4);
+                    }
+                    "PodMonitor" => {
+                        assert_eq!(
+                            doc["spec"]["podMetricsEndpoints"][0]["port"],
+                            "http-metrics"
+                        );
+                        assert_eq!(
+                            doc["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"],
+                            "soak"
+                        );
+                    }
+                    _ => assert_eq!(doc["spec"]["endpoints"][0]["port"], "http-metrics"),
                 }
+                assert!(
+                    doc["metadata"]["labels"]["release"].is_string(),
+                    "{}",
+                    path.display()
+                );
             }
             _ => core.push(path),
         }
