@@ -255,6 +255,26 @@ fn the_compose_stack_validates() {
         &["-f", file.to_str().unwrap(), "config", "-q"],
     );
     assert!(ok, "docker-compose config:\n{out}");
+    // Alertmanager is in the stack and Prometheus sends to it; the collector's OTLP copy is
+    // scraped under its own names; the build context leaves target/ out.
+    let compose = yaml(&file);
+    assert!(compose["services"]["alertmanager"].is_object());
+    let prom = yaml(&root().join("deploy/compose/prometheus.yml"));
+    assert_eq!(
+        prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0],
+        "alertmanager:9093"
+    );
+    let jobs: Vec<&str> = prom["scrape_configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|j| j["job_name"].as_str())
+        .collect();
+    assert!(jobs.contains(&"otel-collector"), "{jobs:?}");
+    let collector = yaml(&root().join("deploy/compose/otel-collector.yaml"));
+    assert_eq!(collector["exporters"]["prometheus"]["namespace"], "otlp");
+    let ignore = std::fs::read_to_string(root().join(".dockerignore")).unwrap();
+    assert!(ignore.lines().any(|l| l.trim() == "target/"), "{ignore}");
     let config = root().join("deploy/compose/llm-soak.toml");
     llm_soak::config::Config::parse(
         &std::fs::read_to_string(&config).unwrap(),
