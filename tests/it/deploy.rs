@@ -31,6 +31,8 @@ fn the_systemd_unit_verifies_and_is_hardened() {
         "ExecReload=/bin/kill -HUP $MAINPID",
         "Restart=on-failure",
         "RestartPreventExitStatus=64",
+        "CPUWeight=50",
+        "MemoryMax=1G",
     ] {
         assert!(unit.contains(key), "missing {key:?}");
     }
@@ -44,7 +46,11 @@ fn the_systemd_unit_verifies_and_is_hardened() {
     let dir = tempfile::tempdir().unwrap();
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_llm-soak"));
     let installed = unit.replace("/usr/local/bin/llm-soak", bin.to_str().unwrap());
-    let dropins = ["nvml.conf.example", "target-fds.conf.example"]
+    let dropins = [
+        "nvml.conf.example",
+        "target-fds.conf.example",
+        "credentials.conf.example",
+    ]
         .iter()
         .map(|f| {
             std::fs::read_to_string(root().join("systemd/llm-soak.service.d").join(f)).unwrap()
