@@ -149,3 +149,74 @@ fn a_full_disk_under_the_request_log_loses_lines_not_requests() {
     assert_eq!(status["request_log"]["dropped"], 40, "{status}");
     assert_eq!(status["request_log"]["written"], 0, "{status}");
 }
+
+/// Under systemd `Type=notify`: READY once running, WATCHDOG pings while the runtime runs,
+/// STOPPING at the drain — over a fake `NOTIFY_SOCKET`; an invalid config never says READY.
+#[test]
+fn systemd_hears_ready_the_watchdog_and_stopping_and_nothing_from_a_bad_config() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let (_sim, sim) = simulator(&["--ttft", "5ms", "--itl", "2ms"]);
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        config_for(
+            sim,
+            "",
+            "preset = { name = \"steady\", rate = 5 }",
+            "input_tokens = 8\noutput_tokens = 4",
+        ),
+    )
+    .unwrap();
+    let spawn = |config: &std::path::Path| {
+        std::process::Command::new(bin())
+            .args([
+                "run",
+                "-c",
+                config.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env("NOTIFY_SOCKET", &sock_path)
+            .env("WATCHDOG_USEC", "200000")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = spawn(&config);
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    // Each datagram is a message; wait (generously) until both have come.
+    while !(seen.contains("READY=1") && seen.contains("WATCHDOG=1")) {
+        let n = sock.recv(&mut buf).expect("a notification within 60 s");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        seen.push('\n');
+    }
+    assert!(seen.contains("STATUS=run "), "{seen}");
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    while !seen.contains("STOPPING=1") {
+        let n = sock.recv(&mut buf).expect("STOPPING within 60 s");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(child.wait().unwrap().success());
+    // An invalid config: exit 64, and not one notification queued.
+    while sock.set_nonblocking(true).is_ok() && sock.recv(&mut buf).is_ok() {}
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[target]]\nname = 1\n").unwrap();
+    let status = spawn(&bad).wait().unwrap();
+    assert_eq!(status.code(), Some(64));
+    let err = sock.recv(&mut buf).unwrap_err();
+    assert_eq!(
+        err.kind(),
+        std::io::ErrorKind::WouldBlock,
+        "a bad config said something"
+    );
+}

@@ -30,6 +30,7 @@ use crate::schedule::{DispatchEnd, InFlightLimit, Ledger, Shard};
 use crate::server::{self, Phase, Status};
 
 mod generation;
+mod notify;
 mod sinks;
 mod telemetry;
 mod timeline;
@@ -294,6 +295,7 @@ async fn reload(
             let checksum = new.config.checksum;
             instruments.config_reloaded(true, checksum, unix_now());
             let detail = format!("reloaded; checksum {checksum:016x}");
+            notify::status(&detail);
             shared
                 .series
                 .event(Instant::now(), EventKind::Reload, detail);
@@ -306,6 +308,7 @@ async fn reload(
         }
         Err(e) => {
             instruments.config_reloaded(false, running.config.checksum, unix_now());
+            notify::status("reload failed; keeping the running config");
             let detail = format!("reload failed: {e}");
             shared
                 .series
@@ -498,6 +501,8 @@ pub(crate) async fn run(
         })
     };
     status.set_phase(Phase::Running);
+    let watchdog = notify::watchdog();
+    notify::ready(&format!("run {run_id}: running, /metrics on {local}"));
     let until_deadline = async {
         match deadline {
             Some(d) => tokio::time::sleep_until(d).await,
@@ -556,6 +561,7 @@ pub(crate) async fn run(
         None => "arrivals stopped; draining".to_string(),
     };
     sinks.series.event(Instant::now(), EventKind::Stop, why);
+    notify::stopping();
     status.set_phase(Phase::Draining);
     generation.stop(&window).await;
     stop.cancel();
@@ -579,6 +585,9 @@ pub(crate) async fn run(
         }
     }
     checkpoints.abort();
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     if let Some(p) = progress {
         p.abort();
         crate::progress::clear();
