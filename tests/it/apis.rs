@@ -5,15 +5,11 @@
 #![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
-use std::process::Command;
 
 use crate::common::*;
 
-/// `run --wait-ready 30s --duration 3s` on `target_extra`, with `AZ_KEY` set: (exit code,
-/// stdout, report).
+/// A 3 s run on `target_extra`, with `AZ_KEY` set: (exit code, stdout, report).
 fn run(sim: SocketAddr, target_extra: &str) -> (Option<i32>, String, serde_json::Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let (config, report) = (dir.path().join("c.toml"), dir.path().join("r.json"));
     let text = config_for(
         sim,
         target_extra,
@@ -21,27 +17,7 @@ fn run(sim: SocketAddr, target_extra: &str) -> (Option<i32>, String, serde_json:
         "input_tokens = 16\noutput_tokens = 4",
     )
     .replace("model = \"llm-soak-sim\"", "model = \"gpt-4o-prod\"");
-    std::fs::write(&config, text).unwrap();
-    let out = Command::new(bin())
-        .args([
-            "run",
-            "-c",
-            config.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--duration", "3s", "--report", report.to_str().unwrap()])
-        .env("AZ_KEY", "s3cret")
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    let json = serde_json::from_str(&std::fs::read_to_string(&report).unwrap_or_default())
-        .unwrap_or_default();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        json,
-    )
+    bounded_run_env(&text, &["--duration", "3s"], &[("AZ_KEY", "s3cret")])
 }
 
 fn outcomes(r: &serde_json::Value) -> (u64, u64) {

@@ -254,6 +254,16 @@ fn the_live_page_and_the_html_report_draw_every_chart_in_a_browser() {
         r["config"]["target"].is_array(),
         "the redacted config rides along"
     );
+    // The drift baselines: set during the run (an event), in the report, and on the page.
+    let drift = r["drift_baselines"].as_array().unwrap();
+    assert_eq!(drift.len(), 2, "{drift:?}");
+    let events = r["series"]["events"].as_array().unwrap();
+    assert!(events.iter().any(|e| e["kind"] == "baseline"), "{events:?}");
+    let dom = browser(&["--virtual-time-budget=15000", "--dump-dom", &url]);
+    assert!(
+        dom.contains("id=\"drift\"") && dom.contains("id=\"first-last\""),
+        "the drift and first-vs-last sections"
+    );
 }
 
 fn llm_soak(args: &[&str]) -> (Option<i32>, String, String) {

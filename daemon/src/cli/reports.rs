@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use super::{exit, sayln};
 use crate::compare::{Change, Rule};
 use crate::config::gates::Gate;
-use crate::gate::{Baseline, Gates};
 use crate::report::RunReport;
 use crate::view::View;
 
@@ -70,39 +69,11 @@ pub(super) fn gate(
         return Ok(exit::INSUFFICIENT_DATA);
     };
     let scopes: Vec<&str> = summary.scenarios.iter().map(|(n, _)| n.as_str()).collect();
-    for g in &list {
-        let has_slo =
-            summary.all.slo.is_some() || summary.scenarios.iter().any(|(_, s)| s.slo.is_some());
-        if let Some(why) =
-            crate::config::gates::scope_problem(g, &scopes, summary.phases.len(), has_slo)
-        {
-            eprintln!("error: --gate {why} in {}", path.display());
-            return Err(exit::USAGE);
-        }
-    }
-    let min = min_samples.unwrap_or(crate::config::gates::DEFAULT_MIN_SAMPLES);
-    let list = list
-        .into_iter()
-        .map(|mut g| {
-            g.min_samples = min;
-            g
-        })
-        .collect();
-    let baseline = match baseline {
-        None => None,
-        Some(p) => Some(std::sync::Arc::new(Baseline::load(&p).map_err(|e| {
-            eprintln!("error: {e}");
-            exit::USAGE
-        })?)),
-    };
-    let gates = Gates { list, baseline };
-    if let Some(g) = gates.missing_baseline() {
-        eprintln!(
-            "error: the gate {:?} compares with a baseline: give --baseline",
-            g.text
-        );
-        return Err(exit::USAGE);
-    }
+    let has_slo =
+        summary.all.slo.is_some() || summary.scenarios.iter().any(|(_, s)| s.slo.is_some());
+    let context = format!(" in {}", path.display());
+    super::check_gate_scopes(&list, &scopes, summary.phases.len(), has_slo, &context)?;
+    let gates = super::build_gates(list, min_samples, baseline, "--baseline")?;
     let results = gates.judge(summary);
     let verdict = crate::report::worst(results.iter().map(|g| g.verdict));
     let judged = RunReport {

@@ -116,15 +116,13 @@ fn by_name(name: Option<&str>) -> ErrorType {
     }
 }
 
-/// Send a non-streamed request (`stream = false`) and read its one JSON answer. There is no
-/// first token to time: only the end (the whole body read) is recorded, with the answer's text
-/// and usage; TTFT, TPOT and ITL stay absent rather than faked.
-pub(super) async fn whole(
+/// Send `request` and wait for its response head until `deadline`; a non-success status is its
+/// error class (the status is kept in `m`).
+async fn respond(
     request: reqwest::RequestBuilder,
     deadline: Instant,
-    embeddings: bool,
     m: &mut Measurement,
-) -> Result<(), ErrorType> {
+) -> Result<reqwest::Response, ErrorType> {
     let resp = match tokio::time::timeout_at(deadline, request.send()).await {
         Err(_) => return Err(ErrorType::Timeout),
         Ok(Err(e)) => return Err(send_error(&e)),
@@ -135,6 +133,19 @@ pub(super) async fn whole(
     if !status.is_success() {
         return Err(ErrorType::from_status(status.as_u16()));
     }
+    Ok(resp)
+}
+
+/// Send a non-streamed request (`stream = false`) and read its one JSON answer. There is no
+/// first token to time: only the end (the whole body read) is recorded, with the answer's text
+/// and usage; TTFT, TPOT and ITL stay absent rather than faked.
+pub(super) async fn whole(
+    request: reqwest::RequestBuilder,
+    deadline: Instant,
+    embeddings: bool,
+    m: &mut Measurement,
+) -> Result<(), ErrorType> {
+    let resp = respond(request, deadline, m).await?;
     let body = match tokio::time::timeout_at(deadline, resp.bytes()).await {
         Err(_) => return Err(ErrorType::Timeout),
         Ok(Err(_)) => return Err(ErrorType::Reset),
@@ -180,16 +191,7 @@ pub(super) async fn stream(
     deadline: Instant,
     m: &mut Measurement,
 ) -> Result<(), ErrorType> {
-    let resp = match tokio::time::timeout_at(deadline, request.send()).await {
-        Err(_) => return Err(ErrorType::Timeout),
-        Ok(Err(e)) => return Err(send_error(&e)),
-        Ok(Ok(r)) => r,
-    };
-    let status = resp.status();
-    m.status = Some(status.as_u16());
-    if !status.is_success() {
-        return Err(ErrorType::from_status(status.as_u16()));
-    }
+    let resp = respond(request, deadline, m).await?;
     let is_sse = resp
         .headers()
         .get(header::CONTENT_TYPE)

@@ -2,30 +2,14 @@
 //! regression or an improvement, too few samples insufficient; rules parse or say why not.
 
 use super::*;
-use crate::report::testing::{scope, summary};
-use crate::report::{Requests, RunReport};
+use crate::report::RunReport;
+use crate::report::testing::{report_of, scope, summary};
 
 fn run(ttft_ms: &[u64], failed: u64) -> RunReport {
-    RunReport {
-        schema_version: crate::report::SCHEMA_VERSION,
-        llm_soak_version: "0.1.0".into(),
-        run_id: "r".into(),
-        shard: "0/1".into(),
-        complete: true,
-        interrupted: false,
-        signal: None,
-        elapsed_seconds: 60.0,
-        requests: Requests::default(),
-        summary: Some(summary(
-            vec![("chat".into(), scope(ttft_ms, failed, 60.0))],
-            60.0,
-        )),
-        gates: Vec::new(),
-        verdict: None,
-        series: None,
-        drift_baselines: Vec::new(),
-        config: None,
-    }
+    report_of(summary(
+        vec![("chat".into(), scope(ttft_ms, failed, 60.0))],
+        60.0,
+    ))
 }
 
 /// SplitMix64: a fixed, well-spread sequence of draws.

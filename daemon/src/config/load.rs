@@ -271,6 +271,14 @@ impl Serialize for LoadConfig {
 }
 
 impl LoadConfig {
+    /// Each phase's kind (`steady`, `spike`, …), by index.
+    pub fn phase_names(&self) -> Vec<String> {
+        self.phases
+            .iter()
+            .map(|p| p.kind.name().to_string())
+            .collect()
+    }
+
     /// No soak traffic (a canary-only config).
     pub fn idle() -> Self {
         LoadConfig {

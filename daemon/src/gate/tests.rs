@@ -3,28 +3,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::report::testing::{scope, summary};
-use crate::report::{Requests, SCHEMA_VERSION};
-
-fn report_of(s: Summary) -> RunReport {
-    RunReport {
-        schema_version: SCHEMA_VERSION,
-        llm_soak_version: "0.1.0".into(),
-        run_id: "r".into(),
-        shard: "0/1".into(),
-        complete: true,
-        interrupted: false,
-        signal: None,
-        elapsed_seconds: 10.0,
-        requests: Requests::default(),
-        summary: Some(s),
-        gates: Vec::new(),
-        verdict: None,
-        series: None,
-        drift_baselines: Vec::new(),
-        config: None,
-    }
-}
+use crate::report::testing::{report_of, scope, summary};
 
 /// The report as an unversioned (schema 0) one: no histograms.
 fn strip_histograms(mut r: RunReport) -> RunReport {

@@ -373,6 +373,23 @@ impl BaselineSink {
     pub fn current(&self) -> BTreeMap<String, Baseline> {
         self.0.lock().map(|b| b.current()).unwrap_or_default()
     }
+
+    /// The baselines set so far as the report carries them, by scenario name (the first part
+    /// of the key, see [`scope_keys`]).
+    pub fn report(&self) -> Vec<crate::report::DriftBaseline> {
+        self.current()
+            .into_iter()
+            .map(|(key, b)| crate::report::DriftBaseline {
+                scenario: key.split('|').next().unwrap_or_default().to_string(),
+                ttft_mean: b.ttft.map(|s| s.mean),
+                ttft_p50: b.ttft.map(|s| s.p50),
+                tpot_mean: b.tpot.map(|s| s.mean),
+                tpot_p50: b.tpot.map(|s| s.p50),
+                samples: b.samples,
+                computed_at: b.computed_at,
+            })
+            .collect()
+    }
 }
 
 impl Sink for BaselineSink {

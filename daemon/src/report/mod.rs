@@ -564,6 +564,48 @@ pub(crate) mod testing {
         }
     }
 
+    /// A complete report of one run with summary `s` (no series, gates or config).
+    pub(crate) fn report_of(s: Summary) -> RunReport {
+        RunReport {
+            schema_version: SCHEMA_VERSION,
+            llm_soak_version: "0.1.0".into(),
+            run_id: "r".into(),
+            shard: "0/1".into(),
+            complete: true,
+            interrupted: false,
+            signal: None,
+            elapsed_seconds: s.measured_seconds,
+            requests: Requests::default(),
+            summary: Some(s),
+            gates: Vec::new(),
+            verdict: None,
+            series: None,
+            drift_baselines: Vec::new(),
+            config: None,
+        }
+    }
+
+    /// One scope of a window whose requests all succeeded with these TTFTs (ms).
+    pub(crate) fn ttft_window(ttft_ms: &[u64]) -> series::ScopePoint {
+        let mut h = Hdr::with_digits(series::WINDOW_DIGITS);
+        for ms in ttft_ms {
+            h.record(Duration::from_millis(*ms));
+        }
+        let n = ttft_ms.len() as u64;
+        series::ScopePoint {
+            started: n,
+            finished: Outcomes {
+                success: n,
+                ..Outcomes::default()
+            },
+            latency: series::WindowLatency {
+                ttft: series::WindowDist::of(&h),
+                ..series::WindowLatency::default()
+            },
+            ..series::ScopePoint::default()
+        }
+    }
+
     /// A summary of named scenario scopes; `all` is the first one's.
     pub(crate) fn summary(scenarios: Vec<(String, Scope)>, seconds: f64) -> Summary {
         Summary {

@@ -162,20 +162,7 @@ impl ReportSource {
             verdict: crate::report::worst(gates.iter().map(|g| g.verdict)),
             gates,
             series: Some(self.series.series(since)),
-            drift_baselines: self
-                .baselines
-                .current()
-                .into_iter()
-                .map(|(key, b)| crate::report::DriftBaseline {
-                    scenario: key.split('|').next().unwrap_or_default().to_string(),
-                    ttft_mean: b.ttft.map(|s| s.mean),
-                    ttft_p50: b.ttft.map(|s| s.p50),
-                    tpot_mean: b.tpot.map(|s| s.mean),
-                    tpot_p50: b.tpot.map(|s| s.p50),
-                    samples: b.samples,
-                    computed_at: b.computed_at,
-                })
-                .collect(),
+            drift_baselines: self.baselines.report(),
             config: self.config.clone(),
         }
     }
@@ -445,12 +432,7 @@ pub(crate) async fn run(
         duration = ?opts.duration,
         "run started"
     );
-    let phase_names = config
-        .load
-        .phases
-        .iter()
-        .map(|p| p.kind.name().to_string())
-        .collect();
+    let phase_names = config.load.phase_names();
     let config_json = serde_json::to_value(config).ok();
     let mut running = prepared;
     let bounded = opts.duration.is_some();

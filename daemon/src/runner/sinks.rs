@@ -31,15 +31,14 @@ pub(super) fn sinks(
 ) -> Result<Sinks, RunError> {
     let config = &prepared.config;
     let canary = config.canary.as_ref().map(|_| config.scenarios.len());
-    let phase_names = config
-        .load
-        .phases
-        .iter()
-        .map(|p| p.kind.name().to_string())
-        .collect();
     let summary = Arc::new(
-        SummarySink::new(config.scope_names(), canary, phase_names, measure_from)
-            .with_slos(config.slos()),
+        SummarySink::new(
+            config.scope_names(),
+            canary,
+            config.load.phase_names(),
+            measure_from,
+        )
+        .with_slos(config.slos()),
     );
     let now = Instant::now();
     let ahead = epoch.saturating_duration_since(now).as_secs_f64();

@@ -318,6 +318,7 @@ struct AzureQuery {
     api_version: Option<String>,
 }
 
+/// Azure answers 400 to a request without `api-version`.
 fn azure_version_missing(q: &AzureQuery) -> Option<Response> {
     q.api_version.is_none().then(|| {
         error_response(
@@ -327,16 +328,27 @@ fn azure_version_missing(q: &AzureQuery) -> Option<Response> {
     })
 }
 
+/// An Azure generation request: checked for `api-version`, then the OpenAI handler.
+async fn azure(
+    sim: Arc<Simulator>,
+    endpoint: Endpoint,
+    q: AzureQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match azure_version_missing(&q) {
+        Some(r) => r,
+        None => handle(sim, endpoint, &headers, body).await,
+    }
+}
+
 async fn azure_chat(
     State(sim): State<Arc<Simulator>>,
     Query(q): Query<AzureQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match azure_version_missing(&q) {
-        Some(r) => r,
-        None => handle(sim, Endpoint::Chat, &headers, body).await,
-    }
+    azure(sim, Endpoint::Chat, q, headers, body).await
 }
 
 async fn azure_completions(
@@ -345,10 +357,7 @@ async fn azure_completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match azure_version_missing(&q) {
-        Some(r) => r,
-        None => handle(sim, Endpoint::Completions, &headers, body).await,
-    }
+    azure(sim, Endpoint::Completions, q, headers, body).await
 }
 
 async fn azure_models(State(sim): State<Arc<Simulator>>, Query(q): Query<AzureQuery>) -> Response {

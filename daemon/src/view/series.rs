@@ -173,19 +173,27 @@ impl FirstLast {
         } else {
             (end - start) / 4.0
         };
-        let first: Vec<&Point> = s
-            .points
-            .iter()
-            .filter(|p| p.t + p.span <= start + length + 1e-6)
-            .collect();
-        let last: Vec<&Point> = s
-            .points
-            .iter()
-            .filter(|p| p.t >= end - length - 1e-6)
-            .collect();
-        if first.is_empty() || last.is_empty() || s.points.len() < 2 {
+        if s.points.len() < 2 {
             return None;
         }
+        // Each side is the windows inside its part, and at least the run's first (last) window:
+        // windows are not all one length (the drain's sliver joins the last one).
+        let n = s.points.len();
+        let inside_first = s
+            .points
+            .iter()
+            .take_while(|p| p.t + p.span <= start + length + 1e-6);
+        let first: Vec<&Point> = s.points[..inside_first.count().clamp(1, n - 1)]
+            .iter()
+            .collect();
+        let inside_last = s
+            .points
+            .iter()
+            .rev()
+            .take_while(|p| p.t >= end - length - 1e-6);
+        let last: Vec<&Point> = s.points[n - inside_last.count().clamp(1, n - 1)..]
+            .iter()
+            .collect();
         let (a, b) = (Point::merge(&first), Point::merge(&last));
         let change = |x: Option<f64>, y: Option<f64>| match (x, y) {
             (Some(x), Some(y)) if x > 0.0 => Some(y / x - 1.0),

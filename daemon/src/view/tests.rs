@@ -1,29 +1,14 @@
 //! The view of constructed reports: tables, distributions, columns, first vs last, the page.
 
-use std::time::Duration;
-
 use super::*;
-use crate::report::series::{Gauges, Point, ScopePoint, Series, WINDOW_DIGITS, WindowDist};
-use crate::report::testing::{scope, summary};
+use crate::report::series::{Gauges, Point, ScopePoint, Series};
+use crate::report::testing::{report_of, scope, summary, ttft_window};
 
 /// A window of `n` requests with TTFT `ttft_ms`, target RSS `rss`.
 fn window(t: f64, n: u64, ttft_ms: u64, rss: f64) -> Point {
-    let mut h = Hdr::with_digits(WINDOW_DIGITS);
-    for _ in 0..n {
-        h.record(Duration::from_millis(ttft_ms));
-    }
     let sp = ScopePoint {
-        started: n,
-        finished: crate::report::Outcomes {
-            success: n,
-            ..Default::default()
-        },
         output_tokens: 10 * n,
-        latency: crate::report::series::WindowLatency {
-            ttft: WindowDist::of(&h),
-            ..Default::default()
-        },
-        ..Default::default()
+        ..ttft_window(&vec![ttft_ms; n as usize])
     };
     Point {
         t,
@@ -46,18 +31,8 @@ fn report() -> RunReport {
         .map(|i| window(10.0 * i as f64, 20, 100 + 100 * i, 1e9 + 1e8 * i as f64))
         .collect();
     RunReport {
-        schema_version: crate::report::SCHEMA_VERSION,
-        llm_soak_version: "0.1.0".into(),
         run_id: "abcd1234".into(),
-        shard: "0/1".into(),
-        complete: true,
-        interrupted: false,
-        signal: None,
         elapsed_seconds: 61.0,
-        requests: Requests::default(),
-        summary: Some(s),
-        gates: Vec::new(),
-        verdict: None,
         series: Some(Series {
             epoch_unix: 1.7e9,
             step_seconds: 10.0,
@@ -77,6 +52,7 @@ fn report() -> RunReport {
             computed_at: 1_700_000_000,
         }],
         config: Some(serde_json::json!({"note": "</script><script>alert(1)</script>"})),
+        ..report_of(s)
     }
 }
 
@@ -127,6 +103,19 @@ fn the_view_has_the_tables_distributions_and_columns_of_the_report() {
     assert_eq!((d.scenario.as_str(), d.quantity), ("all", "ttft"));
     assert!((d.change.unwrap() - 5.0).abs() < 0.1, "{d:?}");
     assert_eq!(v.drift[1].change, None, "no TPOT baseline: no change");
+}
+
+#[test]
+fn first_and_last_parts_exist_when_the_last_window_is_longer() {
+    // Three 10 s windows and a last one of 10.8 s (the drain's sliver joined it): a quarter of
+    // the run ends before that window starts, yet the last part is that window.
+    let mut r = report();
+    let series = r.series.as_mut().unwrap();
+    series.points.truncate(4);
+    series.points[3].span = 10.8;
+    let fl = View::of(&r).first_last.expect("first and last parts");
+    assert_eq!(fl.first, (0.0, 10.0));
+    assert_eq!(fl.last, (30.0, 40.8));
 }
 
 #[test]

@@ -371,6 +371,15 @@ pub fn rss_bytes(pid: u32) -> u64 {
 /// `run -c CONFIG --listen 127.0.0.1:0 --report FILE EXTRA…` to the end: (exit code, stdout,
 /// the report JSON or null).
 pub fn bounded_run(config: &str, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
+    bounded_run_env(config, extra, &[])
+}
+
+/// [`bounded_run`] with environment variables set (secrets a config names, say).
+pub fn bounded_run_env(
+    config: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Option<i32>, String, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");
     let report = dir.path().join("report.json");
@@ -387,6 +396,7 @@ pub fn bounded_run(config: &str, extra: &[&str]) -> (Option<i32>, String, serde_
     args.extend_from_slice(extra);
     let out = std::process::Command::new(bin())
         .args(&args)
+        .envs(env.iter().copied())
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();

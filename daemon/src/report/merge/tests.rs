@@ -1,27 +1,12 @@
 //! Merging shards: exact on constructed halves of a run; refusals of what is not one run.
 
 use super::*;
-use crate::report::series::{Gauges, ScopePoint, WINDOW_DIGITS, WindowDist, WindowLatency};
-use crate::report::testing::{scope, summary};
-use crate::report::{Hdr, Outcomes, Requests};
+use crate::report::Requests;
+use crate::report::series::Gauges;
+use crate::report::testing::{report_of, scope, summary, ttft_window};
 
 fn series(epoch: f64, ttft_ms: &[u64]) -> Series {
-    let mut h = Hdr::with_digits(WINDOW_DIGITS);
-    for ms in ttft_ms {
-        h.record(std::time::Duration::from_millis(*ms));
-    }
-    let sp = ScopePoint {
-        started: ttft_ms.len() as u64,
-        finished: Outcomes {
-            success: ttft_ms.len() as u64,
-            ..Outcomes::default()
-        },
-        latency: WindowLatency {
-            ttft: WindowDist::of(&h),
-            ..WindowLatency::default()
-        },
-        ..ScopePoint::default()
-    };
+    let sp = ttft_window(ttft_ms);
     Series {
         epoch_unix: epoch,
         step_seconds: 10.0,
@@ -50,24 +35,16 @@ fn series(epoch: f64, ttft_ms: &[u64]) -> Series {
 fn shard(i: u32, n: u32, ttft_ms: &[u64], failed: u64) -> (String, RunReport) {
     let s = summary(vec![("chat".into(), scope(ttft_ms, failed, 60.0))], 60.0);
     let r = RunReport {
-        schema_version: crate::report::SCHEMA_VERSION,
-        llm_soak_version: "0.1.0".into(),
         run_id: format!("run{i}"),
         shard: format!("{i}/{n}"),
-        complete: true,
-        interrupted: false,
-        signal: None,
         elapsed_seconds: 61.0,
         requests: Requests {
             started: ttft_ms.len() as u64 + failed,
             ..Requests::default()
         },
-        summary: Some(s),
-        gates: Vec::new(),
-        verdict: None,
         series: Some(series(1.7e9, ttft_ms)),
-        drift_baselines: Vec::new(),
         config: Some(serde_json::json!({"load": {"rate": 10}})),
+        ..report_of(s)
     };
     (format!("shard{i}.json"), r)
 }
