@@ -154,3 +154,80 @@ fn embeddings_are_measured_beside_chat() {
     let input = e["tokens"]["input"].as_u64().unwrap();
     assert!(input >= 64 * ok, "{input} for {ok}");
 }
+
+/// Anthropic Messages and OpenAI Responses, streamed and whole, beside each other on one target
+/// that wants its key in `x-api-key` (Anthropic's way): the same definitions as chat — TTFT and
+/// TPOT from the streamed token events, tokens from each API's own usage, no TTFT without a
+/// stream — and `anthropic-version` sent without being configured.
+#[test]
+fn anthropic_messages_and_openai_responses_streamed_and_whole() {
+    let (_sim, sim) = simulator(&[
+        "--ttft",
+        "30ms",
+        "--itl",
+        "2ms",
+        "--itl-per-seq",
+        "0s",
+        "--require-header",
+        "x-api-key: s3cret",
+    ]);
+    let mut config = config_for(
+        sim,
+        "api_key_env = \"AZ_KEY\"\napi_key_header = \"x-api-key\"",
+        "arrival = \"constant\"\nmax_in_flight = 32\npreset = { name = \"steady\", rate = 40 }",
+        "endpoint = \"messages\"\ninput_tokens = 16\noutput_tokens = 10\nsystem_prompt = \"Be brief.\"",
+    );
+    for (name, extra) in [
+        ("messages_whole", "endpoint = \"messages\"\nstream = false"),
+        ("responses", "endpoint = \"responses\""),
+        (
+            "responses_whole",
+            "endpoint = \"responses\"\nstream = false",
+        ),
+    ] {
+        config.push_str(&format!(
+            "\n[[scenario]]\nname = \"{name}\"\n{extra}\ninput_tokens = 16\noutput_tokens = 10\n"
+        ));
+    }
+    let (code, out, r) = bounded_run_env(&config, &["--duration", "3s"], &[("AZ_KEY", "s3cret")]);
+    assert_eq!(code, Some(0), "{out}");
+    for name in ["s1", "messages_whole", "responses", "responses_whole"] {
+        let s = &r["summary"]["scenarios"][name];
+        let ok = s["finished"]["success"].as_u64().unwrap();
+        assert!(ok >= 5 && s["finished"]["error"] == 0, "{name}: {s}");
+        assert_eq!(
+            s["tokens"]["output"].as_u64().unwrap(),
+            10 * ok,
+            "{name}: usage"
+        );
+        let lat = &s["latency"];
+        let streamed = !name.ends_with("_whole");
+        assert_eq!(
+            lat["ttft"]["samples"].as_u64().unwrap() > 0,
+            streamed,
+            "{name}: {lat}"
+        );
+        let e2e = lat["e2e"]["p50"].as_f64().unwrap();
+        assert!(
+            (0.045..0.3).contains(&e2e),
+            "{name}: 30 ms + 9 × 2 ms: {e2e}"
+        );
+        if streamed {
+            let ttft = lat["ttft"]["p50"].as_f64().unwrap();
+            let tpot = lat["tpot"]["p50"].as_f64().unwrap();
+            assert!((0.028..0.2).contains(&ttft), "{name}: {ttft}");
+            assert!((0.0015..0.02).contains(&tpot), "{name}: {tpot}");
+        }
+    }
+    // A mid-stream error event after HTTP 200 (Anthropic's overloaded_error, Responses'
+    // response.failed) is a failure of the server's class, not a short success.
+    let (_sim2, sim2) = simulator(&["--ttft", "5ms", "--itl", "2ms", "--fault", "stream_error=1"]);
+    let config = config.replace(&format!("http://{sim}"), &format!("http://{sim2}"));
+    let (_, out, r) = bounded_run_env(&config, &["--duration", "2s"], &[("AZ_KEY", "s3cret")]);
+    for name in ["s1", "responses"] {
+        let s = &r["summary"]["scenarios"][name];
+        let failed = s["finished"]["error"].as_u64().unwrap();
+        assert!(failed > 0 && s["finished"]["success"] == 0, "{name}: {out}");
+        assert_eq!(s["error_types"]["http_5xx"], failed, "{name}: {s}");
+    }
+}

@@ -179,7 +179,7 @@ fn simulator_section_problems_have_paths() {
         vec![
             "simulator.batch_capacity: must be > 0 (got 0)",
             "simulator.itl_base: must be > 0 (got \"0s\")",
-            "simulator.faults[0].kind: must be one of \"http_5xx\", \"http_4xx\", \"http_429\", \"html_200\", \"reset\", \"stall\", \"never_ends\", \"truncate\", \"malformed\", \"oversized\", \"no_usage\", \"slow_headers\" (got \"gremlins\")",
+            "simulator.faults[0].kind: must be one of \"http_5xx\", \"http_4xx\", \"http_429\", \"html_200\", \"reset\", \"stall\", \"never_ends\", \"truncate\", \"malformed\", \"oversized\", \"no_usage\", \"slow_headers\", \"stream_error\" (got \"gremlins\")",
             "simulator.faults[0].rate: must be <= 1 (got 2)",
             "simulator.faults[1].status: only http_5xx and http_4xx take a status",
         ]

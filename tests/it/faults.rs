@@ -205,6 +205,7 @@ fn every_fault_is_classified_counted_and_contained() {
         ("oversized", "oversized_event"),
         ("no_usage", "success"),
         ("slow_headers", "timeout"),
+        ("stream_error", "http_5xx"),
     ];
     let mut sims = Vec::new();
     // Plenty of KV cache: stalled sequences hold theirs, and queueing for KV would be another

@@ -56,8 +56,10 @@ struct Route {
     url: String,
     /// `false`: one JSON answer (`stream = false`), no tokens to time.
     stream: bool,
-    /// `POST /v1/embeddings`: the answer is vectors, not text.
-    embeddings: bool,
+    /// The API (and so the format of its answers).
+    endpoint: Endpoint,
+    /// Headers the API itself requires (Anthropic's `anthropic-version`), beside the target's.
+    headers: HeaderMap,
 }
 
 /// The HTTP side of llm-soak: executes plans against their targets.
@@ -131,11 +133,28 @@ impl Client {
             .collect::<Result<Vec<_>, _>>()?;
         let routes = routes
             .into_iter()
-            .map(|(target, endpoint, model, stream)| Route {
-                target,
-                url: config.targets[target].url(endpoint, &model),
-                stream: stream && endpoint.generates(),
-                embeddings: endpoint == Endpoint::Embeddings,
+            .map(|(target, endpoint, model, stream)| {
+                let t = &config.targets[target];
+                let mut headers = HeaderMap::new();
+                let version = HeaderName::from_static(crate::openai::anthropic::VERSION_HEADER);
+                if endpoint == Endpoint::Messages
+                    && !t
+                        .headers
+                        .iter()
+                        .any(|h| h.name.eq_ignore_ascii_case(version.as_str()))
+                {
+                    headers.insert(
+                        version,
+                        HeaderValue::from_static(crate::openai::anthropic::VERSION),
+                    );
+                }
+                Route {
+                    target,
+                    url: t.url(endpoint, &model),
+                    stream: stream && endpoint.generates(),
+                    endpoint,
+                    headers,
+                }
             })
             .collect();
         Ok(Client {
@@ -200,6 +219,7 @@ impl Client {
             .http
             .post(&route.url)
             .headers(tc.headers.clone())
+            .headers(route.headers.clone())
             .header(SEQ_HEADER, plan.seq)
             .body(plan.prompt.body.clone());
         let mut m = Measurement::new(plan.max_tokens, Instant::now());
@@ -208,13 +228,13 @@ impl Client {
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => Err(ErrorType::Cancelled),
-                r = stream(request, &tc.target, deadline, &mut m) => r,
+                r = stream(request, route.endpoint, &tc.target, deadline, &mut m) => r,
             }
         } else {
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => Err(ErrorType::Cancelled),
-                r = reader::whole(request, deadline, route.embeddings, &mut m) => r,
+                r = reader::whole(request, deadline, route.endpoint, &mut m) => r,
             }
         };
         let error = match outcome {

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::sse::{Framer, SseError};
 use crate::config::Target;
-use crate::openai::{StreamChunk, Usage, WireError};
+use crate::openai::{Decoder, Endpoint, Step, Usage, WireError};
 use crate::record::ErrorType;
 
 /// Received text kept per request for the tokenizer fallback; beyond it, events are counted.
@@ -142,7 +142,7 @@ async fn respond(
 pub(super) async fn whole(
     request: reqwest::RequestBuilder,
     deadline: Instant,
-    embeddings: bool,
+    endpoint: Endpoint,
     m: &mut Measurement,
 ) -> Result<(), ErrorType> {
     let resp = respond(request, deadline, m).await?;
@@ -152,7 +152,7 @@ pub(super) async fn whole(
         Ok(Ok(b)) => b,
     };
     m.end_at = Some(Instant::now());
-    if embeddings {
+    if endpoint == Endpoint::Embeddings {
         // Vectors: success is at least one, the usage counts the input tokens.
         let answer: crate::openai::EmbeddingResponse =
             serde_json::from_slice(&body).map_err(|_| ErrorType::BadEvent)?;
@@ -163,20 +163,20 @@ pub(super) async fn whole(
             Ok(())
         };
     }
-    let answer: crate::openai::Completion<'_> =
-        serde_json::from_slice(&body).map_err(|_| ErrorType::BadEvent)?;
-    let chunk = answer.into_chunk();
-    if let Some(err) = &chunk.error {
-        return Err(classify(err, chunk.error_type.as_deref()));
+    let step = Decoder::new(endpoint)
+        .whole(&body, &mut m.text)
+        .map_err(|_| ErrorType::BadEvent)?;
+    if let Some(err) = &step.error {
+        return Err(classify(err, step.error_type.as_deref()));
     }
-    let content = chunk.content(&mut m.text);
     if m.text.len() > MAX_TEXT_BYTES {
         m.text_overflow = true;
         m.text.clear();
     }
-    m.usage = chunk.usage;
-    let generated = chunk.usage.is_some_and(|u| u.completion_tokens > 0);
-    if content.token || generated {
+    m.usage = step.usage;
+    m.reasoning_streamed = step.content.reasoning;
+    let generated = step.usage.is_some_and(|u| u.completion_tokens > 0);
+    if step.content.token || generated {
         Ok(())
     } else {
         Err(ErrorType::Empty)
@@ -187,6 +187,7 @@ pub(super) async fn whole(
 /// or a broken connection — after a `finish_reason`).
 pub(super) async fn stream(
     request: reqwest::RequestBuilder,
+    endpoint: Endpoint,
     target: &Target,
     deadline: Instant,
     m: &mut Measurement,
@@ -205,7 +206,7 @@ pub(super) async fn stream(
         return Err(ErrorType::NotSse);
     }
     let mut body = resp.bytes_stream();
-    let mut reader = Reader::new(target.max_event_bytes, target.stall_threshold);
+    let mut reader = Reader::new(endpoint, target.max_event_bytes, target.stall_threshold);
     let timers = Timers {
         deadline,
         first_token: (m.sent_at + target.first_token_timeout).min(deadline),
@@ -314,14 +315,20 @@ impl Timers {
 /// split at every byte offset.
 pub(super) struct Reader {
     framer: Framer,
+    decoder: Decoder,
     pub(super) finished: bool,
     stall_threshold: Duration,
 }
 
 impl Reader {
-    pub(super) fn new(max_event_bytes: usize, stall_threshold: Duration) -> Self {
+    pub(super) fn new(
+        endpoint: Endpoint,
+        max_event_bytes: usize,
+        stall_threshold: Duration,
+    ) -> Self {
         Reader {
             framer: Framer::new(max_event_bytes),
+            decoder: Decoder::new(endpoint),
             finished: false,
             stall_threshold,
         }
@@ -344,12 +351,15 @@ impl Reader {
                 }
             };
             m.first_chunk_at.get_or_insert(now);
-            if event.data == b"[DONE]" {
-                m.end_at = Some(now);
-                return Some(Ok(()));
-            }
-            match on_event(event.data, event.error, now, self.stall_threshold, m) {
-                Ok(fin) => self.finished |= fin,
+            let before = m.text.len();
+            let step = self.decoder.event(event.data, &mut m.text);
+            match on_step(step, event.error, before, now, self.stall_threshold, m) {
+                Ok(step) if step.done => {
+                    self.finished |= step.finished;
+                    m.end_at = Some(now);
+                    return Some(Ok(()));
+                }
+                Ok(step) => self.finished |= step.finished,
                 Err(e) => {
                     m.end_at = Some(now);
                     return Some(Err(e));
@@ -371,29 +381,36 @@ impl Reader {
     }
 }
 
-/// Apply one event's payload; returns whether it carried a `finish_reason`.
-fn on_event(
-    data: &[u8],
+/// What an event said about the stream's end.
+#[derive(Debug, Clone, Copy)]
+struct Ended {
+    finished: bool,
+    done: bool,
+}
+
+/// Apply one decoded event (its text already appended from `before` on).
+fn on_step(
+    step: Result<Step<'_>, serde_json::Error>,
     error_event: bool,
+    before: usize,
     now: Instant,
     stall_threshold: Duration,
     m: &mut Measurement,
-) -> Result<bool, ErrorType> {
-    let chunk: StreamChunk<'_> = serde_json::from_slice(data).map_err(|_| ErrorType::BadEvent)?;
-    if let Some(err) = &chunk.error {
-        return Err(classify(err, chunk.error_type.as_deref()));
+) -> Result<Ended, ErrorType> {
+    let step = step.map_err(|_| ErrorType::BadEvent)?;
+    if let Some(err) = &step.error {
+        return Err(classify(err, step.error_type.as_deref()));
     }
     if error_event {
         return Err(ErrorType::BadEvent);
     }
-    let before = m.text.len();
-    let content = chunk.content(&mut m.text);
     if m.text.len() > MAX_TEXT_BYTES {
         m.text_overflow = true;
         m.text.clear();
     } else if m.text_overflow {
         m.text.truncate(before);
     }
+    let content = step.content;
     if content.token {
         if let Some(&prev) = m.token_events.last()
             && now - prev > stall_threshold
@@ -407,8 +424,11 @@ fn on_event(
         }
         m.reasoning_streamed |= content.reasoning;
     }
-    if let Some(u) = chunk.usage {
+    if let Some(u) = step.usage {
         m.usage = Some(u);
     }
-    Ok(chunk.finished())
+    Ok(Ended {
+        finished: step.finished,
+        done: step.done,
+    })
 }

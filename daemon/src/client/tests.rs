@@ -13,9 +13,14 @@ struct Expect {
     text: &'static str,
 }
 
-fn replay(bytes: &[u8], split: usize, t0: Instant) -> (Result<(), ErrorType>, Measurement) {
+fn replay(
+    endpoint: Endpoint,
+    bytes: &[u8],
+    split: usize,
+    t0: Instant,
+) -> (Result<(), ErrorType>, Measurement) {
     let mut m = Measurement::new(16, t0);
-    let mut r = Reader::new(1 << 20, Duration::from_secs(60));
+    let mut r = Reader::new(endpoint, 1 << 20, Duration::from_secs(60));
     let parts = [(&bytes[..split], 10), (&bytes[split..], 20)];
     for (part, ms) in parts {
         if let Some(end) = r.on_read(part, t0 + Duration::from_millis(ms), &mut m) {
@@ -27,9 +32,13 @@ fn replay(bytes: &[u8], split: usize, t0: Instant) -> (Result<(), ErrorType>, Me
 }
 
 fn check(name: &str, bytes: &[u8], e: &Expect) {
+    check_as(Endpoint::Chat, name, bytes, e);
+}
+
+fn check_as(endpoint: Endpoint, name: &str, bytes: &[u8], e: &Expect) {
     let t0 = Instant::now();
     for split in 0..=bytes.len() {
-        let (result, m) = replay(bytes, split, t0);
+        let (result, m) = replay(endpoint, bytes, split, t0);
         assert_eq!(result, e.result, "{name} split {split}");
         assert_eq!(m.token_events.len(), e.token_events, "{name} split {split}");
         assert_eq!(
@@ -49,7 +58,7 @@ fn check(name: &str, bytes: &[u8], e: &Expect) {
         }
     }
     // Whole stream in one read: every event carries that read's timestamp.
-    let (_, m) = replay(bytes, bytes.len(), t0);
+    let (_, m) = replay(endpoint, bytes, bytes.len(), t0);
     if e.token_events > 0 {
         assert_eq!(
             m.first_token_at,
@@ -58,7 +67,7 @@ fn check(name: &str, bytes: &[u8], e: &Expect) {
         );
     }
     // Nothing in the first read: the second read's timestamp.
-    let (_, m) = replay(bytes, 0, t0);
+    let (_, m) = replay(endpoint, bytes, 0, t0);
     if e.token_events > 0 {
         assert_eq!(
             m.first_token_at,
@@ -124,7 +133,12 @@ fn reasoning_counts_for_ttft_and_answer_is_separate() {
         text: "Let me think more42",
     };
     check("reasoning", fixture!("reasoning_no_usage.sse"), &e);
-    let (_, m) = replay(fixture!("reasoning_no_usage.sse"), 0, Instant::now());
+    let (_, m) = replay(
+        Endpoint::Chat,
+        fixture!("reasoning_no_usage.sse"),
+        0,
+        Instant::now(),
+    );
     assert!(m.first_token_at <= m.first_answer_at);
 }
 
@@ -138,6 +152,94 @@ fn midstream_error_event_is_classified_by_its_code() {
         text: "partial",
     };
     check("midstream_error", fixture!("midstream_error.sse"), &e);
+}
+
+/// Anthropic's shape: thinking, text and a tool call's JSON are token events; the usage is
+/// complete at `message_delta` (input from `message_start`, cache reads included); the stream
+/// ends at `message_stop`, whatever follows.
+#[test]
+fn anthropic_thinking_text_and_tool_use() {
+    let e = Expect {
+        result: Ok(()),
+        token_events: 5,
+        answer: true,
+        usage: Some(41),
+        text: "Let me check.The weather:get_weather{\"city\": \"Paris\"}",
+    };
+    let bytes = fixture!("anthropic_thinking_tool.sse");
+    check_as(Endpoint::Messages, "anthropic", bytes, &e);
+    let (_, m) = replay(Endpoint::Messages, bytes, bytes.len(), Instant::now());
+    let u = m.usage.unwrap();
+    assert_eq!((u.prompt_tokens, u.cached_tokens()), (472, Some(400)));
+    assert!(m.reasoning_streamed);
+}
+
+/// An `error` event after HTTP 200 and some text: Anthropic's overload is a failure, never a
+/// success with a short answer.
+#[test]
+fn anthropic_overloaded_mid_stream_is_a_5xx() {
+    let e = Expect {
+        result: Err(ErrorType::Http5xx),
+        token_events: 1,
+        answer: true,
+        usage: None,
+        text: "Hello",
+    };
+    check_as(
+        Endpoint::Messages,
+        "anthropic_overloaded",
+        fixture!("anthropic_overloaded.sse"),
+        &e,
+    );
+}
+
+/// Responses: reasoning text and the answer are token events, a reasoning summary is a token
+/// event whose text is not counted; `response.completed` ends the stream (no `[DONE]`) with the
+/// usage, reasoning and cached tokens included.
+#[test]
+fn responses_reasoning_summary_and_completed_usage() {
+    let e = Expect {
+        result: Ok(()),
+        token_events: 4,
+        answer: true,
+        usage: Some(90),
+        text: "Two primes.Hi there",
+    };
+    let bytes = fixture!("responses_reasoning.sse");
+    check_as(Endpoint::Responses, "responses", bytes, &e);
+    let (_, m) = replay(Endpoint::Responses, bytes, bytes.len(), Instant::now());
+    let u = m.usage.unwrap();
+    assert_eq!(
+        (u.reasoning_tokens(), u.cached_tokens()),
+        (Some(80), Some(0))
+    );
+}
+
+#[test]
+fn responses_failed_and_rate_limited_mid_stream() {
+    let e = Expect {
+        result: Err(ErrorType::Http429),
+        token_events: 1,
+        answer: true,
+        usage: None,
+        text: "Par",
+    };
+    check_as(
+        Endpoint::Responses,
+        "responses_failed",
+        fixture!("responses_failed.sse"),
+        &e,
+    );
+    // A stream that closes before `response.completed` was cut short.
+    let cut = b"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"a\"}\n\n";
+    let e = Expect {
+        result: Err(ErrorType::Truncated),
+        token_events: 1,
+        answer: true,
+        usage: None,
+        text: "a",
+    };
+    check_as(Endpoint::Responses, "responses_cut", cut, &e);
 }
 
 #[test]
@@ -184,7 +286,7 @@ fn malformed_json_is_a_bad_event() {
 fn invalid_utf8_and_oversized_events() {
     let t0 = Instant::now();
     let mut m = Measurement::new(4, t0);
-    let mut r = Reader::new(1 << 20, Duration::from_secs(60));
+    let mut r = Reader::new(Endpoint::Chat, 1 << 20, Duration::from_secs(60));
     let end = r.on_read(
         b"data: {\"choices\":[{\"text\":\"\xff\xfe\"}]}\n\n",
         t0,
@@ -193,7 +295,7 @@ fn invalid_utf8_and_oversized_events() {
     assert_eq!(end, Some(Err(ErrorType::BadEvent)));
 
     let mut m = Measurement::new(4, t0);
-    let mut r = Reader::new(1024, Duration::from_secs(60));
+    let mut r = Reader::new(Endpoint::Chat, 1024, Duration::from_secs(60));
     let big = format!(
         "data: {{\"choices\":[{{\"text\":\"{}\"}}]}}\n\n",
         "x".repeat(4096)
@@ -208,7 +310,7 @@ fn invalid_utf8_and_oversized_events() {
 fn gaps_above_the_stall_threshold_are_counted() {
     let t0 = Instant::now();
     let mut m = Measurement::new(4, t0);
-    let mut r = Reader::new(1 << 20, Duration::from_millis(100));
+    let mut r = Reader::new(Endpoint::Chat, 1 << 20, Duration::from_millis(100));
     let ev = b"data: {\"choices\":[{\"text\":\"x\"}]}\n\n";
     for ms in [0u64, 50, 400, 450, 1000] {
         assert!(
@@ -231,14 +333,14 @@ fn hidden_reasoning_tokens_are_not_output_tokens_and_cached_input_is_read() {
         text: "The answer is 4.",
     };
     check("openai_reasoning_hidden", bytes, &e);
-    let (_, m) = replay(bytes, 0, Instant::now());
+    let (_, m) = replay(Endpoint::Chat, bytes, 0, Instant::now());
     let u = m.usage.unwrap();
     assert!(!m.reasoning_streamed);
     assert_eq!(super::streamed_tokens(&u, m.reasoning_streamed), (4, 192));
     assert_eq!(u.cached_tokens(), Some(16));
     // A stream that carried its reasoning: every completion token crossed the wire.
     let bytes = fixture!("reasoning_both_names.sse");
-    let (_, m) = replay(bytes, 0, Instant::now());
+    let (_, m) = replay(Endpoint::Chat, bytes, 0, Instant::now());
     assert!(m.reasoning_streamed);
     assert_eq!(super::streamed_tokens(&m.usage.unwrap(), true), (3, 0));
 }

@@ -1,11 +1,11 @@
 //! A scenario's `extra_body`: arbitrary JSON merged into every request it sends — `tools`,
 //! `tool_choice`, `response_format`, `reasoning_effort`, `chat_template_kwargs`, vendor fields.
-//! The fields llm-soak owns (`model`, `messages`, `prompt`, `stream`, `stream_options`,
-//! `max_tokens`, `max_completion_tokens`) are refused unless the scenario lists them in
+//! The fields llm-soak owns (`model`, `messages`, `prompt`, `input`, `stream`, `stream_options`,
+//! `max_tokens`, `max_completion_tokens`, `max_output_tokens`) are refused unless the scenario lists them in
 //! `extra_body_override` (the measurement then rests on what the user sends: overriding `stream`
 //! to false leaves no TTFT to measure, and is refused outright); a field the scenario also sets
-//! by its own key (`temperature`, `top_p`, `seed`, `stop`, `ignore_eos`, `min_tokens`) is
-//! ambiguous and refused.
+//! by its own key (`temperature`, `top_p`, `seed`, `stop` — Anthropic's `stop_sequences` —,
+//! `ignore_eos`, `min_tokens`) is ambiguous and refused.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -17,10 +17,12 @@ pub const OWNED: &[&str] = &[
     "model",
     "messages",
     "prompt",
+    "input",
     "stream",
     "stream_options",
     "max_tokens",
     "max_completion_tokens",
+    "max_output_tokens",
 ];
 
 /// Request fields a scenario key sets (`temperature = 0.7`): one place for each.
@@ -29,6 +31,7 @@ pub const SCENARIO_KEYED: &[&str] = &[
     "top_p",
     "seed",
     "stop",
+    "stop_sequences",
     "ignore_eos",
     "min_tokens",
 ];

@@ -21,6 +21,10 @@ pub struct Paths {
     pub models: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embeddings: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub responses: Option<String>,
 }
 
 impl Paths {
@@ -34,6 +38,8 @@ impl Paths {
             Endpoint::Chat => &self.chat,
             Endpoint::Completions => &self.completions,
             Endpoint::Embeddings => &self.embeddings,
+            Endpoint::Messages => &self.messages,
+            Endpoint::Responses => &self.responses,
         };
         custom.as_deref().map_or_else(
             || endpoint.path().to_string(),
@@ -91,14 +97,26 @@ pub(super) fn paths(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Paths> {
     };
     let (chat, completions) = (one("chat"), one("completions"));
     let (models, embeddings) = (one("models"), one("embeddings"));
-    t.finish(w, &["chat", "completions", "models", "embeddings"], |_| {
-        None
-    });
+    let (messages, responses) = (one("messages"), one("responses"));
+    t.finish(
+        w,
+        &[
+            "chat",
+            "completions",
+            "models",
+            "embeddings",
+            "messages",
+            "responses",
+        ],
+        |_| None,
+    );
     Some(Paths {
         chat: chat?,
         completions: completions?,
         models: models?,
         embeddings: embeddings?,
+        messages: messages?,
+        responses: responses?,
     })
 }
 

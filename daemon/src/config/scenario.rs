@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 
 use super::parts::{corpus, dataset, length, optional, session, shared_prefix};
 use super::schema::label_name;
-use super::walk::{Val, Walk};
+use super::walk::{Tbl, Val, Walk};
 use super::{FileRef, Target, TargetRef};
 use crate::openai::Endpoint;
 
@@ -295,42 +295,16 @@ fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Op
     };
     let endpoint = match t.get("endpoint") {
         None => Some(Endpoint::Chat),
-        Some(v) => v
-            .one_of(w, &["chat", "completions", "embeddings"])
-            .map(|s| match s {
-                "chat" => Endpoint::Chat,
-                "completions" => Endpoint::Completions,
-                _ => Endpoint::Embeddings,
-            }),
-    };
-    let embeddings = endpoint == Some(Endpoint::Embeddings);
-    if embeddings {
-        let streamed = t.has("stream")
-            && matches!(
-                t.get("stream").map(|v| v.raw().clone()),
-                Some(toml::de::DeValue::Boolean(true))
-            );
-        for (key, why, bad) in [
-            (
-                "stream",
-                "embeddings are one JSON answer, never streamed",
-                streamed,
-            ),
-            (
-                "session",
-                "embeddings have no conversation",
-                t.has("session"),
-            ),
-        ] {
-            if bad {
-                w.report(
-                    &format!("{}.{key}", t.path),
-                    Some(t.span.clone()),
-                    format!("does not apply to endpoint = \"embeddings\": {why}"),
-                );
-            }
+        Some(v) => {
+            let names: Vec<&str> = Endpoint::ALL.iter().map(|e| e.as_str()).collect();
+            v.one_of(w, &names)
+                .and_then(|s| Endpoint::ALL.into_iter().find(|e| e.as_str() == s))
         }
+    };
+    if let Some(e) = endpoint {
+        endpoint_keys(w, &mut t, e);
     }
+    let embeddings = endpoint == Some(Endpoint::Embeddings);
     let model = match t.get("model") {
         None => None,
         Some(v) => v.str(w).map(str::to_string),
@@ -416,7 +390,7 @@ fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Op
     let keyed: Vec<&str> = super::body::SCENARIO_KEYED
         .iter()
         .copied()
-        .filter(|k| t.has(k))
+        .filter(|k| t.has(if *k == "stop_sequences" { "stop" } else { k }))
         .collect();
     let (body_v, override_v) = (t.get("extra_body"), t.get("extra_body_override"));
     let extra_body = super::body::walk(w, body_v, override_v.clone(), &keyed);
@@ -472,4 +446,59 @@ fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Op
         extra_body_override,
         stream: stream?,
     })
+}
+
+/// Keys a scenario sets that its endpoint's API does not have: each a problem at its path.
+fn endpoint_keys(w: &mut Walk<'_>, t: &mut Tbl<'_, '_>, endpoint: Endpoint) {
+    let streamed = t.has("stream")
+        && matches!(
+            t.get("stream").map(|v| v.raw().clone()),
+            Some(toml::de::DeValue::Boolean(true))
+        );
+    let refused: &[(&str, bool, &str)] = match endpoint {
+        Endpoint::Embeddings => &[
+            (
+                "stream",
+                streamed,
+                "embeddings are one JSON answer, never streamed",
+            ),
+            ("session", true, "embeddings have no conversation"),
+        ],
+        Endpoint::Messages => &[
+            ("seed", true, "the Anthropic Messages API has no seed"),
+            (
+                "ignore_eos",
+                true,
+                "the Anthropic Messages API has no ignore_eos",
+            ),
+            (
+                "min_tokens",
+                true,
+                "the Anthropic Messages API has no min_tokens",
+            ),
+        ],
+        Endpoint::Responses => &[
+            ("stop", true, "the Responses API has no stop sequences"),
+            ("seed", true, "the Responses API has no seed"),
+            ("ignore_eos", true, "the Responses API has no ignore_eos"),
+            ("min_tokens", true, "the Responses API has no min_tokens"),
+        ],
+        Endpoint::Chat | Endpoint::Completions => &[],
+    };
+    for (key, bad, why) in refused {
+        if *bad && t.has(key) {
+            let hint = match endpoint {
+                Endpoint::Embeddings => String::new(),
+                _ => " (a server that accepts it anyway can be sent it through extra_body)".into(),
+            };
+            w.report(
+                &format!("{}.{key}", t.path),
+                Some(t.span.clone()),
+                format!(
+                    "does not apply to endpoint = \"{}\": {why}{hint}",
+                    endpoint.as_str()
+                ),
+            );
+        }
+    }
 }

@@ -60,7 +60,10 @@ impl CanaryProbe {
                 }]);
             }
             // The canary's config allows chat and completions only.
-            Endpoint::Completions | Endpoint::Embeddings => {
+            Endpoint::Completions
+            | Endpoint::Embeddings
+            | Endpoint::Messages
+            | Endpoint::Responses => {
                 req.prompt = Some(canary.prompt.as_str().into());
             }
         }

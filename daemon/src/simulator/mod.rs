@@ -7,6 +7,7 @@
 //! ([`vllm`]) and keeps ground truth at `GET /stats` ([`truth`]). It shares only the `openai`
 //! wire types with the client.
 
+mod asked;
 mod control;
 pub mod degrade;
 pub mod engine;
@@ -16,6 +17,7 @@ mod rng;
 mod stream;
 pub mod truth;
 pub mod vllm;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,7 +33,7 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 pub use crate::config::simulator::{EngineParams, FaultKind, FaultRule, LeakParams, SimConfig};
-use crate::openai::{CompletionRequest, Endpoint, ModelCard, ModelList};
+use crate::openai::{Endpoint, ModelCard, ModelList};
 use degrade::Leak;
 use engine::Engine;
 use truth::{StatsReport, Truth};
@@ -94,6 +96,8 @@ impl Simulator {
             .route("/v1/completions", post(completions))
             .route("/v1/models", get(models))
             .route("/v1/embeddings", post(embeddings))
+            .route("/v1/messages", post(messages))
+            .route("/v1/responses", post(responses))
             // Azure OpenAI's shape (the deployment in the path, `api-version` required) and
             // Gemini's OpenAI-compatible one (no `/v1`): targets configured with `paths`.
             .route(
@@ -281,6 +285,24 @@ async fn completions(
     handle(sim, Endpoint::Completions, &headers, body).await
 }
 
+/// Anthropic Messages; like Anthropic, a request without `anthropic-version` is a 400.
+async fn messages(State(sim): State<Arc<Simulator>>, headers: HeaderMap, body: Bytes) -> Response {
+    if !headers.contains_key(crate::openai::anthropic::VERSION_HEADER) {
+        sim.truth.arrived();
+        sim.truth.bad_request();
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "anthropic-version: header is required",
+        );
+    }
+    handle(sim, Endpoint::Messages, &headers, body).await
+}
+
+/// OpenAI Responses.
+async fn responses(State(sim): State<Arc<Simulator>>, headers: HeaderMap, body: Bytes) -> Response {
+    handle(sim, Endpoint::Responses, &headers, body).await
+}
+
 /// `POST /v1/embeddings`: the input's prefill time (`prefill_base` + `prefill_per_token` per
 /// input token, outside the generation batch), then one 8-dimensional vector and the usage.
 async fn embeddings(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
@@ -390,29 +412,13 @@ async fn handle(
         .get(SEQ_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
-    let req: CompletionRequest<'_> = match serde_json::from_slice(&body) {
+    let req = match asked::parse(endpoint, &body) {
         Ok(r) => r,
-        Err(e) => {
+        Err(message) => {
             sim.truth.bad_request();
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                &format!("invalid request body: {e}"),
-            );
+            return error_response(StatusCode::BAD_REQUEST, &message);
         }
     };
-    let wrong_shape = match endpoint {
-        Endpoint::Chat => req.messages.is_none(),
-        Endpoint::Completions => req.prompt.is_none(),
-        // Served by `embeddings`, never by this handler.
-        Endpoint::Embeddings => true,
-    };
-    if wrong_shape {
-        sim.truth.bad_request();
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "chat needs `messages`, completions need `prompt`",
-        );
-    }
     let mut rng = rng::rng(sim.config.seed, index);
     let u: f64 = rng.random();
     let fault = sim
@@ -424,7 +430,7 @@ async fn handle(
             return resp;
         }
     }
-    let ids = tokenize(req.input_text()).await;
+    let ids = tokenize(req.input).await;
     let prompt_tokens = ids.len() as u64;
     if !sim.engine.fits(prompt_tokens) {
         sim.truth.bad_request();
@@ -435,34 +441,34 @@ async fn handle(
     }
     let mut tokens = req
         .max_tokens
-        .or(req.max_completion_tokens)
         .unwrap_or(sim.config.default_max_tokens)
         .max(1);
-    if !req.ignore_eos.unwrap_or(false)
-        && sim.config.early_stop > 0.0
-        && rng.random_bool(sim.config.early_stop)
-    {
+    if !req.ignore_eos && sim.config.early_stop > 0.0 && rng.random_bool(sim.config.early_stop) {
         // An early stop never goes below `min_tokens` (vLLM's semantics).
         let floor = req.min_tokens.unwrap_or(1).clamp(1, tokens);
         tokens = rng.random_range(floor..=tokens);
     }
     let plan = stream::Plan {
         endpoint,
-        model: req.model.to_string(),
+        model: req.model,
         tokens,
         prompt_tokens,
         hashes: sim.engine.block_hashes(&ids),
-        include_usage: req.stream_options.is_some_and(|o| o.include_usage),
+        include_usage: req.include_usage,
         arrival,
         seq,
         fault: fault.map(|f| f.kind),
         rng,
         // A reasoning model thinks first; at least one token of the answer is content.
         reasoning: match endpoint {
-            Endpoint::Chat => sim.config.reasoning_tokens.min(tokens.saturating_sub(1)),
+            Endpoint::Chat | Endpoint::Messages | Endpoint::Responses => {
+                sim.config.reasoning_tokens.min(tokens.saturating_sub(1))
+            }
             Endpoint::Completions | Endpoint::Embeddings => 0,
         },
-        reasoning_hidden: sim.config.reasoning_hidden,
+        // Anthropic never hides thinking entirely (it streams it, or a summary): only OpenAI's
+        // formats model hidden reasoning.
+        reasoning_hidden: sim.config.reasoning_hidden && endpoint != Endpoint::Messages,
     };
     if !req.stream {
         return stream::complete(sim, plan).await;

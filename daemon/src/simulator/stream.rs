@@ -1,9 +1,10 @@
 //! The simulator's response bodies. A streamed answer waits for admission (batch slot + KV),
 //! prefills (uncached tokens only), then writes one token per event on absolute deadlines —
 //! each deadline is the previous one plus the engine's current ITL, so lateness never
-//! accumulates — in vLLM's shape (role chunk, `finish_reason` on the last content chunk, a usage
-//! chunk with `choices: []`, `[DONE]`), with the request's fault applied halfway. Whatever
-//! happens, dropping the body records the request's ground truth.
+//! accumulates — in its API's format ([`super::wire`]: vLLM's shape for OpenAI chat and
+//! completions — role chunk, `finish_reason` on the last content chunk, a usage chunk with
+//! `choices: []`, `[DONE]` — Anthropic's and Responses' events for theirs), with the request's
+//! fault applied halfway. Whatever happens, dropping the body records the request's ground truth.
 
 use std::io;
 use std::sync::Arc;
@@ -18,7 +19,8 @@ use super::Simulator;
 use super::engine::Slot;
 use super::faults::FaultKind;
 use super::truth::Tracker;
-use crate::openai::{ChunkChoice, CompletionTokensDetails, Delta, Endpoint, StreamChunk, Usage};
+use super::wire::{self, usage, word};
+use crate::openai::Endpoint;
 
 /// What one response will do.
 #[derive(Debug)]
@@ -33,115 +35,10 @@ pub(super) struct Plan {
     pub seq: Option<u64>,
     pub fault: Option<FaultKind>,
     pub rng: ChaCha8Rng,
-    /// The first this many tokens are reasoning (chat only; fewer than `tokens`)…
+    /// The first this many tokens are reasoning (chat, Messages, Responses; fewer than `tokens`)…
     pub reasoning: u32,
     /// …generated without being streamed.
     pub reasoning_hidden: bool,
-}
-
-const WORDS: &[&str] = &[
-    " the", " kernel", " cache", " token", " stream", " latency", " batch", " queue", " model",
-    " prefix", " decode", " server", " soak", " metric", " signal", " drift",
-];
-
-fn word(i: u32) -> &'static str {
-    WORDS[i as usize % WORDS.len()]
-}
-
-/// What a chunk carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Text<'a> {
-    None,
-    Content(&'a str),
-    Reasoning(&'a str),
-}
-
-fn chunk_json(
-    endpoint: Endpoint,
-    text: Text<'_>,
-    role: bool,
-    finish: bool,
-    usage: Option<Usage>,
-) -> String {
-    let (content, reasoning) = match text {
-        Text::None => (None, None),
-        Text::Content(t) => (Some(t), None),
-        Text::Reasoning(t) => (None, Some(t)),
-    };
-    let choice = match endpoint {
-        Endpoint::Chat => ChunkChoice {
-            delta: Some(Delta {
-                role: role.then(|| "assistant".into()),
-                content: content.map(Into::into).or_else(|| role.then(|| "".into())),
-                reasoning_content: reasoning.map(Into::into),
-                ..Delta::default()
-            }),
-            finish_reason: finish.then(|| "length".into()),
-            ..ChunkChoice::default()
-        },
-        Endpoint::Completions | Endpoint::Embeddings => ChunkChoice {
-            text: content.or(reasoning).map(Into::into),
-            finish_reason: finish.then(|| "length".into()),
-            ..ChunkChoice::default()
-        },
-    };
-    let chunk = StreamChunk {
-        choices: if usage.is_some() {
-            Vec::new()
-        } else {
-            vec![choice]
-        },
-        usage,
-        error: None,
-        error_type: None,
-    };
-    serde_json::to_string(&chunk).unwrap_or_default()
-}
-
-/// The event of token `i`: pre-encoded once for every word, endpoint, content or reasoning and
-/// last/not-last, so a token costs a reference-count increment rather than a serialization and
-/// two allocations (at 50 000 tokens/s on one core, the simulator's own cost decides whether
-/// its truth is on time).
-fn token_event(endpoint: Endpoint, i: u32, last: bool, reasoning: bool) -> Bytes {
-    static TABLE: std::sync::OnceLock<Vec<Bytes>> = std::sync::OnceLock::new();
-    let table = TABLE.get_or_init(|| {
-        let mut t = Vec::with_capacity(8 * WORDS.len());
-        for ep in [Endpoint::Chat, Endpoint::Completions] {
-            for thinking in [false, true] {
-                for last in [false, true] {
-                    for w in WORDS {
-                        let text = if thinking {
-                            Text::Reasoning(w)
-                        } else {
-                            Text::Content(w)
-                        };
-                        let json = chunk_json(ep, text, false, last, None);
-                        t.push(Bytes::from(format!("data: {json}\n\n")));
-                    }
-                }
-            }
-        }
-        t
-    });
-    let ep = match endpoint {
-        Endpoint::Chat => 0,
-        Endpoint::Completions | Endpoint::Embeddings => 1,
-    };
-    let row = (ep * 2 + usize::from(reasoning)) * 2 + usize::from(last);
-    table[row * WORDS.len() + i as usize % WORDS.len()].clone()
-}
-
-/// Usage for `completion` generated tokens, of which the plan's reasoning tokens.
-fn usage(plan: &Plan, completion: u32) -> Usage {
-    Usage {
-        prompt_tokens: plan.prompt_tokens,
-        completion_tokens: u64::from(completion),
-        total_tokens: plan.prompt_tokens + u64::from(completion),
-        completion_tokens_details: (plan.reasoning > 0).then_some(CompletionTokensDetails {
-            reasoning_tokens: Some(u64::from(plan.reasoning.min(completion))),
-        }),
-        prompt_tokens_details: None,
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,16 +149,11 @@ impl Gen {
                 Stage::Usage => {
                     self.stage = Stage::Done;
                     let no_usage = self.plan.fault == Some(FaultKind::NoUsage);
-                    if self.plan.include_usage && !no_usage {
-                        let generated = self.tracker.tokens + self.hidden;
-                        let json = chunk_json(
-                            self.plan.endpoint,
-                            Text::None,
-                            false,
-                            false,
-                            Some(usage(&self.plan, generated)),
-                        );
-                        return Some(Ok(Bytes::from(format!("data: {json}\n\n"))));
+                    let generated = self.tracker.tokens + self.hidden;
+                    let usage = (self.plan.include_usage && !no_usage)
+                        .then(|| usage(&self.plan, generated));
+                    if let Some(bytes) = wire::closing(&self.plan, usage) {
+                        return Some(Ok(bytes));
                     }
                 }
                 Stage::Done => {
@@ -272,7 +164,9 @@ impl Gen {
                     self.stage = Stage::End;
                     self.tracker.completed = true;
                     self.slot = None;
-                    return Some(Ok(Bytes::from_static(b"data: [DONE]\n\n")));
+                    if let Some(bytes) = wire::done(self.plan.endpoint) {
+                        return Some(Ok(bytes));
+                    }
                 }
                 Stage::Forever => {
                     self.slot = None;
@@ -314,6 +208,11 @@ impl Gen {
                     )));
                 }
                 Some(FaultKind::Stall) => tokio::time::sleep(self.sim.config.stall_for).await,
+                Some(FaultKind::StreamError) => {
+                    tokio::time::sleep_until(self.deadline).await;
+                    self.stage = Stage::End;
+                    return Some(Ok(wire::stream_error(self.plan.endpoint)));
+                }
                 Some(FaultKind::Malformed) => {
                     return Some(Ok(Bytes::from_static(
                         b"data: {\"choices\":[{\"delta\":{\"content\":\"oops\"\n\n",
@@ -349,15 +248,28 @@ impl Gen {
         if reasoning {
             self.tracker.reasoning_tokens += 1;
         }
-        let event = token_event(self.plan.endpoint, i, last, reasoning);
-        let out = if self.tracker.tokens == 1 && self.plan.endpoint == Endpoint::Chat {
-            let role = chunk_json(self.plan.endpoint, Text::None, true, false, None);
-            Bytes::from(format!(
-                "data: {role}\n\n{}",
-                String::from_utf8_lossy(&event)
-            ))
+        let event = wire::token_event(&self.plan, i, last, reasoning);
+        // The events a format sends before the first token, or between streamed reasoning and
+        // the answer, go out with the token (once per request: the copy is not per token).
+        let before = if self.tracker.tokens == 1 {
+            wire::opening(&self.plan)
         } else {
+            String::new()
+        };
+        let switch =
+            if !reasoning && i == self.plan.reasoning && i > 0 && !self.plan.reasoning_hidden {
+                wire::switch(&self.plan)
+            } else {
+                String::new()
+            };
+        let out = if before.is_empty() && switch.is_empty() {
             event
+        } else {
+            let mut b = Vec::with_capacity(before.len() + switch.len() + event.len());
+            b.extend_from_slice(before.as_bytes());
+            b.extend_from_slice(switch.as_bytes());
+            b.extend_from_slice(&event);
+            Bytes::from(b)
         };
         self.next += 1;
         if last {
@@ -415,19 +327,14 @@ pub(super) async fn complete(sim: Arc<Simulator>, mut plan: Plan) -> Response {
     tracker.completed = true;
     tracker.fault = plan.fault;
     record(&sim, &tracker, plan.prompt_tokens, Instant::now());
-    let text: String = (plan.reasoning.min(plan.tokens)..plan.tokens)
-        .map(word)
-        .collect();
-    let (object, choice) = match plan.endpoint {
-        Endpoint::Chat => (
-            "chat.completion",
-            serde_json::json!({ "index": 0, "finish_reason": "length", "message": { "role": "assistant", "content": text } }),
-        ),
-        Endpoint::Completions | Endpoint::Embeddings => (
-            "text_completion",
-            serde_json::json!({ "index": 0, "finish_reason": "length", "text": text }),
-        ),
+    let split = plan.reasoning.min(plan.tokens);
+    let answer: String = (split..plan.tokens).map(word).collect();
+    // The chat answer carries no reasoning text (its usage counts the tokens); Messages and
+    // Responses carry it as their APIs do.
+    let reasoning: String = match plan.endpoint {
+        Endpoint::Messages | Endpoint::Responses => (0..split).map(word).collect(),
+        Endpoint::Chat | Endpoint::Completions | Endpoint::Embeddings => String::new(),
     };
     let usage = usage(&plan, plan.tokens);
-    axum::Json(serde_json::json!({ "id": "sim", "object": object, "model": plan.model, "choices": [choice], "usage": usage })).into_response()
+    axum::Json(wire::whole(&plan, &reasoning, &answer, usage)).into_response()
 }

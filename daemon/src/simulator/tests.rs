@@ -146,6 +146,13 @@ async fn every_fault_is_produced_on_request() {
             FaultKind::SlowHeaders => {
                 assert!(header_wait >= Duration::from_millis(200) && text.contains("[DONE]"))
             }
+            FaultKind::StreamError => assert!(
+                status == 200
+                    && text.contains("\"content\":\" the\"")
+                    && text.contains("injected mid-stream error")
+                    && !text.contains("[DONE]"),
+                "{text}"
+            ),
         }
         assert_eq!(run.sim.report().faults[kind.as_str()], 1, "{kind:?}");
     }
@@ -262,4 +269,89 @@ async fn per_minute_leak_follows_the_time_scale() {
     tokio::time::sleep(Duration::from_millis(5500)).await;
     assert_eq!(leak.leaked(), 5000);
     task.abort();
+}
+
+/// The event types of an SSE body, in order (`data` of unnamed events as `data`).
+fn event_types(text: &str) -> Vec<String> {
+    text.split("\n\n")
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let data = e.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+            let v: serde_json::Value = serde_json::from_str(data).unwrap();
+            let name = e.lines().find_map(|l| l.strip_prefix("event: ")).unwrap();
+            assert_eq!(v["type"], name, "the event name is the data's type");
+            name.to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn anthropic_and_responses_streams_have_their_apis_event_sequence() {
+    let mut c = quick();
+    c.reasoning_tokens = 2;
+    let run = spawn(c, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let body = serde_json::json!({"model": "m", "max_tokens": 4, "stream": true,
+        "messages": [{"role": "user", "content": "hi"}]});
+    // Without anthropic-version: refused as Anthropic does.
+    let resp = post(run.addr, "/v1/messages", body.clone()).await;
+    assert_eq!(resp.status().as_u16(), 400);
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/v1/messages", run.addr))
+        .header("anthropic-version", "2023-06-01")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let text = resp.text().await.unwrap();
+    assert_eq!(
+        event_types(&text),
+        [
+            "message_start",
+            "content_block_start",
+            "ping",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop",
+        ],
+        "{text}"
+    );
+    assert!(text.contains("\"thinking_delta\"") && text.contains("\"output_tokens\":4"));
+    let body =
+        serde_json::json!({"model": "m", "max_output_tokens": 3, "stream": true, "input": "hi"});
+    let text = post(run.addr, "/v1/responses", body)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        event_types(&text),
+        [
+            "response.created",
+            "response.output_item.added",
+            "response.reasoning_text.delta",
+            "response.reasoning_text.delta",
+            "response.output_item.added",
+            "response.output_text.delta",
+            "response.completed",
+        ],
+        "{text}"
+    );
+    assert!(text.contains("\"reasoning_tokens\":2") && !text.contains("[DONE]"));
+    let whole = serde_json::json!({"model": "m", "max_output_tokens": 3, "input": "hi"});
+    let v: serde_json::Value = post(run.addr, "/v1/responses", whole)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "completed");
+    assert_eq!(v["usage"]["output_tokens"], 3);
+    assert_eq!(v["output"][1]["content"][0]["type"], "output_text");
 }

@@ -6,6 +6,7 @@
 //! [`PromptPool`]; the request path only clones an `Arc<Prompt>`.
 
 pub mod assets;
+mod body;
 pub mod dataset;
 pub mod dist;
 pub mod plan;

@@ -14,8 +14,7 @@ use super::dataset::Dataset;
 use super::dist::Lengths;
 use super::rng::{Stream, rng_for};
 use super::{CORPUS, Prompt, Tokenizer};
-use crate::config::{MinTokens, Scenario};
-use crate::openai::{ChatMessage, CompletionRequest, Endpoint, StreamOptions};
+use crate::config::Scenario;
 
 /// Text prompts are cut from.
 #[derive(Debug, Clone)]
@@ -300,79 +299,7 @@ impl Builder {
     }
 
     fn body_messages(&self, turns: &[(String, String)], max_tokens: u32) -> Bytes {
-        let sc = &self.scenario;
-        if sc.endpoint == Endpoint::Embeddings {
-            let input = turns
-                .iter()
-                .map(|(_, c)| c.as_str())
-                .collect::<Vec<_>>()
-                .join("\n");
-            let req = crate::openai::EmbeddingRequest {
-                model: sc.model.as_str().into(),
-                input: input.into(),
-            };
-            let mut v = serde_json::to_value(&req).unwrap_or_default();
-            if let Some(extra) = &sc.extra_body {
-                extra.apply(&mut v);
-            }
-            return Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
-        }
-        let mut req = CompletionRequest {
-            model: sc.model.as_str().into(),
-            max_tokens: Some(max_tokens),
-            stream: sc.stream,
-            stream_options: sc.stream.then_some(StreamOptions {
-                include_usage: true,
-            }),
-            temperature: sc.temperature,
-            top_p: sc.top_p,
-            seed: sc.seed,
-            stop: sc.stop.clone(),
-            ignore_eos: sc.ignore_eos.then_some(true),
-            min_tokens: sc.min_tokens.map(|m| match m {
-                MinTokens::MaxTokens => max_tokens,
-                MinTokens::Fixed(n) => n.min(max_tokens),
-            }),
-            ..Default::default()
-        };
-        match sc.endpoint {
-            Endpoint::Chat => {
-                let mut messages = Vec::with_capacity(turns.len() + 1);
-                if let Some(system) = &sc.system_prompt {
-                    messages.push(ChatMessage {
-                        role: "system".into(),
-                        content: system.as_str().into(),
-                    });
-                }
-                for (role, content) in turns {
-                    messages.push(ChatMessage {
-                        role: role.as_str().into(),
-                        content: content.as_str().into(),
-                    });
-                }
-                req.messages = Some(messages);
-            }
-            Endpoint::Completions | Endpoint::Embeddings => {
-                let content = turns
-                    .iter()
-                    .map(|(_, c)| c.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                req.prompt = Some(match &sc.system_prompt {
-                    Some(system) => format!("{system}\n\n{content}").into(),
-                    None => content.into(),
-                });
-            }
-        }
-        match &sc.extra_body {
-            None => Bytes::from(serde_json::to_vec(&req).unwrap_or_default()),
-            // Built once per request by the blocking prompt worker, never on the request path.
-            Some(extra) => {
-                let mut v = serde_json::to_value(&req).unwrap_or_default();
-                extra.apply(&mut v);
-                Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
-            }
-        }
+        super::body::request_body(&self.scenario, turns, max_tokens)
     }
 }
 

@@ -36,10 +36,13 @@ pub enum FaultKind {
     NoUsage,
     /// Response headers only after `slow_headers_delay`.
     SlowHeaders,
+    /// An error event halfway, after HTTP 200 and half the tokens (each API's own: an OpenAI
+    /// `error` chunk, Anthropic's `overloaded_error`, Responses' `response.failed`).
+    StreamError,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 12] = [
+    pub const ALL: [FaultKind; 13] = [
         FaultKind::Http5xx,
         FaultKind::Http4xx,
         FaultKind::Http429,
@@ -52,6 +55,7 @@ impl FaultKind {
         FaultKind::Oversized,
         FaultKind::NoUsage,
         FaultKind::SlowHeaders,
+        FaultKind::StreamError,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +72,7 @@ impl FaultKind {
             FaultKind::Oversized => "oversized",
             FaultKind::NoUsage => "no_usage",
             FaultKind::SlowHeaders => "slow_headers",
+            FaultKind::StreamError => "stream_error",
         }
     }
 
