@@ -141,6 +141,22 @@ weight = 1
 endpoint = "completions"
 input_tokens = {{ uniform = {{ min = 32, max = 256 }} }}
 output_tokens = 32
+
+# llama.cpp serves Anthropic Messages and OpenAI Responses too: their usage must add up to the
+# server's own counters as exactly as chat's.
+[[scenario]]
+name = "messages"
+weight = 1
+endpoint = "messages"
+input_tokens = {{ uniform = {{ min = 32, max = 256 }} }}
+output_tokens = 24
+
+[[scenario]]
+name = "responses"
+weight = 1
+endpoint = "responses"
+input_tokens = {{ uniform = {{ min = 32, max = 256 }} }}
+output_tokens = 24
 "#,
         tok = tokenizer.display()
     )
@@ -194,6 +210,12 @@ fn llamacpp_token_counts_match_the_server_exactly() {
     assert_eq!(success, started, "every request must succeed: {all}");
     assert_eq!(all["error_types"], serde_json::json!({}), "{all}");
     assert_eq!(report["requests"]["dropped"], 0, "{report}");
+    for format in ["chat", "completion", "messages", "responses"] {
+        let s = &report["summary"]["scenarios"][format];
+        let ok = s["finished"]["success"].as_u64().unwrap_or(0);
+        assert!(ok > 0, "{format}: {s}");
+        assert_eq!(s["latency"]["ttft"]["samples"].as_u64(), Some(ok), "{format}");
+    }
 
     // The server's counters settle when its slot is released, a moment after the last byte:
     // they must come to equal llm-soak's totals exactly.
@@ -224,6 +246,15 @@ fn llamacpp_token_counts_match_the_server_exactly() {
         "per-chunk ITL recorded: {lat}"
     );
 
+    // Every format's usage was read (none fell back to re-counting).
+    for format in ["chat", "completion", "messages", "responses"] {
+        let missing = sum(
+            &last,
+            "llmsoak_tokens_usage_missing_total",
+            &[("llmsoak_scenario", format)],
+        );
+        assert_eq!(missing, 0.0, "{format}: requests without usage");
+    }
     // The client re-count (every request, recount_sample = 1) is reported, not asserted equal.
     let recounted = sum(&last, "llmsoak_tokens_discrepancy_count", &[]);
     let ratio_sum = sum(&last, "llmsoak_tokens_discrepancy_sum", &[]);
