@@ -80,8 +80,11 @@ impl Outcome {
 )]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorType {
-    /// TCP/TLS connect failed or was refused.
+    /// The TCP connection failed or was refused.
     Connect,
+    /// The TLS handshake failed: an untrusted or expired certificate, a name mismatch, a client
+    /// certificate refused.
+    Tls,
     /// The per-request total timeout fired.
     Timeout,
     /// No bytes for longer than the idle timeout mid-stream.
@@ -112,8 +115,9 @@ pub enum ErrorType {
 }
 
 impl ErrorType {
-    pub const ALL: [ErrorType; 14] = [
+    pub const ALL: [ErrorType; 15] = [
         ErrorType::Connect,
+        ErrorType::Tls,
         ErrorType::Timeout,
         ErrorType::Stall,
         ErrorType::Reset,
@@ -132,6 +136,7 @@ impl ErrorType {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorType::Connect => "connect",
+            ErrorType::Tls => "tls",
             ErrorType::Timeout => "timeout",
             ErrorType::Stall => "stall",
             ErrorType::Reset => "reset",

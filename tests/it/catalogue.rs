@@ -83,6 +83,7 @@ fn exposition_text() -> String {
         run_id: "r1".into(),
         shard: "0/1".into(),
         start_time: 1.0,
+        tls_unverified: "none".into(),
     };
     let meter = exporter.meter();
     let config = config();

@@ -593,6 +593,7 @@ fn check_toml_block(file: &str, text: &str, dir: &Path, n: usize) {
     // The user's own files a block names (a dataset, a tokenizer, lengths, a corpus): a fixture
     // of the same kind stands in, beside the config (relative paths are resolved from there).
     for part in text.split("file = \"").skip(1) {
+        // `ca_file = "…"`, `client_cert_file = "…"` end the same way.
         let Some(name) = part.split('"').next() else {
             continue;
         };
@@ -602,6 +603,12 @@ fn check_toml_block(file: &str, text: &str, dir: &Path, n: usize) {
             "tests/fixtures/datasets/prompts.jsonl"
         } else if name.contains("tokenizer") {
             "tests/fixtures/tokenizer/bpe-2k.json"
+        } else if name.ends_with(".key") {
+            "tests/fixtures/tls/client.key"
+        } else if name.contains("client") && name.ends_with(".pem") {
+            "tests/fixtures/tls/client.pem"
+        } else if name.ends_with(".pem") {
+            "tests/fixtures/tls/ca.pem"
         } else {
             "tests/fixtures/config/lengths.txt"
         };

@@ -214,7 +214,11 @@ fn llamacpp_token_counts_match_the_server_exactly() {
         let s = &report["summary"]["scenarios"][format];
         let ok = s["finished"]["success"].as_u64().unwrap_or(0);
         assert!(ok > 0, "{format}: {s}");
-        assert_eq!(s["latency"]["ttft"]["samples"].as_u64(), Some(ok), "{format}");
+        assert_eq!(
+            s["latency"]["ttft"]["samples"].as_u64(),
+            Some(ok),
+            "{format}"
+        );
     }
 
     // The server's counters settle when its slot is released, a moment after the last byte:

@@ -31,5 +31,6 @@ mod reports;
 mod security;
 mod simulator;
 mod telemetry;
+mod tls;
 mod truth;
 mod workload;

@@ -7,6 +7,7 @@
 mod credentials;
 mod reader;
 pub mod sse;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,8 @@ pub enum ClientError {
     },
     #[error("target {target}: header {name}: invalid value")]
     Header { target: String, name: String },
+    #[error("target {target}: {message}")]
+    Tls { target: String, message: String },
 }
 
 #[derive(Debug)]
@@ -128,7 +131,7 @@ impl Client {
                     .get(i)
                     .cloned()
                     .unwrap_or_else(crate::workload::default_tokenizer);
-                build_target(t, credentials.key(i), tokenizer)
+                build_target(t, credentials.key(i), credentials.tls(i), tokenizer)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let routes = routes
@@ -150,7 +153,7 @@ impl Client {
                 }
                 Route {
                     target,
-                    url: t.url(endpoint, &model),
+                    url: tls::connect_url(t, t.url(endpoint, &model)),
                     stream: stream && endpoint.generates(),
                     endpoint,
                     headers,
@@ -172,7 +175,7 @@ impl Client {
             .targets
             .get(index)
             .ok_or_else(|| format!("no target {index}"))?;
-        let url = tc.target.models_url();
+        let url = tls::connect_url(&tc.target, tc.target.models_url());
         let mut headers = tc.headers.clone();
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         let resp = tc
@@ -371,9 +374,10 @@ fn streamed_tokens(u: &crate::openai::Usage, reasoning_streamed: bool) -> (u64, 
 fn build_target(
     t: &Target,
     key: Option<&Secret>,
+    material: credentials::TlsMaterial,
     tokenizer: Arc<dyn Tokenizer>,
 ) -> Result<TargetClient, ClientError> {
-    let mut b = reqwest::Client::builder()
+    let b = reqwest::Client::builder()
         .connect_timeout(t.connect_timeout)
         .pool_max_idle_per_host(t.pool_max_idle)
         .pool_idle_timeout(Duration::from_secs(90))
@@ -383,6 +387,10 @@ fn build_target(
         // (reqwest's default), which would send a request twice and count it once.
         .retry(reqwest::retry::never())
         .user_agent(concat!("llm-soak/", env!("CARGO_PKG_VERSION")));
+    let mut b = tls::configure(b, t, material).map_err(|message| ClientError::Tls {
+        target: t.name.clone(),
+        message,
+    })?;
     b = match t.http {
         HttpVersion::Http1 => b.http1_only(),
         HttpVersion::Http2 if t.base_url.starts_with("http://") => b.http2_prior_knowledge(),

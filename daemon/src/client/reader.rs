@@ -58,8 +58,28 @@ impl Measurement {
     }
 }
 
+/// Whether a TLS failure is somewhere in `e`'s chain of causes (rustls' error, which hyper's
+/// connector hands up inside an `io::Error`).
+fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && io.get_ref().is_some_and(|inner| is_tls(inner))
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 fn send_error(e: &reqwest::Error) -> ErrorType {
-    if e.is_connect() {
+    if is_tls(e) {
+        ErrorType::Tls
+    } else if e.is_connect() {
         ErrorType::Connect
     } else if e.is_redirect() {
         ErrorType::Redirect

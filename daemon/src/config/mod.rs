@@ -27,6 +27,7 @@ pub mod server;
 pub mod simulator;
 pub mod slo;
 pub mod target;
+pub mod tls;
 pub mod walk;
 
 use std::fmt;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 use super::paths::Paths;
+use super::tls::{Proxy, TargetTls};
 use super::walk::{Origin, Tbl, Val, Walk};
 use super::{FileRef, Secret, ser_duration};
 use crate::openai::Endpoint;
@@ -34,6 +35,8 @@ const TARGET_KEYS: &[&str] = &[
     "paths",
     "query",
     "api_key_header",
+    "tls",
+    "proxy",
 ];
 
 /// Where a target's API key comes from.
@@ -138,11 +141,21 @@ pub struct Target {
     /// The header the API key goes in as it is (`None`: `Authorization: Bearer KEY`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key_header: Option<String>,
+    /// TLS settings of an `https://` target (`tls`).
+    #[serde(skip_serializing_if = "TargetTls::is_empty")]
+    pub tls: TargetTls,
+    /// The proxy its requests go through (`proxy`; default: the environment's).
+    #[serde(skip_serializing_if = "is_env_proxy")]
+    pub proxy: Proxy,
     /// Host and port, for `server.address` / `server.port`.
     #[serde(skip)]
     pub server_address: String,
     #[serde(skip)]
     pub server_port: u16,
+}
+
+fn is_env_proxy(p: &Proxy) -> bool {
+    *p == Proxy::Env
 }
 
 /// `api_key_env = "VAR"` or `api_key_file = "PATH"` (never the value), flattened into the target.
@@ -339,6 +352,15 @@ fn target(w: &mut Walk<'_>, v: &Val<'_, '_>, max_in_flight: usize) -> Option<Tar
         None => Some(None),
         Some(v) => super::paths::key_header(w, &v).map(Some),
     };
+    let https = base_url.as_ref().map(|(u, _, _)| u.starts_with("https://"));
+    let tls = match t.get("tls") {
+        None => Some(TargetTls::default()),
+        Some(v) => super::tls::tls(w, &v, https),
+    };
+    let proxy = match t.get("proxy") {
+        None => Some(Proxy::Env),
+        Some(v) => super::tls::proxy(w, &v),
+    };
     let recount_sample = match t.get("recount_sample") {
         None => Some(0.05),
         Some(v) => v.float_in(w, 0.0, true, 1.0),
@@ -362,6 +384,8 @@ fn target(w: &mut Walk<'_>, v: &Val<'_, '_>, max_in_flight: usize) -> Option<Tar
         paths: paths?,
         query: query?,
         api_key_header: api_key_header?,
+        tls: tls?,
+        proxy: proxy?,
         name: name?,
         base_url,
         model: model?,

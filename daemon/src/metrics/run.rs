@@ -1,4 +1,5 @@
-//! The run's own instruments: identity (`llmsoak_run_info` with run id and shard,
+//! The run's own instruments: identity (`llmsoak_run_info` with run id, shard and the targets
+//! whose certificates go unverified,
 //! `llmsoak_build_info`, the start time, the planned end, the shard count) and the blackbox-style reload status (last reload
 //! successful, its time, the running config's checksum as a number).
 
@@ -17,6 +18,26 @@ pub struct RunIdentity {
     pub shard: String,
     /// Unix time in seconds.
     pub start_time: f64,
+    /// The targets whose certificates are not verified (`tls.insecure_skip_verify`), comma
+    /// separated, or `none`.
+    pub tls_unverified: String,
+}
+
+impl RunIdentity {
+    /// The `tls_unverified` value of `config`.
+    pub fn unverified(config: &crate::config::Config) -> String {
+        let names: Vec<&str> = config
+            .targets
+            .iter()
+            .filter(|t| t.tls.insecure_skip_verify)
+            .map(|t| t.name.as_str())
+            .collect();
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(",")
+        }
+    }
 }
 
 /// The reload gauges (identity is written once, at construction).
@@ -36,6 +57,7 @@ impl RunInstruments {
             &[
                 KeyValue::new("llmsoak.run.id", identity.run_id.clone()),
                 KeyValue::new("llmsoak.shard", identity.shard.clone()),
+                KeyValue::new("llmsoak.tls.unverified", identity.tls_unverified.clone()),
             ],
         );
         c::BUILD_INFO
@@ -73,5 +95,28 @@ impl RunInstruments {
         self.reload_time.record(unix_time, &[]);
         self.checksum
             .record((checksum & ((1 << 48) - 1)) as f64, &[]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_info_names_the_targets_whose_certificates_go_unverified() {
+        let text = |a: &str, b: &str| {
+            format!(
+                "[[target]]\nname = \"a\"\nbase_url = \"https://127.0.0.1:1\"\nmodel = \"m\"\n{a}\n\
+                 [[target]]\nname = \"b\"\nbase_url = \"https://127.0.0.1:2\"\nmodel = \"m\"\n{b}\n\
+                 [load]\npreset = {{ name = \"steady\", rate = 1 }}\n\
+                 [[scenario]]\nname = \"s\"\ntarget = \"a\"\ninput_tokens = 8\noutput_tokens = 8\n"
+            )
+        };
+        let config =
+            |a: &str, b: &str| crate::config::Config::parse(&text(a, b), "t", &|_| None).unwrap();
+        assert_eq!(RunIdentity::unverified(&config("", "")), "none");
+        let off = "tls = { insecure_skip_verify = true }";
+        assert_eq!(RunIdentity::unverified(&config("", off)), "b");
+        assert_eq!(RunIdentity::unverified(&config(off, off)), "a,b");
     }
 }

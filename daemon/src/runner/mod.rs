@@ -315,12 +315,13 @@ pub(crate) async fn run(
     on_listen: impl FnOnce(SocketAddr),
 ) -> Result<RunReport, RunError> {
     let run_id = new_run_id();
+    let config = &prepared.config;
     let identity = RunIdentity {
         run_id: run_id.clone(),
         shard: opts.shard.to_string(),
         start_time: unix_now(),
+        tls_unverified: RunIdentity::unverified(config),
     };
-    let config = &prepared.config;
     let exporter = Exporter::with_otlp(
         vec![
             KeyValue::new("service.instance.id", run_id.clone()),

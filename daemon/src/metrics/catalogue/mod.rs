@@ -376,9 +376,9 @@ pub const RUN_INFO: Instrument = inst(
     "llmsoak_run_info",
     Gauge,
     "",
-    "Always 1; identifies this run (run id, shard). Its absence means the daemon is down.",
+    "Always 1; identifies this run (run id, shard) and names the targets whose TLS certificates are not verified (`none`: all are). Its absence means the daemon is down.",
     &[],
-    &["llmsoak.run.id", "llmsoak.shard"],
+    &["llmsoak.run.id", "llmsoak.shard", "llmsoak.tls.unverified"],
 );
 pub const BUILD_INFO: Instrument = inst(
     "llmsoak.build.info",
