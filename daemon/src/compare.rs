@@ -205,7 +205,8 @@ fn estimate(d: &Dist, stat: Stat) -> Option<(f64, f64, f64)> {
     }
 }
 
-fn wilson(k: u64, n: u64) -> Option<(f64, f64, f64)> {
+/// `k` of `n`: (the share, and its 95 % Wilson interval), `None` without trials.
+pub fn wilson(k: u64, n: u64) -> Option<(f64, f64, f64)> {
     (n > 0).then(|| {
         let (k, n) = (k as f64, n as f64);
         let p = k / n;

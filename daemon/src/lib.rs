@@ -44,6 +44,10 @@
 //!        +--> gate::Gates -> exit code          +--> report::merge (shards, exact)
 //!        +--> view::View -> GET / (live page), --report-html, compare's overlay (uPlot, embedded)
 //!        +--> compare::Comparison (base vs new: change, noise interval, verdict)
+//!
+//! sweep::run (llm-soak sweep): client::Client + workload::PromptPool driven directly — a
+//!        closed-loop ladder, then open-loop Poisson steps judged by config::slo::Slo
+//!        (sweep::judge; compare's Wilson interval) -> report::sweep::SweepReport
 //! ```
 //!
 //! `openai` holds the wire types (the only code the `simulator` shares with the client) and
@@ -56,7 +60,8 @@
 //! overlay), drawn from a report; `resources`
 //! samples the process, host, target server process and GPUs on its own thread; `trust` measures
 //! the client's own lag under the run's load and states how far its numbers hold; `progress` the
-//! live line of a bounded run on a terminal; `tls` the process-wide TLS set-up; `simulator` is
+//! live line of a bounded run on a terminal; `tls` the process-wide TLS set-up; `sweep` searches
+//! for the highest rate at which the SLOs hold (its own driver, no runner); `simulator` is
 //! the built-in OpenAI-compatible target; `cli` is the command-line surface. No top-level module
 //! imports one that imports it back (`tests/it/layout.rs` reads the graph).
 
@@ -77,6 +82,7 @@ mod runner;
 pub mod schedule;
 mod server;
 pub mod simulator;
+pub mod sweep;
 mod tls;
 pub mod trust;
 pub mod view;

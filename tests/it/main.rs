@@ -30,6 +30,7 @@ mod rehearsal;
 mod reports;
 mod security;
 mod simulator;
+mod sweep;
 mod telemetry;
 mod tls;
 mod truth;

@@ -20,6 +20,7 @@ use crate::runner::{self, RunOptions, Signal};
 use crate::schedule::Shard;
 mod reports;
 mod simulate;
+mod sweep;
 
 use simulate::{SimulateArgs, run_demo, run_simulator};
 use std::str::FromStr as _;
@@ -184,6 +185,9 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: PlanFormat,
     },
+    /// Find the highest request rate at which the SLOs hold: a closed-loop ladder estimates the
+    /// capacity, open-loop Poisson steps bracket it to [sweep] tolerance.
+    Sweep(Box<sweep::SweepArgs>),
     /// Run the built-in OpenAI-compatible target.
     Simulate(Box<SimulateArgs>),
     /// Run the built-in target and the daemon together with an embedded config.
@@ -425,6 +429,7 @@ fn dispatch(command: Command) -> u8 {
                 })
             })
         }),
+        Command::Sweep(args) => sweep::sweep(*args),
         Command::Simulate(args) => match args.sim_config() {
             Err(e) => {
                 eprintln!("error: {e}");

@@ -26,6 +26,7 @@ mod schema;
 pub mod server;
 pub mod simulator;
 pub mod slo;
+pub mod sweep;
 pub mod target;
 pub mod tls;
 pub mod walk;
@@ -173,6 +174,8 @@ pub struct Config {
     /// `[slo]`: latency bounds every scenario's requests are judged by (a scenario's own
     /// `slo` overrides some of them).
     pub slo: Option<slo::Slo>,
+    /// `[sweep]`: how `llm-soak sweep` searches (`None`: its defaults).
+    pub sweep: Option<sweep::SweepConfig>,
     /// An optional `[simulator]` section (used by `simulate -c` and `demo`).
     pub simulator: Option<SimConfig>,
     /// FNV-1a of the source text (exported as a number, not a label).
@@ -185,7 +188,7 @@ impl Serialize for Config {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let soak = !self.scenarios.is_empty();
-        let mut st = s.serialize_struct("Config", 13)?;
+        let mut st = s.serialize_struct("Config", 14)?;
         st.serialize_field("seed", &self.seed)?;
         st.serialize_field("server", &self.server)?;
         st.serialize_field("target", &self.targets)?;
@@ -209,6 +212,9 @@ impl Serialize for Config {
         }
         if let Some(slo) = &self.slo {
             st.serialize_field("slo", slo)?;
+        }
+        if let Some(sweep) = &self.sweep {
+            st.serialize_field("sweep", sweep)?;
         }
         if let Some(sim) = &self.simulator {
             st.serialize_field("simulator", sim)?;

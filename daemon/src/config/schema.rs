@@ -22,6 +22,7 @@ const ROOT_KEYS: &[&str] = &[
     "resources",
     "baseline",
     "simulator",
+    "sweep",
 ];
 /// Default address of `/metrics` and the status API.
 pub(super) const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
@@ -105,6 +106,10 @@ pub(super) fn parse(
         None => Some(None),
         Some(v) => super::simulator::walk(&mut w, &v).map(Some),
     };
+    let sweep = match root.get("sweep") {
+        None => Some(None),
+        Some(v) => super::sweep::walk(&mut w, &v).map(Some),
+    };
     let targets = targets_ok.then_some(targets);
     root.finish(&mut w, ROOT_KEYS, |k| {
         (k == "targets" || k == "scenarios").then(|| {
@@ -117,7 +122,7 @@ pub(super) fn parse(
 
     match (
         seed, server, targets, load, scenarios, simulator, canary, output, gates, otlp, resources,
-        baseline, slo,
+        baseline, slo, sweep,
     ) {
         (
             Some(seed),
@@ -133,6 +138,7 @@ pub(super) fn parse(
             Some(resources),
             Some(baseline),
             Some(slo),
+            Some(sweep),
         ) if w.problems.is_empty() => Ok(Config {
             seed,
             server,
@@ -146,6 +152,7 @@ pub(super) fn parse(
             resources,
             baseline,
             slo,
+            sweep,
             simulator,
             checksum: checksum(text),
         }),

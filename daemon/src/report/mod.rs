@@ -14,6 +14,7 @@ pub mod hdr;
 pub mod merge;
 mod render;
 pub mod series;
+pub mod sweep;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -7,6 +7,7 @@
 //! fetched from a network, so a report opens offline years later.
 
 pub mod html;
+pub mod sweep;
 mod series;
 
 use std::collections::BTreeMap;

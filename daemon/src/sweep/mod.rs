@@ -1,0 +1,271 @@
+//! The capacity question: `llm-soak sweep` finds the highest request rate at which the SLOs
+//! still hold. A short closed-loop concurrency ladder (1, 2, 4, … users) estimates the
+//! throughput the target can reach — checked with Little's law, N = X·R, so a client that could
+//! not keep its users busy is seen — and the search then offers open-loop Poisson rates from a
+//! quarter of 1.1× that estimate, doubling while steps pass, then bisecting the bracket between
+//! the highest pass and the lowest fail until it is `tolerance` narrow. Each step runs after a
+//! warm-up until its estimate is stable (or its queue clearly runs away, or its cap), drains, and
+//! is judged ([`judge`]): the Wilson lower bound of its attainment, its error budget,
+//! achieved ÷ offered, no upward trend in in-flight and TTFT, and no sign that the client was
+//! the limit. Unlike a search anchored on an unbounded "max throughput" burst, no step is sized
+//! by a request count that could run for hours, and the open-loop steps are never limited by a
+//! fixed user count.
+
+pub(crate) mod judge;
+mod step;
+
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+
+use crate::client::{Client, ClientError};
+use crate::config::sweep::SweepConfig;
+use crate::prepare::Prepared;
+use crate::report::sweep::{
+    Criteria, LadderLevel, SWEEP_SCHEMA_VERSION, SweepReport, SweepResult, SweepStep,
+};
+use crate::workload::Workload;
+use step::Driver;
+
+/// Why a sweep could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(
+        "a sweep judges steps by their SLO attainment: set [slo] (or a scenario's slo = {{ … }})"
+    )]
+    NoSlo,
+    #[error("the config has no scenarios to send")]
+    NoScenarios,
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// At most this many open-loop steps (the bisection converges long before).
+const MAX_STEPS: usize = 24;
+
+/// Sweep the prepared config's target; `progress` hears of every level and step as it ends.
+pub async fn run(
+    prepared: Prepared,
+    progress: impl Fn(&str) + Send + Sync,
+) -> Result<SweepReport, SweepError> {
+    let config = &prepared.config;
+    if config.scenarios.is_empty() {
+        return Err(SweepError::NoScenarios);
+    }
+    let slos = config.slos();
+    if slos.iter().all(Option::is_none) {
+        return Err(SweepError::NoSlo);
+    }
+    let cfg = config.sweep.clone().unwrap_or_default();
+    let started_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let run_id = format!("sweep-{}", started_at as u64);
+    let client = Arc::new(Client::new(
+        config,
+        &prepared.assets.tokenizers,
+        &prepared.credentials,
+    )?);
+    let workload = Arc::new(Workload::new(config, &prepared.assets, &run_id));
+    let prompts = workload.spawn_pool(1024, 0..);
+    let driver = Arc::new(Driver {
+        client,
+        prompts: Mutex::new(prompts),
+        slos: slos.into(),
+        cfg: cfg.clone(),
+        seed: config.seed,
+        max_in_flight: config.load.max_in_flight.max(1),
+    });
+
+    let ladder = ladder(&driver, &cfg, &progress).await;
+    let estimate = ladder
+        .iter()
+        .map(|l| l.throughput)
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+        .filter(|x| *x > 0.0);
+    let mut notes = Vec::new();
+    if ladder.iter().any(|l| l.client_limited.is_some()) {
+        notes.push("a ladder level was limited by the client (see client_limited)".into());
+    }
+    let (steps, mut result) = match estimate {
+        None => {
+            notes.push("the ladder completed no request: nothing to search".into());
+            (Vec::new(), SweepResult::default())
+        }
+        Some(est) => {
+            let index = std::sync::atomic::AtomicU64::new(0);
+            let step = |rate: f64| {
+                let d = Arc::clone(&driver);
+                let i = index.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let cfg = &cfg;
+                let progress = &progress;
+                async move {
+                    let (data, stopped, series) = d.open(rate, i).await;
+                    let mut s = judge::judge(&data, cfg, rate);
+                    s.stopped = stopped;
+                    s.series = series;
+                    progress(&step_line(&s));
+                    s
+                }
+            };
+            search(est, &cfg, step).await
+        }
+    };
+    result.notes.splice(0..0, notes);
+    Ok(SweepReport {
+        schema_version: SWEEP_SCHEMA_VERSION,
+        kind: "sweep".into(),
+        llm_soak_version: crate::VERSION.into(),
+        started_at,
+        criteria: Criteria {
+            attainment: cfg.attainment,
+            error_budget: cfg.error_budget,
+            achieved_ratio: judge::ACHIEVED_RATIO,
+            tolerance: cfg.tolerance,
+        },
+        ladder,
+        estimate,
+        steps,
+        result,
+        config: serde_json::to_value(config).unwrap_or_default(),
+    })
+}
+
+fn step_line(s: &SweepStep) -> String {
+    format!(
+        "step {:.2} req/s: achieved {:.2}, attainment {} ({}), {}",
+        s.offered_rate,
+        s.achieved_rate,
+        s.attainment
+            .map_or("-".into(), |a| format!("{:.1}%", a * 100.0)),
+        s.stopped,
+        if s.pass {
+            "pass".to_string()
+        } else {
+            format!("FAIL: {}", s.failed.join("; "))
+        }
+    )
+}
+
+/// 1, 2, 4, … users until the throughput stops growing by 10 % (or `ladder_max`).
+async fn ladder(
+    driver: &Arc<Driver>,
+    cfg: &SweepConfig,
+    progress: &(impl Fn(&str) + Send + Sync),
+) -> Vec<LadderLevel> {
+    let mut out: Vec<LadderLevel> = Vec::new();
+    let mut users = 1;
+    while users <= cfg.ladder_max {
+        let level = driver.closed(users).await;
+        progress(&format!(
+            "ladder {users} users: {:.2} req/s, mean e2e {:.0} ms, N=X·R {:.1}",
+            level.throughput,
+            level.mean_e2e * 1000.0,
+            level.littles_users
+        ));
+        let grew = out
+            .last()
+            .is_none_or(|prev| level.throughput >= 1.1 * prev.throughput);
+        out.push(level);
+        if !grew {
+            break;
+        }
+        users *= 2;
+    }
+    out
+}
+
+/// The search over open-loop rates: `step(rate)` runs and judges one step.
+pub(crate) async fn search<F, Fut>(
+    estimate: f64,
+    cfg: &SweepConfig,
+    mut step: F,
+) -> (Vec<SweepStep>, SweepResult)
+where
+    F: FnMut(f64) -> Fut,
+    Fut: std::future::Future<Output = SweepStep>,
+{
+    let cap = cfg.max_rate.unwrap_or(4.0 * estimate);
+    let first_hi = (1.1 * estimate).min(cap);
+    let floor = first_hi / 64.0;
+    let mut steps: Vec<SweepStep> = Vec::new();
+    let mut notes = Vec::new();
+    let (mut lo, mut hi): (Option<f64>, Option<f64>) = (None, None);
+    // Up: doubling from a quarter of 1.1× the estimate, on past it if the ladder underestimated.
+    let mut rate = first_hi / 4.0;
+    loop {
+        let s = step(rate).await;
+        let pass = s.pass;
+        steps.push(s);
+        if !pass {
+            hi = Some(rate);
+            break;
+        }
+        lo = Some(rate);
+        if rate >= cap {
+            notes.push(format!(
+                "every step passed up to the highest rate tried ({cap:.2} req/s): set sweep.max_rate higher to look further"
+            ));
+            break;
+        }
+        if rate >= first_hi {
+            notes.push("a step above 1.1× the ladder's estimate passed: the ladder underestimated (too few users, or a client limit)".into());
+        }
+        rate = (rate * 2.0).min(if rate < first_hi { first_hi } else { cap });
+    }
+    // Down: halving until a step passes, when even the first failed.
+    while lo.is_none() {
+        rate /= 2.0;
+        if rate < floor {
+            notes.push(format!(
+                "no step passed down to {:.3} req/s",
+                rate * 2.0
+            ));
+            break;
+        }
+        let s = step(rate).await;
+        let pass = s.pass;
+        steps.push(s);
+        if pass {
+            lo = Some(rate);
+        } else {
+            hi = Some(rate);
+        }
+    }
+    // Bisect to the tolerance.
+    while let (Some(l), Some(h)) = (lo, hi) {
+        if (h - l) / h <= cfg.tolerance || steps.len() >= MAX_STEPS {
+            break;
+        }
+        let mid = (l + h) / 2.0;
+        let s = step(mid).await;
+        if s.pass {
+            lo = Some(mid);
+        } else {
+            hi = Some(mid);
+        }
+        steps.push(s);
+    }
+    let at = |r: Option<f64>| {
+        r.and_then(|r| {
+            steps
+                .iter()
+                .find(|s| (s.offered_rate - r).abs() <= 1e-9 * r.max(1.0))
+        })
+    };
+    let result = SweepResult {
+        capacity: lo,
+        goodput: at(lo).map(|s| s.goodput),
+        failed_at: hi,
+        first_failure: at(hi).map(|s| s.failed.join("; ")),
+        client_limited: steps
+            .iter()
+            .filter(|s| hi.is_none_or(|h| s.offered_rate <= h))
+            .any(|s| s.client_limited.is_some()),
+        notes,
+    };
+    (steps, result)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,84 @@
+//! The search against a model target whose knee is known: the capacity found lies within the
+//! tolerance below it, whatever the ladder's estimate.
+
+use super::*;
+
+/// A step that passes below `knee` and fails above it (with a reason, as a real step would).
+fn model(knee: f64) -> impl FnMut(f64) -> std::future::Ready<SweepStep> {
+    move |rate| {
+        let pass = rate <= knee;
+        std::future::ready(SweepStep {
+            offered_rate: rate,
+            achieved_rate: rate.min(knee),
+            duration: 10.0,
+            arrivals: 100,
+            dropped: 0,
+            judged: 100,
+            met: if pass { 100 } else { 50 },
+            attainment: Some(if pass { 1.0 } else { 0.5 }),
+            attainment_low: None,
+            attainment_high: None,
+            errors: 0,
+            error_rate: Some(0.0),
+            goodput: rate.min(knee),
+            misses: Default::default(),
+            ttft: Default::default(),
+            tpot: Default::default(),
+            e2e: Default::default(),
+            schedule_lag_p99: None,
+            in_flight_first: 0.0,
+            in_flight_last: 0.0,
+            trend: false,
+            stopped: "stable".into(),
+            pass,
+            failed: if pass {
+                Vec::new()
+            } else {
+                vec!["attainment lower bound 40.0% < 95.0% (ttft: 50 misses)".into()]
+            },
+            client_limited: None,
+            series: Vec::new(),
+        })
+    }
+}
+
+fn run(estimate: f64, knee: f64) -> (Vec<SweepStep>, SweepResult) {
+    let cfg = SweepConfig::default();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    rt.block_on(search(estimate, &cfg, model(knee)))
+}
+
+#[test]
+fn the_capacity_found_is_within_the_tolerance_below_the_knee() {
+    for (estimate, knee) in [(100.0, 92.0), (100.0, 60.0), (100.0, 104.0), (10.0, 3.3)] {
+        let (steps, r) = run(estimate, knee);
+        let (cap, hi) = (r.capacity.unwrap(), r.failed_at.unwrap());
+        assert!(cap <= knee && hi > knee, "{estimate}/{knee}: [{cap}, {hi}]");
+        assert!((hi - cap) / hi <= 0.05, "{estimate}/{knee}: [{cap}, {hi}]");
+        assert!(steps.len() <= 10, "{} steps", steps.len());
+        assert!(r.first_failure.unwrap().contains("ttft: 50 misses"));
+        // Doubling from a quarter of 1.1× the estimate: the first step is 27.5 % of it.
+        assert!((steps[0].offered_rate - 0.275 * estimate).abs() < 1e-9);
+        assert!(r.notes.is_empty(), "{:?}", r.notes);
+    }
+}
+
+#[test]
+fn an_underestimating_ladder_and_a_knee_below_the_first_step_are_both_found() {
+    // The ladder saw 50 req/s but the target takes 170: the search doubles past 55.
+    let (_, r) = run(50.0, 170.0);
+    let cap = r.capacity.unwrap();
+    assert!(cap <= 170.0 && (r.failed_at.unwrap() - cap) / r.failed_at.unwrap() <= 0.05);
+    assert!(r.notes.iter().any(|n| n.contains("underestimated")), "{:?}", r.notes);
+    // The knee lies below the first step (27.5): halving finds a pass, then bisection.
+    let (steps, r) = run(100.0, 9.0);
+    assert!(steps[0].offered_rate > 9.0);
+    let cap = r.capacity.unwrap();
+    assert!(cap <= 9.0 && (r.failed_at.unwrap() - cap) / r.failed_at.unwrap() <= 0.05);
+    // Nothing passes: no capacity, and a note says how low it went.
+    let (_, r) = run(100.0, 0.0);
+    assert!(r.capacity.is_none() && !r.notes.is_empty());
+    // Everything passes up to the cap.
+    let (_, r) = run(100.0, 1e9);
+    assert_eq!((r.capacity, r.failed_at), (Some(400.0), None));
+}

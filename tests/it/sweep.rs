@@ -1,0 +1,104 @@
+//! `llm-soak sweep` against the simulator, whose capacity follows from its timing model: a
+//! batch of 8 sequences, each taking 20 ms of prefill and 4 × 20 ms of decode for 5 tokens —
+//! 100 ms — serves at most 8 / 0.1 s = 80 requests/s. Under a TTFT SLO loose enough that queueing
+//! below saturation never breaks it, the highest passing rate must lie within the sweep's
+//! tolerance of 80, for each of two runs with the same seed; a config without an SLO is refused.
+#![allow(clippy::unwrap_used)]
+
+use llm_soak::report::sweep::SweepReport;
+
+use crate::common::*;
+
+const SIM: &str = "[simulator]\nbatch_capacity = 8\nprefill_base = \"20ms\"\nprefill_per_token = \"0s\"\n\
+                   itl_base = \"20ms\"\nitl_per_seq = \"0s\"\njitter = 0.0\n";
+
+/// The knee of the model above: batch ÷ (prefill + (tokens − 1) × ITL).
+const KNEE: f64 = 8.0 / (0.020 + 4.0 * 0.020);
+
+fn config(sim: std::net::SocketAddr, slo: bool) -> String {
+    format!(
+        "seed = 5\n[[target]]\nname = \"sim\"\nbase_url = \"http://{sim}\"\nmodel = \"m\"\n\
+         [load]\nmax_in_flight = 2000\npreset = {{ name = \"steady\", rate = 1 }}\n\
+         [[scenario]]\nname = \"chat\"\ninput_tokens = 16\noutput_tokens = 5\nignore_eos = true\n\
+         {}\n[sweep]\nwindow = \"1s\"\nwarmup = \"1s\"\nmin_samples = 80\nmax_step = \"15s\"\n\
+         ladder_step = \"2s\"\ndrain = \"5s\"\n",
+        if slo { "[slo]\nttft = \"1s\"\n" } else { "" }
+    )
+}
+
+/// (exit code, stdout, stderr, the sweep document, the HTML page).
+fn sweep(config: &str, extra: &[&str]) -> (Option<i32>, String, String, Option<SweepReport>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sweep.toml");
+    std::fs::write(&path, config).unwrap();
+    let (json, html) = (dir.path().join("sweep.json"), dir.path().join("sweep.html"));
+    let out = std::process::Command::new(bin())
+        .args(["sweep", "-c", path.to_str().unwrap()])
+        .args(["--report", json.to_str().unwrap(), "--html", html.to_str().unwrap()])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        SweepReport::load(&json).ok(),
+        std::fs::read_to_string(&html).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn the_sweep_finds_the_simulators_knee_within_its_tolerance() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim_toml = dir.path().join("sim.toml");
+    std::fs::write(&sim_toml, SIM).unwrap();
+    let (_sim, sim) = simulator(&["-c", sim_toml.to_str().unwrap()]);
+    let text = config(sim, true);
+    let mut found = Vec::new();
+    for run in 0..2 {
+        // The second run gates CI on more than the target can do: exit 1, report still written.
+        let extra: &[&str] = if run == 0 { &[] } else { &["--min-capacity", "100"] };
+        let (code, out, err, report, html) = sweep(&text, extra);
+        assert_eq!(code, Some(if run == 0 { 0 } else { 1 }), "{out}\n{err}");
+        let r = report.unwrap_or_else(|| panic!("no sweep document: {err}"));
+        let cap = r.result.capacity.unwrap_or_else(|| panic!("{out}"));
+        let tol = r.criteria.tolerance;
+        assert!(
+            (cap - KNEE).abs() / KNEE <= tol,
+            "run {run}: capacity {cap:.2} is not within {tol} of {KNEE}\n{out}"
+        );
+        let above = r.result.failed_at.unwrap();
+        assert!(above > cap && (above - cap) / above <= tol, "{out}");
+        // The ladder: throughput grows with users up to the batch, Little's law holds, and
+        // the estimate is the plateau.
+        let est = r.estimate.unwrap();
+        assert!((est - KNEE).abs() / KNEE < 0.1, "estimate {est}");
+        for l in r.ladder.iter().filter(|l| l.users <= 8) {
+            assert!(l.client_limited.is_none(), "{l:?}");
+            assert!((l.littles_users - l.users as f64).abs() <= 0.2 * l.users as f64 + 0.5, "{l:?}");
+        }
+        // Every step below the capacity passed, every one above failed, each with its reason,
+        // and its series covers it.
+        for s in &r.steps {
+            assert_eq!(s.pass, s.offered_rate <= cap, "{s:?}");
+            assert!(s.pass || !s.failed.is_empty());
+            assert!(!s.series.is_empty() && s.judged >= 30, "{s:?}");
+        }
+        assert!(r.result.first_failure.is_some() && !r.result.client_limited, "{:?}", r.result);
+        assert!(out.contains("capacity:") && err.contains("ladder 1 users"), "{out}\n{err}");
+        assert!(html.contains("<svg") && html.contains(&format!("Capacity {cap:.2} req/s")));
+        found.push(cap);
+    }
+    eprintln!("sweep: capacities {found:?} for a knee of {KNEE}");
+}
+
+#[test]
+fn a_sweep_without_an_slo_is_refused_before_sending_anything() {
+    let (_sim, sim) = simulator(&["--ttft", "5ms", "--itl", "2ms"]);
+    let (code, _, err, report, _) = sweep(&config(sim, false), &[]);
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("set [slo]"), "{err}");
+    assert!(report.is_none());
+    assert_eq!(get_json(sim, "/stats")["requests"], 0, "nothing was sent");
+}
