@@ -440,6 +440,18 @@ fn short_form(
     if sub == "demo" && !args.iter().any(|a| a == "--listen") {
         args.extend(["--listen".into(), "127.0.0.1:0".into()]);
     }
+    if sub == "sweep" {
+        // A documented sweep, in its short form: seconds-long steps, a small ladder, a wide
+        // tolerance (the search itself is tested in sweep::).
+        let i = args.iter().position(|a| a == "-c").expect("a sweep names its config");
+        let path = PathBuf::from(&args[i + 1]);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(
+            "\n[sweep]\nwindow = \"1s\"\nwarmup = \"1s\"\nmin_samples = 20\nmax_step = \"8s\"\n\
+             ladder_step = \"1s\"\nladder_max = 4\ntolerance = 0.5\ndrain = \"5s\"\n",
+        );
+        std::fs::write(&path, text).unwrap();
+    }
     let until_stopped = match sub.as_str() {
         "run" => !bounded,
         "simulate" => true,
@@ -497,6 +509,8 @@ fn documented_llm_soak_commands_run() {
         let ok = match args[0].as_str() {
             "run" if until_stopped => matches!(code, Some(0 | 143)),
             "run" | "gate" | "compare" => matches!(code, Some(0..=2)),
+            // 1: the capacity is below --min-capacity, the gate working.
+            "sweep" => matches!(code, Some(0 | 1)),
             "simulate" | "demo" => matches!(code, Some(0 | 143) | None),
             _ => code == Some(0),
         };
