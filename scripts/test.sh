@@ -7,6 +7,8 @@
 #   - `prometheus-alertmanager` (amtool: the routing example), PyPI's `jsonnet` and `PyYAML` in
 #     target/tools-venv (renders the alerting mixin, checked against the committed rules)
 #   - Debian's `chromium` (headless: the live page and the HTML report checked in a browser)
+#   - PyPI's `helm-python-sdk` in target/helm-venv: Helm v4's engine as a library (no helm
+#     binary is on the reachable registries), linting and rendering deploy/helm/llm-soak
 #   - llama.cpp's server (PyPI `xllamacpp`) and a tiny local model in target/llamacpp, for the
 #     interop test (scripts/setup-llamacpp.sh)
 set -euo pipefail
@@ -37,6 +39,11 @@ if [ ! -x target/tools-venv/bin/python ] || ! target/tools-venv/bin/python -c 'i
   echo "==> installing jsonnet and PyYAML (PyPI) into target/tools-venv (the alerting mixin's renderer)"
   python3 -m venv target/tools-venv
   target/tools-venv/bin/pip install -q jsonnet==0.22.0 PyYAML==6.0.3
+fi
+if [ ! -x target/helm-venv/bin/python ] || ! target/helm-venv/bin/python -c 'import helm_python' 2>/dev/null; then
+  echo "==> installing helm-python-sdk (PyPI: Helm v4's engine as a library) into target/helm-venv"
+  python3 -m venv target/helm-venv
+  target/helm-venv/bin/pip install -q helm-python-sdk==0.2.2
 fi
 scripts/setup-llamacpp.sh
 promtool --version | head -n 1

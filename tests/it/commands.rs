@@ -443,7 +443,10 @@ fn short_form(
     if sub == "sweep" {
         // A documented sweep, in its short form: seconds-long steps, a small ladder, a wide
         // tolerance (the search itself is tested in sweep::).
-        let i = args.iter().position(|a| a == "-c").expect("a sweep names its config");
+        let i = args
+            .iter()
+            .position(|a| a == "-c")
+            .expect("a sweep names its config");
         let path = PathBuf::from(&args[i + 1]);
         let mut text = std::fs::read_to_string(&path).unwrap();
         text.push_str(

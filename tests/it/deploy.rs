@@ -187,6 +187,11 @@ fn the_kubernetes_base_is_complete_and_valid() {
                             doc["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"],
                             "soak"
                         );
+                        // The rules select job=~"llm-soak.*": not "<namespace>/<name>".
+                        assert_eq!(
+                            doc["spec"]["podMetricsEndpoints"][0]["relabelings"][0]["replacement"],
+                            "llm-soak-soak"
+                        );
                     }
                     _ => assert_eq!(doc["spec"]["endpoints"][0]["port"], "http-metrics"),
                 }

@@ -19,6 +19,7 @@ mod e2e;
 mod exercises;
 mod faults;
 mod fuzz_regressions;
+mod helm;
 mod interop;
 mod layout;
 mod lifecycle;

@@ -26,7 +26,7 @@ fn chromium() -> PathBuf {
     panic!("no chromium on PATH: scripts/test.sh installs Debian's chromium");
 }
 
-fn browser(args: &[&str]) -> String {
+pub(crate) fn browser(args: &[&str]) -> String {
     let out = Command::new(chromium())
         .args([
             "--headless",
@@ -91,7 +91,7 @@ fn assert_drawn(check: &serde_json::Value, at_least: &[&str]) -> Vec<String> {
     charts
 }
 
-fn screenshot(url: &str, name: &str, height: u32) {
+pub(crate) fn screenshot(url: &str, name: &str, height: u32) {
     let out = std::env::temp_dir().join(format!("llmsoak-{}-{name}", std::process::id()));
     browser(&[
         "--virtual-time-budget=15000",

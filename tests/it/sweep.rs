@@ -27,24 +27,43 @@ fn config(sim: std::net::SocketAddr, slo: bool) -> String {
 }
 
 /// (exit code, stdout, stderr, the sweep document, the HTML page).
-fn sweep(config: &str, extra: &[&str]) -> (Option<i32>, String, String, Option<SweepReport>, String) {
+fn sweep(
+    config: &str,
+    extra: &[&str],
+) -> (Option<i32>, String, String, Option<SweepReport>, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sweep.toml");
     std::fs::write(&path, config).unwrap();
     let (json, html) = (dir.path().join("sweep.json"), dir.path().join("sweep.html"));
     let out = std::process::Command::new(bin())
         .args(["sweep", "-c", path.to_str().unwrap()])
-        .args(["--report", json.to_str().unwrap(), "--html", html.to_str().unwrap()])
+        .args([
+            "--report",
+            json.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+        ])
         .args(extra)
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
+    let html_text = std::fs::read_to_string(&html).unwrap_or_default();
+    if !html_text.is_empty() {
+        // As a person sees it: the page renders in a real browser, curves and all.
+        let url = format!("file://{}", html.display());
+        let dom = crate::pages::browser(&["--dump-dom", &url]);
+        assert!(
+            dom.contains("id=\"result\"") && dom.contains("<circle"),
+            "{dom}"
+        );
+        crate::pages::screenshot(&url, "sweep.png", 1100);
+    }
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
         SweepReport::load(&json).ok(),
-        std::fs::read_to_string(&html).unwrap_or_default(),
+        html_text,
     )
 }
 
@@ -58,7 +77,11 @@ fn the_sweep_finds_the_simulators_knee_within_its_tolerance() {
     let mut found = Vec::new();
     for run in 0..2 {
         // The second run gates CI on more than the target can do: exit 1, report still written.
-        let extra: &[&str] = if run == 0 { &[] } else { &["--min-capacity", "100"] };
+        let extra: &[&str] = if run == 0 {
+            &[]
+        } else {
+            &["--min-capacity", "100"]
+        };
         let (code, out, err, report, html) = sweep(&text, extra);
         assert_eq!(code, Some(if run == 0 { 0 } else { 1 }), "{out}\n{err}");
         let r = report.unwrap_or_else(|| panic!("no sweep document: {err}"));
@@ -76,7 +99,10 @@ fn the_sweep_finds_the_simulators_knee_within_its_tolerance() {
         assert!((est - KNEE).abs() / KNEE < 0.1, "estimate {est}");
         for l in r.ladder.iter().filter(|l| l.users <= 8) {
             assert!(l.client_limited.is_none(), "{l:?}");
-            assert!((l.littles_users - l.users as f64).abs() <= 0.2 * l.users as f64 + 0.5, "{l:?}");
+            assert!(
+                (l.littles_users - l.users as f64).abs() <= 0.2 * l.users as f64 + 0.5,
+                "{l:?}"
+            );
         }
         // Every step below the capacity passed, every one above failed, each with its reason,
         // and its series covers it.
@@ -85,8 +111,15 @@ fn the_sweep_finds_the_simulators_knee_within_its_tolerance() {
             assert!(s.pass || !s.failed.is_empty());
             assert!(!s.series.is_empty() && s.judged >= 30, "{s:?}");
         }
-        assert!(r.result.first_failure.is_some() && !r.result.client_limited, "{:?}", r.result);
-        assert!(out.contains("capacity:") && err.contains("ladder 1 users"), "{out}\n{err}");
+        assert!(
+            r.result.first_failure.is_some() && !r.result.client_limited,
+            "{:?}",
+            r.result
+        );
+        assert!(
+            out.contains("capacity:") && err.contains("ladder 1 users"),
+            "{out}\n{err}"
+        );
         assert!(html.contains("<svg") && html.contains(&format!("Capacity {cap:.2} req/s")));
         found.push(cap);
     }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::schema::duration_or;
-use super::walk::{Val, Walk};
 use super::ser_duration;
+use super::walk::{Val, Walk};
 
 const KEYS: &[&str] = &[
     "attainment",

@@ -217,10 +217,7 @@ where
     while lo.is_none() {
         rate /= 2.0;
         if rate < floor {
-            notes.push(format!(
-                "no step passed down to {:.3} req/s",
-                rate * 2.0
-            ));
+            notes.push(format!("no step passed down to {:.3} req/s", rate * 2.0));
             break;
         }
         let s = step(rate).await;

@@ -16,7 +16,7 @@ use tokio::sync::{Mutex, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::judge::{Estimate, Sample, StepData, overloaded, quantiles, stable};
+use super::judge::{Estimate, Sample, StepData, overloaded, quantiles, settled, stable};
 use crate::client::Client;
 use crate::config::slo::Slo;
 use crate::config::sweep::SweepConfig;
@@ -38,10 +38,11 @@ pub(crate) struct Driver {
     pub max_in_flight: usize,
 }
 
-/// In-flight count and finished samples of one step.
+/// In-flight count and finished samples of one step. Each request in flight sends exactly one
+/// sample, so a channel as deep as the in-flight cap never makes one wait.
 struct Flight {
     in_flight: AtomicU64,
-    tx: mpsc::UnboundedSender<Sample>,
+    tx: mpsc::Sender<Sample>,
 }
 
 impl Driver {
@@ -63,7 +64,7 @@ impl Driver {
     async fn drain(
         &self,
         flight: &Flight,
-        rx: &mut mpsc::UnboundedReceiver<Sample>,
+        rx: &mut mpsc::Receiver<Sample>,
         cancel: &CancellationToken,
         out: &mut Vec<Sample>,
     ) {
@@ -84,10 +85,14 @@ impl Driver {
     }
 
     /// One open-loop step at `rate` requests/s: (its data, why it stopped, its windows).
-    pub(crate) async fn open(self: &Arc<Self>, rate: f64, index: u64) -> (StepData, String, Vec<StepPoint>) {
+    pub(crate) async fn open(
+        self: &Arc<Self>,
+        rate: f64,
+        index: u64,
+    ) -> (StepData, String, Vec<StepPoint>) {
         let c = &self.cfg;
         let t0 = Instant::now();
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = mpsc::channel(self.max_in_flight + 1);
         let flight = Arc::new(Flight {
             in_flight: AtomicU64::new(0),
             tx,
@@ -113,7 +118,8 @@ impl Driver {
                     bump(&mut finished, (s.arrival / window) as usize);
                     data.samples.push(s);
                 }
-                data.ticks.push((now, flight.in_flight.load(Ordering::Acquire)));
+                data.ticks
+                    .push((now, flight.in_flight.load(Ordering::Acquire)));
                 // Judged: the complete windows after the warm-up.
                 let complete = (0..sent.len().max(finished.len()))
                     .find(|&w| sent.get(w) != finished.get(w))
@@ -142,7 +148,7 @@ impl Driver {
                 if overloaded(&data.ticks, arrived, data.samples.len() as u64) {
                     break 'arrivals "overload";
                 }
-                if stable(&history, c) {
+                if stable(&history, c) && settled(&data.ticks, warm, window) {
                     break 'arrivals "stable";
                 }
             }
@@ -160,12 +166,18 @@ impl Driver {
             let (me, flight, cancel) = (Arc::clone(self), Arc::clone(&flight), cancel.clone());
             tokio::spawn(async move {
                 let rec = me.client.execute(&plan, &cancel).await;
-                let _ = flight.tx.send(sample(&me.slos, &rec, t0));
+                let _ = flight.tx.send(sample(&me.slos, &rec, t0)).await;
                 flight.in_flight.fetch_sub(1, Ordering::AcqRel);
             });
+            // Take what finished meanwhile (the channel never holds more than is in flight).
+            while let Ok(s) = rx.try_recv() {
+                bump(&mut finished, (s.arrival / window) as usize);
+                data.samples.push(s);
+            }
         };
         data.stop = Instant::now().saturating_duration_since(t0).as_secs_f64();
-        self.drain(&flight, &mut rx, &cancel, &mut data.samples).await;
+        self.drain(&flight, &mut rx, &cancel, &mut data.samples)
+            .await;
         let series = points(&data, window);
         (data, stopped.to_string(), series)
     }
@@ -175,7 +187,7 @@ impl Driver {
         let t0 = Instant::now();
         let dur = self.cfg.ladder_step;
         let deadline = t0 + dur;
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = mpsc::channel(users + 1);
         let flight = Arc::new(Flight {
             in_flight: AtomicU64::new(0),
             tx,
@@ -190,13 +202,21 @@ impl Driver {
                         break;
                     };
                     let rec = me.client.execute(&plan, &cancel).await;
-                    let _ = flight.tx.send(sample(&me.slos, &rec, t0));
+                    let _ = flight.tx.send(sample(&me.slos, &rec, t0)).await;
                 }
                 flight.in_flight.fetch_sub(1, Ordering::AcqRel);
             });
         }
-        tokio::time::sleep_until(deadline).await;
         let mut samples = Vec::new();
+        loop {
+            tokio::select! {
+                s = rx.recv() => match s {
+                    Some(s) => samples.push(s),
+                    None => break,
+                },
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
         self.drain(&flight, &mut rx, &cancel, &mut samples).await;
         level(users, &samples, dur.as_secs_f64())
     }

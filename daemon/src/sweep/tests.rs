@@ -44,7 +44,9 @@ fn model(knee: f64) -> impl FnMut(f64) -> std::future::Ready<SweepStep> {
 
 fn run(estimate: f64, knee: f64) -> (Vec<SweepStep>, SweepResult) {
     let cfg = SweepConfig::default();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(search(estimate, &cfg, model(knee)))
 }
 
@@ -69,7 +71,11 @@ fn an_underestimating_ladder_and_a_knee_below_the_first_step_are_both_found() {
     let (_, r) = run(50.0, 170.0);
     let cap = r.capacity.unwrap();
     assert!(cap <= 170.0 && (r.failed_at.unwrap() - cap) / r.failed_at.unwrap() <= 0.05);
-    assert!(r.notes.iter().any(|n| n.contains("underestimated")), "{:?}", r.notes);
+    assert!(
+        r.notes.iter().any(|n| n.contains("underestimated")),
+        "{:?}",
+        r.notes
+    );
     // The knee lies below the first step (27.5): halving finds a pass, then bisection.
     let (steps, r) = run(100.0, 9.0);
     assert!(steps[0].offered_rate > 9.0);

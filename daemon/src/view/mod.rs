@@ -7,8 +7,8 @@
 //! fetched from a network, so a report opens offline years later.
 
 pub mod html;
-pub mod sweep;
 mod series;
+pub mod sweep;
 
 use std::collections::BTreeMap;
 

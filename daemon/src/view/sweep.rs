@@ -79,7 +79,11 @@ impl Axes {
             o,
             r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"{}/>"#,
             d.join(" "),
-            if dash { r#" stroke-dasharray="5 4""# } else { "" }
+            if dash {
+                r#" stroke-dasharray="5 4""#
+            } else {
+                ""
+            }
         );
     }
 
@@ -93,7 +97,11 @@ impl Axes {
                 self.x(s.offered_rate),
                 self.y(v),
                 s.offered_rate,
-                if s.pass { "pass".to_string() } else { esc(&s.failed.join("; ")) }
+                if s.pass {
+                    "pass".to_string()
+                } else {
+                    esc(&s.failed.join("; "))
+                }
             );
         }
     }
@@ -110,19 +118,21 @@ fn chart(title: &str, body: &str) -> String {
 pub fn page(r: &SweepReport) -> String {
     let mut steps: Vec<&SweepStep> = r.steps.iter().collect();
     steps.sort_by(|a, b| a.offered_rate.total_cmp(&b.offered_rate));
-    let xmax = steps
-        .iter()
-        .map(|s| s.offered_rate)
-        .fold(1e-9, f64::max)
-        * 1.1;
+    let xmax = steps.iter().map(|s| s.offered_rate).fold(1e-9, f64::max) * 1.1;
     let capacity = |o: &mut String, a: &Axes| {
         if let Some(c) = r.result.capacity {
+            // The label on whichever side of the line has room.
+            let (dx, anchor) = if a.x(c) > W - 140.0 {
+                (-4.0, "end")
+            } else {
+                (4.0, "start")
+            };
             let _ = write!(
                 o,
-                r##"<line x1="{x:.1}" x2="{x:.1}" y1="{PAD_T}" y2="{:.1}" stroke="#0969da" stroke-dasharray="3 3"/><text x="{:.1}" y="{:.1}" class="tick" fill="#0969da">capacity {c:.2}</text>"##,
+                r##"<line x1="{x:.1}" x2="{x:.1}" y1="{PAD_T}" y2="{:.1}" stroke="#0969da" stroke-dasharray="3 3"/><text x="{:.1}" y="{:.1}" class="tick" fill="#0969da" text-anchor="{anchor}">capacity {c:.2}</text>"##,
                 H - PAD_B,
-                a.x(c) + 4.0,
-                PAD_T + 12.0,
+                a.x(c) + dx,
+                H - PAD_B - 8.0,
                 x = a.x(c)
             );
         }
@@ -168,11 +178,7 @@ pub fn page(r: &SweepReport) -> String {
     b.dots(&mut ach, &steps, |s| Some(s.achieved_rate));
     capacity(&mut ach, &b);
     // TTFT quantiles.
-    let tmax = steps
-        .iter()
-        .filter_map(|s| s.ttft.p99)
-        .fold(1e-6, f64::max)
-        * 1.1;
+    let tmax = steps.iter().filter_map(|s| s.ttft.p99).fold(1e-6, f64::max) * 1.1;
     let c = Axes { xmax, ymax: tmax };
     let mut ttft = String::new();
     c.frame(&mut ttft, "offered rate (req/s)", "TTFT (ms)", |v| {
