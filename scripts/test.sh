@@ -7,6 +7,7 @@
 #   - `prometheus-alertmanager` (amtool: the routing example), PyPI's `jsonnet` and `PyYAML` in
 #     target/tools-venv (renders the alerting mixin, checked against the committed rules)
 #   - Debian's `chromium` (headless: the live page and the HTML report checked in a browser)
+#   - `cargo-deb` (crates.io): the Debian package, built and installed into a scratch root
 #   - PyPI's `helm-python-sdk` in target/helm-venv: Helm v4's engine as a library (no helm
 #     binary is on the reachable registries), linting and rendering deploy/helm/llm-soak
 #   - llama.cpp's server (PyPI `xllamacpp`) and a tiny local model in target/llamacpp, for the
@@ -44,6 +45,10 @@ if [ ! -x target/helm-venv/bin/python ] || ! target/helm-venv/bin/python -c 'imp
   echo "==> installing helm-python-sdk (PyPI: Helm v4's engine as a library) into target/helm-venv"
   python3 -m venv target/helm-venv
   target/helm-venv/bin/pip install -q helm-python-sdk==0.2.2
+fi
+if ! cargo deb --version >/dev/null 2>&1; then
+  echo "==> installing cargo-deb (crates.io) for the Debian package test"
+  cargo install --locked --quiet cargo-deb --version 3.6.0
 fi
 scripts/setup-llamacpp.sh
 promtool --version | head -n 1

@@ -25,6 +25,7 @@ mod layout;
 mod lifecycle;
 mod modes;
 mod ordinary;
+mod package;
 mod pages;
 mod prometheus;
 mod rehearsal;

@@ -72,8 +72,8 @@ pub(super) fn gate(
     let has_slo =
         summary.all.slo.is_some() || summary.scenarios.iter().any(|(_, s)| s.slo.is_some());
     let context = format!(" in {}", path.display());
-    super::check_gate_scopes(&list, &scopes, summary.phases.len(), has_slo, &context)?;
-    let gates = super::build_gates(list, min_samples, baseline, "--baseline")?;
+    super::gates::check_gate_scopes(&list, &scopes, summary.phases.len(), has_slo, &context)?;
+    let gates = super::gates::build_gates(list, min_samples, baseline, "--baseline")?;
     let results = gates.judge(summary);
     let verdict = crate::report::worst(results.iter().map(|g| g.verdict));
     let judged = RunReport {

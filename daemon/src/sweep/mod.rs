@@ -102,6 +102,14 @@ pub async fn run(
                 async move {
                     let (data, stopped, series) = d.open(rate, i).await;
                     let mut s = judge::judge(&data, cfg, rate);
+                    if stopped == "overload" {
+                        // Stopped early because its queue ran away: a failure, however short
+                        // the judged part was.
+                        s.pass = false;
+                        s.failed.push(
+                            "overload: in-flight rose at every window end while completions fell 10% short of arrivals".into(),
+                        );
+                    }
                     s.stopped = stopped;
                     s.series = series;
                     progress(&step_line(&s));
