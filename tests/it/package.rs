@@ -53,36 +53,11 @@ fn ok(c: &mut Command) -> String {
     text
 }
 
-/// The completions and man page `cargo deb` packages, from the binary itself.
-fn generate_assets(bin: &Path) {
-    let dir = root().join("target/deb-assets");
-    std::fs::create_dir_all(&dir).unwrap();
-    for (shell, file) in [
-        ("bash", "llm-soak.bash"),
-        ("zsh", "_llm-soak"),
-        ("fish", "llm-soak.fish"),
-    ] {
-        let out = ok(Command::new(bin).args(["completions", shell]));
-        std::fs::write(dir.join(file), out).unwrap();
-    }
-    let man = Command::new(bin).arg("man").output().unwrap();
-    assert!(man.status.success());
-    let gz = Command::new("gzip")
-        .args(["-9n"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    gz.stdin.as_ref().unwrap().write_all(&man.stdout).unwrap();
-    let out = gz.wait_with_output().unwrap();
-    std::fs::write(dir.join("llm-soak.1.gz"), out.stdout).unwrap();
-}
-
 #[test]
 fn the_deb_installs_verifies_runs_and_purges_cleanly() {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_llm-soak"));
-    generate_assets(&bin);
+    // The completions and man page, as the release workflow makes them.
+    ok(Command::new(root().join("scripts/deb-assets.sh")).arg(&bin));
     let tmp = tempfile::tempdir().unwrap();
     let debs = tmp.path().join("deb");
     // The test binary (a debug build; cargo-deb warns that it prefers a release one).
