@@ -217,6 +217,30 @@ const RULES: &[(&str, &str)] = &[
     ),
     ("sleep", "a pause between commands"),
     (
+        "kubectl",
+        "a cluster operation (none here); what it creates is what the chart references, checked by helm::",
+    ),
+    (
+        "helm",
+        "helm::the_chart_lints_renders_validates_and_ships_the_rules renders the chart with these values offline (Helm v4's engine; no cluster here)",
+    ),
+    (
+        "sudo dpkg -i",
+        "package::the_deb_installs_verifies_runs_and_purges_cleanly installs the same .deb (into a scratch root)",
+    ),
+    (
+        "sudoedit",
+        "editing the installed config; package:: checks the installed one",
+    ),
+    (
+        "sudo systemctl",
+        "the installed unit passes systemd-analyze verify in package::; deploy:: checks the notify protocol",
+    ),
+    (
+        "docker run",
+        "no Docker engine here: release::the_image_is_multi_stage_non_root_and_minimal checks the image's Dockerfile",
+    ),
+    (
         "perf",
         "Linux perf, an external profiler (not installed in CI); the block's bench.py line runs as a dry run",
     ),

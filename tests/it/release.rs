@@ -64,26 +64,47 @@ fn the_release_tests_first_and_publishes_attested_images_and_packages() {
     assert_eq!(wf["on"]["push"]["tags"], serde_json::json!(["v*"]));
     let jobs = &wf["jobs"];
     let steps = |job: &str| jobs[job]["steps"].to_string();
-    assert!(steps("test").contains(".ci/run"), "the release runs CI's own tests");
+    assert!(
+        steps("test").contains(".ci/run"),
+        "the release runs CI's own tests"
+    );
     for job in ["image", "deb"] {
         assert_eq!(jobs[job]["needs"], "test", "{job} waits for the tests");
-        assert_eq!(jobs[job]["permissions"]["id-token"], "write", "{job}: attestations");
+        assert_eq!(
+            jobs[job]["permissions"]["id-token"], "write",
+            "{job}: attestations"
+        );
     }
     let image = steps("image");
     assert!(image.contains("linux/amd64,linux/arm64"), "{image}");
-    assert!(image.contains("mode=max") && image.contains("\"sbom\":true"), "{image}");
+    assert!(
+        image.contains("mode=max") && image.contains("\"sbom\":true"),
+        "{image}"
+    );
     assert!(image.contains("attest-build-provenance"), "{image}");
     let deb = steps("deb");
-    assert!(deb.contains("scripts/deb-assets.sh target/release/llm-soak"), "{deb}");
+    assert!(
+        deb.contains("scripts/deb-assets.sh target/release/llm-soak"),
+        "{deb}"
+    );
     assert!(deb.contains("cargo deb --no-build") && deb.contains("attest-build-provenance"));
     // The same cargo-deb the package test uses.
     let pin = "cargo-deb --version 3.6.0";
     assert!(deb.contains(pin));
     let test_sh = std::fs::read_to_string(root().join("scripts/test.sh")).unwrap();
-    assert!(test_sh.contains(pin), "scripts/test.sh pins another cargo-deb");
+    assert!(
+        test_sh.contains(pin),
+        "scripts/test.sh pins another cargo-deb"
+    );
     let arches = jobs["deb"]["strategy"]["matrix"]["include"].to_string();
-    assert!(arches.contains("amd64") && arches.contains("arm64"), "{arches}");
-    assert_eq!(jobs["publish"]["needs"], serde_json::json!(["image", "deb"]));
+    assert!(
+        arches.contains("amd64") && arches.contains("arm64"),
+        "{arches}"
+    );
+    assert_eq!(
+        jobs["publish"]["needs"],
+        serde_json::json!(["image", "deb"])
+    );
     assert!(steps("publish").contains("gh release create"));
 }
 
@@ -91,7 +112,11 @@ fn the_release_tests_first_and_publishes_attested_images_and_packages() {
 fn the_image_is_multi_stage_non_root_and_minimal() {
     let df = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
     let froms: Vec<&str> = df.lines().filter(|l| l.starts_with("FROM ")).collect();
-    assert_eq!(froms.len(), 2, "a build stage and a runtime stage: {froms:?}");
+    assert_eq!(
+        froms.len(),
+        2,
+        "a build stage and a runtime stage: {froms:?}"
+    );
     assert!(froms[0].contains(" AS build"), "{froms:?}");
     assert!(
         froms[1].contains("distroless/cc-debian12:nonroot"),
@@ -101,10 +126,16 @@ fn the_image_is_multi_stage_non_root_and_minimal() {
     assert!(df.contains("cargo build --release --locked"));
     assert!(df.contains("COPY --from=build /llm-soak /usr/bin/llm-soak"));
     let user = df.lines().find_map(|l| l.strip_prefix("USER ")).unwrap();
-    assert!(!user.starts_with('0') && !user.starts_with("root"), "USER {user}");
+    assert!(
+        !user.starts_with('0') && !user.starts_with("root"),
+        "USER {user}"
+    );
     assert!(df.contains("ENTRYPOINT [\"/usr/bin/llm-soak\"]"));
     // Every file the image copies from the context exists, and the context is kept small.
-    for l in df.lines().filter(|l| l.starts_with("COPY ") && !l.contains("--from")) {
+    for l in df
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
         let src = l.split_whitespace().nth(1).unwrap();
         if src != "." {
             assert!(root().join(src).exists(), "{src}");
