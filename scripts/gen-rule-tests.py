@@ -95,7 +95,7 @@ tests.append({"interval": "1m", "input_series": [
 # llm-soak-c (no end) fails its scrapes from 30 m (DaemonDown's case, not this one).
 def run(job, shard, inst, end, minutes, up_after=None):
     lab = f'job="{job}",instance="{inst}"'
-    out = [{"series": f'llmsoak_run_info{{{lab},llmsoak_run_id="r-{inst}",llmsoak_shard="{shard}"}}', "values": f"1x{minutes}"},
+    out = [{"series": f'llmsoak_run_info{{{lab},llmsoak_run_id="r-{inst}",llmsoak_shard="{shard}",llmsoak_tls_unverified="none"}}', "values": f"1x{minutes}"},
            {"series": f'llmsoak_run_planned_end_timestamp_seconds{{{lab}}}', "values": f"{end}x{minutes}"},
            {"series": f'llmsoak_run_shards{{{lab}}}', "values": f"{shard.split('/')[1]}x{minutes}"}]
     if up_after is not None:

@@ -106,7 +106,11 @@ fn assert_restricted(kind: &str, pod: &serde_json::Value) {
     for key in ["hostNetwork", "hostPID", "hostIPC"] {
         assert!(pod[key].is_null() || pod[key] == false, "{kind}: {key}");
     }
-    for c in pod["containers"].as_array().unwrap() {
+    let init = pod["initContainers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for c in pod["containers"].as_array().unwrap().iter().chain(&init) {
         let s = &c["securityContext"];
         assert_eq!(s["allowPrivilegeEscalation"], false, "{kind}: {s}");
         assert_eq!(
@@ -247,6 +251,21 @@ fn the_chart_lints_renders_validates_and_ships_the_rules() {
                 "{args}"
             );
             assert_eq!(job["spec"]["completions"], 8);
+            // The merge step waits beside the shards for all 8, then judges the gates.
+            let merge = manifests(&dir.join("merge.yaml")).remove(0);
+            let pod = &merge["spec"]["template"]["spec"];
+            let args = pod["initContainers"][0]["args"].to_string();
+            assert!(
+                args.contains("shard-7.json") && !args.contains("shard-8.json"),
+                "{args}"
+            );
+            assert!(args.contains("\"--wait\",\"32400s\""), "{args}");
+            let gate = pod["containers"][0]["args"].to_string();
+            assert!(
+                gate.starts_with("[\"gate\",\"/reports/all.json\"")
+                    && gate.contains("ttft.p95 < 2s"),
+                "{gate}"
+            );
         }
         if case == "existing-config" {
             let d = manifests(&dir.join("canary.yaml"));

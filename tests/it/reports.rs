@@ -3,6 +3,8 @@
 //! on the built-in target's real queueing — the real binary on 127.0.0.1 port 0.
 #![allow(clippy::unwrap_used)]
 
+use std::time::Duration;
+
 use crate::common::*;
 
 #[test]
@@ -167,4 +169,55 @@ fn slo_attainment_counts_failures_as_misses_and_gates() {
         .collect();
     assert_eq!(verdicts, ["pass", "breach", "pass"], "{gates:?}");
     assert!(out.contains("slo: attainment"), "{out}");
+}
+
+/// `merge --wait`: a merge step that starts beside the shards waits until every shard's report
+/// exists and is complete (not a checkpoint), and says what it waits for when it gives up.
+#[test]
+fn merge_waits_for_every_shard_to_complete() {
+    let (_sim, sim) = simulator(&["--ttft", "5ms", "--itl", "2ms"]);
+    let config = config_for(
+        sim,
+        "",
+        "arrival = \"constant\"\nmax_in_flight = 16\npreset = { name = \"steady\", rate = 10 }",
+        "input_tokens = 16\noutput_tokens = 4",
+    );
+    let (code, out, done) = bounded_run(&config, &["--duration", "2s"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(done["complete"], true);
+    let dir = tempfile::tempdir().unwrap();
+    let shard = dir.path().join("shard-0.json");
+    let all = dir.path().join("all.json");
+    let (s, a) = (shard.to_str().unwrap(), all.to_str().unwrap());
+    let merge = |wait: &str| {
+        std::process::Command::new(bin())
+            .args(["merge", s, "-o", a, "--wait", wait])
+            .output()
+            .unwrap()
+    };
+    // Not written yet, then only a checkpoint: exit 2, naming why.
+    let out = merge("1s");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not written yet"));
+    let mut checkpoint = done.clone();
+    checkpoint["complete"] = serde_json::json!(false);
+    std::fs::write(&shard, checkpoint.to_string()).unwrap();
+    let out = merge("1s");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a checkpoint"));
+    assert!(!all.exists());
+    // Started on the checkpoint, it merges the complete report once the shard writes it.
+    let mut waiting = Proc::spawn(&["merge", s, "-o", a, "--wait", "120s"]);
+    std::fs::write(&shard, done.to_string()).unwrap();
+    assert!(waiting.wait_exit(Duration::from_secs(60)).success());
+    let merged: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&all).unwrap()).unwrap();
+    assert_eq!(
+        merged["complete"], true,
+        "merged the checkpoint instead of waiting"
+    );
+    assert_eq!(
+        merged["summary"]["all"]["started"],
+        done["summary"]["all"]["started"]
+    );
 }

@@ -166,6 +166,11 @@ enum Command {
         shards: Vec<PathBuf>,
         #[arg(short, long)]
         output: PathBuf,
+        /// Wait up to this long for every shard's report to exist and be complete (shards still
+        /// running write checkpoints): a merge step that starts beside the shards (exit 2 if
+        /// one never completes).
+        #[arg(long, value_parser = parse_duration)]
+        wait: Option<Duration>,
     },
     /// Validate a configuration file; every problem is listed with its path.
     CheckConfig {
@@ -399,7 +404,11 @@ fn dispatch(command: Command) -> u8 {
             format,
             html.as_deref(),
         ),
-        Command::Merge { shards, output } => reports::merge(&shards, &output),
+        Command::Merge {
+            shards,
+            output,
+            wait,
+        } => reports::merge(&shards, &output, wait),
     };
     result.unwrap_or_else(|code| code)
 }

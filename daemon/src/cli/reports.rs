@@ -124,7 +124,47 @@ pub(super) fn compare(
 }
 
 /// `llm-soak merge SHARD.json... -o ALL.json`.
-pub(super) fn merge(shards: &[PathBuf], out: &Path) -> Result<u8, u8> {
+/// Wait up to `limit` for every shard's report to exist and be complete (a shard still running
+/// has written only checkpoints, or nothing yet); exit 2 when one never is.
+fn wait_complete(shards: &[PathBuf], limit: std::time::Duration) -> Result<(), u8> {
+    let deadline = std::time::Instant::now() + limit;
+    let mut last = String::new();
+    loop {
+        let pending: Vec<String> = shards
+            .iter()
+            .filter_map(|p| match RunReport::load(p) {
+                Ok(r) if r.complete => None,
+                Ok(_) => Some(format!("{} (a checkpoint: its run goes on)", p.display())),
+                Err(_) => Some(format!("{} (not written yet)", p.display())),
+            })
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let now = pending.join(", ");
+        if now != last {
+            eprintln!("merge: waiting for {now}");
+            last = now;
+        }
+        if std::time::Instant::now() >= deadline {
+            eprintln!(
+                "error: after {}, still waiting for {last}",
+                humantime::format_duration(limit)
+            );
+            return Err(exit::INSUFFICIENT_DATA);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(10).min(limit));
+    }
+}
+
+pub(super) fn merge(
+    shards: &[PathBuf],
+    out: &Path,
+    wait: Option<std::time::Duration>,
+) -> Result<u8, u8> {
+    if let Some(limit) = wait {
+        wait_complete(shards, limit)?;
+    }
     let mut reports = Vec::new();
     for p in shards {
         reports.push((p.display().to_string(), load(p)?));
