@@ -182,31 +182,8 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 
 /// `llm-soak run` for 2 s on `config` with `env`: (exit code, stderr, report).
 fn run(config: &str, env: &[(&str, &str)]) -> (Option<i32>, String, serde_json::Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "c.toml", config);
-    let report = dir.path().join("report.json");
-    let out = std::process::Command::new(bin())
-        .args([
-            "run",
-            "-c",
-            &path,
-            "--listen",
-            "127.0.0.1:0",
-            "--duration",
-            "2s",
-        ])
-        .args(["--report", report.to_str().unwrap()])
-        .envs(env.iter().copied())
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    let json = serde_json::from_str(&std::fs::read_to_string(&report).unwrap_or_default())
-        .unwrap_or_default();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        json,
-    )
+    let (code, _, stderr, report) = bounded_run_logged(config, &["--duration", "2s"], env);
+    (code, stderr, report)
 }
 
 fn target(name: &str, port: u16, extra: &str) -> String {

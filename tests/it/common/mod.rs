@@ -380,6 +380,16 @@ pub fn bounded_run_env(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> (Option<i32>, String, serde_json::Value) {
+    let (code, stdout, _, report) = bounded_run_logged(config, extra, env);
+    (code, stdout, report)
+}
+
+/// [`bounded_run_env`] keeping its log too: (exit code, stdout, stderr, report JSON or null).
+pub fn bounded_run_logged(
+    config: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Option<i32>, String, String, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");
     let report = dir.path().join("report.json");
@@ -405,6 +415,7 @@ pub fn bounded_run_env(
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
         json,
     )
 }
