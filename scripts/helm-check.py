@@ -5,7 +5,7 @@ over Helm's Go SDK: no helm binary, no cluster, offline), for tests/it/helm.rs:
     helm-check.py CHART OUT_DIR VALUES.yaml...
 
 For each values file: `helm lint --strict` (any error or warning fails), then `helm template`
-into OUT_DIR/<values name>/<template>.yaml. Then the values that must be refused are rendered
+into OUT_DIR/<values name>/<template>.yaml (and NOTES.txt). Then the values that must be refused are rendered
 and their errors checked. Prints one JSON line: {"linted": [...], "rendered": {...}, "refused": {...}}.
 """
 import json
@@ -32,7 +32,7 @@ def main() -> int:
             rendered = chart.render(values, name="soak-test", namespace="llm", is_install=True)
             files = []
             for path, text in sorted(rendered.items()):
-                if not text.strip() or path.endswith("NOTES.txt"):
+                if not text.strip():
                     continue
                 target = os.path.join(out_dir, name, os.path.basename(path))
                 os.makedirs(os.path.dirname(target), exist_ok=True)

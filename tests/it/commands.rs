@@ -481,6 +481,10 @@ fn short_form(
             .expect("a sweep names its config");
         let path = PathBuf::from(&args[i + 1]);
         let mut text = std::fs::read_to_string(&path).unwrap();
+        if !text.contains("[slo]") {
+            // A sweep judges an SLO: the README's `-c llm-soak.toml` is the user's, with one.
+            text.push_str("\n[slo]\nttft = \"2s\"\n");
+        }
         text.push_str(
             "\n[sweep]\nwindow = \"1s\"\nwarmup = \"1s\"\nmin_samples = 20\nmax_step = \"8s\"\n\
              ladder_step = \"1s\"\nladder_max = 4\ntolerance = 0.5\ndrain = \"5s\"\n",

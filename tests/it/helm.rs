@@ -177,6 +177,9 @@ fn the_chart_lints_renders_validates_and_ships_the_rules() {
         let mut core = Vec::new();
         for f in std::fs::read_dir(&dir).unwrap() {
             let path = f.unwrap().path();
+            if path.ends_with("NOTES.txt") {
+                continue;
+            }
             for (doc, raw) in documents(&path) {
                 let kind = doc["kind"].as_str().unwrap().to_string();
                 seen_kinds.insert(kind.clone());
@@ -265,6 +268,22 @@ fn the_chart_lints_renders_validates_and_ships_the_rules() {
                 gate.starts_with("[\"gate\",\"/reports/all.json\"")
                     && gate.contains("ttft.p95 < 2s"),
                 "{gate}"
+            );
+        }
+        if case == "canary" {
+            // The sidecar: its config rendered, and the container to add to the server's pod
+            // printed — Guaranteed-friendly, baseline-compatible, only the server's GPU.
+            let notes = std::fs::read_to_string(dir.join("NOTES.txt")).unwrap();
+            let block = notes.split("extraVolumes):\n").nth(1).unwrap();
+            let spec: serde_json::Value =
+                serde_yaml_ng::from_str(block.split("\n\n").next().unwrap()).unwrap();
+            let c = &spec["containers"][0];
+            assert_eq!(c["resources"]["requests"], c["resources"]["limits"], "{c}");
+            assert!(c["securityContext"]["capabilities"]["add"].is_null());
+            assert_eq!(c["env"][0]["value"], "1", "{c}");
+            assert_eq!(
+                spec["volumes"][0]["configMap"]["name"],
+                "soak-test-llm-soak-sidecar"
             );
         }
         if case == "existing-config" {

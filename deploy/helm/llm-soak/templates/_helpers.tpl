@@ -57,3 +57,31 @@ securityContext:
       key: {{ .Values.apiKey.key }}
 {{- end }}
 {{- end -}}
+
+{{/* The sidecar's container and volume, for the server's pod (printed in NOTES). */}}
+{{- define "llm-soak.sidecar" -}}
+containers:
+  - name: llm-soak-sidecar
+    image: {{ include "llm-soak.image" . }}
+    args: ["run", "-c", "/etc/llm-soak/canary-sidecar.toml"]
+    env:
+      - name: NVIDIA_VISIBLE_DEVICES
+        value: {{ .Values.sidecar.visibleDevices | quote }}
+      - name: NVIDIA_DRIVER_CAPABILITIES
+        value: utility
+    ports:
+      - name: http-metrics
+        containerPort: 9464
+    securityContext:
+      {{- toYaml .Values.securityContext | nindent 6 }}
+    resources:
+      {{- toYaml .Values.sidecar.resources | nindent 6 }}
+    volumeMounts:
+      - name: llm-soak-sidecar-config
+        mountPath: /etc/llm-soak
+        readOnly: true
+volumes:
+  - name: llm-soak-sidecar-config
+    configMap:
+      name: {{ include "llm-soak.fullname" . }}-sidecar
+{{- end -}}
