@@ -25,15 +25,16 @@ pub const OWNED: &[&str] = &[
     "max_output_tokens",
 ];
 
-/// Request fields a scenario key sets (`temperature = 0.7`): one place for each.
-pub const SCENARIO_KEYED: &[&str] = &[
-    "temperature",
-    "top_p",
-    "seed",
-    "stop",
-    "stop_sequences",
-    "ignore_eos",
-    "min_tokens",
+/// Request fields a scenario key sets (`temperature = 0.7`), with that key: one place for each.
+/// `stop` is sent as Anthropic's `stop_sequences` too.
+pub const SCENARIO_KEYED: &[(&str, &str)] = &[
+    ("temperature", "temperature"),
+    ("top_p", "top_p"),
+    ("seed", "seed"),
+    ("stop", "stop"),
+    ("stop_sequences", "stop"),
+    ("ignore_eos", "ignore_eos"),
+    ("min_tokens", "min_tokens"),
 ];
 
 /// JSON merged into every request of a scenario (top-level fields replace the built ones).

@@ -389,8 +389,8 @@ fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Op
     };
     let keyed: Vec<&str> = super::body::SCENARIO_KEYED
         .iter()
-        .copied()
-        .filter(|k| t.has(if *k == "stop_sequences" { "stop" } else { k }))
+        .filter(|(_, key)| t.has(key))
+        .map(|(field, _)| *field)
         .collect();
     let (body_v, override_v) = (t.get("extra_body"), t.get("extra_body_override"));
     let extra_body = super::body::walk(w, body_v, override_v.clone(), &keyed);

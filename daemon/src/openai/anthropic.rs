@@ -275,10 +275,7 @@ pub fn whole<'a>(body: &'a [u8], text: &mut String) -> Result<Step<'a>, serde_js
     let w: Whole<'a> = serde_json::from_slice(body)?;
     let mut content = ChunkContent::default();
     for b in &w.content {
-        let c = b.content(text);
-        content.token |= c.token;
-        content.answer |= c.answer;
-        content.reasoning |= c.reasoning;
+        content |= b.content(text);
     }
     let usage = w
         .usage

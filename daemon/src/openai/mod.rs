@@ -388,6 +388,15 @@ pub struct ChunkContent {
     pub reasoning: bool,
 }
 
+/// Everything two pieces of content carried (a whole answer's blocks, together).
+impl std::ops::BitOrAssign for ChunkContent {
+    fn bitor_assign(&mut self, other: ChunkContent) {
+        self.token |= other.token;
+        self.answer |= other.answer;
+        self.reasoning |= other.reasoning;
+    }
+}
+
 impl StreamChunk<'_> {
     /// Classify the chunk and append its answer/reasoning text to `text`.
     pub fn content(&self, text: &mut String) -> ChunkContent {

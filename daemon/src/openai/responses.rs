@@ -266,10 +266,7 @@ pub fn whole<'a>(body: &'a [u8], text: &mut String) -> Result<Step<'a>, serde_js
     let mut r: Response<'a> = serde_json::from_slice(body)?;
     let mut content = ChunkContent::default();
     for item in &r.output {
-        let c = item.content(text);
-        content.token |= c.token;
-        content.answer |= c.answer;
-        content.reasoning |= c.reasoning;
+        content |= item.content(text);
     }
     Ok(Step {
         content,

@@ -225,20 +225,29 @@ impl Driver {
 /// A record as a sample of a step that started at `t0`, judged by its scenario's SLO.
 fn sample(slos: &[Option<Slo>], rec: &RequestRecord, t0: Instant) -> Sample {
     let secs = |t: Instant| t.saturating_duration_since(t0).as_secs_f64();
-    let slo = slos.get(rec.scenario).copied().flatten();
+    let slo = slos
+        .get(rec.scenario)
+        .copied()
+        .flatten()
+        .unwrap_or_default();
     let ok = rec.outcome == Outcome::Success;
-    let miss = |bound: Slo| ok && bound.met(rec) == Some(false);
-    let (ttft, tpot, e2e) = slo.map_or((None, None, None), |s| (s.ttft, s.tpot, s.e2e));
+    // Each bound on its own, so a miss is attributed; met = succeeded and missed none.
+    let misses = |bound: Slo| ok && !bound.is_empty() && bound.met(rec) == Some(false);
     let only = |ttft, tpot, e2e| Slo { ttft, tpot, e2e };
+    let (miss_ttft, miss_tpot, miss_e2e) = (
+        misses(only(slo.ttft, None, None)),
+        misses(only(None, slo.tpot, None)),
+        misses(only(None, None, slo.e2e)),
+    );
     Sample {
         arrival: secs(rec.intended_at),
         end: secs(rec.end_at),
         lag: rec.schedule_lag().as_secs_f64(),
         failed: !ok,
-        met: ok && slo.is_none_or(|s| s.met(rec) == Some(true)),
-        miss_ttft: ttft.is_some() && miss(only(ttft, None, None)),
-        miss_tpot: tpot.is_some() && miss(only(None, tpot, None)),
-        miss_e2e: e2e.is_some() && miss(only(None, None, e2e)),
+        met: ok && !(miss_ttft || miss_tpot || miss_e2e),
+        miss_ttft,
+        miss_tpot,
+        miss_e2e,
         ttft: rec.ttft().map(|d| d.as_secs_f64()),
         tpot: rec.tpot().map(|d| d.as_secs_f64()),
         e2e: rec.e2e().as_secs_f64(),
