@@ -36,7 +36,7 @@ pub(crate) fn line(
         t.target_rate(),
         t.in_flight.load(Ordering::Relaxed),
         t.finished(Outcome::Success) + failed,
-        t.dropped.load(Ordering::Relaxed),
+        t.dropped(),
     )
 }
 

@@ -23,7 +23,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::time::Instant;
 
 use crate::metrics::catalogue as c;
-use crate::report::{Dist, Hdr, Summary, Trust, TrustVerdict};
+use crate::report::{Dist, DropCounts, Hdr, Summary, Trust, TrustVerdict};
 
 /// How often the timer expires.
 pub const PERIOD: Duration = Duration::from_millis(5);
@@ -156,7 +156,7 @@ impl Probe {
     pub fn assess(&self, summary: &Summary, keep: bool) -> Trust {
         let (lag, cpu) = self.reading();
         let load = Load {
-            dropped: summary.dropped,
+            drops: summary.drops,
             schedule_lag_p99: summary.all.latency.schedule_lag.p99,
         };
         verdict(&lag, cpu, load, keep)
@@ -171,8 +171,9 @@ impl Probe {
 /// What else the verdict weighs, from the run's summary.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Load {
-    /// Arrivals dropped (at `max_in_flight` or `max_sessions`) in the measured window.
-    pub dropped: u64,
+    /// Arrivals not sent in the measured window, by reason: only the capacity drops (at
+    /// `max_in_flight` or `max_sessions`) weigh in; a spent budget or a shutdown does not.
+    pub drops: DropCounts,
     /// p99 schedule lag of the open loop, seconds.
     pub schedule_lag_p99: Option<f64>,
 }
@@ -198,10 +199,19 @@ pub fn verdict(lag: &Hdr, cpu_cores: Option<f64>, load: Load, keep: bool) -> Tru
             "the daemon used {used:.2} of {n:.0} cores: it is short of CPU"
         ));
     }
-    if load.dropped > 0 {
+    let caps = [
+        (
+            load.drops.max_in_flight,
+            "the in-flight cap (load.max_in_flight)",
+        ),
+        (
+            load.drops.max_sessions,
+            "the sessions cap (load.max_sessions)",
+        ),
+    ];
+    for (n, cap) in caps.into_iter().filter(|(n, _)| *n > 0) {
         reasons.push(format!(
-            "{} arrivals dropped at the in-flight or sessions cap: the offered load was not sent",
-            load.dropped
+            "{n} arrivals dropped at {cap}: the offered load was not sent"
         ));
     }
     if let Some(l) = load.schedule_lag_p99.filter(|l| *l > MAX_SCHEDULE_LAG_P99) {
@@ -248,7 +258,10 @@ mod tests {
             &slow,
             Some(1000.0),
             Load {
-                dropped: 7,
+                drops: DropCounts {
+                    max_in_flight: 7,
+                    ..DropCounts::default()
+                },
                 schedule_lag_p99: Some(0.4),
             },
             true,
@@ -259,6 +272,39 @@ mod tests {
         assert_eq!(
             verdict(&Hdr::new(), None, Load::default(), false).verdict,
             TrustVerdict::Unknown
+        );
+    }
+
+    #[test]
+    fn a_spent_budget_or_a_shutdown_is_not_a_drop_and_each_cap_is_named_alone() {
+        let mut lag = Hdr::new();
+        for _ in 0..100 {
+            lag.record(Duration::from_micros(300));
+        }
+        let by_design = Load {
+            drops: DropCounts {
+                budget: 256,
+                shutting_down: 3,
+                ..DropCounts::default()
+            },
+            schedule_lag_p99: None,
+        };
+        let t = verdict(&lag, Some(0.1), by_design, false);
+        assert_eq!(t.verdict, TrustVerdict::Trustworthy, "{:?}", t.reasons);
+        let sessions = Load {
+            drops: DropCounts {
+                max_sessions: 2,
+                budget: 9,
+                ..DropCounts::default()
+            },
+            schedule_lag_p99: None,
+        };
+        let t = verdict(&lag, Some(0.1), sessions, false);
+        assert_eq!(t.verdict, TrustVerdict::ClientLimited);
+        assert_eq!(
+            t.reasons,
+            vec!["2 arrivals dropped at the sessions cap (load.max_sessions): the offered load was not sent".to_string()],
+            "names only what it counted"
         );
     }
 

@@ -354,6 +354,69 @@ fn a_closed_loop_holds_its_users_concurrency() {
 }
 
 #[test]
+fn a_budget_spent_is_not_a_drop_but_the_in_flight_cap_is() {
+    let (_sim, sim_addr) = simulator(&["--ttft", "5ms", "--itl", "2ms"]);
+    // Issue #25's shape, scaled down: a user ramp ending in a budget. Each user finds the budget
+    // spent once; none of that is offered load that was not sent.
+    let closed = format!(
+        "[[target]]\nname = \"sim\"\nbase_url = \"http://{sim_addr}\"\nmodel = \"llm-soak-sim\"\n\
+         [load]\nmode = \"closed\"\nusers = {{ from = 1, to = 32, over = \"1s\" }}\n\
+         budget = {{ max_requests = 96 }}\n\
+         [[scenario]]\nname = \"s1\"\ninput_tokens = 16\noutput_tokens = 4\n"
+    );
+    let (code, stdout, report) = bounded_run(&closed, &["--duration", "60s"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    let r = &report["requests"];
+    assert_eq!(r["started"], 96, "{report}");
+    assert_eq!(r["dropped"], 0, "{report}");
+    assert!(r["drops"]["budget"].as_u64().unwrap() >= 1, "{report}");
+    let s = &report["summary"];
+    assert_eq!(
+        (s["dropped"].as_u64(), s["drop_rate"].as_f64()),
+        (Some(0), Some(0.0))
+    );
+    let reasons = s["trust"]["reasons"].as_array().unwrap();
+    assert!(
+        reasons
+            .iter()
+            .all(|r| !r.as_str().unwrap().contains("dropped")),
+        "a spent budget is not a capacity drop: {reasons:?}"
+    );
+    assert!(
+        stdout.contains("dropped 0, not sent by design budget"),
+        "{stdout}"
+    );
+    // A drop_rate gate passes the healthy budgeted run.
+    let (code, stdout, _) =
+        bounded_run(&closed, &["--duration", "60s", "--gate", "drop_rate < 1%"]);
+    assert_eq!(code, Some(0), "{stdout}");
+
+    // The real cap: one request in flight at most, arrivals far faster than a request takes.
+    let (_slow, slow_addr) = simulator(&["--ttft", "300ms", "--itl", "10ms"]);
+    let capped = config_for(
+        slow_addr,
+        "",
+        "arrival = \"constant\"\nmax_in_flight = 1\n[[load.phases]]\nkind = \"steady\"\nrate = 20\nduration = \"1s\"",
+        "input_tokens = 16\noutput_tokens = 4",
+    );
+    let (code, stdout, report) = bounded_run(&capped, &["--duration", "30s"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    let s = &report["summary"];
+    assert!(s["dropped"].as_u64().unwrap() > 5, "{report}");
+    assert_eq!(s["drops"]["max_in_flight"], s["dropped"]);
+    assert_eq!(s["trust"]["verdict"], "client_limited", "{report}");
+    let reasons = s["trust"]["reasons"].to_string();
+    assert!(
+        reasons.contains("dropped at the in-flight cap (load.max_in_flight)"),
+        "{reasons}"
+    );
+    assert!(
+        !reasons.contains("sessions"),
+        "names only what it counted: {reasons}"
+    );
+}
+
+#[test]
 fn reload_applies_a_new_rate_and_keeps_the_running_config_on_errors() {
     let (_sim, sim_addr) = simulator(&["--ttft", "5ms", "--itl", "2ms"]);
     let config = |rate: &str| {

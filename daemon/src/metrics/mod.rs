@@ -37,8 +37,9 @@ pub use summary::SummarySink;
 pub trait Sink: Send + Sync + std::fmt::Debug {
     /// Request scope `scope` was started at `at`.
     fn started(&self, _scope: usize, _at: Instant) {}
-    /// An arrival was dropped at `at`.
-    fn dropped(&self, _at: Instant) {}
+    /// An arrival was not sent at `at`, for `reason` (capacity or not:
+    /// [`DropReason::is_capacity`]).
+    fn dropped(&self, _at: Instant, _reason: DropReason) {}
     /// A request finished (any outcome).
     fn finished(&self, rec: &RequestRecord);
 }
@@ -48,7 +49,8 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
 pub struct Totals {
     pub started: AtomicU64,
     pub in_flight: AtomicI64,
-    pub dropped: AtomicU64,
+    /// Arrivals not sent, indexed like [`DropReason::ALL`].
+    pub dropped_by: [AtomicU64; 4],
     /// Indexed like [`Outcome::ALL`].
     pub finished: [AtomicU64; 4],
     /// f64 bits of the offered rate.
@@ -68,11 +70,31 @@ impl Totals {
     pub fn started(&self) -> u64 {
         self.started.load(Ordering::Relaxed)
     }
+    /// Arrivals dropped for want of capacity (the in-flight or sessions cap).
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.drops().capacity()
+    }
+    /// Arrivals not sent for `reason`.
+    pub fn dropped_for(&self, reason: DropReason) -> u64 {
+        self.dropped_by[reason as usize].load(Ordering::Relaxed)
+    }
+    /// Arrivals not sent, by reason.
+    pub fn drops(&self) -> crate::report::DropCounts {
+        drop_counts(&self.dropped_by)
     }
     pub fn in_flight(&self) -> i64 {
         self.in_flight.load(Ordering::Relaxed)
+    }
+}
+
+/// Counters indexed like [`DropReason::ALL`] as the report's typed counts.
+pub(crate) fn drop_counts(by: &[AtomicU64; 4]) -> crate::report::DropCounts {
+    let n = |r: DropReason| by[r as usize].load(Ordering::Relaxed);
+    crate::report::DropCounts {
+        max_in_flight: n(DropReason::MaxInFlight),
+        max_sessions: n(DropReason::MaxSessions),
+        budget: n(DropReason::Budget),
+        shutting_down: n(DropReason::ShuttingDown),
     }
 }
 
@@ -161,9 +183,9 @@ impl Recorder {
     pub fn dropped(&self, reason: DropReason) {
         let now = Instant::now();
         self.load.dropped(reason);
-        self.totals.dropped.fetch_add(1, Ordering::Relaxed);
+        self.totals.dropped_by[reason as usize].fetch_add(1, Ordering::Relaxed);
         for s in &self.sinks {
-            s.dropped(now);
+            s.dropped(now, reason);
         }
     }
 

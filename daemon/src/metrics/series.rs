@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::Sink;
+use super::catalogue::DropReason;
 use crate::record::{ErrorType, Outcome, Quantity, RequestRecord};
 use crate::report::series::{
     Event, EventKind, Gauges, Point, ScopePoint, Series, WINDOW_DIGITS, WindowDist, WindowLatency,
@@ -337,8 +338,11 @@ impl Sink for SeriesSink {
         }
     }
 
-    fn dropped(&self, _at: Instant) {
-        self.dropped.fetch_add(1, Ordering::Relaxed);
+    fn dropped(&self, _at: Instant, reason: DropReason) {
+        // A window's drops are offered load that was not sent; a spent budget is not.
+        if reason.is_capacity() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn finished(&self, rec: &RequestRecord) {

@@ -1,6 +1,7 @@
 //! Exact run summaries for reports and CI gates: per scenario, per phase and overall, exact HDR
 //! histograms ([`Hdr`]) of every latency [`Quantity`] of the successful requests, plus outcome,
-//! error-type and token counts, arrivals started and dropped. Requests sent before the end of the
+//! error-type and token counts, arrivals started and dropped (capacity drops apart from those
+//! not sent by design: a spent budget, a shutdown). Requests sent before the end of the
 //! warm-up are left out. Bounded memory: fixed-size histograms and counters per scope, no
 //! samples.
 //!
@@ -16,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::time::Instant;
 
 use super::Sink;
+use super::catalogue::DropReason;
 use super::recovery::{Timeline, Tracker};
 use crate::config::slo::Slo;
 use crate::record::{ErrorType, Outcome, Quantity, RequestRecord};
@@ -129,7 +131,8 @@ pub struct SummarySink {
     /// the requests of the phase that have finished.
     phases: Mutex<Vec<ScopeSummary>>,
     phase_names: Vec<String>,
-    dropped: AtomicU64,
+    /// Arrivals not sent after the warm-up, indexed like `DropReason::ALL`.
+    dropped_by: [AtomicU64; 4],
     /// Spike recovery, when the shape has spike phases.
     spikes: Mutex<Option<Tracker>>,
     /// Each request scope's SLO (`None`: not judged).
@@ -151,7 +154,7 @@ impl SummarySink {
             overall: Mutex::default(),
             phases: Mutex::new(vec![ScopeSummary::default(); phase_names.len()]),
             phase_names,
-            dropped: AtomicU64::new(0),
+            dropped_by: Default::default(),
             spikes: Mutex::new(None),
             slos: Vec::new(),
         }
@@ -185,9 +188,9 @@ impl SummarySink {
         }
     }
 
-    /// Arrivals dropped after the warm-up.
+    /// Arrivals dropped for want of capacity after the warm-up.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        super::drop_counts(&self.dropped_by).capacity()
     }
 
     /// A quantile of one quantity over all the soak's requests so far (the progress line),
@@ -201,13 +204,15 @@ impl SummarySink {
     /// status API leaves them out).
     pub fn report(&self, seconds: f64, phase_seconds: &[f64], histograms: bool) -> report::Summary {
         let all = lock(&self.overall).clone();
-        let dropped = self.dropped();
+        let drops = super::drop_counts(&self.dropped_by);
+        let dropped = drops.capacity();
         let offered = all.started + dropped;
         let phases = lock(&self.phases).clone();
         report::Summary {
             measured_seconds: seconds,
             dropped,
             drop_rate: (offered > 0).then(|| dropped as f64 / offered as f64),
+            drops,
             all: all.report(seconds, histograms),
             scenarios: self
                 .names
@@ -246,9 +251,9 @@ impl Sink for SummarySink {
         }
     }
 
-    fn dropped(&self, at: Instant) {
+    fn dropped(&self, at: Instant, reason: DropReason) {
         if self.counts(at) {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.dropped_by[reason as usize].fetch_add(1, Ordering::Relaxed);
         }
     }
 

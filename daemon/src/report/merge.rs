@@ -257,6 +257,9 @@ pub fn merge(reports: &[(String, RunReport)]) -> Result<RunReport, MergeError> {
             .fold(0.0, f64::max),
         dropped,
         drop_rate: (offered > 0).then(|| dropped as f64 / offered as f64),
+        drops: summaries
+            .iter()
+            .fold(super::DropCounts::default(), |n, (_, s)| n.plus(s.drops)),
         all,
         scenarios: s0
             .scenarios
@@ -281,6 +284,7 @@ pub fn merge(reports: &[(String, RunReport)]) -> Result<RunReport, MergeError> {
     for (_, r) in reports {
         requests.started += r.requests.started;
         requests.dropped += r.requests.dropped;
+        requests.drops = requests.drops.plus(r.requests.drops);
         for o in crate::record::Outcome::ALL {
             requests.finished.add(o, r.requests.finished.get(o));
         }

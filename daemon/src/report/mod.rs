@@ -8,7 +8,9 @@
 //!
 //! Schema history: version 1 added `schema_version` and the `hdr` histograms to the fields of
 //! the unversioned (0) reports, which are still read (without histograms); version 2 added the
-//! run's time series ([`series`]) and `config`, the run's config with its secrets redacted.
+//! run's time series ([`series`]) and `config`, the run's config with its secrets redacted;
+//! version 3 split the arrivals not sent by reason (`drops`) and keeps a spent budget and a
+//! shutdown out of `dropped` and `drop_rate`, which now count capacity drops only.
 
 pub mod hdr;
 pub mod merge;
@@ -25,7 +27,7 @@ use crate::record::{ErrorType, Outcome, Quantity, Stat};
 pub use hdr::Hdr;
 
 /// The version of the report document this build writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The signal that ended a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,8 +108,62 @@ impl Outcomes {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Requests {
     pub started: u64,
+    /// Arrivals dropped for want of capacity (`max_in_flight`, `max_sessions`): offered load
+    /// that was not sent. (Reports before schema version 3 counted budget and shutdown here.)
     pub dropped: u64,
+    /// Arrivals not sent, by reason (from schema version 3).
+    #[serde(default)]
+    pub drops: DropCounts,
     pub finished: Outcomes,
+}
+
+/// Arrivals not sent, by reason. Only the in-flight and sessions caps are capacity drops (load
+/// offered and not sent); a spent budget (each closed-loop user that finds it spent, each
+/// arrival after it) and a run shutting down are not sent by design, and are kept out of
+/// `dropped`, `drop_rate`, the drop gates and the client's self-check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropCounts {
+    pub max_in_flight: u64,
+    pub max_sessions: u64,
+    pub budget: u64,
+    pub shutting_down: u64,
+}
+
+impl DropCounts {
+    /// Capacity drops: the offered load that was not sent.
+    pub fn capacity(&self) -> u64 {
+        self.max_in_flight + self.max_sessions
+    }
+
+    /// Not sent by design: budget spent, shutting down.
+    pub fn by_design(&self) -> u64 {
+        self.budget + self.shutting_down
+    }
+
+    /// The sum of two counts (merging shards).
+    pub fn plus(self, o: DropCounts) -> DropCounts {
+        DropCounts {
+            max_in_flight: self.max_in_flight + o.max_in_flight,
+            max_sessions: self.max_sessions + o.max_sessions,
+            budget: self.budget + o.budget,
+            shutting_down: self.shutting_down + o.shutting_down,
+        }
+    }
+
+    /// The non-zero counts by reason, e.g. `max_in_flight 3, budget 256` (empty: none).
+    pub fn describe(&self, capacity: bool) -> String {
+        let all = [
+            ("max_in_flight", self.max_in_flight, true),
+            ("max_sessions", self.max_sessions, true),
+            ("budget", self.budget, false),
+            ("shutting_down", self.shutting_down, false),
+        ];
+        all.iter()
+            .filter(|(_, n, c)| *n > 0 && *c == capacity)
+            .map(|(k, n, _)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// One latency quantity's distribution over a scope: statistics in seconds and, from schema
@@ -329,9 +385,14 @@ pub struct Trust {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub measured_seconds: f64,
+    /// Arrivals dropped for want of capacity (the in-flight or sessions cap).
     pub dropped: u64,
-    /// Dropped share of all arrivals.
+    /// Dropped share of the offered arrivals (started + dropped; [`NotSent`] is not offered).
     pub drop_rate: Option<f64>,
+    /// Arrivals not sent, by reason (from schema version 3); only the capacity reasons are in
+    /// `dropped` and `drop_rate`.
+    #[serde(default)]
+    pub drops: DropCounts,
     /// The soak's own requests (the canary's are kept out).
     pub all: Scope,
     /// By scenario name, in the config's order (a JSON object).
@@ -613,6 +674,7 @@ pub(crate) mod testing {
             measured_seconds: seconds,
             dropped: 0,
             drop_rate: Some(0.0),
+            drops: DropCounts::default(),
             all: scenarios
                 .first()
                 .map(|(_, s)| s.clone())

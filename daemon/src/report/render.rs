@@ -27,6 +27,14 @@ pub(super) fn report(r: &RunReport) -> String {
         r.requests.started,
         r.requests.dropped,
     );
+    let caps = r.requests.drops.describe(true);
+    if !caps.is_empty() {
+        let _ = write!(out, " ({caps})");
+    }
+    let by_design = r.requests.drops.describe(false);
+    if !by_design.is_empty() {
+        let _ = write!(out, ", not sent by design {by_design}");
+    }
     for o in Outcome::ALL {
         let _ = write!(out, ", {} {}", o.as_str(), r.requests.finished.get(o));
     }

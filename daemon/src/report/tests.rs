@@ -32,6 +32,7 @@ fn report() -> RunReport {
         requests: Requests {
             started: 50,
             dropped: 0,
+            drops: DropCounts::default(),
             finished: Outcomes {
                 success: 42,
                 error: 8,
@@ -99,6 +100,7 @@ fn the_fields_of_the_unversioned_schema_are_all_there() {
             "all",
             "drop_rate",
             "dropped",
+            "drops",
             "measured_seconds",
             "phases",
             "scenarios",

@@ -156,6 +156,7 @@ impl ReportSource {
             requests: Requests {
                 started: t.started(),
                 dropped: t.dropped(),
+                drops: t.drops(),
                 finished,
             },
             summary,

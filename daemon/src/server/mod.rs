@@ -129,7 +129,10 @@ pub(crate) struct RequestStatus {
     pub in_flight: i64,
     pub finished: u64,
     pub by_outcome: Outcomes,
+    /// Dropped for want of capacity.
     pub dropped: u64,
+    /// Not sent, by reason (capacity or by design).
+    pub drops: crate::report::DropCounts,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -229,6 +232,7 @@ impl Status {
                 finished: by_outcome.total(),
                 by_outcome,
                 dropped: t.dropped(),
+                drops: t.drops(),
             },
             request_log: src.request_log.as_ref().map(|l| LogStatus {
                 written: l.written.load(Ordering::Relaxed),

@@ -495,10 +495,11 @@ pub const ALL: &[Instrument] = &[
     BASELINE_SAMPLES,
 ];
 
-/// Drop reasons (label `reason` of `llmsoak_schedule_dropped_total`).
+/// Drop reasons (label `reason` of `llmsoak_schedule_dropped_total`); the discriminants index
+/// [`DropReason::ALL`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
-    MaxInFlight,
+    MaxInFlight = 0,
     /// `load.max_sessions` multi-turn sessions were already in flight.
     MaxSessions,
     Budget,
@@ -520,5 +521,13 @@ impl DropReason {
             DropReason::Budget => "budget",
             DropReason::ShuttingDown => "shutting_down",
         }
+    }
+
+    /// Whether this drop means the offered load was not sent for want of capacity (the
+    /// in-flight or sessions cap). A spent budget or a run shutting down is not a capacity
+    /// drop: nothing was offered that the run meant to send, so it stays out of `dropped`,
+    /// `drop_rate`, the drop gates and the client's self-check.
+    pub fn is_capacity(self) -> bool {
+        matches!(self, DropReason::MaxInFlight | DropReason::MaxSessions)
     }
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::metrics::catalogue::DropReason;
 use crate::record::test_record;
 
 fn sink(step: Duration) -> SeriesSink {
@@ -35,7 +36,9 @@ async fn a_window_counts_its_requests_per_scope_and_keeps_the_canary_out_of_all(
     probe.scenario = 1;
     s.started(1, Instant::now());
     s.finished(&probe);
-    s.dropped(Instant::now());
+    s.dropped(Instant::now(), DropReason::MaxInFlight);
+    // A spent budget is not a drop of the window.
+    s.dropped(Instant::now(), DropReason::Budget);
     tokio::time::advance(STEP).await;
     s.roll(Instant::now(), Gauges::default(), Some(0));
     s.event(Instant::now(), EventKind::Phase, "phase 1 (spike)");
