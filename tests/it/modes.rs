@@ -316,6 +316,81 @@ fn the_canary_flips_to_failing_and_back_and_stops_its_success_clock() {
     );
 }
 
+/// A canary-only config against `addr` with a 1 s probe timeout, on a target whose own timeouts
+/// are an hour: only `canary.timeout` can end a hung probe in time.
+fn hung_canary_config(addr: std::net::SocketAddr) -> String {
+    format!(
+        "[[target]]\nname = \"sim\"\nbase_url = \"http://{addr}\"\nmodel = \"llm-soak-sim\"\n\
+         request_timeout = \"1h\"\nidle_timeout = \"1h\"\n\
+         [canary]\ninterval = \"500ms\"\ntimeout = \"1s\"\nmax_tokens = 8\n"
+    )
+}
+
+/// Waits until the canary has counted `n` failed probes, then checks each was counted once,
+/// as check `timeout` and as a request that timed out (never `cancelled` or a success).
+fn assert_probes_time_out(addr: std::net::SocketAddr, n: f64) {
+    let failures = |s: &[Sample]| sum(s, "llmsoak_canary_probes_total", &[("outcome", "failure")]);
+    let s = eventually("failed probes", Duration::from_secs(60), || {
+        let (_, s) = scrape(addr);
+        (failures(&s) >= n).then_some(s)
+    });
+    let failed = failures(&s);
+    assert_eq!(
+        sum(&s, "llmsoak_canary_probes_total", &[("outcome", "success")]),
+        0.0
+    );
+    assert_eq!(sum(&s, "llmsoak_canary_success", &[]), 0.0);
+    let timeouts = sum(
+        &s,
+        "llmsoak_canary_check_failures_total",
+        &[("check", "timeout")],
+    );
+    let checks = sum(&s, "llmsoak_canary_check_failures_total", &[]);
+    // A scrape may fall between a probe's two counters: at most one apart, never counted twice.
+    assert!(
+        (timeouts - failed).abs() <= 1.0 && checks == timeouts,
+        "{failed} failures, {timeouts} timeout checks, {checks} checks"
+    );
+    let timed_out = sum(
+        &s,
+        "llmsoak_requests_total",
+        &[("llmsoak_scenario", "canary"), ("outcome", "timeout")],
+    );
+    assert!(timed_out >= n, "{timed_out}");
+    assert_eq!(
+        sum(
+            &s,
+            "llmsoak_requests_total",
+            &[("llmsoak_scenario", "canary"), ("outcome", "cancelled")]
+        ),
+        0.0
+    );
+}
+
+#[test]
+fn the_canary_fails_a_stalled_stream_within_its_timeout() {
+    // Every stream stops halfway for an hour: the probe has its first token, then nothing.
+    let (_sim, sim_addr) = simulator(&[
+        "--ttft",
+        "5ms",
+        "--itl",
+        "2ms",
+        "--stall-rate",
+        "1.0",
+        "--stall-for",
+        "1h",
+    ]);
+    let (_p, addr, _dir) = daemon(&hung_canary_config(sim_addr), &[]);
+    assert_probes_time_out(addr, 3.0);
+}
+
+#[test]
+fn the_canary_fails_a_server_that_never_answers_within_its_timeout() {
+    // Accepts, reads, never answers: no first token, no status.
+    let (_p, addr, _dir) = daemon(&hung_canary_config(black_hole()), &[]);
+    assert_probes_time_out(addr, 3.0);
+}
+
 #[test]
 fn a_closed_loop_holds_its_users_concurrency() {
     let (_sim, sim_addr) = simulator(&[

@@ -104,14 +104,20 @@ impl Client {
         };
         let model = config.targets[c.target.index].model.clone();
         let routes = vec![(c.target.index, c.endpoint, model, true)];
-        Self::build(
+        let mut client = Self::build(
             config,
             tokenizers,
             credentials,
             routes,
             config.scenarios.len(),
-        )
-        .map(Some)
+        )?;
+        // Each probe ends within `canary.timeout`: before the first token and between tokens.
+        for tc in &mut client.targets {
+            tc.target.request_timeout = tc.target.request_timeout.min(c.timeout);
+            tc.target.first_token_timeout = tc.target.first_token_timeout.min(c.timeout);
+            tc.target.idle_timeout = tc.target.idle_timeout.min(c.timeout);
+        }
+        Ok(Some(client))
     }
 
     fn build(
@@ -369,6 +375,26 @@ fn streamed_tokens(u: &crate::openai::Usage, reasoning_streamed: bool) -> (u64, 
     let reasoning = u.reasoning_tokens().unwrap_or(0).min(u.completion_tokens);
     let hidden = if reasoning_streamed { 0 } else { reasoning };
     (u.completion_tokens - hidden, hidden)
+}
+
+/// At most `max` characters of `bytes` (lossy UTF-8) on one line: control characters escaped,
+/// `…` when cut. For logs: a server's error body, a wrong answer.
+pub fn excerpt(bytes: &[u8], max: usize) -> String {
+    let limit = bytes.len().min(max.saturating_mul(4));
+    let text = String::from_utf8_lossy(&bytes[..limit]);
+    let mut out = String::with_capacity(max.min(text.len()) + 3);
+    let mut chars = text.chars();
+    for ch in chars.by_ref().take(max) {
+        if ch.is_control() {
+            out.extend(ch.escape_default());
+        } else {
+            out.push(ch);
+        }
+    }
+    if chars.next().is_some() || limit < bytes.len() {
+        out.push('…');
+    }
+    out
 }
 
 fn build_target(

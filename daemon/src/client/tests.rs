@@ -457,3 +457,13 @@ fn error_codes_map_to_the_class_their_server_means() {
     assert_eq!(reader::classify(&e, Some("generation")), ErrorType::Http5xx);
     assert_eq!(reader::classify(&e, None), ErrorType::Http5xx);
 }
+
+#[test]
+fn an_excerpt_is_bounded_on_one_line_and_says_when_it_was_cut() {
+    assert_eq!(super::excerpt(b"not found", 200), "not found");
+    assert_eq!(super::excerpt(b"a\nb\tc", 200), "a\\nb\\tc");
+    assert_eq!(super::excerpt("ééééé".as_bytes(), 3), "ééé…");
+    assert_eq!(super::excerpt(&[b'x'; 10_000], 5), "xxxxx…");
+    assert_eq!(super::excerpt(&[0xff, b'a'], 5), "\u{fffd}a");
+    assert_eq!(super::excerpt(b"", 5), "");
+}

@@ -37,9 +37,11 @@ pub struct Canary {
     pub endpoint: Endpoint,
     #[serde(serialize_with = "ser_duration")]
     pub interval: Duration,
-    /// How long one probe may take (default: `interval`, capped by the target's
-    /// `request_timeout`). Probes go out on the fixed schedule whether or not earlier ones are
-    /// still running, so an outage does not slow the probe rate.
+    /// How long one probe may take (default: `interval`): the canary's client caps the target's
+    /// `request_timeout`, `first_token_timeout` and `idle_timeout` at it, so a probe with no
+    /// first token, or no next one, fails with check `timeout` within it. Probes go out on the
+    /// fixed schedule whether or not earlier ones are still running, so an outage does not slow
+    /// the probe rate.
     #[serde(serialize_with = "ser_duration")]
     pub timeout: Duration,
     pub prompt: String,

@@ -8,7 +8,7 @@ use opentelemetry::metrics::{Counter, Gauge, Meter};
 use super::catalogue as c;
 
 /// The canary's checks (label `check` of `llmsoak_canary_check_failures_total`).
-pub const CHECKS: [&str; 5] = ["status", "stream", "usage", "tokens", "answer"];
+pub const CHECKS: [&str; 6] = ["status", "timeout", "stream", "usage", "tokens", "answer"];
 
 /// The canary's instruments.
 #[derive(Debug)]

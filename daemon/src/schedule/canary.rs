@@ -82,6 +82,9 @@ impl CanaryProbe {
         use ErrorType::*;
         match rec.error_type {
             Some(Connect | Http4xx | Http429 | Http5xx | Redirect) => return vec!["status"],
+            // No first token, or no next one, within `canary.timeout` (or the target's own
+            // tighter first-token, idle or request timeout): the hung backend the canary is for.
+            Some(Timeout | Stall) => return vec!["timeout"],
             Some(_) => return vec!["stream"],
             None => {}
         }
@@ -136,13 +139,36 @@ impl CanaryProbe {
                 }
                 let failed = probe.failed_checks(&rec);
                 if !failed.is_empty() {
-                    tracing::warn!(seq = rec.seq, checks = ?failed, error_type = ?rec.error_type.map(ErrorType::as_str), "canary probe failed");
+                    probe.log_failure(&rec, &failed);
                 }
                 let now = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0.0, |d| d.as_secs_f64());
                 instruments.probe(&failed, now);
             });
+        }
+    }
+
+    /// One warning per failed probe: the checks, the error class, the status and — when the
+    /// answer was wrong — a bounded excerpt of the answer and the pattern it missed.
+    fn log_failure(&self, rec: &RequestRecord, failed: &[&'static str]) {
+        let checks = failed.join(",");
+        let error_type = rec.error_type.map_or("none", ErrorType::as_str);
+        let status = rec.status.unwrap_or(0);
+        if failed.contains(&"answer") {
+            let answer = rec.answer_text.as_deref().unwrap_or_default();
+            let excerpt = crate::client::excerpt(answer.as_bytes(), 200);
+            let expect = self.canary.expect.as_deref().unwrap_or_default();
+            tracing::warn!(seq = rec.seq, checks, error_type, status, answer = %excerpt, expect, "canary probe failed");
+        } else {
+            tracing::warn!(
+                seq = rec.seq,
+                checks,
+                error_type,
+                status,
+                output_tokens = rec.output_tokens,
+                "canary probe failed"
+            );
         }
     }
 

@@ -304,7 +304,7 @@ pub const CANARY_CHECK_FAILURES: Instrument = inst(
     "llmsoak_canary_check_failures_total",
     Counter,
     "{probe}",
-    "Canary checks that failed, by check (status, stream, usage, tokens, answer).",
+    "Canary checks that failed, by check (status, timeout, stream, usage, tokens, answer).",
     &[],
     &["check"],
 );
