@@ -120,7 +120,7 @@ fn the_sweep_finds_the_simulators_knee_within_its_tolerance() {
             out.contains("capacity:") && err.contains("ladder 1 users"),
             "{out}\n{err}"
         );
-        assert!(html.contains("<svg") && html.contains(&format!("Capacity {cap:.2} req/s")));
+        assert!(html.contains("<svg") && html.contains(&format!("Capacity: {cap:.2} req/s")));
         found.push(cap);
     }
     eprintln!("sweep: capacities {found:?} for a knee of {KNEE}");
@@ -134,4 +134,44 @@ fn a_sweep_without_an_slo_is_refused_before_sending_anything() {
     assert!(err.contains("set [slo]"), "{err}");
     assert!(report.is_none());
     assert_eq!(get_json(sim, "/stats")["requests"], 0, "nothing was sent");
+}
+
+#[test]
+fn steps_too_short_to_decide_are_undecided_never_a_failure() {
+    // Issue #25: a healthy target, steps of a few seconds at low rates — every step 100 %, none
+    // with the 73 requests a 95 % lower bound needs. Undecided, said so, exit 2 under
+    // --min-capacity (too little data), never "FAIL" and never "capacity: none found".
+    let (_sim, sim) = simulator(&["--ttft", "20ms", "--itl", "5ms"]);
+    let text = format!(
+        "seed = 5\n[[target]]\nname = \"sim\"\nbase_url = \"http://{sim}\"\nmodel = \"m\"\n\
+         [load]\nmax_in_flight = 64\npreset = {{ name = \"steady\", rate = 1 }}\n\
+         [[scenario]]\nname = \"chat\"\ninput_tokens = 16\noutput_tokens = 5\n\
+         [slo]\nttft = \"2s\"\n\
+         [sweep]\nwindow = \"1s\"\nwarmup = \"1s\"\nmin_samples = 73\nmax_step = \"4s\"\n\
+         ladder_step = \"2s\"\nladder_max = 1\nmax_rate = 8\ndrain = \"5s\"\n"
+    );
+    let (code, out, err, report, html) = sweep(&text, &["--min-capacity", "5"]);
+    assert_eq!(code, Some(2), "{out}\n{err}");
+    let r = report.unwrap_or_else(|| panic!("no sweep document: {err}"));
+    assert!(!r.steps.is_empty());
+    for s in &r.steps {
+        assert!(s.failed.is_empty(), "{s:?}");
+        assert!(s.undecided.is_some() && !s.pass, "{s:?}");
+        assert_eq!(s.stopped.as_str(), "cap");
+    }
+    assert_eq!((r.result.capacity, r.result.failed_at), (None, None));
+    assert!(r.result.undecided_at.is_some());
+    assert!(
+        out.contains("capacity: undecided") && !out.contains("FAIL"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  cap       undecided: attainment 100.0%"),
+        "{out}"
+    );
+    assert!(html.contains("Capacity: undecided"), "{html}");
+    assert!(
+        err.contains("too little data to judge --min-capacity 5"),
+        "{err}"
+    );
 }

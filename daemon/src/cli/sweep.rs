@@ -18,7 +18,8 @@ pub(super) struct SweepArgs {
     /// Write a self-contained HTML page with the curves here.
     #[arg(long)]
     html: Option<PathBuf>,
-    /// Exit 1 when the capacity found is below this many requests/s (a CI gate).
+    /// Exit 1 when the capacity found is below this many requests/s (a CI gate); 2 when the
+    /// steps were too short to decide (an undecided step above what passed).
     #[arg(long)]
     min_capacity: Option<f64>,
 }
@@ -38,16 +39,28 @@ pub(super) fn sweep(args: SweepArgs) -> Result<u8, u8> {
         })?;
     println!("{}", report.render());
     write(&report, args.report.as_ref(), args.html.as_ref())?;
-    match (args.min_capacity, report.result.capacity) {
-        (Some(min), cap) if cap.is_none_or(|c| c < min) => {
-            eprintln!(
-                "capacity {} is below --min-capacity {min}",
-                cap.map_or("none".to_string(), |c| format!("{c:.2} req/s"))
-            );
-            Ok(exit::GATE_BREACHED)
-        }
-        _ => Ok(exit::OK),
+    Ok(min_capacity_exit(args.min_capacity, &report.result))
+}
+
+/// `--min-capacity`'s verdict: a capacity below it is a breach — unless the search stopped on an
+/// undecided step (too short to decide) before reaching it, which is too little data.
+fn min_capacity_exit(min: Option<f64>, r: &crate::report::sweep::SweepResult) -> u8 {
+    let Some(min) = min else { return exit::OK };
+    let found = r
+        .capacity
+        .map_or("none".to_string(), |c| format!("{c:.2} req/s"));
+    if r.capacity.is_some_and(|c| c >= min) {
+        return exit::OK;
     }
+    let proven_below = r.failed_at.is_some_and(|f| f <= min);
+    if r.undecided_at.is_some() && !proven_below {
+        eprintln!(
+            "capacity {found}, undecided above it: too little data to judge --min-capacity {min} (raise sweep.max_step)"
+        );
+        return exit::INSUFFICIENT_DATA;
+    }
+    eprintln!("capacity {found} is below --min-capacity {min}");
+    exit::GATE_BREACHED
 }
 
 fn write(r: &SweepReport, json: Option<&PathBuf>, html: Option<&PathBuf>) -> Result<(), u8> {
@@ -64,4 +77,39 @@ fn write(r: &SweepReport, json: Option<&PathBuf>, html: Option<&PathBuf>) -> Res
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::sweep::SweepResult;
+
+    #[test]
+    fn min_capacity_passes_breaches_or_says_too_little_data() {
+        let r = |capacity, failed_at, undecided_at| SweepResult {
+            capacity,
+            failed_at,
+            undecided_at,
+            ..SweepResult::default()
+        };
+        assert_eq!(min_capacity_exit(None, &r(None, None, None)), exit::OK);
+        assert_eq!(
+            min_capacity_exit(Some(10.0), &r(Some(12.0), Some(13.0), None)),
+            exit::OK
+        );
+        assert_eq!(
+            min_capacity_exit(Some(10.0), &r(Some(8.0), Some(9.0), None)),
+            exit::GATE_BREACHED
+        );
+        // Undecided above the capacity: the target may reach the minimum; nobody knows.
+        assert_eq!(
+            min_capacity_exit(Some(10.0), &r(None, None, Some(5.0))),
+            exit::INSUFFICIENT_DATA
+        );
+        // …unless a decided failure at or below the minimum proves it short.
+        assert_eq!(
+            min_capacity_exit(Some(10.0), &r(Some(4.0), Some(6.0), Some(5.0))),
+            exit::GATE_BREACHED
+        );
+    }
 }

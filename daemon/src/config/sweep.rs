@@ -76,6 +76,23 @@ impl Default for SweepConfig {
     }
 }
 
+/// The 95 % two-sided normal quantile of the Wilson interval a step is judged by.
+const Z: f64 = 1.96;
+
+impl SweepConfig {
+    /// The fewest judged requests with which a step can pass: even when every one met the
+    /// SLO, the Wilson lower bound of k of k is k ÷ (k + z²), so it reaches `attainment` only
+    /// from k = attainment·z² ÷ (1 − attainment) (73 for 95 %). `None` for an attainment of 1,
+    /// which no lower bound reaches.
+    pub fn min_judged(&self) -> Option<u64> {
+        (self.attainment < 1.0).then(|| {
+            (self.attainment * Z * Z / (1.0 - self.attainment) - 1e-9)
+                .ceil()
+                .max(1.0) as u64
+        })
+    }
+}
+
 /// `[sweep]`.
 pub(super) fn walk(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<SweepConfig> {
     let d = SweepConfig::default();
@@ -92,6 +109,11 @@ pub(super) fn walk(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<SweepConfig> {
     let max_step = duration_or(w, &mut t, "max_step", d.max_step);
     let ladder_step = duration_or(w, &mut t, "ladder_step", d.ladder_step);
     let drain = duration_or(w, &mut t, "drain", d.drain);
+    let span_of = |t: &mut super::walk::Tbl<'_, '_>, key| t.get(key).map(|v| v.span());
+    let (attainment_span, min_samples_span) = (
+        span_of(&mut t, "attainment"),
+        span_of(&mut t, "min_samples"),
+    );
     let min_samples = match t.get("min_samples") {
         None => Some(d.min_samples),
         Some(v) => v.int_in(w, 10, 10_000_000).map(|n| n as u64),
@@ -131,6 +153,32 @@ pub(super) fn walk(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<SweepConfig> {
             ),
         );
         return None;
+    }
+    match c.min_judged() {
+        None => {
+            w.report(
+                &format!("{path}.attainment"),
+                attainment_span.or(Some(span)),
+                "a step is judged on the lower bound of its attainment, which never reaches 100 %: use less than 1 (e.g. 0.99)",
+            );
+            return None;
+        }
+        Some(k) if c.min_samples < k => {
+            w.report(
+                &format!("{path}.min_samples"),
+                min_samples_span.or(Some(span)),
+                format!(
+                    "{} judged requests can never pass attainment {:.1} % (even {} of {} met gives a lower bound of {:.1} %): at least {k} are needed",
+                    c.min_samples,
+                    c.attainment * 100.0,
+                    c.min_samples,
+                    c.min_samples,
+                    c.min_samples as f64 / (c.min_samples as f64 + Z * Z) * 100.0,
+                ),
+            );
+            return None;
+        }
+        Some(_) => {}
     }
     Some(c)
 }

@@ -10,7 +10,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 /// The version of the sweep document this build writes.
-pub const SWEEP_SCHEMA_VERSION: u32 = 1;
+/// Version 2 added a step's `undecided` (a step that reached its cap before its attainment
+/// interval could decide: neither a pass nor a failure) and the result's `undecided_at`.
+pub const SWEEP_SCHEMA_VERSION: u32 = 2;
 
 /// One sweep.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +98,52 @@ pub struct StepPoint {
     pub ttft_p50: Option<f64>,
 }
 
+/// Why a step stopped sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStop {
+    /// Its estimate was stable and its queue settled.
+    Stable,
+    /// Its queue clearly ran away (a failure, however short the judged part).
+    Overload,
+    /// It reached `sweep.max_step`.
+    Cap,
+    /// The prompt pool ended.
+    #[serde(alias = "no prompts")]
+    NoPrompts,
+}
+
+impl StepStop {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStop::Stable => "stable",
+            StepStop::Overload => "overload",
+            StepStop::Cap => "cap",
+            StepStop::NoPrompts => "no_prompts",
+        }
+    }
+}
+
+/// How a step came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepVerdict {
+    Pass,
+    Fail,
+    /// Stopped at its cap with an attainment interval that straddles the target: no evidence
+    /// either way. Never a failure.
+    Undecided,
+}
+
+impl StepVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepVerdict::Pass => "pass",
+            StepVerdict::Fail => "FAIL",
+            StepVerdict::Undecided => "undecided",
+        }
+    }
+}
+
 /// One open-loop step at a fixed Poisson rate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepStep {
@@ -130,14 +178,41 @@ pub struct SweepStep {
     pub in_flight_last: f64,
     /// In-flight and TTFT grew over the step (a queue building up).
     pub trend: bool,
-    /// `stable`, `overload`, `cap` (max_step reached).
-    pub stopped: String,
+    /// Why it stopped sending.
+    pub stopped: StepStop,
     pub pass: bool,
     /// The criteria it failed, in words.
     pub failed: Vec<String>,
+    /// Why it is undecided (neither passed nor failed), when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undecided: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_limited: Option<String>,
     pub series: Vec<StepPoint>,
+}
+
+impl SweepStep {
+    pub fn verdict(&self) -> StepVerdict {
+        if self.pass {
+            StepVerdict::Pass
+        } else if self.undecided.is_some() {
+            StepVerdict::Undecided
+        } else {
+            StepVerdict::Fail
+        }
+    }
+
+    /// The verdict with its reasons, for a table's last column.
+    pub fn verdict_line(&self) -> String {
+        match self.verdict() {
+            StepVerdict::Pass => "pass".into(),
+            StepVerdict::Fail => format!("FAIL: {}", self.failed.join("; ")),
+            StepVerdict::Undecided => format!(
+                "undecided: {}",
+                self.undecided.as_deref().unwrap_or_default()
+            ),
+        }
+    }
 }
 
 /// What the sweep found.
@@ -153,7 +228,40 @@ pub struct SweepResult {
     pub first_failure: Option<String>,
     /// A step's result rests on a client that could not offer its load.
     pub client_limited: bool,
+    /// The rate where the search stopped on an undecided step (below `failed_at`, if any):
+    /// the capacity may lie above `capacity` up to here, unproven.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undecided_at: Option<f64>,
     pub notes: Vec<String>,
+}
+
+impl SweepResult {
+    /// The result in one sentence (the terminal and the HTML page).
+    pub fn line(&self) -> String {
+        let undecided = self.undecided_at.map_or(String::new(), |u| {
+            format!("; undecided at {u:.2} req/s (steps too short to decide: see the notes)")
+        });
+        let why = self.first_failure.as_deref().unwrap_or("-");
+        match (self.capacity, self.failed_at, self.undecided_at) {
+            (Some(c), Some(f), _) => format!(
+                "capacity: {c:.2} req/s (goodput {:.2}/s); fails at {f:.2} req/s: {why}{undecided}",
+                self.goodput.unwrap_or(0.0),
+            ),
+            (Some(c), None, _) => {
+                format!("capacity: at least {c:.2} req/s (no step failed){undecided}")
+            }
+            (None, Some(f), Some(u)) => format!(
+                "capacity: undecided — steps up to {u:.2} req/s were too short to decide (see the notes); fails at {f:.2} req/s: {why}"
+            ),
+            (None, Some(_), None) => {
+                format!("capacity: none found — even the lowest step failed: {why}")
+            }
+            (None, None, Some(u)) => format!(
+                "capacity: undecided — no step failed, and none could pass in the time it had (up to {u:.2} req/s): see the notes"
+            ),
+            (None, None, None) => "capacity: none found — no step ran".into(),
+        }
+    }
 }
 
 impl SweepReport {
@@ -203,51 +311,28 @@ impl SweepReport {
         }
         let _ = writeln!(
             o,
-            "\nsteps (open loop, Poisson)\n  offered  achieved  attainment [95% CI]     errors  TTFT p99  TPOT p99  verdict"
+            "\nsteps (open loop, Poisson)\n  offered  achieved  judged  attainment [95% CI]     errors  TTFT p99  TPOT p99  stopped   verdict"
         );
         for s in &self.steps {
             let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.1}%", v * 100.0));
             let _ = writeln!(
                 o,
-                "  {:>7.2}  {:>8.2}  {:>6} [{:>6}, {:>6}]  {:>6}  {:>6}ms  {:>6}ms  {}{}",
+                "  {:>7.2}  {:>8.2}  {:>6}  {:>6} [{:>6}, {:>6}]  {:>6}  {:>6}ms  {:>6}ms  {:<8}  {}",
                 s.offered_rate,
                 s.achieved_rate,
+                s.judged,
                 pct(s.attainment),
                 pct(s.attainment_low),
                 pct(s.attainment_high),
                 pct(s.error_rate),
                 ms(s.ttft.p99),
                 ms(s.tpot.p99),
-                if s.pass { "pass" } else { "FAIL" },
-                if s.failed.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", s.failed.join("; "))
-                }
+                s.stopped.as_str(),
+                s.verdict_line(),
             );
         }
         let r = &self.result;
-        let _ = writeln!(o);
-        match (r.capacity, r.failed_at) {
-            (Some(c), Some(f)) => {
-                let _ = writeln!(
-                    o,
-                    "capacity: {c:.2} req/s (goodput {:.2}/s); fails at {f:.2} req/s: {}",
-                    r.goodput.unwrap_or(0.0),
-                    r.first_failure.as_deref().unwrap_or("-")
-                );
-            }
-            (Some(c), None) => {
-                let _ = writeln!(o, "capacity: at least {c:.2} req/s (no step failed)");
-            }
-            (None, _) => {
-                let _ = writeln!(
-                    o,
-                    "capacity: none found — even the lowest step failed: {}",
-                    r.first_failure.as_deref().unwrap_or("-")
-                );
-            }
-        }
+        let _ = writeln!(o, "\n{}", r.line());
         for n in &r.notes {
             let _ = writeln!(o, "note: {n}");
         }

@@ -5,7 +5,7 @@
 
 use crate::compare::wilson;
 use crate::config::sweep::SweepConfig;
-use crate::report::sweep::{Misses, Quantiles, SweepStep};
+use crate::report::sweep::{Misses, Quantiles, StepStop, SweepStep};
 
 /// A step passes only when its achieved rate is at least this share of the offered one.
 pub(crate) const ACHIEVED_RATIO: f64 = 0.98;
@@ -80,8 +80,39 @@ fn rising(t: [f64; 3], margin: f64) -> bool {
     a < b && b < c && c > 1.5 * a + margin
 }
 
-/// Judge a finished step; `offered_rate`, `stopped` and `series` are the caller's.
-pub(crate) fn judge(d: &StepData, c: &SweepConfig, offered_rate: f64) -> SweepStep {
+/// How many judged requests a step needs before the Wilson interval of an attainment that stays
+/// at `p` leaves the `target` on one side (`None`: `p` is the target, or beyond ten million).
+pub(crate) fn samples_to_decide(p: f64, target: f64) -> Option<u64> {
+    let decided = |n: u64| {
+        let k = (p * n as f64).round() as u64;
+        wilson(k, n).is_some_and(|(_, lo, hi)| lo >= target || hi < target)
+    };
+    if (p - target).abs() < 1e-12 {
+        return None;
+    }
+    let (mut lo, mut hi) = (1u64, 2u64);
+    while !decided(hi) {
+        if hi > 10_000_000 {
+            return None;
+        }
+        (lo, hi) = (hi, hi * 2);
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if decided(mid) { hi = mid } else { lo = mid }
+    }
+    Some(hi)
+}
+
+/// Judge a finished step that stopped for `stopped`, offered `offered_rate` requests/s. A step
+/// that reached its cap while its attainment interval still straddles the target — with no
+/// other criterion failed — is undecided, never a failure: too few requests is not evidence.
+pub(crate) fn judge(
+    d: &StepData,
+    c: &SweepConfig,
+    offered_rate: f64,
+    stopped: StepStop,
+) -> SweepStep {
     let warm = c.warmup.as_secs_f64();
     let judged: Vec<&Sample> = d.samples.iter().filter(|s| s.arrival >= warm).collect();
     let n = judged.len() as u64;
@@ -134,8 +165,26 @@ pub(crate) fn judge(d: &StepData, c: &SweepConfig, offered_rate: f64) -> SweepSt
     let trend = rising(if_thirds, 3.0 * if_thirds[0].sqrt() + 2.0) && rising(t_thirds, 0.01);
 
     let mut failed = Vec::new();
+    let mut undecided = None;
     match w {
         Some((_, lo, _)) if lo >= c.attainment => {}
+        Some((p, lo, hi)) if stopped == StepStop::Cap && hi >= c.attainment => {
+            let needed = samples_to_decide(p, c.attainment).map_or(String::new(), |k| {
+                format!(
+                    "; at {:.1}% it needs {k} judged requests, about {:.0}s of this rate after the warm-up",
+                    p * 100.0,
+                    k as f64 / offered_rate.max(1e-9)
+                )
+            });
+            undecided = Some(format!(
+                "attainment {:.1}% [{:.1}%, {:.1}%] of {n} judged straddles the target {:.1}%: max_step ({}) came first{needed}",
+                p * 100.0,
+                lo * 100.0,
+                hi * 100.0,
+                c.attainment * 100.0,
+                humantime::format_duration(c.max_step),
+            ));
+        }
         Some((_, lo, _)) => {
             let worst = [
                 ("failures", misses.failed),
@@ -194,6 +243,15 @@ pub(crate) fn judge(d: &StepData, c: &SweepConfig, offered_rate: f64) -> SweepSt
     if let Some(why) = &client_limited {
         failed.push(format!("client-limited: {why}"));
     }
+    if stopped == StepStop::Overload {
+        failed.push(
+            "overload: in-flight rose at every window end while completions fell 10% short of arrivals".into(),
+        );
+    }
+    // Undecided only when nothing else failed: any decided failure makes the step a failure.
+    if !failed.is_empty() {
+        undecided = None;
+    }
     SweepStep {
         offered_rate,
         achieved_rate: completed as f64 / span,
@@ -216,9 +274,10 @@ pub(crate) fn judge(d: &StepData, c: &SweepConfig, offered_rate: f64) -> SweepSt
         in_flight_first: if_first,
         in_flight_last: if_last,
         trend,
-        stopped: String::new(),
-        pass: failed.is_empty(),
+        stopped,
+        pass: failed.is_empty() && undecided.is_none(),
         failed,
+        undecided,
         client_limited,
         series: Vec::new(),
     }
@@ -329,7 +388,12 @@ mod tests {
 
     #[test]
     fn a_healthy_step_passes_and_misses_fail_it_by_their_lower_bound() {
-        let ok = judge(&steady(50, 10, |_| false), &config(), 50.0);
+        let ok = judge(
+            &steady(50, 10, |_| false),
+            &config(),
+            50.0,
+            StepStop::Stable,
+        );
         assert!(ok.pass, "{:?}", ok.failed);
         assert_eq!((ok.judged, ok.met), (400, 400));
         assert!(
@@ -338,7 +402,12 @@ mod tests {
             ok.achieved_rate
         );
         // 8 % misses: the point estimate 92 % and its bound both below 95 %.
-        let bad = judge(&steady(50, 10, |i| i % 25 < 2), &config(), 50.0);
+        let bad = judge(
+            &steady(50, 10, |i| i % 25 < 2),
+            &config(),
+            50.0,
+            StepStop::Stable,
+        );
         assert!(!bad.pass);
         assert!(
             bad.failed[0].contains("ttft: 32 misses"),
@@ -346,7 +415,12 @@ mod tests {
             bad.failed
         );
         // 4 % misses over few samples: the point estimate passes, the lower bound does not.
-        let thin = judge(&steady(10, 10, |i| i % 25 == 0), &config(), 10.0);
+        let thin = judge(
+            &steady(10, 10, |i| i % 25 == 0),
+            &config(),
+            10.0,
+            StepStop::Stable,
+        );
         assert!(thin.attainment.unwrap() > 0.95 && !thin.pass, "{thin:?}");
     }
 
@@ -356,7 +430,7 @@ mod tests {
         for s in d.samples.iter_mut().step_by(20) {
             s.failed = true;
         }
-        let r = judge(&d, &config(), 50.0);
+        let r = judge(&d, &config(), 50.0, StepStop::Stable);
         assert!(
             r.failed.iter().any(|f| f.starts_with("errors 5.00%")),
             "{:?}",
@@ -371,7 +445,7 @@ mod tests {
         for (i, s) in d.samples.iter_mut().enumerate() {
             s.ttft = Some(0.05 + i as f64 * 0.01);
         }
-        let r = judge(&d, &config(), 50.0);
+        let r = judge(&d, &config(), 50.0, StepStop::Stable);
         assert!(
             r.failed.iter().any(|f| f.starts_with("achieved/offered")),
             "{:?}",
@@ -380,13 +454,82 @@ mod tests {
         assert!(r.trend && r.failed.iter().any(|f| f.starts_with("queue building")));
         let mut d = steady(50, 10, |_| false);
         d.dropped = vec![5.0, 6.0];
-        let r = judge(&d, &config(), 50.0);
+        let r = judge(&d, &config(), 50.0, StepStop::Stable);
         assert!(r.client_limited.is_some() && !r.pass);
         let mut d = steady(50, 10, |_| false);
         for s in &mut d.samples {
             s.lag = 0.2;
         }
-        assert!(judge(&d, &config(), 50.0).client_limited.is_some());
+        assert!(
+            judge(&d, &config(), 50.0, StepStop::Stable)
+                .client_limited
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_step_stopped_at_its_cap_before_it_could_decide_is_undecided_never_failed() {
+        // Issue #25: 8 s steps of a healthy server, 30 judged requests, all met: 100 % with a
+        // lower bound of 88.6 % — no evidence of a failure.
+        let short = steady(5, 8, |_| false);
+        let r = judge(&short, &config(), 5.0, StepStop::Cap);
+        assert_eq!(
+            r.verdict(),
+            crate::report::sweep::StepVerdict::Undecided,
+            "{r:?}"
+        );
+        assert!(!r.pass && r.failed.is_empty(), "{r:?}");
+        let why = r.undecided.as_deref().unwrap();
+        assert!(
+            why.contains("straddles the target 95.0%") && why.contains("needs 73 judged requests"),
+            "{why}"
+        );
+        assert!(r.verdict_line().starts_with("undecided: "));
+        // The same data stopped as stable is judged on its bound: a failure.
+        let r = judge(&short, &config(), 5.0, StepStop::Stable);
+        assert_eq!(r.verdict(), crate::report::sweep::StepVerdict::Fail);
+        // At the cap, any other criterion failed makes it a failure, not undecided.
+        let mut errs = steady(5, 8, |_| false);
+        errs.samples[20].failed = true;
+        let r = judge(&errs, &config(), 5.0, StepStop::Cap);
+        assert!(
+            r.undecided.is_none() && !r.pass && r.failed.iter().any(|f| f.starts_with("errors")),
+            "{r:?}"
+        );
+        // At the cap with enough requests, a clear pass and a clear failure are decided.
+        assert!(judge(&steady(50, 10, |_| false), &config(), 50.0, StepStop::Cap).pass);
+        let r = judge(
+            &steady(50, 10, |i| i % 5 == 0),
+            &config(),
+            50.0,
+            StepStop::Cap,
+        );
+        assert!(r.undecided.is_none() && !r.pass, "{r:?}");
+        // An overload stop is a failure however short.
+        let r = judge(&short, &config(), 5.0, StepStop::Overload);
+        assert!(r.failed.iter().any(|f| f.starts_with("overload")), "{r:?}");
+    }
+
+    #[test]
+    fn the_requests_needed_to_decide_follow_the_wilson_interval() {
+        assert_eq!(samples_to_decide(1.0, 0.95), Some(73));
+        assert_eq!(
+            Some(73),
+            SweepConfig::default().min_judged(),
+            "the config's closed form agrees"
+        );
+        let n = samples_to_decide(0.98, 0.95).unwrap();
+        assert!(wilson((0.98 * n as f64).round() as u64, n).unwrap().1 >= 0.95);
+        assert!(
+            wilson((0.98 * (n - 1) as f64).round() as u64, n - 1)
+                .unwrap()
+                .1
+                < 0.95
+        );
+        // Below the target: the upper bound must fall under it.
+        let n = samples_to_decide(0.90, 0.95).unwrap();
+        assert!(wilson((0.9 * n as f64).round() as u64, n).unwrap().2 < 0.95);
+        assert_eq!(samples_to_decide(0.95, 0.95), None);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::client::{Client, ClientError};
 use crate::config::sweep::SweepConfig;
 use crate::prepare::Prepared;
 use crate::report::sweep::{
-    Criteria, LadderLevel, SWEEP_SCHEMA_VERSION, SweepReport, SweepResult, SweepStep,
+    Criteria, LadderLevel, SWEEP_SCHEMA_VERSION, StepVerdict, SweepReport, SweepResult, SweepStep,
 };
 use crate::workload::Workload;
 use step::Driver;
@@ -101,16 +101,7 @@ pub async fn run(
                 let progress = &progress;
                 async move {
                     let (data, stopped, series) = d.open(rate, i).await;
-                    let mut s = judge::judge(&data, cfg, rate);
-                    if stopped == "overload" {
-                        // Stopped early because its queue ran away: a failure, however short
-                        // the judged part was.
-                        s.pass = false;
-                        s.failed.push(
-                            "overload: in-flight rose at every window end while completions fell 10% short of arrivals".into(),
-                        );
-                    }
-                    s.stopped = stopped;
+                    let mut s = judge::judge(&data, cfg, rate, stopped);
                     s.series = series;
                     progress(&step_line(&s));
                     s
@@ -146,12 +137,8 @@ fn step_line(s: &SweepStep) -> String {
         s.achieved_rate,
         s.attainment
             .map_or("-".into(), |a| format!("{:.1}%", a * 100.0)),
-        s.stopped,
-        if s.pass {
-            "pass".to_string()
-        } else {
-            format!("FAIL: {}", s.failed.join("; "))
-        }
+        s.stopped.as_str(),
+        s.verdict_line()
     )
 }
 
@@ -183,7 +170,12 @@ async fn ladder(
     out
 }
 
-/// The search over open-loop rates: `step(rate)` runs and judges one step.
+/// The search over open-loop rates: `step(rate)` runs and judges one step. Up from a quarter
+/// of 1.1× the estimate, doubling while steps pass; down, halving, while even the first fails;
+/// then bisecting the bracket (highest pass, lowest fail) to the tolerance. An undecided step
+/// (too short to decide) is neither: going up, one that meets the target on its point estimate
+/// lets the search go on (a higher rate gives more requests in the same time) without claiming
+/// a pass; anywhere else it ends the search where it stands, and the result says so.
 pub(crate) async fn search<F, Fut>(
     estimate: f64,
     cfg: &SweepConfig,
@@ -199,55 +191,68 @@ where
     let mut steps: Vec<SweepStep> = Vec::new();
     let mut notes = Vec::new();
     let (mut lo, mut hi): (Option<f64>, Option<f64>) = (None, None);
+    let mut undecided: Option<f64> = None;
     // Up: doubling from a quarter of 1.1× the estimate, on past it if the ladder underestimated.
     let mut rate = first_hi / 4.0;
     loop {
         let s = step(rate).await;
-        let pass = s.pass;
+        let verdict = s.verdict();
+        let promising = s.attainment.is_some_and(|a| a >= cfg.attainment);
         steps.push(s);
-        if !pass {
-            hi = Some(rate);
-            break;
+        match verdict {
+            StepVerdict::Fail => {
+                hi = Some(rate);
+                break;
+            }
+            StepVerdict::Undecided if !promising || rate >= cap => {
+                undecided = Some(rate);
+                break;
+            }
+            StepVerdict::Undecided => undecided = Some(rate),
+            StepVerdict::Pass => {
+                lo = Some(rate);
+                undecided = None;
+            }
         }
-        lo = Some(rate);
         if rate >= cap {
             notes.push(format!(
                 "every step passed up to the highest rate tried ({cap:.2} req/s): set sweep.max_rate higher to look further"
             ));
             break;
         }
-        if rate >= first_hi {
+        if rate >= first_hi && verdict == StepVerdict::Pass {
             notes.push("a step above 1.1× the ladder's estimate passed: the ladder underestimated (too few users, or a client limit)".into());
         }
         rate = (rate * 2.0).min(if rate < first_hi { first_hi } else { cap });
     }
-    // Down: halving until a step passes, when even the first failed.
-    while lo.is_none() {
+    // Down: halving until a step passes, when even the first failed (a lower rate is never
+    // better placed to decide: an undecided step there ends the search).
+    while lo.is_none() && undecided.is_none() {
         rate /= 2.0;
         if rate < floor {
             notes.push(format!("no step passed down to {:.3} req/s", rate * 2.0));
             break;
         }
         let s = step(rate).await;
-        let pass = s.pass;
+        let verdict = s.verdict();
         steps.push(s);
-        if pass {
-            lo = Some(rate);
-        } else {
-            hi = Some(rate);
+        match verdict {
+            StepVerdict::Pass => lo = Some(rate),
+            StepVerdict::Fail => hi = Some(rate),
+            StepVerdict::Undecided => undecided = Some(rate),
         }
     }
     // Bisect to the tolerance.
-    while let (Some(l), Some(h)) = (lo, hi) {
+    while let (Some(l), Some(h), None) = (lo, hi, undecided) {
         if (h - l) / h <= cfg.tolerance || steps.len() >= MAX_STEPS {
             break;
         }
         let mid = (l + h) / 2.0;
         let s = step(mid).await;
-        if s.pass {
-            lo = Some(mid);
-        } else {
-            hi = Some(mid);
+        match s.verdict() {
+            StepVerdict::Pass => lo = Some(mid),
+            StepVerdict::Fail => hi = Some(mid),
+            StepVerdict::Undecided => undecided = Some(mid),
         }
         steps.push(s);
     }
@@ -258,6 +263,13 @@ where
                 .find(|s| (s.offered_rate - r).abs() <= 1e-9 * r.max(1.0))
         })
     };
+    if let Some(s) = at(undecided) {
+        notes.push(format!(
+            "the step at {:.2} req/s was undecided: {}. Raise sweep.max_step (or lower sweep.attainment) so a step can decide",
+            s.offered_rate,
+            s.undecided.as_deref().unwrap_or_default()
+        ));
+    }
     let result = SweepResult {
         capacity: lo,
         goodput: at(lo).map(|s| s.goodput),
@@ -267,6 +279,7 @@ where
             .iter()
             .filter(|s| hi.is_none_or(|h| s.offered_rate <= h))
             .any(|s| s.client_limited.is_some()),
+        undecided_at: undecided,
         notes,
     };
     (steps, result)

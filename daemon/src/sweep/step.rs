@@ -21,7 +21,7 @@ use crate::client::Client;
 use crate::config::slo::Slo;
 use crate::config::sweep::SweepConfig;
 use crate::record::{Outcome, RequestPlan, RequestRecord};
-use crate::report::sweep::{LadderLevel, StepPoint};
+use crate::report::sweep::{LadderLevel, StepPoint, StepStop};
 use crate::workload::PromptPool;
 
 /// What a step needs: the client, the prompts, the SLOs, the sweep's settings.
@@ -89,7 +89,7 @@ impl Driver {
         self: &Arc<Self>,
         rate: f64,
         index: u64,
-    ) -> (StepData, String, Vec<StepPoint>) {
+    ) -> (StepData, StepStop, Vec<StepPoint>) {
         let c = &self.cfg;
         let t0 = Instant::now();
         let (tx, mut rx) = mpsc::channel(self.max_in_flight + 1);
@@ -139,17 +139,17 @@ impl Driver {
                 }
                 tick += c.window;
                 if now + 1e-9 >= (c.max_step).as_secs_f64() {
-                    break 'arrivals "cap";
+                    break 'arrivals StepStop::Cap;
                 }
                 if now < warm + 3.0 * window {
                     continue;
                 }
                 let arrived = sent.iter().sum::<u64>() + data.dropped.len() as u64;
                 if overloaded(&data.ticks, arrived, data.samples.len() as u64) {
-                    break 'arrivals "overload";
+                    break 'arrivals StepStop::Overload;
                 }
                 if stable(&history, c) && settled(&data.ticks, warm, window) {
-                    break 'arrivals "stable";
+                    break 'arrivals StepStop::Stable;
                 }
             }
             tokio::time::sleep_until(next).await;
@@ -159,7 +159,7 @@ impl Driver {
                 continue;
             }
             let Some(plan) = self.plan(next).await else {
-                break "no prompts";
+                break StepStop::NoPrompts;
             };
             bump(&mut sent, (arrival / window) as usize);
             flight.in_flight.fetch_add(1, Ordering::AcqRel);
@@ -179,7 +179,7 @@ impl Driver {
         self.drain(&flight, &mut rx, &cancel, &mut data.samples)
             .await;
         let series = points(&data, window);
-        (data, stopped.to_string(), series)
+        (data, stopped, series)
     }
 
     /// One ladder level: `users` closed-loop users for `ladder_step`.

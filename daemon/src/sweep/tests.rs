@@ -29,13 +29,14 @@ fn model(knee: f64) -> impl FnMut(f64) -> std::future::Ready<SweepStep> {
             in_flight_first: 0.0,
             in_flight_last: 0.0,
             trend: false,
-            stopped: "stable".into(),
+            stopped: crate::report::sweep::StepStop::Stable,
             pass,
             failed: if pass {
                 Vec::new()
             } else {
                 vec!["attainment lower bound 40.0% < 95.0% (ttft: 50 misses)".into()]
             },
+            undecided: None,
             client_limited: None,
             series: Vec::new(),
         })
@@ -87,4 +88,56 @@ fn an_underestimating_ladder_and_a_knee_below_the_first_step_are_both_found() {
     // Everything passes up to the cap.
     let (_, r) = run(100.0, 1e9);
     assert_eq!((r.capacity, r.failed_at), (Some(400.0), None));
+}
+
+/// A healthy target the steps are too short to judge: every step meets the SLO on every request,
+/// but a step holds `secs` seconds of judged requests, so the interval decides only from 73.
+fn short_steps(secs: f64) -> impl FnMut(f64) -> std::future::Ready<SweepStep> {
+    move |rate| {
+        let cfg = SweepConfig::default();
+        let n = (rate * secs) as u64;
+        let (p, lo, hi) = crate::compare::wilson(n, n).unwrap();
+        let mut s = model(f64::MAX)(rate).into_inner();
+        s.judged = n;
+        s.met = n;
+        (s.attainment, s.attainment_low, s.attainment_high) = (Some(p), Some(lo), Some(hi));
+        s.stopped = crate::report::sweep::StepStop::Cap;
+        if lo < cfg.attainment {
+            s.pass = false;
+            s.undecided = Some(format!("{n} judged"));
+        }
+        std::future::ready(s)
+    }
+}
+
+#[test]
+fn undecided_steps_are_never_failures_and_the_result_says_so() {
+    let cfg = SweepConfig::default();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    // 6 s of judged requests: from 12.2 req/s a step has the 73 it needs. Going up, an undecided
+    // step that meets the target lets the search go on to rates where a step can decide.
+    let (steps, r) = rt.block_on(search(20.0, &cfg, short_steps(6.0)));
+    assert_eq!(
+        steps[0].verdict(),
+        crate::report::sweep::StepVerdict::Undecided
+    );
+    assert!(r.capacity.is_some() && r.failed_at.is_none(), "{r:?}");
+    assert!(steps.iter().all(|s| s.failed.is_empty()), "no step failed");
+    // Every step too short, even at the highest rate: no capacity, no failure, undecided —
+    // and the note says what to change.
+    let (steps, r) = rt.block_on(search(2.0, &cfg, short_steps(6.0)));
+    assert!(steps.iter().all(|s| s.failed.is_empty()), "no step failed");
+    assert_eq!(
+        (r.capacity, r.failed_at, r.first_failure.as_deref()),
+        (None, None, None)
+    );
+    assert!(r.undecided_at.is_some(), "{r:?}");
+    assert!(
+        r.notes.iter().any(|n| n.contains("Raise sweep.max_step")),
+        "{:?}",
+        r.notes
+    );
+    assert!(r.line().starts_with("capacity: undecided"), "{}", r.line());
 }

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use crate::report::sweep::{SweepReport, SweepStep};
+use crate::report::sweep::{StepVerdict, SweepReport, SweepStep};
 
 const W: f64 = 560.0;
 const H: f64 = 260.0;
@@ -205,7 +205,7 @@ body{{font:14px system-ui,sans-serif;margin:24px;color:#1f2328}} h1{{font-size:2
 figure{{display:inline-block;margin:0 16px 16px 0}} figcaption{{font-weight:600;margin-bottom:4px}}
 .tick{{font-size:11px;fill:#57606a}} .label{{font-size:12px;fill:#1f2328}}
 table{{border-collapse:collapse;margin:8px 0 24px}} td,th{{border:1px solid #d0d7de;padding:3px 8px;text-align:right}}
-th{{background:#f6f8fa}} td.l{{text-align:left}} .fail{{color:#cf222e}} .pass{{color:#1a7f37}}
+th{{background:#f6f8fa}} td.l{{text-align:left}} .fail{{color:#cf222e}} .pass{{color:#1a7f37}} .undecided{{color:#9a6700}}
 .result{{font-size:16px;padding:10px;background:#f6f8fa;border-left:4px solid #0969da}}
 </style></head><body><h1>llm-soak sweep</h1><p class="result" id="result">{}</p>"#,
         esc(&result_line(r))
@@ -250,13 +250,13 @@ th{{background:#f6f8fa}} td.l{{text-align:left}} .fail{{color:#cf222e}} .pass{{c
             pct(s.error_rate),
             ms(s.ttft.p99),
             ms(s.tpot.p99),
-            esc(&s.stopped),
-            if s.pass { "pass" } else { "fail" },
-            if s.pass {
-                "pass".to_string()
-            } else {
-                esc(&s.failed.join("; "))
-            }
+            s.stopped.as_str(),
+            match s.verdict() {
+                StepVerdict::Pass => "pass",
+                StepVerdict::Fail => "fail",
+                StepVerdict::Undecided => "undecided",
+            },
+            esc(&s.verdict_line())
         );
     }
     o.push_str("</table></body></html>\n");
@@ -264,16 +264,9 @@ th{{background:#f6f8fa}} td.l{{text-align:left}} .fail{{color:#cf222e}} .pass{{c
 }
 
 fn result_line(r: &SweepReport) -> String {
-    match (r.result.capacity, r.result.failed_at) {
-        (Some(c), Some(f)) => format!(
-            "Capacity {c:.2} req/s (goodput {:.2}/s) — fails at {f:.2} req/s: {}",
-            r.result.goodput.unwrap_or(0.0),
-            r.result.first_failure.as_deref().unwrap_or("-")
-        ),
-        (Some(c), None) => format!("Capacity at least {c:.2} req/s: no step failed"),
-        (None, _) => format!(
-            "No capacity found: even the lowest step failed ({})",
-            r.result.first_failure.as_deref().unwrap_or("-")
-        ),
-    }
+    let line = r.result.line();
+    // The page's sentence starts with a capital.
+    let mut c = line.chars();
+    c.next()
+        .map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
 }
