@@ -7,7 +7,8 @@
 //! `tpot.mean < 1.1 * baseline`, `error_rate < baseline + 1%`, `ttft.p95 <= baseline`. The
 //! baseline value is the same metric and scope, measured the same way on that report; a
 //! baseline that lacks it or has fewer samples than the gate's minimum gives insufficient data,
-//! and a report that was interrupted or incomplete is refused rather than guessed at.
+//! and a report that was interrupted, a checkpoint or a partial merge is refused rather than
+//! guessed at.
 
 use std::path::{Path, PathBuf};
 
@@ -19,10 +20,8 @@ use crate::report::{GateResult, ReportError, RunReport, Summary, Verdict};
 pub enum BaselineError {
     #[error(transparent)]
     Report(#[from] ReportError),
-    #[error(
-        "the baseline {path} is from a run that did not finish (interrupted or a checkpoint): compare with a complete run"
-    )]
-    Incomplete { path: PathBuf },
+    #[error("the baseline {path} is {why}: compare with a whole, finished run")]
+    Incomplete { path: PathBuf, why: String },
     #[error("the baseline {path} has no summary (the run measured nothing)")]
     NoSummary { path: PathBuf },
 }
@@ -41,9 +40,10 @@ impl Baseline {
 
     /// From a parsed report; `path` names it in messages.
     pub fn from_report(report: RunReport, path: &Path) -> Result<Self, BaselineError> {
-        if !report.complete || report.interrupted {
+        if let Some(why) = report.unfinished() {
             return Err(BaselineError::Incomplete {
                 path: path.to_path_buf(),
+                why,
             });
         }
         let summary = report.summary.ok_or_else(|| BaselineError::NoSummary {

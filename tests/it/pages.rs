@@ -350,10 +350,34 @@ fn shards_merge_exactly_gate_on_the_merge_and_compare_finds_the_regression() {
     let sum: u64 = shards.iter().map(|s| ttft(&read(s))).sum();
     assert_eq!(ttft(&rall), sum);
     assert_eq!(rall["shard"], "all 4");
-    // Three of four: merged, and said.
-    let (code, out, _) = llm_soak(&["merge", &a, &b, &shards[3], "-o", &path("three.json")]);
-    assert_eq!(code, Some(0), "{out}");
-    assert_eq!(read(&path("three.json"))["shard"], "3 of 4 (missing 2/4)");
+    // Three of four: refused (exit 2, nothing written) unless --allow-partial; then merged,
+    // marked partial, and refused by gate and as compare's base (issue #25).
+    let three = path("three.json");
+    let (code, _, err) = llm_soak(&["merge", &a, &b, &shards[3], "-o", &three]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("only 3 of 4 shards (missing 2/4)"), "{err}");
+    assert!(!Path::new(&three).exists());
+    let (code, out, err) =
+        llm_soak(&["merge", &a, &b, &shards[3], "-o", &three, "--allow-partial"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        err.contains("a partial merge (3 of 4 shards; missing 2/4)"),
+        "{err}"
+    );
+    let r3 = read(&three);
+    assert_eq!(
+        (r3["shard"].as_str(), &r3["partial"]["missing"]),
+        (Some("3 of 4"), &serde_json::json!([2]))
+    );
+    let (code, _, err) = llm_soak(&["gate", &three, "--gate", "error_rate < 5%"]);
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("is a partial merge"), "{err}");
+    let (code, _, err) = llm_soak(&["compare", &three, &all]);
+    assert_eq!(code, Some(64), "{err}");
+    assert!(
+        err.contains("the base") && err.contains("partial merge"),
+        "{err}"
+    );
     assert!(
         ttft(&rall) > 1000,
         "enough for a p99 per scenario: {}",

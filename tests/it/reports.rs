@@ -64,6 +64,40 @@ fn config_gates_and_relative_gates_against_an_earlier_report() {
         &["--duration", "1s", "--gate", "ttft.p95 < baseline"],
     );
     assert_eq!(code, Some(64));
+    // Issue #25: an interrupted report is neither gated nor a comparison's base (exit 64, the
+    // reason said); the finished one is, as base and as the new run.
+    let llm_soak = |args: &[&str]| {
+        let out = std::process::Command::new(bin())
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (bad, good) = (bad.to_str().unwrap(), baseline.to_str().unwrap());
+    let (code, err) = llm_soak(&["gate", bad, "--gate", "error_rate < 5%"]);
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("is a run interrupted before its end"), "{err}");
+    let (code, err) = llm_soak(&["gate", good, "--gate", "error_rate < 5%"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = llm_soak(&["compare", bad, good]);
+    assert_eq!(code, Some(64), "{err}");
+    assert!(
+        err.contains("the base") && err.contains("interrupted"),
+        "{err}"
+    );
+    let (code, err) = llm_soak(&["compare", good, bad]);
+    assert_ne!(
+        code,
+        Some(64),
+        "a partial new run is compared, with a warning: {err}"
+    );
+    assert!(
+        err.contains("warning:") && err.contains("interrupted"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -171,6 +171,10 @@ enum Command {
         /// one never completes).
         #[arg(long, value_parser = parse_duration)]
         wait: Option<Duration>,
+        /// Merge the shards given even when some of the run's are missing (exit 2 without it):
+        /// the report is marked partial, and gate and compare refuse it.
+        #[arg(long)]
+        allow_partial: bool,
     },
     /// Validate a configuration file; every problem is listed with its path.
     CheckConfig {
@@ -408,7 +412,8 @@ fn dispatch(command: Command) -> u8 {
             shards,
             output,
             wait,
-        } => reports::merge(&shards, &output, wait),
+            allow_partial,
+        } => reports::merge(&shards, &output, wait, allow_partial),
     };
     result.unwrap_or_else(|code| code)
 }
@@ -551,6 +556,7 @@ mod tests {
             series: None,
             drift_baselines: Vec::new(),
             config: None,
+            partial: None,
         };
         let cases = [
             (None, None, true, exit::OK),

@@ -64,6 +64,13 @@ pub(super) fn gate(
         eprintln!("error: no --gate to judge");
         return Err(exit::USAGE);
     }
+    if let Some(why) = r.unfinished() {
+        eprintln!(
+            "error: {} is {why}: gates judge only a whole, finished run",
+            path.display()
+        );
+        return Err(exit::USAGE);
+    }
     let Some(summary) = &r.summary else {
         eprintln!("error: {} has no summary: nothing to judge", path.display());
         return Ok(exit::INSUFFICIENT_DATA);
@@ -95,6 +102,19 @@ pub(super) fn compare(
     html: Option<&Path>,
 ) -> Result<u8, u8> {
     let (b, n) = (load(base)?, load(new)?);
+    if let Some(why) = b.unfinished() {
+        eprintln!(
+            "error: the base {} is {why}: compare against a whole, finished run",
+            base.display()
+        );
+        return Err(exit::USAGE);
+    }
+    if let Some(why) = n.unfinished() {
+        eprintln!(
+            "warning: {} is {why}: its numbers cover only part of the run",
+            new.display()
+        );
+    }
     let rules = crate::compare::rules_with(overrides);
     let (bn, nn) = (base.display().to_string(), new.display().to_string());
     let c = crate::compare::compare((&bn, &b), (&nn, &n), &rules, min_samples);
@@ -161,6 +181,7 @@ pub(super) fn merge(
     shards: &[PathBuf],
     out: &Path,
     wait: Option<std::time::Duration>,
+    allow_partial: bool,
 ) -> Result<u8, u8> {
     if let Some(limit) = wait {
         wait_complete(shards, limit)?;
@@ -169,19 +190,30 @@ pub(super) fn merge(
     for p in shards {
         reports.push((p.display().to_string(), load(p)?));
     }
-    let merged = crate::report::merge::merge(&reports).map_err(|e| {
+    let merged = crate::report::merge::merge(&reports, allow_partial).map_err(|e| {
         eprintln!("error: cannot merge: {e}");
-        exit::USAGE
+        match e {
+            // Shards are missing: too little data, as when --wait gives up on one.
+            crate::report::merge::MergeError::Partial { .. } => exit::INSUFFICIENT_DATA,
+            _ => exit::USAGE,
+        }
     })?;
     merged.write(out).map_err(|e| {
         eprintln!("error: cannot write {}: {e}", out.display());
         exit::SOFTWARE
     })?;
     sayln!("{}", merged.render());
-    eprintln!(
-        "merged {} shard reports into {}",
-        shards.len(),
-        out.display()
-    );
+    match merged.unfinished() {
+        Some(why) => eprintln!(
+            "merged {} shard reports into {}: {why} — gate and compare refuse it",
+            shards.len(),
+            out.display()
+        ),
+        None => eprintln!(
+            "merged {} shard reports into {}",
+            shards.len(),
+            out.display()
+        ),
+    }
     Ok(exit::OK)
 }

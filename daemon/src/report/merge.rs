@@ -21,7 +21,9 @@ pub enum MergeError {
         "{0} carries no histograms (a report older than schema 1): it cannot be merged exactly"
     )]
     NoHistograms(String),
-    #[error("{0} is not complete (a checkpoint or an interrupted run): merge complete shards")]
+    #[error(
+        "{0} is not complete (a checkpoint, an interrupted run or a partial merge): merge complete shards"
+    )]
     Incomplete(String),
     #[error("{a} and {b} were run with different configs: they are not shards of one run")]
     Config { a: String, b: String },
@@ -31,6 +33,15 @@ pub enum MergeError {
         b: String,
         sa: f64,
         sb: f64,
+    },
+    #[error(
+        "only {merged} of {of} shards (missing {}): a partial merge is refused unless --allow-partial",
+        missing.iter().map(|i| format!("{i}/{of}")).collect::<Vec<_>>().join(", ")
+    )]
+    Partial {
+        merged: u32,
+        of: u32,
+        missing: Vec<u32>,
     },
     #[error("{what}: shard {shard} of {count}")]
     Shards {
@@ -173,13 +184,17 @@ fn merge_series(parts: &[(&str, &Series)]) -> Series {
     }
 }
 
-/// Merge the shard reports `reports` (each named by its path in errors).
-pub fn merge(reports: &[(String, RunReport)]) -> Result<RunReport, MergeError> {
+/// Merge the shard reports `reports` (each named by its path in errors): all of a run's shards,
+/// or, with `allow_partial`, some of them — a report then marked `partial`.
+pub fn merge(
+    reports: &[(String, RunReport)],
+    allow_partial: bool,
+) -> Result<RunReport, MergeError> {
     let (name0, r0) = reports.first().ok_or(MergeError::Empty)?;
     let count = shard_of(r0).map_or(1, |s| s.1);
     let mut seen = vec![false; count as usize];
     for (name, r) in reports {
-        if !r.complete || r.interrupted {
+        if !r.complete || r.interrupted || r.partial.is_some() {
             return Err(MergeError::Incomplete(name.clone()));
         }
         let s = r
@@ -289,12 +304,19 @@ pub fn merge(reports: &[(String, RunReport)]) -> Result<RunReport, MergeError> {
             requests.finished.add(o, r.requests.finished.get(o));
         }
     }
-    let missing: Vec<String> = seen
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| !**s)
-        .map(|(i, _)| format!("{i}/{count}"))
-        .collect();
+    let missing: Vec<u32> = (0..count).filter(|i| !seen[*i as usize]).collect();
+    let partial = (!missing.is_empty()).then(|| super::Partial {
+        merged: reports.len() as u32,
+        of: count,
+        missing: missing.clone(),
+    });
+    if let Some(p) = partial.as_ref().filter(|_| !allow_partial) {
+        return Err(MergeError::Partial {
+            merged: p.merged,
+            of: p.of,
+            missing: p.missing.clone(),
+        });
+    }
     Ok(RunReport {
         schema_version: super::SCHEMA_VERSION,
         llm_soak_version: r0.llm_soak_version.clone(),
@@ -306,11 +328,7 @@ pub fn merge(reports: &[(String, RunReport)]) -> Result<RunReport, MergeError> {
         shard: if missing.is_empty() {
             format!("all {count}")
         } else {
-            format!(
-                "{} of {count} (missing {})",
-                reports.len(),
-                missing.join(", ")
-            )
+            format!("{} of {count}", reports.len())
         },
         complete: true,
         interrupted: false,
@@ -327,6 +345,7 @@ pub fn merge(reports: &[(String, RunReport)]) -> Result<RunReport, MergeError> {
         // Each shard measured its own; they are not one number.
         drift_baselines: Vec::new(),
         config: r0.config.clone(),
+        partial,
     })
 }
 

@@ -491,6 +491,21 @@ pub struct RunReport {
     /// The run's config with its secrets redacted, as JSON (from schema version 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<serde_json::Value>,
+    /// A merge of only some of a run's shards (`merge --allow-partial`, schema version 3):
+    /// which were missing. Gates, relative gates and `compare` refuse it as a base.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<Partial>,
+}
+
+/// The shards a partial merge lacks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partial {
+    /// Shards merged.
+    pub merged: u32,
+    /// Shards of the run.
+    pub of: u32,
+    /// The indices of the shards that were not merged.
+    pub missing: Vec<u32>,
 }
 
 /// Why a report file cannot be read.
@@ -569,6 +584,27 @@ impl RunReport {
         std::fs::rename(&tmp, path)
     }
 
+    /// Why this report is not the whole of a finished run — interrupted by a signal, a
+    /// checkpoint of a run still going, or a partial merge — or `None` when it is. Such a
+    /// report is never gated on, nor used as a baseline or a comparison's base.
+    pub fn unfinished(&self) -> Option<String> {
+        if self.interrupted {
+            return Some("a run interrupted before its end".into());
+        }
+        if !self.complete {
+            return Some("a checkpoint of a run still going".into());
+        }
+        self.partial.as_ref().map(|p| {
+            let missing: Vec<String> = p.missing.iter().map(|i| format!("{i}/{}", p.of)).collect();
+            format!(
+                "a partial merge ({} of {} shards; missing {})",
+                p.merged,
+                p.of,
+                missing.join(", ")
+            )
+        })
+    }
+
     /// A human-readable end-of-run summary.
     pub fn render(&self) -> String {
         render::report(self)
@@ -644,6 +680,7 @@ pub(crate) mod testing {
             series: None,
             drift_baselines: Vec::new(),
             config: None,
+            partial: None,
         }
     }
 

@@ -46,6 +46,7 @@ fn report() -> RunReport {
         series: None,
         drift_baselines: Vec::new(),
         config: None,
+        partial: None,
     }
 }
 

@@ -165,6 +165,7 @@ impl ReportSource {
             series: Some(self.series.series(since)),
             drift_baselines: self.baselines.report(),
             config: self.config.clone(),
+            partial: None,
         }
     }
 }

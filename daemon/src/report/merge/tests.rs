@@ -53,7 +53,8 @@ fn shard(i: u32, n: u32, ttft_ms: &[u64], failed: u64) -> (String, RunReport) {
 fn merging_two_halves_of_a_run_gives_the_whole_runs_histograms() {
     let all: Vec<u64> = (1..=400).map(|i| (i * 7919) % 1000 + 1).collect();
     let (a, b) = all.split_at(150);
-    let merged = merge(&[shard(0, 2, a, 2), shard(1, 2, b, 3)]).unwrap();
+    let merged = merge(&[shard(0, 2, a, 2), shard(1, 2, b, 3)], false).unwrap();
+    assert_eq!((merged.partial.as_ref(), merged.unfinished()), (None, None));
     let whole = scope(&all, 5, 60.0);
     let m = &merged.summary.as_ref().unwrap().all;
     assert_eq!(
@@ -92,7 +93,7 @@ fn merging_two_halves_of_a_run_gives_the_whole_runs_histograms() {
 #[test]
 fn what_is_not_one_run_is_refused_with_the_reason() {
     let ok = |i| shard(i, 2, &[100, 200], 0);
-    let err = |v: Vec<(String, RunReport)>| merge(&v).unwrap_err();
+    let err = |v: Vec<(String, RunReport)>| merge(&v, false).unwrap_err();
     assert_eq!(err(vec![]), MergeError::Empty);
     assert!(matches!(
         err(vec![ok(0), ok(0)]),
@@ -126,7 +127,43 @@ fn what_is_not_one_run_is_refused_with_the_reason() {
         err(vec![ok(0), old]),
         MergeError::NoHistograms("shard1.json".into())
     );
-    // A missing shard is said, not hidden.
-    let one = merge(&[ok(0)]).unwrap();
-    assert_eq!(one.shard, "1 of 2 (missing 1/2)");
+    // A missing shard is refused, unless allowed — then said, typed, and the report is
+    // refused by what judges a whole run.
+    assert_eq!(
+        err(vec![ok(0)]),
+        MergeError::Partial {
+            merged: 1,
+            of: 2,
+            missing: vec![1]
+        }
+    );
+    assert_eq!(
+        err(vec![ok(0)]).to_string(),
+        "only 1 of 2 shards (missing 1/2): a partial merge is refused unless --allow-partial"
+    );
+    let one = merge(&[ok(0)], true).unwrap();
+    assert_eq!(one.shard, "1 of 2");
+    assert_eq!(
+        one.partial,
+        Some(crate::report::Partial {
+            merged: 1,
+            of: 2,
+            missing: vec![1]
+        })
+    );
+    assert_eq!(
+        one.unfinished().as_deref(),
+        Some("a partial merge (1 of 2 shards; missing 1/2)")
+    );
+    assert!(matches!(
+        crate::gate::Baseline::from_report(one.clone(), std::path::Path::new("one.json")),
+        Err(crate::gate::BaselineError::Incomplete { .. })
+    ));
+    // …and a partial report is not a shard to merge again.
+    let mut again = one;
+    again.shard = "1/2".into();
+    assert_eq!(
+        err(vec![ok(0), ("one.json".into(), again)]),
+        MergeError::Incomplete("one.json".into())
+    );
 }
