@@ -9,7 +9,10 @@
 //! its limit (`--max-regression 'tpot.p95 < +10%'`; default +10 % for latencies, +1 percentage
 //! point for the error rate) *and* its interval excludes no change; it improved in the mirror
 //! case; too few samples (fewer than the minimum, or fewer than 5 beyond the quantile judged)
-//! is insufficient data, never a pass.
+//! is insufficient data, never a pass. The comparison's verdict is drawn from the rows that
+//! were judged — a regression in any of them is a regression, and the rows without enough
+//! samples (a short run's p99) are named as not judged; only when no row could be judged is it
+//! insufficient data. `strict` makes any row without data make the whole insufficient.
 
 use std::fmt::Write as _;
 
@@ -136,6 +139,9 @@ pub struct Row {
     pub interval: Option<(f64, f64)>,
     pub limit: String,
     pub verdict: Change,
+    /// The fewest samples each side needs for this row to be judged (the minimum, or — for a
+    /// quantile — enough for 5 beyond it).
+    pub needed: u64,
 }
 
 /// The comparison of two runs.
@@ -145,6 +151,10 @@ pub struct Comparison {
     pub new: String,
     pub rows: Vec<Row>,
     pub verdict: Change,
+    /// Every row had to be judged for a verdict (`--strict`).
+    pub strict: bool,
+    /// The rows without enough samples, e.g. `all ttft.p99 (320 < 500 samples)`.
+    pub not_judged: Vec<String>,
 }
 
 /// The default metrics and limits.
@@ -218,19 +228,18 @@ pub fn wilson(k: u64, n: u64) -> Option<(f64, f64, f64)> {
 }
 
 fn row(scope: &str, base: &Scope, new: &Scope, rule: &Rule, min: u64) -> Row {
-    let (b, n, enough) = match rule.metric {
+    let (b, n, needed) = match rule.metric {
         Metric::Latency(q, stat) => {
             let (db, dn) = (base.latency.get(q), new.latency.get(q));
             // A quantile needs samples beyond it, not only samples.
-            let tail = |d: &Dist| match stat {
-                Stat::Quantile(p) => (d.samples as f64) * (1.0 - p) >= 5.0,
-                _ => true,
+            let needed = match stat {
+                Stat::Quantile(p) => min.max((5.0 / (1.0 - p) - 1e-9).ceil() as u64),
+                _ => min,
             };
-            let ok = db.samples >= min && dn.samples >= min && tail(db) && tail(dn);
             (
                 (estimate(db, stat), db.samples),
                 (estimate(dn, stat), dn.samples),
-                ok,
+                needed,
             )
         }
         Metric::ErrorRate => {
@@ -239,10 +248,11 @@ fn row(scope: &str, base: &Scope, new: &Scope, rule: &Rule, min: u64) -> Row {
             (
                 (wilson(failed(base), jb), jb),
                 (wilson(failed(new), jn), jn),
-                jb >= min && jn >= min,
+                min,
             )
         }
     };
+    let enough = b.1 >= needed && n.1 >= needed;
     let ((eb, nb), (en, nn)) = (b, n);
     let value = |e: Option<(f64, f64, f64)>| e.map(|x| x.0);
     let mut out = Row {
@@ -261,6 +271,7 @@ fn row(scope: &str, base: &Scope, new: &Scope, rule: &Rule, min: u64) -> Row {
             Limit::Absolute(a) => format!("+{}ms", a * 1e3),
         },
         verdict: Change::Insufficient,
+        needed,
     };
     let (Some((vb, lb, hb)), Some((vn, ln, hn))) = (eb, en) else {
         return out;
@@ -288,12 +299,14 @@ fn row(scope: &str, base: &Scope, new: &Scope, rule: &Rule, min: u64) -> Row {
     out
 }
 
-/// Compare `new` with `base` on `rules`, each metric needing `min_samples` on both sides.
+/// Compare `new` with `base` on `rules`, each metric needing `min_samples` on both sides;
+/// `strict`: a row without enough samples makes the verdict insufficient data.
 pub fn compare(
     (base_name, base): (&str, &RunReport),
     (new_name, new): (&str, &RunReport),
     rules: &[Rule],
     min_samples: u64,
+    strict: bool,
 ) -> Comparison {
     let mut rows = Vec::new();
     if let (Some(sb), Some(sn)) = (&base.summary, &new.summary) {
@@ -316,16 +329,33 @@ pub fn compare(
             }
         }
     }
-    let verdict = rows
+    let judged = rows.iter().filter(|r| r.verdict != Change::Insufficient);
+    let verdict = if strict {
+        rows.iter().map(|r| r.verdict).max()
+    } else {
+        judged.map(|r| r.verdict).max()
+    }
+    .unwrap_or(Change::Insufficient);
+    let not_judged = rows
         .iter()
-        .map(|r| r.verdict)
-        .max()
-        .unwrap_or(Change::Insufficient);
+        .filter(|r| r.verdict == Change::Insufficient)
+        .map(|r| {
+            format!(
+                "{} {} ({} < {} samples)",
+                r.scope,
+                r.metric,
+                r.base_samples.min(r.new_samples),
+                r.needed
+            )
+        })
+        .collect();
     Comparison {
         base: base_name.to_string(),
         new: new_name.to_string(),
         rows,
         verdict,
+        strict,
+        not_judged,
     }
 }
 
@@ -414,15 +444,32 @@ impl Comparison {
         for c in &cells {
             let _ = writeln!(out, "{}", line(c.iter().map(String::as_str).collect()));
         }
-        let _ = writeln!(out, "\nverdict: {}", self.verdict.as_str());
+        let _ = writeln!(out, "\nverdict: {}", self.verdict_line());
         out
+    }
+
+    /// The verdict, and what was not judged for want of samples.
+    pub fn verdict_line(&self) -> String {
+        match (self.not_judged.as_slice(), self.verdict) {
+            ([], v) => v.as_str().to_string(),
+            (_, Change::Insufficient) if !self.strict => {
+                "insufficient data: no row has enough samples on both sides".to_string()
+            }
+            (rows, v) => format!(
+                "{} ({} not judged: {}{})",
+                v.as_str(),
+                rows.len(),
+                rows.join(", "),
+                if self.strict { "; --strict" } else { "" }
+            ),
+        }
     }
 
     /// A markdown table (for a pull request comment).
     pub fn markdown(&self) -> String {
         let mut out = format!(
             "### llm-soak compare: **{}**\n\nbase `{}` → new `{}`\n\n| {} |\n|{}|\n",
-            self.verdict.as_str(),
+            self.verdict_line(),
             self.base,
             self.new,
             Self::HEAD.join(" | "),

@@ -153,6 +153,11 @@ enum Command {
         /// Fewest samples on each side for a verdict.
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
         min_samples: u64,
+        /// Every row must have enough samples: one that has not makes the verdict insufficient
+        /// data (exit 2). By default the verdict is drawn from the rows that have, and the
+        /// others are named as not judged.
+        #[arg(long)]
+        strict: bool,
         #[arg(long, value_enum, default_value = "text")]
         format: reports::CompareFormat,
         /// Also write an HTML page with both runs' charts overlaid.
@@ -398,6 +403,7 @@ fn dispatch(command: Command) -> u8 {
             new,
             max_regression,
             min_samples,
+            strict,
             format,
             html,
         } => reports::compare(
@@ -405,6 +411,7 @@ fn dispatch(command: Command) -> u8 {
             &new,
             &max_regression,
             min_samples,
+            strict,
             format,
             html.as_deref(),
         ),

@@ -92,12 +92,14 @@ pub(super) fn gate(
     Ok(super::exit_code(&judged, true))
 }
 
-/// `llm-soak compare BASE.json NEW.json`: exit 1 on a regression, 2 with too little data.
+/// `llm-soak compare BASE.json NEW.json`: exit 1 on a regression in any judged row, 2 when no
+/// row (with `strict`: any row) had enough samples.
 pub(super) fn compare(
     base: &Path,
     new: &Path,
     overrides: &[Rule],
     min_samples: u64,
+    strict: bool,
     format: CompareFormat,
     html: Option<&Path>,
 ) -> Result<u8, u8> {
@@ -117,7 +119,7 @@ pub(super) fn compare(
     }
     let rules = crate::compare::rules_with(overrides);
     let (bn, nn) = (base.display().to_string(), new.display().to_string());
-    let c = crate::compare::compare((&bn, &b), (&nn, &n), &rules, min_samples);
+    let c = crate::compare::compare((&bn, &b), (&nn, &n), &rules, min_samples, strict);
     match format {
         CompareFormat::Text => sayln!("{}", c.render()),
         CompareFormat::Markdown => sayln!("{}", c.markdown()),

@@ -41,7 +41,7 @@ fn verdict(c: &Comparison, metric: &str) -> Change {
 #[test]
 fn two_samples_of_one_distribution_are_within_noise() {
     let (a, b) = (run(&ttfts(2000, 1.0, 1), 10), run(&ttfts(2000, 1.0, 2), 12));
-    let c = compare(("a", &a), ("b", &b), &default_rules(), 30);
+    let c = compare(("a", &a), ("b", &b), &default_rules(), 30, false);
     assert_eq!(
         verdict(&c, "ttft.p95"),
         Change::WithinNoise,
@@ -57,7 +57,13 @@ fn two_samples_of_one_distribution_are_within_noise() {
 fn a_shift_beyond_the_limit_is_a_regression_and_the_reverse_an_improvement() {
     let base = run(&ttfts(2000, 1.0, 1), 0);
     let slow = run(&ttfts(2000, 1.3, 2), 0);
-    let c = compare(("base", &base), ("slow", &slow), &default_rules(), 30);
+    let c = compare(
+        ("base", &base),
+        ("slow", &slow),
+        &default_rules(),
+        30,
+        false,
+    );
     assert_eq!(
         verdict(&c, "ttft.p95"),
         Change::Regression,
@@ -73,16 +79,28 @@ fn a_shift_beyond_the_limit_is_a_regression_and_the_reverse_an_improvement() {
     );
     // TPOT did not move (10 ms in both): within noise beside the regression.
     assert_eq!(verdict(&c, "tpot.p50"), Change::WithinNoise);
-    let back = compare(("slow", &slow), ("base", &base), &default_rules(), 30);
+    let back = compare(
+        ("slow", &slow),
+        ("base", &base),
+        &default_rules(),
+        30,
+        false,
+    );
     assert_eq!(verdict(&back, "ttft.p95"), Change::Improved);
     // A looser limit lets the same shift pass.
     let loose = rules_with(&["ttft.p95 < +50%".parse().unwrap()]);
-    let c = compare(("base", &base), ("slow", &slow), &loose, 30);
+    let c = compare(("base", &base), ("slow", &slow), &loose, 30, false);
     assert_eq!(verdict(&c, "ttft.p95"), Change::WithinNoise);
     assert!(c.markdown().contains("| all | ttft.p99 |"));
     // Errors: 0 of 2000 to 100 of 2100 is beyond a point.
     let failing = run(&ttfts(2000, 1.0, 3), 100);
-    let c = compare(("base", &base), ("failing", &failing), &default_rules(), 30);
+    let c = compare(
+        ("base", &base),
+        ("failing", &failing),
+        &default_rules(),
+        30,
+        false,
+    );
     assert_eq!(verdict(&c, "error_rate"), Change::Regression);
 }
 
@@ -90,12 +108,47 @@ fn a_shift_beyond_the_limit_is_a_regression_and_the_reverse_an_improvement() {
 fn small_samples_are_insufficient_even_when_they_look_worse() {
     let base = run(&ttfts(40, 1.0, 1), 0);
     let new = run(&ttfts(40, 3.0, 2), 0);
-    let c = compare(("a", &base), ("b", &new), &default_rules(), 30);
+    let c = compare(("a", &base), ("b", &new), &default_rules(), 30, false);
     // 40 samples leave fewer than 5 beyond the p99.
     assert_eq!(verdict(&c, "ttft.p99"), Change::Insufficient);
-    let c = compare(("a", &base), ("b", &new), &default_rules(), 100);
+    let c = compare(("a", &base), ("b", &new), &default_rules(), 100, false);
     assert_eq!(verdict(&c, "ttft.p50"), Change::Insufficient);
     assert_eq!(c.verdict, Change::Insufficient);
+}
+
+#[test]
+fn short_runs_are_judged_on_the_rows_that_have_data_and_strict_keeps_the_old_rule() {
+    // Issue #25: two identical 40 s runs — 300 samples a side: enough for p50 and p95, not for
+    // p99 (fewer than 5 beyond it). The judged rows decide; p99 is named as not judged.
+    let (a, b) = (run(&ttfts(300, 1.0, 1), 0), run(&ttfts(300, 1.0, 2), 0));
+    let c = compare(("a", &a), ("b", &b), &default_rules(), 30, false);
+    assert_eq!(verdict(&c, "ttft.p99"), Change::Insufficient);
+    assert_eq!(c.verdict, Change::WithinNoise, "{}", c.render());
+    assert!(
+        c.not_judged
+            .contains(&"all ttft.p99 (300 < 500 samples)".to_string()),
+        "{:?}",
+        c.not_judged
+    );
+    let line = c.verdict_line();
+    assert!(
+        line.starts_with("within noise (")
+            && line.contains("not judged: all ttft.p99 (300 < 500 samples)"),
+        "{line}"
+    );
+    // --strict: a row without data makes it insufficient, as before.
+    let strict = compare(("a", &a), ("b", &b), &default_rules(), 30, true);
+    assert_eq!(strict.verdict, Change::Insufficient);
+    assert!(
+        strict.verdict_line().ends_with("; --strict)"),
+        "{}",
+        strict.verdict_line()
+    );
+    // A regression in a judged row still is one, whatever lacks data.
+    let slow = run(&ttfts(300, 1.5, 2), 0);
+    let c = compare(("a", &a), ("slow", &slow), &default_rules(), 30, false);
+    assert_eq!(verdict(&c, "ttft.p99"), Change::Insufficient);
+    assert_eq!(c.verdict, Change::Regression, "{}", c.render());
 }
 
 #[test]
@@ -128,7 +181,7 @@ fn a_change_past_the_limit_that_noise_explains_is_not_a_regression() {
     // span more than that.
     let base = run(&ttfts(60, 1.0, 1), 0);
     let new = run(&ttfts(60, 1.15, 2), 0);
-    let c = compare(("a", &base), ("b", &new), &default_rules(), 30);
+    let c = compare(("a", &base), ("b", &new), &default_rules(), 30, false);
     let r = c.rows.iter().find(|r| r.metric == "ttft.p50").unwrap();
     assert!(r.relative.unwrap() > 0.10, "{r:?}");
     assert!(r.interval.unwrap().0 <= 0.0, "{r:?}");

@@ -267,7 +267,8 @@
       const c = view.comparison;
       const fmt = (m, v) => (v == null ? "–" : m === "error_rate" ? pct(v) : ms(v));
       const iv = (r) => (r.interval == null ? "–" : r.metric === "error_rate" ? `[${(r.interval[0] * 100).toFixed(2)}, ${(r.interval[1] * 100).toFixed(2)}] pt` : r.limit.endsWith("%") ? `[${(r.interval[0] * 100).toFixed(1)}%, ${(r.interval[1] * 100).toFixed(1)}%]` : `[${ms(r.interval[0])}, ${ms(r.interval[1])}]`);
-      section("comparison", `Compare: ${c.verdict.replace("_", " ")} (base ${c.base} → new ${c.new}; base dashed on the charts)`,
+      const unjudged = c.not_judged.length ? `; not judged for want of samples: ${c.not_judged.join(", ")}` : "";
+      section("comparison", `Compare: ${c.verdict.replace("_", " ")} (base ${c.base} → new ${c.new}; base dashed on the charts${unjudged})`,
         table(["scope", "metric", "base", "new", "change", "95% interval", "limit", "samples", "verdict"],
           c.rows.map((r) => [r.scope, r.metric, fmt(r.metric, r.base), fmt(r.metric, r.new), r.relative == null ? "–" : (r.relative * 100).toFixed(1) + " %", iv(r), r.limit, `${r.base_samples} / ${r.new_samples}`, $("span", { class: "badge " + (r.verdict === "regression" ? "breach" : r.verdict === "improved" ? "pass" : r.verdict === "insufficient" ? "insufficient" : "none") }, r.verdict.replace("_", " "))])));
     }
