@@ -70,6 +70,7 @@ pub mod client;
 pub mod compare;
 pub mod config;
 pub mod export;
+pub mod files;
 pub mod gate;
 pub mod metrics;
 pub mod openai;

@@ -24,6 +24,7 @@ mod interop;
 mod layout;
 mod lifecycle;
 mod modes;
+mod newuser;
 mod ordinary;
 mod package;
 mod pages;

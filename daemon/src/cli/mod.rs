@@ -33,6 +33,8 @@ pub mod exit {
     pub const OK: u8 = 0;
     pub const GATE_BREACHED: u8 = 1;
     pub const INSUFFICIENT_DATA: u8 = 2;
+    /// A run sent requests and not one succeeded.
+    pub const NO_SUCCESS: u8 = 3;
     pub const USAGE: u8 = 64;
     pub const SOFTWARE: u8 = 70;
     pub const SIGINT: u8 = 130;
@@ -228,11 +230,23 @@ enum Command {
     },
 }
 
+/// Colours in the text log only on a terminal, and never with `NO_COLOR` set to anything
+/// (no-color.org): journald, files and pipes get plain text.
+fn log_colours(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = log_colours(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR"),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -308,6 +322,9 @@ fn dispatch(command: Command) -> u8 {
                 c.load.phases.len(),
                 if c.load.phases.len() == 1 { "" } else { "s" },
             );
+            for w in crate::config::advice::warnings(c) {
+                eprintln!("warning: {w}");
+            }
             exit::OK
         }),
         Command::PrintConfig { config } => load_config(&config).map(|p| {
@@ -468,6 +485,7 @@ fn signal_channel() -> mpsc::Receiver<Signal> {
 /// stopped by SIGTERM after a clean drain is a normal end), else the gates' verdict.
 pub fn exit_code(report: &RunReport, bounded: bool) -> u8 {
     match report.signal {
+        None if report.no_success().is_some() => exit::NO_SUCCESS,
         None => match report.verdict {
             Some(Verdict::Breach) => exit::GATE_BREACHED,
             Some(Verdict::Insufficient) => exit::INSUFFICIENT_DATA,
@@ -499,8 +517,16 @@ async fn run_daemon(prepared: Prepared, opts: RunOptions, banner: Option<String>
         sayln!("status:  http://{addr}/api/v1/status");
         sayln!("live:    http://{addr}/");
     };
+    for w in crate::config::advice::warnings(&prepared.config) {
+        tracing::warn!(path = %w.path, "{}", w.message);
+    }
+    if let Err(e) = check_outputs(&prepared, &opts) {
+        eprintln!("error: {e}");
+        eprintln!("(exit {}: nothing was sent)", exit::USAGE);
+        return exit::USAGE;
+    }
     let bounded = opts.duration.is_some();
-    let html = opts.report_html.clone();
+    let (json, html) = (opts.report.clone(), opts.report_html.clone());
     match runner::run(prepared, opts, signals, on_listen).await {
         Err(e) => {
             eprintln!("error: {e}");
@@ -508,14 +534,55 @@ async fn run_daemon(prepared: Prepared, opts: RunOptions, banner: Option<String>
         }
         Ok(report) => {
             sayln!("{}", report.render());
-            if let Some(path) = html
-                && let Err(code) = reports::write_html(&crate::view::View::of(&report), &path)
-            {
-                return code;
+            if let Some(what) = report.no_success() {
+                eprintln!(
+                    "error: {what}. The first failure of each type was logged with its URL and status; check base_url, the API key and the model (exit {})",
+                    exit::NO_SUCCESS
+                );
             }
-            exit_code(&report, bounded)
+            // Every output is written, or the run says so and exits 70: the summary above is
+            // on the terminal either way.
+            let mut code = exit_code(&report, bounded);
+            if let Some(path) = &json {
+                match report.write(path) {
+                    Ok(()) => eprintln!("report: {}", path.display()),
+                    Err(e) => {
+                        eprintln!("error: cannot write the report {}: {e}", path.display());
+                        code = exit::SOFTWARE;
+                    }
+                }
+            }
+            if let Some(path) = &html
+                && let Err(c) = reports::write_html(&crate::view::View::of(&report), path)
+            {
+                code = c;
+            }
+            code
         }
     }
+}
+
+/// Every file a run will write — `--report`, `--report-html`, the request log — can be written
+/// (checked before anything is sent): the error names the flag or key and the path.
+fn check_outputs(prepared: &Prepared, opts: &RunOptions) -> Result<(), String> {
+    let log = prepared
+        .config
+        .output
+        .requests_jsonl
+        .as_ref()
+        .map(|l| ("output.requests_jsonl.path", &l.path));
+    let flags = [
+        ("--report", &opts.report),
+        ("--report-html", &opts.report_html),
+    ];
+    let outputs = flags
+        .into_iter()
+        .filter_map(|(what, p)| p.as_ref().map(|p| (what, p)))
+        .chain(log);
+    for (what, path) in outputs {
+        crate::files::check_writable(path).map_err(|e| format!("{what}: {e}"))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -543,6 +610,17 @@ mod tests {
         );
         assert_eq!(code(&["llm-soak", "--help"]), exit::OK);
         assert_eq!(code(&["llm-soak", "--version"]), exit::OK);
+    }
+
+    #[test]
+    fn the_log_is_coloured_only_on_a_terminal_without_no_color() {
+        assert!(log_colours(true, None));
+        assert!(!log_colours(false, None), "journald, a file, a pipe");
+        assert!(!log_colours(true, Some("1".into())), "NO_COLOR");
+        assert!(
+            log_colours(true, Some("".into())),
+            "NO_COLOR empty: unset, per no-color.org"
+        );
     }
 
     #[test]
@@ -598,5 +676,29 @@ mod tests {
                 "{signal:?} {verdict:?} bounded={bounded}"
             );
         }
+        // Requests sent, none succeeded: exit 3, ahead of any gate's verdict; one success (or
+        // only cancelled requests) is not that.
+        let mut failed = report(None, Some(Verdict::Breach));
+        failed.requests.started = 15;
+        failed.requests.finished.error = 15;
+        assert_eq!(exit_code(&failed, true), exit::NO_SUCCESS);
+        assert_eq!(
+            failed.no_success().as_deref(),
+            Some("15 requests, none succeeded")
+        );
+        failed.requests.finished.success = 1;
+        assert_eq!(exit_code(&failed, true), exit::GATE_BREACHED);
+        let mut cut = report(None, None);
+        cut.requests.started = 3;
+        cut.requests.finished.cancelled = 3;
+        assert_eq!(exit_code(&cut, true), exit::OK);
+        let mut stopped = failed.clone();
+        stopped.requests.finished.success = 0;
+        stopped.signal = Some(StopSignal::Interrupt);
+        assert_eq!(
+            exit_code(&stopped, true),
+            exit::SIGINT,
+            "a signal decides first"
+        );
     }
 }

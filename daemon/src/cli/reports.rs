@@ -31,13 +31,10 @@ pub(super) fn write_html(view: &View, path: &Path) -> Result<(), u8> {
         eprintln!("error: cannot render the report: {e}");
         exit::SOFTWARE
     })?;
-    let tmp = path.with_extension("html.tmp");
-    std::fs::write(&tmp, page)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            eprintln!("error: cannot write {}: {e}", path.display());
-            exit::SOFTWARE
-        })?;
+    crate::files::write_atomic(path, page.as_bytes()).map_err(|e| {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        exit::SOFTWARE
+    })?;
     eprintln!("report page: {}", path.display());
     Ok(())
 }

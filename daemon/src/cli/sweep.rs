@@ -27,6 +27,15 @@ pub(super) struct SweepArgs {
 /// Run the sweep; the exit code.
 pub(super) fn sweep(args: SweepArgs) -> Result<u8, u8> {
     let prepared = load_config(&args.config)?;
+    for (flag, path) in [("--report", &args.report), ("--html", &args.html)] {
+        if let Some(p) = path
+            && let Err(e) = crate::files::check_writable(p)
+        {
+            eprintln!("error: {flag}: {e}");
+            eprintln!("(exit {}: nothing was sent)", exit::USAGE);
+            return Err(exit::USAGE);
+        }
+    }
     let rt = runtime()?;
     let report = rt
         .block_on(crate::sweep::run(prepared, |line| eprintln!("{line}")))
@@ -71,7 +80,7 @@ fn write(r: &SweepReport, json: Option<&PathBuf>, html: Option<&PathBuf>) -> Res
         })?;
     }
     if let Some(p) = html {
-        std::fs::write(p, crate::view::sweep::page(r)).map_err(|e| {
+        crate::files::write_atomic(p, crate::view::sweep::page(r).as_bytes()).map_err(|e| {
             eprintln!("error: cannot write {}: {e}", p.display());
             exit::SOFTWARE
         })?;

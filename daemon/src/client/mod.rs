@@ -10,6 +10,7 @@ pub mod sse;
 mod tls;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -50,6 +51,31 @@ struct TargetClient {
     target: Target,
     /// The target's tokenizer (output re-counts, after the stream).
     tokenizer: Arc<dyn Tokenizer>,
+    /// Error classes whose first failure on this target was logged (bit per [`ErrorType`]).
+    logged: AtomicU32,
+}
+
+impl TargetClient {
+    /// Log the first failure of each class on this target once — with the URL (no query: it
+    /// may carry a key), the status and what the failure said — so a wrong base URL or a
+    /// closed port is seen at once; later ones are counted, not logged.
+    fn first_failure(&self, class: ErrorType, url: &str, m: &Measurement) {
+        let bit = 1 << class as u32;
+        if class == ErrorType::Cancelled || self.logged.fetch_or(bit, Ordering::Relaxed) & bit != 0
+        {
+            return;
+        }
+        let url = url.split('?').next().unwrap_or_default();
+        tracing::warn!(
+            target_name = %self.target.name,
+            url,
+            error_type = class.as_str(),
+            status = m.status.unwrap_or(0),
+            detail = m.detail.as_deref().unwrap_or("-"),
+            "first {} failure of this target (later ones are counted, not logged)",
+            class.as_str()
+        );
+    }
 }
 
 /// Per-scope request routing, built once.
@@ -232,6 +258,7 @@ impl Client {
             .header(SEQ_HEADER, plan.seq)
             .body(plan.prompt.body.clone());
         let mut m = Measurement::new(plan.max_tokens, Instant::now());
+        m.unlogged = !tc.logged.load(Ordering::Relaxed);
         let deadline = m.sent_at + tc.target.request_timeout;
         let outcome = if route.stream {
             tokio::select! {
@@ -251,6 +278,9 @@ impl Client {
             Ok(()) => None,
             Err(e) => Some(e),
         };
+        if let Some(e) = error {
+            tc.first_failure(e, &route.url, &m);
+        }
         Streamed {
             plan,
             target: Some(route.target),
@@ -463,6 +493,7 @@ fn build_target(
         headers,
         target: t.clone(),
         tokenizer,
+        logged: AtomicU32::new(0),
     })
 }
 

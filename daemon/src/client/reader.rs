@@ -37,6 +37,11 @@ pub(super) struct Measurement {
     pub(super) text_overflow: bool,
     /// The stream carried reasoning text (so the server's reasoning tokens were streamed).
     pub(super) reasoning_streamed: bool,
+    /// Error classes whose first failure on this target is still to be logged (bit per
+    /// [`ErrorType`]): only for those is the failure's detail gathered.
+    pub(super) unlogged: u32,
+    /// What the failure said: the connection error's causes, or an excerpt of an error body.
+    pub(super) detail: Option<String>,
 }
 
 impl Measurement {
@@ -54,8 +59,52 @@ impl Measurement {
             text: String::new(),
             text_overflow: false,
             reasoning_streamed: false,
+            unlogged: 0,
+            detail: None,
         }
     }
+
+    /// Whether the first failure of `class` on this target is still to be logged.
+    fn wants_detail(&self, class: ErrorType) -> bool {
+        self.unlogged & (1 << class as u32) != 0
+    }
+}
+
+/// An error with its causes, `outer: inner: innermost` (reqwest hides "connection refused"
+/// two levels down).
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+/// Bytes of an error body kept for its log line.
+const ERROR_BODY_BYTES: usize = 1024;
+/// How long an error body may take to arrive for its log line.
+const ERROR_BODY_FOR: Duration = Duration::from_secs(2);
+
+/// The start of an error response's body, bounded in bytes and time, on one line.
+async fn body_excerpt(resp: reqwest::Response, deadline: Instant) -> String {
+    let until = (Instant::now() + ERROR_BODY_FOR).min(deadline);
+    let mut body = resp.bytes_stream();
+    let mut buf = Vec::new();
+    while buf.len() < ERROR_BODY_BYTES {
+        match tokio::time::timeout_at(until, body.next()).await {
+            Ok(Some(Ok(b))) => {
+                buf.extend_from_slice(&b[..b.len().min(ERROR_BODY_BYTES - buf.len())])
+            }
+            _ => break,
+        }
+    }
+    super::excerpt(&buf, 300)
 }
 
 /// Whether a TLS failure is somewhere in `e`'s chain of causes (rustls' error, which hyper's
@@ -145,13 +194,23 @@ async fn respond(
 ) -> Result<reqwest::Response, ErrorType> {
     let resp = match tokio::time::timeout_at(deadline, request.send()).await {
         Err(_) => return Err(ErrorType::Timeout),
-        Ok(Err(e)) => return Err(send_error(&e)),
+        Ok(Err(e)) => {
+            let class = send_error(&e);
+            if m.wants_detail(class) {
+                m.detail = Some(causes(&e));
+            }
+            return Err(class);
+        }
         Ok(Ok(r)) => r,
     };
     let status = resp.status();
     m.status = Some(status.as_u16());
     if !status.is_success() {
-        return Err(ErrorType::from_status(status.as_u16()));
+        let class = ErrorType::from_status(status.as_u16());
+        if m.wants_detail(class) {
+            m.detail = Some(body_excerpt(resp, deadline).await);
+        }
+        return Err(class);
     }
     Ok(resp)
 }

@@ -10,6 +10,7 @@
 //! `Debug`/`Serialize` print `<redacted>`. Redaction is typed: [`Config`]'s `Serialize` *is* the
 //! effective config as `print-config` and the status API show it, secrets as their references.
 
+pub mod advice;
 pub mod body;
 pub mod canary;
 pub mod gates;
@@ -134,6 +135,21 @@ impl Serialize for FileRef {
         }
         Table { file: &self.file }.serialize(s)
     }
+}
+
+/// A duration as the config writes one (`1m 30s`, `250ms`), to the millisecond: for log
+/// fields and messages, never Rust's `Debug` (`Some(90.000312s)`).
+pub fn human(d: Duration) -> String {
+    let ms = Duration::from_millis(d.as_millis().min(u128::from(u64::MAX)) as u64);
+    if ms.is_zero() && !d.is_zero() {
+        return humantime::format_duration(d).to_string();
+    }
+    humantime::format_duration(ms).to_string()
+}
+
+/// [`human`] of an optional duration, `none` without one.
+pub fn human_opt(d: Option<Duration>) -> String {
+    d.map_or_else(|| "none".to_string(), human)
 }
 
 pub(crate) fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -33,6 +33,16 @@ pub enum Protocol {
     HttpProtobuf,
 }
 
+impl Protocol {
+    /// The name `OTEL_EXPORTER_OTLP_PROTOCOL` and the config use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf => "http/protobuf",
+        }
+    }
+}
+
 /// Request spans (off by default).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Spans {

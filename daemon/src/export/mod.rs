@@ -109,7 +109,7 @@ impl Exporter {
                     .with_interval(cfg.interval)
                     .build(),
             );
-            tracing::info!(endpoint = %cfg.endpoint, protocol = ?cfg.protocol, interval = ?cfg.interval, "OTLP metrics export on");
+            tracing::info!(endpoint = %cfg.endpoint, protocol = cfg.protocol.as_str(), interval = %crate::config::human(cfg.interval), "OTLP metrics export on");
         }
         let provider = builder.build();
         let i = crate::metrics::catalogue::OTLP_EXPORT_FAILURES;

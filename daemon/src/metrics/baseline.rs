@@ -299,12 +299,10 @@ impl Baselines {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            let tmp = path.with_extension("json.tmp");
-            std::fs::write(
-                &tmp,
-                serde_json::to_vec_pretty(&state).map_err(std::io::Error::other)?,
-            )?;
-            std::fs::rename(&tmp, path)
+            crate::files::write_atomic(
+                path,
+                &serde_json::to_vec_pretty(&state).map_err(std::io::Error::other)?,
+            )
         };
         if let Err(e) = write() {
             tracing::warn!(path = %path.display(), error = %e, "cannot persist the drift baselines");

@@ -579,9 +579,7 @@ impl RunReport {
     /// Write the JSON report to `path` atomically.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let body = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, body)?;
-        std::fs::rename(&tmp, path)
+        crate::files::write_atomic(path, &body)
     }
 
     /// Why this report is not the whole of a finished run — interrupted by a signal, a
@@ -603,6 +601,32 @@ impl RunReport {
                 missing.join(", ")
             )
         })
+    }
+
+    /// When requests were sent and not one succeeded (all failed or timed out): what they
+    /// failed with, e.g. `15 requests, none succeeded: http_4xx 15`.
+    pub fn no_success(&self) -> Option<String> {
+        let r = &self.requests;
+        let failed = r.finished.error + r.finished.timeout;
+        if r.started == 0 || r.finished.success > 0 || failed == 0 {
+            return None;
+        }
+        let mut by_type: BTreeMap<ErrorType, u64> = BTreeMap::new();
+        for (_, scope) in self.summary.iter().flat_map(|s| &s.scenarios) {
+            for (e, n) in &scope.error_types {
+                *by_type.entry(*e).or_default() += n;
+            }
+        }
+        let types = render::error_types(&by_type);
+        Some(format!(
+            "{} requests, none succeeded{}",
+            r.started,
+            if types.is_empty() {
+                String::new()
+            } else {
+                format!(": {types}")
+            }
+        ))
     }
 
     /// A human-readable end-of-run summary.

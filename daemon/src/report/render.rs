@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::{GateResult, RunReport, Scope, Summary, Trust, TrustVerdict, Verdict};
-use crate::record::{Outcome, Quantity};
+use crate::record::{ErrorType, Outcome, Quantity};
 
 pub(super) fn report(r: &RunReport) -> String {
     let interrupted = r.interrupted;
@@ -88,6 +88,16 @@ pub(super) fn gate(g: &GateResult) -> String {
     line
 }
 
+/// Failures by error type, most frequent first: `http_4xx 15, connect 2` (empty: none).
+pub(super) fn error_types(types: &std::collections::BTreeMap<ErrorType, u64>) -> String {
+    let mut v: Vec<(&ErrorType, &u64)> = types.iter().filter(|(_, n)| **n > 0).collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    v.iter()
+        .map(|(e, n)| format!("{} {n}", e.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn scope(out: &mut String, name: &str, s: &Scope) {
     let f = &s.finished;
     let _ = writeln!(
@@ -101,6 +111,10 @@ fn scope(out: &mut String, name: &str, s: &Scope) {
         s.error_rate
             .map_or("-".into(), |r| format!("{:.2} %", r * 100.0)),
     );
+    let errors = error_types(&s.error_types);
+    if !errors.is_empty() {
+        let _ = writeln!(out, "  errors by type: {errors}");
+    }
     if let Some(a) = &s.slo {
         let _ = writeln!(
             out,

@@ -268,9 +268,7 @@ impl SweepReport {
     /// Write the JSON atomically.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let body = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, body)?;
-        std::fs::rename(&tmp, path)
+        crate::files::write_atomic(path, &body)
     }
 
     /// Read a sweep document.

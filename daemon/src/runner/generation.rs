@@ -151,7 +151,7 @@ impl Generation {
             );
         }
         if epoch > now {
-            tracing::info!(wait = ?(epoch - now), "waiting for --start-at");
+            tracing::info!(wait = %crate::config::human(epoch - now), "waiting for --start-at");
         }
         let schedule_end = shape.end();
         let dispatcher = Dispatcher::new(

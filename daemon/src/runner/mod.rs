@@ -48,6 +48,15 @@ pub(crate) enum Signal {
 }
 
 impl Signal {
+    /// The signal's name in logs.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
+            Signal::Reload => "SIGHUP",
+        }
+    }
+
     /// The signal as the report records a stop (`None` for a reload, which stops nothing).
     pub(crate) fn stop(self) -> Option<StopSignal> {
         match self {
@@ -71,7 +80,8 @@ pub(crate) struct RunOptions {
     pub start_at: Option<SystemTime>,
     /// Left out of the summary, report and gates.
     pub warmup: Option<Duration>,
-    /// Where the JSON report goes (checkpointed every `CHECKPOINT` while the run goes on).
+    /// Where the JSON report goes: checkpointed here every `CHECKPOINT` while the run goes
+    /// on; the command line writes the final one from the report the run returns.
     pub report: Option<PathBuf>,
     /// CI gates judged on the summary at the end (and the baseline report they refer to).
     pub gates: Gates,
@@ -431,8 +441,10 @@ pub(crate) async fn run(
         targets = config.targets.len(),
         scenarios = config.scenarios.len(),
         max_in_flight = config.load.max_in_flight,
-        schedule_end = ?generation.planned_end.map(|e| e.saturating_duration_since(epoch)),
-        duration = ?opts.duration,
+        schedule_end = %crate::config::human_opt(
+            generation.planned_end.map(|e| e.saturating_duration_since(epoch))
+        ),
+        duration = %crate::config::human_opt(opts.duration),
         "run started"
     );
     let phase_names = config.load.phase_names();
@@ -531,7 +543,7 @@ pub(crate) async fn run(
                     instruments.planned_end(planned_end(&generation, deadline));
                     continue;
                 };
-                tracing::info!(signal = ?sig, "stopping");
+                tracing::info!(signal = sig.as_str(), "stopping");
                 stopped_by = Some(stop);
                 break;
             }
@@ -554,7 +566,7 @@ pub(crate) async fn run(
     let grace = running.config.load.drain_timeout;
     let in_flight = recorder.totals.in_flight();
     if in_flight > 0 {
-        tracing::info!(in_flight, grace = ?grace, "draining in-flight requests");
+        tracing::info!(in_flight, grace = %crate::config::human(grace), "draining in-flight requests");
     }
     tokio::select! {
         () = tracker.wait() => {}
@@ -580,11 +592,6 @@ pub(crate) async fn run(
     timeline.stop(Instant::now());
     let report = source.snapshot(stopped_by, true);
     live.stop();
-    if let Some(path) = &opts.report
-        && let Err(e) = report.write(path)
-    {
-        tracing::error!(path = %path.display(), error = %e, "cannot write the report");
-    }
     telemetry.stop().await;
     server_stop.cancel();
     root.cancel();

@@ -34,7 +34,7 @@ pub(super) fn status(detail: &str) {
 pub(super) fn watchdog() -> Option<JoinHandle<()>> {
     let period = sd_notify::watchdog_enabled()?;
     let every = (period / 2).max(Duration::from_millis(10));
-    tracing::info!(?period, "systemd watchdog enabled");
+    tracing::info!(period = %crate::config::human(period), "systemd watchdog enabled");
     Some(tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {

@@ -139,7 +139,12 @@ impl FailureLog {
         }
         if w.logged < self.per_second {
             w.logged += 1;
-            tracing::warn!(seq = record.seq, error_type = error.as_str(), status = ?record.status, "request failed");
+            tracing::warn!(
+                seq = record.seq,
+                error_type = error.as_str(),
+                status = record.status.unwrap_or(0),
+                "request failed"
+            );
         } else {
             w.suppressed += 1;
         }

@@ -1,0 +1,115 @@
+//! The files llm-soak writes whole — run reports and their checkpoints, HTML pages, sweep
+//! documents, persisted drift baselines: written atomically (a temporary file beside the target,
+//! synced, renamed over it, the directory synced), so a reader or a crash sees the old file or
+//! the new one and never half of one; and checked writable before a run sends anything, so an
+//! eight-hour soak never learns at its end that its report has nowhere to go.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+/// The directory `path` is written in (`.` for a bare file name).
+fn dir_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A name beside `path` for its temporary copy (hidden, and this process's own).
+fn temp_beside(path: &Path, what: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    dir_of(path).join(format!(".{name}.{what}-{}", std::process::id()))
+}
+
+/// Write `bytes` to `path` atomically: temp file, fsync, rename, fsync of the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = temp_beside(path, "tmp");
+    let written = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return written;
+    }
+    // The rename is durable once the directory is; a directory that cannot be opened for a
+    // sync (some filesystems) still has the file.
+    if let Ok(dir) = File::open(dir_of(path)) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+/// Whether `path` can be written as [`write_atomic`] writes it: not a directory, in a directory
+/// that exists and takes a new file. The error says which, naming the path.
+pub fn check_writable(path: &Path) -> Result<(), String> {
+    if path.is_dir() {
+        return Err(format!("{} is a directory", path.display()));
+    }
+    let dir = dir_of(path);
+    if !dir.is_dir() {
+        return Err(format!(
+            "cannot write {}: the directory {} does not exist",
+            path.display(),
+            dir.display()
+        ));
+    }
+    let probe = temp_beside(path, "check");
+    match OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "cannot write {}: {e} (in {})",
+            path.display(),
+            dir.display()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_replaced_whole_and_nothing_is_left_beside_it() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("r.json");
+        write_atomic(&path, b"one").expect("written");
+        write_atomic(&path, b"two").expect("replaced");
+        assert_eq!(std::fs::read(&path).expect("read"), b"two");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("listed")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["r.json"], "no temporary file left");
+        assert!(check_writable(&path).is_ok());
+        assert!(check_writable(Path::new("bare-name.json")).is_ok());
+    }
+
+    #[test]
+    fn what_cannot_be_written_is_said_with_its_path() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let missing = dir.path().join("no/such/dir/r.json");
+        let e = check_writable(&missing).expect_err("no directory");
+        assert!(
+            e.contains("no/such/dir") && e.contains("does not exist"),
+            "{e}"
+        );
+        assert!(write_atomic(&missing, b"x").is_err());
+        let e = check_writable(dir.path()).expect_err("a directory");
+        assert!(e.ends_with("is a directory"), "{e}");
+        // /proc takes no new file (as root too, unlike a read-only mode bit).
+        let e = check_writable(Path::new("/proc/llm-soak-report.json")).expect_err("read-only");
+        assert!(
+            e.starts_with("cannot write /proc/llm-soak-report.json"),
+            "{e}"
+        );
+    }
+}
