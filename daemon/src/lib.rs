@@ -60,7 +60,9 @@
 //! overlay), drawn from a report; `resources`
 //! samples the process, host, target server process and GPUs on its own thread; `trust` measures
 //! the client's own lag under the run's load and states how far its numbers hold; `progress` the
-//! live line of a bounded run on a terminal; `tls` the process-wide TLS set-up; `sweep` searches
+//! live line of a bounded run on a terminal; `tls` the process-wide TLS set-up; `files` the
+//! atomic writes of whole files (reports, pages, baselines) and the check that an output can be
+//! written before a run sends anything; `sweep` searches
 //! for the highest rate at which the SLOs hold (its own driver, no runner); `simulator` is
 //! the built-in OpenAI-compatible target; `cli` is the command-line surface. No top-level module
 //! imports one that imports it back (`tests/it/layout.rs` reads the graph).

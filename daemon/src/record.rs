@@ -25,6 +25,10 @@ pub struct Prompt {
     pub prefix_id: Option<u32>,
     /// For the first turn of a multi-turn session: how many turns the session has.
     pub session_turns: Option<u32>,
+    /// A conversational scenario's turns as sent — (role, text), the system prompt apart — so
+    /// the next turn extends them with the answer, whatever the API's body looks like (a
+    /// completions prompt joins them; a Responses `input` lists them). `None` elsewhere.
+    pub conversation: Option<Vec<(String, String)>>,
 }
 
 /// One request the dispatcher decided to send.

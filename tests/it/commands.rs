@@ -486,7 +486,7 @@ fn short_form(
             text.push_str("\n[slo]\nttft = \"2s\"\n");
         }
         text.push_str(
-            "\n[sweep]\nwindow = \"1s\"\nwarmup = \"1s\"\nmin_samples = 20\nmax_step = \"8s\"\n\
+            "\n[sweep]\nwindow = \"1s\"\nwarmup = \"1s\"\nmin_samples = 73\nmax_step = \"8s\"\n\
              ladder_step = \"1s\"\nladder_max = 4\ntolerance = 0.5\ndrain = \"5s\"\n",
         );
         std::fs::write(&path, text).unwrap();

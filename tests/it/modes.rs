@@ -60,6 +60,58 @@ fn multi_turn_sessions_send_every_turn_with_the_history() {
 }
 
 #[test]
+fn every_api_carries_a_sessions_history_turn_by_turn() {
+    // Issue #25: on `completions` the whole joined prompt was stored as the user turn (the
+    // prompt doubled each turn); on `responses` the user turns were empty. Each turn must send
+    // exactly the last one's input, its answer and a new 40-token question — measured by the
+    // simulator's own tokenizer, per request.
+    let (_sim, sim) = simulator(&["--ttft", "5ms", "--itl", "2ms", "--prefill-per-token", "0s"]);
+    // Runs one after another: each session's last three rows (by seq) are this run's.
+    for endpoint in ["chat", "completions", "responses", "messages"] {
+        let config = config_for(
+            sim,
+            "",
+            "arrival = \"constant\"\nmax_in_flight = 16\n[[load.phases]]\nkind = \"steady\"\nrate = 2\nduration = \"3s\"",
+            &format!(
+                "endpoint = \"{endpoint}\"\ninput_tokens = 40\noutput_tokens = 12\n\
+                 session = {{ turns = 3, think_time = \"10ms\" }}"
+            ),
+        );
+        let (code, out, report) = bounded_run(&config, &["--duration", "20s"]);
+        assert_eq!(code, Some(0), "{endpoint}: {out}");
+        // Sessions starting well before the schedule's end run all three turns.
+        assert!(
+            report["requests"]["finished"]["success"].as_u64().unwrap() >= 6,
+            "{endpoint}: {}",
+            report["requests"]
+        );
+        for seq in [0u64, 1] {
+            let rows = get_json(sim, &format!("/stats/requests?seq={seq}"));
+            let rows: Vec<&serde_json::Value> = rows
+                .as_array()
+                .unwrap()
+                .iter()
+                .rev()
+                .take(3)
+                .rev()
+                .collect();
+            assert_eq!(rows.len(), 3, "{endpoint} session {seq}: {rows:?}");
+            let n = |r: &serde_json::Value, k: &str| r[k].as_i64().unwrap();
+            for t in 1..3 {
+                let (before, now) = (rows[t - 1], rows[t]);
+                let added = n(now, "prompt_tokens")
+                    - n(before, "prompt_tokens")
+                    - n(before, "completion_tokens");
+                assert!(
+                    (added - 40).abs() <= 6,
+                    "{endpoint} session {seq} turn {t}: the prompt grew by {added} beyond the last turn and its answer, not by the 40-token question: {rows:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn two_shards_with_a_shared_start_send_the_schedule_exactly_once() {
     let (_sim, sim_addr) = simulator(&["--ttft", "10ms", "--itl", "5ms"]);
     let config = config_for(

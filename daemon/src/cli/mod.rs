@@ -9,22 +9,23 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use tokio::sync::mpsc;
 
 use crate::compare::Rule;
 use crate::config::ConfigError;
 use crate::gate::Gate;
 use crate::prepare::Prepared;
-use crate::report::{RunReport, StopSignal, Verdict};
-use crate::runner::{self, RunOptions, Signal};
+use crate::runner::{self, RunOptions};
 use crate::schedule::Shard;
 mod gates;
 mod manual;
 mod reports;
+mod run;
 mod simulate;
 mod sweep;
 use gates::run_gates;
 
+pub use run::exit_code;
+use run::{run_daemon, signal_channel};
 use simulate::{SimulateArgs, run_demo, run_simulator};
 use std::str::FromStr as _;
 
@@ -338,7 +339,10 @@ fn dispatch(command: Command) -> u8 {
         } => load_config(&config).map(|p| {
             let rows = crate::workload::plan::sample(&p.config, &p.assets, sample);
             match format {
-                PlanFormat::Text => say!("{}", crate::workload::plan::summary(&p.config, &rows)),
+                PlanFormat::Text => say!(
+                    "{}",
+                    crate::workload::plan::summary(&p.config, &p.assets, &rows)
+                ),
                 PlanFormat::Jsonl => {
                     use std::io::Write as _;
                     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -442,61 +446,6 @@ fn dispatch(command: Command) -> u8 {
     result.unwrap_or_else(|code| code)
 }
 
-/// Forward SIGINT/SIGTERM/SIGHUP into a bounded channel the runner listens on (a storm of
-/// signals waits for room; none is lost).
-fn signal_channel() -> mpsc::Receiver<Signal> {
-    let (tx, rx) = mpsc::channel(runner::SIGNAL_QUEUE);
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
-                signal(SignalKind::interrupt()),
-                signal(SignalKind::terminate()),
-                signal(SignalKind::hangup()),
-            ) else {
-                tracing::error!("cannot install signal handlers");
-                return;
-            };
-            loop {
-                let sig = tokio::select! {
-                    _ = int.recv() => Signal::Interrupt,
-                    _ = term.recv() => Signal::Terminate,
-                    _ = hup.recv() => Signal::Reload,
-                };
-                if tx.send(sig).await.is_err() {
-                    return;
-                }
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            while tokio::signal::ctrl_c().await.is_ok() {
-                if tx.send(Signal::Interrupt).await.is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    rx
-}
-
-/// The exit code of a finished run (DESIGN §8): a signal's code for a bounded run (a daemon
-/// stopped by SIGTERM after a clean drain is a normal end), else the gates' verdict.
-pub fn exit_code(report: &RunReport, bounded: bool) -> u8 {
-    match report.signal {
-        None if report.no_success().is_some() => exit::NO_SUCCESS,
-        None => match report.verdict {
-            Some(Verdict::Breach) => exit::GATE_BREACHED,
-            Some(Verdict::Insufficient) => exit::INSUFFICIENT_DATA,
-            _ => exit::OK,
-        },
-        Some(StopSignal::Interrupt) => exit::SIGINT,
-        Some(StopSignal::Terminate) if bounded => exit::SIGTERM,
-        Some(StopSignal::Terminate) => exit::OK,
-    }
-}
-
 /// The exit code of a command-line parse failure: usage errors 64, `--help`/`--version` 0.
 pub fn usage_exit_code(e: &clap::Error) -> u8 {
     if e.use_stderr() {
@@ -504,85 +453,6 @@ pub fn usage_exit_code(e: &clap::Error) -> u8 {
     } else {
         exit::OK
     }
-}
-
-async fn run_daemon(prepared: Prepared, opts: RunOptions, banner: Option<String>) -> u8 {
-    runner::raise_nofile_limit();
-    let signals = signal_channel();
-    let on_listen = |addr: std::net::SocketAddr| {
-        if let Some(b) = &banner {
-            sayln!("{b}");
-        }
-        sayln!("metrics: http://{addr}/metrics");
-        sayln!("status:  http://{addr}/api/v1/status");
-        sayln!("live:    http://{addr}/");
-    };
-    for w in crate::config::advice::warnings(&prepared.config) {
-        tracing::warn!(path = %w.path, "{}", w.message);
-    }
-    if let Err(e) = check_outputs(&prepared, &opts) {
-        eprintln!("error: {e}");
-        eprintln!("(exit {}: nothing was sent)", exit::USAGE);
-        return exit::USAGE;
-    }
-    let bounded = opts.duration.is_some();
-    let (json, html) = (opts.report.clone(), opts.report_html.clone());
-    match runner::run(prepared, opts, signals, on_listen).await {
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::SOFTWARE
-        }
-        Ok(report) => {
-            sayln!("{}", report.render());
-            if let Some(what) = report.no_success() {
-                eprintln!(
-                    "error: {what}. The first failure of each type was logged with its URL and status; check base_url, the API key and the model (exit {})",
-                    exit::NO_SUCCESS
-                );
-            }
-            // Every output is written, or the run says so and exits 70: the summary above is
-            // on the terminal either way.
-            let mut code = exit_code(&report, bounded);
-            if let Some(path) = &json {
-                match report.write(path) {
-                    Ok(()) => eprintln!("report: {}", path.display()),
-                    Err(e) => {
-                        eprintln!("error: cannot write the report {}: {e}", path.display());
-                        code = exit::SOFTWARE;
-                    }
-                }
-            }
-            if let Some(path) = &html
-                && let Err(c) = reports::write_html(&crate::view::View::of(&report), path)
-            {
-                code = c;
-            }
-            code
-        }
-    }
-}
-
-/// Every file a run will write — `--report`, `--report-html`, the request log — can be written
-/// (checked before anything is sent): the error names the flag or key and the path.
-fn check_outputs(prepared: &Prepared, opts: &RunOptions) -> Result<(), String> {
-    let log = prepared
-        .config
-        .output
-        .requests_jsonl
-        .as_ref()
-        .map(|l| ("output.requests_jsonl.path", &l.path));
-    let flags = [
-        ("--report", &opts.report),
-        ("--report-html", &opts.report_html),
-    ];
-    let outputs = flags
-        .into_iter()
-        .filter_map(|(what, p)| p.as_ref().map(|p| (what, p)))
-        .chain(log);
-    for (what, path) in outputs {
-        crate::files::check_writable(path).map_err(|e| format!("{what}: {e}"))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -620,85 +490,6 @@ mod tests {
         assert!(
             log_colours(true, Some("".into())),
             "NO_COLOR empty: unset, per no-color.org"
-        );
-    }
-
-    #[test]
-    fn every_way_a_run_ends_maps_to_its_exit_code() {
-        let report = |signal: Option<StopSignal>, verdict: Option<Verdict>| RunReport {
-            schema_version: crate::report::SCHEMA_VERSION,
-            llm_soak_version: crate::VERSION.into(),
-            run_id: "r".into(),
-            shard: "0/1".into(),
-            complete: true,
-            interrupted: signal.is_some(),
-            signal,
-            elapsed_seconds: 1.0,
-            requests: Default::default(),
-            summary: None,
-            gates: Vec::new(),
-            verdict,
-            series: None,
-            drift_baselines: Vec::new(),
-            config: None,
-            partial: None,
-        };
-        let cases = [
-            (None, None, true, exit::OK),
-            (None, Some(Verdict::Pass), true, exit::OK),
-            (None, Some(Verdict::Breach), true, exit::GATE_BREACHED),
-            (
-                None,
-                Some(Verdict::Insufficient),
-                true,
-                exit::INSUFFICIENT_DATA,
-            ),
-            (
-                Some(StopSignal::Interrupt),
-                Some(Verdict::Pass),
-                true,
-                exit::SIGINT,
-            ),
-            (Some(StopSignal::Interrupt), None, false, exit::SIGINT),
-            (
-                Some(StopSignal::Terminate),
-                Some(Verdict::Pass),
-                true,
-                exit::SIGTERM,
-            ),
-            // A daemon drained by SIGTERM ended normally.
-            (Some(StopSignal::Terminate), None, false, exit::OK),
-        ];
-        for (signal, verdict, bounded, want) in cases {
-            assert_eq!(
-                exit_code(&report(signal, verdict), bounded),
-                want,
-                "{signal:?} {verdict:?} bounded={bounded}"
-            );
-        }
-        // Requests sent, none succeeded: exit 3, ahead of any gate's verdict; one success (or
-        // only cancelled requests) is not that.
-        let mut failed = report(None, Some(Verdict::Breach));
-        failed.requests.started = 15;
-        failed.requests.finished.error = 15;
-        assert_eq!(exit_code(&failed, true), exit::NO_SUCCESS);
-        assert_eq!(
-            failed.no_success().as_deref(),
-            Some("15 requests, none succeeded")
-        );
-        failed.requests.finished.success = 1;
-        assert_eq!(exit_code(&failed, true), exit::GATE_BREACHED);
-        let mut cut = report(None, None);
-        cut.requests.started = 3;
-        cut.requests.finished.cancelled = 3;
-        assert_eq!(exit_code(&cut, true), exit::OK);
-        let mut stopped = failed.clone();
-        stopped.requests.finished.success = 0;
-        stopped.signal = Some(StopSignal::Interrupt);
-        assert_eq!(
-            exit_code(&stopped, true),
-            exit::SIGINT,
-            "a signal decides first"
         );
     }
 }

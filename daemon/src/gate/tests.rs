@@ -63,13 +63,27 @@ fn relative_gates_compare_with_the_earlier_report() {
     // A relative gate without a baseline never passes.
     let g: Gate = "ttft.p95 < baseline".parse().unwrap();
     assert_eq!(evaluate(&g, &s, None).verdict, Verdict::Insufficient);
-    // Interrupted runs and checkpoints are refused as baselines.
+    // Interrupted runs, checkpoints and partial merges are refused as baselines.
     let mut cut = report.clone();
     cut.interrupted = true;
     assert!(matches!(
         Baseline::from_report(cut, Path::new("x")),
         Err(BaselineError::Incomplete { .. })
     ));
+    let mut checkpoint = report.clone();
+    checkpoint.complete = false;
+    assert!(Baseline::from_report(checkpoint, Path::new("x")).is_err());
+    let mut partial = report.clone();
+    partial.partial = Some(crate::report::Partial {
+        merged: 1,
+        of: 2,
+        missing: vec![1],
+    });
+    let e = Baseline::from_report(partial, Path::new("one.json")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "the baseline one.json is a partial merge (1 of 2 shards; missing 1/2): compare with a whole, finished run"
+    );
     assert!(RunReport::parse("{\"a\": 1}", Path::new("x")).is_err());
 }
 

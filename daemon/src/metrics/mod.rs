@@ -74,10 +74,6 @@ impl Totals {
     pub fn dropped(&self) -> u64 {
         self.drops().capacity()
     }
-    /// Arrivals not sent for `reason`.
-    pub fn dropped_for(&self, reason: DropReason) -> u64 {
-        self.dropped_by[reason as usize].load(Ordering::Relaxed)
-    }
     /// Arrivals not sent, by reason.
     pub fn drops(&self) -> crate::report::DropCounts {
         drop_counts(&self.dropped_by)

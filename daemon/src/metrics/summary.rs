@@ -190,7 +190,12 @@ impl SummarySink {
 
     /// Arrivals dropped for want of capacity after the warm-up.
     pub fn dropped(&self) -> u64 {
-        super::drop_counts(&self.dropped_by).capacity()
+        self.drops().capacity()
+    }
+
+    /// Arrivals not sent after the warm-up, by reason.
+    pub fn drops(&self) -> report::DropCounts {
+        super::drop_counts(&self.dropped_by)
     }
 
     /// A quantile of one quantity over all the soak's requests so far (the progress line),

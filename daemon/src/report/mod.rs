@@ -12,6 +12,7 @@
 //! version 3 split the arrivals not sent by reason (`drops`) and keeps a spent budget and a
 //! shutdown out of `dropped` and `drop_rate`, which now count capacity drops only.
 
+mod counts;
 pub mod hdr;
 pub mod merge;
 mod render;
@@ -23,7 +24,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::{ErrorType, Outcome, Quantity, Stat};
+use crate::record::{ErrorType, Quantity, Stat};
+pub use counts::{DropCounts, Outcomes, Requests};
 pub use hdr::Hdr;
 
 /// The version of the report document this build writes.
@@ -63,107 +65,6 @@ pub struct GateResult {
     /// Why there is no verdict on the numbers (e.g. the baseline lacks the metric).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-}
-
-/// Finished requests by outcome.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Outcomes {
-    pub success: u64,
-    pub error: u64,
-    pub timeout: u64,
-    pub cancelled: u64,
-}
-
-impl Outcomes {
-    pub fn get(&self, o: Outcome) -> u64 {
-        match o {
-            Outcome::Success => self.success,
-            Outcome::Error => self.error,
-            Outcome::Timeout => self.timeout,
-            Outcome::Cancelled => self.cancelled,
-        }
-    }
-
-    pub fn add(&mut self, o: Outcome, n: u64) {
-        let slot = match o {
-            Outcome::Success => &mut self.success,
-            Outcome::Error => &mut self.error,
-            Outcome::Timeout => &mut self.timeout,
-            Outcome::Cancelled => &mut self.cancelled,
-        };
-        *slot += n;
-    }
-
-    pub fn total(&self) -> u64 {
-        self.success + self.error + self.timeout + self.cancelled
-    }
-
-    /// Finished requests that count for SLOs (everything but `cancelled`).
-    pub fn judged(&self) -> u64 {
-        self.total() - self.cancelled
-    }
-}
-
-/// The request counts of the whole run (warm-up included).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Requests {
-    pub started: u64,
-    /// Arrivals dropped for want of capacity (`max_in_flight`, `max_sessions`): offered load
-    /// that was not sent. (Reports before schema version 3 counted budget and shutdown here.)
-    pub dropped: u64,
-    /// Arrivals not sent, by reason (from schema version 3).
-    #[serde(default)]
-    pub drops: DropCounts,
-    pub finished: Outcomes,
-}
-
-/// Arrivals not sent, by reason. Only the in-flight and sessions caps are capacity drops (load
-/// offered and not sent); a spent budget (each closed-loop user that finds it spent, each
-/// arrival after it) and a run shutting down are not sent by design, and are kept out of
-/// `dropped`, `drop_rate`, the drop gates and the client's self-check.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DropCounts {
-    pub max_in_flight: u64,
-    pub max_sessions: u64,
-    pub budget: u64,
-    pub shutting_down: u64,
-}
-
-impl DropCounts {
-    /// Capacity drops: the offered load that was not sent.
-    pub fn capacity(&self) -> u64 {
-        self.max_in_flight + self.max_sessions
-    }
-
-    /// Not sent by design: budget spent, shutting down.
-    pub fn by_design(&self) -> u64 {
-        self.budget + self.shutting_down
-    }
-
-    /// The sum of two counts (merging shards).
-    pub fn plus(self, o: DropCounts) -> DropCounts {
-        DropCounts {
-            max_in_flight: self.max_in_flight + o.max_in_flight,
-            max_sessions: self.max_sessions + o.max_sessions,
-            budget: self.budget + o.budget,
-            shutting_down: self.shutting_down + o.shutting_down,
-        }
-    }
-
-    /// The non-zero counts by reason, e.g. `max_in_flight 3, budget 256` (empty: none).
-    pub fn describe(&self, capacity: bool) -> String {
-        let all = [
-            ("max_in_flight", self.max_in_flight, true),
-            ("max_sessions", self.max_sessions, true),
-            ("budget", self.budget, false),
-            ("shutting_down", self.shutting_down, false),
-        ];
-        all.iter()
-            .filter(|(_, n, c)| *n > 0 && *c == capacity)
-            .map(|(k, n, _)| format!("{k} {n}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
 }
 
 /// One latency quantity's distribution over a scope: statistics in seconds and, from schema
@@ -637,116 +538,7 @@ impl RunReport {
 
 /// Hand-built summaries for the tests of modules that read reports.
 #[cfg(test)]
-pub(crate) mod testing {
-    use std::time::Duration;
-
-    use super::*;
-
-    /// A scope whose successes had these TTFTs (ms; TPOT 10 ms, e2e 1 s) and `failed` 5xx
-    /// failures, over `seconds` of measured time.
-    pub(crate) fn scope(ttft_ms: &[u64], failed: u64, seconds: f64) -> Scope {
-        let mut h: BTreeMap<Quantity, Hdr> =
-            Quantity::ALL.iter().map(|q| (*q, Hdr::new())).collect();
-        for &ms in ttft_ms {
-            h.entry(Quantity::Ttft)
-                .or_default()
-                .record(Duration::from_millis(ms));
-            h.entry(Quantity::Ttfc)
-                .or_default()
-                .record(Duration::from_millis(ms));
-            h.entry(Quantity::Tpot)
-                .or_default()
-                .record(Duration::from_millis(10));
-            h.entry(Quantity::E2e)
-                .or_default()
-                .record(Duration::from_secs(1));
-        }
-        let mut latency = Latency::default();
-        for (q, hist) in &h {
-            *latency.get_mut(*q) = Dist::of(hist, true);
-        }
-        let ok = ttft_ms.len() as u64;
-        let n = ok + failed;
-        Scope {
-            started: n,
-            finished: Outcomes {
-                success: ok,
-                error: failed,
-                ..Outcomes::default()
-            },
-            error_types: (failed > 0)
-                .then_some((ErrorType::Http5xx, failed))
-                .into_iter()
-                .collect(),
-            error_rate: (n > 0).then(|| failed as f64 / n as f64),
-            achieved_rate: Some(n as f64 / seconds),
-            tokens: Tokens::default(),
-            latency,
-            slo: None,
-        }
-    }
-
-    /// A complete report of one run with summary `s` (no series, gates or config).
-    pub(crate) fn report_of(s: Summary) -> RunReport {
-        RunReport {
-            schema_version: SCHEMA_VERSION,
-            llm_soak_version: "0.1.0".into(),
-            run_id: "r".into(),
-            shard: "0/1".into(),
-            complete: true,
-            interrupted: false,
-            signal: None,
-            elapsed_seconds: s.measured_seconds,
-            requests: Requests::default(),
-            summary: Some(s),
-            gates: Vec::new(),
-            verdict: None,
-            series: None,
-            drift_baselines: Vec::new(),
-            config: None,
-            partial: None,
-        }
-    }
-
-    /// One scope of a window whose requests all succeeded with these TTFTs (ms).
-    pub(crate) fn ttft_window(ttft_ms: &[u64]) -> series::ScopePoint {
-        let mut h = Hdr::with_digits(series::WINDOW_DIGITS);
-        for ms in ttft_ms {
-            h.record(Duration::from_millis(*ms));
-        }
-        let n = ttft_ms.len() as u64;
-        series::ScopePoint {
-            started: n,
-            finished: Outcomes {
-                success: n,
-                ..Outcomes::default()
-            },
-            latency: series::WindowLatency {
-                ttft: series::WindowDist::of(&h),
-                ..series::WindowLatency::default()
-            },
-            ..series::ScopePoint::default()
-        }
-    }
-
-    /// A summary of named scenario scopes; `all` is the first one's.
-    pub(crate) fn summary(scenarios: Vec<(String, Scope)>, seconds: f64) -> Summary {
-        Summary {
-            measured_seconds: seconds,
-            dropped: 0,
-            drop_rate: Some(0.0),
-            drops: DropCounts::default(),
-            all: scenarios
-                .first()
-                .map(|(_, s)| s.clone())
-                .unwrap_or_default(),
-            scenarios,
-            phases: Vec::new(),
-            spikes: Vec::new(),
-            trust: None,
-        }
-    }
-}
+pub(crate) mod testing;
 
 #[cfg(test)]
 mod tests;

@@ -181,6 +181,7 @@ impl CanaryProbe {
             max_tokens: self.canary.max_tokens,
             prefix_id: None,
             session_turns: None,
+            conversation: None,
         });
         RequestPlan {
             seq,

@@ -12,7 +12,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{Execute, InFlight, Launcher};
-use crate::openai::CompletionRequest;
 use crate::record::{Outcome, RequestPlan};
 use crate::workload::Workload;
 
@@ -47,23 +46,6 @@ impl Sessions {
     }
 }
 
-/// The last user message of a request body (the text a turn added).
-fn last_user_message(body: &[u8]) -> String {
-    let Ok(req) = serde_json::from_slice::<CompletionRequest<'_>>(body) else {
-        return String::new();
-    };
-    match (&req.messages, &req.prompt) {
-        (Some(m), _) => m
-            .iter()
-            .rev()
-            .find(|m| m.role == "user")
-            .map(|m| m.content.to_string())
-            .unwrap_or_default(),
-        (None, Some(p)) => p.to_string(),
-        (None, None) => String::new(),
-    }
-}
-
 /// Run one session of `turns` turns, the first of which (`first`) has started; `stop` ends it
 /// before its next turn.
 pub async fn run<E: Execute>(
@@ -76,25 +58,25 @@ pub async fn run<E: Execute>(
 ) {
     let recorder = Arc::clone(launcher.recorder());
     recorder.session_started();
-    let (seq, scenario, phase, asked) = {
+    let (seq, scenario, phase) = {
         let p = first.plan();
-        (
-            p.seq,
-            p.scenario,
-            p.phase,
-            last_user_message(&p.prompt.body),
-        )
+        (p.seq, p.scenario, p.phase)
     };
-    let mut history: Vec<(String, String)> = Vec::new();
-    let mut next = Some((first, asked));
+    let mut next = Some(first);
     let mut turn = 0;
-    while let Some((request, asked)) = next.take() {
+    while let Some(request) = next.take() {
+        // The turns this request sent, as data: the next one extends them.
+        let mut history = request
+            .plan()
+            .prompt
+            .conversation
+            .clone()
+            .unwrap_or_default();
         let record = request.run().await;
         turn += 1;
         if record.outcome != Outcome::Success || turn >= turns {
             break;
         }
-        history.push(("user".to_string(), asked));
         history.push((
             "assistant".to_string(),
             record.answer_text.unwrap_or_default(),
@@ -108,14 +90,13 @@ pub async fn run<E: Execute>(
         let Ok(admitted) = launcher.admit() else {
             break;
         };
-        let (workload, past) = (Arc::clone(&sessions.workload), history.clone());
+        let workload = Arc::clone(&sessions.workload);
         let Ok(prompt) =
-            tokio::task::spawn_blocking(move || workload.next_turn(scenario, seq, turn, &past))
+            tokio::task::spawn_blocking(move || workload.next_turn(scenario, seq, turn, &history))
                 .await
         else {
             break;
         };
-        let asked = last_user_message(&prompt.body);
         let plan = RequestPlan {
             seq,
             intended_at,
@@ -125,7 +106,7 @@ pub async fn run<E: Execute>(
             keep_text: turn + 1 < turns,
             phase,
         };
-        next = Some((admitted.start(plan), asked));
+        next = Some(admitted.start(plan));
     }
     recorder.session_ended();
     drop(slot);

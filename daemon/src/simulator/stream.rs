@@ -106,7 +106,7 @@ fn record(sim: &Simulator, t: &Tracker, prompt_tokens: u64, end: Instant) {
             .with_label_values(&l)
             .observe((end - t.arrival).as_secs_f64());
     }
-    sim.truth.finish(t, end);
+    sim.truth.finish(t, prompt_tokens, end);
 }
 
 impl Gen {

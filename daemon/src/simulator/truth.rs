@@ -37,6 +37,8 @@ pub struct RequestTruth {
     pub tpot_us: Option<u64>,
     pub e2e_us: u64,
     pub chunks: u32,
+    /// Input tokens: the prompt as the simulator tokenized it (its chat template included).
+    pub prompt_tokens: u64,
     /// Tokens streamed (hidden reasoning not included).
     pub completion_tokens: u32,
     /// Reasoning tokens of the answer (streamed or hidden).
@@ -191,7 +193,7 @@ impl Truth {
     }
 
     /// A request ended (completed or not); `end` is when its body finished or was dropped.
-    pub fn finish(&self, t: &Tracker, end: Instant) {
+    pub fn finish(&self, t: &Tracker, prompt_tokens: u64, end: Instant) {
         let first = t.chunk_at.first().copied();
         let last = t.chunk_at.last().copied();
         let tpot = match (first, last) {
@@ -204,6 +206,7 @@ impl Truth {
             tpot_us: tpot.map(us),
             e2e_us: us(end.saturating_duration_since(t.arrival)),
             chunks: t.chunk_at.len() as u32,
+            prompt_tokens,
             completion_tokens: t.tokens,
             reasoning_tokens: t.reasoning_tokens,
             max_lateness_us: u64::try_from(t.max_lateness.as_micros()).unwrap_or(u64::MAX),

@@ -33,8 +33,12 @@ pub struct PlanRow {
     pub retokenized: u32,
 }
 
-/// Draw requests `0..n` on all cores.
+/// Draw requests `0..n` on all cores (none without scenarios: a canary-only config draws
+/// nothing; its fixed probe is described by [`summary`]).
 pub fn sample(config: &Config, assets: &Assets, n: u64) -> Vec<PlanRow> {
+    if config.scenarios.is_empty() {
+        return Vec::new();
+    }
     let workload = Arc::new(Workload::new(config, assets, "plan"));
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
     let chunk = n.div_ceil(threads).max(1);
@@ -51,7 +55,8 @@ pub fn sample(config: &Config, assets: &Assets, n: u64) -> Vec<PlanRow> {
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
+            // A drawing thread's panic is a bug: it goes on up, never an empty plan.
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     });
     rows.sort_by_key(|r| r.seq);
@@ -170,8 +175,53 @@ fn histogram(values: &[u32], out: &mut String) {
     }
 }
 
-/// The human summary of `rows`.
-pub fn summary(config: &Config, rows: &[PlanRow]) -> String {
+/// The canary's fixed probe and its schedule, in words (empty without a `[canary]`).
+fn canary(config: &Config, assets: &Assets) -> String {
+    let Some(c) = &config.canary else {
+        return String::new();
+    };
+    let target = &config.targets[c.target.index];
+    let per_day = 86_400.0 / c.interval.as_secs_f64();
+    let tokens = assets
+        .tokenizer_for(config, config.scenarios.len())
+        .count(&c.prompt);
+    let mut out = format!(
+        "canary: one probe every {} ({per_day:.0} a day) to target {} ({} {}, model {}), outside load.max_in_flight{}
+",
+        crate::config::human(c.interval),
+        target.name,
+        c.endpoint.as_str(),
+        target.url(c.endpoint, &target.model),
+        target.model,
+        if c.all_shards { ", from every shard" } else { ", from shard 0 only" },
+    );
+    let _ = writeln!(
+        out,
+        "  prompt {:?} ({tokens} input tokens), max_tokens {}, temperature 0, seed 0",
+        c.prompt, c.max_tokens
+    );
+    let _ = writeln!(
+        out,
+        "  each probe fails on: status, timeout (no first or next token within {}), stream, usage, output tokens outside [{}, {}]{}",
+        crate::config::human(c.timeout),
+        c.min_output_tokens,
+        c.max_output_tokens,
+        c.expect
+            .as_ref()
+            .map_or(String::new(), |e| format!(", an answer not matching {e:?}")),
+    );
+    out
+}
+
+/// The human summary of `rows`, and of the canary's probe when there is one.
+pub fn summary(config: &Config, assets: &Assets, rows: &[PlanRow]) -> String {
+    if config.scenarios.is_empty() {
+        return format!(
+            "no [[scenario]]: a canary-only config
+{}",
+            canary(config, assets)
+        );
+    }
     let mut by: BTreeMap<&str, Vec<&PlanRow>> = BTreeMap::new();
     for r in rows {
         by.entry(r.scenario.as_str()).or_default().push(r);
@@ -225,6 +275,10 @@ pub fn summary(config: &Config, rows: &[PlanRow]) -> String {
         let _ = writeln!(out, "  input tokens histogram:");
         histogram(&input, &mut out);
     }
+    let probe = canary(config, assets);
+    if !probe.is_empty() {
+        let _ = write!(out, "\n{probe}");
+    }
     out
 }
 
@@ -269,7 +323,10 @@ mod tests {
         );
         let distinct: HashSet<&str> = rows.iter().map(|r| r.prompt_sha256.as_str()).collect();
         assert_eq!(distinct.len(), 10_000);
-        assert!(summary(&c, &rows).contains("token-exact prompts: 10000/10000"));
+        assert!(
+            summary(&c, &Assets::load(&c).unwrap(), &rows)
+                .contains("token-exact prompts: 10000/10000")
+        );
     }
 
     #[test]
@@ -285,6 +342,41 @@ mod tests {
         let plain = config("");
         let o200k = sample(&plain, &Assets::load(&plain).unwrap(), 300);
         assert_ne!(rows[0].prompt_sha256, o200k[0].prompt_sha256);
+    }
+
+    #[test]
+    fn a_canary_only_config_is_described_not_drawn() {
+        // docs/canary.md's shape: a target and a [canary], nothing else.
+        let text = "[[target]]\nname = \"prod\"\nbase_url = \"http://127.0.0.1:1\"\nmodel = \"m\"\n\
+                    [canary]\ninterval = \"30s\"\nexpect = \"(?i)pong\"\n";
+        let c = Config::parse(text, "t", &|_| None).unwrap();
+        let assets = Assets::load(&c).unwrap();
+        let rows = sample(&c, &assets, 1000);
+        assert!(rows.is_empty());
+        let s = summary(&c, &assets, &rows);
+        assert!(
+            s.starts_with("no [[scenario]]: a canary-only config"),
+            "{s}"
+        );
+        assert!(s.contains("one probe every 30s (2880 a day) to target prod (chat http://127.0.0.1:1/v1/chat/completions"), "{s}");
+        assert!(
+            s.contains("from shard 0 only") && s.contains("an answer not matching \"(?i)pong\""),
+            "{s}"
+        );
+        assert!(
+            s.contains("timeout (no first or next token within 30s)"),
+            "{s}"
+        );
+        // A soak with a canary describes both.
+        let both = config("").to_toml() + "\n[canary]\ninterval = \"1m\"\n";
+        let c = Config::parse(&both, "t", &|_| None).unwrap();
+        let assets = Assets::load(&c).unwrap();
+        let s = summary(&c, &assets, &sample(&c, &assets, 50));
+        assert!(
+            s.contains("scenario n (50 requests")
+                && s.contains("canary: one probe every 1m (1440 a day)"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -146,6 +146,7 @@ impl Builder {
             let mut p = self.prompt(seq, "", 0, max_tokens, None);
             p.body = self.body_messages(&entry.messages, max_tokens);
             p.input_tokens = (tokens + self.system_tokens) as u32;
+            p.conversation = p.conversation.map(|_| entry.messages.clone());
             return p;
         }
         let want = self.inputs.as_ref().map_or(0, |l| l.sample(rng)) as usize;
@@ -191,6 +192,7 @@ impl Builder {
             max_tokens,
             prefix_id,
             session_turns,
+            conversation: session_turns.map(|_| vec![("user".to_string(), content.to_string())]),
         }
     }
 
@@ -198,8 +200,9 @@ impl Builder {
         rng_for(self.seed ^ (u64::from(turn) << 48), Stream::Session, seq)
     }
 
-    /// Turn `turn` of session `seq`: `history` (user, assistant, user, … pairs) plus a new user
-    /// message drawn like a first turn (without marker: the history already makes it unique).
+    /// Turn `turn` of session `seq`: `history` (the earlier turns as sent, each answer after its
+    /// question) plus a new user message drawn like a first turn (without marker: the history
+    /// already makes it unique).
     pub fn next_turn(&self, seq: u64, turn: u32, history: &[(String, String)]) -> Prompt {
         let mut rng = self.session_rng(seq, turn);
         let want = self.inputs.as_ref().map_or(64, |l| l.sample(&mut rng)) as usize;
@@ -217,6 +220,7 @@ impl Builder {
             max_tokens,
             prefix_id: None,
             session_turns: None,
+            conversation: Some(turns),
         }
     }
 

@@ -155,10 +155,6 @@ fn what_is_not_one_run_is_refused_with_the_reason() {
         one.unfinished().as_deref(),
         Some("a partial merge (1 of 2 shards; missing 1/2)")
     );
-    assert!(matches!(
-        crate::gate::Baseline::from_report(one.clone(), std::path::Path::new("one.json")),
-        Err(crate::gate::BaselineError::Incomplete { .. })
-    ));
     // …and a partial report is not a shard to merge again.
     let mut again = one;
     again.shard = "1/2".into();

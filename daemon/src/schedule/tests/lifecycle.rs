@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::*;
 use crate::metrics::catalogue::DropReason;
+use crate::report::DropCounts;
 
 fn plan(seq: u64) -> RequestPlan {
     let prompt = Arc::clone(&plain_prompts(seq + 1)[seq as usize]);
@@ -23,7 +24,12 @@ fn plan(seq: u64) -> RequestPlan {
 /// The summary's started / dropped / finished, to check it saw what the counters saw.
 fn summary_counts(s: &SummarySink) -> (u64, u64, u64) {
     let all = s.scope(None).unwrap_or_default();
-    (all.started, s.dropped(), all.finished.total())
+    let drops = s.drops();
+    (
+        all.started,
+        drops.capacity() + drops.by_design(),
+        all.finished.total(),
+    )
 }
 
 #[tokio::test(start_paused = true)]
@@ -105,10 +111,15 @@ async fn every_drop_reason_is_counted_and_nothing_is_started_for_it() {
     assert_eq!(t.started(), 3);
     assert_eq!(t.finished(Outcome::Cancelled), 3);
     assert_eq!(
-        t.dropped(),
-        4,
-        "max_in_flight, shutting_down, max_sessions, budget"
+        t.drops(),
+        DropCounts {
+            max_in_flight: 1,
+            max_sessions: 1,
+            budget: 1,
+            shutting_down: 1,
+        },
     );
+    assert_eq!(t.dropped(), 2, "only the caps are capacity drops");
     assert_eq!(summary_counts(&summary), (3, 4, 3));
 }
 
@@ -159,7 +170,8 @@ async fn cancellation_at_every_stage_is_accounted() {
     );
     // 2. Admitted, not started (stop while waiting for a prompt): dropped, shutting_down.
     drop(l.admit().unwrap());
-    assert_eq!(recorder.totals.dropped(), 1);
+    assert_eq!(recorder.totals.drops().shutting_down, 1);
+    assert_eq!(recorder.totals.dropped(), 0, "not a capacity drop");
     // 3. Started, its task aborted before it ran: cancelled.
     let started = l.admit().unwrap().start(plan(1));
     check_invariants(&recorder);
@@ -274,5 +286,7 @@ async fn admissions_racing_for_the_last_requests_of_a_budget_never_overspend_it(
     assert!(l.admit().is_ok());
     drop(admitted);
     // 110 refused for the budget, one for max_sessions, and 50 slots dropped unused.
-    assert_eq!(recorder.totals.dropped(), 110 + 1 + 50);
+    let d = recorder.totals.drops();
+    assert_eq!((d.budget, d.max_sessions, d.shutting_down), (110, 1, 50));
+    assert_eq!(recorder.totals.dropped(), 1);
 }

@@ -137,6 +137,7 @@ fn plain_prompts(n: u64) -> Vec<Arc<Prompt>> {
                 max_tokens: 4,
                 prefix_id: None,
                 session_turns: None,
+                conversation: None,
             })
         })
         .collect()
