@@ -46,6 +46,12 @@ impl Prepared {
         Self::new(Config::load(path)?, &path.display().to_string())
     }
 
+    /// Like [`Prepared::load`], for the commands that send nothing (`plan`, `print-config`):
+    /// a secret's variable need not be set ([`Config::load_to_inspect`]).
+    pub fn load_to_inspect(path: &Path) -> Result<Prepared, ConfigError> {
+        Self::new(Config::load_to_inspect(path)?, &path.display().to_string())
+    }
+
     /// Validate and prepare `text` (tests, the embedded demo config).
     pub fn parse(
         text: &str,

@@ -83,6 +83,25 @@ fn bad_fixtures_report_every_problem_with_its_path() {
 }
 
 #[test]
+fn a_gate_rules_problem_names_its_own_index_and_line() {
+    let text = fixtures("bad")
+        .into_iter()
+        .find(|(n, _)| n == "gate-lines.toml")
+        .unwrap()
+        .1;
+    let err = Config::parse(&text, "c.toml", &env).unwrap_err();
+    let at: Vec<(&str, Option<usize>)> = err
+        .problems()
+        .iter()
+        .map(|p| (p.path.as_str(), p.line))
+        .collect();
+    assert_eq!(
+        at,
+        [("gates.rules[0]", Some(20)), ("gates.rules[1]", Some(21))]
+    );
+}
+
+#[test]
 fn three_mistakes_carry_their_lines() {
     let text = fixtures("bad")
         .into_iter()
@@ -137,6 +156,105 @@ fn sensitive_headers_are_redacted() {
     assert!(!printed.contains("hunter2"), "{printed}");
     assert!(printed.contains("inference"));
     assert!(!serde_json::to_string(&config).unwrap().contains("hunter2"));
+}
+
+/// Every key the config walk knows, read from its source: the key lists each table is finished
+/// with (`*KEYS` constants and the lists passed to `finish`), and the per-kind lists of phases
+/// and presets — every array of bare names in `daemon/src/config` except the values passed to
+/// `one_of` and the value lists (`KINDS`, `NAMES`, protocols). A key missing from these lists
+/// is refused as unknown, so together they are the schema.
+fn every_config_key() -> std::collections::BTreeSet<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("daemon/src/config");
+    let mut files = vec![root.clone()];
+    let mut keys = std::collections::BTreeSet::new();
+    while let Some(dir) = files.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("simulator") {
+                continue; // its own section, its own example (daemon/examples/simulator.toml)
+            }
+            if path.is_dir() {
+                files.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap();
+            for (start, items) in name_arrays(code) {
+                let before = &code[start.saturating_sub(48)..start];
+                let values = before.trim_end().ends_with("one_of(w,")
+                    || before.contains("const KINDS")
+                    || before.contains("const NAMES")
+                    || before.contains("const OWNED")
+                    || before.contains("let protocols");
+                if !values {
+                    keys.extend(items);
+                }
+            }
+        }
+    }
+    keys
+}
+
+/// The `&["a", "b"]` arrays of bare names in `code`: (offset, the names).
+fn name_arrays(code: &str) -> Vec<(usize, Vec<String>)> {
+    {
+        let mut out = Vec::new();
+        let mut from = 0;
+        while let Some(i) = code[from..].find("&[") {
+            let start = from + i;
+            from = start + 2;
+            let Some(end) = code[from..].find(']') else {
+                break;
+            };
+            let body = &code[from..from + end];
+            let items: Vec<&str> = body
+                .split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .collect();
+            let names: Option<Vec<String>> = items
+                .iter()
+                .map(|x| {
+                    x.strip_prefix('"')
+                        .and_then(|x| x.strip_suffix('"'))
+                        .filter(|x| {
+                            !x.is_empty()
+                                && x.chars().all(|c| {
+                                    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
+                                })
+                        })
+                        .map(str::to_string)
+                })
+                .collect();
+            if let Some(names) = names.filter(|n| !n.is_empty()) {
+                out.push((start, names));
+            }
+        }
+        out
+    }
+}
+
+#[test]
+fn the_documented_example_shows_every_key() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("daemon/examples/llm-soak.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let keys = every_config_key();
+    assert!(keys.len() > 100, "the schema scan found only {keys:?}");
+    // As `key = …` (set or commented out), or as a table's header (`[key]`, `[[load.key]]`).
+    let shown = |k: &str| {
+        text.match_indices(k).any(|(i, _)| {
+            let before = text[..i].chars().next_back();
+            let after = text[i + k.len()..].trim_start_matches([' ', '"']);
+            before.is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'))
+                && (after.starts_with('=') || after.starts_with(']'))
+        })
+    };
+    let missing: Vec<&String> = keys.iter().filter(|k| !shown(k)).collect();
+    assert!(
+        missing.is_empty(),
+        "daemon/examples/llm-soak.toml says every key is shown, but lacks {missing:?}"
+    );
 }
 
 #[test]

@@ -198,7 +198,10 @@ const ALLOWED_ONLY: &[(&str, &[&str])] = &[
     ("simulator", &["openai", "config"]),
     ("workload", &["config", "openai", "record"]),
     ("client", &["config", "openai", "record", "tls", "workload"]),
-    ("metrics", &["config", "files", "openai", "record", "report"]),
+    (
+        "metrics",
+        &["config", "files", "openai", "record", "report"],
+    ),
     ("gate", &["config", "record", "report"]),
     ("trust", &["metrics", "report"]),
     ("compare", &["record", "report"]),

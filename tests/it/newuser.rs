@@ -227,3 +227,32 @@ fn a_report_that_cannot_be_written_at_the_end_exits_70_for_either_format() {
         );
     }
 }
+
+#[test]
+fn a_closed_pipe_ends_output_commands_quietly() {
+    // `llm-soak completions bash | head`: the reader is gone before the first write.
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/daemon/examples/llm-soak.toml");
+    for args in [
+        &["completions", "bash"][..],
+        &["completions", "zsh"],
+        &["man"],
+        &["print-config", "-c", example],
+        &["plan", "-c", example, "--sample", "200"],
+        &[
+            "plan", "-c", example, "--sample", "200", "--format", "jsonl",
+        ],
+    ] {
+        let mut child = Command::new(bin())
+            .args(args)
+            .env("LLM_SOAK_API_KEY", "unused")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}

@@ -4,10 +4,15 @@
 
 use super::{Cli, exit};
 
-/// The completion script for `shell` on stdout.
+/// The completion script for `shell` on stdout. Generated in memory first: clap_complete
+/// panics on a write error, and a closed pipe (`completions bash | head`) is not one worth a
+/// panic — the output is simply not wanted any more.
 pub(super) fn completions(shell: clap_complete::Shell) -> Result<u8, u8> {
     let mut cmd = <Cli as clap::CommandFactory>::command();
-    clap_complete::generate(shell, &mut cmd, "llm-soak", &mut std::io::stdout());
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "llm-soak", &mut out);
+    use std::io::Write as _;
+    let _ = std::io::stdout().write_all(&out);
     Ok(exit::OK)
 }
 

@@ -271,7 +271,16 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 
 /// Validate a config file and read what it names; every problem is printed (exit 64).
 fn load_config(path: &std::path::Path) -> Result<Prepared, u8> {
-    Prepared::load(path).map_err(|e| {
+    config_error(Prepared::load(path))
+}
+
+/// [`load_config`] for the commands that send nothing: no API key or TLS file is read.
+fn inspect_config(path: &std::path::Path) -> Result<Prepared, u8> {
+    config_error(Prepared::load_to_inspect(path))
+}
+
+fn config_error(loaded: Result<Prepared, ConfigError>) -> Result<Prepared, u8> {
+    loaded.map_err(|e| {
         eprintln!("error: {e}");
         if let ConfigError::Invalid { .. } = e {
             eprintln!("(exit {}: configuration error)", exit::USAGE);
@@ -328,7 +337,7 @@ fn dispatch(command: Command) -> u8 {
             }
             exit::OK
         }),
-        Command::PrintConfig { config } => load_config(&config).map(|p| {
+        Command::PrintConfig { config } => inspect_config(&config).map(|p| {
             say!("{}", p.config.to_toml());
             exit::OK
         }),
@@ -336,7 +345,7 @@ fn dispatch(command: Command) -> u8 {
             config,
             sample,
             format,
-        } => load_config(&config).map(|p| {
+        } => inspect_config(&config).map(|p| {
             let rows = crate::workload::plan::sample(&p.config, &p.assets, sample);
             match format {
                 PlanFormat::Text => say!(

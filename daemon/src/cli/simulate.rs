@@ -55,12 +55,16 @@ pub(super) struct SimulateArgs {
     /// Fraction of streams that stall halfway for --stall-for.
     #[arg(long)]
     stall_rate: Option<f64>,
+    /// How long a stalled stream sends nothing (simulator.stall_for, default 1h): past the
+    /// client's idle_timeout it is a `stall`, before it a slow token.
     #[arg(long, value_parser = parse_duration)]
     stall_for: Option<Duration>,
     /// Fraction of streams closed halfway, before any finish_reason.
     #[arg(long)]
     truncate_rate: Option<f64>,
-    /// Any fault by name and rate, e.g. --fault no_usage=0.1 (repeatable).
+    /// Any fault by name and rate, e.g. --fault no_usage=0.1 (repeatable). Kinds: http_5xx,
+    /// http_4xx, http_429, html_200, reset, stall, never_ends, truncate, malformed, oversized,
+    /// no_usage, slow_headers, stream_error (docs/simulator.md says what each does).
     #[arg(long, value_name = "KIND=RATE")]
     fault: Vec<String>,
     /// Seed of the simulator's draws.

@@ -349,15 +349,26 @@ fn parse_value(metric: Metric, rhs: &str) -> Result<f64, String> {
 const KEYS: &[&str] = &["rules", "min_samples", "baseline"];
 
 /// A validated `[gates]` (empty when the section is absent).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct GatesConfig {
     #[serde(serialize_with = "ser_rules")]
     pub rules: Vec<Gate>,
+    /// Where each of `rules` was written (`gates.rules[i]` and its line), for the checks made
+    /// after the walk: a rule's index among the rules written, not among those that parsed.
+    #[serde(skip)]
+    pub rule_origins: Vec<super::Origin>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_samples: Option<u64>,
     /// An earlier `--report` JSON for relative thresholds (`1.1 * baseline`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<PathBuf>,
+}
+
+/// Equal when the rules and settings are, wherever they were written.
+impl PartialEq for GatesConfig {
+    fn eq(&self, o: &Self) -> bool {
+        (&self.rules, self.min_samples, &self.baseline) == (&o.rules, o.min_samples, &o.baseline)
+    }
 }
 
 impl GatesConfig {
@@ -381,9 +392,10 @@ pub(super) fn walk(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<GatesConfig> {
                 .iter()
                 .filter_map(|item| {
                     let text = item.str(w)?;
-                    text.parse::<Gate>().map_err(|e| item.bad(w, e)).ok()
+                    let gate = text.parse::<Gate>().map_err(|e| item.bad(w, e)).ok()?;
+                    Some((gate, item.origin(w)))
                 })
-                .collect()
+                .collect::<Vec<_>>()
         }),
     };
     let min_samples = match t.get("min_samples") {
@@ -395,8 +407,10 @@ pub(super) fn walk(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<GatesConfig> {
         Some(b) => b.str(w).map(|p| Some(PathBuf::from(p))),
     };
     t.finish(w, KEYS, |_| None);
+    let (rules, rule_origins) = rules?.into_iter().unzip();
     Some(GatesConfig {
-        rules: rules?,
+        rules,
+        rule_origins,
         min_samples: min_samples?,
         baseline: baseline?,
     })

@@ -257,9 +257,25 @@ impl Config {
         origin: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        schema::parse(text, env).map_err(|problems| ConfigError::Invalid {
+        schema::parse(text, env, false).map_err(|problems| ConfigError::Invalid {
             origin: origin.to_string(),
             problems,
+        })
+    }
+
+    /// Read and validate a config file for a command that sends nothing (`plan`,
+    /// `print-config`): a secret's unset variable is not a problem there — the config is only
+    /// looked at, and the secret stands as [`walk::UNRESOLVED_SECRET`], never sent.
+    pub fn load_to_inspect(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        schema::parse(&text, &|k| std::env::var(k).ok(), true).map_err(|problems| {
+            ConfigError::Invalid {
+                origin: path.display().to_string(),
+                problems,
+            }
         })
     }
 

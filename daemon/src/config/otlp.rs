@@ -265,7 +265,7 @@ fn from_env(w: &mut Walk<'_>, v: Option<Val<'_, '_>>, env_endpoint: String) -> O
                             st.finish(w, &["env"], |_| None);
                             let var = var?;
                             var_name = var.to_string();
-                            let value = w.env(var).filter(|x| !x.trim().is_empty());
+                            let value = w.secret(var);
                             if value.is_none() {
                                 val.bad(
                                     w,

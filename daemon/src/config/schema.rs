@@ -30,8 +30,12 @@ pub(super) const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
 pub(super) fn parse(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
+    inspect: bool,
 ) -> Result<Config, Vec<Problem>> {
     let mut w = Walk::new(text, env);
+    if inspect {
+        w = w.inspecting();
+    }
     let Some(doc) = w.parse(text) else {
         return Err(w.problems);
     };
@@ -90,9 +94,9 @@ pub(super) fn parse(
         if root.has("canary") {
             scopes.push(super::canary::SCENARIO);
         }
-        for (i, rule) in g.rules.iter().enumerate() {
+        for (rule, at) in g.rules.iter().zip(&g.rule_origins) {
             if let Some(why) = super::gates::scope_problem(rule, &scopes, l.phases.len(), has_slo) {
-                w.report(&format!("gates.rules[{i}]"), None, why);
+                w.problems.push(at.problem(why));
             }
         }
     }

@@ -440,8 +440,8 @@ fn api_key(w: &mut Walk<'_>, t: &mut Tbl<'_, '_>) -> Option<Option<ApiKey>> {
         }
         (Some(e), None) => {
             let name = e.str(w)?;
-            match w.env(name) {
-                Some(value) if !value.trim().is_empty() => Some(Some(ApiKey::Env {
+            match w.secret(name) {
+                Some(value) => Some(Some(ApiKey::Env {
                     var: name.to_string(),
                     value: Secret::new(value.trim().to_string()),
                 })),

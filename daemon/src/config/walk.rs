@@ -56,7 +56,14 @@ pub struct Walk<'s> {
     line_starts: Vec<usize>,
     pub problems: Vec<Problem>,
     env: &'s dyn Fn(&str) -> Option<String>,
+    /// For a command that sends nothing (`plan`, `print-config`): a secret's variable may be
+    /// unset, and is then only named, never needed.
+    inspect: bool,
 }
+
+/// What an unset secret stands for while a config is only inspected (never sent anywhere;
+/// `print-config` shows the variable's name, and redacts values anyway).
+pub const UNRESOLVED_SECRET: &str = "<unset: not needed to inspect>";
 
 impl fmt::Debug for Walk<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -75,7 +82,14 @@ impl<'s> Walk<'s> {
             line_starts,
             problems: Vec::new(),
             env,
+            inspect: false,
         }
+    }
+
+    /// This walk only inspects the config: unset secrets are not problems.
+    pub fn inspecting(mut self) -> Self {
+        self.inspect = true;
+        self
     }
 
     /// Parse `text` as a TOML document; a syntax error is reported and gives `None`.
@@ -104,6 +118,14 @@ impl<'s> Walk<'s> {
 
     pub fn env(&self, name: &str) -> Option<String> {
         (self.env)(name)
+    }
+
+    /// A secret from the environment (an API key, a credential header): unset or blank is
+    /// `None` — unless the walk only inspects, where it stands as [`UNRESOLVED_SECRET`].
+    pub fn secret(&self, name: &str) -> Option<String> {
+        self.env(name)
+            .filter(|v| !v.trim().is_empty())
+            .or_else(|| self.inspect.then(|| UNRESOLVED_SECRET.to_string()))
     }
 }
 

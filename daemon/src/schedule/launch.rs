@@ -176,21 +176,37 @@ impl InFlightLimit {
     /// shrink first), so the cap is never exceeded, not even during a reload. Call within the
     /// runtime.
     pub fn resize(&self, size: usize) {
-        let Ok(mut current) = self.size.lock() else {
-            return;
-        };
+        // The cap is a plain number, valid whatever panicked while it was held: a poisoned
+        // lock must not keep the old cap after a reload.
+        let mut current = self
+            .size
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if size > *current {
             self.semaphore.add_permits(size - *current);
         } else if size < *current {
-            let excess = u32::try_from(*current - size).unwrap_or(u32::MAX);
-            let semaphore = Arc::clone(&self.semaphore);
-            tokio::spawn(async move {
-                if let Ok(p) = semaphore.acquire_many_owned(excess).await {
-                    p.forget();
-                }
-            });
+            // Free permits go at once; the rest as requests in flight give theirs back.
+            let excess = *current - size;
+            let rest = excess - self.semaphore.forget_permits(excess);
+            if rest > 0 {
+                let rest = u32::try_from(rest).unwrap_or(u32::MAX);
+                let semaphore = Arc::clone(&self.semaphore);
+                tokio::spawn(async move {
+                    if let Ok(p) = semaphore.acquire_many_owned(rest).await {
+                        p.forget();
+                    }
+                });
+            }
         }
         *current = size;
+    }
+
+    /// The cap now.
+    pub fn size(&self) -> usize {
+        *self
+            .size
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -382,5 +398,33 @@ impl<E: Execute> Drop for InFlight<E> {
             let rec = RequestRecord::not_sent(&self.plan, ErrorType::Cancelled, Instant::now());
             self.finish(&rec);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InFlightLimit;
+
+    #[tokio::test]
+    async fn a_resize_applies_even_after_a_panic_poisoned_the_lock() {
+        let limit = std::sync::Arc::new(InFlightLimit::new(4));
+        let l = std::sync::Arc::clone(&limit);
+        let poisoner = std::thread::spawn(move || {
+            let _held = l.size.lock();
+            panic!("a panic while the cap's lock is held");
+        });
+        assert!(poisoner.join().is_err());
+        assert!(limit.size.is_poisoned());
+        limit.resize(8);
+        assert_eq!(
+            (limit.size(), limit.semaphore().available_permits()),
+            (8, 8)
+        );
+        // Shrinking with nothing in flight takes the permits at once.
+        limit.resize(2);
+        assert_eq!(
+            (limit.size(), limit.semaphore().available_permits()),
+            (2, 2)
+        );
     }
 }

@@ -75,9 +75,80 @@ pub(super) fn parse(endpoint: Endpoint, body: &[u8]) -> Result<Asked, String> {
     }
 }
 
+/// `POST /v1/embeddings`'s `input` in every shape OpenAI accepts: a string, strings, token ids,
+/// or arrays of token ids — one embedding per item.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(untagged)]
+pub(super) enum EmbeddingInput {
+    Text(String),
+    Texts(Vec<String>),
+    Tokens(Vec<u32>),
+    TokenLists(Vec<Vec<u32>>),
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct EmbeddingAsk {
+    #[allow(dead_code)]
+    model: String,
+    input: EmbeddingInput,
+}
+
+/// What an embeddings request asks for: each item's text (`None` for token ids) and token
+/// count when given as ids. `Err` is the 400's message.
+pub(super) fn embeddings(body: &[u8]) -> Result<Vec<Result<String, usize>>, String> {
+    let ask: EmbeddingAsk = serde_json::from_slice(body).map_err(|e| {
+        format!("invalid embeddings body: {e} (input: a string, strings, token ids or arrays of token ids)")
+    })?;
+    let items: Vec<Result<String, usize>> = match ask.input {
+        EmbeddingInput::Text(t) => vec![Ok(t)],
+        EmbeddingInput::Texts(v) => v.into_iter().map(Ok).collect(),
+        EmbeddingInput::Tokens(ids) => vec![Err(ids.len())],
+        EmbeddingInput::TokenLists(v) => v.into_iter().map(|ids| Err(ids.len())).collect(),
+    };
+    let empty = items.is_empty()
+        || items
+            .iter()
+            .any(|i| matches!(i, Ok(t) if t.is_empty()) || matches!(i, Err(0)));
+    if empty {
+        return Err(
+            "invalid embeddings body: input must not be empty, nor hold an empty item".into(),
+        );
+    }
+    Ok(items)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_openai_embeddings_input_shape_is_read() {
+        let read = |b: &str| embeddings(b.as_bytes());
+        assert_eq!(
+            read(r#"{"model":"m","input":"a b c"}"#).unwrap(),
+            [Ok("a b c".to_string())]
+        );
+        assert_eq!(
+            read(r#"{"model":"m","input":["a b c","d"]}"#).unwrap(),
+            [Ok("a b c".to_string()), Ok("d".to_string())]
+        );
+        assert_eq!(read(r#"{"model":"m","input":[1,2,3]}"#).unwrap(), [Err(3)]);
+        assert_eq!(
+            read(r#"{"model":"m","input":[[1,2],[3]]}"#).unwrap(),
+            [Err(2), Err(1)]
+        );
+        for bad in [
+            r#"{"model":"m","input":[]}"#,
+            r#"{"model":"m","input":""}"#,
+            r#"{"model":"m","input":[[]]}"#,
+            r#"{"model":"m","input":{"text":"x"}}"#,
+            r#"{"model":"m"}"#,
+            "garbage",
+        ] {
+            let e = read(bad).unwrap_err();
+            assert!(e.starts_with("invalid embeddings body"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn each_format_is_read_and_the_wrong_shape_refused() {

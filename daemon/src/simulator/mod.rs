@@ -303,31 +303,39 @@ async fn responses(State(sim): State<Arc<Simulator>>, headers: HeaderMap, body: 
     handle(sim, Endpoint::Responses, &headers, body).await
 }
 
-/// `POST /v1/embeddings`: the input's prefill time (`prefill_base` + `prefill_per_token` per
-/// input token, outside the generation batch), then one 8-dimensional vector and the usage.
+/// `POST /v1/embeddings` (input: a string, strings, token ids or arrays of them): the input's
+/// prefill time (`prefill_base` + `prefill_per_token` per input token, outside the generation
+/// batch), then an 8-dimensional vector per item and the usage.
 async fn embeddings(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
     sim.truth.arrived();
-    let req: crate::openai::EmbeddingRequest<'_> = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
+    let items = match asked::embeddings(&body) {
+        Ok(items) => items,
+        Err(message) => {
             sim.truth.bad_request();
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                &format!("invalid embeddings body: {e}"),
-            );
+            return error_response(StatusCode::BAD_REQUEST, &message);
         }
     };
-    let n = tokenize(req.input.to_string()).await.len() as u64;
+    // Every item's tokens: text tokenized as the other endpoints do, token ids as given.
+    let mut n = 0u64;
+    for item in &items {
+        n += match item {
+            Ok(text) => tokenize(text.clone()).await.len() as u64,
+            Err(ids) => *ids as u64,
+        };
+    }
     let e = &sim.config.engine;
     let per_token = e
         .prefill_per_token
         .saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
     tokio::time::sleep(e.prefill_base + per_token).await;
     let vector: Vec<f64> = (0..8).map(|i| f64::from(i) / 8.0).collect();
+    let data: Vec<serde_json::Value> = (0..items.len())
+        .map(|i| serde_json::json!({ "object": "embedding", "index": i, "embedding": vector }))
+        .collect();
     axum::Json(serde_json::json!({
         "object": "list",
         "model": sim.config.model,
-        "data": [{ "object": "embedding", "index": 0, "embedding": vector }],
+        "data": data,
         "usage": { "prompt_tokens": n, "total_tokens": n },
     }))
     .into_response()
