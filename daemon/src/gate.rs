@@ -182,6 +182,7 @@ pub fn evaluate(gate: &Gate, s: &Summary, baseline: Option<&Baseline>) -> GateRe
         baseline: base,
         samples,
         min_samples: gate.min_samples,
+        unit: Some((gate.shown.symbol().to_string(), gate.shown.scale())),
         note,
     }
 }

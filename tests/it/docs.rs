@@ -88,6 +88,17 @@ fn catalogue_table() -> String {
             i.description.replace('|', "\\|")
         ));
     }
+    for (name, kind, description) in catalogue::OTHER {
+        out.push_str(&format!(
+            "| `{name}` | — (not an instrument) | {kind} | {} | {} |\n",
+            if *name == "target_info" {
+                "resource"
+            } else {
+                "—"
+            },
+            description.replace('|', "\\|")
+        ));
+    }
     out
 }
 

@@ -256,3 +256,100 @@ fn a_closed_pipe_ends_output_commands_quietly() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn plan_and_print_config_need_no_api_key_but_check_config_does() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/daemon/examples/llm-soak.toml");
+    for args in [
+        &["print-config", "-c", example][..],
+        &["plan", "-c", example, "--sample", "50"],
+    ] {
+        let out = Command::new(bin())
+            .args(args)
+            .env_remove("LLM_SOAK_API_KEY")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !text.contains("<unset"),
+            "the placeholder is never shown: {text}"
+        );
+    }
+    // check-config is what a run would meet: the key must be there.
+    let out = Command::new(bin())
+        .args(["check-config", "-c", example])
+        .env_remove("LLM_SOAK_API_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("target[0].api_key_env: environment variable LLM_SOAK_API_KEY is not set"),
+        "{err}"
+    );
+}
+
+#[test]
+fn logs_carry_plain_values_and_the_run_names_its_report() {
+    let (_sim, sim) = simulator(&["--ttft", "5ms", "--itl", "2ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, config_text(sim)).unwrap();
+    let report = dir.path().join("r.json");
+    let out = Command::new(bin())
+        .args(["--log-format", "json", "run", "-c", path.to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0", "--duration", "1s"])
+        .args(["--report", report.to_str().unwrap()])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let mut started = None;
+    for line in err.lines().filter(|l| l.starts_with('{')) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        for (k, f) in v["fields"].as_object().unwrap() {
+            let s = f.to_string();
+            assert!(
+                !s.contains("Some(") && !s.contains("None"),
+                "field {k} in Rust's Debug form: {line}"
+            );
+        }
+        if v["fields"]["message"] == "run started" {
+            started = Some(v["fields"].clone());
+        }
+    }
+    let started = started.unwrap_or_else(|| panic!("no 'run started' line: {err}"));
+    assert_eq!(started["duration"], "1s", "{started}");
+    // The JSON report is named, as the HTML one is.
+    assert!(
+        err.contains(&format!("report: {}", report.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_wrong_canary_answer_is_logged_with_the_answer_and_the_pattern() {
+    let (_sim, sim) = simulator(&["--ttft", "5ms", "--itl", "2ms"]);
+    let canary = format!(
+        "[[target]]\nname = \"sim\"\nbase_url = \"http://{sim}\"\nmodel = \"llm-soak-sim\"\n\
+         [canary]\ninterval = \"200ms\"\nmax_tokens = 4\nmax_output_tokens = 4\nexpect = \"^never this$\"\n"
+    );
+    let (_, out, err, _) = bounded_run_logged(&canary, &["--duration", "1s"], &[]);
+    let failed = err
+        .lines()
+        .find(|l| l.contains("canary probe failed"))
+        .unwrap_or_else(|| panic!("{out}\n{err}"));
+    assert!(
+        failed.contains("checks=\"answer\"") || failed.contains("checks=answer"),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("answer=") && failed.contains("expect=\"^never this$\""),
+        "{failed}"
+    );
+    // A canary-only summary has no empty [all] block.
+    assert!(!out.contains("[all]") && out.contains("[canary]"), "{out}");
+}

@@ -156,6 +156,74 @@ pub enum Threshold {
     Baseline { factor: f64, offset: f64 },
 }
 
+/// The unit a gate's numbers are shown in: the one its threshold was written in (`800ms` →
+/// milliseconds, `5%` → percent), else the metric's natural one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    Micros,
+    Millis,
+    Seconds,
+    Minutes,
+    Percent,
+    Fraction,
+    PerSecond,
+    TokensPerSecond,
+}
+
+impl Shown {
+    /// The unit's symbol (empty for a plain fraction).
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Shown::Micros => "us",
+            Shown::Millis => "ms",
+            Shown::Seconds => "s",
+            Shown::Minutes => "m",
+            Shown::Percent => "%",
+            Shown::Fraction => "",
+            Shown::PerSecond => "/s",
+            Shown::TokensPerSecond => " tokens/s",
+        }
+    }
+
+    /// How many of the unit make one of the metric's base unit (seconds, a fraction, per s).
+    pub fn scale(self) -> f64 {
+        match self {
+            Shown::Micros => 1e6,
+            Shown::Millis => 1e3,
+            Shown::Minutes => 1.0 / 60.0,
+            Shown::Percent => 100.0,
+            Shown::Seconds | Shown::Fraction | Shown::PerSecond | Shown::TokensPerSecond => 1.0,
+        }
+    }
+
+    /// The unit `written` (a threshold's text; empty for a relative one) is in, for `metric`.
+    fn of(metric: Metric, written: &str) -> Shown {
+        let w = written.trim();
+        match metric {
+            Metric::Latency { .. } | Metric::ClientLag(_) => {
+                if w.ends_with("us") || w.ends_with("µs") {
+                    Shown::Micros
+                } else if w.ends_with("ms") || w.is_empty() {
+                    Shown::Millis
+                } else if w.ends_with('m') {
+                    Shown::Minutes
+                } else {
+                    Shown::Seconds
+                }
+            }
+            Metric::ErrorRate | Metric::DropRate | Metric::Attainment => {
+                if w.is_empty() || w.ends_with('%') {
+                    Shown::Percent
+                } else {
+                    Shown::Fraction
+                }
+            }
+            Metric::AchievedRate | Metric::Goodput => Shown::PerSecond,
+            Metric::OutputTokensPerSecond => Shown::TokensPerSecond,
+        }
+    }
+}
+
 /// One parsed gate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gate {
@@ -165,6 +233,8 @@ pub struct Gate {
     pub op: Op,
     pub threshold: Threshold,
     pub min_samples: u64,
+    /// The unit its results are shown in.
+    pub shown: Shown,
 }
 
 impl Gate {
@@ -280,10 +350,17 @@ impl FromStr for Gate {
             ));
         }
         let value = |rhs: &str| parse_value(metric, rhs).map_err(|e| format!("{t:?}: {e}"));
+        let mut written = rhs;
         let threshold = if rhs.contains("baseline") {
             let (scaled, offset) = match rhs.split_once('+') {
-                Some((a, b)) => (a.trim(), value(b.trim())?),
-                None => (rhs, 0.0),
+                Some((a, b)) => {
+                    written = b.trim();
+                    (a.trim(), value(b.trim())?)
+                }
+                None => {
+                    written = "";
+                    (rhs, 0.0)
+                }
             };
             let factor = if scaled == "baseline" {
                 1.0
@@ -307,6 +384,7 @@ impl FromStr for Gate {
             op,
             threshold,
             min_samples: DEFAULT_MIN_SAMPLES,
+            shown: Shown::of(metric, written),
         })
     }
 }

@@ -167,3 +167,30 @@ fn gates_scoped_by_error_type_phase_and_on_output_tokens() {
         Verdict::Breach
     );
 }
+
+#[test]
+fn results_are_shown_in_the_unit_the_gate_was_written_in() {
+    // 36 successes with TTFT 100…135 ms and 4 failures (10 %), over 10 s.
+    let ttfts: Vec<u64> = (100..136).collect();
+    let s = summary(vec![("chat".into(), scope(&ttfts, 4, 10.0))], 10.0);
+    let line = |text: &str| {
+        let g: Gate = text.parse().unwrap();
+        evaluate(&g, &s, None).to_string()
+    };
+    let ms = line("ttft.max < 800ms");
+    assert!(ms.contains("(measured 135ms, threshold 800ms"), "{ms}");
+    let secs = line("ttft.max < 0.8s");
+    assert!(secs.contains("(measured 0.135s, threshold 0.8s"), "{secs}");
+    let pct = line("error_rate < 5%");
+    assert!(pct.contains("(measured 10%, threshold 5%"), "{pct}");
+    let frac = line("error_rate < 0.05");
+    assert!(frac.contains("(measured 0.1, threshold 0.05"), "{frac}");
+    let rate = line("achieved_rate > 2");
+    assert!(rate.contains("(measured 4/s, threshold 2/s"), "{rate}");
+    // A relative latency gate shows milliseconds, baseline included.
+    let report = report_of(s.clone());
+    let base = Baseline::from_report(report, Path::new("prev.json")).unwrap();
+    let g: Gate = "ttft.max < 1.1 * baseline".parse().unwrap();
+    let rel = evaluate(&g, &s, Some(&base)).to_string();
+    assert!(rel.contains("threshold 148.5ms, baseline 135ms"), "{rel}");
+}

@@ -62,6 +62,11 @@ pub struct GateResult {
     pub baseline: Option<f64>,
     pub samples: u64,
     pub min_samples: u64,
+    /// The unit the gate was written in, to show the numbers in (`ms`, `s`, `%`, `/s`; `""`
+    /// a plain fraction) and how many of it make one of `measured`'s base unit; absent in
+    /// reports before schema 3 (then shown as written down: seconds, fractions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<(String, f64)>,
     /// Why there is no verdict on the numbers (e.g. the baseline lacks the metric).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,

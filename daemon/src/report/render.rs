@@ -71,21 +71,41 @@ pub(super) fn gate(g: &GateResult) -> String {
         Verdict::Breach => "BREACHED",
         Verdict::Insufficient => "INSUFFICIENT DATA",
     };
-    let num = |x: Option<f64>| x.map_or("-".to_string(), |m| format!("{m:.6}"));
+    // In the unit the gate was written in (`812.4ms`, `0.52%`); bare base units for reports
+    // written before the unit was recorded.
+    let num = |x: Option<f64>| match (x, &g.unit) {
+        (None, _) => "-".to_string(),
+        (Some(m), Some((symbol, scale))) => format!("{}{symbol}", significant(m * scale)),
+        (Some(m), None) => format!("{m:.6}"),
+    };
     let mut line = format!(
         "{v:<18} {}  (measured {}, threshold {}",
         g.gate,
         num(g.measured),
         num(g.threshold)
     );
-    if let Some(b) = g.baseline {
-        let _ = write!(line, ", baseline {b:.6}");
+    if g.baseline.is_some() {
+        let _ = write!(line, ", baseline {}", num(g.baseline));
     }
     let _ = write!(line, ", {} samples, minimum {})", g.samples, g.min_samples);
     if let Some(n) = &g.note {
         let _ = write!(line, ": {n}");
     }
     line
+}
+
+/// A number with four significant digits, without trailing zeros (`812.4`, `0.005123`, `12`).
+fn significant(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let digits = (3 - v.abs().log10().floor() as i32).clamp(0, 12) as usize;
+    let s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 /// Failures by error type, most frequent first: `http_4xx 15, connect 2` (empty: none).
@@ -152,7 +172,11 @@ fn scope(out: &mut String, name: &str, s: &Scope) {
 /// A fixed-width table per scope (seconds), then the spike recoveries.
 pub(super) fn summary(s: &Summary) -> String {
     let mut out = String::new();
-    scope(&mut out, "all", &s.all);
+    // A canary-only run has no soak requests: its scopes say it all, without an empty [all].
+    let only_canary = s.all.started == 0 && s.scenarios.iter().any(|(_, sc)| sc.started > 0);
+    if !only_canary {
+        scope(&mut out, "all", &s.all);
+    }
     for (name, sc) in &s.scenarios {
         if sc.started > 0 {
             scope(&mut out, name, sc);

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::testing::{scope, summary as summary_of};
+use super::testing::{report_of, scope, summary as summary_of};
 use super::*;
 
 fn summary() -> Summary {
@@ -205,6 +205,21 @@ fn the_terminal_summary_is_rendered_from_the_typed_report() {
     assert!(text.contains("[chat] started 50"), "{text}");
     assert!(text.contains("  ttft "), "{text}");
     assert!(!text.contains("gates:"));
+    assert!(text.contains("[all] started"), "{text}");
+    assert!(text.contains("errors by type: http_5xx 8"), "{text}");
+}
+
+#[test]
+fn a_canary_only_summary_has_no_empty_all_block() {
+    let canary = scope(&[100, 110, 120], 0, 30.0);
+    let mut s = summary_of(vec![("canary".into(), canary)], 30.0);
+    s.all = Scope::default();
+    let text = report_of(s.clone()).render();
+    assert!(!text.contains("[all]"), "{text}");
+    assert!(text.contains("[canary] started 3"), "{text}");
+    // A run that started nothing at all still says so.
+    s.scenarios[0].1 = Scope::default();
+    assert!(report_of(s).render().contains("[all] started 0"));
 }
 
 #[test]

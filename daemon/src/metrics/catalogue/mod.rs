@@ -495,6 +495,57 @@ pub const ALL: &[Instrument] = &[
     BASELINE_SAMPLES,
 ];
 
+/// A series on `/metrics` that is not one of llm-soak's instruments: (Prometheus name, type,
+/// description).
+pub type Series = (&'static str, &'static str, &'static str);
+
+/// What else `/metrics` carries: the run's OpenTelemetry resource, which the Prometheus exporter
+/// renders as `target_info`, and the `prometheus` crate's process collector (`process_*`, the
+/// names every Prometheus client library uses; `process.memory.usage` and its siblings above are
+/// their OTLP twins). A test checks each is exported and nothing else is.
+pub const OTHER: &[Series] = &[
+    (
+        "target_info",
+        "gauge",
+        "Always 1; the run's resource as labels: service_name, service_version, service_instance_id (the run id), host_name, llmsoak_shard and the attributes of otlp.resource / OTEL_RESOURCE_ATTRIBUTES. Join on it to label any series by run or host.",
+    ),
+    (
+        "process_cpu_seconds_total",
+        "counter",
+        "CPU time the llm-soak process used, user and system (the process collector).",
+    ),
+    (
+        "process_resident_memory_bytes",
+        "gauge",
+        "Resident memory of the llm-soak process (the process collector).",
+    ),
+    (
+        "process_virtual_memory_bytes",
+        "gauge",
+        "Virtual memory of the llm-soak process (the process collector).",
+    ),
+    (
+        "process_open_fds",
+        "gauge",
+        "Open file descriptors of the llm-soak process (the process collector).",
+    ),
+    (
+        "process_max_fds",
+        "gauge",
+        "The llm-soak process's file descriptor limit (the process collector).",
+    ),
+    (
+        "process_threads",
+        "gauge",
+        "Threads of the llm-soak process (the process collector).",
+    ),
+    (
+        "process_start_time_seconds",
+        "gauge",
+        "Unix time the llm-soak process started (the process collector).",
+    ),
+];
+
 /// Drop reasons (label `reason` of `llmsoak_schedule_dropped_total`); the discriminants index
 /// [`DropReason::ALL`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
