@@ -194,12 +194,12 @@ fn exposition() -> BTreeMap<String, Family> {
                 })
                 .unwrap_or(name);
             let fam = families.entry(base.into()).or_default();
-            if let Some(le) = le {
-                if le != "+Inf" {
-                    let v: f64 = le.parse().unwrap();
-                    if !fam.le.contains(&v) {
-                        fam.le.push(v);
-                    }
+            if let Some(le) = le
+                && le != "+Inf"
+            {
+                let v: f64 = le.parse().unwrap();
+                if !fam.le.contains(&v) {
+                    fam.le.push(v);
                 }
             }
             if !fam.label_sets.contains(&set) {

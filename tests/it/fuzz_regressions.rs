@@ -81,10 +81,10 @@ fn config_inputs_are_rejected_with_problems_or_round_trip() {
 #[test]
 fn gate_inputs_parse_or_explain() {
     for (name, data) in inputs("gate") {
-        if let Ok(text) = std::str::from_utf8(&data) {
-            if let Err(e) = text.parse::<Gate>() {
-                assert!(!e.is_empty(), "{name}");
-            }
+        if let Ok(text) = std::str::from_utf8(&data)
+            && let Err(e) = text.parse::<Gate>()
+        {
+            assert!(!e.is_empty(), "{name}");
         }
     }
 }

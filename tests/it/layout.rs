@@ -294,3 +294,46 @@ fn no_source_file_grows_past_the_limit() {
         .collect();
     assert!(long.is_empty(), "split these: {long:?}");
 }
+
+/// A `major.minor[.patch]` version as comparable numbers.
+fn version(v: &str) -> (u32, u32, u32) {
+    let mut it = v.split('.').map(|x| x.parse::<u32>().unwrap_or(0));
+    (
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+    )
+}
+
+#[test]
+fn the_declared_msrv_is_what_the_dependencies_and_the_code_need() {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let packages = meta["packages"].as_array().unwrap();
+    let ours = packages.iter().find(|p| p["name"] == "llm-soak").unwrap();
+    let declared = version(ours["rust_version"].as_str().unwrap());
+    // let-chains (edition 2024) are used throughout: 1.88.
+    assert!(
+        declared >= (1, 88, 0),
+        "{declared:?} cannot build let-chains"
+    );
+    let (needed, by) = packages
+        .iter()
+        .filter(|p| p["name"] != "llm-soak")
+        .filter_map(|p| Some((version(p["rust_version"].as_str()?), p["name"].as_str()?)))
+        .max()
+        .unwrap();
+    assert!(
+        declared >= needed,
+        "rust-version {declared:?} is below what {by} needs ({needed:?})"
+    );
+}

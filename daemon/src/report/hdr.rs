@@ -35,6 +35,7 @@ impl Hdr {
     /// An empty histogram with fewer digits (cheaper, e.g. for baselines).
     pub fn with_digits(digits: u8) -> Self {
         // Constant, valid bounds (digits clamped to what the crate accepts): this cannot fail.
+        #[allow(clippy::expect_used, reason = "constant bounds the crate accepts")]
         Hdr(
             Histogram::new_with_bounds(1, MAX_MICROS, digits.clamp(1, 5))
                 .expect("valid HDR bounds"),

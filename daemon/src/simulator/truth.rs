@@ -18,6 +18,7 @@ use super::faults::FaultKind;
 /// Recent per-request rows kept for joining.
 pub const RECENT: usize = 10_000;
 
+#[allow(clippy::expect_used, reason = "constant bounds the crate accepts")]
 fn hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid HDR bounds")
 }

@@ -99,7 +99,8 @@ impl Driver {
         });
         let cancel = CancellationToken::new();
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ (0x5eed_u64 << 32) ^ index);
-        let gaps = Exp::new(rate.max(1e-6)).unwrap_or_else(|_| Exp::new(1.0).expect("1 > 0"));
+        #[allow(clippy::expect_used, reason = "a positive, finite rate")]
+        let gaps = Exp::new(rate.clamp(1e-6, 1e12)).expect("a positive, finite rate");
         let window = c.window.as_secs_f64();
         let warm = c.warmup.as_secs_f64();
         let mut data = StepData::default();

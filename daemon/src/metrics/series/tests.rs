@@ -71,7 +71,7 @@ async fn a_simulated_week_stays_within_the_stated_bound_and_loses_no_request() {
     let windows = 7 * 24 * 360u64;
     // Requests in every 30th window: each costs its histograms' encoding, and a week of them
     // all would make a slow test (the bound for full windows is computed below).
-    let busy = |w: u64| w % 30 == 0;
+    let busy = |w: u64| w.is_multiple_of(30);
     for w in 0..windows {
         if busy(w) {
             traffic(&s, 3, 100 + w % 50);
