@@ -81,7 +81,7 @@ fn exposition_text() -> String {
     let exporter = Exporter::new(vec![]).unwrap();
     let identity = RunIdentity {
         run_id: "r1".into(),
-        shard: "0/1".into(),
+        shard: llm_soak::report::ReportShard::Replica { index: 0, count: 1 },
         start_time: 1.0,
         tls_unverified: "none".into(),
     };

@@ -153,7 +153,7 @@ mod tests {
             schema_version: crate::report::SCHEMA_VERSION,
             llm_soak_version: crate::VERSION.into(),
             run_id: "r".into(),
-            shard: "0/1".into(),
+            shard: crate::report::ReportShard::Replica { index: 0, count: 1 },
             complete: true,
             interrupted: signal.is_some(),
             signal,

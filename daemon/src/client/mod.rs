@@ -125,7 +125,7 @@ impl Client {
         tokenizers: &[Arc<dyn Tokenizer>],
         credentials: &Credentials,
     ) -> Result<Option<Self>, ClientError> {
-        let Some(c) = &config.canary else {
+        let (Some(c), Some(scope)) = (&config.canary, config.canary_scope()) else {
             return Ok(None);
         };
         let model = config.targets[c.target.index].model.clone();
@@ -135,7 +135,7 @@ impl Client {
             tokenizers,
             credentials,
             routes,
-            config.scenarios.len(),
+            scope,
         )?;
         // Each probe ends within `canary.timeout`: before the first token and between tokens.
         for tc in &mut client.targets {

@@ -288,6 +288,12 @@ impl Config {
         })
     }
 
+    /// The canary's request scope, one past the scenarios' (`None` without a `[canary]`):
+    /// the one place that says where its requests are counted.
+    pub fn canary_scope(&self) -> Option<usize> {
+        self.canary.as_ref().map(|_| self.scenarios.len())
+    }
+
     /// The effective config as TOML, secrets redacted, defaults filled in.
     pub fn to_toml(&self) -> String {
         let mut out = format!(

@@ -15,7 +15,8 @@ pub const NEVER: f64 = 4_102_444_800.0;
 #[derive(Debug, Clone)]
 pub struct RunIdentity {
     pub run_id: String,
-    pub shard: String,
+    /// This replica's `I/N`.
+    pub shard: crate::report::ReportShard,
     /// Unix time in seconds.
     pub start_time: f64,
     /// The targets whose certificates are not verified (`tls.insecure_skip_verify`), comma
@@ -56,7 +57,7 @@ impl RunInstruments {
             1.0,
             &[
                 KeyValue::new("llmsoak.run.id", identity.run_id.clone()),
-                KeyValue::new("llmsoak.shard", identity.shard.clone()),
+                KeyValue::new("llmsoak.shard", identity.shard.to_string()),
                 KeyValue::new("llmsoak.tls.unverified", identity.tls_unverified.clone()),
             ],
         );
@@ -66,11 +67,10 @@ impl RunInstruments {
         c::RUN_START_TIME
             .gauge(meter)
             .record(identity.start_time, &[]);
-        let shards = identity
-            .shard
-            .split_once('/')
-            .and_then(|(_, n)| n.parse::<u32>().ok())
-            .unwrap_or(1);
+        let shards = match identity.shard {
+            crate::report::ReportShard::Replica { count, .. } => count,
+            crate::report::ReportShard::Merged { of, .. } => of,
+        };
         c::RUN_SHARDS.gauge(meter).record(f64::from(shards), &[]);
         let r = RunInstruments {
             planned_end: c::RUN_PLANNED_END.gauge(meter),

@@ -51,9 +51,12 @@ pub enum MergeError {
     },
 }
 
+/// (index, count) of a replica's report; `None` for a merged one.
 fn shard_of(r: &RunReport) -> Option<(u32, u32)> {
-    let (i, n) = r.shard.split_once('/')?;
-    Some((i.parse().ok()?, n.parse().ok()?))
+    match r.shard {
+        super::ReportShard::Replica { index, count } => Some((index, count)),
+        super::ReportShard::Merged { .. } => None,
+    }
 }
 
 fn merge_dist(parts: &[&Dist]) -> Dist {
@@ -225,7 +228,7 @@ pub fn merge(
         }
         let bad = |what| MergeError::Shards {
             what,
-            shard: r.shard.clone(),
+            shard: r.shard.to_string(),
             count: count.to_string(),
         };
         let (i, n) = shard_of(r).ok_or_else(|| bad("not a shard I/N"))?;
@@ -240,9 +243,11 @@ pub fn merge(
         }
         *slot = true;
     }
+    let names: Vec<String> = reports.iter().map(|(_, r)| r.shard.to_string()).collect();
     let summaries: Vec<(&str, &Summary)> = reports
         .iter()
-        .filter_map(|(_, r)| r.summary.as_ref().map(|s| (r.shard.as_str(), s)))
+        .zip(&names)
+        .filter_map(|((_, r), name)| r.summary.as_ref().map(|s| (name.as_str(), s)))
         .collect();
     let s0 = summaries[0].1;
     let scope = |f: &dyn Fn(&Summary) -> Option<&Scope>| {
@@ -293,7 +298,8 @@ pub fn merge(
     };
     let series: Vec<(&str, &Series)> = reports
         .iter()
-        .filter_map(|(_, r)| r.series.as_ref().map(|s| (r.shard.as_str(), s)))
+        .zip(&names)
+        .filter_map(|((_, r), name)| r.series.as_ref().map(|s| (name.as_str(), s)))
         .collect();
     let mut requests = super::Requests::default();
     for (_, r) in reports {
@@ -325,10 +331,9 @@ pub fn merge(
             .map(|(_, r)| r.run_id.as_str())
             .collect::<Vec<_>>()
             .join("+"),
-        shard: if missing.is_empty() {
-            format!("all {count}")
-        } else {
-            format!("{} of {count}", reports.len())
+        shard: super::ReportShard::Merged {
+            merged: reports.len() as u32,
+            of: count,
         },
         complete: true,
         interrupted: false,

@@ -17,6 +17,7 @@ pub mod hdr;
 pub mod merge;
 mod render;
 pub mod series;
+mod shard;
 pub mod sweep;
 
 use std::collections::BTreeMap;
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::record::{ErrorType, Quantity, Stat};
 pub use counts::{DropCounts, Outcomes, Requests};
 pub use hdr::Hdr;
+pub use shard::ReportShard;
 
 /// The version of the report document this build writes.
 pub const SCHEMA_VERSION: u32 = 3;
@@ -376,7 +378,8 @@ pub struct RunReport {
     pub schema_version: u32,
     pub llm_soak_version: String,
     pub run_id: String,
-    pub shard: String,
+    /// The part of the run it covers: `I/N`, or a merge (`all N`, `M of N`).
+    pub shard: ReportShard,
     /// `false` for a checkpoint written while the run goes on.
     pub complete: bool,
     pub interrupted: bool,

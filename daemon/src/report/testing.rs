@@ -53,7 +53,7 @@ pub(crate) fn report_of(s: Summary) -> RunReport {
         schema_version: SCHEMA_VERSION,
         llm_soak_version: "0.1.0".into(),
         run_id: "r".into(),
-        shard: "0/1".into(),
+        shard: crate::report::ReportShard::Replica { index: 0, count: 1 },
         complete: true,
         interrupted: false,
         signal: None,

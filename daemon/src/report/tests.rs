@@ -24,7 +24,7 @@ fn report() -> RunReport {
         schema_version: SCHEMA_VERSION,
         llm_soak_version: crate::VERSION.into(),
         run_id: "abcd1234".into(),
-        shard: "0/1".into(),
+        shard: crate::report::ReportShard::Replica { index: 0, count: 1 },
         complete: true,
         interrupted: false,
         signal: None,

@@ -203,7 +203,7 @@ fn start_canary(
     };
     let tokenizer = prepared
         .assets
-        .tokenizer_for(config, config.scenarios.len());
+        .tokenizer_for(config, config.canary_scope().unwrap_or_default());
     let Some(probe) = CanaryProbe::new(config, tokenizer.as_ref()) else {
         return Ok(());
     };

@@ -158,7 +158,7 @@ impl ReportSource {
             schema_version: SCHEMA_VERSION,
             llm_soak_version: crate::VERSION.to_string(),
             run_id: self.identity.run_id.clone(),
-            shard: self.identity.shard.clone(),
+            shard: self.identity.shard,
             complete,
             interrupted: stopped_by.is_some(),
             signal: stopped_by,
@@ -330,14 +330,17 @@ pub(crate) async fn run(
     let config = &prepared.config;
     let identity = RunIdentity {
         run_id: run_id.clone(),
-        shard: opts.shard.to_string(),
+        shard: crate::report::ReportShard::Replica {
+            index: u32::try_from(opts.shard.index).unwrap_or(u32::MAX),
+            count: u32::try_from(opts.shard.count).unwrap_or(u32::MAX),
+        },
         start_time: unix_now(),
         tls_unverified: RunIdentity::unverified(config),
     };
     let exporter = Exporter::with_otlp(
         vec![
             KeyValue::new("service.instance.id", run_id.clone()),
-            KeyValue::new("llmsoak.shard", identity.shard.clone()),
+            KeyValue::new("llmsoak.shard", identity.shard.to_string()),
         ],
         config.otlp.as_ref(),
     )?;

@@ -30,7 +30,7 @@ pub(super) fn sinks(
     (epoch, start, measure_from): (Instant, Instant, Instant),
 ) -> Result<Sinks, RunError> {
     let config = &prepared.config;
-    let canary = config.canary.as_ref().map(|_| config.scenarios.len());
+    let canary = config.canary_scope();
     let summary = Arc::new(
         SummarySink::new(
             config.scope_names(),

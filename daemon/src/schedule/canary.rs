@@ -73,7 +73,7 @@ impl CanaryProbe {
             canary,
             body,
             input_tokens,
-            scope: config.scenarios.len(),
+            scope: config.canary_scope()?,
         })
     }
 

@@ -282,7 +282,7 @@ impl View {
             title: format!("llm-soak run {} ({})", r.run_id, r.shard),
             run: RunInfo {
                 run_id: r.run_id.clone(),
-                shard: r.shard.clone(),
+                shard: r.shard.to_string(),
                 version: r.llm_soak_version.clone(),
                 complete: r.complete,
                 interrupted: r.interrupted,

@@ -183,7 +183,7 @@ fn canary(config: &Config, assets: &Assets) -> String {
     let target = &config.targets[c.target.index];
     let per_day = 86_400.0 / c.interval.as_secs_f64();
     let tokens = assets
-        .tokenizer_for(config, config.scenarios.len())
+        .tokenizer_for(config, config.canary_scope().unwrap_or_default())
         .count(&c.prompt);
     let mut out = format!(
         "canary: one probe every {} ({per_day:.0} a day) to target {} ({} {}, model {}), outside load.max_in_flight{}

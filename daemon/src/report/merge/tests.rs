@@ -36,7 +36,7 @@ fn shard(i: u32, n: u32, ttft_ms: &[u64], failed: u64) -> (String, RunReport) {
     let s = summary(vec![("chat".into(), scope(ttft_ms, failed, 60.0))], 60.0);
     let r = RunReport {
         run_id: format!("run{i}"),
-        shard: format!("{i}/{n}"),
+        shard: crate::report::ReportShard::Replica { index: i, count: n },
         elapsed_seconds: 61.0,
         requests: Requests {
             started: ttft_ms.len() as u64 + failed,
@@ -70,7 +70,7 @@ fn merging_two_halves_of_a_run_gives_the_whole_runs_histograms() {
         "rates add: one window"
     );
     assert_eq!(merged.requests.started, 405);
-    assert_eq!(merged.shard, "all 2");
+    assert_eq!(merged.shard.to_string(), "all 2");
     let s = merged.series.as_ref().unwrap();
     assert_eq!(
         s.points.len(),
@@ -115,7 +115,7 @@ fn what_is_not_one_run_is_refused_with_the_reason() {
         MergeError::Incomplete("shard1.json".into())
     );
     let mut four = ok(1);
-    four.1.shard = "1/4".into();
+    four.1.shard = "1/4".parse().unwrap();
     assert!(matches!(err(vec![ok(0), four]), MergeError::Shards { .. }));
     let mut old = ok(1);
     for (_, sc) in &mut old.1.summary.as_mut().unwrap().scenarios {
@@ -142,7 +142,7 @@ fn what_is_not_one_run_is_refused_with_the_reason() {
         "only 1 of 2 shards (missing 1/2): a partial merge is refused unless --allow-partial"
     );
     let one = merge(&[ok(0)], true).unwrap();
-    assert_eq!(one.shard, "1 of 2");
+    assert_eq!(one.shard.to_string(), "1 of 2");
     assert_eq!(
         one.partial,
         Some(crate::report::Partial {
@@ -157,7 +157,7 @@ fn what_is_not_one_run_is_refused_with_the_reason() {
     );
     // …and a partial report is not a shard to merge again.
     let mut again = one;
-    again.shard = "1/2".into();
+    again.shard = "1/2".parse().unwrap();
     assert_eq!(
         err(vec![ok(0), ("one.json".into(), again)]),
         MergeError::Incomplete("one.json".into())
