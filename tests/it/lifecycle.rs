@@ -68,7 +68,7 @@ fn a_second_sigterm_ends_the_drain_at_once_and_nothing_is_left_behind() {
     assert_eq!(status.code(), Some(143));
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    assert_eq!(r["interrupted"], true);
+    assert!(r["signal"].is_string(), "{r}");
     let started = r["requests"]["started"].as_u64().unwrap();
     assert_eq!(
         r["requests"]["finished"]["cancelled"].as_u64().unwrap(),

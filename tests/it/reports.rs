@@ -51,7 +51,7 @@ fn config_gates_and_relative_gates_against_an_earlier_report() {
     // --baseline overrides the file's; a baseline that is not a finished report is refused,
     // and a relative gate with no baseline at all is a usage error.
     let mut cut = first.clone();
-    cut["interrupted"] = true.into();
+    cut["signal"] = "Interrupt".into();
     let bad = dir.path().join("interrupted.json");
     std::fs::write(&bad, cut.to_string()).unwrap();
     let (code, _, _) = bounded_run(

@@ -155,7 +155,6 @@ mod tests {
             run_id: "r".into(),
             shard: crate::report::ReportShard::Replica { index: 0, count: 1 },
             complete: true,
-            interrupted: signal.is_some(),
             signal,
             elapsed_seconds: 1.0,
             requests: Default::default(),

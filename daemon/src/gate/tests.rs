@@ -65,7 +65,7 @@ fn relative_gates_compare_with_the_earlier_report() {
     assert_eq!(evaluate(&g, &s, None).verdict, Verdict::Insufficient);
     // Interrupted runs, checkpoints and partial merges are refused as baselines.
     let mut cut = report.clone();
-    cut.interrupted = true;
+    cut.signal = Some(crate::report::StopSignal::Interrupt);
     assert!(matches!(
         Baseline::from_report(cut, Path::new("x")),
         Err(BaselineError::Incomplete { .. })

@@ -197,7 +197,7 @@ pub fn merge(
     let count = shard_of(r0).map_or(1, |s| s.1);
     let mut seen = vec![false; count as usize];
     for (name, r) in reports {
-        if !r.complete || r.interrupted || r.partial.is_some() {
+        if !r.complete || r.interrupted() || r.partial.is_some() {
             return Err(MergeError::Incomplete(name.clone()));
         }
         let s = r
@@ -336,7 +336,6 @@ pub fn merge(
             of: count,
         },
         complete: true,
-        interrupted: false,
         signal: None,
         elapsed_seconds: reports
             .iter()

@@ -4,7 +4,7 @@
 //! exact per-scope summary (warm-up excluded) with each latency's statistics *and* its exact HDR
 //! histogram ([`hdr`]), spike recoveries and the gates' verdicts. The JSON is written atomically
 //! (temp file + rename) and checkpointed during long runs, so a crash at hour 7 loses nothing;
-//! `interrupted` marks a run a signal ended.
+//! `signal` marks a run a signal ended.
 //!
 //! Schema history: version 1 added `schema_version` and the `hdr` histograms to the fields of
 //! the unversioned (0) reports, which are still read (without histograms); version 2 added the
@@ -382,8 +382,8 @@ pub struct RunReport {
     pub shard: ReportShard,
     /// `false` for a checkpoint written while the run goes on.
     pub complete: bool,
-    pub interrupted: bool,
-    /// The signal that ended it, if one did.
+    /// The signal that ended it, if one did: an interrupted run ([`RunReport::interrupted`]).
+    /// (Reports before schema 3 also carried `interrupted`, always `signal` ≠ null.)
     pub signal: Option<StopSignal>,
     pub elapsed_seconds: f64,
     pub requests: Requests,
@@ -491,11 +491,16 @@ impl RunReport {
         crate::files::write_atomic(path, &body)
     }
 
+    /// Whether a signal ended the run before its end.
+    pub fn interrupted(&self) -> bool {
+        self.signal.is_some()
+    }
+
     /// Why this report is not the whole of a finished run — interrupted by a signal, a
     /// checkpoint of a run still going, or a partial merge — or `None` when it is. Such a
     /// report is never gated on, nor used as a baseline or a comparison's base.
     pub fn unfinished(&self) -> Option<String> {
-        if self.interrupted {
+        if self.interrupted() {
             return Some("a run interrupted before its end".into());
         }
         if !self.complete {

@@ -9,7 +9,7 @@ use super::{GateResult, RunReport, Scope, Summary, Trust, TrustVerdict, Verdict}
 use crate::record::{ErrorType, Outcome, Quantity};
 
 pub(super) fn report(r: &RunReport) -> String {
-    let interrupted = r.interrupted;
+    let interrupted = r.interrupted();
     let mut out = format!(
         "llm-soak run {} {} after {:.1}s{}\nrequests: started {}, dropped {}",
         r.run_id,

@@ -55,7 +55,6 @@ pub(crate) fn report_of(s: Summary) -> RunReport {
         run_id: "r".into(),
         shard: crate::report::ReportShard::Replica { index: 0, count: 1 },
         complete: true,
-        interrupted: false,
         signal: None,
         elapsed_seconds: s.measured_seconds,
         requests: Requests::default(),

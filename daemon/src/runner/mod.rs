@@ -160,7 +160,6 @@ impl ReportSource {
             run_id: self.identity.run_id.clone(),
             shard: self.identity.shard,
             complete,
-            interrupted: stopped_by.is_some(),
             signal: stopped_by,
             elapsed_seconds: self.started.elapsed().as_secs_f64(),
             requests: Requests {

@@ -285,7 +285,7 @@ impl View {
                 shard: r.shard.to_string(),
                 version: r.llm_soak_version.clone(),
                 complete: r.complete,
-                interrupted: r.interrupted,
+                interrupted: r.interrupted(),
                 elapsed_seconds: r.elapsed_seconds,
                 measured_seconds: summary.map(|s| s.measured_seconds),
                 epoch_unix: series.map(|s| s.epoch_unix),
