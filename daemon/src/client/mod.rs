@@ -130,13 +130,7 @@ impl Client {
         };
         let model = config.targets[c.target.index].model.clone();
         let routes = vec![(c.target.index, c.endpoint, model, true)];
-        let mut client = Self::build(
-            config,
-            tokenizers,
-            credentials,
-            routes,
-            scope,
-        )?;
+        let mut client = Self::build(config, tokenizers, credentials, routes, scope)?;
         // Each probe ends within `canary.timeout`: before the first token and between tokens.
         for tc in &mut client.targets {
             tc.target.request_timeout = tc.target.request_timeout.min(c.timeout);

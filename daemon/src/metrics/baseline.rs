@@ -391,7 +391,7 @@ impl BaselineSink {
 }
 
 impl Sink for BaselineSink {
-    fn finished(&self, rec: &RequestRecord) {
+    fn finished(&self, rec: &RequestRecord, _slo: Option<bool>) {
         if let Ok(mut b) = self.0.lock() {
             b.observe(rec);
         }

@@ -7,7 +7,6 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::{BoundHistogram, Counter, Gauge, Histogram, Meter};
 
 use super::catalogue::{self as c, DropReason};
-use crate::config::slo::Slo;
 use crate::record::{ErrorType, Outcome, RequestRecord};
 
 fn with(base: &[KeyValue], extra: &[KeyValue]) -> Vec<KeyValue> {
@@ -46,7 +45,6 @@ pub struct RequestInstruments {
     tpot_undefined: Counter<u64>,
     slo_requests: Counter<u64>,
     /// Each scope's SLO (`None`: not judged).
-    slos: Vec<Option<Slo>>,
     /// Request labels per scope, built once.
     labels: Vec<Vec<KeyValue>>,
 }
@@ -82,7 +80,6 @@ impl RequestInstruments {
             cached_input_per_request: c::REQUEST_CACHED_INPUT.histogram(meter),
             tpot_undefined: c::TPOT_UNDEFINED.counter(meter),
             slo_requests: c::SLO_REQUESTS.counter(meter),
-            slos: Vec::new(),
             labels,
         };
         for labels in &r.labels {
@@ -102,15 +99,15 @@ impl RequestInstruments {
         r
     }
 
-    /// Judge each scope's requests by its SLO (`slos[scope]`; `None`: not judged).
-    pub fn set_slos(&mut self, slos: Vec<Option<Slo>>) {
-        for (labels, _) in self.labels.iter().zip(&slos).filter(|(_, s)| s.is_some()) {
+    /// The scopes whose requests are judged by an SLO (`judged[scope]`): their met and missed
+    /// series start at 0.
+    pub fn slo_scopes(&mut self, judged: &[bool]) {
+        for (labels, _) in self.labels.iter().zip(judged).filter(|(_, j)| **j) {
             for v in ["met", "missed"] {
                 self.slo_requests
                     .add(0, &with(labels, &[KeyValue::new("llmsoak.slo", v)]));
             }
         }
-        self.slos = slos;
     }
 
     fn labels(&self, scope: usize) -> &[KeyValue] {
@@ -121,21 +118,15 @@ impl RequestInstruments {
         self.started.add(1, self.labels(scope));
     }
 
-    /// A finished request (any outcome).
-    pub fn observe(&self, rec: &RequestRecord) {
+    /// A finished request (any outcome), and whether it met its SLO (`None`: not judged).
+    pub fn observe(&self, rec: &RequestRecord, slo: Option<bool>) {
         let labels = self.labels(rec.scenario);
         let mut extra = vec![KeyValue::new("outcome", rec.outcome.as_str())];
         if let Some(e) = rec.error_type {
             extra.push(KeyValue::new("error.type", e.as_str()));
         }
         self.requests.add(1, &with(labels, &extra));
-        if let Some(met) = self
-            .slos
-            .get(rec.scenario)
-            .copied()
-            .flatten()
-            .and_then(|s| s.met(rec))
-        {
+        if let Some(met) = slo {
             let v = if met { "met" } else { "missed" };
             self.slo_requests
                 .add(1, &with(labels, &[KeyValue::new("llmsoak.slo", v)]));

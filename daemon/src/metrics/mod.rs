@@ -40,8 +40,9 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
     /// An arrival was not sent at `at`, for `reason` (capacity or not:
     /// [`DropReason::is_capacity`]).
     fn dropped(&self, _at: Instant, _reason: DropReason) {}
-    /// A request finished (any outcome).
-    fn finished(&self, rec: &RequestRecord);
+    /// A request finished (any outcome); `slo` is whether it met its scenario's SLO, judged
+    /// once by the recorder (`None`: no SLO applies, or it was cancelled).
+    fn finished(&self, rec: &RequestRecord, slo: Option<bool>);
 }
 
 /// Totals mirrored in atomics for `/api/v1/status`, the progress line and the exit summary.
@@ -132,6 +133,8 @@ pub struct Recorder {
     load: LoadInstruments,
     pub totals: Totals,
     sinks: Vec<Arc<dyn Sink>>,
+    /// Each scope's SLO (`Config::slos`; `None`: not judged): judged here, once per request.
+    slos: Vec<Option<crate::config::slo::Slo>>,
 }
 
 impl Recorder {
@@ -143,12 +146,15 @@ impl Recorder {
             load: LoadInstruments::new(meter),
             totals: Totals::default(),
             sinks,
+            slos: Vec::new(),
         }
     }
 
     /// Judge each scope's requests by its SLO (`Config::slos`) in `llmsoak_slo_requests_total`.
     pub fn with_slos(mut self, slos: Vec<Option<crate::config::slo::Slo>>) -> Self {
-        self.requests.set_slos(slos);
+        self.requests
+            .slo_scopes(&slos.iter().map(Option::is_some).collect::<Vec<_>>());
+        self.slos = slos;
         self
     }
 
@@ -169,9 +175,15 @@ impl Recorder {
         let n = self.totals.in_flight.fetch_sub(1, Ordering::Relaxed) - 1;
         self.load.in_flight(n);
         self.totals.finished[rec.outcome as usize].fetch_add(1, Ordering::Relaxed);
-        self.requests.observe(rec);
+        let slo = self
+            .slos
+            .get(rec.scenario)
+            .copied()
+            .flatten()
+            .and_then(|s| s.met(rec));
+        self.requests.observe(rec, slo);
         for s in &self.sinks {
-            s.finished(rec);
+            s.finished(rec, slo);
         }
     }
 

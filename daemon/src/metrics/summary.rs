@@ -19,7 +19,6 @@ use tokio::time::Instant;
 use super::Sink;
 use super::catalogue::DropReason;
 use super::recovery::{Timeline, Tracker};
-use crate::config::slo::Slo;
 use crate::record::{ErrorType, Outcome, Quantity, RequestRecord};
 use crate::report::{self, Dist, Hdr, Latency, Outcomes, PhaseScope, Tokens};
 
@@ -135,8 +134,6 @@ pub struct SummarySink {
     dropped_by: [AtomicU64; 4],
     /// Spike recovery, when the shape has spike phases.
     spikes: Mutex<Option<Tracker>>,
-    /// Each request scope's SLO (`None`: not judged).
-    slos: Vec<Option<Slo>>,
 }
 
 impl SummarySink {
@@ -156,14 +153,7 @@ impl SummarySink {
             phase_names,
             dropped_by: Default::default(),
             spikes: Mutex::new(None),
-            slos: Vec::new(),
         }
-    }
-
-    /// Judge each scope's requests by its SLO (`Config::slos`).
-    pub fn with_slos(mut self, slos: Vec<Option<Slo>>) -> Self {
-        self.slos = slos;
-        self
     }
 
     /// Where the spikes of the (new) load shape are.
@@ -262,17 +252,11 @@ impl Sink for SummarySink {
         }
     }
 
-    fn finished(&self, rec: &RequestRecord) {
+    fn finished(&self, rec: &RequestRecord, met: Option<bool>) {
         if !self.counts(rec.sent_at) {
             return;
         }
         let soak = Some(rec.scenario) != self.canary;
-        let met = self
-            .slos
-            .get(rec.scenario)
-            .copied()
-            .flatten()
-            .and_then(|s| s.met(rec));
         if soak {
             lock(&self.overall).observe(rec, met);
         }
@@ -299,7 +283,10 @@ impl Sink for SummarySink {
 mod tests {
     use std::time::Duration;
 
+    use std::sync::Arc;
+
     use super::*;
+    use crate::config::slo::Slo;
     use crate::record::test_record;
 
     #[test]
@@ -315,12 +302,12 @@ mod tests {
             let mut r = test_record(t0, Duration::from_millis(100 + i), i % 10 != 0);
             r.phase = Some(0);
             s.started(0, t0);
-            s.finished(&r);
+            s.finished(&r, None);
         }
         let mut probe = test_record(t0, Duration::from_millis(5), true);
         probe.scenario = 1;
         s.started(1, t0);
-        s.finished(&probe);
+        s.finished(&probe, None);
         // Sent before the warm-up ended: left out.
         let late = SummarySink::new(
             vec!["chat".into()],
@@ -328,7 +315,7 @@ mod tests {
             Vec::new(),
             t0 + Duration::from_secs(1),
         );
-        late.finished(&test_record(t0, Duration::from_millis(1), true));
+        late.finished(&test_record(t0, Duration::from_millis(1), true), None);
         assert_eq!(late.scope(None).unwrap().finished.total(), 0);
         let r = s.report(10.0, &[8.0], true);
         assert_eq!(r.all.started, 40, "the canary is kept out of all");
@@ -362,23 +349,35 @@ mod tests {
             tpot: None,
             e2e: None,
         };
-        // chat: TTFT within 150 ms; batch: no SLO.
-        let s = SummarySink::new(vec!["chat".into(), "batch".into()], None, Vec::new(), t0)
-            .with_slos(vec![Some(slo(ms(150))), None]);
+        // chat: TTFT within 150 ms; batch: no SLO. The recorder judges, once; the summary
+        // counts what it was told.
+        let s = Arc::new(SummarySink::new(
+            vec!["chat".into(), "batch".into()],
+            None,
+            Vec::new(),
+            t0,
+        ));
+        let (meter, _registry) = crate::metrics::test_meter();
+        let recorder = crate::metrics::Recorder::new(
+            &meter,
+            vec![Vec::new(), Vec::new()],
+            vec![Arc::clone(&s) as Arc<dyn Sink>],
+        )
+        .with_slos(vec![Some(slo(ms(150))), None]);
         for ttft in [100, 120, 140, 160, 180] {
-            s.started(0, t0);
-            s.finished(&test_record(t0, Duration::from_millis(ttft), true));
+            recorder.started(0);
+            recorder.finished(&test_record(t0, Duration::from_millis(ttft), true));
         }
-        s.started(0, t0);
-        s.finished(&test_record(t0, Duration::from_millis(1), false));
+        recorder.started(0);
+        recorder.finished(&test_record(t0, Duration::from_millis(1), false));
         let mut cancelled = test_record(t0, Duration::from_millis(1), true);
         cancelled.outcome = Outcome::Cancelled;
-        s.started(0, t0);
-        s.finished(&cancelled);
+        recorder.started(0);
+        recorder.finished(&cancelled);
         let mut batch = test_record(t0, Duration::from_millis(999), true);
         batch.scenario = 1;
-        s.started(1, t0);
-        s.finished(&batch);
+        recorder.started(1);
+        recorder.finished(&batch);
         let r = s.report(2.0, &[], false);
         let chat = r.scenarios[0].1.slo.unwrap();
         assert_eq!((chat.met, chat.judged), (3, 6), "two too slow, one failed");

@@ -31,15 +31,12 @@ pub(super) fn sinks(
 ) -> Result<Sinks, RunError> {
     let config = &prepared.config;
     let canary = config.canary_scope();
-    let summary = Arc::new(
-        SummarySink::new(
-            config.scope_names(),
-            canary,
-            config.load.phase_names(),
-            measure_from,
-        )
-        .with_slos(config.slos()),
-    );
+    let summary = Arc::new(SummarySink::new(
+        config.scope_names(),
+        canary,
+        config.load.phase_names(),
+        measure_from,
+    ));
     let now = Instant::now();
     let ahead = epoch.saturating_duration_since(now).as_secs_f64();
     let behind = now.saturating_duration_since(epoch).as_secs_f64();

@@ -24,7 +24,7 @@ fn traffic(s: &SeriesSink, n: u64, ttft_ms: u64) {
     for i in 0..n {
         s.started(0, now);
         let r = test_record(now, Duration::from_millis(ttft_ms + i), i % 10 != 9);
-        s.finished(&r);
+        s.finished(&r, None);
     }
 }
 
@@ -35,7 +35,7 @@ async fn a_window_counts_its_requests_per_scope_and_keeps_the_canary_out_of_all(
     let mut probe = test_record(Instant::now(), Duration::from_millis(5), true);
     probe.scenario = 1;
     s.started(1, Instant::now());
-    s.finished(&probe);
+    s.finished(&probe, None);
     s.dropped(Instant::now(), DropReason::MaxInFlight);
     // A spent budget is not a drop of the window.
     s.dropped(Instant::now(), DropReason::Budget);
@@ -123,9 +123,9 @@ async fn a_full_window_is_small_enough_for_the_stated_bound() {
         s.started(0, now);
         let mut r = test_record(now, Duration::from_micros(1000 + i * i * 15), true);
         r.intended_at = now - Duration::from_micros(i * 37);
-        s.finished(&r);
+        s.finished(&r, None);
         r.scenario = 1;
-        s.finished(&r);
+        s.finished(&r, None);
     }
     tokio::time::advance(STEP).await;
     s.roll(Instant::now(), Gauges::default(), Some(0));
