@@ -155,6 +155,44 @@ pub(super) fn walk(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: &[Target]) -> Opt
     })
 }
 
+impl Canary {
+    /// The probe as a scenario of its own (named `canary`): the fixed prompt's settings —
+    /// temperature 0, seed 0, `max_tokens`, streamed — so its request body is built by the one
+    /// body builder every scenario uses.
+    pub fn as_scenario(&self, target: &Target) -> super::Scenario {
+        use super::scenario::{Corpus, DistKind, LengthDist};
+        super::Scenario {
+            name: SCENARIO.to_string(),
+            weight: 0.0,
+            target: self.target.clone(),
+            endpoint: self.endpoint,
+            model: target.model.clone(),
+            system_prompt: None,
+            input_tokens: None,
+            output_tokens: LengthDist {
+                dist: DistKind::Constant(self.max_tokens),
+                min: self.max_tokens,
+                max: self.max_tokens,
+            },
+            temperature: Some(0.0),
+            top_p: None,
+            seed: Some(0),
+            stop: Vec::new(),
+            ignore_eos: false,
+            min_tokens: None,
+            shared_prefix: None,
+            uniform: true,
+            corpus: Corpus::Embedded,
+            dataset: None,
+            session: None,
+            slo: None,
+            extra_body: None,
+            extra_body_override: Vec::new(),
+            stream: true,
+        }
+    }
+}
+
 /// Equal when every setting is (the compiled regex follows from `expect`).
 impl PartialEq for Canary {
     fn eq(&self, other: &Self) -> bool {

@@ -18,7 +18,6 @@ use crate::client::Client;
 use crate::config::Config;
 use crate::config::canary::Canary;
 use crate::metrics::canary::CanaryInstruments;
-use crate::openai::{ChatMessage, CompletionRequest, Endpoint, StreamOptions};
 use crate::record::{ErrorType, Outcome, Prompt, RequestPlan, RequestRecord};
 use crate::workload::Tokenizer;
 
@@ -41,33 +40,12 @@ impl CanaryProbe {
     pub fn new(config: &Config, tokenizer: &dyn Tokenizer) -> Option<Self> {
         let canary = config.canary.clone()?;
         let target = config.canary_target()?;
-        let mut req = CompletionRequest {
-            model: target.model.as_str().into(),
-            max_tokens: Some(canary.max_tokens),
-            stream: true,
-            stream_options: Some(StreamOptions {
-                include_usage: true,
-            }),
-            temperature: Some(0.0),
-            seed: Some(0),
-            ..Default::default()
-        };
-        match canary.endpoint {
-            Endpoint::Chat => {
-                req.messages = Some(vec![ChatMessage {
-                    role: "user".into(),
-                    content: canary.prompt.as_str().into(),
-                }]);
-            }
-            // The canary's config allows chat and completions only.
-            Endpoint::Completions
-            | Endpoint::Embeddings
-            | Endpoint::Messages
-            | Endpoint::Responses => {
-                req.prompt = Some(canary.prompt.as_str().into());
-            }
-        }
-        let body = Bytes::from(serde_json::to_vec(&req).unwrap_or_default());
+        // The one body builder every scenario's requests come from.
+        let body = crate::workload::request_body(
+            &canary.as_scenario(target),
+            &[("user".to_string(), canary.prompt.clone())],
+            canary.max_tokens,
+        );
         let input_tokens = tokenizer.count(&canary.prompt) as u32;
         Some(CanaryProbe {
             canary,
@@ -192,5 +170,33 @@ impl CanaryProbe {
             keep_text: true,
             phase: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probe_is_built_by_the_scenarios_body_builder_with_its_fixed_settings() {
+        let text = "[[target]]\nname = \"t\"\nbase_url = \"http://127.0.0.1:1\"\nmodel = \"m\"\n\
+                    [canary]\nmax_tokens = 8\nprompt = \"Reply: pong\"\n";
+        let config = Config::parse(text, "t", &|_| None).expect("a canary-only config");
+        let probe =
+            CanaryProbe::new(&config, &*crate::workload::default_tokenizer()).expect("a canary");
+        let body: serde_json::Value = serde_json::from_slice(&probe.body).expect("JSON");
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "model": "m",
+                "messages": [{ "role": "user", "content": "Reply: pong" }],
+                "max_tokens": 8,
+                "stream": true,
+                "stream_options": { "include_usage": true },
+                "temperature": 0.0,
+                "seed": 0,
+            })
+        );
+        assert_eq!(probe.scope, 0, "one past the (no) scenarios");
     }
 }

@@ -11,7 +11,7 @@ use crate::openai::responses::ResponsesRequest;
 use crate::openai::{ChatMessage, CompletionRequest, EmbeddingRequest, Endpoint, StreamOptions};
 
 /// The body of one request: `turns` are (role, content) of the conversation so far.
-pub(super) fn request_body(sc: &Scenario, turns: &[(String, String)], max_tokens: u32) -> Bytes {
+pub fn request_body(sc: &Scenario, turns: &[(String, String)], max_tokens: u32) -> Bytes {
     let messages = || -> Vec<ChatMessage<'_>> {
         turns
             .iter()

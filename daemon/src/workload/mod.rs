@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use crate::config::Config;
 pub use crate::record::Prompt;
 pub use assets::{Assets, ScenarioAssets};
+pub use body::request_body;
 use prompt::Builder;
 use rng::{Stream, rng_for};
 pub use tokenizer::{Tokenizer, default_tokenizer};
