@@ -23,29 +23,11 @@ use std::str::FromStr;
 use serde::{Serialize, Serializer};
 
 use super::walk::{Val, Walk};
+pub use crate::record::Metric;
 use crate::record::{ErrorType, Quantity, Stat};
 
 /// Fewest samples a gate needs before it can pass.
 pub const DEFAULT_MIN_SAMPLES: u64 = 30;
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Metric {
-    Latency {
-        quantity: Quantity,
-        stat: Stat,
-    },
-    /// The client's own lag (the trust probe's), run-wide.
-    ClientLag(Stat),
-    ErrorRate,
-    DropRate,
-    AchievedRate,
-    /// Output tokens per second of the measured time.
-    OutputTokensPerSecond,
-    /// The share of judged requests that met their SLO (`[slo]`).
-    Attainment,
-    /// Requests that met their SLO per second.
-    Goodput,
-}
 
 /// Which requests a gate judges: all, a scenario's or a phase's, and for `error_rate` only
 /// failures of some error types.
