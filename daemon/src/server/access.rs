@@ -6,6 +6,7 @@
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 
 use crate::config::Secret;
 use crate::config::server::{Auth, ServerConfig};
@@ -21,23 +22,6 @@ pub(crate) struct Access {
 
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn base64(input: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for c in input.chunks(3) {
-        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 fn presented(headers: &HeaderMap) -> &[u8] {
@@ -106,7 +90,8 @@ impl Access {
             }) => (
                 format!(
                     "Basic {}",
-                    base64(format!("{username}:{}", password.expose()).as_bytes())
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("{username}:{}", password.expose()))
                 ),
                 "Basic",
             ),
@@ -141,21 +126,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64_matches_the_rfc_vectors() {
-        for (i, o) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(i.as_bytes()), o);
-        }
-    }
-
-    #[test]
     fn control_needs_a_token_off_loopback_and_the_right_one_when_set() {
         let mut cfg = ServerConfig::default_for("0.0.0.0:9464".parse().unwrap());
         let open = Access::new(&cfg, "0.0.0.0:9464".parse().unwrap());
@@ -179,10 +149,7 @@ mod tests {
         });
         let a = Access::new(&cfg, "0.0.0.0:9464".parse().unwrap());
         assert!(a.read(&HeaderMap::new()).is_err());
-        h.insert(
-            header::AUTHORIZATION,
-            format!("Basic {}", base64(b"prom:pw")).parse().unwrap(),
-        );
+        h.insert(header::AUTHORIZATION, "Basic cHJvbTpwdw==".parse().unwrap());
         assert!(a.read(&h).is_ok());
     }
 }

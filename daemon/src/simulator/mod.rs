@@ -523,3 +523,6 @@ async fn immediate_fault(sim: &Simulator, f: &FaultRule) -> Option<Response> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod router_tests;
