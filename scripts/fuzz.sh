@@ -2,7 +2,7 @@
 # Fuzz the SSE framer/chunk parser, the config loader and the gate parser with cargo-fuzz
 # (nightly), each for SECONDS (default 600), all at once. Not part of CI. Crashes land in
 # fuzz/artifacts/<target>/; add each as a regression input under fuzz/regressions/<target>/
-# (tests/it/fuzz_regressions.rs replays them in CI).
+# (tests/checks/fuzz_regressions.rs replays them in CI).
 #   scripts/fuzz.sh [SECONDS]
 #   DRY_RUN=1 scripts/fuzz.sh 10     # check the arguments and targets only
 set -euo pipefail

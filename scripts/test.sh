@@ -60,8 +60,10 @@ fi
 scripts/setup-llamacpp.sh
 promtool --version | head -n 1
 
+# --all-features: the end-to-end and artefact tests (tests/it) are behind the `e2e` feature, so
+# plain `cargo test` runs only what needs nothing installed (the unit tests and tests/checks).
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --all-targets --no-fail-fast "$@"
+  cargo nextest run --all-targets --all-features --no-fail-fast "$@"
 else
-  cargo test --all-targets --no-fail-fast "$@"
+  cargo test --all-targets --all-features --no-fail-fast "$@"
 fi

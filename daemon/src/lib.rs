@@ -65,7 +65,7 @@
 //! written before a run sends anything; `sweep` searches
 //! for the highest rate at which the SLOs hold (its own driver, no runner); `simulator` is
 //! the built-in OpenAI-compatible target; `cli` is the command-line surface. No top-level module
-//! imports one that imports it back (`tests/it/layout.rs` reads the graph).
+//! imports one that imports it back (`tests/checks/layout.rs` reads the graph).
 
 pub mod cli;
 pub mod client;

@@ -393,3 +393,13 @@ fn grafana_alert_rules_say_what_the_prometheus_rules_say() {
         );
     }
 }
+
+#[test]
+fn the_whole_catalogue_passes_promtool_check_metrics() {
+    // GPU, target-process and baseline series included: every name passes the naming lint.
+    let (ok, report) = crate::common::promtool_check_metrics(&crate::exposition::exposition_text());
+    assert!(
+        ok && report.trim().is_empty(),
+        "promtool check metrics:\n{report}"
+    );
+}

@@ -1,27 +1,23 @@
-//! The integration tests, in one binary (one link of the crate instead of one per file): the
-//! real `llm-soak` binary against the simulator, real Prometheus and promtool, llama.cpp, and
-//! the cross-artefact checks. nextest runs each test in its own process.
+//! The end-to-end and artefact tests (`--features e2e`), in one binary (one link of the crate
+//! instead of one per file): the real `llm-soak` binary against the simulator, real Prometheus
+//! and promtool, llama.cpp, and the cross-artefact checks. nextest runs each test in its own process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "../checks/exposition.rs"]
+mod exposition;
 
 mod alerting;
 mod apis;
 mod artefacts;
 mod bench;
-mod catalogue;
-mod cli;
 mod commands;
-mod config;
 mod deploy;
-mod docs;
 mod e2e;
 mod exercises;
 mod faults;
-mod fuzz_regressions;
 mod helm;
 mod interop;
-mod layout;
 mod lifecycle;
 mod modes;
 mod newuser;

@@ -117,6 +117,6 @@ fn the_metrics_reference_is_the_catalogue() {
     }
     assert!(
         text == want,
-        "docs/metrics.md is out of date: LLMSOAK_REGENERATE=1 cargo test --test it docs::"
+        "docs/metrics.md is out of date: LLMSOAK_REGENERATE=1 cargo test --test checks docs::"
     );
 }

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::common::bin;
+use crate::bin;
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
     let mut cmd = Command::new(bin());
