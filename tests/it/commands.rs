@@ -469,7 +469,8 @@ fn short_form(
             _ => args.push(a),
         }
     }
-    if sub == "demo" && !args.iter().any(|a| a == "--listen") {
+    // Documents run side by side: every daemon on a port of its own.
+    if matches!(sub.as_str(), "demo" | "run") && !args.iter().any(|a| a == "--listen") {
         args.extend(["--listen".into(), "127.0.0.1:0".into()]);
     }
     if sub == "sweep" {
@@ -503,66 +504,87 @@ fn short_form(
 fn documented_llm_soak_commands_run() {
     let (_sim, sim) = simulator(&["--ttft", "5ms", "--itl", "2ms"]);
     let dir = tempfile::tempdir().unwrap();
-    let mut ran = 0;
+    // Each document's commands in order (a later one reads an earlier one's report), the
+    // documents side by side, each in a directory of its own.
+    let mut by_file: Vec<(String, Vec<String>)> = Vec::new();
     for (file, cmd) in documented_commands() {
         if !(cmd.starts_with("llm-soak ") || cmd.starts_with("cargo run --release -- demo")) {
             continue;
         }
-        let (args, stdout, until_stopped) = short_form(&cmd, sim, dir.path());
-        let what = format!("{file}: {cmd}\n  ran as: llm-soak {}", args.join(" "));
-        let mut c = Command::new(bin());
-        c.args(&args)
-            .current_dir(root())
-            .env("RUST_LOG", "warn")
-            .stderr(Stdio::piped());
-        match &stdout {
-            Some(p) => c.stdout(std::fs::File::create(p).unwrap()),
-            None => c.stdout(Stdio::piped()),
-        };
-        let mut child = c.spawn().unwrap();
-        if until_stopped {
-            // A daemon or a simulator: it comes up, then stops cleanly on SIGTERM.
-            let mut out = child.stdout.take().unwrap();
-            let mut seen = String::new();
-            let deadline = Instant::now() + Duration::from_secs(60);
-            let mut buf = [0u8; 4096];
-            while !seen.contains("listening on") && !seen.contains("metrics: http://") {
-                assert!(Instant::now() < deadline, "{what}: never came up: {seen}");
-                let n = std::io::Read::read(&mut out, &mut buf).unwrap();
-                assert!(n > 0, "{what}: exited before it came up: {seen}");
-                seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-            // Keep reading what it prints: a reader that goes away is not what is tested here.
-            std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-            Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()
-                .unwrap();
+        match by_file.iter_mut().find(|(f, _)| *f == file) {
+            Some((_, cmds)) => cmds.push(cmd),
+            None => by_file.push((file, vec![cmd])),
         }
-        let status = wait_with_deadline(&mut child, Duration::from_secs(120), &what);
-        let mut err = String::new();
-        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-        assert!(!err.contains("panicked"), "{what}: {err}");
-        let code = status.code();
-        // 0; a gate's verdict (1, 2) is the command working; a stopped daemon 0 or 143.
-        let ok = match args[0].as_str() {
-            "run" if until_stopped => matches!(code, Some(0 | 143)),
-            "run" | "gate" | "compare" => matches!(code, Some(0..=2)),
-            // 1: the capacity is below --min-capacity, the gate working.
-            "sweep" => matches!(code, Some(0 | 1)),
-            "simulate" | "demo" => matches!(code, Some(0 | 143) | None),
-            _ => code == Some(0),
-        };
-        assert!(ok, "{what}: exit {code:?}\n{err}");
-        if let Some(p) = stdout {
-            assert!(
-                std::fs::metadata(&p).unwrap().len() > 0,
-                "{what}: no output"
-            );
-        }
-        ran += 1;
     }
+    let ran: usize = by_file.iter().map(|(_, c)| c.len()).sum();
     assert!(ran >= 20, "only {ran} documented llm-soak commands found");
+    std::thread::scope(|scope| {
+        for (i, (file, cmds)) in by_file.iter().enumerate() {
+            let here = dir.path().join(format!("doc{i}"));
+            std::fs::create_dir(&here).unwrap();
+            scope.spawn(move || {
+                for cmd in cmds {
+                    run_documented(file, cmd, sim, &here);
+                }
+            });
+        }
+    });
+}
+
+/// Run one documented command in its short form in `dir`; panics naming it when it fails.
+fn run_documented(file: &str, cmd: &str, sim: std::net::SocketAddr, dir: &Path) {
+    let (args, stdout, until_stopped) = short_form(cmd, sim, dir);
+    let what = format!("{file}: {cmd}\n  ran as: llm-soak {}", args.join(" "));
+    let mut c = Command::new(bin());
+    c.args(&args)
+        .current_dir(root())
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::piped());
+    match &stdout {
+        Some(p) => c.stdout(std::fs::File::create(p).unwrap()),
+        None => c.stdout(Stdio::piped()),
+    };
+    let mut child = c.spawn().unwrap();
+    if until_stopped {
+        // A daemon or a simulator: it comes up, then stops cleanly on SIGTERM.
+        let mut out = child.stdout.take().unwrap();
+        let mut seen = String::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut buf = [0u8; 4096];
+        while !seen.contains("listening on") && !seen.contains("metrics: http://") {
+            assert!(Instant::now() < deadline, "{what}: never came up: {seen}");
+            let n = std::io::Read::read(&mut out, &mut buf).unwrap();
+            assert!(n > 0, "{what}: exited before it came up: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        // Keep reading what it prints: a reader that goes away is not what is tested here.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+    let status = wait_with_deadline(&mut child, Duration::from_secs(120), &what);
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!err.contains("panicked"), "{what}: {err}");
+    let code = status.code();
+    // 0; a gate's verdict (1, 2) is the command working; a stopped daemon 0 or 143.
+    let ok = match args[0].as_str() {
+        "run" if until_stopped => matches!(code, Some(0 | 143)),
+        "run" | "gate" | "compare" => matches!(code, Some(0..=2)),
+        // 1: the capacity is below --min-capacity, the gate working.
+        "sweep" => matches!(code, Some(0 | 1)),
+        "simulate" | "demo" => matches!(code, Some(0 | 143) | None),
+        _ => code == Some(0),
+    };
+    assert!(ok, "{what}: exit {code:?}\n{err}");
+    if let Some(p) = stdout {
+        assert!(
+            std::fs::metadata(&p).unwrap().len() > 0,
+            "{what}: no output"
+        );
+    }
 }
 
 fn wait_with_deadline(
