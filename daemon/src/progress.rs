@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::metrics::{Recorder, SummarySink};
@@ -40,26 +39,20 @@ pub(crate) fn line(
     )
 }
 
-/// Redraw the line every second until the task is aborted (only on a terminal).
-pub(crate) fn spawn(
+/// What redraws the line (the runner calls it every second); `None` when stderr is not a
+/// terminal: no line to draw.
+pub(crate) fn ticker(
     recorder: Arc<Recorder>,
     summary: Arc<SummarySink>,
     started: Instant,
     total: Duration,
-) -> Option<JoinHandle<()>> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    Some(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            let text = line(&recorder, &summary, started.elapsed(), total);
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2K{text}");
-            let _ = err.flush();
-        }
-    }))
+) -> Option<impl FnMut() + Send + 'static> {
+    std::io::stderr().is_terminal().then_some(move || {
+        let text = line(&recorder, &summary, started.elapsed(), total);
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[2K{text}");
+        let _ = err.flush();
+    })
 }
 
 /// Clear the line (before the summary is printed).

@@ -23,9 +23,41 @@ use crate::prepare::Prepared;
 use crate::schedule::canary::CanaryProbe;
 use crate::schedule::closed::Users;
 use crate::schedule::{
-    Arrivals, DispatchEnd, Dispatcher, InFlightLimit, Launcher, Ledger, Sessions, Shape, Shard,
+    Arrivals, DispatchEnd, Dispatcher, Execute, InFlightLimit, Launcher, Ledger, Sessions, Shape,
+    Shard,
 };
 use crate::workload::Workload;
+
+/// Where a generation's requests are executed: the HTTP clients of the config's targets, or
+/// (the runner's tests) something that stands in for them.
+pub(crate) trait Clients: Send + Sync + 'static {
+    type Exec: Execute;
+    /// The scenarios' executor (scopes `0..scenarios`).
+    fn soak(&self, prepared: &Prepared) -> Result<Arc<Self::Exec>, ClientError>;
+    /// The canary's, on a pool of its own (`None` without a `[canary]`).
+    fn canary(&self, prepared: &Prepared) -> Result<Option<Arc<Self::Exec>>, ClientError>;
+    /// Whether prompts are drawn on the dispatcher's task rather than ahead on the worker
+    /// thread: only for runs in paused time, whose clock cannot see a thread's progress.
+    fn prompts_inline(&self) -> bool {
+        false
+    }
+}
+
+/// The real thing: one keep-alive HTTP client per target.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct HttpClients;
+
+impl Clients for HttpClients {
+    type Exec = Client;
+
+    fn soak(&self, p: &Prepared) -> Result<Arc<Client>, ClientError> {
+        Client::new(&p.config, &p.assets.tokenizers, &p.credentials).map(Arc::new)
+    }
+
+    fn canary(&self, p: &Prepared) -> Result<Option<Arc<Client>>, ClientError> {
+        Ok(Client::for_canary(&p.config, &p.assets.tokenizers, &p.credentials)?.map(Arc::new))
+    }
+}
 
 /// What every generation shares.
 #[derive(Debug, Clone)]
@@ -66,14 +98,14 @@ pub(super) struct Generation {
 impl Generation {
     /// Start the load of `prepared` with its schedule's epoch at `epoch`, skipping the arrivals
     /// due in the first `missed` of it (a replica that joined a shared schedule late).
-    pub(super) fn start(
+    pub(super) fn start<C: Clients>(
         prepared: &Prepared,
         shared: &Shared,
         epoch: Instant,
         missed: Duration,
+        clients: &C,
     ) -> Result<Generation, ClientError> {
         let config = &prepared.config;
-        let tokenizers = &prepared.assets.tokenizers;
         let stop = shared.stop.child_token();
         let soak = !config.scenarios.is_empty();
         let closed = soak && config.load.mode == LoadMode::Closed;
@@ -83,17 +115,22 @@ impl Generation {
             dispatch: None,
             planned_end: None,
         };
-        start_canary(prepared, shared, &stop)?;
+        start_canary(prepared, shared, &stop, clients)?;
         if !soak {
             return Ok(idle);
         }
         let workload = Arc::new(Workload::new(config, &prepared.assets, &shared.run_id));
-        let client = Arc::new(Client::new(config, tokenizers, &prepared.credentials)?);
+        let client = clients.soak(prepared)?;
         let pool_capacity = (config.load.max_in_flight * 2).clamp(64, 4096);
         // The run's sequence goes on where the previous generation left it: no seq (or its
         // prompt, with the same per-run marker) is sent twice.
         let base = shared.ledger.next_seq();
-        let pool = Arc::clone(&workload).spawn_pool(pool_capacity, shared.shard.seqs_from(base));
+        let seqs = shared.shard.seqs_from(base);
+        let pool = if clients.prompts_inline() {
+            Arc::clone(&workload).inline_pool(seqs)
+        } else {
+            Arc::clone(&workload).spawn_pool(pool_capacity, seqs)
+        };
         let spend = Some((Arc::clone(&shared.ledger), config.load.budget));
         if closed {
             recorder.set_limit(0);
@@ -184,10 +221,11 @@ impl Generation {
 
 /// The canary's probe on its own client and launcher (outside `max_in_flight` and the budget),
 /// on shard 0 only unless `canary.all_shards`.
-fn start_canary(
+fn start_canary<C: Clients>(
     prepared: &Prepared,
     shared: &Shared,
     stop: &CancellationToken,
+    clients: &C,
 ) -> Result<(), ClientError> {
     let config = &prepared.config;
     let (Some(canary), Some(instruments)) = (&config.canary, &shared.canary) else {
@@ -197,8 +235,7 @@ fn start_canary(
         tracing::info!(shard = %shared.shard, "the canary runs on shard 0 only (canary.all_shards = false)");
         return Ok(());
     }
-    let tokenizers = &prepared.assets.tokenizers;
-    let Some(client) = Client::for_canary(config, tokenizers, &prepared.credentials)? else {
+    let Some(client) = clients.canary(prepared)? else {
         return Ok(());
     };
     let tokenizer = prepared
@@ -208,7 +245,7 @@ fn start_canary(
         return Ok(());
     };
     let launcher = Arc::new(Launcher::new(
-        Arc::new(client),
+        client,
         Arc::clone(&shared.recorder),
         None,
         None,

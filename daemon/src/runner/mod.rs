@@ -21,22 +21,24 @@ use crate::gate::Gates;
 use crate::metrics::Recorder;
 use crate::metrics::canary::CanaryInstruments;
 use crate::metrics::run::{RunIdentity, RunInstruments};
-use crate::metrics::series::SeriesSink;
 use crate::prepare::Prepared;
-use crate::record::Outcome;
 use crate::report::series::EventKind;
-use crate::report::{Outcomes, Requests, RunReport, SCHEMA_VERSION, StopSignal};
+use crate::report::{RunReport, StopSignal};
 use crate::schedule::{DispatchEnd, InFlightLimit, Ledger, Shard};
 use crate::server::{self, Phase, Status};
 
 mod generation;
 mod notify;
+mod side;
 mod sinks;
+mod source;
 mod telemetry;
 mod timeline;
 mod window;
+pub(crate) use generation::{Clients, HttpClients};
 use generation::{Generation, Shared};
 use sinks::sinks;
+use source::ReportSource;
 
 /// A signal from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,74 +117,6 @@ pub(crate) enum RunError {
     Export(#[from] ExportError),
     #[error(transparent)]
     Client(#[from] ClientError),
-}
-
-/// What the report of a run is built from.
-#[derive(Debug, Clone)]
-struct ReportSource {
-    recorder: Arc<Recorder>,
-    live: Arc<window::Live>,
-    series: Arc<SeriesSink>,
-    baselines: Arc<crate::metrics::baseline::BaselineSink>,
-    /// The run's config, secrets redacted.
-    config: Option<serde_json::Value>,
-    identity: RunIdentity,
-    gates: Gates,
-    started: Instant,
-}
-
-impl ReportSource {
-    /// The report as of now (`complete` once the run has drained).
-    fn snapshot(&self, stopped_by: Option<StopSignal>, complete: bool) -> RunReport {
-        self.build(stopped_by, complete, true, 0.0)
-    }
-
-    /// The report, with the summary's histograms when `keep` and the windows after `since`.
-    fn build(
-        &self,
-        stopped_by: Option<StopSignal>,
-        complete: bool,
-        keep: bool,
-        since: f64,
-    ) -> RunReport {
-        let t = &self.recorder.totals;
-        let summary = Some(self.live.summary(keep));
-        let gates = summary
-            .as_ref()
-            .map_or_else(Vec::new, |s| self.gates.judge(s));
-        let mut finished = Outcomes::default();
-        for o in Outcome::ALL {
-            finished.add(o, t.finished(o));
-        }
-        RunReport {
-            schema_version: SCHEMA_VERSION,
-            llm_soak_version: crate::VERSION.to_string(),
-            run_id: self.identity.run_id.clone(),
-            shard: self.identity.shard,
-            complete,
-            signal: stopped_by,
-            elapsed_seconds: self.started.elapsed().as_secs_f64(),
-            requests: Requests {
-                started: t.started(),
-                dropped: t.dropped(),
-                drops: t.drops(),
-                finished,
-            },
-            summary,
-            verdict: crate::report::worst(gates.iter().map(|g| g.verdict)),
-            gates,
-            series: Some(self.series.series(since)),
-            drift_baselines: self.baselines.report(),
-            config: self.config.clone(),
-            partial: None,
-        }
-    }
-}
-
-impl server::LiveReport for ReportSource {
-    fn report(&self, since: f64) -> RunReport {
-        self.build(None, false, false, since)
-    }
 }
 
 /// Wait until every target answers `GET /v1/models` with a success, or `timeout` passes. Each
@@ -267,13 +201,14 @@ fn unix_now() -> f64 {
 
 /// Re-read the config file and, when it is valid, prepared and compatible, replace the running
 /// load with the new config's; otherwise keep the running one. Counters carry on either way.
-async fn reload(
+async fn reload<C: Clients>(
     path: Option<&std::path::Path>,
     running: &mut Prepared,
     shared: &Shared,
     generation: &mut Generation,
     status: &Status,
     instruments: &RunInstruments,
+    clients: &C,
 ) -> Result<String, String> {
     let attempt = async {
         let path = path.ok_or("this run has no config file to reload (demo)")?;
@@ -282,7 +217,7 @@ async fn reload(
             return Err(why);
         }
         generation.stop(&shared.window).await;
-        *generation = Generation::start(&new, shared, Instant::now(), Duration::ZERO)
+        *generation = Generation::start(&new, shared, Instant::now(), Duration::ZERO, clients)
             .map_err(|e| e.to_string())?;
         Ok(new)
     };
@@ -322,8 +257,24 @@ async fn reload(
 pub(crate) async fn run(
     prepared: Prepared,
     opts: RunOptions,
+    signals: mpsc::Receiver<Signal>,
+    on_listen: impl FnOnce(SocketAddr),
+) -> Result<RunReport, RunError> {
+    run_with(prepared, opts, signals, on_listen, HttpClients).await
+}
+
+/// [`run`] with the requests executed by `clients` (the runner's tests stand in for the HTTP
+/// clients). The run is one cancellation tree: `root` over the HTTP server, the side tasks
+/// ([`side::Side`]) and the load, whose in-flight requests are on one tracker. Its shutdown
+/// order is written once, at the end: arrivals stop; requests in flight drain (`drain_timeout`,
+/// or at once on a second signal); the side tasks stop and the last window closes; the report
+/// is taken; the resource sampler, the HTTP server, the request log and the exporter close.
+pub(crate) async fn run_with<C: Clients>(
+    prepared: Prepared,
+    opts: RunOptions,
     mut signals: mpsc::Receiver<Signal>,
     on_listen: impl FnOnce(SocketAddr),
+    clients: C,
 ) -> Result<RunReport, RunError> {
     let run_id = new_run_id();
     let config = &prepared.config;
@@ -435,9 +386,12 @@ pub(crate) async fn run(
         &shared,
         epoch,
         now.saturating_duration_since(epoch),
+        &clients,
     )?;
     let started = Instant::now();
-    let telemetry = telemetry::Telemetry::start(config, &exporter, Arc::clone(&sinks.baselines));
+    let side = side::Side::new(&root);
+    let telemetry =
+        telemetry::Telemetry::start(config, &exporter, Arc::clone(&sinks.baselines), &side);
     tracing::info!(
         run_id = %run_id,
         targets = config.targets.len(),
@@ -455,16 +409,19 @@ pub(crate) async fn run(
     let bounded = opts.duration.is_some();
     let deadline = opts.duration.map(|d| start + d);
     instruments.planned_end(planned_end(&generation, deadline));
-    let timeline = timeline::Timeline::start(timeline::Sources {
-        series: Arc::clone(&sinks.series),
-        recorder: Arc::clone(&recorder),
-        latest: Arc::clone(&telemetry.latest),
-        baselines: Arc::clone(&sinks.baselines),
-        live: Arc::clone(&live),
-        gates: opts.gates.clone(),
-        phase_names,
-        warmup_end: opts.warmup.filter(|w| !w.is_zero()).map(|_| measure_from),
-    });
+    let timeline = timeline::Timeline::start(
+        timeline::Sources {
+            series: Arc::clone(&sinks.series),
+            recorder: Arc::clone(&recorder),
+            latest: Arc::clone(&telemetry.latest),
+            baselines: Arc::clone(&sinks.baselines),
+            live: Arc::clone(&live),
+            gates: opts.gates.clone(),
+            phase_names,
+            warmup_end: opts.warmup.filter(|w| !w.is_zero()).map(|_| measure_from),
+        },
+        &side,
+    );
     let source = ReportSource {
         recorder: Arc::clone(&recorder),
         live: Arc::clone(&live),
@@ -476,31 +433,29 @@ pub(crate) async fn run(
         started,
     };
     status.set_live(Arc::new(source.clone()) as Arc<dyn server::LiveReport>);
-    let progress = opts.duration.and_then(|total| {
-        crate::progress::spawn(
+    if let Some(redraw) = opts.duration.and_then(|total| {
+        crate::progress::ticker(
             Arc::clone(&recorder),
             Arc::clone(&sinks.summary),
             started,
             total,
         )
-    });
-    let checkpoints = {
-        let (source, path) = (source.clone(), opts.report.clone());
-        tokio::spawn(async move {
-            let Some(path) = path else { return };
-            let mut tick = tokio::time::interval(CHECKPOINT);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let r = source.snapshot(None, false);
-                if let Err(e) = r.write(&path) {
-                    tracing::warn!(path = %path.display(), error = %e, "cannot write the report checkpoint");
-                }
+    }) {
+        side.every(Duration::from_secs(1), redraw);
+    }
+    if let Some(path) = opts.report.clone() {
+        let source = source.clone();
+        side.every(CHECKPOINT, move || {
+            let r = source.snapshot(None, false);
+            if let Err(e) = r.write(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot write the report checkpoint");
             }
-        })
-    };
+        });
+    }
     status.set_phase(Phase::Running);
-    let watchdog = notify::watchdog();
+    if let Some(every) = notify::watchdog_every() {
+        side.every(every, notify::ping);
+    }
     notify::ready(&format!("run {run_id}: running, /metrics on {local}"));
     let until_deadline = async {
         match deadline {
@@ -535,13 +490,13 @@ pub(crate) async fn run(
                 break;
             }
             Some(reply) = reloads.recv() => {
-                let result = reload(opts.config_path.as_deref(), &mut running, &shared, &mut generation, &status, &instruments).await;
+                let result = reload(opts.config_path.as_deref(), &mut running, &shared, &mut generation, &status, &instruments, &clients).await;
                 instruments.planned_end(planned_end(&generation, deadline));
                 let _ = reply.send(result);
             }
             sig = next_signal(&mut signals) => {
                 let Some(stop) = sig.stop() else {
-                    let _ = reload(opts.config_path.as_deref(), &mut running, &shared, &mut generation, &status, &instruments).await;
+                    let _ = reload(opts.config_path.as_deref(), &mut running, &shared, &mut generation, &status, &instruments, &clients).await;
                     instruments.planned_end(planned_end(&generation, deadline));
                     continue;
                 };
@@ -583,15 +538,11 @@ pub(crate) async fn run(
             tracker.wait().await;
         }
     }
-    checkpoints.abort();
-    if let Some(w) = watchdog {
-        w.abort();
-    }
-    if let Some(p) = progress {
-        p.abort();
+    side.stop().await;
+    if opts.duration.is_some() {
         crate::progress::clear();
     }
-    timeline.stop(Instant::now());
+    timeline.close(Instant::now());
     let report = source.snapshot(stopped_by, true);
     live.stop();
     telemetry.stop().await;
@@ -606,3 +557,6 @@ pub(crate) async fn run(
     let _ = tokio::task::spawn_blocking(move || exporter.shutdown()).await;
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests;

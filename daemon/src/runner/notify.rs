@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use sd_notify::NotifyState;
-use tokio::task::JoinHandle;
 
 fn send(states: &[NotifyState<'_>]) {
     if let Err(e) = sd_notify::notify(states) {
@@ -30,16 +29,14 @@ pub(super) fn status(detail: &str) {
     send(&[NotifyState::Status(detail)]);
 }
 
-/// Ping the watchdog at half its period, when the unit has one; the task is aborted at stop.
-pub(super) fn watchdog() -> Option<JoinHandle<()>> {
+/// How often to ping the watchdog (half its period), when the unit has one.
+pub(super) fn watchdog_every() -> Option<Duration> {
     let period = sd_notify::watchdog_enabled()?;
-    let every = (period / 2).max(Duration::from_millis(10));
     tracing::info!(period = %crate::config::human(period), "systemd watchdog enabled");
-    Some(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            send(&[NotifyState::Watchdog]);
-        }
-    }))
+    Some((period / 2).max(Duration::from_millis(10)))
+}
+
+/// The watchdog ping.
+pub(super) fn ping() {
+    send(&[NotifyState::Watchdog]);
 }

@@ -19,17 +19,17 @@ use crate::resources::{Latest, Sampler};
 pub(super) struct Telemetry {
     stop: Arc<AtomicBool>,
     sampler: Option<std::thread::JoinHandle<()>>,
-    baselines: tokio::task::JoinHandle<()>,
     /// The sampler's latest readings (never set without a sampler).
     pub(super) latest: Arc<Latest>,
 }
 
 impl Telemetry {
-    /// Start the sampler and the task that closes `baselines`' window when it is due.
+    /// Start the sampler, and a side task that closes `baselines`' window when it is due.
     pub(super) fn start(
         config: &Config,
         exporter: &Exporter,
         baselines: Arc<BaselineSink>,
+        side: &super::side::Side,
     ) -> Self {
         let meter = exporter.meter();
         let stop = Arc::new(AtomicBool::new(false));
@@ -54,24 +54,18 @@ impl Telemetry {
                 None
             }
         };
-        let baselines = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tick.tick().await;
-                baselines.tick(Instant::now());
-            }
+        side.every(Duration::from_secs(1), move || {
+            baselines.tick(Instant::now())
         });
         Telemetry {
             stop,
             sampler,
-            baselines,
             latest,
         }
     }
 
-    /// Stop the sampler (it finishes its current sample) and the baseline task.
+    /// Stop the sampler (it finishes its current sample).
     pub(super) async fn stop(self) {
-        self.baselines.abort();
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.sampler {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;

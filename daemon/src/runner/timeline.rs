@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::window::Live;
@@ -80,19 +79,18 @@ impl Sampled {
 #[derive(Debug)]
 pub(super) struct Timeline {
     series: Arc<SeriesSink>,
-    task: JoinHandle<()>,
 }
 
 impl Timeline {
-    pub(super) fn start(src: Sources) -> Timeline {
+    /// Sample and roll windows as a side task of the run.
+    pub(super) fn start(src: Sources, side: &super::side::Side) -> Timeline {
         let series = Arc::clone(&src.series);
-        let task = tokio::spawn(run(src));
-        Timeline { series, task }
+        side.spawn(run(src));
+        Timeline { series }
     }
 
-    /// Stop sampling and close the open window at `at` (the run is over).
-    pub(super) fn stop(self, at: Instant) {
-        self.task.abort();
+    /// Close the open window at `at` (the run is over; the side tasks have stopped).
+    pub(super) fn close(self, at: Instant) {
         self.series.roll(at, Gauges::default(), None);
     }
 }

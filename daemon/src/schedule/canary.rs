@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::Launcher;
-use crate::client::Client;
 use crate::config::Config;
 use crate::config::canary::Canary;
 use crate::metrics::canary::CanaryInstruments;
@@ -88,9 +87,9 @@ impl CanaryProbe {
     /// a task of its own (on `tracker`, so the drain waits for it), whether earlier probes have
     /// answered or not — an outage must not slow the probe rate — and each ends within
     /// `canary.timeout`.
-    pub async fn run(
+    pub async fn run<E: super::Execute>(
         self,
-        launcher: Arc<Launcher<Client>>,
+        launcher: Arc<Launcher<E>>,
         instruments: Arc<CanaryInstruments>,
         probes: Arc<AtomicU64>,
         tracker: TaskTracker,

@@ -357,4 +357,4 @@ impl<E: Execute> Dispatcher<E> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -126,20 +126,54 @@ impl Workload {
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the prompt worker thread");
         }
-        PromptPool { rx }
+        PromptPool {
+            source: Source::Worker(rx),
+        }
+    }
+
+    /// A pool that draws each prompt when it is asked for, on the asking task: for tests in
+    /// paused time, where a worker thread's progress is invisible to the clock (tokio would jump
+    /// its timers ahead while the dispatcher waits for the thread).
+    pub fn inline_pool(
+        self: Arc<Self>,
+        seqs: impl Iterator<Item = u64> + Send + 'static,
+    ) -> PromptPool {
+        PromptPool {
+            source: Source::Inline(self, Box::new(seqs)),
+        }
     }
 }
 
 /// Prepared prompts, consumed in sequence order by the dispatcher.
 #[derive(Debug)]
 pub struct PromptPool {
-    rx: mpsc::Receiver<Arc<Prompt>>,
+    source: Source,
+}
+
+/// Where a pool's prompts come from.
+enum Source {
+    /// Drawn ahead by the worker thread, bounded.
+    Worker(mpsc::Receiver<Arc<Prompt>>),
+    /// Drawn when asked for ([`Workload::inline_pool`]).
+    Inline(Arc<Workload>, Box<dyn Iterator<Item = u64> + Send>),
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Source::Worker(_) => "Worker",
+            Source::Inline(..) => "Inline",
+        })
+    }
 }
 
 impl PromptPool {
     /// The next prompt, whatever its sequence number (closed-loop users).
     pub async fn next(&mut self) -> Option<Arc<Prompt>> {
-        self.rx.recv().await
+        match &mut self.source {
+            Source::Worker(rx) => rx.recv().await,
+            Source::Inline(w, seqs) => seqs.next().map(|seq| Arc::new(w.prompt(seq))),
+        }
     }
 
     /// A pool holding exactly `prompts` (tests, and callers that prepare prompts themselves).
@@ -149,14 +183,21 @@ impl PromptPool {
             // Capacity equals the count, so this cannot fail.
             let _ = tx.try_send(p);
         }
-        PromptPool { rx }
+        PromptPool {
+            source: Source::Worker(rx),
+        }
     }
 
     /// The prompt of `seq`, skipping those of earlier (dropped) arrivals. Waits when the worker
     /// is behind — that wait shows up as schedule lag, never as server latency.
     pub async fn take(&mut self, seq: u64) -> Option<Arc<Prompt>> {
+        if let Source::Inline(w, seqs) = &mut self.source {
+            // Skip the dropped arrivals' sequence numbers without drawing their prompts.
+            let next = seqs.find(|s| *s >= seq)?;
+            return Some(Arc::new(w.prompt(next)));
+        }
         loop {
-            let p = self.rx.recv().await?;
+            let p = self.next().await?;
             if p.seq >= seq {
                 return Some(p);
             }

@@ -32,8 +32,9 @@ fn steady(rate: f64, secs: u64) -> Shape {
 type Seen = (u64, Vec<String>, Option<String>);
 
 /// Takes `busy` per request (or until cancelled), remembers when each was sent, and ends it as
-/// `outcome(seq)` says.
-struct Fake {
+/// `outcome(seq)` says. (The runner's tests execute their runs with it too.)
+#[derive(Debug)]
+pub(crate) struct Fake {
     busy: Duration,
     outcome: fn(u64) -> Option<ErrorType>,
     sent: Mutex<Vec<(u64, Instant, Instant)>>,
@@ -41,7 +42,7 @@ struct Fake {
 }
 
 impl Fake {
-    fn new(busy: Duration) -> Arc<Fake> {
+    pub(crate) fn new(busy: Duration) -> Arc<Fake> {
         Self::failing(busy, |_| None)
     }
 
@@ -54,7 +55,7 @@ impl Fake {
         })
     }
 
-    fn sent(&self) -> Vec<(u64, Instant, Instant)> {
+    pub(crate) fn sent(&self) -> Vec<(u64, Instant, Instant)> {
         self.sent.lock().map(|s| s.clone()).unwrap_or_default()
     }
 }

@@ -1,0 +1,102 @@
+//! The run's side tasks — the report checkpoints, the progress line, the systemd watchdog, the
+//! drift-baseline ticker and the time-series timeline — on one tracker under one token: each is
+//! a loop that ends when the token is cancelled, so the run stops them all at once, at the one
+//! place its shutdown order names, and waits for them to be gone.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The side tasks of one run.
+#[derive(Debug)]
+pub(super) struct Side {
+    token: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Side {
+    /// Side tasks under `root` (cancelling it stops them too).
+    pub(super) fn new(root: &CancellationToken) -> Self {
+        Side {
+            token: root.child_token(),
+            tracker: TaskTracker::new(),
+        }
+    }
+
+    /// Run `tick` every `period`, the first time one period from now, until stopped.
+    pub(super) fn every(&self, period: Duration, mut tick: impl FnMut() + Send + 'static) {
+        let token = self.token.clone();
+        self.tracker.spawn(async move {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval.tick().await;
+            loop {
+                tokio::select! {
+                    biased;
+                    () = token.cancelled() => return,
+                    _ = interval.tick() => tick(),
+                }
+            }
+        });
+    }
+
+    /// Run `task` until it ends or the side tasks are stopped (then it is dropped at an await).
+    pub(super) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let token = self.token.clone();
+        self.tracker.spawn(async move {
+            tokio::select! {
+                biased;
+                () = token.cancelled() => {}
+                () = task => {}
+            }
+        });
+    }
+
+    /// Stop every side task and wait until each has returned.
+    pub(super) async fn stop(&self) {
+        self.token.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn periodic_tasks_tick_on_time_and_all_stop_together() {
+        let root = CancellationToken::new();
+        let side = Side::new(&root);
+        let ticks = Arc::new(AtomicU32::new(0));
+        let t = Arc::clone(&ticks);
+        side.every(Duration::from_secs(10), move || {
+            t.fetch_add(1, Ordering::Relaxed);
+        });
+        let forever = Arc::new(AtomicU32::new(0));
+        let f = Arc::clone(&forever);
+        side.spawn(async move {
+            f.fetch_add(1, Ordering::Relaxed);
+            std::future::pending::<()>().await;
+        });
+        tokio::time::sleep(Duration::from_secs(35)).await;
+        assert_eq!(
+            ticks.load(Ordering::Relaxed),
+            3,
+            "at 10, 20 and 30 s, not at 0"
+        );
+        side.stop().await;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(ticks.load(Ordering::Relaxed), 3, "stopped");
+        assert_eq!(forever.load(Ordering::Relaxed), 1);
+        assert!(
+            !root.is_cancelled(),
+            "stopping the side tasks stops nothing else"
+        );
+    }
+}

@@ -1,0 +1,266 @@
+//! The runner in paused time, with a stand-in executor (`schedule::tests::Fake`) instead of the
+//! HTTP clients: the drain and its grace, a second signal, a spent budget, a reload that changes
+//! the rate, the report checkpoints — each run is minutes of virtual time in milliseconds of
+//! real time, asserted on exact virtual instants and counts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::*;
+use crate::schedule::tests::Fake;
+
+/// The stand-in executor for the scenarios and the canary alike.
+#[derive(Debug, Clone)]
+struct FakeClients(Arc<Fake>);
+
+impl Clients for FakeClients {
+    type Exec = Fake;
+
+    fn soak(&self, _: &Prepared) -> Result<Arc<Fake>, ClientError> {
+        Ok(Arc::clone(&self.0))
+    }
+
+    fn canary(&self, p: &Prepared) -> Result<Option<Arc<Fake>>, ClientError> {
+        Ok(p.config.canary.as_ref().map(|_| Arc::clone(&self.0)))
+    }
+
+    fn prompts_inline(&self) -> bool {
+        true
+    }
+}
+
+/// A config with one scenario: `load` is the `[load]` section's body.
+fn config_text(load: &str) -> String {
+    format!(
+        "[[target]]\nname = \"t\"\nbase_url = \"http://127.0.0.1:1\"\nmodel = \"m\"\n\
+         [resources]\nhost = false\ngpu = false\n\
+         [load]\n{load}\n\
+         [[scenario]]\nname = \"s\"\ninput_tokens = 8\noutput_tokens = 4\n"
+    )
+}
+
+fn prepared(text: &str) -> Prepared {
+    Prepared::parse(text, "t.toml", &|_| None).expect("a valid config")
+}
+
+fn options(duration: Option<Duration>) -> RunOptions {
+    RunOptions {
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        duration,
+        ..RunOptions::default()
+    }
+}
+
+/// Run `text` with requests that each take `busy`; `script` gets the signal sender. Returns the
+/// report, the virtual time the run took, and the executor.
+async fn run_for(
+    text: &str,
+    opts: RunOptions,
+    busy: Duration,
+    script: impl FnOnce(mpsc::Sender<Signal>) -> tokio::task::JoinHandle<()>,
+) -> (RunReport, Duration, Arc<Fake>) {
+    let fake = Fake::new(busy);
+    let (tx, rx) = mpsc::channel(SIGNAL_QUEUE);
+    let driver = script(tx);
+    let t0 = Instant::now();
+    let report = run_with(
+        prepared(text),
+        opts,
+        rx,
+        |_| {},
+        FakeClients(Arc::clone(&fake)),
+    )
+    .await
+    .expect("the run");
+    let took = t0.elapsed();
+    // A script that finished has its checks propagated (a panic there fails the test); one
+    // still waiting is not needed any more.
+    if driver.is_finished() {
+        driver.await.expect("the script's checks");
+    } else {
+        driver.abort();
+    }
+    (report, took, fake)
+}
+
+/// No signals (a closed channel is no signal either).
+fn quiet(tx: mpsc::Sender<Signal>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move { drop(tx) })
+}
+
+const STEADY_5: &str = "arrival = \"constant\"\nmax_in_flight = 100\ndrain_timeout = \"5s\"\n[[load.phases]]\nkind = \"steady\"\nrate = 5\nduration = \"1h\"";
+
+#[tokio::test(start_paused = true)]
+async fn requests_outliving_the_drain_grace_are_cancelled_when_it_ends() {
+    // Requests of a minute; --duration 2s; drain_timeout 5s: ten sent (0, 0.2 … 1.8 s), all cut
+    // off 5 s after arrivals stopped.
+    let (r, took, fake) = run_for(
+        &config_text(STEADY_5),
+        options(Some(Duration::from_secs(2))),
+        Duration::from_secs(60),
+        quiet,
+    )
+    .await;
+    assert_eq!(fake.sent().len(), 10);
+    assert_eq!(r.requests.started, 10);
+    assert_eq!(r.requests.finished.cancelled, 10, "{:?}", r.requests);
+    assert!(r.complete && r.signal.is_none());
+    let ms = took.as_millis();
+    assert!(
+        (7000..7100).contains(&ms),
+        "2 s of load + 5 s of grace, took {ms} ms"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_within_the_grace_finish_and_none_is_cancelled() {
+    let (r, took, _) = run_for(
+        &config_text(STEADY_5),
+        options(Some(Duration::from_secs(2))),
+        Duration::from_secs(1),
+        quiet,
+    )
+    .await;
+    assert_eq!((r.requests.started, r.requests.finished.success), (10, 10));
+    assert_eq!(r.requests.finished.cancelled, 0);
+    // The last one, sent at 1.8 s, ends at 2.8 s: the drain waits for it and no longer.
+    let ms = took.as_millis();
+    assert!((2800..2900).contains(&ms), "took {ms} ms");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_signal_cancels_the_drain_at_once() {
+    // A daemon (no --duration): SIGTERM at 1.1 s starts the drain, a second at 2.1 s ends it.
+    let (r, took, _) = run_for(
+        &config_text(STEADY_5),
+        options(None),
+        Duration::from_secs(60),
+        |tx| {
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(1100)).await;
+                let _ = tx.send(Signal::Terminate).await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let _ = tx.send(Signal::Interrupt).await;
+            })
+        },
+    )
+    .await;
+    assert_eq!(
+        r.signal,
+        Some(StopSignal::Terminate),
+        "the first signal is the stop"
+    );
+    assert_eq!(r.requests.started, 6, "0, 0.2 … 1.0 s");
+    assert_eq!(r.requests.finished.cancelled, 6);
+    let ms = took.as_millis();
+    assert!(
+        (2100..2200).contains(&ms),
+        "the second signal ended it: {ms} ms"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spent_budget_ends_a_bounded_run_and_is_not_a_drop() {
+    let load = "arrival = \"constant\"\nmax_in_flight = 100\nbudget = { max_requests = 7 }\n\
+                [[load.phases]]\nkind = \"steady\"\nrate = 10\nduration = \"1h\"";
+    let (r, took, _) = run_for(
+        &config_text(load),
+        options(Some(Duration::from_secs(3600))),
+        Duration::from_millis(100),
+        quiet,
+    )
+    .await;
+    assert_eq!(r.requests.started, 7);
+    assert_eq!(r.requests.finished.success, 7);
+    assert_eq!((r.requests.dropped, r.requests.drops.budget), (0, 1));
+    // The eighth arrival (0.7 s) finds the budget spent: the schedule ends, the run drains.
+    let ms = took.as_millis();
+    assert!((700..900).contains(&ms), "took {ms} ms, not the hour");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_applies_the_new_rate_and_the_counters_go_on() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("llm-soak.toml");
+    let at = |rate: u32| {
+        config_text(&format!(
+            "arrival = \"constant\"\nmax_in_flight = 100\n[[load.phases]]\nkind = \"steady\"\nrate = {rate}\nduration = \"1h\""
+        ))
+    };
+    std::fs::write(&path, at(2)).expect("the config");
+    let opts = RunOptions {
+        config_path: Some(path.clone()),
+        ..options(Some(Duration::from_secs(10)))
+    };
+    let text = at(2);
+    let (r, _, fake) = run_for(&text, opts, Duration::from_millis(10), |tx| {
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            std::fs::write(&path, at(10)).expect("the new config");
+            let _ = tx.send(Signal::Reload).await;
+        })
+    })
+    .await;
+    let sent = fake.sent();
+    let before = sent
+        .iter()
+        .filter(|(_, _, at)| *at < sent[0].2 + Duration::from_secs(5))
+        .count();
+    // 2/s for 5 s, then 10/s for 5 s (the new generation starts its own schedule at the reload).
+    assert_eq!(before, 10, "{sent:?}");
+    assert_eq!(r.requests.started as usize, sent.len());
+    assert!((58..=61).contains(&sent.len()), "{} sent", sent.len());
+    // Sequence numbers go on: no request is sent twice.
+    let mut seqs: Vec<u64> = sent.iter().map(|s| s.0).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), sent.len());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_report_is_checkpointed_while_the_run_goes_on() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("report.json");
+    let opts = RunOptions {
+        report: Some(path.clone()),
+        ..options(Some(CHECKPOINT * 2 + Duration::from_secs(30)))
+    };
+    let watched = path.clone();
+    let (r, _, _) = run_for(
+        &config_text(STEADY_5),
+        opts,
+        Duration::from_millis(10),
+        |tx| {
+            tokio::spawn(async move {
+                drop(tx);
+                // Nothing before the first checkpoint; then a checkpoint, not complete.
+                tokio::time::sleep(CHECKPOINT - Duration::from_secs(1)).await;
+                assert!(!watched.exists(), "no checkpoint before {CHECKPOINT:?}");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let first = RunReport::load(&watched).expect("the first checkpoint");
+                assert!(!first.complete);
+                let started = first.requests.started;
+                assert!(
+                    (600..=606).contains(&started),
+                    "{started} by the first checkpoint"
+                );
+                tokio::time::sleep(CHECKPOINT).await;
+                let second = RunReport::load(&watched).expect("the second checkpoint");
+                assert!(
+                    second.requests.started > started,
+                    "rewritten with the run's progress"
+                );
+            })
+        },
+    )
+    .await;
+    assert!(
+        r.complete,
+        "the run's own report is complete (the command line writes it)"
+    );
+    let last = RunReport::load(&path).expect("the last checkpoint");
+    assert!(!last.complete && last.requests.started < r.requests.started);
+}
