@@ -45,9 +45,10 @@
 //!        +--> view::View -> GET / (live page), --report-html, compare's overlay (uPlot, embedded)
 //!        +--> compare::Comparison (base vs new: change, noise interval, verdict)
 //!
-//! sweep::run (llm-soak sweep): client::Client + workload::PromptPool driven directly — a
-//!        closed-loop ladder, then open-loop Poisson steps judged by config::slo::Slo
-//!        (sweep::judge; compare's Wilson interval) -> report::sweep::SweepReport
+//! sweep::run (llm-soak sweep): a runner::Run whose generations are the sweep's steps — a
+//!        closed-loop ladder, then open-loop Poisson steps, on the same launcher, recorder
+//!        (its one SLO judgement), /metrics and live page — collected by a step sink and judged
+//!        by sweep::judge (compare's Wilson interval) -> report::sweep::SweepReport
 //! ```
 //!
 //! `openai` holds the wire types (the only code the `simulator` shares with the client) and
@@ -63,7 +64,7 @@
 //! live line of a bounded run on a terminal; `tls` the process-wide TLS set-up; `files` the
 //! atomic writes of whole files (reports, pages, baselines) and the check that an output can be
 //! written before a run sends anything; `sweep` searches
-//! for the highest rate at which the SLOs hold (its own driver, no runner); `simulator` is
+//! for the highest rate at which the SLOs hold (a run whose load is its steps); `simulator` is
 //! the built-in OpenAI-compatible target; `cli` is the command-line surface. No top-level module
 //! imports one that imports it back (`tests/checks/layout.rs` reads the graph).
 

@@ -469,8 +469,8 @@ fn short_form(
             _ => args.push(a),
         }
     }
-    // Documents run side by side: every daemon on a port of its own.
-    if matches!(sub.as_str(), "demo" | "run") && !args.iter().any(|a| a == "--listen") {
+    // Documents run side by side: every daemon (and sweep) on a port of its own.
+    if matches!(sub.as_str(), "demo" | "run" | "sweep") && !args.iter().any(|a| a == "--listen") {
         args.extend(["--listen".into(), "127.0.0.1:0".into()]);
     }
     if sub == "sweep" {

@@ -36,7 +36,13 @@ fn sweep(
     std::fs::write(&path, config).unwrap();
     let (json, html) = (dir.path().join("sweep.json"), dir.path().join("sweep.html"));
     let out = std::process::Command::new(bin())
-        .args(["sweep", "-c", path.to_str().unwrap()])
+        .args([
+            "sweep",
+            "-c",
+            path.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .args([
             "--report",
             json.to_str().unwrap(),
@@ -101,6 +107,15 @@ fn the_sweep_finds_the_simulators_knee_within_its_tolerance() {
     // Every step below the capacity passed, every one above failed, each with its reason,
     // and its series covers it.
     for s in &r.steps {
+        let summary = s.summary.as_ref().expect("each step carries its summary");
+        // The summary counts by send time, the judgement by arrival: a request sent a moment
+        // late across the warm-up's end may be in one and not the other.
+        let counted = summary.finished.total() as i64;
+        assert!(
+            (counted - s.judged as i64).abs() <= 2,
+            "{counted} vs {} judged",
+            s.judged
+        );
         assert_eq!(s.pass, s.offered_rate <= cap, "{s:?}");
         assert!(s.pass || !s.failed.is_empty());
         assert!(!s.series.is_empty() && s.judged >= 30, "{s:?}");
@@ -166,4 +181,68 @@ fn steps_too_short_to_decide_are_undecided_never_a_failure() {
         err.contains("too little data to judge --min-capacity 5"),
         "{err}"
     );
+}
+
+#[test]
+fn a_sweep_shows_on_metrics_and_the_live_page_as_it_goes() {
+    // A sweep is a run: its requests are on /metrics, its steps are events of the live page.
+    let (_sim, sim) = simulator(&["--ttft", "20ms", "--itl", "5ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sweep.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "seed = 5\n[[target]]\nname = \"sim\"\nbase_url = \"http://{sim}\"\nmodel = \"m\"\n\
+             [load]\nmax_in_flight = 64\npreset = {{ name = \"steady\", rate = 1 }}\n\
+             [[scenario]]\nname = \"chat\"\ninput_tokens = 16\noutput_tokens = 5\n\
+             [slo]\nttft = \"2s\"\n\
+             [sweep]\nwindow = \"1s\"\nwarmup = \"1s\"\nmin_samples = 73\nmax_step = \"4s\"\n\
+             ladder_step = \"2s\"\nladder_max = 1\nmax_rate = 8\ndrain = \"5s\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(bin())
+        .args([
+            "sweep",
+            "-c",
+            path.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let addr: std::net::SocketAddr = loop {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0,
+            "no address"
+        );
+        if let Some(rest) = line.trim().strip_prefix("metrics: http://") {
+            break rest.trim_end_matches("/metrics").parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    eventually(
+        "the sweep's requests on /metrics",
+        std::time::Duration::from_secs(60),
+        || {
+            let (_, s) = scrape(addr);
+            (sum(&s, "llmsoak_requests_started_total", &[]) > 0.0).then_some(())
+        },
+    );
+    eventually(
+        "a step on the live page",
+        std::time::Duration::from_secs(60),
+        || {
+            let view = get_json(addr, "/api/v1/view");
+            let events = view["series"]["events"].to_string();
+            events.contains("sweep step 0").then_some(())
+        },
+    );
+    // It ends by itself (no --min-capacity: exit 0 whatever it found).
+    assert!(child.wait().unwrap().success());
 }

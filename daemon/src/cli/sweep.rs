@@ -18,6 +18,10 @@ pub(super) struct SweepArgs {
     /// Write a self-contained HTML page with the curves here.
     #[arg(long)]
     html: Option<PathBuf>,
+    /// Serve /metrics, the status API and the live page here while the sweep runs (default:
+    /// the config's server.listen).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
     /// Exit 1 when the capacity found is below this many requests/s (a CI gate); 2 when the
     /// steps were too short to decide (an undecided step above what passed).
     #[arg(long)]
@@ -38,11 +42,21 @@ pub(super) fn sweep(args: SweepArgs) -> Result<u8, u8> {
     }
     let rt = runtime()?;
     let report = rt
-        .block_on(crate::sweep::run(prepared, |line| eprintln!("{line}")))
+        .block_on(crate::sweep::run(
+            prepared,
+            args.listen,
+            |addr| {
+                eprintln!("metrics: http://{addr}/metrics");
+                eprintln!("live:    http://{addr}/");
+            },
+            |line| eprintln!("{line}"),
+        ))
         .map_err(|e| {
             eprintln!("error: {e}");
             match e {
-                crate::sweep::SweepError::Client(_) => exit::SOFTWARE,
+                crate::sweep::SweepError::Client(_) | crate::sweep::SweepError::Run(_) => {
+                    exit::SOFTWARE
+                }
                 _ => exit::USAGE,
             }
         })?;

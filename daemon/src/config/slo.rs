@@ -48,23 +48,52 @@ impl Slo {
         }
     }
 
-    /// Whether `rec` met every bound (`None`: cancelled, not judged).
-    pub fn met(&self, rec: &RequestRecord) -> Option<bool> {
+    /// How `rec` fared: each bound on its own — a success can miss several, and a miss is
+    /// attributed — and met when it succeeded within all; a failure or a timeout misses none of
+    /// the bounds but is not met. `None`: cancelled, not judged.
+    pub fn judge(&self, rec: &RequestRecord) -> Option<Judgement> {
+        let within = |q: Quantity, bound: Option<Duration>| {
+            bound.is_none_or(|b| q.samples(rec).all(|d| d <= b))
+        };
         match rec.outcome {
             Outcome::Cancelled => None,
-            Outcome::Error | Outcome::Timeout => Some(false),
+            Outcome::Error | Outcome::Timeout => Some(Judgement {
+                met: false,
+                missed_ttft: false,
+                missed_tpot: false,
+                missed_e2e: false,
+            }),
             Outcome::Success => {
-                let within = |q: Quantity, bound: Option<Duration>| {
-                    bound.is_none_or(|b| q.samples(rec).all(|d| d <= b))
-                };
-                Some(
-                    within(Quantity::Ttft, self.ttft)
-                        && within(Quantity::Tpot, self.tpot)
-                        && within(Quantity::E2e, self.e2e),
-                )
+                let (ttft, tpot, e2e) = (
+                    !within(Quantity::Ttft, self.ttft),
+                    !within(Quantity::Tpot, self.tpot),
+                    !within(Quantity::E2e, self.e2e),
+                );
+                Some(Judgement {
+                    met: !(ttft || tpot || e2e),
+                    missed_ttft: ttft,
+                    missed_tpot: tpot,
+                    missed_e2e: e2e,
+                })
             }
         }
     }
+
+    /// Whether `rec` met every bound (`None`: cancelled, not judged).
+    pub fn met(&self, rec: &RequestRecord) -> Option<bool> {
+        self.judge(rec).map(|j| j.met)
+    }
+}
+
+/// One request against its SLO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Judgement {
+    /// It succeeded within every bound.
+    pub met: bool,
+    /// A success slower than this bound (failures miss no bound: they are simply not met).
+    pub missed_ttft: bool,
+    pub missed_tpot: bool,
+    pub missed_e2e: bool,
 }
 
 /// `[slo]` or a scenario's `slo = { ttft = "500ms", tpot = "50ms", e2e = "20s" }`.

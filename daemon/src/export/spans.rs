@@ -233,7 +233,7 @@ impl SpanRecorder {
 }
 
 impl Sink for SpanRecorder {
-    fn finished(&self, rec: &RequestRecord, _slo: Option<bool>) {
+    fn finished(&self, rec: &RequestRecord, _slo: Option<crate::config::slo::Judgement>) {
         self.record(rec);
     }
 }

@@ -391,7 +391,7 @@ impl BaselineSink {
 }
 
 impl Sink for BaselineSink {
-    fn finished(&self, rec: &RequestRecord, _slo: Option<bool>) {
+    fn finished(&self, rec: &RequestRecord, _slo: Option<crate::config::slo::Judgement>) {
         if let Ok(mut b) = self.0.lock() {
             b.observe(rec);
         }

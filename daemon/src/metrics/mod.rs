@@ -25,6 +25,7 @@ use opentelemetry::metrics::Meter;
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::config::slo::Judgement;
 use crate::record::{Outcome, RequestRecord};
 use catalogue::DropReason;
 use instruments::{LoadInstruments, RequestInstruments};
@@ -40,9 +41,9 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
     /// An arrival was not sent at `at`, for `reason` (capacity or not:
     /// [`DropReason::is_capacity`]).
     fn dropped(&self, _at: Instant, _reason: DropReason) {}
-    /// A request finished (any outcome); `slo` is whether it met its scenario's SLO, judged
-    /// once by the recorder (`None`: no SLO applies, or it was cancelled).
-    fn finished(&self, rec: &RequestRecord, slo: Option<bool>);
+    /// A request finished (any outcome); `slo` is how it fared against its scenario's SLO,
+    /// judged once by the recorder (`None`: no SLO applies, or it was cancelled).
+    fn finished(&self, rec: &RequestRecord, slo: Option<Judgement>);
 }
 
 /// Totals mirrored in atomics for `/api/v1/status`, the progress line and the exit summary.
@@ -180,8 +181,8 @@ impl Recorder {
             .get(rec.scenario)
             .copied()
             .flatten()
-            .and_then(|s| s.met(rec));
-        self.requests.observe(rec, slo);
+            .and_then(|s| s.judge(rec));
+        self.requests.observe(rec, slo.map(|j| j.met));
         for s in &self.sinks {
             s.finished(rec, slo);
         }

@@ -221,7 +221,7 @@ impl RequestLog {
 }
 
 impl Sink for RequestLog {
-    fn finished(&self, rec: &RequestRecord, _slo: Option<bool>) {
+    fn finished(&self, rec: &RequestRecord, _slo: Option<crate::config::slo::Judgement>) {
         let name = self.names.get(rec.scenario).map_or("", String::as_str);
         self.push(line(rec, name));
     }

@@ -345,7 +345,7 @@ impl Sink for SeriesSink {
         }
     }
 
-    fn finished(&self, rec: &RequestRecord, _slo: Option<bool>) {
+    fn finished(&self, rec: &RequestRecord, _slo: Option<crate::config::slo::Judgement>) {
         if Some(rec.scenario) != self.canary {
             lock(&self.open[0]).observe(rec);
         }

@@ -252,10 +252,11 @@ impl Sink for SummarySink {
         }
     }
 
-    fn finished(&self, rec: &RequestRecord, met: Option<bool>) {
+    fn finished(&self, rec: &RequestRecord, slo: Option<crate::config::slo::Judgement>) {
         if !self.counts(rec.sent_at) {
             return;
         }
+        let met = slo.map(|j| j.met);
         let soak = Some(rec.scenario) != self.canary;
         if soak {
             lock(&self.overall).observe(rec, met);

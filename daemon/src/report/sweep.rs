@@ -189,6 +189,10 @@ pub struct SweepStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_limited: Option<String>,
     pub series: Vec<StepPoint>,
+    /// The step's requests after its warm-up, as a run's report has them (statistics of every
+    /// latency, outcomes, error types, tokens, SLO attainment): the same summary a run writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<super::Scope>,
 }
 
 impl SweepStep {

@@ -86,8 +86,10 @@ pub(super) struct Shared {
 
 /// The load a config describes, running.
 #[derive(Debug)]
-pub(super) struct Generation {
+pub(crate) struct Generation {
     pub stop: CancellationToken,
+    /// Cancels this generation's requests in flight (a child of the run's abort).
+    pub abort: CancellationToken,
     /// The open-loop dispatcher or the closed-loop users, until they finish; `None` for a
     /// canary-only config.
     pub dispatch: Option<JoinHandle<DispatchEnd>>,
@@ -107,15 +109,17 @@ impl Generation {
     ) -> Result<Generation, ClientError> {
         let config = &prepared.config;
         let stop = shared.stop.child_token();
+        let abort = shared.abort.child_token();
         let soak = !config.scenarios.is_empty();
         let closed = soak && config.load.mode == LoadMode::Closed;
         let recorder = &shared.recorder;
         let idle = Generation {
             stop: stop.clone(),
+            abort: abort.clone(),
             dispatch: None,
             planned_end: None,
         };
-        start_canary(prepared, shared, &stop, clients)?;
+        start_canary(prepared, shared, &stop, &abort, clients)?;
         if !soak {
             return Ok(idle);
         }
@@ -139,7 +143,7 @@ impl Generation {
                 Arc::clone(recorder),
                 None,
                 spend,
-                shared.abort.clone(),
+                abort.clone(),
             ));
             let users = Users::new(
                 &config.load,
@@ -170,7 +174,7 @@ impl Generation {
             Arc::clone(recorder),
             Some(shared.limit.semaphore()),
             spend,
-            shared.abort.clone(),
+            abort.clone(),
         ));
         let shape = Shape::new(&config.load.phases, config.load.repeat);
         let now = Instant::now();
@@ -203,6 +207,7 @@ impl Generation {
         .with_sessions(Arc::new(Sessions::new(workload, config.load.max_sessions)));
         Ok(Generation {
             stop,
+            abort,
             dispatch: Some(tokio::spawn(dispatcher.run())),
             planned_end: schedule_end.map(|d| epoch + d),
         })
@@ -225,6 +230,7 @@ fn start_canary<C: Clients>(
     prepared: &Prepared,
     shared: &Shared,
     stop: &CancellationToken,
+    abort: &CancellationToken,
     clients: &C,
 ) -> Result<(), ClientError> {
     let config = &prepared.config;
@@ -249,7 +255,7 @@ fn start_canary<C: Clients>(
         Arc::clone(&shared.recorder),
         None,
         None,
-        shared.abort.clone(),
+        abort.clone(),
     ));
     shared.tracker.spawn(probe.run(
         launcher,

@@ -9,36 +9,29 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use opentelemetry::KeyValue;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::client::{Client, ClientError};
-use crate::export::{ExportError, Exporter};
+use crate::export::ExportError;
 use crate::gate::Gates;
-use crate::metrics::Recorder;
-use crate::metrics::canary::CanaryInstruments;
-use crate::metrics::run::{RunIdentity, RunInstruments};
 use crate::prepare::Prepared;
 use crate::report::series::EventKind;
 use crate::report::{RunReport, StopSignal};
-use crate::schedule::{DispatchEnd, InFlightLimit, Ledger, Shard};
-use crate::server::{self, Phase, Status};
+use crate::schedule::{DispatchEnd, Shard};
+use crate::server::Phase;
 
 mod generation;
 mod notify;
+mod run;
 mod side;
 mod sinks;
 mod source;
 mod telemetry;
 mod timeline;
 mod window;
-pub(crate) use generation::{Clients, HttpClients};
-use generation::{Generation, Shared};
-use sinks::sinks;
-use source::ReportSource;
+pub(crate) use generation::{Clients, Generation, HttpClients};
+pub(crate) use run::Run;
 
 /// A signal from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,12 +197,10 @@ fn unix_now() -> f64 {
 async fn reload<C: Clients>(
     path: Option<&std::path::Path>,
     running: &mut Prepared,
-    shared: &Shared,
+    run: &run::Run<C>,
     generation: &mut Generation,
-    status: &Status,
-    instruments: &RunInstruments,
-    clients: &C,
 ) -> Result<String, String> {
+    let (shared, status, instruments) = (&run.shared, &run.status, &run.instruments);
     let attempt = async {
         let path = path.ok_or("this run has no config file to reload (demo)")?;
         let new = Prepared::load(path).map_err(|e| e.to_string())?;
@@ -217,7 +208,8 @@ async fn reload<C: Clients>(
             return Err(why);
         }
         generation.stop(&shared.window).await;
-        *generation = Generation::start(&new, shared, Instant::now(), Duration::ZERO, clients)
+        *generation = run
+            .generation(&new, Instant::now(), Duration::ZERO)
             .map_err(|e| e.to_string())?;
         Ok(new)
     };
@@ -276,124 +268,16 @@ pub(crate) async fn run_with<C: Clients>(
     on_listen: impl FnOnce(SocketAddr),
     clients: C,
 ) -> Result<RunReport, RunError> {
-    let run_id = new_run_id();
+    let mut run = run::Run::start(&prepared, &opts, on_listen, clients, Vec::new()).await?;
     let config = &prepared.config;
-    let identity = RunIdentity {
-        run_id: run_id.clone(),
-        shard: crate::report::ReportShard::Replica {
-            index: u32::try_from(opts.shard.index).unwrap_or(u32::MAX),
-            count: u32::try_from(opts.shard.count).unwrap_or(u32::MAX),
-        },
-        start_time: unix_now(),
-        tls_unverified: RunIdentity::unverified(config),
-    };
-    let exporter = Exporter::with_otlp(
-        vec![
-            KeyValue::new("service.instance.id", run_id.clone()),
-            KeyValue::new("llmsoak.shard", identity.shard.to_string()),
-        ],
-        config.otlp.as_ref(),
-    )?;
-    let meter = exporter.meter();
-    // The schedule's epoch: now, or the shared `--start-at` of a sharded run.
-    let now = Instant::now();
-    let epoch = match opts.start_at {
-        None => now,
-        Some(at) => match at.duration_since(SystemTime::now()) {
-            Ok(ahead) => now + ahead,
-            Err(e) => now.checked_sub(e.duration()).unwrap_or(now),
-        },
-    };
-    let start = now.max(epoch);
-    let measure_from = start + opts.warmup.unwrap_or_default();
-    let window = Arc::new(window::Window::new(measure_from));
-    let labels = crate::metrics::request_labels(config);
-    let sinks = sinks(&prepared, &exporter, &labels, (epoch, start, measure_from))?;
-    let recorder =
-        Arc::new(Recorder::new(&meter, labels, sinks.all.clone()).with_slos(config.slos()));
-    let probe = crate::trust::Probe::start(&meter, measure_from)
-        .inspect_err(|e| tracing::warn!(error = %e, "cannot start the client-lag probe; the report will carry no trust verdict"))
-        .ok();
-    let live = Arc::new(window::Live {
-        summary: Arc::clone(&sinks.summary),
-        window: Arc::clone(&window),
-        probe,
-    });
-    let instruments = RunInstruments::new(&meter, &identity, config.checksum);
-    let canary = config
-        .canary
-        .as_ref()
-        .map(|_| Arc::new(CanaryInstruments::new(&meter, identity.start_time)));
-    // `POST /-/reload` asks the run loop and waits for the answer.
-    let (reload_tx, mut reloads) =
-        mpsc::channel::<oneshot::Sender<Result<String, String>>>(SIGNAL_QUEUE);
-    let status = Arc::new(Status::new(
-        exporter.clone(),
-        server::Sources {
-            recorder: Arc::clone(&recorder),
-            summary: Arc::clone(&live) as Arc<dyn server::LiveSummary>,
-            baselines: Arc::clone(&sinks.baselines),
-            request_log: sinks.log.clone(),
-        },
-        Arc::new(config.clone()),
-        run_id.clone(),
-        opts.config_path.is_some().then_some(reload_tx),
-    ));
-
-    let addr = opts.listen.unwrap_or(config.server.listen);
-    let listener = server::bind(addr)
-        .await
-        .map_err(|source| RunError::Bind { addr, source })?;
-    let local = listener
-        .local_addr()
-        .map_err(|source| RunError::Bind { addr, source })?;
-    status.set_access(server::access::Access::new(&config.server, local));
-    if !local.ip().is_loopback() && config.server.control_token.is_none() {
-        tracing::warn!(%local, "listening beyond loopback without server.control_token_env: POST /-/reload and /api/v1/baseline/reset are refused");
-    }
-    let root = CancellationToken::new();
-    let server_stop = root.child_token();
-    let server_task = tokio::spawn(server::serve(
-        listener,
-        Arc::clone(&status),
-        server_stop.clone(),
-    ));
-    on_listen(local);
-
-    let stop = root.child_token();
-    let abort = root.child_token();
-    let tracker = TaskTracker::new();
-    let shared = Shared {
-        recorder: Arc::clone(&recorder),
-        summary: Arc::clone(&sinks.summary),
-        tracker: tracker.clone(),
-        stop: stop.clone(),
-        abort: abort.clone(),
-        run_id: run_id.clone(),
-        shard: opts.shard,
-        ledger: Arc::new(Ledger::default()),
-        limit: Arc::new(InFlightLimit::new(config.load.max_in_flight)),
-        canary,
-        canary_seq: Arc::default(),
-        window: Arc::clone(&window),
-        series: Arc::clone(&sinks.series),
-    };
-    sinks
-        .series
-        .event(start, EventKind::Start, format!("run {run_id} started"));
-    let mut generation = Generation::start(
+    let (epoch, start) = (run.epoch, run.start);
+    let mut generation = run.generation(
         &prepared,
-        &shared,
         epoch,
-        now.saturating_duration_since(epoch),
-        &clients,
+        Instant::now().saturating_duration_since(epoch),
     )?;
-    let started = Instant::now();
-    let side = side::Side::new(&root);
-    let telemetry =
-        telemetry::Telemetry::start(config, &exporter, Arc::clone(&sinks.baselines), &side);
     tracing::info!(
-        run_id = %run_id,
+        run_id = %run.shared.run_id,
         targets = config.targets.len(),
         scenarios = config.scenarios.len(),
         max_in_flight = config.load.max_in_flight,
@@ -403,60 +287,12 @@ pub(crate) async fn run_with<C: Clients>(
         duration = %crate::config::human_opt(opts.duration),
         "run started"
     );
-    let phase_names = config.load.phase_names();
-    let config_json = serde_json::to_value(config).ok();
     let mut running = prepared;
     let bounded = opts.duration.is_some();
     let deadline = opts.duration.map(|d| start + d);
-    instruments.planned_end(planned_end(&generation, deadline));
-    let timeline = timeline::Timeline::start(
-        timeline::Sources {
-            series: Arc::clone(&sinks.series),
-            recorder: Arc::clone(&recorder),
-            latest: Arc::clone(&telemetry.latest),
-            baselines: Arc::clone(&sinks.baselines),
-            live: Arc::clone(&live),
-            gates: opts.gates.clone(),
-            phase_names,
-            warmup_end: opts.warmup.filter(|w| !w.is_zero()).map(|_| measure_from),
-        },
-        &side,
-    );
-    let source = ReportSource {
-        recorder: Arc::clone(&recorder),
-        live: Arc::clone(&live),
-        series: Arc::clone(&sinks.series),
-        baselines: Arc::clone(&sinks.baselines),
-        config: config_json,
-        identity,
-        gates: opts.gates.clone(),
-        started,
-    };
-    status.set_live(Arc::new(source.clone()) as Arc<dyn server::LiveReport>);
-    if let Some(redraw) = opts.duration.and_then(|total| {
-        crate::progress::ticker(
-            Arc::clone(&recorder),
-            Arc::clone(&sinks.summary),
-            started,
-            total,
-        )
-    }) {
-        side.every(Duration::from_secs(1), redraw);
-    }
-    if let Some(path) = opts.report.clone() {
-        let source = source.clone();
-        side.every(CHECKPOINT, move || {
-            let r = source.snapshot(None, false);
-            if let Err(e) = r.write(&path) {
-                tracing::warn!(path = %path.display(), error = %e, "cannot write the report checkpoint");
-            }
-        });
-    }
-    status.set_phase(Phase::Running);
-    if let Some(every) = notify::watchdog_every() {
-        side.every(every, notify::ping);
-    }
-    notify::ready(&format!("run {run_id}: running, /metrics on {local}"));
+    run.instruments
+        .planned_end(planned_end(&generation, deadline));
+    run.running(&format!("run {}: running", run.shared.run_id));
     let until_deadline = async {
         match deadline {
             Some(d) => tokio::time::sleep_until(d).await,
@@ -477,11 +313,11 @@ pub(crate) async fn run_with<C: Clients>(
                 generation.dispatch = None;
                 if end.unwrap_or(DispatchEnd::Finished) == DispatchEnd::Finished {
                     tracing::info!("schedule finished");
-                    window.load_ended(Instant::now());
+                    run.window.load_ended(Instant::now());
                     if bounded {
                         break;
                     }
-                    status.set_phase(Phase::Finished);
+                    run.status.set_phase(Phase::Finished);
                     tracing::info!("idle; /metrics stays up until the daemon is stopped");
                 }
             }
@@ -489,15 +325,15 @@ pub(crate) async fn run_with<C: Clients>(
                 tracing::info!("--duration reached");
                 break;
             }
-            Some(reply) = reloads.recv() => {
-                let result = reload(opts.config_path.as_deref(), &mut running, &shared, &mut generation, &status, &instruments, &clients).await;
-                instruments.planned_end(planned_end(&generation, deadline));
+            Some(reply) = run.reloads.recv() => {
+                let result = reload(opts.config_path.as_deref(), &mut running, &run, &mut generation).await;
+                run.instruments.planned_end(planned_end(&generation, deadline));
                 let _ = reply.send(result);
             }
             sig = next_signal(&mut signals) => {
                 let Some(stop) = sig.stop() else {
-                    let _ = reload(opts.config_path.as_deref(), &mut running, &shared, &mut generation, &status, &instruments, &clients).await;
-                    instruments.planned_end(planned_end(&generation, deadline));
+                    let _ = reload(opts.config_path.as_deref(), &mut running, &run, &mut generation).await;
+                    run.instruments.planned_end(planned_end(&generation, deadline));
                     continue;
                 };
                 tracing::info!(signal = sig.as_str(), "stopping");
@@ -506,57 +342,18 @@ pub(crate) async fn run_with<C: Clients>(
             }
         }
     }
-
     // Drain: stop arrivals, give in-flight requests the grace period, cancel the rest. The
     // measured window ends here: rates are never diluted by the drain.
-    window.load_ended(Instant::now());
-    let why = match stopped_by {
-        Some(s) => format!("arrivals stopped ({s:?}); draining"),
-        None => "arrivals stopped; draining".to_string(),
+    run.stopping(stopped_by);
+    let second = async {
+        next_stop_signal(&mut signals).await;
     };
-    sinks.series.event(Instant::now(), EventKind::Stop, why);
-    notify::stopping();
-    status.set_phase(Phase::Draining);
-    generation.stop(&window).await;
-    stop.cancel();
-    tracker.close();
-    let grace = running.config.load.drain_timeout;
-    let in_flight = recorder.totals.in_flight();
-    if in_flight > 0 {
-        tracing::info!(in_flight, grace = %crate::config::human(grace), "draining in-flight requests");
-    }
-    tokio::select! {
-        () = tracker.wait() => {}
-        () = tokio::time::sleep(grace) => {
-            tracing::warn!("drain grace period over; cancelling the remaining requests");
-            abort.cancel();
-            tracker.wait().await;
-        }
-        _ = next_stop_signal(&mut signals) => {
-            tracing::warn!("second signal; cancelling in-flight requests now");
-            abort.cancel();
-            tracker.wait().await;
-        }
-    }
-    side.stop().await;
-    if opts.duration.is_some() {
-        crate::progress::clear();
-    }
-    timeline.close(Instant::now());
-    let report = source.snapshot(stopped_by, true);
-    live.stop();
-    telemetry.stop().await;
-    server_stop.cancel();
-    root.cancel();
-    if let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_secs(5), server_task).await {
-        tracing::warn!(error = %e, "metrics server");
-    }
-    if let Some(log) = sinks.log {
-        let _ = tokio::task::spawn_blocking(move || log.close()).await;
-    }
-    let _ = tokio::task::spawn_blocking(move || exporter.shutdown()).await;
-    Ok(report)
+    run.drain(&mut generation, running.config.load.drain_timeout, second)
+        .await;
+    Ok(run.finish(stopped_by).await)
 }
 
+#[cfg(test)]
+pub(crate) mod testing;
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,7 @@ use crate::metrics::{Sink, SummarySink};
 use crate::prepare::Prepared;
 
 /// The recorder's sinks, in the order a finished request reaches them.
+#[derive(Debug)]
 pub(super) struct Sinks {
     pub(super) summary: Arc<SummarySink>,
     pub(super) series: Arc<SeriesSink>,

@@ -9,28 +9,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::testing::FakeClients;
 use super::*;
 use crate::schedule::tests::Fake;
-
-/// The stand-in executor for the scenarios and the canary alike.
-#[derive(Debug, Clone)]
-struct FakeClients(Arc<Fake>);
-
-impl Clients for FakeClients {
-    type Exec = Fake;
-
-    fn soak(&self, _: &Prepared) -> Result<Arc<Fake>, ClientError> {
-        Ok(Arc::clone(&self.0))
-    }
-
-    fn canary(&self, p: &Prepared) -> Result<Option<Arc<Fake>>, ClientError> {
-        Ok(p.config.canary.as_ref().map(|_| Arc::clone(&self.0)))
-    }
-
-    fn prompts_inline(&self) -> bool {
-        true
-    }
-}
 
 /// A config with one scenario: `load` is the `[load]` section's body.
 fn config_text(load: &str) -> String {

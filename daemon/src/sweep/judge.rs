@@ -280,6 +280,7 @@ pub(crate) fn judge(
         undecided,
         client_limited,
         series: Vec::new(),
+        summary: None,
     }
 }
 

@@ -10,21 +10,25 @@
 //! the limit. Unlike a search anchored on an unbounded "max throughput" burst, no step is sized
 //! by a request count that could run for hours, and the open-loop steps are never limited by a
 //! fixed user count.
+//!
+//! A sweep is a run: its steps are generations of load on the one request lifecycle (launcher,
+//! recorder and its SLO judgement, `/metrics`, the live page with an event per step), collected
+//! by [`collect::StepSink`]; only what a step is and how it is judged are the sweep's.
 
+mod collect;
 pub(crate) mod judge;
 mod step;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::sync::Mutex;
-
-use crate::client::{Client, ClientError};
+use crate::client::ClientError;
 use crate::config::sweep::SweepConfig;
 use crate::prepare::Prepared;
 use crate::report::sweep::{
     Criteria, LadderLevel, SWEEP_SCHEMA_VERSION, StepVerdict, SweepReport, SweepResult, SweepStep,
 };
-use crate::workload::Workload;
+use crate::runner::{Clients, HttpClients, Run, RunOptions};
 use step::Driver;
 
 /// Why a sweep could not run.
@@ -38,79 +42,67 @@ pub enum SweepError {
     NoScenarios,
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The run behind the sweep could not start (a busy listen address, an unwritable output).
+    #[error("{0}")]
+    Run(String),
 }
 
 /// At most this many open-loop steps (the bisection converges long before).
 const MAX_STEPS: usize = 24;
 
-/// Sweep the prepared config's target; `progress` hears of every level and step as it ends.
+/// Sweep the prepared config's target, serving `/metrics` and the live page on `listen`
+/// (default: `server.listen`); `progress` hears of every level and step as it ends.
 pub async fn run(
     prepared: Prepared,
+    listen: Option<SocketAddr>,
+    on_listen: impl FnOnce(SocketAddr),
     progress: impl Fn(&str) + Send + Sync,
+) -> Result<SweepReport, SweepError> {
+    run_with(prepared, listen, on_listen, progress, HttpClients).await
+}
+
+/// [`run`] with the requests executed by `clients`.
+pub(crate) async fn run_with<C: Clients>(
+    prepared: Prepared,
+    listen: Option<SocketAddr>,
+    on_listen: impl FnOnce(SocketAddr),
+    progress: impl Fn(&str) + Send + Sync,
+    clients: C,
 ) -> Result<SweepReport, SweepError> {
     let config = &prepared.config;
     if config.scenarios.is_empty() {
         return Err(SweepError::NoScenarios);
     }
-    let slos = config.slos();
-    if slos.iter().all(Option::is_none) {
+    if config.slos().iter().all(Option::is_none) {
         return Err(SweepError::NoSlo);
     }
     let cfg = config.sweep.clone().unwrap_or_default();
     let started_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let run_id = format!("sweep-{}", started_at as u64);
-    let client = Arc::new(Client::new(
-        config,
-        &prepared.assets.tokenizers,
-        &prepared.credentials,
-    )?);
-    let workload = Arc::new(Workload::new(config, &prepared.assets, &run_id));
-    let prompts = workload.spawn_pool(1024, 0..);
-    let driver = Arc::new(Driver {
-        client,
-        prompts: Mutex::new(prompts),
-        slos: slos.into(),
-        cfg: cfg.clone(),
-        seed: config.seed,
-        max_in_flight: config.load.max_in_flight.max(1),
-    });
-
-    let ladder = ladder(&driver, &cfg, &progress).await;
-    let estimate = ladder
-        .iter()
-        .map(|l| l.throughput)
-        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
-        .filter(|x| *x > 0.0);
-    let mut notes = Vec::new();
-    if ladder.iter().any(|l| l.client_limited.is_some()) {
-        notes.push("a ladder level was limited by the client (see client_limited)".into());
-    }
-    let (steps, mut result) = match estimate {
-        None => {
-            notes.push("the ladder completed no request: nothing to search".into());
-            (Vec::new(), SweepResult::default())
-        }
-        Some(est) => {
-            let index = std::sync::atomic::AtomicU64::new(0);
-            let step = |rate: f64| {
-                let d = Arc::clone(&driver);
-                let i = index.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let cfg = &cfg;
-                let progress = &progress;
-                async move {
-                    let (data, stopped, series) = d.open(rate, i).await;
-                    let mut s = judge::judge(&data, cfg, rate, stopped);
-                    s.series = series;
-                    progress(&step_line(&s));
-                    s
-                }
-            };
-            search(est, &cfg, step).await
-        }
+    let steps = Arc::new(collect::StepSink::new(
+        config.scope_names(),
+        config.canary_scope(),
+    ));
+    let opts = RunOptions {
+        listen,
+        ..RunOptions::default()
     };
-    result.notes.splice(0..0, notes);
+    let sink = Arc::clone(&steps) as Arc<dyn crate::metrics::Sink>;
+    let run = Run::start(&prepared, &opts, on_listen, clients, vec![sink])
+        .await
+        .map_err(|e| SweepError::Run(e.to_string()))?;
+    run.running("sweep: running");
+    let driver = Driver {
+        run: &run,
+        steps: &steps,
+        base: &prepared,
+        cfg: &cfg,
+    };
+    let searched = sweep(&driver, &cfg, &progress).await;
+    run.stopping(None);
+    let _ = run.finish(None).await;
+    let (ladder, estimate, steps, result) = searched?;
     Ok(SweepReport {
         schema_version: SWEEP_SCHEMA_VERSION,
         kind: "sweep".into(),
@@ -130,6 +122,76 @@ pub async fn run(
     })
 }
 
+/// What a sweep found: the ladder, its estimate, the steps, the result.
+type Searched = (Vec<LadderLevel>, Option<f64>, Vec<SweepStep>, SweepResult);
+
+/// The ladder, then the search over open-loop rates.
+async fn sweep<C: Clients>(
+    driver: &Driver<'_, C>,
+    cfg: &SweepConfig,
+    progress: &(impl Fn(&str) + Send + Sync),
+) -> Result<Searched, ClientError> {
+    let ladder = ladder(driver, cfg, progress).await?;
+    let estimate = ladder
+        .iter()
+        .map(|l| l.throughput)
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+        .filter(|x| *x > 0.0);
+    let mut notes = Vec::new();
+    if ladder.iter().any(|l| l.client_limited.is_some()) {
+        notes.push("a ladder level was limited by the client (see client_limited)".into());
+    }
+    let (steps, mut result) = match estimate {
+        None => {
+            notes.push("the ladder completed no request: nothing to search".into());
+            (Vec::new(), SweepResult::default())
+        }
+        Some(est) => {
+            let index = std::sync::atomic::AtomicU64::new(0);
+            let failure = std::sync::Mutex::new(None);
+            let step = |rate: f64| {
+                let i = index.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let failure = &failure;
+                async move {
+                    match driver.open(rate, i).await {
+                        Ok((data, stopped, series, summary)) => {
+                            let mut s = judge::judge(&data, cfg, rate, stopped);
+                            s.series = series;
+                            s.summary = Some(summary);
+                            progress(&step_line(&s));
+                            s
+                        }
+                        Err(e) => {
+                            // A client that cannot be built for a step: the search stops
+                            // there (the step is undecided), and the error is returned.
+                            let mut s = judge::judge(
+                                &judge::StepData::default(),
+                                cfg,
+                                rate,
+                                crate::report::sweep::StepStop::NoPrompts,
+                            );
+                            s.undecided = Some(format!("the step could not start: {e}"));
+                            s.pass = false;
+                            s.failed.clear();
+                            if let Ok(mut f) = failure.lock() {
+                                f.get_or_insert(e);
+                            }
+                            s
+                        }
+                    }
+                }
+            };
+            let found = search(est, cfg, step).await;
+            if let Some(e) = failure.into_inner().ok().flatten() {
+                return Err(e);
+            }
+            found
+        }
+    };
+    result.notes.splice(0..0, notes);
+    Ok((ladder, estimate, steps, result))
+}
+
 fn step_line(s: &SweepStep) -> String {
     format!(
         "step {:.2} req/s: achieved {:.2}, attainment {} ({}), {}",
@@ -143,15 +205,15 @@ fn step_line(s: &SweepStep) -> String {
 }
 
 /// 1, 2, 4, … users until the throughput stops growing by 10 % (or `ladder_max`).
-async fn ladder(
-    driver: &Arc<Driver>,
+async fn ladder<C: Clients>(
+    driver: &Driver<'_, C>,
     cfg: &SweepConfig,
     progress: &(impl Fn(&str) + Send + Sync),
-) -> Vec<LadderLevel> {
+) -> Result<Vec<LadderLevel>, ClientError> {
     let mut out: Vec<LadderLevel> = Vec::new();
     let mut users = 1;
     while users <= cfg.ladder_max {
-        let level = driver.closed(users).await;
+        let level = driver.closed(users).await?;
         progress(&format!(
             "ladder {users} users: {:.2} req/s, mean e2e {:.0} ms, N=X·R {:.1}",
             level.throughput,
@@ -167,7 +229,7 @@ async fn ladder(
         }
         users *= 2;
     }
-    out
+    Ok(out)
 }
 
 /// The search over open-loop rates: `step(rate)` runs and judges one step. Up from a quarter

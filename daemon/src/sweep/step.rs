@@ -1,265 +1,156 @@
-//! Running one step of the sweep against the target: an open-loop step sends Poisson arrivals
-//! at a fixed rate (seeded), each request on its own task with the real client, and at every
-//! window's end looks at what has finished — stopping when the estimate is stable, when the
-//! queue is clearly running away, or at the cap — then drains what is in flight; a ladder level
-//! keeps N closed-loop users busy for a fixed time. Both turn each record into a [`Sample`]
-//! judged by the scenario's SLO.
+//! Running one step of the sweep on the run's one request lifecycle: a step is a generation of
+//! load started on the sweep's [`Run`] — an open-loop Poisson schedule at one rate (seeded per
+//! step), or closed-loop users for a ladder level — whose requests go through the same
+//! launcher, recorder, `/metrics` and live page as any run's. The [`StepSink`] collects them;
+//! at every window's end the step is looked at — stopped when its estimate is stable, when its
+//! queue clearly runs away, or at its cap — then drained like a run (what outlives `drain` is
+//! cancelled and counted a failure).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Exp};
-use tokio::sync::{Mutex, mpsc};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
+use super::collect::{Collected, StepSink};
 use super::judge::{Estimate, Sample, StepData, overloaded, quantiles, settled, stable};
-use crate::client::Client;
-use crate::config::slo::Slo;
+use crate::client::ClientError;
 use crate::config::sweep::SweepConfig;
-use crate::record::{Outcome, RequestPlan, RequestRecord};
+use crate::config::{Arrival, LoadMode, Phase, PhaseKind, Repeat, UserRamp};
+use crate::prepare::Prepared;
+use crate::report::series::EventKind;
 use crate::report::sweep::{LadderLevel, StepPoint, StepStop};
-use crate::workload::PromptPool;
+use crate::runner::{Clients, Run};
 
-/// What a step needs: the client, the prompts, the SLOs, the sweep's settings.
+/// What a step needs: the sweep's run, its collector, the swept config, the sweep's settings.
 #[derive(Debug)]
-pub(crate) struct Driver {
-    pub client: Arc<Client>,
-    pub prompts: Mutex<PromptPool>,
-    /// Each scenario's SLO (`None`: a success is enough).
-    pub slos: Arc<[Option<Slo>]>,
-    pub cfg: SweepConfig,
-    pub seed: u64,
-    /// Arrivals beyond this many requests in flight are dropped (and make the step
-    /// client-limited).
-    pub max_in_flight: usize,
+pub(crate) struct Driver<'a, C: Clients> {
+    pub run: &'a Run<C>,
+    pub steps: &'a StepSink,
+    pub base: &'a Prepared,
+    pub cfg: &'a SweepConfig,
 }
 
-/// In-flight count and finished samples of one step. Each request in flight sends exactly one
-/// sample, so a channel as deep as the in-flight cap never makes one wait.
-struct Flight {
-    in_flight: AtomicU64,
-    tx: mpsc::Sender<Sample>,
-}
+/// What an open-loop step yields: its data, why it stopped, its windows, its summary.
+pub(crate) type OpenStep = (StepData, StepStop, Vec<StepPoint>, crate::report::Scope);
 
-impl Driver {
-    /// The next prompt as a plan arriving at `at`.
-    async fn plan(&self, at: Instant) -> Option<RequestPlan> {
-        let prompt = self.prompts.lock().await.next().await?;
-        Some(RequestPlan {
-            seq: prompt.seq,
-            intended_at: at,
-            scenario: prompt.scenario,
-            max_tokens: prompt.max_tokens,
-            prompt,
-            keep_text: false,
-            phase: None,
-        })
-    }
-
-    /// Wait for what is in flight (up to the drain), then cancel the rest and collect them.
-    async fn drain(
+impl<C: Clients> Driver<'_, C> {
+    /// Run `load` as a generation from now until `until` says stop (looked at every window),
+    /// then drain it: (the collected step, why it stopped, the in-flight count at each window's
+    /// end, when arrivals stopped — seconds from its start).
+    async fn step(
         &self,
-        flight: &Flight,
-        rx: &mut mpsc::Receiver<Sample>,
-        cancel: &CancellationToken,
-        out: &mut Vec<Sample>,
-    ) {
-        let soft = Instant::now() + self.cfg.drain;
-        let hard = soft + Duration::from_secs(30);
-        while flight.in_flight.load(Ordering::Acquire) > 0 || !rx.is_empty() {
-            let until = if Instant::now() < soft { soft } else { hard };
-            match tokio::time::timeout_at(until, rx.recv()).await {
-                Ok(Some(s)) => out.push(s),
-                Ok(None) => break,
-                Err(_) if until == soft => cancel.cancel(),
-                Err(_) => {
-                    tracing::error!("sweep: requests still in flight 30 s after cancelling");
-                    break;
-                }
+        prepared: &Prepared,
+        event: String,
+        warm: f64,
+        mut until: impl FnMut(f64, &[(f64, u64)]) -> Option<StepStop>,
+    ) -> Result<(Collected, StepStop, Vec<(f64, u64)>, f64), ClientError> {
+        let window = self.cfg.window;
+        let t0 = Instant::now();
+        self.steps.begin(t0, window.as_secs_f64(), warm);
+        self.run.series().event(t0, EventKind::Phase, event);
+        let mut generation = self.run.generation(prepared, t0, Duration::ZERO)?;
+        let mut ticks: Vec<(f64, u64)> = Vec::new();
+        let mut tick = t0 + window;
+        let stopped = loop {
+            tokio::time::sleep_until(tick).await;
+            let now = tick.saturating_duration_since(t0).as_secs_f64();
+            let in_flight = u64::try_from(self.run.recorder().totals.in_flight()).unwrap_or(0);
+            ticks.push((now, in_flight));
+            if let Some(why) = until(now, &ticks) {
+                break why;
             }
-        }
+            tick += window;
+        };
+        let stop = Instant::now().saturating_duration_since(t0).as_secs_f64();
+        self.run
+            .drain(&mut generation, self.cfg.drain, std::future::pending())
+            .await;
+        let measured = (stop - warm).max(0.0);
+        let collected = self.steps.end(measured).unwrap_or(Collected {
+            samples: Vec::new(),
+            dropped: Vec::new(),
+            summary: crate::report::Scope::default(),
+        });
+        Ok((collected, stopped, ticks, stop))
     }
 
-    /// One open-loop step at `rate` requests/s: (its data, why it stopped, its windows).
-    pub(crate) async fn open(
-        self: &Arc<Self>,
-        rate: f64,
-        index: u64,
-    ) -> (StepData, StepStop, Vec<StepPoint>) {
-        let c = &self.cfg;
-        let t0 = Instant::now();
-        let (tx, mut rx) = mpsc::channel(self.max_in_flight + 1);
-        let flight = Arc::new(Flight {
-            in_flight: AtomicU64::new(0),
-            tx,
-        });
-        let cancel = CancellationToken::new();
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ (0x5eed_u64 << 32) ^ index);
-        #[allow(clippy::expect_used, reason = "a positive, finite rate")]
-        let gaps = Exp::new(rate.clamp(1e-6, 1e12)).expect("a positive, finite rate");
-        let window = c.window.as_secs_f64();
-        let warm = c.warmup.as_secs_f64();
-        let mut data = StepData::default();
-        // Per window (by arrival): sent, finished, dropped.
-        let mut sent: Vec<u64> = Vec::new();
-        let mut finished: Vec<u64> = Vec::new();
+    /// One open-loop step at `rate` requests/s (the `index`-th: its arrivals' seed).
+    pub(crate) async fn open(&self, rate: f64, index: u64) -> Result<OpenStep, ClientError> {
+        let c = self.cfg;
+        let mut p = self.base.clone();
+        p.config.seed = self.base.config.seed ^ (0x5eed_u64 << 32) ^ index;
+        let load = &mut p.config.load;
+        load.mode = LoadMode::Open;
+        load.arrival = Arrival::Poisson;
+        load.repeat = Repeat::Times(1);
+        load.phases = vec![Phase {
+            kind: PhaseKind::Steady { rate },
+            duration: Some(c.max_step + c.window),
+        }];
+        let (window, warm) = (c.window.as_secs_f64(), c.warmup.as_secs_f64());
         let mut history: Vec<Estimate> = Vec::new();
-        let mut next = t0;
-        let mut tick = t0 + c.window;
-        let stopped = 'arrivals: loop {
-            next += Duration::from_secs_f64(gaps.sample(&mut rng));
-            while tick <= next {
-                tokio::time::sleep_until(tick).await;
-                let now = tick.saturating_duration_since(t0).as_secs_f64();
-                while let Ok(s) = rx.try_recv() {
-                    bump(&mut finished, (s.arrival / window) as usize);
-                    data.samples.push(s);
-                }
-                data.ticks
-                    .push((now, flight.in_flight.load(Ordering::Acquire)));
-                // Judged: the complete windows after the warm-up.
-                let complete = (0..sent.len().max(finished.len()))
-                    .find(|&w| sent.get(w) != finished.get(w))
-                    .unwrap_or(sent.len());
-                let upto = complete as f64 * window;
-                let judged: Vec<&Sample> = data
-                    .samples
-                    .iter()
-                    .filter(|s| s.arrival >= warm && s.arrival < upto)
-                    .collect();
-                if !judged.is_empty() {
-                    let met = judged.iter().filter(|s| s.met).count();
-                    history.push(Estimate {
-                        judged: judged.len() as u64,
-                        attainment: met as f64 / judged.len() as f64,
-                    });
-                }
-                tick += c.window;
-                if now + 1e-9 >= (c.max_step).as_secs_f64() {
-                    break 'arrivals StepStop::Cap;
-                }
-                if now < warm + 3.0 * window {
-                    continue;
-                }
-                let arrived = sent.iter().sum::<u64>() + data.dropped.len() as u64;
-                if overloaded(&data.ticks, arrived, data.samples.len() as u64) {
-                    break 'arrivals StepStop::Overload;
-                }
-                if stable(&history, c) && settled(&data.ticks, warm, window) {
-                    break 'arrivals StepStop::Stable;
-                }
-            }
-            tokio::time::sleep_until(next).await;
-            let arrival = next.saturating_duration_since(t0).as_secs_f64();
-            if flight.in_flight.load(Ordering::Acquire) >= self.max_in_flight as u64 {
-                data.dropped.push(arrival);
-                continue;
-            }
-            let Some(plan) = self.plan(next).await else {
-                break StepStop::NoPrompts;
-            };
-            bump(&mut sent, (arrival / window) as usize);
-            flight.in_flight.fetch_add(1, Ordering::AcqRel);
-            let (me, flight, cancel) = (Arc::clone(self), Arc::clone(&flight), cancel.clone());
-            tokio::spawn(async move {
-                let rec = me.client.execute(&plan, &cancel).await;
-                let _ = flight.tx.send(sample(&me.slos, &rec, t0)).await;
-                flight.in_flight.fetch_sub(1, Ordering::AcqRel);
-            });
-            // Take what finished meanwhile (the channel never holds more than is in flight).
-            while let Ok(s) = rx.try_recv() {
-                bump(&mut finished, (s.arrival / window) as usize);
-                data.samples.push(s);
-            }
+        let steps = self.steps;
+        let (collected, stopped, ticks, stop) = self
+            .step(
+                &p,
+                format!("sweep step {index}: {rate:.2} req/s offered"),
+                warm,
+                |now, ticks| {
+                    // Judged: the complete windows after the warm-up.
+                    let (estimate, arrived, done) = steps
+                        .look(|samples, complete, arrived| {
+                            let upto = complete as f64 * window;
+                            let judged: Vec<&Sample> = samples
+                                .iter()
+                                .filter(|s| s.arrival >= warm && s.arrival < upto)
+                                .collect();
+                            let met = judged.iter().filter(|s| s.met).count();
+                            let estimate = (!judged.is_empty()).then(|| Estimate {
+                                judged: judged.len() as u64,
+                                attainment: met as f64 / judged.len() as f64,
+                            });
+                            (estimate, arrived, samples.len() as u64)
+                        })
+                        .unwrap_or((None, 0, 0));
+                    history.extend(estimate);
+                    if now + 1e-9 >= c.max_step.as_secs_f64() {
+                        return Some(StepStop::Cap);
+                    }
+                    if now < warm + 3.0 * window {
+                        return None;
+                    }
+                    if overloaded(ticks, arrived, done) {
+                        return Some(StepStop::Overload);
+                    }
+                    (stable(&history, c) && settled(ticks, warm, window))
+                        .then_some(StepStop::Stable)
+                },
+            )
+            .await?;
+        let data = StepData {
+            samples: collected.samples,
+            dropped: collected.dropped,
+            ticks,
+            stop,
         };
-        data.stop = Instant::now().saturating_duration_since(t0).as_secs_f64();
-        self.drain(&flight, &mut rx, &cancel, &mut data.samples)
-            .await;
         let series = points(&data, window);
-        (data, stopped, series)
+        Ok((data, stopped, series, collected.summary))
     }
 
     /// One ladder level: `users` closed-loop users for `ladder_step`.
-    pub(crate) async fn closed(self: &Arc<Self>, users: usize) -> LadderLevel {
-        let t0 = Instant::now();
-        let dur = self.cfg.ladder_step;
-        let deadline = t0 + dur;
-        let (tx, mut rx) = mpsc::channel(users + 1);
-        let flight = Arc::new(Flight {
-            in_flight: AtomicU64::new(0),
-            tx,
-        });
-        let cancel = CancellationToken::new();
-        for _ in 0..users {
-            let (me, flight, cancel) = (Arc::clone(self), Arc::clone(&flight), cancel.clone());
-            flight.in_flight.fetch_add(1, Ordering::AcqRel);
-            tokio::spawn(async move {
-                while Instant::now() < deadline {
-                    let Some(plan) = me.plan(Instant::now()).await else {
-                        break;
-                    };
-                    let rec = me.client.execute(&plan, &cancel).await;
-                    let _ = flight.tx.send(sample(&me.slos, &rec, t0)).await;
-                }
-                flight.in_flight.fetch_sub(1, Ordering::AcqRel);
-            });
-        }
-        let mut samples = Vec::new();
-        loop {
-            tokio::select! {
-                s = rx.recv() => match s {
-                    Some(s) => samples.push(s),
-                    None => break,
-                },
-                () = tokio::time::sleep_until(deadline) => break,
-            }
-        }
-        self.drain(&flight, &mut rx, &cancel, &mut samples).await;
-        level(users, &samples, dur.as_secs_f64())
+    pub(crate) async fn closed(&self, users: usize) -> Result<LadderLevel, ClientError> {
+        let mut p = self.base.clone();
+        let load = &mut p.config.load;
+        load.mode = LoadMode::Closed;
+        load.users = UserRamp::constant(users);
+        load.think_time = (Duration::ZERO, Duration::ZERO);
+        let dur = self.cfg.ladder_step.as_secs_f64();
+        let (collected, _, _, _) = self
+            .step(&p, format!("sweep ladder: {users} users"), 0.0, |now, _| {
+                (now + 1e-9 >= dur).then_some(StepStop::Cap)
+            })
+            .await?;
+        Ok(level(users, &collected.samples, dur))
     }
-}
-
-/// A record as a sample of a step that started at `t0`, judged by its scenario's SLO.
-fn sample(slos: &[Option<Slo>], rec: &RequestRecord, t0: Instant) -> Sample {
-    let secs = |t: Instant| t.saturating_duration_since(t0).as_secs_f64();
-    let slo = slos
-        .get(rec.scenario)
-        .copied()
-        .flatten()
-        .unwrap_or_default();
-    let ok = rec.outcome == Outcome::Success;
-    // Each bound on its own, so a miss is attributed; met = succeeded and missed none.
-    let misses = |bound: Slo| ok && !bound.is_empty() && bound.met(rec) == Some(false);
-    let only = |ttft, tpot, e2e| Slo { ttft, tpot, e2e };
-    let (miss_ttft, miss_tpot, miss_e2e) = (
-        misses(only(slo.ttft, None, None)),
-        misses(only(None, slo.tpot, None)),
-        misses(only(None, None, slo.e2e)),
-    );
-    Sample {
-        arrival: secs(rec.intended_at),
-        end: secs(rec.end_at),
-        lag: rec.schedule_lag().as_secs_f64(),
-        failed: !ok,
-        met: ok && !(miss_ttft || miss_tpot || miss_e2e),
-        miss_ttft,
-        miss_tpot,
-        miss_e2e,
-        ttft: rec.ttft().map(|d| d.as_secs_f64()),
-        tpot: rec.tpot().map(|d| d.as_secs_f64()),
-        e2e: rec.e2e().as_secs_f64(),
-    }
-}
-
-fn bump(v: &mut Vec<u64>, i: usize) {
-    if v.len() <= i {
-        v.resize(i + 1, 0);
-    }
-    v[i] += 1;
 }
 
 /// The step's windows, by arrival.

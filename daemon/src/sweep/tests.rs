@@ -39,6 +39,7 @@ fn model(knee: f64) -> impl FnMut(f64) -> std::future::Ready<SweepStep> {
             undecided: None,
             client_limited: None,
             series: Vec::new(),
+            summary: None,
         })
     }
 }
@@ -140,4 +141,55 @@ fn undecided_steps_are_never_failures_and_the_result_says_so() {
         r.notes
     );
     assert!(r.line().starts_with("capacity: undecided"), "{}", r.line());
+}
+
+/// A whole sweep in paused time against a stand-in target whose every request takes 10 ms: its
+/// steps go through the run's lifecycle (launcher, recorder, SLO judgement), each step's typed
+/// summary counts what its samples count, and every step is an event of the run.
+#[tokio::test(start_paused = true)]
+async fn a_sweep_runs_its_steps_on_the_runs_lifecycle() {
+    let text = "[[target]]\nname = \"t\"\nbase_url = \"http://127.0.0.1:1\"\nmodel = \"m\"\n\
+                [resources]\nhost = false\ngpu = false\n\
+                [load]\nmax_in_flight = 256\npreset = { name = \"steady\", rate = 1 }\n\
+                [[scenario]]\nname = \"s\"\ninput_tokens = 8\noutput_tokens = 4\n\
+                [slo]\nttft = \"1s\"\n\
+                [sweep]\nwindow = \"1s\"\nwarmup = \"1s\"\nmin_samples = 73\nmax_step = \"10s\"\n\
+                ladder_step = \"2s\"\nladder_max = 2\nmax_rate = 40\ndrain = \"1s\"\n";
+    let prepared = crate::prepare::Prepared::parse(text, "t.toml", &|_| None).unwrap();
+    let fake = crate::schedule::tests::Fake::new(std::time::Duration::from_millis(10));
+    let clients = crate::runner::testing::FakeClients(std::sync::Arc::clone(&fake));
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let lines = std::sync::Mutex::new(Vec::new());
+    let r = run_with(
+        prepared,
+        Some(listen),
+        |_| {},
+        |l: &str| lines.lock().unwrap().push(l.to_string()),
+        clients,
+    )
+    .await
+    .unwrap();
+    // The ladder: one user keeps 100 req/s busy, two 200.
+    assert_eq!(r.ladder.len(), 2, "{:?}", r.ladder);
+    assert!(
+        (r.ladder[0].throughput - 100.0).abs() < 5.0,
+        "{:?}",
+        r.ladder[0]
+    );
+    // Every step passed or was undecided (the target never slows): capacity at the cap.
+    assert!(!r.steps.is_empty());
+    assert!(r.steps.iter().all(|s| s.failed.is_empty()), "{:?}", r.steps);
+    assert_eq!(r.result.capacity, Some(40.0), "{:?}", r.result);
+    for s in &r.steps {
+        let summary = s.summary.as_ref().expect("each step's summary");
+        // The summary counts the judged part (after the warm-up), as the step's own judgement.
+        assert_eq!(summary.finished.success, s.judged, "{s:?}");
+        let slo = summary.slo.expect("judged by the recorder's SLO");
+        assert_eq!((slo.met, slo.judged), (s.met, s.judged));
+    }
+    let sent = fake.sent().len() as u64;
+    let judged: u64 = r.steps.iter().map(|s| s.arrivals).sum::<u64>()
+        + r.ladder.iter().map(|l| l.completed).sum::<u64>();
+    assert!(sent >= judged, "{sent} sent, {judged} counted");
+    assert_eq!(lines.lock().unwrap().len(), r.ladder.len() + r.steps.len());
 }

@@ -1,0 +1,352 @@
+//! One run's machinery, whatever drives its load: the exporter, the recorder and its sinks, the
+//! HTTP server, the side tasks and the trust probe, under one cancellation tree — started by
+//! [`Run::start`], given generations of load by its driver (the config's schedule in
+//! [`super::run_with`], the sweep's steps in `sweep`), and closed by [`Run::finish`] in the one
+//! shutdown order: the side tasks stop and the last window closes; the report is taken; the
+//! resource sampler, the HTTP server, the request log and the exporter close.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use opentelemetry::KeyValue;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::generation::{Clients, Generation, Shared};
+use super::sinks::{Sinks, sinks};
+use super::source::ReportSource;
+use super::{
+    CHECKPOINT, RunError, RunOptions, SIGNAL_QUEUE, notify, side, telemetry, timeline, unix_now,
+    window,
+};
+use crate::client::ClientError;
+use crate::export::Exporter;
+use crate::metrics::Recorder;
+use crate::metrics::canary::CanaryInstruments;
+use crate::metrics::run::{RunIdentity, RunInstruments};
+use crate::metrics::series::SeriesSink;
+use crate::prepare::Prepared;
+use crate::report::series::EventKind;
+use crate::report::{RunReport, StopSignal};
+use crate::schedule::{InFlightLimit, Ledger};
+use crate::server::{self, Phase, Status};
+
+/// `POST /-/reload`'s requests to the run loop, each with where to answer.
+pub(crate) type Reloads = mpsc::Receiver<oneshot::Sender<Result<String, String>>>;
+
+/// A run's machinery, started.
+#[derive(Debug)]
+pub(crate) struct Run<C: Clients> {
+    pub(super) clients: C,
+    pub(super) shared: Shared,
+    pub(super) status: Arc<Status>,
+    pub(super) instruments: RunInstruments,
+    pub(super) window: Arc<window::Window>,
+    /// When the schedule counts from (now, or the shared `--start-at`).
+    pub(super) epoch: Instant,
+    /// When the load starts (the later of now and the epoch).
+    pub(super) start: Instant,
+    pub(super) reloads: Reloads,
+    recorder: Arc<Recorder>,
+    sinks: Sinks,
+    exporter: Exporter,
+    live: Arc<window::Live>,
+    source: ReportSource,
+    side: side::Side,
+    telemetry: telemetry::Telemetry,
+    timeline: timeline::Timeline,
+    root: CancellationToken,
+    server_stop: CancellationToken,
+    server_task: JoinHandle<std::io::Result<()>>,
+    progress: bool,
+}
+
+impl<C: Clients> Run<C> {
+    /// Wire a run for `prepared` (its load is started separately, [`Run::generation`]);
+    /// `extra` sinks hear of every request too (a sweep's step collector). `on_listen` is told
+    /// the bound address of `/metrics` before any load is sent.
+    pub(crate) async fn start(
+        prepared: &Prepared,
+        opts: &RunOptions,
+        on_listen: impl FnOnce(SocketAddr),
+        clients: C,
+        extra: Vec<Arc<dyn crate::metrics::Sink>>,
+    ) -> Result<Run<C>, RunError> {
+        let run_id = super::new_run_id();
+        let config = &prepared.config;
+        let identity = RunIdentity {
+            run_id: run_id.clone(),
+            shard: crate::report::ReportShard::Replica {
+                index: u32::try_from(opts.shard.index).unwrap_or(u32::MAX),
+                count: u32::try_from(opts.shard.count).unwrap_or(u32::MAX),
+            },
+            start_time: unix_now(),
+            tls_unverified: RunIdentity::unverified(config),
+        };
+        let exporter = Exporter::with_otlp(
+            vec![
+                KeyValue::new("service.instance.id", run_id.clone()),
+                KeyValue::new("llmsoak.shard", identity.shard.to_string()),
+            ],
+            config.otlp.as_ref(),
+        )?;
+        let meter = exporter.meter();
+        // The schedule's epoch: now, or the shared `--start-at` of a sharded run.
+        let now = Instant::now();
+        let epoch = match opts.start_at {
+            None => now,
+            Some(at) => match at.duration_since(SystemTime::now()) {
+                Ok(ahead) => now + ahead,
+                Err(e) => now.checked_sub(e.duration()).unwrap_or(now),
+            },
+        };
+        let start = now.max(epoch);
+        let measure_from = start + opts.warmup.unwrap_or_default();
+        let window = Arc::new(window::Window::new(measure_from));
+        let labels = crate::metrics::request_labels(config);
+        let sinks = sinks(prepared, &exporter, &labels, (epoch, start, measure_from))?;
+        let all_sinks = sinks.all.iter().cloned().chain(extra).collect();
+        let recorder = Arc::new(Recorder::new(&meter, labels, all_sinks).with_slos(config.slos()));
+        let probe = crate::trust::Probe::start(&meter, measure_from)
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot start the client-lag probe; the report will carry no trust verdict"))
+            .ok();
+        let live = Arc::new(window::Live {
+            summary: Arc::clone(&sinks.summary),
+            window: Arc::clone(&window),
+            probe,
+        });
+        let instruments = RunInstruments::new(&meter, &identity, config.checksum);
+        let canary = config
+            .canary
+            .as_ref()
+            .map(|_| Arc::new(CanaryInstruments::new(&meter, identity.start_time)));
+        // `POST /-/reload` asks the run loop and waits for the answer.
+        let (reload_tx, reloads) = mpsc::channel(SIGNAL_QUEUE);
+        let status = Arc::new(Status::new(
+            exporter.clone(),
+            server::Sources {
+                recorder: Arc::clone(&recorder),
+                summary: Arc::clone(&live) as Arc<dyn server::LiveSummary>,
+                baselines: Arc::clone(&sinks.baselines),
+                request_log: sinks.log.clone(),
+            },
+            Arc::new(config.clone()),
+            run_id.clone(),
+            opts.config_path.is_some().then_some(reload_tx),
+        ));
+        let addr = opts.listen.unwrap_or(config.server.listen);
+        let listener = server::bind(addr)
+            .await
+            .map_err(|source| RunError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| RunError::Bind { addr, source })?;
+        status.set_access(server::access::Access::new(&config.server, local));
+        if !local.ip().is_loopback() && config.server.control_token.is_none() {
+            tracing::warn!(%local, "listening beyond loopback without server.control_token_env: POST /-/reload and /api/v1/baseline/reset are refused");
+        }
+        let root = CancellationToken::new();
+        let server_stop = root.child_token();
+        let server_task = tokio::spawn(server::serve(
+            listener,
+            Arc::clone(&status),
+            server_stop.clone(),
+        ));
+        on_listen(local);
+        let shared = Shared {
+            recorder: Arc::clone(&recorder),
+            summary: Arc::clone(&sinks.summary),
+            tracker: TaskTracker::new(),
+            stop: root.child_token(),
+            abort: root.child_token(),
+            run_id: run_id.clone(),
+            shard: opts.shard,
+            ledger: Arc::new(Ledger::default()),
+            limit: Arc::new(InFlightLimit::new(config.load.max_in_flight)),
+            canary,
+            canary_seq: Arc::default(),
+            window: Arc::clone(&window),
+            series: Arc::clone(&sinks.series),
+        };
+        sinks
+            .series
+            .event(start, EventKind::Start, format!("run {run_id} started"));
+        let started = Instant::now();
+        let side = side::Side::new(&root);
+        let telemetry =
+            telemetry::Telemetry::start(config, &exporter, Arc::clone(&sinks.baselines), &side);
+        let timeline = timeline::Timeline::start(
+            timeline::Sources {
+                series: Arc::clone(&sinks.series),
+                recorder: Arc::clone(&recorder),
+                latest: Arc::clone(&telemetry.latest),
+                baselines: Arc::clone(&sinks.baselines),
+                live: Arc::clone(&live),
+                gates: opts.gates.clone(),
+                phase_names: config.load.phase_names(),
+                warmup_end: opts.warmup.filter(|w| !w.is_zero()).map(|_| measure_from),
+            },
+            &side,
+        );
+        let source = ReportSource {
+            recorder: Arc::clone(&recorder),
+            live: Arc::clone(&live),
+            series: Arc::clone(&sinks.series),
+            baselines: Arc::clone(&sinks.baselines),
+            config: serde_json::to_value(config).ok(),
+            identity,
+            gates: opts.gates.clone(),
+            started,
+        };
+        status.set_live(Arc::new(source.clone()) as Arc<dyn server::LiveReport>);
+        let redraw = opts.duration.and_then(|total| {
+            crate::progress::ticker(
+                Arc::clone(&recorder),
+                Arc::clone(&sinks.summary),
+                started,
+                total,
+            )
+        });
+        let progress = redraw.is_some();
+        if let Some(redraw) = redraw {
+            side.every(Duration::from_secs(1), redraw);
+        }
+        if let Some(path) = opts.report.clone() {
+            let source = source.clone();
+            side.every(CHECKPOINT, move || {
+                let r = source.snapshot(None, false);
+                if let Err(e) = r.write(&path) {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot write the report checkpoint");
+                }
+            });
+        }
+        if let Some(every) = notify::watchdog_every() {
+            side.every(every, notify::ping);
+        }
+        Ok(Run {
+            clients,
+            shared,
+            status,
+            instruments,
+            window,
+            epoch,
+            start,
+            reloads,
+            recorder,
+            sinks,
+            exporter,
+            live,
+            source,
+            side,
+            telemetry,
+            timeline,
+            root,
+            server_stop,
+            server_task,
+            progress,
+        })
+    }
+
+    /// Start the load of `prepared` with its schedule's epoch at `epoch`, skipping the arrivals
+    /// due in its first `missed`.
+    pub(crate) fn generation(
+        &self,
+        prepared: &Prepared,
+        epoch: Instant,
+        missed: Duration,
+    ) -> Result<Generation, ClientError> {
+        Generation::start(prepared, &self.shared, epoch, missed, &self.clients)
+    }
+
+    /// The recorder: its totals say what is in flight.
+    pub(crate) fn recorder(&self) -> &Arc<Recorder> {
+        &self.recorder
+    }
+
+    /// The run's time series (events: a sweep's steps).
+    pub(crate) fn series(&self) -> &Arc<SeriesSink> {
+        &self.sinks.series
+    }
+
+    /// The run is serving load (`/-/ready` answers 200).
+    pub(crate) fn running(&self, detail: &str) {
+        self.status.set_phase(Phase::Running);
+        notify::ready(detail);
+    }
+
+    /// Stop `generation`'s arrivals, give its requests in flight `grace` to finish (or until
+    /// `stop` resolves: a second signal), then cancel the rest and wait for them: every request
+    /// it started has been recorded when this returns.
+    pub(crate) async fn drain(
+        &self,
+        generation: &mut Generation,
+        grace: Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        generation.stop(&self.window).await;
+        let tracker = &self.shared.tracker;
+        tracker.close();
+        let in_flight = self.recorder.totals.in_flight();
+        if in_flight > 0 {
+            tracing::info!(in_flight, grace = %crate::config::human(grace), "draining in-flight requests");
+        }
+        tokio::select! {
+            () = tracker.wait() => {}
+            () = tokio::time::sleep(grace) => {
+                tracing::warn!("drain grace period over; cancelling the remaining requests");
+                generation.abort.cancel();
+                tracker.wait().await;
+            }
+            () = stop => {
+                tracing::warn!("second signal; cancelling in-flight requests now");
+                generation.abort.cancel();
+                tracker.wait().await;
+            }
+        }
+        // The next generation (a sweep's next step) tracks its requests here again.
+        tracker.reopen();
+    }
+
+    /// Say the load is ending: an event on the series, systemd's STOPPING, `/-/ready` 503.
+    pub(crate) fn stopping(&self, stopped_by: Option<StopSignal>) {
+        self.window.load_ended(Instant::now());
+        let why = match stopped_by {
+            Some(s) => format!("arrivals stopped ({s:?}); draining"),
+            None => "arrivals stopped; draining".to_string(),
+        };
+        self.sinks
+            .series
+            .event(Instant::now(), EventKind::Stop, why);
+        notify::stopping();
+        self.status.set_phase(Phase::Draining);
+    }
+
+    /// The end, after the last drain: the shutdown order's remaining steps, and the report.
+    pub(crate) async fn finish(self, stopped_by: Option<StopSignal>) -> RunReport {
+        self.shared.stop.cancel();
+        self.side.stop().await;
+        if self.progress {
+            crate::progress::clear();
+        }
+        self.timeline.close(Instant::now());
+        let report = self.source.snapshot(stopped_by, true);
+        self.live.stop();
+        self.telemetry.stop().await;
+        self.server_stop.cancel();
+        self.root.cancel();
+        if let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_secs(5), self.server_task).await
+        {
+            tracing::warn!(error = %e, "metrics server");
+        }
+        if let Some(log) = self.sinks.log {
+            let _ = tokio::task::spawn_blocking(move || log.close()).await;
+        }
+        let exporter = self.exporter;
+        let _ = tokio::task::spawn_blocking(move || exporter.shutdown()).await;
+        report
+    }
+}
