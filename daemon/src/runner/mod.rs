@@ -271,11 +271,10 @@ pub(crate) async fn run_with<C: Clients>(
     let mut run = run::Run::start(&prepared, &opts, on_listen, clients, Vec::new()).await?;
     let config = &prepared.config;
     let (epoch, start) = (run.epoch, run.start);
-    let mut generation = run.generation(
-        &prepared,
-        epoch,
-        Instant::now().saturating_duration_since(epoch),
-    )?;
+    // Arrivals due before the run started (a replica joining a shared `--start-at` late) are
+    // skipped; the time the run took to wire itself is not "late".
+    let mut generation =
+        run.generation(&prepared, epoch, start.saturating_duration_since(epoch))?;
     tracing::info!(
         run_id = %run.shared.run_id,
         targets = config.targets.len(),
