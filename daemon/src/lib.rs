@@ -4,7 +4,7 @@
 //! Modules, in the order data flows through them:
 //!
 //! ```text
-//! config::Config (TOML -> schema walk -> plain validated data; reads no file)
+//! config::Config (TOML -> serde types + checks -> plain validated data; reads no file)
 //!        |
 //! prepare::Prepared (reads what the config names: workload::Assets, client::Credentials)
 //!        |                                               runner: one cancellation tree, drain

@@ -1,5 +1,5 @@
 //! Config table test: every good fixture loads and prepares; every bad fixture fails with exactly
-//! the problems its `# expect:` lines list (path and message, in order) — from the walk, or, for
+//! the problems its `# expect:` lines list (path and message, in order) — from the shape and checks, or, for
 //! a file that parses, from the preparation step that reads the files it names; the documented
 //! example loads; secrets never appear in printed output.
 #![allow(clippy::unwrap_used)]
@@ -158,81 +158,73 @@ fn sensitive_headers_are_redacted() {
     assert!(!serde_json::to_string(&config).unwrap().contains("hunter2"));
 }
 
-/// Every key the config walk knows, read from its source: the key lists each table is finished
-/// with (`*KEYS` constants and the lists passed to `finish`), and the per-kind lists of phases
-/// and presets — every array of bare names in `daemon/src/config` except the values passed to
-/// `one_of` and the value lists (`KINDS`, `NAMES`, protocols). A key missing from these lists
-/// is refused as unknown, so together they are the schema.
+/// Every key of the config's types, found by asking them: a probe key set in a table is
+/// refused as unknown with the list of the keys its type has; each of those that takes a table
+/// (or an array of tables) is probed in turn. Nothing is read from the source: the types are
+/// the schema. (`[simulator]` has its own example, `daemon/examples/simulator.toml`.)
 fn every_config_key() -> std::collections::BTreeSet<String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("daemon/src/config");
-    let mut files = vec![root.clone()];
+    use toml::{Table, Value};
+    const PROBE: &str = "zzz_probe";
+    /// The keys of the table at `path` (`None`: not a table there, or a free-form one).
+    fn keys_at(root: &Table, path: &[String]) -> Option<Vec<String>> {
+        let mut doc = root.clone();
+        let mut v: &mut Table = &mut doc;
+        for seg in path {
+            let (key, index) = match seg.strip_suffix("[0]") {
+                Some(k) => (k, true),
+                None => (seg.as_str(), false),
+            };
+            let entry = v.entry(key.to_string()).or_insert_with(|| match index {
+                true => Value::Array(vec![Value::Table(Table::new())]),
+                false => Value::Table(Table::new()),
+            });
+            v = match (entry, index) {
+                (Value::Array(a), true) => a.first_mut()?.as_table_mut()?,
+                (Value::Table(t), false) => t,
+                _ => return None,
+            };
+        }
+        v.insert(PROBE.into(), Value::Integer(1));
+        let text = toml::to_string(&doc).ok()?;
+        let err = Config::parse(&text, "probe", &env).err()?;
+        let at = path.join(".");
+        let want = if at.is_empty() {
+            PROBE.to_string()
+        } else {
+            format!("{at}.{PROBE}")
+        };
+        err.problems()
+            .iter()
+            .find(|p| p.path == want)?
+            .message
+            .strip_prefix("unknown key (expected one of: ")?
+            .strip_suffix(')')
+            .map(|l| l.split(", ").map(str::to_string).collect())
+    }
     let mut keys = std::collections::BTreeSet::new();
-    while let Some(dir) = files.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let path = e.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if name.starts_with("simulator") {
-                continue; // its own section, its own example (daemon/examples/simulator.toml)
-            }
-            if path.is_dir() {
-                files.push(path);
+    let mut todo: Vec<Vec<String>> = vec![Vec::new()];
+    let root = Table::new();
+    while let Some(path) = todo.pop() {
+        let Some(found) = keys_at(&root, &path) else {
+            continue;
+        };
+        for k in found {
+            if path.is_empty() && k == "simulator" {
+                keys.insert(k);
                 continue;
             }
-            let text = std::fs::read_to_string(&path).unwrap();
-            let code = text.split("#[cfg(test)]").next().unwrap();
-            for (start, items) in name_arrays(code) {
-                let before = &code[start.saturating_sub(48)..start];
-                let values = before.trim_end().ends_with("one_of(w,")
-                    || before.contains("const KINDS")
-                    || before.contains("const NAMES")
-                    || before.contains("const OWNED")
-                    || before.contains("let protocols");
-                if !values {
-                    keys.extend(items);
+            for child in [k.clone(), format!("{k}[0]")] {
+                let mut p = path.clone();
+                p.push(child);
+                if p.len() < 8 && keys_at(&root, &p).is_some() {
+                    todo.push(p);
+                    break;
                 }
             }
+            keys.insert(k);
         }
     }
     keys
-}
-
-/// The `&["a", "b"]` arrays of bare names in `code`: (offset, the names).
-fn name_arrays(code: &str) -> Vec<(usize, Vec<String>)> {
-    {
-        let mut out = Vec::new();
-        let mut from = 0;
-        while let Some(i) = code[from..].find("&[") {
-            let start = from + i;
-            from = start + 2;
-            let Some(end) = code[from..].find(']') else {
-                break;
-            };
-            let body = &code[from..from + end];
-            let items: Vec<&str> = body
-                .split(',')
-                .map(str::trim)
-                .filter(|x| !x.is_empty())
-                .collect();
-            let names: Option<Vec<String>> = items
-                .iter()
-                .map(|x| {
-                    x.strip_prefix('"')
-                        .and_then(|x| x.strip_suffix('"'))
-                        .filter(|x| {
-                            !x.is_empty()
-                                && x.chars().all(|c| {
-                                    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
-                                })
-                        })
-                        .map(str::to_string)
-                })
-                .collect();
-            if let Some(names) = names.filter(|n| !n.is_empty()) {
-                out.push((start, names));
-            }
-        }
-        out
-    }
 }
 
 #[test]
@@ -240,7 +232,7 @@ fn the_documented_example_shows_every_key() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("daemon/examples/llm-soak.toml");
     let text = std::fs::read_to_string(path).unwrap();
     let keys = every_config_key();
-    assert!(keys.len() > 100, "the schema scan found only {keys:?}");
+    assert!(keys.len() > 150, "the schema probe found only {keys:?}");
     // As `key = …` (set or commented out), or as a table's header (`[key]`, `[[load.key]]`).
     let shown = |k: &str| {
         text.match_indices(k).any(|(i, _)| {

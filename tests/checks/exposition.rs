@@ -113,10 +113,10 @@ pub(crate) fn exposition_text() -> String {
         sm_clock_hz: Some(1.9e9),
     };
     let config = llm_soak::resources::ResourceConfig {
-        target_process: Some(llm_soak::config::TargetProcess {
-            target: "t".into(),
-            selector: llm_soak::resources::process::Selector::Pid(std::process::id()),
-        }),
+        target_process: Some(llm_soak::config::TargetProcess::new(
+            "t",
+            llm_soak::resources::process::Selector::Pid(std::process::id()),
+        )),
         ..Default::default()
     };
     let fake = llm_soak::resources::gpu::Fake::new(vec![Ok(vec![gpu])]);

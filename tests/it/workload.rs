@@ -37,13 +37,15 @@ impl Tokenizer for Recording {
 }
 
 async fn one_request(fault: Option<FaultKind>) -> (llm_soak::record::RequestRecord, Vec<Instant>) {
-    let mut sim = SimConfig::default();
-    sim.engine.prefill_base = std::time::Duration::from_millis(20);
-    sim.engine.itl_base = std::time::Duration::from_millis(10);
-    sim.faults = fault
-        .map(|k| FaultRule::always(k, 1.0))
-        .into_iter()
-        .collect();
+    let sim = SimConfig {
+        prefill_base: std::time::Duration::from_millis(20),
+        itl_base: std::time::Duration::from_millis(10),
+        faults: fault
+            .map(|k| FaultRule::always(k, 1.0))
+            .into_iter()
+            .collect(),
+        ..SimConfig::default()
+    };
     let running = simulator::spawn(sim, SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .unwrap();

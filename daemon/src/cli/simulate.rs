@@ -90,7 +90,7 @@ impl SimulateArgs {
         if let Some(m) = &self.model {
             c.model = m.clone();
         }
-        let e = &mut c.engine;
+        let e = &mut c;
         e.prefill_base = self.ttft.unwrap_or(e.prefill_base);
         e.prefill_per_token = self.prefill_per_token.unwrap_or(e.prefill_per_token);
         e.itl_base = self.itl.unwrap_or(e.itl_base);
@@ -171,7 +171,7 @@ pub(super) async fn run_simulator(sim: SimConfig, listen: SocketAddr) -> u8 {
             return exit::SOFTWARE;
         }
     };
-    let e = &sim.engine;
+    let e = &sim;
     sayln!(
         "simulator: listening on http://{} (model {}, batch {}, prefill {:?} + {:?}/token, ITL {:?} + {:?}/running sequence, {} fault rule(s))",
         running.addr,
@@ -214,11 +214,12 @@ pub(super) async fn run_simulator(sim: SimConfig, listen: SocketAddr) -> u8 {
 /// The simulator `demo` runs: the engine model with a small batch, so that batching, queueing
 /// and the prefix cache (the RAG scenario's shared system prompt) all show.
 fn demo_simulator() -> SimConfig {
-    let mut sim = SimConfig::default();
-    sim.engine.batch_capacity = 8;
-    sim.engine.jitter = 0.05;
-    sim.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-    sim
+    SimConfig {
+        batch_capacity: 8,
+        jitter: 0.05,
+        metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        ..SimConfig::default()
+    }
 }
 
 pub(super) async fn run_demo(
@@ -248,11 +249,7 @@ pub(super) async fn run_demo(
     };
     let mut banner = format!(
         "llm-soak demo: built-in target on http://{addr} (batch {}, prefill {:?} + {:?}/token, ITL {:?} + {:?}/running sequence); Ctrl-C stops",
-        sim.engine.batch_capacity,
-        sim.engine.prefill_base,
-        sim.engine.prefill_per_token,
-        sim.engine.itl_base,
-        sim.engine.itl_per_seq
+        sim.batch_capacity, sim.prefill_base, sim.prefill_per_token, sim.itl_base, sim.itl_per_seq
     );
     if let Some(m) = running.metrics_addr {
         banner.push_str(&format!("\ntarget metrics (vLLM names): http://{m}/metrics\ntarget ground truth: http://{addr}/stats"));

@@ -1,5 +1,5 @@
 //! The client's part of the preparation step: each target's API key, from the environment
-//! variable the walk already resolved or from the file `api_key_file` names, and its TLS
+//! variable the config check already resolved or from the file `api_key_file` names, and its TLS
 //! material — the CA bundle and the client certificate and key `tls` names — read here, after
 //! validation, every problem reported at the config path that named the file.
 

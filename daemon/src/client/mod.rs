@@ -113,7 +113,7 @@ impl Client {
         let routes = config
             .scenarios
             .iter()
-            .map(|s| (s.target.index, s.endpoint, s.model.clone(), s.stream))
+            .map(|s| (s.target.index, s.endpoint, s.model.clone(), s.stream()))
             .collect();
         Self::build(config, tokenizers, credentials, routes, 0)
     }
@@ -133,9 +133,10 @@ impl Client {
         let mut client = Self::build(config, tokenizers, credentials, routes, scope)?;
         // Each probe ends within `canary.timeout`: before the first token and between tokens.
         for tc in &mut client.targets {
-            tc.target.request_timeout = tc.target.request_timeout.min(c.timeout);
-            tc.target.first_token_timeout = tc.target.first_token_timeout.min(c.timeout);
-            tc.target.idle_timeout = tc.target.idle_timeout.min(c.timeout);
+            let cap = c.timeout();
+            tc.target.first_token_timeout = Some(tc.target.first_token_timeout().min(cap));
+            tc.target.request_timeout = tc.target.request_timeout.min(cap);
+            tc.target.idle_timeout = tc.target.idle_timeout.min(cap);
         }
         Ok(Some(client))
     }
@@ -429,7 +430,7 @@ fn build_target(
 ) -> Result<TargetClient, ClientError> {
     let b = reqwest::Client::builder()
         .connect_timeout(t.connect_timeout)
-        .pool_max_idle_per_host(t.pool_max_idle)
+        .pool_max_idle_per_host(t.pool_max_idle())
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
         .redirect(reqwest::redirect::Policy::none())

@@ -288,7 +288,7 @@ pub(super) async fn stream(
     let mut reader = Reader::new(endpoint, target.max_event_bytes, target.stall_threshold);
     let timers = Timers {
         deadline,
-        first_token: (m.sent_at + target.first_token_timeout).min(deadline),
+        first_token: (m.sent_at + target.first_token_timeout()).min(deadline),
         idle: target.idle_timeout,
     };
     // One timer for the whole stream, re-armed lazily: a read does not touch it; when it fires

@@ -7,11 +7,10 @@
 //! by its own key (`temperature`, `top_p`, `seed`, `stop` — Anthropic's `stop_sequences` —,
 //! `ignore_eos`, `min_tokens`) is ambiguous and refused.
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use super::walk::{Val, Walk};
-
+use super::check::Check;
 /// Request fields llm-soak sets itself; overridable only by name in `extra_body_override`.
 pub const OWNED: &[&str] = &[
     "model",
@@ -53,102 +52,61 @@ impl ExtraBody {
     }
 }
 
-/// Any TOML value as JSON (datetimes as their RFC 3339 text).
-fn json(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Value> {
-    use toml::de::DeValue;
-    Some(match v.raw() {
-        DeValue::String(_) => Value::String(v.str(w)?.to_string()),
-        DeValue::Integer(_) => Value::from(v.int(w)?),
-        DeValue::Float(_) => serde_json::Number::from_f64(v.float(w)?)
-            .map(Value::Number)
-            .or_else(|| {
-                v.bad(w, "NaN and infinities are not JSON");
-                None
-            })?,
-        DeValue::Boolean(b) => Value::Bool(*b),
-        DeValue::Datetime(d) => Value::String(d.to_string()),
-        DeValue::Array(_) => Value::Array(
-            v.array(w)?
-                .iter()
-                .map(|x| json(w, x))
-                .collect::<Option<Vec<_>>>()?,
-        ),
-        DeValue::Table(_) => {
-            let mut t = v.table(w)?;
-            let mut out = Map::new();
-            for (k, x) in t.entries() {
-                out.insert(k.to_string(), json(w, &x)?);
-            }
-            Value::Object(out)
-        }
-    })
-}
-
-/// `extra_body` and `extra_body_override` of a scenario; `keyed` are the request fields the
-/// scenario sets by its own keys.
-pub(super) fn walk(
-    w: &mut Walk<'_>,
-    body: Option<Val<'_, '_>>,
-    overrides: Option<Val<'_, '_>>,
-    keyed: &[&str],
-) -> Option<Option<ExtraBody>> {
-    let allowed: Vec<String> = match &overrides {
-        None => Vec::new(),
-        Some(o) => {
-            let items = o.array(w)?;
-            let mut out = Vec::new();
-            for i in &items {
-                let name = i.str(w)?;
-                if !OWNED.contains(&name) {
-                    i.bad(
-                        w,
-                        format!(
-                            "{name:?} is not a field llm-soak owns (those are {})",
-                            OWNED.join(", ")
-                        ),
-                    );
-                    return None;
-                }
-                if name == "stream" {
-                    i.bad(
-                        w,
-                        "llm-soak measures streams: \"stream\" cannot be overridden",
-                    );
-                    return None;
-                }
-                out.push(name.to_string());
-            }
-            out
-        }
-    };
-    let Some(body) = body else {
-        if let Some(o) = overrides {
-            o.bad(w, "extra_body_override without an extra_body");
-            return None;
-        }
-        return Some(None);
-    };
-    let Value::Object(map) = json(w, &body)? else {
-        body.bad(
-            w,
-            "extra_body is a table of request fields, e.g. { reasoning_effort = \"low\" }",
-        );
-        return None;
-    };
-    let mut ok = true;
-    for k in map.keys() {
-        let path = format!("{}.{k}", body.path);
-        if OWNED.contains(&k.as_str()) && !allowed.iter().any(|a| a == k) {
-            w.report(&path, Some(body.span()), format!("llm-soak sets {k:?} itself; to send your own, list it in extra_body_override = [{k:?}]"));
-            ok = false;
-        } else if keyed.contains(&k.as_str()) {
-            w.report(
-                &path,
-                Some(body.span()),
-                format!("{k:?} is also set by the scenario's own key: set it in one place"),
-            );
-            ok = false;
+impl<'de> Deserialize<'de> for ExtraBody {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Object(map) => Ok(ExtraBody(map)),
+            _ => Err(serde::de::Error::custom(
+                "extra_body is a table of request fields, e.g. { reasoning_effort = \"low\" }",
+            )),
         }
     }
-    ok.then_some(Some(ExtraBody(map)))
+}
+
+/// `extra_body` and `extra_body_override` of scenario `at`; `keyed` are the request fields the
+/// scenario sets by its own keys.
+pub(super) fn check(
+    c: &mut Check<'_>,
+    at: &str,
+    body: Option<&ExtraBody>,
+    overrides: &[String],
+    keyed: &[&str],
+) {
+    for (i, name) in overrides.iter().enumerate() {
+        let path = format!("{at}.extra_body_override[{i}]");
+        if !OWNED.contains(&name.as_str()) {
+            c.bad(
+                path,
+                format!(
+                    "{name:?} is not a field llm-soak owns (those are {})",
+                    OWNED.join(", ")
+                ),
+            );
+        } else if name == "stream" {
+            c.bad(
+                path,
+                "llm-soak measures streams: \"stream\" cannot be overridden",
+            );
+        }
+    }
+    let Some(body) = body else {
+        if !overrides.is_empty() {
+            c.bad(
+                format!("{at}.extra_body_override"),
+                "extra_body_override without an extra_body",
+            );
+        }
+        return;
+    };
+    for k in body.0.keys() {
+        let path = format!("{at}.extra_body.{k}");
+        if OWNED.contains(&k.as_str()) && !overrides.iter().any(|a| a == k) {
+            c.bad(path, format!("llm-soak sets {k:?} itself; to send your own, list it in extra_body_override = [{k:?}]"));
+        } else if keyed.contains(&k.as_str()) {
+            c.bad(
+                path,
+                format!("{k:?} is also set by the scenario's own key: set it in one place"),
+            );
+        }
+    }
 }

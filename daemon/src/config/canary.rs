@@ -5,157 +5,122 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::walk::{Val, Walk};
-use super::{Target, TargetRef, ser_duration};
+use super::check::Check;
+use super::forms::{self, dur, opt_dur};
+use super::{Target, TargetRef};
 use crate::openai::Endpoint;
 
 /// The scenario name the canary's requests carry (`llmsoak_scenario="canary"`).
 pub const SCENARIO: &str = "canary";
 
-const KEYS: &[&str] = &[
-    "target",
-    "endpoint",
-    "interval",
-    "timeout",
-    "prompt",
-    "max_tokens",
-    "min_output_tokens",
-    "max_output_tokens",
-    "expect",
-    "all_shards",
-];
-
 /// The default probe: short, deterministic, with an answer a regex can check.
 pub const DEFAULT_PROMPT: &str = "Reply with the single word: pong";
 
+fn prompt() -> String {
+    DEFAULT_PROMPT.into()
+}
+
+fn chat() -> Endpoint {
+    Endpoint::Chat
+}
+
 /// A validated `[canary]`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Canary {
+    #[serde(default)]
     pub target: TargetRef,
+    /// `chat` or `completions`.
+    #[serde(default = "chat")]
     pub endpoint: Endpoint,
-    #[serde(serialize_with = "ser_duration")]
+    #[serde(default = "forms::secs::<30>", with = "dur")]
     pub interval: Duration,
-    /// How long one probe may take (default: `interval`): the canary's client caps the target's
+    /// How long one probe may take (unset: `interval`): the canary's client caps the target's
     /// `request_timeout`, `first_token_timeout` and `idle_timeout` at it, so a probe with no
     /// first token, or no next one, fails with check `timeout` within it. Probes go out on the
     /// fixed schedule whether or not earlier ones are still running, so an outage does not slow
     /// the probe rate.
-    #[serde(serialize_with = "ser_duration")]
-    pub timeout: Duration,
+    #[serde(default, with = "opt_dur", skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    #[serde(default = "prompt")]
     pub prompt: String,
+    #[serde(default = "forms::int::<16, _>")]
     pub max_tokens: u32,
+    #[serde(default = "forms::int::<1, _>")]
     pub min_output_tokens: u32,
-    pub max_output_tokens: u32,
+    /// Unset: `max_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u32>,
     /// A regex the answer must match.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<String>,
     /// Probe from every shard (default: shard 0 only).
+    #[serde(default)]
     pub all_shards: bool,
     #[serde(skip)]
     pub expect_re: Option<regex::Regex>,
 }
 
-pub(super) fn walk(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: &[Target]) -> Option<Canary> {
-    let mut t = v.table(w)?;
-    let target = match (t.get("target"), targets) {
-        (None, [_]) => Some(0),
-        (None, _) => {
-            w.report(
-                &format!("{}.target", t.path),
-                Some(t.span.clone()),
-                "is required when more than one [[target]] is configured",
+impl Canary {
+    /// How long one probe may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout.unwrap_or(self.interval)
+    }
+
+    /// Most output tokens a good answer has.
+    pub fn max_output_tokens(&self) -> u32 {
+        self.max_output_tokens.unwrap_or(self.max_tokens)
+    }
+
+    pub(super) fn check(&mut self, c: &mut Check<'_>, targets: &[Target]) {
+        if !targets.is_empty() {
+            self.target.resolve(c, "canary.target", targets, false);
+        }
+        if !matches!(self.endpoint, Endpoint::Chat | Endpoint::Completions) {
+            c.bad(
+                "canary.endpoint",
+                format!(
+                    "must be one of \"chat\", \"completions\" (got {:?})",
+                    self.endpoint.as_str()
+                ),
             );
-            None
         }
-        (Some(x), ts) => {
-            let name = x.str(w)?;
-            let found = ts.iter().position(|t| t.name == name);
-            if found.is_none() {
-                x.bad(w, format!("no [[target]] named {name:?}"));
-            }
-            found
+        c.filled("canary.prompt", &self.prompt);
+        let max_out = self.max_output_tokens();
+        for (key, n) in [
+            ("max_tokens", self.max_tokens),
+            ("min_output_tokens", self.min_output_tokens),
+            ("max_output_tokens", max_out),
+        ] {
+            c.int_in(&format!("canary.{key}"), n, 1, 1 << 20);
         }
-    };
-    let endpoint = match t.get("endpoint") {
-        None => Some(Endpoint::Chat),
-        Some(x) => x.one_of(w, &["chat", "completions"]).map(|s| {
-            if s == "chat" {
-                Endpoint::Chat
-            } else {
-                Endpoint::Completions
-            }
-        }),
-    };
-    let interval = match t.get("interval") {
-        None => Some(Duration::from_secs(30)),
-        Some(x) => x.duration(w),
-    };
-    let timeout = match (t.get("timeout"), interval) {
-        (None, i) => i,
-        (Some(x), _) => x.duration(w),
-    };
-    let prompt = match t.get("prompt") {
-        None => Some(DEFAULT_PROMPT.to_string()),
-        Some(x) => x
-            .str(w)
-            .map(str::to_string)
-            .filter(|p| !p.trim().is_empty()),
-    };
-    let int = |w: &mut Walk<'_>, x: Option<Val<'_, '_>>, default: u32| match x {
-        None => Some(default),
-        Some(x) => x.int_in(w, 1, 1 << 20).map(|n| n as u32),
-    };
-    let max_tokens = int(w, t.get("max_tokens"), 16);
-    let min_out = int(w, t.get("min_output_tokens"), 1);
-    let max_out_v = t.get("max_output_tokens");
-    let max_out = int(w, max_out_v, max_tokens.unwrap_or(16));
-    let expect = match t.get("expect") {
-        None => Some(None),
-        Some(x) => x.str(w).and_then(|s| match regex::Regex::new(s) {
-            Ok(re) => Some(Some((s.to_string(), re))),
-            Err(e) => {
-                let why = e.to_string();
-                x.bad(
-                    w,
+        if c.fine("canary") && self.min_output_tokens > max_out {
+            c.bad(
+                "canary",
+                format!(
+                    "min_output_tokens must be <= max_output_tokens (got {} > {max_out})",
+                    self.min_output_tokens
+                ),
+            );
+        }
+        self.timeout = Some(self.timeout());
+        self.max_output_tokens = Some(max_out);
+        if let Some(s) = &self.expect {
+            match regex::Regex::new(s) {
+                Ok(re) => self.expect_re = Some(re),
+                Err(e) => c.bad(
+                    "canary.expect",
                     format!(
                         "not a valid regex: {}",
-                        why.lines().last().unwrap_or_default().trim()
+                        e.to_string().lines().last().unwrap_or_default().trim()
                     ),
-                );
-                None
+                ),
             }
-        }),
-    };
-    let all_shards = match t.get("all_shards") {
-        None => Some(false),
-        Some(x) => x.bool(w),
-    };
-    t.finish(w, KEYS, |_| None);
-    let (min_output_tokens, max_output_tokens) = (min_out?, max_out?);
-    if min_output_tokens > max_output_tokens {
-        v.bad(w, format!("min_output_tokens must be <= max_output_tokens (got {min_output_tokens} > {max_output_tokens})"));
-        return None;
+        }
     }
-    let expect = expect?;
-    let target = target?;
-    Some(Canary {
-        target: targets[target].reference(target),
-        endpoint: endpoint?,
-        interval: interval?,
-        timeout: timeout?,
-        prompt: prompt?,
-        max_tokens: max_tokens?,
-        min_output_tokens,
-        max_output_tokens,
-        expect: expect.as_ref().map(|(s, _)| s.clone()),
-        all_shards: all_shards?,
-        expect_re: expect.map(|(_, re)| re),
-    })
-}
 
-impl Canary {
     /// The probe as a scenario of its own (named `canary`): the fixed prompt's settings —
     /// temperature 0, seed 0, `max_tokens`, streamed — so its request body is built by the one
     /// body builder every scenario uses.
@@ -169,11 +134,11 @@ impl Canary {
             model: target.model.clone(),
             system_prompt: None,
             input_tokens: None,
-            output_tokens: LengthDist {
+            output_tokens: Some(LengthDist {
                 dist: DistKind::Constant(self.max_tokens),
                 min: self.max_tokens,
                 max: self.max_tokens,
-            },
+            }),
             temperature: Some(0.0),
             top_p: None,
             seed: Some(0),
@@ -188,7 +153,7 @@ impl Canary {
             slo: None,
             extra_body: None,
             extra_body_override: Vec::new(),
-            stream: true,
+            stream: Some(true),
         }
     }
 }
@@ -196,28 +161,20 @@ impl Canary {
 /// Equal when every setting is (the compiled regex follows from `expect`).
 impl PartialEq for Canary {
     fn eq(&self, other: &Self) -> bool {
-        (
-            &self.target,
-            self.endpoint,
-            self.interval,
-            self.timeout,
-            &self.prompt,
-            self.max_tokens,
-            self.min_output_tokens,
-            self.max_output_tokens,
-            &self.expect,
-            self.all_shards,
-        ) == (
-            &other.target,
-            other.endpoint,
-            other.interval,
-            other.timeout,
-            &other.prompt,
-            other.max_tokens,
-            other.min_output_tokens,
-            other.max_output_tokens,
-            &other.expect,
-            other.all_shards,
-        )
+        let settings = |c: &Canary| {
+            (
+                c.target.clone(),
+                c.endpoint,
+                c.interval,
+                c.timeout,
+                c.prompt.clone(),
+                c.max_tokens,
+                c.min_output_tokens,
+                c.max_output_tokens,
+                c.expect.clone(),
+                c.all_shards,
+            )
+        };
+        settings(self) == settings(other)
     }
 }

@@ -20,9 +20,9 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-use super::walk::{Val, Walk};
+use super::check::Check;
 pub use crate::record::Metric;
 use crate::record::{ErrorType, Quantity, Stat};
 
@@ -406,22 +406,26 @@ fn parse_value(metric: Metric, rhs: &str) -> Result<f64, String> {
     Ok(v)
 }
 
-const KEYS: &[&str] = &["rules", "min_samples", "baseline"];
-
 /// A validated `[gates]` (empty when the section is absent).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GatesConfig {
-    #[serde(serialize_with = "ser_rules")]
-    pub rules: Vec<Gate>,
-    /// Where each of `rules` was written (`gates.rules[i]` and its line), for the checks made
-    /// after the walk: a rule's index among the rules written, not among those that parsed.
-    #[serde(skip)]
-    pub rule_origins: Vec<super::Origin>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The rules as written.
+    #[serde(default, rename = "rules")]
+    written: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_samples: Option<u64>,
     /// An earlier `--report` JSON for relative thresholds (`1.1 * baseline`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<PathBuf>,
+    /// The rules that parse (each one that does not is a problem), so the scopes of the others
+    /// are checked too: every problem in one pass.
+    #[serde(skip)]
+    pub rules: Vec<Gate>,
+    /// Where each of `rules` was written (`gates.rules[i]` and its line), for the checks made
+    /// against the rest of the config: a rule's index among the rules written.
+    #[serde(skip)]
+    pub rule_origins: Vec<super::Origin>,
 }
 
 /// Equal when the rules and settings are, wherever they were written.
@@ -433,47 +437,24 @@ impl PartialEq for GatesConfig {
 
 impl GatesConfig {
     pub fn is_empty(&self) -> bool {
-        self.rules.is_empty() && self.min_samples.is_none() && self.baseline.is_none()
+        self.written.is_empty() && self.min_samples.is_none() && self.baseline.is_none()
     }
-}
 
-fn ser_rules<S: Serializer>(rules: &[Gate], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(rules.iter().map(|g| g.text.as_str()))
-}
-
-pub(super) fn walk(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<GatesConfig> {
-    let mut t = v.table(w)?;
-    let rules = match t.get("rules") {
-        None => Some(Vec::new()),
-        // The rules that parse are kept (each one that does not is a problem already), so the
-        // scopes of the others are checked too: every problem in one pass.
-        Some(r) => r.array(w).map(|items| {
-            items
-                .iter()
-                .filter_map(|item| {
-                    let text = item.str(w)?;
-                    let gate = text.parse::<Gate>().map_err(|e| item.bad(w, e)).ok()?;
-                    Some((gate, item.origin(w)))
-                })
-                .collect::<Vec<_>>()
-        }),
-    };
-    let min_samples = match t.get("min_samples") {
-        None => Some(None),
-        Some(m) => m.int_in(w, 1, i64::MAX).map(|n| Some(n as u64)),
-    };
-    let baseline = match t.get("baseline") {
-        None => Some(None),
-        Some(b) => b.str(w).map(|p| Some(PathBuf::from(p))),
-    };
-    t.finish(w, KEYS, |_| None);
-    let (rules, rule_origins) = rules?.into_iter().unzip();
-    Some(GatesConfig {
-        rules,
-        rule_origins,
-        min_samples: min_samples?,
-        baseline: baseline?,
-    })
+    pub(super) fn check(&mut self, c: &mut Check<'_>) {
+        for (i, text) in self.written.iter().enumerate() {
+            let at = format!("gates.rules[{i}]");
+            match text.parse::<Gate>() {
+                Ok(g) => {
+                    self.rules.push(g);
+                    self.rule_origins.push(c.origin(&at));
+                }
+                Err(e) => c.bad(at, e),
+            }
+        }
+        if let Some(n) = self.min_samples {
+            c.int_in("gates.min_samples", n, 1, i128::from(i64::MAX));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,26 +1,33 @@
-//! `[load]` as validated data: open loop (arrival process, in-flight cap, phases of the load
-//! shape, repeat, spike recovery) or closed loop (users, think time), the sessions cap, the drain
-//! and the spend budget. The walk that builds it is [`super::load_walk`].
+//! `[load]`: open loop (arrival process, in-flight cap, phases of the load shape, repeat, spike
+//! recovery) or closed loop (users, think time), the sessions cap, the drain and the spend
+//! budget — the shape of each key and the checks of the whole. The phases and presets are
+//! [`super::phases`].
 
 use std::time::Duration;
 
-use serde::{Serialize, Serializer};
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
 
-use super::ser_duration;
+use super::check::Check;
+use super::forms::{self, Between, Either, describe, dur};
+use super::phases::{PhaseSpec, PresetSpec};
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LoadMode {
+    #[default]
     Open,
     /// `users` each send their next request when the previous one finished plus a think time.
     Closed,
 }
 
-/// Inter-arrival process; gaps have mean 1 in operational time (DESIGN §7).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// Inter-arrival process; gaps have mean 1 in operational time (DESIGN §7): `"constant"`,
+/// `"poisson"` or `{ gamma = { burstiness = K } }`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", try_from = "Either<String, GammaTable>")]
 pub enum Arrival {
     Constant,
+    #[default]
     Poisson,
     /// Gamma-distributed gaps with shape `burstiness` (1 = Poisson, < 1 burstier).
     Gamma {
@@ -44,9 +51,9 @@ pub enum PhaseKind {
     Spike {
         base: f64,
         peak: f64,
-        #[serde(serialize_with = "ser_duration")]
+        #[serde(serialize_with = "dur::serialize")]
         at: Duration,
-        #[serde(serialize_with = "ser_duration")]
+        #[serde(serialize_with = "dur::serialize")]
         hold: Duration,
     },
     /// `steps` equal plateaus from `from` to `to`.
@@ -59,9 +66,40 @@ pub enum PhaseKind {
     Diurnal {
         mean: f64,
         amplitude: f64,
-        #[serde(serialize_with = "ser_duration")]
+        #[serde(serialize_with = "dur::serialize")]
         period: Duration,
     },
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GammaTable {
+    gamma: Option<Gamma>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Gamma {
+    burstiness: f64,
+}
+
+impl TryFrom<Either<String, GammaTable>> for Arrival {
+    type Error = String;
+    fn try_from(v: Either<String, GammaTable>) -> Result<Self, String> {
+        match v {
+            Either::Scalar(s) if s == "constant" => Ok(Arrival::Constant),
+            Either::Scalar(s) if s == "poisson" => Ok(Arrival::Poisson),
+            Either::Scalar(s) => Err(format!(
+                "must be one of \"constant\", \"poisson\" (got {s:?})"
+            )),
+            Either::Table(GammaTable {
+                gamma: Some(Gamma { burstiness }),
+            }) => Ok(Arrival::Gamma { burstiness }),
+            Either::Table(_) => {
+                Err("must be \"constant\", \"poisson\" or { gamma = { burstiness = K } }".into())
+            }
+        }
+    }
 }
 
 impl PhaseKind {
@@ -78,19 +116,48 @@ impl PhaseKind {
 }
 
 /// `load.budget = { max_requests, max_output_tokens }` (per replica).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Budget {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_requests: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_output_tokens: Option<u64>,
 }
 
-/// How often the phase list runs.
+/// How often the phase list runs: a count, or `"forever"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Repeat {
     Times(u32),
     Forever,
+}
+
+impl Default for Repeat {
+    fn default() -> Self {
+        Repeat::Times(1)
+    }
+}
+
+impl<'de> Deserialize<'de> for Repeat {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match toml::Value::deserialize(d)? {
+            toml::Value::String(s) if s == "forever" => Ok(Repeat::Forever),
+            toml::Value::String(s) => Err(de::Error::custom(format!(
+                "must be one of \"forever\" (got {s:?})"
+            ))),
+            toml::Value::Integer(n @ 1..=1_000_000) => Ok(Repeat::Times(n as u32)),
+            toml::Value::Integer(n) if n < 1 => {
+                Err(de::Error::custom(format!("must be > 0 (got {n})")))
+            }
+            toml::Value::Integer(n) => {
+                Err(de::Error::custom(format!("must be <= 1000000 (got {n})")))
+            }
+            other => Err(de::Error::custom(format!(
+                "expected an integer or \"forever\", got {}",
+                describe(&other)
+            ))),
+        }
+    }
 }
 
 impl Serialize for Repeat {
@@ -107,42 +174,56 @@ pub struct Phase {
     #[serde(flatten)]
     pub kind: PhaseKind,
     /// `None` = forever.
-    #[serde(serialize_with = "ser_phase_duration")]
+    #[serde(serialize_with = "forms::until::serialize")]
     pub duration: Option<Duration>,
 }
 
-fn ser_phase_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => ser_duration(d, s),
-        None => s.serialize_str("forever"),
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LoadConfig {
-    pub mode: LoadMode,
-    pub arrival: Arrival,
-    pub max_in_flight: usize,
-    /// How often `phases` runs (default once).
-    pub repeat: Repeat,
-    /// Multi-turn sessions in flight at most (per replica); beyond, new sessions are dropped.
-    pub max_sessions: usize,
-    /// On shutdown, how long in-flight requests may finish before they are cancelled.
-    pub drain_timeout: Duration,
-    pub phases: Vec<Phase>,
     /// A spend cap: the run stops cleanly when it is reached.
+    #[serde(default)]
     pub budget: Option<Budget>,
-    /// Closed loop: concurrent users (per replica), constant or ramped.
+    /// Closed loop: concurrent users (per replica), constant or ramped (0: none given).
+    #[serde(default)]
     pub users: UserRamp,
     /// Closed loop: think time after each answer, uniform in `[min, max]`.
-    pub think_time: (Duration, Duration),
+    #[serde(default)]
+    pub think_time: Between,
+    #[serde(default)]
+    pub mode: LoadMode,
+    #[serde(default)]
+    pub arrival: Arrival,
+    #[serde(default = "forms::int::<256, _>")]
+    pub max_in_flight: usize,
+    /// Multi-turn sessions in flight at most (per replica; unset: `max_in_flight`); beyond, new
+    /// sessions are dropped. See [`LoadConfig::max_sessions`].
+    #[serde(default)]
+    pub max_sessions: Option<usize>,
+    /// On shutdown, how long in-flight requests may finish before they are cancelled.
+    #[serde(default = "forms::secs::<30>", with = "dur")]
+    pub drain_timeout: Duration,
+    /// How often `phases` runs (default once).
+    #[serde(default)]
+    pub repeat: Repeat,
+    /// `[[load.phases]]` as written; the check makes them [`LoadConfig::phases`].
+    #[serde(default, rename = "phases")]
+    specs: Option<Vec<PhaseSpec>>,
+    /// `load.preset`, expanded by the check into [`LoadConfig::phases`].
+    #[serde(default)]
+    preset: Option<PresetSpec>,
     /// When a spike phase counts as recovered (reports).
+    #[serde(default)]
     pub recovery: Recovery,
+    /// The load shape: the phases, or the preset's.
+    #[serde(skip)]
+    pub phases: Vec<Phase>,
 }
 
 /// Closed-loop users: `from` at the start, changing linearly to `to` over `over` (user k starts,
 /// or stops, at its share of `over`); a plain `users = N` is `from = to = N`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Either<i64, RampTable>")]
 pub struct UserRamp {
     pub from: usize,
     pub to: usize,
@@ -179,13 +260,46 @@ impl UserRamp {
     }
 }
 
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RampTable {
+    #[serde(default)]
+    from: u32,
+    to: u32,
+    #[serde(with = "dur")]
+    over: Duration,
+}
+
+impl TryFrom<Either<i64, RampTable>> for UserRamp {
+    type Error = String;
+    fn try_from(v: Either<i64, RampTable>) -> Result<Self, String> {
+        let ramp = match v {
+            Either::Scalar(n) if n < 1 => return Err(format!("must be > 0 (got {n})")),
+            Either::Scalar(n) if n > 1_000_000 => {
+                return Err(format!("must be <= 1000000 (got {n})"));
+            }
+            Either::Scalar(n) => UserRamp::constant(n as usize),
+            Either::Table(t) => UserRamp {
+                from: t.from as usize,
+                to: t.to as usize,
+                over: t.over,
+            },
+        };
+        match ramp.max() {
+            0 => Err("from or to must be > 0".into()),
+            m if m > 1_000_000 => Err(format!("must be <= 1000000 (got {m})")),
+            _ => Ok(ramp),
+        }
+    }
+}
+
 impl Serialize for UserRamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
         struct Ramp {
             from: usize,
             to: usize,
-            #[serde(serialize_with = "ser_duration")]
+            #[serde(with = "dur")]
             over: Duration,
         }
         if self.from == self.to {
@@ -204,9 +318,10 @@ impl Serialize for UserRamp {
 /// `load.recovery`: a spike phase has recovered when, over every later `window`, the TTFT p95
 /// is within `latency_tolerance` (a fraction) of the pre-spike level and the error rate within
 /// `error_tolerance` (absolute) of it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Recovery {
-    #[serde(serialize_with = "ser_duration")]
+    #[serde(with = "dur")]
     pub window: Duration,
     pub latency_tolerance: f64,
     pub error_tolerance: f64,
@@ -222,28 +337,13 @@ impl Default for Recovery {
     }
 }
 
-/// A `{ min, max }` pair of durations.
-#[derive(Serialize)]
-struct Span {
-    #[serde(serialize_with = "ser_duration")]
-    min: Duration,
-    #[serde(serialize_with = "ser_duration")]
-    max: Duration,
-}
-
-pub(super) fn ser_span<S: Serializer>(t: &(Duration, Duration), s: S) -> Result<S::Ok, S::Error> {
-    Span { min: t.0, max: t.1 }.serialize(s)
-}
-
 /// The effective `[load]`: only the keys of its mode (an open-loop run has no users, a closed loop
 /// no phases).
 impl Serialize for LoadConfig {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         #[derive(Serialize)]
-        struct Drain(#[serde(serialize_with = "ser_duration")] Duration);
-        #[derive(Serialize)]
-        struct Think(#[serde(serialize_with = "ser_span")] (Duration, Duration));
+        struct Drain(#[serde(with = "dur")] Duration);
         let open = self.mode == LoadMode::Open;
         let mut st = s.serialize_struct("LoadConfig", 12)?;
         st.serialize_field("mode", &self.mode)?;
@@ -254,7 +354,7 @@ impl Serialize for LoadConfig {
         if open {
             st.serialize_field("repeat", &self.repeat)?;
         }
-        st.serialize_field("max_sessions", &self.max_sessions)?;
+        st.serialize_field("max_sessions", &self.max_sessions())?;
         st.serialize_field("drain_timeout", &Drain(self.drain_timeout))?;
         if let Some(b) = &self.budget {
             st.serialize_field("budget", b)?;
@@ -264,7 +364,7 @@ impl Serialize for LoadConfig {
             st.serialize_field("phases", &self.phases)?;
         } else {
             st.serialize_field("users", &self.users)?;
-            st.serialize_field("think_time", &Think(self.think_time))?;
+            st.serialize_field("think_time", &self.think_time)?;
         }
         st.end()
     }
@@ -279,6 +379,11 @@ impl LoadConfig {
             .collect()
     }
 
+    /// Multi-turn sessions in flight at most.
+    pub fn max_sessions(&self) -> usize {
+        self.max_sessions.unwrap_or(self.max_in_flight)
+    }
+
     /// No soak traffic (a canary-only config).
     pub fn idle() -> Self {
         LoadConfig {
@@ -286,13 +391,89 @@ impl LoadConfig {
             arrival: Arrival::Poisson,
             max_in_flight: 1,
             repeat: Repeat::Times(1),
-            max_sessions: 1,
+            max_sessions: Some(1),
             drain_timeout: Duration::from_secs(30),
+            specs: None,
+            preset: None,
             phases: Vec::new(),
             users: UserRamp::constant(0),
-            think_time: (Duration::ZERO, Duration::ZERO),
+            think_time: Between::default(),
             budget: None,
             recovery: Recovery::default(),
+        }
+    }
+
+    /// The checks of `[load]`; its phases (or its preset's) become [`LoadConfig::phases`].
+    pub(super) fn check(&mut self, c: &mut Check<'_>) {
+        let closed = self.mode == LoadMode::Closed;
+        match (closed, self.users.max() > 0) {
+            (true, false) => c.bad("load.users", "is required with mode = \"closed\""),
+            (false, true) => c.bad(
+                "load.users",
+                "only a closed-loop run (mode = \"closed\") has users",
+            ),
+            _ => {}
+        }
+        if let Some(b) = self.budget {
+            for (key, n) in [
+                ("max_requests", b.max_requests),
+                ("max_output_tokens", b.max_output_tokens),
+            ] {
+                if let Some(n) = n {
+                    c.int_in(&format!("load.budget.{key}"), n, 1, i128::from(i64::MAX));
+                }
+            }
+            if b.max_requests.is_none() && b.max_output_tokens.is_none() {
+                c.bad("load.budget", "set max_requests and/or max_output_tokens");
+            }
+        }
+        if let Arrival::Gamma { burstiness } = self.arrival {
+            c.float_in(
+                "load.arrival.gamma.burstiness",
+                burstiness,
+                0.0,
+                false,
+                1000.0,
+            );
+        }
+        c.int_in(
+            "load.max_in_flight",
+            self.max_in_flight as i128,
+            1,
+            1_000_000,
+        );
+        if let Some(n) = self.max_sessions {
+            c.int_in("load.max_sessions", n as i128, 1, 10_000_000);
+        }
+        self.max_sessions = Some(self.max_sessions());
+        let r = self.recovery;
+        if r.window < Duration::from_secs(1) || r.window.subsec_nanos() != 0 {
+            c.bad(
+                "load.recovery.window",
+                "must be a whole number of seconds, at least 1s",
+            );
+        }
+        c.float_in(
+            "load.recovery.latency_tolerance",
+            r.latency_tolerance,
+            0.0,
+            true,
+            100.0,
+        );
+        c.float_in(
+            "load.recovery.error_tolerance",
+            r.error_tolerance,
+            0.0,
+            true,
+            1.0,
+        );
+        self.phases = super::phases::check(c, closed, self.specs.as_deref(), self.preset.as_ref());
+        let forever = self.phases.iter().any(|p| p.duration.is_none());
+        if forever && matches!(self.repeat, Repeat::Forever | Repeat::Times(2..)) {
+            c.bad(
+                "load.repeat",
+                "repeat needs every phase to have a finite duration",
+            );
         }
     }
 }

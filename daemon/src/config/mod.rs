@@ -1,10 +1,12 @@
-//! Configuration as plain, validated data: TOML text -> span-carrying tree -> schema walk that
-//! collects **every** problem (dotted path + line) -> a typed [`Config`]. The walk is a pure
-//! function of the text and the environment it is given: it reads no file. Files the config
-//! names (tokenizers, corpora, datasets, length files, API key files) are kept as [`FileRef`]s
-//! with their [`Origin`] and read by the preparation step after validation (`prepare`), which
-//! reports its problems at the same paths. `config` depends on nothing above it but the wire
-//! types' [`Endpoint`] and the record's [`Quantity`](crate::record::Quantity).
+//! Configuration as plain, validated data: TOML text -> the sections' serde types, read with
+//! **every** shape problem reported (dotted path + line; `de`) -> one pass of semantic checks
+//! (`check`) -> a typed [`Config`]. Each key is written once, in its section's type: its name,
+//! its default, its doc and how it prints. Reading is a pure function of the text and the
+//! environment it is given: it reads no file. Files the config names (tokenizers, corpora,
+//! datasets, length files, API key files) are kept as [`FileRef`]s with their [`Origin`] and
+//! read by the preparation step after validation (`prepare`), which reports its problems at the
+//! same paths. `config` depends on nothing above it but the wire types'
+//! [`Endpoint`](crate::openai::Endpoint) and the record's [`Quantity`](crate::record::Quantity).
 //!
 //! Secrets are only ever referenced (env var or file) and are wrapped in [`Secret`], whose
 //! `Debug`/`Serialize` print `<redacted>`. Redaction is typed: [`Config`]'s `Serialize` *is* the
@@ -13,14 +15,16 @@
 pub mod advice;
 pub mod body;
 pub mod canary;
+pub mod check;
+mod de;
+pub mod forms;
 pub mod gates;
 pub mod load;
-mod load_walk;
 pub mod otlp;
 pub mod output;
 mod parts;
 pub mod paths;
-mod preset;
+mod phases;
 pub mod resources;
 pub mod scenario;
 mod schema;
@@ -30,14 +34,14 @@ pub mod slo;
 pub mod sweep;
 pub mod target;
 pub mod tls;
-pub mod walk;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use check::{Origin, Problem, UNRESOLVED_SECRET};
 pub use gates::{Gate, GatesConfig};
 pub use load::{
     Arrival, Budget, LoadConfig, LoadMode, Phase, PhaseKind, Recovery, Repeat, UserRamp,
@@ -46,12 +50,11 @@ pub use output::{LogSpec, Output};
 pub use resources::{BaselineConfig, ResourceConfig, Selector, TargetProcess};
 pub use scenario::{
     Corpus, DatasetSpec, DistKind, Empirical, Format, LengthDist, MinTokens, OnError, Scenario,
-    Session, SharedPrefix,
+    Session, SharedPrefix, Tokens,
 };
 pub use server::ServerConfig;
 pub use simulator::SimConfig;
 pub use target::{ApiKey, Header, HttpVersion, Target, TargetRef};
-pub use walk::{Origin, Problem};
 
 /// Why a config could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -119,11 +122,52 @@ impl Serialize for Secret {
     }
 }
 
-/// A file the config names, kept unread with the place that named it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A file the config names (`{ file = "…" }`), kept unread with the place that named it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FileRef {
     pub file: PathBuf,
+    /// Where the config named it (filled by the check).
+    #[serde(skip)]
     pub at: Origin,
+}
+
+impl FileRef {
+    /// The file's path (named at `path`) is not empty; remember where it was named.
+    pub(crate) fn check(&mut self, c: &mut check::Check<'_>, path: &str) {
+        c.filled(path, &self.file.to_string_lossy());
+        self.at = c.origin(path);
+    }
+}
+
+/// A file named by its path alone (`file = "prompts.jsonl"`), printed as the path.
+pub(crate) mod file_path {
+    use super::*;
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<FileRef, D::Error> {
+        PathBuf::deserialize(d).map(|file| FileRef {
+            file,
+            at: Origin::default(),
+        })
+    }
+    pub(crate) fn serialize<S: Serializer>(f: &FileRef, s: S) -> Result<S::Ok, S::Error> {
+        f.file.serialize(s)
+    }
+}
+
+/// [`file_path`] of an optional key (with `#[serde(default)]`).
+pub(crate) mod opt_file_path {
+    use super::*;
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<FileRef>, D::Error> {
+        file_path::deserialize(d).map(Some)
+    }
+    pub(crate) fn serialize<S: Serializer>(f: &Option<FileRef>, s: S) -> Result<S::Ok, S::Error> {
+        match f {
+            Some(f) => f.file.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 /// Printed as `{ file = "…" }`, the form every file-valued key takes.
@@ -150,20 +194,6 @@ pub fn human(d: Duration) -> String {
 /// [`human`] of an optional duration, `none` without one.
 pub fn human_opt(d: Option<Duration>) -> String {
     d.map_or_else(|| "none".to_string(), human)
-}
-
-pub(crate) fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&humantime::format_duration(*d).to_string())
-}
-
-pub(crate) fn ser_opt_duration<S: Serializer>(
-    d: &Option<Duration>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => ser_duration(d, s),
-        None => s.serialize_none(),
-    }
 }
 
 /// The whole, validated configuration.
@@ -265,7 +295,7 @@ impl Config {
 
     /// Read and validate a config file for a command that sends nothing (`plan`,
     /// `print-config`): a secret's unset variable is not a problem there — the config is only
-    /// looked at, and the secret stands as [`walk::UNRESOLVED_SECRET`], never sent.
+    /// looked at, and the secret stands as [`UNRESOLVED_SECRET`], never sent.
     pub fn load_to_inspect(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),

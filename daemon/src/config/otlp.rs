@@ -4,28 +4,17 @@
 //! an `[otlp]` section, OTLP is on exactly when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Header
 //! values that carry credentials come from env vars (`{ env = "VAR" }`) and are always redacted.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::walk::{Val, Walk};
-use super::{Secret, ser_duration};
-
-const KEYS: &[&str] = &[
-    "endpoint",
-    "protocol",
-    "interval",
-    "timeout",
-    "headers",
-    "service_name",
-    "resource",
-    "exponential_histograms",
-    "spans",
-];
-const SPAN_KEYS: &[&str] = &["enabled", "sample_ratio"];
+use super::Secret;
+use super::check::Check;
+use super::forms::{self, Either, dur};
 
 /// The wire protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Protocol {
     #[serde(rename = "grpc")]
     Grpc,
@@ -43,10 +32,13 @@ impl Protocol {
     }
 }
 
-/// Request spans (off by default).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// Request spans (off without a `spans` table; on with one, unless it says `enabled = false`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Spans {
+    #[serde(default = "forms::yes")]
     pub enabled: bool,
+    #[serde(default = "forms::fraction::<1, 100>")]
     /// Fraction of successful soak requests traced; canary and failed requests always are.
     pub sample_ratio: f64,
 }
@@ -106,17 +98,17 @@ pub struct Otlp {
     /// Base URL (`http://collector:4318`); `/v1/metrics` is appended for HTTP.
     pub endpoint: String,
     pub protocol: Protocol,
-    #[serde(serialize_with = "ser_duration")]
+    #[serde(with = "dur")]
     pub interval: Duration,
     /// Per export; a collector that black-holes costs at most this, off the request path.
-    #[serde(serialize_with = "ser_duration")]
+    #[serde(with = "dur")]
     pub timeout: Duration,
     #[serde(serialize_with = "ser_headers")]
     pub headers: Vec<OtlpHeader>,
     pub service_name: String,
     /// Extra resource attributes (`OTEL_RESOURCE_ATTRIBUTES` merged under the file's).
-    pub resource: std::collections::BTreeMap<String, String>,
-    /// Base2-exponential latency histograms: refused (`false` only), see the walk.
+    pub resource: BTreeMap<String, String>,
+    /// Base2-exponential latency histograms: refused (`false` only), see the check.
     #[serde(skip)]
     pub exponential_histograms: bool,
     pub spans: Spans,
@@ -162,142 +154,130 @@ fn valid_header(name: &str, value: &str) -> bool {
         && reqwest::header::HeaderValue::from_str(value).is_ok()
 }
 
-/// The `[otlp]` section (`v`), completed from the environment; `None` inside `Some`: OTLP off.
-pub(super) fn walk(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<Option<Otlp>> {
-    let env_endpoint = w
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .filter(|e| !e.is_empty());
-    let Some(v) = v else {
-        // Environment only.
-        let Some(endpoint) = env_endpoint else {
-            return Some(None);
-        };
-        return from_env(w, None, endpoint).map(Some);
-    };
-    from_env(w, Some(v), env_endpoint.unwrap_or_default()).map(Some)
+/// `{ env = "VAR" }`: a header value from the environment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvRef {
+    env: String,
 }
 
-fn from_env(w: &mut Walk<'_>, v: Option<Val<'_, '_>>, env_endpoint: String) -> Option<Otlp> {
-    let mut t = match &v {
-        Some(v) => Some(v.table(w)?),
-        None => None,
-    };
-    let mut get = |key: &'static str| t.as_mut().and_then(|t| t.get(key));
-    let (endpoint_v, protocol_v, interval_v, timeout_v, headers_v) = (
-        get("endpoint"),
-        get("protocol"),
-        get("interval"),
-        get("timeout"),
-        get("headers"),
-    );
-    let (service_v, resource_v, expo_v, spans_v) = (
-        get("service_name"),
-        get("resource"),
-        get("exponential_histograms"),
-        get("spans"),
-    );
-    let endpoint = match &endpoint_v {
-        Some(e) => e.str(w).map(str::to_string),
-        None if !env_endpoint.is_empty() => Some(env_endpoint),
-        None => {
-            w.report(
+/// `[otlp]` as written; [`check`] completes it from the environment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpSpec {
+    #[serde(default)]
+    endpoint: Option<String>,
+    #[serde(default)]
+    protocol: Option<Protocol>,
+    #[serde(default = "forms::secs::<15>", with = "dur")]
+    interval: Duration,
+    #[serde(default = "forms::secs::<10>", with = "dur")]
+    timeout: Duration,
+    #[serde(default)]
+    headers: BTreeMap<String, Either<String, EnvRef>>,
+    #[serde(default)]
+    service_name: Option<String>,
+    #[serde(default)]
+    resource: BTreeMap<String, String>,
+    #[serde(default)]
+    exponential_histograms: bool,
+    #[serde(default)]
+    spans: Option<Spans>,
+}
+
+impl Default for OtlpSpec {
+    fn default() -> Self {
+        OtlpSpec {
+            endpoint: None,
+            protocol: None,
+            interval: Duration::from_secs(15),
+            timeout: Duration::from_secs(10),
+            headers: BTreeMap::new(),
+            service_name: None,
+            resource: BTreeMap::new(),
+            exponential_histograms: false,
+            spans: None,
+        }
+    }
+}
+
+/// The `[otlp]` section (`spec`), completed from the environment; `None`: OTLP off (no
+/// section, and no `OTEL_EXPORTER_OTLP_ENDPOINT`).
+pub(super) fn check(c: &mut Check<'_>, spec: Option<&OtlpSpec>) -> Option<Otlp> {
+    let env_endpoint = c
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .filter(|e| !e.is_empty());
+    if spec.is_none() && env_endpoint.is_none() {
+        return None;
+    }
+    let spec = spec.cloned().unwrap_or_default();
+    let endpoint = match (&spec.endpoint, env_endpoint) {
+        (Some(e), _) => Some((e.clone(), "")),
+        (None, Some(e)) => Some((e, "OTEL_EXPORTER_OTLP_ENDPOINT ")),
+        (None, None) => {
+            c.bad(
                 "otlp.endpoint",
-                v.as_ref().map(Val::span),
                 "is required (or set OTEL_EXPORTER_OTLP_ENDPOINT)",
             );
             None
         }
     };
-    let endpoint = endpoint.and_then(|e| {
+    let endpoint = endpoint.map(|(e, from)| {
         let e = e.trim_end_matches('/').to_string();
-        if e.starts_with("http://") || e.starts_with("https://") {
-            Some(e)
-        } else {
-            let msg = format!("must be an http:// or https:// URL (got {e:?})");
-            match &endpoint_v {
-                Some(x) => x.bad(w, msg),
-                None => w.report(
-                    "otlp.endpoint",
-                    None,
-                    format!("OTEL_EXPORTER_OTLP_ENDPOINT {msg}"),
-                ),
-            }
-            None
+        if !(e.starts_with("http://") || e.starts_with("https://")) {
+            c.bad(
+                "otlp.endpoint",
+                format!("{from}must be an http:// or https:// URL (got {e:?})"),
+            );
         }
+        e
     });
-    let protocols = &["grpc", "http/protobuf"];
-    let protocol = match &protocol_v {
-        Some(p) => p.one_of(w, protocols),
-        None => match w.env("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref() {
-            None | Some("") | Some("http/protobuf") => Some("http/protobuf"),
-            Some("grpc") => Some("grpc"),
-            Some(other) => {
-                w.report(
-                    "otlp.protocol",
-                    None,
-                    format!("OTEL_EXPORTER_OTLP_PROTOCOL={other:?} is not \"grpc\" or \"http/protobuf\" (http/json is not supported)"),
-                );
-                None
-            }
-        },
-    }
-    .map(|p| if p == "grpc" { Protocol::Grpc } else { Protocol::HttpProtobuf });
-    let interval = interval_v.map_or(Some(Duration::from_secs(15)), |i| i.duration(w));
-    let timeout = timeout_v.map_or(Some(Duration::from_secs(10)), |i| i.duration(w));
-    let mut headers = Vec::new();
-    let mut headers_ok = true;
-    let mut named = std::collections::BTreeSet::new();
-    if let Some(hv) = &headers_v {
-        match hv.table(w) {
-            None => headers_ok = false,
-            Some(mut ht) => {
-                for (name, val) in ht.entries() {
-                    let (value, sensitive, origin) = if val.is_str() {
-                        (
-                            val.str(w).map(str::to_string),
-                            super::target::is_sensitive_header(name),
-                            HeaderOrigin::File,
-                        )
-                    } else {
-                        let mut var_name = String::new();
-                        let secret = val.table(w).and_then(|mut st| {
-                            let var = st.require(w, "env").and_then(|e| e.str(w));
-                            st.finish(w, &["env"], |_| None);
-                            let var = var?;
-                            var_name = var.to_string();
-                            let value = w.secret(var);
-                            if value.is_none() {
-                                val.bad(
-                                    w,
-                                    format!("environment variable {var} is not set or empty"),
-                                );
-                            }
-                            value
-                        });
-                        (secret, true, HeaderOrigin::Env(var_name))
-                    };
-                    match value {
-                        Some(value) if valid_header(name, value.trim()) => {
-                            named.insert(name.to_ascii_lowercase());
-                            headers.push(OtlpHeader {
-                                name: name.to_string(),
-                                value: Secret::new(value.trim().to_string()),
-                                sensitive,
-                                origin,
-                            });
-                        }
-                        Some(_) => {
-                            val.bad(w, "is not a valid header name and value");
-                            headers_ok = false;
-                        }
-                        None => headers_ok = false,
-                    }
-                }
-                ht.finish(w, &[], |_| None);
-            }
+    let protocol = match (
+        spec.protocol,
+        c.env("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref(),
+    ) {
+        (Some(p), _) => p,
+        (None, None | Some("") | Some("http/protobuf")) => Protocol::HttpProtobuf,
+        (None, Some("grpc")) => Protocol::Grpc,
+        (None, Some(other)) => {
+            c.bad(
+                "otlp.protocol",
+                format!("OTEL_EXPORTER_OTLP_PROTOCOL={other:?} is not \"grpc\" or \"http/protobuf\" (http/json is not supported)"),
+            );
+            Protocol::HttpProtobuf
         }
+    };
+    let mut headers = Vec::new();
+    let mut named = BTreeSet::new();
+    for (name, v) in &spec.headers {
+        let at = format!("otlp.headers.{name}");
+        let (value, sensitive, origin) = match v {
+            Either::Scalar(v) => (
+                Some(Secret::new(v.clone())),
+                super::target::is_sensitive_header(name),
+                HeaderOrigin::File,
+            ),
+            Either::Table(r) => (
+                c.secret(&at, &r.env),
+                true,
+                HeaderOrigin::Env(r.env.clone()),
+            ),
+        };
+        let Some(value) = value else { continue };
+        let value = value.expose().trim().to_string();
+        if !valid_header(name, &value) {
+            c.bad(at, "is not a valid header name and value");
+            continue;
+        }
+        named.insert(name.to_ascii_lowercase());
+        headers.push(OtlpHeader {
+            name: name.clone(),
+            value: Secret::new(value),
+            sensitive,
+            origin,
+        });
     }
-    if let Some(h) = w
+    if let Some(h) = c
         .env("OTEL_EXPORTER_OTLP_HEADERS")
         .filter(|h| !h.trim().is_empty())
     {
@@ -308,12 +288,10 @@ fn from_env(w: &mut Walk<'_>, v: Option<Val<'_, '_>>, env_endpoint: String) -> O
                         continue;
                     }
                     if !valid_header(&name, &value) {
-                        w.report(
+                        c.bad(
                             "otlp.headers",
-                            None,
                             "OTEL_EXPORTER_OTLP_HEADERS has an invalid header",
                         );
-                        headers_ok = false;
                         continue;
                     }
                     // Nothing says which of these are credentials: all are redacted.
@@ -325,104 +303,61 @@ fn from_env(w: &mut Walk<'_>, v: Option<Val<'_, '_>>, env_endpoint: String) -> O
                     });
                 }
             }
-            None => {
-                w.report(
-                    "otlp.headers",
-                    None,
-                    "OTEL_EXPORTER_OTLP_HEADERS is not a list of key=value pairs",
-                );
-                headers_ok = false;
-            }
+            None => c.bad(
+                "otlp.headers",
+                "OTEL_EXPORTER_OTLP_HEADERS is not a list of key=value pairs",
+            ),
         }
     }
-    let service_name = match &service_v {
-        Some(s) => s.str(w).map(str::to_string),
-        None => Some(
-            w.env("OTEL_SERVICE_NAME")
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "llm-soak".to_string()),
-        ),
-    };
-    let mut resource = std::collections::BTreeMap::new();
-    if let Some(r) = w
+    let service_name = spec.service_name.clone().unwrap_or_else(|| {
+        c.env("OTEL_SERVICE_NAME")
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "llm-soak".to_string())
+    });
+    let mut resource = BTreeMap::new();
+    if let Some(r) = c
         .env("OTEL_RESOURCE_ATTRIBUTES")
         .filter(|r| !r.trim().is_empty())
     {
         match pairs(&r) {
             Some(list) => resource.extend(list),
-            None => w.report(
+            None => c.bad(
                 "otlp.resource",
-                None,
                 "OTEL_RESOURCE_ATTRIBUTES is not a list of key=value pairs",
             ),
         }
     }
-    let resource_ok = match &resource_v {
-        None => true,
-        Some(rv) => match rv.table(w) {
-            None => false,
-            Some(mut rt) => {
-                let mut ok = true;
-                for (k, val) in rt.entries() {
-                    match val.str(w) {
-                        Some(s) => {
-                            resource.insert(k.to_string(), s.to_string());
-                        }
-                        None => ok = false,
-                    }
-                }
-                rt.finish(w, &[], |_| None);
-                ok
-            }
-        },
-    };
+    resource.extend(spec.resource.clone());
     // The OpenTelemetry SDK applies views to every reader of the provider: exponential
     // histograms for OTLP would replace the Prometheus histograms that the dashboards and the
     // alert rules (and every bucket-boundary SLO) are written against. Refused with the reason
     // rather than parsed and silently ignored.
-    let exponential_histograms = expo_v.map_or(Some(false), |e| match e.bool(w) {
-        Some(true) => {
-            e.bad(
-                w,
-                "is not supported: the OpenTelemetry SDK applies a histogram view to every reader, \
-                 so exponential histograms for OTLP would replace the Prometheus ones the \
-                 dashboards, alerts and SLOs use; leave it false (explicit buckets)",
-            );
-            None
-        }
-        other => other,
-    });
-    let spans = match &spans_v {
-        None => Some(Spans::default()),
-        Some(sv) => sv.table(w).and_then(|mut st| {
-            let d = Spans::default();
-            let enabled = st.get("enabled").map_or(Some(true), |e| e.bool(w));
-            let ratio = st
-                .get("sample_ratio")
-                .map_or(Some(d.sample_ratio), |r| r.float_in(w, 0.0, true, 1.0));
-            st.finish(w, SPAN_KEYS, |_| None);
-            Some(Spans {
-                enabled: enabled?,
-                sample_ratio: ratio?,
-            })
-        }),
-    };
-    if let Some(t) = t {
-        t.finish(w, KEYS, |_| None);
+    if spec.exponential_histograms {
+        c.bad(
+            "otlp.exponential_histograms",
+            "is not supported: the OpenTelemetry SDK applies a histogram view to every reader, \
+             so exponential histograms for OTLP would replace the Prometheus ones the \
+             dashboards, alerts and SLOs use; leave it false (explicit buckets)",
+        );
     }
-    if !(headers_ok && resource_ok) {
-        return None;
-    }
+    let spans = spec.spans.unwrap_or_default();
+    c.float_in(
+        "otlp.spans.sample_ratio",
+        spans.sample_ratio,
+        0.0,
+        true,
+        1.0,
+    );
     Some(Otlp {
         endpoint: endpoint?,
-        protocol: protocol?,
-        interval: interval?,
-        timeout: timeout?,
+        protocol,
+        interval: spec.interval,
+        timeout: spec.timeout,
         headers,
-        service_name: service_name?,
+        service_name,
         resource,
-        exponential_histograms: exponential_histograms?,
-        spans: spans?,
+        exponential_histograms: false,
+        spans,
     })
 }
 

@@ -3,22 +3,27 @@
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::walk::{Val, Walk};
+use super::check::Check;
+use super::forms;
 
 /// `[output] requests_jsonl = { path, max_bytes, keep }`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogSpec {
     pub path: PathBuf,
+    #[serde(default = "forms::int::<{ 100 << 20 }, _>")]
     pub max_bytes: u64,
+    #[serde(default = "forms::int::<5, _>")]
     pub keep: u32,
 }
 
 /// `[output]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Output {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_jsonl: Option<LogSpec>,
 }
 
@@ -26,34 +31,18 @@ impl Output {
     pub fn is_empty(&self) -> bool {
         self.requests_jsonl.is_none()
     }
-}
 
-pub(super) fn walk(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Output> {
-    let mut t = v.table(w)?;
-    let spec = match t.get("requests_jsonl") {
-        None => Some(None),
-        Some(r) => r.table(w).and_then(|mut rt| {
-            let path = rt
-                .require(w, "path")
-                .and_then(|p| p.str(w).map(PathBuf::from));
-            let max_bytes = match rt.get("max_bytes") {
-                None => Some(100 << 20),
-                Some(m) => m.int_in(w, 4096, i64::MAX).map(|n| n as u64),
-            };
-            let keep = match rt.get("keep") {
-                None => Some(5),
-                Some(k) => k.int_in(w, 0, 1000).map(|n| n as u32),
-            };
-            rt.finish(w, &["path", "max_bytes", "keep"], |_| None);
-            Some(Some(LogSpec {
-                path: path?,
-                max_bytes: max_bytes?,
-                keep: keep?,
-            }))
-        }),
-    };
-    t.finish(w, &["requests_jsonl"], |_| None);
-    Some(Output {
-        requests_jsonl: spec?,
-    })
+    pub(super) fn check(&self, c: &mut Check<'_>) {
+        if let Some(r) = &self.requests_jsonl {
+            let at = "output.requests_jsonl";
+            c.filled(&format!("{at}.path"), &r.path.to_string_lossy());
+            c.int_in(
+                &format!("{at}.max_bytes"),
+                r.max_bytes,
+                4096,
+                i128::from(i64::MAX),
+            );
+            c.int_in(&format!("{at}.keep"), r.keep, 0, 1000);
+        }
+    }
 }

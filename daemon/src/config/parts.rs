@@ -1,242 +1,345 @@
-//! The parts of a `[[scenario]]` that describe where content and lengths come from — token-length
-//! distributions (including empirical files), corpus files, datasets, shared prefixes — and
-//! conversational sessions, each walked with every problem reported at its path. The files are
-//! only named here; the preparation step reads them.
+//! The parts of a `[[scenario]]` that describe where content and lengths come from — token
+//! counts, token-length distributions (including empirical files), corpus files, datasets,
+//! shared prefixes — and conversational sessions: their shapes and checks. The files are only
+//! named here; the preparation step reads them.
 
-use toml::de::DeValue;
+use serde::de::Deserializer;
+use serde::{Deserialize, Serialize, Serializer};
 
-use super::scenario::{
-    Corpus, DatasetSpec, DistKind, Empirical, Format, LengthDist, MAX_TOKENS_LIMIT, OnError,
-    Session, SharedPrefix,
-};
-use super::target::{file_ref, file_table};
-use super::walk::{Val, Walk};
+use super::FileRef;
+use super::check::Check;
+use super::forms::{Between, Either};
 
-const DIST_KEYS: &[&str] = &[
-    "constant",
-    "uniform",
-    "normal",
-    "lognormal",
-    "empirical",
-    "min",
-    "max",
-];
+/// Most tokens a length, a prefix or a bound may have.
+pub(super) const MAX_TOKENS_LIMIT: u32 = 1 << 20;
 
-pub(super) fn session(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Session> {
-    let mut t = v.table(w)?;
-    let turns_v = t.require(w, "turns");
-    let turns = length(w, turns_v);
-    let think = match t.get("think_time") {
-        None => Some((std::time::Duration::ZERO, std::time::Duration::ZERO)),
-        Some(x) if x.is_str() => x.duration_or_zero(w).map(|d| (d, d)),
-        Some(x) => x.table(w).and_then(|mut tt| {
-            let lo = tt.require(w, "min").and_then(|m| m.duration_or_zero(w));
-            let hi = tt.require(w, "max").and_then(|m| m.duration_or_zero(w));
-            tt.finish(w, &["min", "max"], |_| None);
-            let (lo, hi) = (lo?, hi?);
-            if lo > hi {
-                x.bad(w, "min must be <= max");
-                return None;
+/// A token count, `1..=2^20`: checked where it is read, at its own path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "u32")]
+pub struct Tokens(pub u32);
+
+impl TryFrom<i64> for Tokens {
+    type Error = String;
+    fn try_from(n: i64) -> Result<Self, String> {
+        match n {
+            ..=0 => Err(format!("must be > 0 (got {n})")),
+            n if n > i64::from(MAX_TOKENS_LIMIT) => {
+                Err(format!("must be <= {MAX_TOKENS_LIMIT} (got {n})"))
             }
-            Some((lo, hi))
-        }),
-    };
-    t.finish(w, &["turns", "think_time"], |_| None);
-    Some(Session {
-        turns: turns?,
-        think_time: think?,
-    })
-}
-
-pub(super) fn dataset(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<DatasetSpec> {
-    let mut t = v.table(w)?;
-    let file = t.require(w, "file").and_then(|f| file_ref(w, &f));
-    let format = match t.get("format") {
-        None => Some(Format::Jsonl),
-        Some(f) => f.one_of(w, &["jsonl", "sharegpt"]).map(|s| {
-            if s == "jsonl" {
-                Format::Jsonl
-            } else {
-                Format::Sharegpt
-            }
-        }),
-    };
-    let replacement = match t.get("replacement") {
-        None => Some(true),
-        Some(r) => r.bool(w),
-    };
-    let on_error = match t.get("on_error") {
-        None => Some(OnError::Skip),
-        Some(o) => o.one_of(w, &["skip", "fail"]).map(|s| {
-            if s == "skip" {
-                OnError::Skip
-            } else {
-                OnError::Fail
-            }
-        }),
-    };
-    let min_input_tokens = optional(t.get("min_input_tokens"), |x| {
-        x.int_in(w, 1, MAX_TOKENS_LIMIT).map(|n| n as u32)
-    });
-    let max_input_tokens = optional(t.get("max_input_tokens"), |x| {
-        x.int_in(w, 1, MAX_TOKENS_LIMIT).map(|n| n as u32)
-    });
-    t.finish(
-        w,
-        &[
-            "file",
-            "format",
-            "replacement",
-            "on_error",
-            "min_input_tokens",
-            "max_input_tokens",
-        ],
-        |_| None,
-    );
-    let (min_input_tokens, max_input_tokens) = (min_input_tokens?, max_input_tokens?);
-    if let (Some(lo), Some(hi)) = (min_input_tokens, max_input_tokens)
-        && lo > hi
-    {
-        v.bad(
-            w,
-            format!("min_input_tokens must be <= max_input_tokens (got {lo} > {hi})"),
-        );
-        return None;
-    }
-    Some(DatasetSpec {
-        file: file?,
-        format: format?,
-        replacement: replacement?,
-        on_error: on_error?,
-        min_input_tokens,
-        max_input_tokens,
-    })
-}
-
-pub(super) fn shared_prefix(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<SharedPrefix> {
-    let mut t = v.table(w)?;
-    let tokens = t
-        .require(w, "tokens")
-        .and_then(|x| x.int_in(w, 1, MAX_TOKENS_LIMIT));
-    let pool = t.require(w, "pool").and_then(|x| x.int_in(w, 1, 1_000_000));
-    let share = t
-        .require(w, "share")
-        .and_then(|x| x.float_in(w, 0.0, true, 1.0));
-    t.finish(w, &["tokens", "pool", "share"], |_| None);
-    Some(SharedPrefix {
-        tokens: tokens? as u32,
-        pool: pool? as u32,
-        share: share?,
-    })
-}
-
-pub(super) fn corpus(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Corpus> {
-    file_table(w, v).map(Corpus::File)
-}
-
-/// `Some(None)` when absent, `Some(Some(x))` when valid, `None` after a reported problem.
-pub(super) fn optional<'a, 'i, T>(
-    v: Option<Val<'a, 'i>>,
-    f: impl FnOnce(&Val<'a, 'i>) -> Option<T>,
-) -> Option<Option<T>> {
-    match v {
-        None => Some(None),
-        Some(v) => f(&v).map(Some),
+            n => Ok(Tokens(n as u32)),
+        }
     }
 }
 
-/// A token-length distribution: an integer (constant), or a table with exactly one of
-/// `constant`, `uniform = {min, max}`, `normal = {mean, stddev}`, `lognormal = {mean, stddev}`,
-/// plus optional `min`/`max` clip bounds.
-pub(super) fn length(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<LengthDist> {
-    let v = v?;
-    if let DeValue::Integer(_) = v.raw() {
-        let n = v.int_in(w, 1, MAX_TOKENS_LIMIT)? as u32;
-        return Some(LengthDist {
+impl From<Tokens> for u32 {
+    fn from(t: Tokens) -> u32 {
+        t.0
+    }
+}
+
+/// A length distribution in tokens, clipped to `[min, max]`: an integer (constant), or a table
+/// with exactly one of `constant`, `uniform = {min, max}`, `normal = {mean, stddev}`,
+/// `lognormal = {mean, stddev}`, `empirical = { file }`, and optional `min`/`max` clip bounds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Either<Tokens, DistTable>")]
+pub struct LengthDist {
+    #[serde(flatten)]
+    pub dist: DistKind,
+    pub min: u32,
+    pub max: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DistKind {
+    Constant(u32),
+    /// Uniform over `[min, max]` (the same bounds as the clip range).
+    Uniform {
+        min: u32,
+        max: u32,
+    },
+    Normal {
+        mean: f64,
+        stddev: f64,
+    },
+    /// `mean`/`stddev` of the resulting token counts, not of the underlying normal.
+    Lognormal {
+        mean: f64,
+        stddev: f64,
+    },
+    /// Drawn uniformly from the values of a file (one token count per line).
+    Empirical(Empirical),
+}
+
+/// Token counts read from a file, one per line (`#` comments and blank lines skipped), by the
+/// preparation step. Without explicit `min`/`max` no value is clipped.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Empirical {
+    #[serde(flatten)]
+    pub file: FileRef,
+}
+
+/// `{ min, max }` of a uniform length.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "Bounds")]
+pub(super) struct Uniform(u32, u32);
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Bounds {
+    min: Tokens,
+    max: Tokens,
+}
+
+impl TryFrom<Bounds> for Uniform {
+    type Error = String;
+    fn try_from(b: Bounds) -> Result<Self, String> {
+        match (b.min.0, b.max.0) {
+            (lo, hi) if lo > hi => Err(format!("min must be <= max (got {lo} > {hi})")),
+            (lo, hi) => Ok(Uniform(lo, hi)),
+        }
+    }
+}
+
+/// `{ mean, stddev }` of a normal or lognormal length.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MeanSd {
+    mean: f64,
+    stddev: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistTable {
+    #[serde(default)]
+    constant: Option<Tokens>,
+    #[serde(default)]
+    uniform: Option<Uniform>,
+    #[serde(default)]
+    normal: Option<MeanSd>,
+    #[serde(default)]
+    lognormal: Option<MeanSd>,
+    #[serde(default)]
+    empirical: Option<FileRef>,
+    #[serde(default)]
+    min: Option<Tokens>,
+    #[serde(default)]
+    max: Option<Tokens>,
+}
+
+impl TryFrom<Either<Tokens, DistTable>> for LengthDist {
+    type Error = String;
+    fn try_from(v: Either<Tokens, DistTable>) -> Result<Self, String> {
+        let t = match v {
+            Either::Scalar(Tokens(n)) => {
+                return Ok(LengthDist {
+                    dist: DistKind::Constant(n),
+                    min: n,
+                    max: n,
+                });
+            }
+            Either::Table(t) => t,
+        };
+        let mut kinds = Vec::new();
+        if let Some(Tokens(n)) = t.constant {
+            kinds.push((DistKind::Constant(n), (n, n)));
+        }
+        if let Some(Uniform(min, max)) = t.uniform {
+            kinds.push((DistKind::Uniform { min, max }, (min, max)));
+        }
+        let wide = |m: MeanSd| (1, ((m.mean + 10.0 * m.stddev).ceil() as u32).max(1));
+        if let Some(m) = t.normal {
+            let (mean, stddev) = (m.mean, m.stddev);
+            kinds.push((DistKind::Normal { mean, stddev }, wide(m)));
+        }
+        if let Some(m) = t.lognormal {
+            let (mean, stddev) = (m.mean, m.stddev);
+            kinds.push((DistKind::Lognormal { mean, stddev }, wide(m)));
+        }
+        if let Some(file) = t.empirical {
+            // The file's values are read later: without explicit bounds none is clipped.
+            kinds.push((
+                DistKind::Empirical(Empirical { file }),
+                (1, MAX_TOKENS_LIMIT),
+            ));
+        }
+        let Some((dist, (lo, hi))) = kinds.pop().filter(|_| kinds.is_empty()) else {
+            return Err("must name exactly one of constant, uniform, normal, lognormal, empirical (e.g. { lognormal = { mean = 512, stddev = 128 }, min = 16, max = 4096 })".into());
+        };
+        let min = t.min.map_or(lo, |m| m.0);
+        let max = t.max.map_or(hi, |m| m.0);
+        if min > max {
+            return Err(format!("min must be <= max (got {min} > {max})"));
+        }
+        Ok(LengthDist { dist, min, max })
+    }
+}
+
+impl LengthDist {
+    /// A constant length.
+    pub fn constant(n: u32) -> Self {
+        LengthDist {
             dist: DistKind::Constant(n),
             min: n,
             max: n,
-        });
-    }
-    let mut t = v.table(w)?;
-    let kinds: Vec<&str> = ["constant", "uniform", "normal", "lognormal", "empirical"]
-        .into_iter()
-        .filter(|k| t.has(k))
-        .collect();
-    if kinds.len() != 1 {
-        v.bad(w, "must name exactly one of constant, uniform, normal, lognormal, empirical (e.g. { lognormal = { mean = 512, stddev = 128 }, min = 16, max = 4096 })");
-        t.entries();
-        t.finish(w, DIST_KEYS, |_| None);
-        return None;
-    }
-    let min = optional(t.get("min"), |v| v.int_in(w, 1, MAX_TOKENS_LIMIT));
-    let max = optional(t.get("max"), |v| v.int_in(w, 1, MAX_TOKENS_LIMIT));
-    let dist = match kinds[0] {
-        "constant" => t
-            .get("constant")
-            .and_then(|c| c.int_in(w, 1, MAX_TOKENS_LIMIT))
-            .map(|n| DistKind::Constant(n as u32)),
-        "uniform" => t.get("uniform").and_then(|u| {
-            let mut ut = u.table(w)?;
-            let lo = ut
-                .require(w, "min")
-                .and_then(|x| x.int_in(w, 1, MAX_TOKENS_LIMIT));
-            let hi = ut
-                .require(w, "max")
-                .and_then(|x| x.int_in(w, 1, MAX_TOKENS_LIMIT));
-            ut.finish(w, &["min", "max"], |_| None);
-            let (lo, hi) = (lo? as u32, hi? as u32);
-            if lo > hi {
-                u.bad(w, format!("min must be <= max (got {lo} > {hi})"));
-                return None;
-            }
-            Some(DistKind::Uniform { min: lo, max: hi })
-        }),
-        "empirical" => t.get("empirical").and_then(|e| {
-            let mut et = e.table(w)?;
-            let file = et.require(w, "file").and_then(|f| file_ref(w, &f));
-            et.finish(w, &["file"], |_| None);
-            file.map(|file| DistKind::Empirical(Empirical { file }))
-        }),
-        kind => t
-            .get(if kind == "normal" {
-                "normal"
-            } else {
-                "lognormal"
-            })
-            .and_then(|n| {
-                let mut nt = n.table(w)?;
-                let mean = nt
-                    .require(w, "mean")
-                    .and_then(|x| x.float_in(w, 0.0, false, MAX_TOKENS_LIMIT as f64));
-                let stddev = nt
-                    .require(w, "stddev")
-                    .and_then(|x| x.float_in(w, 0.0, true, MAX_TOKENS_LIMIT as f64));
-                nt.finish(w, &["mean", "stddev"], |_| None);
-                let (mean, stddev) = (mean?, stddev?);
-                Some(if kind == "normal" {
-                    DistKind::Normal { mean, stddev }
-                } else {
-                    DistKind::Lognormal { mean, stddev }
-                })
-            }),
-    };
-    t.finish(w, DIST_KEYS, |_| None);
-    let (dist, min, max) = (dist?, min?, max?);
-    let (default_min, default_max) = match &dist {
-        DistKind::Constant(n) => (*n, *n),
-        DistKind::Uniform { min, max } => (*min, *max),
-        DistKind::Normal { mean, stddev } | DistKind::Lognormal { mean, stddev } => {
-            (1, ((mean + 10.0 * stddev).ceil() as u32).max(1))
         }
-        // The file's values are read later: without explicit bounds none is clipped.
-        DistKind::Empirical(_) => (1, MAX_TOKENS_LIMIT as u32),
-    };
-    let min = min.map_or(default_min, |m| m as u32);
-    let max = max.map_or(default_max, |m| m as u32);
-    if min > max {
-        v.bad(w, format!("min must be <= max (got {min} > {max})"));
-        return None;
     }
-    Some(LengthDist { dist, min, max })
+
+    /// The checks a shape cannot make: a normal's mean and spread, an empirical file's path.
+    pub(super) fn check(&mut self, c: &mut Check<'_>, at: &str) {
+        let limit = f64::from(MAX_TOKENS_LIMIT);
+        let kind = match self.dist {
+            DistKind::Normal { .. } => "normal",
+            _ => "lognormal",
+        };
+        match &mut self.dist {
+            DistKind::Normal { mean, stddev } | DistKind::Lognormal { mean, stddev } => {
+                c.float_in(&format!("{at}.{kind}.mean"), *mean, 0.0, false, limit);
+                c.float_in(&format!("{at}.{kind}.stddev"), *stddev, 0.0, true, limit);
+            }
+            DistKind::Empirical(e) => e.file.check(c, &format!("{at}.empirical.file")),
+            DistKind::Constant(_) | DistKind::Uniform { .. } => {}
+        }
+    }
+}
+
+/// `shared_prefix = { tokens, pool, share }`: a pool of `pool` distinct prefixes of `tokens`
+/// tokens, each request reusing one with probability `share`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedPrefix {
+    #[serde(with = "tokens")]
+    pub tokens: u32,
+    pub pool: u32,
+    pub share: f64,
+}
+
+impl SharedPrefix {
+    fn check(&self, c: &mut Check<'_>, at: &str) {
+        c.int_in(&format!("{at}.pool"), self.pool, 1, 1_000_000);
+        c.float_in(&format!("{at}.share"), self.share, 0.0, true, 1.0);
+    }
+}
+
+/// A `u32` field read as [`Tokens`].
+pub(super) mod tokens {
+    use super::*;
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        Tokens::deserialize(d).map(|t| t.0)
+    }
+    pub(crate) fn serialize<S: Serializer>(n: &u32, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(*n)
+    }
+}
+
+/// Where prompt text is cut from (`corpus = { file = "…" }`; absent: embedded).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Corpus {
+    /// The embedded public-domain corpus.
+    #[default]
+    Embedded,
+    /// A user text file, read once by the preparation step.
+    File(FileRef),
+}
+
+impl<'de> Deserialize<'de> for Corpus {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        FileRef::deserialize(d).map(Corpus::File)
+    }
+}
+
+impl Corpus {
+    pub fn is_embedded(&self) -> bool {
+        matches!(self, Corpus::Embedded)
+    }
+}
+
+/// File format of a dataset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    #[default]
+    Jsonl,
+    Sharegpt,
+}
+
+/// How to treat a bad entry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    #[default]
+    Skip,
+    Fail,
+}
+
+/// What to load and keep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSpec {
+    #[serde(with = "super::file_path")]
+    pub file: FileRef,
+    #[serde(default)]
+    pub format: Format,
+    /// Draw with replacement (default) or walk a seeded permutation.
+    #[serde(default = "super::forms::yes")]
+    pub replacement: bool,
+    #[serde(default)]
+    pub on_error: OnError,
+    /// Keep only entries whose prompt has this many tokens (inclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_input_tokens: Option<Tokens>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_input_tokens: Option<Tokens>,
+}
+
+impl DatasetSpec {
+    fn check(&mut self, c: &mut Check<'_>, at: &str) {
+        self.file.check(c, &format!("{at}.file"));
+        if let (Some(lo), Some(hi)) = (self.min_input_tokens, self.max_input_tokens)
+            && lo.0 > hi.0
+        {
+            c.bad(
+                at,
+                format!(
+                    "min_input_tokens must be <= max_input_tokens (got {} > {})",
+                    lo.0, hi.0
+                ),
+            );
+        }
+    }
+}
+
+/// `session = { turns, think_time }`: the scenario is a conversation; arrivals start sessions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    /// Turns per session (the length-distribution grammar), at least 1.
+    pub turns: LengthDist,
+    /// Think time before each next turn, uniform in `[min, max]`.
+    #[serde(default)]
+    pub think_time: Between,
+}
+
+/// The content parts of scenario `at`: their checks.
+pub(super) fn check(c: &mut Check<'_>, at: &str, s: &mut super::Scenario) {
+    if let Some(d) = &mut s.input_tokens {
+        d.check(c, &format!("{at}.input_tokens"));
+    }
+    if let Some(d) = &mut s.output_tokens {
+        d.check(c, &format!("{at}.output_tokens"));
+    }
+    if let Some(p) = &s.shared_prefix {
+        p.check(c, &format!("{at}.shared_prefix"));
+    }
+    if let Corpus::File(f) = &mut s.corpus {
+        f.check(c, &format!("{at}.corpus.file"));
+    }
+    if let Some(d) = &mut s.dataset {
+        d.check(c, &format!("{at}.dataset"));
+    }
+    if let Some(x) = &mut s.session {
+        x.turns.check(c, &format!("{at}.session.turns"));
+    }
 }

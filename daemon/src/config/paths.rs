@@ -5,25 +5,28 @@
 //! `api_key_header` sends the key in a header of that name as it is (`api-key`, `x-api-key`)
 //! instead of `Authorization: Bearer`.
 
-use serde::Serialize;
+use std::collections::BTreeMap;
 
-use super::walk::{Val, Walk};
+use serde::{Deserialize, Serialize};
+
+use super::check::Check;
 use crate::openai::Endpoint;
 
 /// Endpoint paths that replace the defaults (`None`: `/v1/chat/completions` and so on).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Paths {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chat: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completions: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub models: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embeddings: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub messages: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub responses: Option<String>,
 }
 
@@ -47,6 +50,36 @@ impl Paths {
         )
     }
 
+    /// `paths = { chat = "/openai/deployments/{model}/chat/completions", … }`.
+    pub(super) fn check(&self, c: &mut Check<'_>, at: &str) {
+        let all = [
+            ("chat", &self.chat),
+            ("completions", &self.completions),
+            ("models", &self.models),
+            ("embeddings", &self.embeddings),
+            ("messages", &self.messages),
+            ("responses", &self.responses),
+        ];
+        for (key, p) in all {
+            let Some(p) = p else { continue };
+            let path = format!("{at}.{key}");
+            let placeholders_ok = p.split('{').skip(1).all(|rest| rest.starts_with("model}"));
+            if !p.starts_with('/') {
+                c.bad(
+                    path,
+                    format!("a path starts with '/' (got {p:?}); the host is base_url's"),
+                );
+            } else if p.contains(['?', '#']) {
+                c.bad(
+                    path,
+                    format!("{p:?}: query parameters go in query = {{ … }}, not in the path"),
+                );
+            } else if !placeholders_ok || p.contains('}') && !p.contains("{model}") {
+                c.bad(path, format!("{p:?}: the only placeholder is {{model}}"));
+            }
+        }
+    }
+
     /// The path of the model list (`GET`, the readiness probe) for `model`.
     pub fn models(&self, model: &str) -> String {
         self.models
@@ -56,7 +89,7 @@ impl Paths {
 }
 
 /// `?name=value&…`, form-encoded (empty without parameters).
-pub fn query_string(query: &[(String, String)]) -> String {
+pub fn query_string(query: &BTreeMap<String, String>) -> String {
     if query.is_empty() {
         return String::new();
     }
@@ -65,90 +98,6 @@ pub fn query_string(query: &[(String, String)]) -> String {
         s.append_pair(k, v);
     }
     s.finish()
-}
-
-/// `paths = { chat = "/openai/deployments/{model}/chat/completions", … }`.
-pub(super) fn paths(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Paths> {
-    let mut t = v.table(w)?;
-    let mut one = |key: &'static str| match t.get(key) {
-        None => Some(None),
-        Some(v) => {
-            let p = v.str(w)?;
-            let placeholders_ok = p.split('{').skip(1).all(|rest| rest.starts_with("model}"));
-            if !p.starts_with('/') {
-                v.bad(
-                    w,
-                    format!("a path starts with '/' (got {p:?}); the host is base_url's"),
-                );
-                None
-            } else if p.contains(['?', '#']) {
-                v.bad(
-                    w,
-                    format!("{p:?}: query parameters go in query = {{ … }}, not in the path"),
-                );
-                None
-            } else if !placeholders_ok || p.contains('}') && !p.contains("{model}") {
-                v.bad(w, format!("{p:?}: the only placeholder is {{model}}"));
-                None
-            } else {
-                Some(Some(p.to_string()))
-            }
-        }
-    };
-    let (chat, completions) = (one("chat"), one("completions"));
-    let (models, embeddings) = (one("models"), one("embeddings"));
-    let (messages, responses) = (one("messages"), one("responses"));
-    t.finish(
-        w,
-        &[
-            "chat",
-            "completions",
-            "models",
-            "embeddings",
-            "messages",
-            "responses",
-        ],
-        |_| None,
-    );
-    Some(Paths {
-        chat: chat?,
-        completions: completions?,
-        models: models?,
-        embeddings: embeddings?,
-        messages: messages?,
-        responses: responses?,
-    })
-}
-
-/// `query = { "api-version" = "2024-10-21" }`: string values.
-pub(super) fn query(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Vec<(String, String)>> {
-    let mut t = v.table(w)?;
-    let mut out = Vec::new();
-    let mut ok = true;
-    for (k, x) in t.entries() {
-        match x.str(w) {
-            Some(s) if !k.is_empty() => out.push((k.to_string(), s.to_string())),
-            Some(_) => {
-                x.bad(w, "a query parameter needs a name");
-                ok = false;
-            }
-            None => ok = false,
-        }
-    }
-    ok.then_some(out)
-}
-
-/// `api_key_header = "api-key"`: a valid header name; `authorization` is the default form.
-pub(super) fn key_header(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<String> {
-    let s = v.str(w)?;
-    let valid = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    if !valid {
-        v.bad(w, format!("{s:?} is not an HTTP header name"));
-        return None;
-    }
-    Some(s.to_ascii_lowercase())
 }
 
 #[cfg(test)]
@@ -168,12 +117,12 @@ mod tests {
         assert_eq!(p.endpoint(Endpoint::Completions, "m"), "/v1/completions");
         assert_eq!(p.models("m"), "/v1/models");
         assert_eq!(
-            query_string(&[
+            query_string(&BTreeMap::from([
                 ("api-version".into(), "2024-10-21".into()),
                 ("a b".into(), "x&y".into())
-            ]),
-            "?api-version=2024-10-21&a+b=x%26y"
+            ])),
+            "?a+b=x%26y&api-version=2024-10-21"
         );
-        assert_eq!(query_string(&[]), "");
+        assert_eq!(query_string(&BTreeMap::new()), "");
     }
 }

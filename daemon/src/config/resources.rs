@@ -5,10 +5,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::Target;
-use super::walk::{Val, Walk};
+use super::check::Check;
+use super::forms::{self, dur, dur0};
+use super::{Target, TargetRef};
 
 /// How the target server's process is found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -19,18 +20,53 @@ pub enum Selector {
     Name(String),
 }
 
-/// `[resources.target_process]`: the target server's process and the target its gauges name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// `[resources.target_process]`: the target server's process (`pid`, `pidfile` or `name`) and
+/// the target its gauges name (unset: the only one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TargetProcess {
-    pub target: String,
-    #[serde(flatten)]
-    pub selector: Selector,
+    #[serde(default)]
+    pub target: TargetRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pid: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pidfile: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+}
+
+impl TargetProcess {
+    /// The process `selector` finds, named as target `target`'s.
+    pub fn new(target: &str, selector: Selector) -> Self {
+        let mut tp = TargetProcess {
+            target: TargetRef::from(target.to_string()),
+            pid: None,
+            pidfile: None,
+            name: None,
+        };
+        match selector {
+            Selector::Pid(p) => tp.pid = Some(i64::from(p)),
+            Selector::Pidfile(f) => tp.pidfile = Some(f),
+            Selector::Name(n) => tp.name = Some(n),
+        }
+        tp
+    }
+
+    /// How the process is found.
+    pub fn selector(&self) -> Selector {
+        match (self.pid, &self.pidfile, &self.name) {
+            (_, Some(f), _) => Selector::Pidfile(f.clone()),
+            (_, _, Some(n)) => Selector::Name(n.clone()),
+            (p, _, _) => Selector::Pid(p.map_or(0, |p| p as u32)),
+        }
+    }
 }
 
 /// `[resources]`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ResourceConfig {
-    #[serde(serialize_with = "super::ser_duration")]
+    #[serde(with = "dur")]
     pub interval: Duration,
     pub host: bool,
     pub gpu: bool,
@@ -49,18 +85,40 @@ impl Default for ResourceConfig {
     }
 }
 
+impl ResourceConfig {
+    pub(super) fn check(&mut self, c: &mut Check<'_>, targets: &[Target]) {
+        let Some(tp) = &mut self.target_process else {
+            return;
+        };
+        let at = "resources.target_process";
+        if !targets.is_empty() {
+            tp.target
+                .resolve(c, &format!("{at}.target"), targets, false);
+        }
+        let chosen = [tp.pid.is_some(), tp.pidfile.is_some(), tp.name.is_some()];
+        if chosen.iter().filter(|x| **x).count() != 1 {
+            c.bad(at, "set exactly one of pid, pidfile or name");
+        }
+        if let Some(p) = tp.pid {
+            c.int_in(&format!("{at}.pid"), p, 1, i128::from(u32::MAX));
+        }
+    }
+}
+
 /// `[baseline]`: after `warmup`, TTFT and TPOT over `window` become the run's fixed baseline.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BaselineConfig {
-    #[serde(serialize_with = "super::ser_duration")]
+    #[serde(default = "forms::secs::<600>", with = "dur0")]
     pub warmup: Duration,
-    #[serde(serialize_with = "super::ser_duration")]
+    #[serde(default = "forms::secs::<600>", with = "dur")]
     pub window: Duration,
     /// Fewest successful requests a scenario's window needs to set its baseline; with fewer,
     /// it measures another window instead of fixing a baseline on noise.
+    #[serde(default = "forms::int::<30, _>")]
     pub min_samples: u64,
     /// Where baselines survive a restart (default: systemd's `$STATE_DIRECTORY`, else none).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_dir: Option<PathBuf>,
 }
 
@@ -78,101 +136,23 @@ impl BaselineConfig {
     }
 }
 
-pub(super) fn resources(
-    w: &mut Walk<'_>,
-    v: Option<Val<'_, '_>>,
-    targets: &[Target],
-) -> Option<ResourceConfig> {
-    let d = ResourceConfig::default();
-    let Some(v) = v else { return Some(d) };
-    let mut t = v.table(w)?;
-    let interval = t
-        .get("interval")
-        .map_or(Some(d.interval), |i| i.duration(w));
-    let host = t.get("host").map_or(Some(true), |h| h.bool(w));
-    let gpu = t.get("gpu").map_or(Some(true), |g| g.bool(w));
-    let target_process = match t.get("target_process") {
-        None => Some(None),
-        Some(tp) => tp.table(w).and_then(|mut pt| {
-            let target = match (pt.get("target"), targets) {
-                (Some(n), _) => n.str(w).and_then(|n| {
-                    if targets.iter().any(|x| x.name == n) {
-                        Some(n.to_string())
-                    } else {
-                        let msg = format!("no [[target]] named {n:?}");
-                        n_bad(w, &tp, "target", msg);
-                        None
-                    }
-                }),
-                (None, [one]) => Some(one.name.clone()),
-                (None, _) => {
-                    w.report(
-                        "resources.target_process.target",
-                        Some(tp.span()),
-                        "is required when more than one [[target]] is configured",
-                    );
-                    None
-                }
-            };
-            let (pid, pidfile, name) = (pt.get("pid"), pt.get("pidfile"), pt.get("name"));
-            let chosen = [pid.is_some(), pidfile.is_some(), name.is_some()]
-                .iter()
-                .filter(|x| **x)
-                .count();
-            let selector = if chosen != 1 {
-                tp.bad(w, "set exactly one of pid, pidfile or name");
-                None
-            } else if let Some(p) = pid {
-                p.int_in(w, 1, i64::from(u32::MAX))
-                    .map(|p| Selector::Pid(p as u32))
-            } else if let Some(f) = pidfile {
-                f.str(w).map(|f| Selector::Pidfile(PathBuf::from(f)))
-            } else {
-                name.and_then(|n| n.str(w))
-                    .map(|n| Selector::Name(n.to_string()))
-            };
-            pt.finish(w, &["target", "pid", "pidfile", "name"], |_| None);
-            Some(Some(TargetProcess {
-                target: target?,
-                selector: selector?,
-            }))
-        }),
-    };
-    t.finish(w, &["interval", "host", "gpu", "target_process"], |_| None);
-    Some(ResourceConfig {
-        interval: interval?,
-        host: host?,
-        gpu: gpu?,
-        target_process: target_process?,
-    })
+impl Default for BaselineConfig {
+    /// The defaults without the environment (the check adds `$STATE_DIRECTORY`).
+    fn default() -> Self {
+        BaselineConfig::defaults(&|_| None)
+    }
 }
 
-fn n_bad(w: &mut Walk<'_>, parent: &Val<'_, '_>, key: &str, msg: String) {
-    w.report(&format!("{}.{key}", parent.path), Some(parent.span()), msg);
-}
-
-pub(super) fn baseline(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<BaselineConfig> {
-    let d = BaselineConfig::defaults(&|k| w.env(k));
-    let Some(v) = v else { return Some(d) };
-    let mut t = v.table(w)?;
-    let warmup = t
-        .get("warmup")
-        .map_or(Some(d.warmup), |x| x.duration_or_zero(w));
-    let window = t.get("window").map_or(Some(d.window), |x| x.duration(w));
-    let min_samples = t.get("min_samples").map_or(Some(d.min_samples), |x| {
-        x.int_in(w, 1, i64::MAX).map(|n| n as u64)
-    });
-    let state_dir = match t.get("state_dir") {
-        None => Some(d.state_dir),
-        Some(s) => s.str(w).map(|s| Some(PathBuf::from(s))),
-    };
-    t.finish(w, &["warmup", "window", "min_samples", "state_dir"], |_| {
-        None
-    });
-    Some(BaselineConfig {
-        warmup: warmup?,
-        window: window?,
-        min_samples: min_samples?,
-        state_dir: state_dir?,
-    })
+impl BaselineConfig {
+    pub(super) fn check(&mut self, c: &mut Check<'_>) {
+        c.int_in(
+            "baseline.min_samples",
+            self.min_samples,
+            1,
+            i128::from(i64::MAX),
+        );
+        if self.state_dir.is_none() {
+            self.state_dir = BaselineConfig::defaults(&|k| c.env(k)).state_dir;
+        }
+    }
 }

@@ -1,144 +1,19 @@
 //! `[[scenario]]`: the weighted mix of request kinds — target and endpoint, token-length
-//! distributions (constant, uniform, normal, lognormal, empirical) clipped to `[min, max]`,
-//! content source, prefix sharing, output-length controls and sampling parameters — walked with
-//! every problem reported at its path. Files (corpora, datasets, empirical length files) are
-//! kept as [`FileRef`]s for the preparation step.
+//! distributions clipped to `[min, max]`, content source, prefix sharing, output-length controls
+//! and sampling parameters — and its checks: what applies to its endpoint, what it needs and
+//! what cannot go together. Files (corpora, datasets, empirical length files) are kept as
+//! [`FileRef`](super::FileRef)s for the preparation step.
 
-use std::collections::BTreeSet;
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
 
-use serde::{Serialize, Serializer};
-
-use super::parts::{corpus, dataset, length, optional, session, shared_prefix};
-use super::schema::label_name;
-use super::walk::{Tbl, Val, Walk};
-use super::{FileRef, Target, TargetRef};
+use super::check::Check;
+pub use super::parts::{
+    Corpus, DatasetSpec, DistKind, Empirical, Format, LengthDist, OnError, Session, SharedPrefix,
+    Tokens,
+};
+use super::{Target, TargetRef};
 use crate::openai::Endpoint;
-
-const SCENARIO_KEYS: &[&str] = &[
-    "name",
-    "weight",
-    "target",
-    "endpoint",
-    "model",
-    "system_prompt",
-    "input_tokens",
-    "output_tokens",
-    "temperature",
-    "top_p",
-    "seed",
-    "stop",
-    "ignore_eos",
-    "min_tokens",
-    "shared_prefix",
-    "uniform",
-    "corpus",
-    "dataset",
-    "session",
-    "slo",
-    "extra_body",
-    "extra_body_override",
-    "stream",
-];
-pub(super) const MAX_TOKENS_LIMIT: i64 = 1 << 20;
-
-/// A length distribution in tokens, clipped to `[min, max]`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LengthDist {
-    #[serde(flatten)]
-    pub dist: DistKind,
-    pub min: u32,
-    pub max: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DistKind {
-    Constant(u32),
-    /// Uniform over `[min, max]` (the same bounds as the clip range).
-    Uniform {
-        min: u32,
-        max: u32,
-    },
-    Normal {
-        mean: f64,
-        stddev: f64,
-    },
-    /// `mean`/`stddev` of the resulting token counts, not of the underlying normal.
-    Lognormal {
-        mean: f64,
-        stddev: f64,
-    },
-    /// Drawn uniformly from the values of a file (one token count per line).
-    Empirical(Empirical),
-}
-
-/// Token counts read from a file, one per line (`#` comments and blank lines skipped), by the
-/// preparation step. Without explicit `min`/`max` no value is clipped.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Empirical {
-    #[serde(flatten)]
-    pub file: FileRef,
-}
-
-/// `shared_prefix = { tokens, pool, share }`: a pool of `pool` distinct prefixes of `tokens`
-/// tokens, each request reusing one with probability `share`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct SharedPrefix {
-    pub tokens: u32,
-    pub pool: u32,
-    pub share: f64,
-}
-
-/// Where prompt text is cut from (`corpus = { file = "…" }`; absent: embedded).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum Corpus {
-    /// The embedded public-domain corpus.
-    Embedded,
-    /// A user text file, read once by the preparation step.
-    File(FileRef),
-}
-
-impl Corpus {
-    pub fn is_embedded(&self) -> bool {
-        matches!(self, Corpus::Embedded)
-    }
-}
-/// File format of a dataset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Format {
-    Jsonl,
-    Sharegpt,
-}
-
-/// How to treat a bad entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnError {
-    Skip,
-    Fail,
-}
-
-/// What to load and keep.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DatasetSpec {
-    #[serde(serialize_with = "ser_path")]
-    pub file: FileRef,
-    pub format: Format,
-    /// Draw with replacement (default) or walk a seeded permutation.
-    pub replacement: bool,
-    pub on_error: OnError,
-    /// Keep only entries whose prompt has this many tokens (inclusive).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub min_input_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_input_tokens: Option<u32>,
-}
-
-fn ser_path<S: Serializer>(f: &FileRef, s: S) -> Result<S::Ok, S::Error> {
-    f.file.serialize(s)
-}
 
 /// `min_tokens` sent with each request.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -158,308 +33,204 @@ impl Serialize for MinTokens {
     }
 }
 
-/// `session = { turns, think_time }`: the scenario is a conversation; arrivals start sessions.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Session {
-    /// Turns per session (the length-distribution grammar), at least 1.
-    pub turns: LengthDist,
-    /// Think time before each next turn, uniform in `[min, max]`.
-    #[serde(serialize_with = "ser_think")]
-    pub think_time: (std::time::Duration, std::time::Duration),
+impl<'de> Deserialize<'de> for MinTokens {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match toml::Value::deserialize(d)? {
+            toml::Value::String(s) if s == "max_tokens" => Ok(MinTokens::MaxTokens),
+            toml::Value::String(s) => Err(de::Error::custom(format!(
+                "must be one of \"max_tokens\" (got {s:?})"
+            ))),
+            toml::Value::Integer(n) => Tokens::try_from(n)
+                .map(|t| MinTokens::Fixed(t.0))
+                .map_err(de::Error::custom),
+            other => Err(de::Error::custom(format!(
+                "expected \"max_tokens\" or an integer, got {}",
+                super::forms::describe(&other)
+            ))),
+        }
+    }
 }
 
-fn ser_think<S: Serializer>(
-    t: &(std::time::Duration, std::time::Duration),
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    super::load::ser_span(t, s)
+fn unit() -> f64 {
+    1.0
 }
 
 /// One `[[scenario]]`: a kind of request in the weighted mix.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Scenario {
     pub name: String,
+    #[serde(default = "unit")]
     pub weight: f64,
-    /// Which of the config's targets it sends to.
+    /// Which of the config's targets it sends to (unset: the only one).
+    #[serde(default)]
     pub target: TargetRef,
+    #[serde(default = "chat")]
     pub endpoint: Endpoint,
+    /// The model its requests name (unset: its target's).
+    #[serde(default)]
     pub model: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_prompt: Option<String>,
     /// Tokens of the generated content (system prompt excluded); `None` with a dataset.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_tokens: Option<LengthDist>,
-    /// Drawn per request and sent as `max_tokens`.
-    pub output_tokens: LengthDist,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Drawn per request and sent as `max_tokens` (see [`Scenario::output_tokens`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<LengthDist>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
     /// Sampling seed sent with every request.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    #[serde(default)]
     pub stop: Vec<String>,
+    #[serde(default)]
     pub ignore_eos: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_tokens: Option<MinTokens>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_prefix: Option<SharedPrefix>,
     /// One fixed prompt for every request: the prompt-uniformity trap, for demonstrations.
+    #[serde(default)]
     pub uniform: bool,
-    #[serde(skip_serializing_if = "Corpus::is_embedded")]
+    #[serde(default, skip_serializing_if = "Corpus::is_embedded")]
     pub corpus: Corpus,
     /// Prompts (and their output lengths) from a file instead of synthetic text.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<DatasetSpec>,
     /// Multi-turn conversations (arrivals then count new sessions).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<Session>,
     /// This scenario's SLO bounds, over `[slo]`'s.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<super::slo::Slo>,
     /// JSON merged into every request (tools, response_format, vendor fields).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra_body: Option<super::body::ExtraBody>,
     /// The owned fields `extra_body` may replace.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_body_override: Vec<String>,
-    /// `false`: ask for one JSON answer instead of a stream (e2e and tokens only).
-    pub stream: bool,
+    /// `false`: ask for one JSON answer instead of a stream (e2e and tokens only); see
+    /// [`Scenario::stream`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
 }
 
-pub(super) fn scenarios(
-    w: &mut Walk<'_>,
-    v: Option<Val<'_, '_>>,
-    targets: Option<&[Target]>,
-) -> Option<Vec<Scenario>> {
-    let Some(v) = v else {
-        w.report("scenario", None, "at least one [[scenario]] is required");
-        return None;
-    };
-    let items = v.array(w)?;
-    if items.is_empty() {
-        v.bad(w, "at least one [[scenario]] is required");
-        return None;
-    }
-    let mut out = Vec::new();
-    let mut names = BTreeSet::new();
-    let mut ok = true;
-    for item in &items {
-        match scenario(w, item, targets) {
-            Some(s) if !names.insert(s.name.clone()) => {
-                w.report(
-                    &format!("{}.name", item.path),
-                    Some(item.span()),
-                    format!("duplicate scenario name {:?}", s.name),
-                );
-                ok = false;
-            }
-            Some(s) => out.push(s),
-            None => ok = false,
-        }
-    }
-    ok.then_some(out)
+fn chat() -> Endpoint {
+    Endpoint::Chat
 }
 
-fn scenario(w: &mut Walk<'_>, v: &Val<'_, '_>, targets: Option<&[Target]>) -> Option<Scenario> {
-    let mut t = v.table(w)?;
-    let name = t.require(w, "name").and_then(|v| label_name(w, &v));
-    let weight = match t.get("weight") {
-        None => Some(1.0),
-        Some(v) => v.float_in(w, 0.0, false, 1e9),
-    };
-    // `None` here means "targets are broken, don't pile on"; a bad name is reported.
-    let target = match (t.get("target"), targets) {
-        (_, None) => None,
-        (None, Some([_])) => Some(0),
-        (None, Some(_)) => {
-            w.report(
-                &format!("{}.target", t.path),
-                Some(t.span.clone()),
-                "is required when more than one [[target]] is configured",
-            );
-            None
-        }
-        (Some(v), Some(ts)) => {
-            let s = v.str(w)?;
-            let found = ts.iter().position(|x| x.name == s);
-            if found.is_none() {
-                let known: Vec<&str> = ts.iter().map(|x| x.name.as_str()).collect();
-                v.bad(
-                    w,
-                    format!("no [[target]] named {s:?} (known: {})", known.join(", ")),
-                );
-            }
-            found
-        }
-    };
-    let endpoint = match t.get("endpoint") {
-        None => Some(Endpoint::Chat),
-        Some(v) => {
-            let names: Vec<&str> = Endpoint::ALL.iter().map(|e| e.as_str()).collect();
-            v.one_of(w, &names)
-                .and_then(|s| Endpoint::ALL.into_iter().find(|e| e.as_str() == s))
-        }
-    };
-    if let Some(e) = endpoint {
-        endpoint_keys(w, &mut t, e);
+/// The output length of a scenario that generates nothing (embeddings).
+static ONE_TOKEN: LengthDist = LengthDist {
+    dist: DistKind::Constant(1),
+    min: 1,
+    max: 1,
+};
+
+impl Scenario {
+    /// The output-length distribution (embeddings: one token, never asked for).
+    pub fn output_tokens(&self) -> &LengthDist {
+        self.output_tokens.as_ref().unwrap_or(&ONE_TOKEN)
     }
-    let embeddings = endpoint == Some(Endpoint::Embeddings);
-    let model = match t.get("model") {
-        None => None,
-        Some(v) => v.str(w).map(str::to_string),
-    };
-    let system_prompt = match t.get("system_prompt") {
-        None => Some(None),
-        Some(v) => v.str(w).map(|s| Some(s.to_string())),
-    };
-    let dataset_v = t.get("dataset");
-    let input_tokens = match (t.get("input_tokens"), &dataset_v) {
-        (Some(v), None) => length(w, Some(v)).map(Some),
-        (None, Some(_)) => Some(None),
-        (Some(v), Some(_)) => {
-            v.bad(w, "a scenario with a dataset takes its prompts (and their lengths) from it; remove input_tokens");
-            None
-        }
-        (None, None) => {
-            w.report(
-                &format!("{}.input_tokens", t.path),
-                Some(t.span.clone()),
-                "is required (or a dataset)",
+
+    /// Whether its requests ask for a stream (never for embeddings).
+    pub fn stream(&self) -> bool {
+        self.endpoint != Endpoint::Embeddings && self.stream != Some(false)
+    }
+}
+
+/// Check the scenarios (`scenario`) against the targets that are fine (`None`: they are not,
+/// so a target reference is not checked).
+pub(super) fn check(c: &mut Check<'_>, scenarios: &mut [Scenario], targets: Option<&[Target]>) {
+    if scenarios.is_empty() {
+        c.bad("scenario", "at least one [[scenario]] is required");
+    }
+    for i in 0..scenarios.len() {
+        let at = format!("scenario[{i}]");
+        if scenarios[..i].iter().any(|o| o.name == scenarios[i].name) {
+            c.bad(
+                format!("{at}.name"),
+                format!("duplicate scenario name {:?}", scenarios[i].name),
             );
-            None
         }
-    };
+        one(c, &at, &mut scenarios[i], targets);
+    }
+}
+
+fn one(c: &mut Check<'_>, at: &str, s: &mut Scenario, targets: Option<&[Target]>) {
+    let path = |key: &str| format!("{at}.{key}");
+    c.label(&path("name"), &s.name);
+    c.float_in(&path("weight"), s.weight, 0.0, false, 1e9);
+    if let Some(ts) = targets {
+        s.target.resolve(c, &path("target"), ts, true);
+    }
+    if s.model.is_empty()
+        && let Some(t) = targets.and_then(|ts| ts.get(s.target.index))
+    {
+        s.model = t.model.clone();
+    }
+    endpoint_keys(c, at, s);
+    let embeddings = s.endpoint == Endpoint::Embeddings;
+    match (&s.input_tokens, &s.dataset) {
+        (Some(_), Some(_)) => c.bad(
+            path("input_tokens"),
+            "a scenario with a dataset takes its prompts (and their lengths) from it; remove input_tokens",
+        ),
+        (None, None) => c.bad(path("input_tokens"), "is required (or a dataset)"),
+        _ => {}
+    }
     // Embeddings generate nothing: an output length is not asked for (one given is unused).
-    let output_tokens = if embeddings {
-        let _ = t.get("output_tokens");
-        Some(LengthDist {
-            dist: DistKind::Constant(1),
-            min: 1,
-            max: 1,
-        })
-    } else {
-        let output_v = t.require(w, "output_tokens");
-        length(w, output_v)
-    };
-    let temperature = optional(t.get("temperature"), |v| v.float_in(w, 0.0, true, 2.0));
-    let top_p = optional(t.get("top_p"), |v| v.float_in(w, 0.0, false, 1.0));
-    let stop = match t.get("stop") {
-        None => Some(Vec::new()),
-        Some(v) => v.array(w).and_then(|items| {
-            items
-                .iter()
-                .map(|i| i.str(w).map(str::to_string))
-                .collect::<Option<Vec<_>>>()
-        }),
-    };
-    let seed = optional(t.get("seed"), |v| {
-        v.int_in(w, 0, i64::MAX).map(|n| n as u64)
-    });
-    let ignore_eos = match t.get("ignore_eos") {
-        None => Some(false),
-        Some(v) => v.bool(w),
-    };
-    let min_tokens = optional(t.get("min_tokens"), |v| {
-        if v.is_str() {
-            v.one_of(w, &["max_tokens"]).map(|_| MinTokens::MaxTokens)
-        } else {
-            v.int_in(w, 1, MAX_TOKENS_LIMIT)
-                .map(|n| MinTokens::Fixed(n as u32))
-        }
-    });
-    let shared_prefix = optional(t.get("shared_prefix"), |v| shared_prefix(w, v));
-    let uniform = match t.get("uniform") {
-        None => Some(false),
-        Some(v) => v.bool(w),
-    };
-    let corpus = match t.get("corpus") {
-        None => Some(Corpus::Embedded),
-        Some(v) => corpus(w, &v),
-    };
-    let dataset = match dataset_v {
-        None => Some(None),
-        Some(v) => dataset(w, &v).map(Some),
-    };
-    let session = optional(t.get("session"), |v| session(w, v));
-    let slo = optional(t.get("slo"), |v| super::slo::walk(w, v));
-    let stream = match t.get("stream") {
-        None => Some(!embeddings),
-        Some(v) => v.bool(w).map(|b| b && !embeddings),
-    };
-    let keyed: Vec<&str> = super::body::SCENARIO_KEYED
-        .iter()
-        .filter(|(_, key)| t.has(key))
-        .map(|(field, _)| *field)
-        .collect();
-    let (body_v, override_v) = (t.get("extra_body"), t.get("extra_body_override"));
-    let extra_body = super::body::walk(w, body_v, override_v.clone(), &keyed);
-    let extra_body_override: Vec<String> = match (&extra_body, override_v) {
-        (Some(Some(_)), Some(v)) => v
-            .array(w)
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|i| i.str(w).map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    };
-    if let (Some(true), Some(Some(_))) = (uniform, shared_prefix) {
-        w.report(
-            &format!("{}.uniform", t.path),
-            Some(t.span.clone()),
+    if embeddings {
+        s.output_tokens = Some(ONE_TOKEN.clone());
+    } else if s.output_tokens.is_none() {
+        c.bad(path("output_tokens"), "is required");
+    }
+    c.opt_float(&path("temperature"), s.temperature, 0.0, true, 2.0);
+    c.opt_float(&path("top_p"), s.top_p, 0.0, false, 1.0);
+    if let Some(n) = s.seed {
+        c.int_in(&path("seed"), n, 0, i128::from(i64::MAX));
+    }
+    super::parts::check(c, at, s);
+    if s.uniform && s.shared_prefix.is_some() {
+        c.bad(
+            path("uniform"),
             "uniform = true (one fixed prompt) cannot be combined with shared_prefix",
         );
     }
-    t.finish(w, SCENARIO_KEYS, |_| None);
-    let target = target?;
-    let target_config = targets?.get(target)?;
-    let model = match model {
-        Some(m) => m,
-        None => target_config.model.clone(),
-    };
-    let target = target_config.reference(target);
-    Some(Scenario {
-        name: name?,
-        weight: weight?,
-        target,
-        endpoint: endpoint?,
-        model,
-        system_prompt: system_prompt?,
-        input_tokens: input_tokens?,
-        output_tokens: output_tokens?,
-        temperature: temperature?,
-        top_p: top_p?,
-        seed: seed?,
-        stop: stop?,
-        ignore_eos: ignore_eos?,
-        min_tokens: min_tokens?,
-        shared_prefix: shared_prefix?,
-        uniform: uniform?,
-        corpus: corpus?,
-        dataset: dataset?,
-        session: session?,
-        slo: slo?,
-        extra_body: extra_body?,
-        extra_body_override,
-        stream: stream?,
-    })
+    let keyed: Vec<&str> = super::body::SCENARIO_KEYED
+        .iter()
+        .filter(|(_, key)| has(s, key))
+        .map(|(field, _)| *field)
+        .collect();
+    super::body::check(c, at, s.extra_body.as_ref(), &s.extra_body_override, &keyed);
+    s.stream = Some(s.stream());
+}
+
+/// Whether scenario `s` sets the key `key`.
+fn has(s: &Scenario, key: &str) -> bool {
+    match key {
+        "temperature" => s.temperature.is_some(),
+        "top_p" => s.top_p.is_some(),
+        "seed" => s.seed.is_some(),
+        "stop" => !s.stop.is_empty(),
+        "ignore_eos" => s.ignore_eos,
+        "min_tokens" => s.min_tokens.is_some(),
+        "session" => s.session.is_some(),
+        "stream" => s.stream.is_some(),
+        _ => false,
+    }
 }
 
 /// Keys a scenario sets that its endpoint's API does not have: each a problem at its path.
-fn endpoint_keys(w: &mut Walk<'_>, t: &mut Tbl<'_, '_>, endpoint: Endpoint) {
-    let streamed = t.has("stream")
-        && matches!(
-            t.get("stream").map(|v| v.raw().clone()),
-            Some(toml::de::DeValue::Boolean(true))
-        );
-    let refused: &[(&str, bool, &str)] = match endpoint {
+fn endpoint_keys(c: &mut Check<'_>, at: &str, s: &Scenario) {
+    let refused: &[(&str, bool, &str)] = match s.endpoint {
         Endpoint::Embeddings => &[
             (
                 "stream",
-                streamed,
+                s.stream == Some(true),
                 "embeddings are one JSON answer, never streamed",
             ),
             ("session", true, "embeddings have no conversation"),
@@ -486,17 +257,16 @@ fn endpoint_keys(w: &mut Walk<'_>, t: &mut Tbl<'_, '_>, endpoint: Endpoint) {
         Endpoint::Chat | Endpoint::Completions => &[],
     };
     for (key, bad, why) in refused {
-        if *bad && t.has(key) {
-            let hint = match endpoint {
-                Endpoint::Embeddings => String::new(),
-                _ => " (a server that accepts it anyway can be sent it through extra_body)".into(),
+        if *bad && has(s, key) {
+            let hint = match s.endpoint {
+                Endpoint::Embeddings => "",
+                _ => " (a server that accepts it anyway can be sent it through extra_body)",
             };
-            w.report(
-                &format!("{}.{key}", t.path),
-                Some(t.span.clone()),
+            c.bad(
+                format!("{at}.{key}"),
                 format!(
                     "does not apply to endpoint = \"{}\": {why}{hint}",
-                    endpoint.as_str()
+                    s.endpoint.as_str()
                 ),
             );
         }

@@ -1,234 +1,205 @@
-//! llm-soak's config schema, written as a walk: each section reads its keys with defaults,
-//! checks ranges and cross-references, and keeps going after a problem so that one run of
-//! `check-config` lists everything that is wrong.
+//! The whole config file: its sections as serde types ([`de`](super::de) reads them with every
+//! shape problem reported), then one pass of checks over the sections and across them
+//! ([`Check`]), then the [`Config`]. Nothing here reads a file: the preparation step does.
 
-use std::net::SocketAddr;
-use std::time::Duration;
+use toml::Value;
+use toml::de::DeTable;
 
-use super::walk::{Problem, Tbl, Val, Walk};
+use super::canary::Canary;
+use super::check::{Check, Problem};
+use super::de::{self, Lines};
+use super::otlp::OtlpSpec;
+use super::slo::Slo;
+use super::sweep::SweepConfig;
 use super::*;
 
-const ROOT_KEYS: &[&str] = &[
-    "seed",
-    "slo",
-    "server",
-    "target",
-    "load",
-    "scenario",
-    "canary",
-    "output",
-    "gates",
-    "otlp",
-    "resources",
-    "baseline",
-    "simulator",
-    "sweep",
-];
-/// Default address of `/metrics` and the status API.
-pub(super) const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+/// The file as written: every top-level key.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    #[serde(default)]
+    seed: u64,
+    #[serde(default)]
+    slo: Option<Slo>,
+    #[serde(default)]
+    server: ServerConfig,
+    #[serde(default)]
+    target: Option<Vec<Target>>,
+    #[serde(default)]
+    load: Option<LoadConfig>,
+    #[serde(default)]
+    scenario: Option<Vec<Scenario>>,
+    #[serde(default)]
+    canary: Option<Canary>,
+    #[serde(default)]
+    output: Output,
+    #[serde(default)]
+    gates: GatesConfig,
+    #[serde(default)]
+    otlp: Option<OtlpSpec>,
+    #[serde(default)]
+    resources: ResourceConfig,
+    #[serde(default)]
+    baseline: BaselineConfig,
+    #[serde(default)]
+    simulator: Option<SimConfig>,
+    #[serde(default)]
+    sweep: Option<SweepConfig>,
+}
+
+/// What an unknown key most likely meant, where the near miss would not say it.
+fn hint(path: &str, key: &str) -> Option<String> {
+    match key {
+        "targets" | "scenarios" if path == key => Some(format!(
+            "unknown key (did you mean [[{}]]?)",
+            key.trim_end_matches('s')
+        )),
+        "api_key" | "key" | "token" | "password" if path.starts_with("target[") => Some(
+            "secrets are not accepted inline; use api_key_env (an env var name) or api_key_file (a path)"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
+/// The document's tree (for lines) and values, or the syntax error.
+fn read(text: &str) -> Result<(Lines, toml::Table), Vec<Problem>> {
+    let syntax = |message: &str, span: Option<std::ops::Range<usize>>| {
+        let line = span.map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        vec![Problem {
+            path: String::new(),
+            line,
+            message: format!("TOML syntax error: {message}"),
+        }]
+    };
+    let doc = DeTable::parse(text).map_err(|e| syntax(e.message(), e.span()))?;
+    let table = toml::from_str(text).map_err(|e| syntax(e.message(), e.span()))?;
+    Ok((Lines::index(doc.get_ref(), text), table))
+}
 
 pub(super) fn parse(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
     inspect: bool,
 ) -> Result<Config, Vec<Problem>> {
-    let mut w = Walk::new(text, env);
-    if inspect {
-        w = w.inspecting();
-    }
-    let Some(doc) = w.parse(text) else {
-        return Err(w.problems);
+    let (lines, table) = read(text)?;
+    let mut problems = Vec::new();
+    let doc = de::shape::<Document>(Value::Table(table), "", &mut problems, &hint);
+    let mut c = Check::new(lines, problems, env, inspect);
+    let Some(mut d) = doc else {
+        return Err(c.finish().err().unwrap_or_else(unreadable));
     };
-    let mut root = Tbl::root(&doc);
-    let seed = root
-        .get("seed")
-        .and_then(|v| v.int_in(&mut w, 0, i64::MAX))
-        .map_or(Some(0), |s| u64::try_from(s).ok());
-    let server = server(&mut w, root.get("server"));
     // A canary-only config (the always-on probe) needs no [load] and no [[scenario]].
-    let canary_only = root.has("canary") && !root.has("scenario");
-    let load = match root.get("load") {
-        None if canary_only => Some(LoadConfig::idle()),
-        v => super::load_walk::load(&mut w, v),
-    };
-    let max_in_flight = load.as_ref().map_or(256, |l| l.max_in_flight);
-    let target_list = root.require(&mut w, "target");
-    let (targets, targets_ok) = super::target::targets(&mut w, target_list, max_in_flight);
-    let scenarios = if canary_only {
-        Some(Vec::new())
-    } else {
-        super::scenario::scenarios(
-            &mut w,
-            root.get("scenario"),
-            (!targets.is_empty()).then_some(targets.as_slice()),
-        )
-    };
-    if let (Some(l), Some(sc)) = (&load, &scenarios)
-        && l.mode == LoadMode::Closed
-    {
-        for (i, s) in sc.iter().enumerate().filter(|(_, s)| s.session.is_some()) {
-            w.report(&format!("scenario[{i}].session"), None, format!("scenario {:?}: multi-turn sessions need mode = \"open\" (arrivals start sessions)", s.name));
-        }
+    let canary_only = d.canary.is_some() && d.scenario.is_none();
+    d.server.check(&mut c);
+    let mut targets = d.target.unwrap_or_default();
+    if targets.is_empty() && c.fine("target") {
+        c.bad("target", "is required");
     }
-    let output = match root.get("output") {
-        None => Some(super::Output::default()),
-        Some(v) => super::output::walk(&mut w, &v),
-    };
-    let canary = match root.get("canary") {
-        None => Some(None),
-        Some(v) if !targets.is_empty() => super::canary::walk(&mut w, &v, &targets).map(Some),
-        Some(_) => None,
-    };
-    let gates = match root.get("gates") {
-        None => Some(Default::default()),
-        Some(v) => super::gates::walk(&mut w, &v),
-    };
-    let slo = match root.get("slo") {
-        None => Some(None),
-        Some(v) => super::slo::walk(&mut w, &v).map(Some),
-    };
-    // A gate's scope must exist: a scenario by name, a phase by index; an SLO for attainment.
-    if let (Some(g), Some(l), Some(sc)) = (&gates, &load, &scenarios) {
-        let has_slo = matches!(slo, Some(Some(_))) || sc.iter().any(|s| s.slo.is_some());
-        let mut scopes: Vec<&str> = sc.iter().map(|s| s.name.as_str()).collect();
-        if root.has("canary") {
-            scopes.push(super::canary::SCENARIO);
+    let load = match d.load {
+        Some(mut l) => {
+            l.check(&mut c);
+            l
         }
-        for (rule, at) in g.rules.iter().zip(&g.rule_origins) {
-            if let Some(why) = super::gates::scope_problem(rule, &scopes, l.phases.len(), has_slo) {
-                w.problems.push(at.problem(why));
-            }
-        }
-    }
-    let otlp_v = root.get("otlp");
-    let otlp = super::otlp::walk(&mut w, otlp_v);
-    let resources_v = root.get("resources");
-    let resources = super::resources::resources(&mut w, resources_v, &targets);
-    let baseline_v = root.get("baseline");
-    let baseline = super::resources::baseline(&mut w, baseline_v);
-    let simulator = match root.get("simulator") {
-        None => Some(None),
-        Some(v) => super::simulator::walk(&mut w, &v).map(Some),
-    };
-    let sweep = match root.get("sweep") {
-        None => Some(None),
-        Some(v) => super::sweep::walk(&mut w, &v).map(Some),
-    };
-    let targets = targets_ok.then_some(targets);
-    root.finish(&mut w, ROOT_KEYS, |k| {
-        (k == "targets" || k == "scenarios").then(|| {
-            format!(
-                "unknown key (did you mean [[{}]]?)",
-                k.trim_end_matches('s')
-            )
-        })
-    });
-
-    match (
-        seed, server, targets, load, scenarios, simulator, canary, output, gates, otlp, resources,
-        baseline, slo, sweep,
-    ) {
-        (
-            Some(seed),
-            Some(server),
-            Some(targets),
-            Some(load),
-            Some(scenarios),
-            Some(simulator),
-            Some(canary),
-            Some(output),
-            Some(gates),
-            Some(otlp),
-            Some(resources),
-            Some(baseline),
-            Some(slo),
-            Some(sweep),
-        ) if w.problems.is_empty() => Ok(Config {
-            seed,
-            server,
-            targets,
-            load,
-            scenarios,
-            canary,
-            output,
-            gates,
-            otlp,
-            resources,
-            baseline,
-            slo,
-            sweep,
-            simulator,
-            checksum: checksum(text),
-        }),
-        _ => {
-            let mut problems = w.problems;
-            problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
-            Err(problems)
-        }
-    }
-}
-
-pub(super) fn parse_simulator(text: &str) -> Result<SimConfig, Vec<Problem>> {
-    let env = |_: &str| None;
-    let mut w = Walk::new(text, &env);
-    let Some(doc) = w.parse(text) else {
-        return Err(w.problems);
-    };
-    let mut root = Tbl::root(&doc);
-    let sim = match root.get("simulator") {
-        None => Some(SimConfig::default()),
-        Some(v) => super::simulator::walk(&mut w, &v),
-    };
-    match sim {
-        Some(s) if w.problems.is_empty() => Ok(s),
-        _ => Err(w.problems),
-    }
-}
-
-fn server(w: &mut Walk<'_>, v: Option<Val<'_, '_>>) -> Option<ServerConfig> {
-    super::server::walk(w, v, DEFAULT_LISTEN.parse().ok()?)
-}
-
-pub(super) fn socket_addr(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<SocketAddr> {
-    let s = v.str(w)?;
-    match s.parse() {
-        Ok(a) => Some(a),
-        Err(_) => {
-            v.bad(
-                w,
-                format!("must be an IP:port address such as \"127.0.0.1:9464\" (got {s:?})"),
+        None if canary_only => LoadConfig::idle(),
+        None => {
+            c.bad(
+                "load",
+                "is required ([load] with at least one [[load.phases]])",
             );
-            None
+            LoadConfig::idle()
+        }
+    };
+    super::target::check(&mut c, &mut targets, load.max_in_flight);
+    let known = (!targets.is_empty()).then_some(targets.as_slice());
+    let mut scenarios = match d.scenario {
+        None if canary_only => Vec::new(),
+        s => s.unwrap_or_default(),
+    };
+    if !canary_only {
+        super::scenario::check(&mut c, &mut scenarios, known);
+    }
+    if load.mode == LoadMode::Closed {
+        for (i, s) in scenarios
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.session.is_some())
+        {
+            c.bad(
+                format!("scenario[{i}].session"),
+                format!("scenario {:?}: multi-turn sessions need mode = \"open\" (arrivals start sessions)", s.name),
+            );
         }
     }
+    if let Some(slo) = &d.slo {
+        super::slo::check(&mut c, "slo", slo);
+    }
+    d.output.check(&mut c);
+    if let Some(canary) = &mut d.canary {
+        canary.check(&mut c, &targets);
+    }
+    d.gates.check(&mut c);
+    // A gate's scope must exist: a scenario by name, a phase by index; an SLO for attainment.
+    let has_slo = d.slo.is_some() || scenarios.iter().any(|s| s.slo.is_some());
+    let mut scopes: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+    if d.canary.is_some() {
+        scopes.push(super::canary::SCENARIO);
+    }
+    for (rule, at) in d.gates.rules.iter().zip(&d.gates.rule_origins) {
+        if let Some(why) = super::gates::scope_problem(rule, &scopes, load.phases.len(), has_slo) {
+            c.bad(at.path.clone(), why);
+        }
+    }
+    let otlp = super::otlp::check(&mut c, d.otlp.as_ref());
+    d.resources.check(&mut c, &targets);
+    d.baseline.check(&mut c);
+    if let Some(sim) = &d.simulator {
+        sim.check(&mut c);
+    }
+    if let Some(sweep) = &d.sweep {
+        super::sweep::check(&mut c, sweep);
+    }
+    c.finish()?;
+    Ok(Config {
+        seed: d.seed,
+        server: d.server,
+        targets,
+        load,
+        scenarios,
+        canary: d.canary,
+        output: d.output,
+        gates: d.gates,
+        otlp,
+        resources: d.resources,
+        baseline: d.baseline,
+        slo: d.slo,
+        sweep: d.sweep,
+        simulator: d.simulator,
+        checksum: checksum(text),
+    })
 }
 
-pub(super) fn duration_or(
-    w: &mut Walk<'_>,
-    t: &mut Tbl<'_, '_>,
-    key: &'static str,
-    d: Duration,
-) -> Option<Duration> {
-    match t.get(key) {
-        None => Some(d),
-        Some(v) => v.duration(w),
+/// Only the `[simulator]` section of `text` (defaults when absent).
+pub(super) fn parse_simulator(text: &str) -> Result<SimConfig, Vec<Problem>> {
+    let (lines, mut table) = read(text)?;
+    let section = table
+        .remove("simulator")
+        .unwrap_or_else(|| Value::Table(toml::Table::new()));
+    let mut problems = Vec::new();
+    let sim = de::shape::<SimConfig>(section, "simulator", &mut problems, &|_, _| None);
+    let mut c = Check::new(lines, problems, &|_| None, false);
+    if let Some(s) = &sim {
+        s.check(&mut c);
     }
+    c.finish()?;
+    sim.ok_or_else(unreadable)
 }
 
-/// A name used as a label value: short, and only `[A-Za-z0-9_.:-]`.
-pub(super) fn label_name(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<String> {
-    let s = v.str(w)?;
-    let ok = !s.is_empty()
-        && s.len() <= 64
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.:-".contains(c));
-    if ok {
-        Some(s.to_string())
-    } else {
-        v.bad(
-            w,
-            format!("must be 1-64 characters of [A-Za-z0-9_.:-] (got {s:?})"),
-        );
-        None
-    }
+/// A document no stand-in made fit, where no problem says why (never seen: a safety net).
+fn unreadable() -> Vec<Problem> {
+    vec![Problem {
+        path: String::new(),
+        line: None,
+        message: "cannot be read as an llm-soak config".into(),
+    }]
 }

@@ -7,12 +7,14 @@
 
 use std::net::SocketAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Secret;
-use super::walk::{Val, Walk};
+use super::check::Check;
+use super::forms;
 
-const KEYS: &[&str] = &["listen", "reload_api", "control_token_env", "auth"];
+/// Default address of `/metrics` and the status API.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
 
 /// Authentication on the read endpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,52 +30,49 @@ pub enum Auth {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// `auth = { bearer_env }` or `{ username, password_env }` as written: where the secret comes
+/// from, never its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9464))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Where `/metrics` and the status API listen (127.0.0.1:9464 unless configured).
+    #[serde(default = "default_listen", with = "forms::addr")]
     pub listen: SocketAddr,
     /// `POST /-/reload` (SIGHUP works either way).
+    #[serde(default = "forms::yes")]
     pub reload_api: bool,
-    /// The env var holding the bearer token of the POST endpoints, and its value.
-    #[serde(
-        rename = "control_token_env",
-        serialize_with = "ser_token_env",
-        skip_serializing_if = "Option::is_none"
-    )]
+    /// The env var holding the bearer token of the POST endpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_token_env: Option<String>,
+    #[serde(default, rename = "auth", skip_serializing_if = "Option::is_none")]
+    pub auth_spec: Option<AuthSpec>,
+    /// `control_token_env` and its value, resolved by the check.
+    #[serde(skip)]
     pub control_token: Option<(String, Secret)>,
-    #[serde(serialize_with = "ser_auth", skip_serializing_if = "Option::is_none")]
+    /// `auth`, resolved by the check.
+    #[serde(skip)]
     pub auth: Option<Auth>,
 }
 
-fn ser_token_env<S: serde::Serializer>(
-    t: &Option<(String, Secret)>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    t.as_ref().map(|(env, _)| env.as_str()).serialize(s)
-}
-
-/// `{ bearer_env }` or `{ username, password_env }`: where the secret comes from, never its value.
-fn ser_auth<S: serde::Serializer>(a: &Option<Auth>, s: S) -> Result<S::Ok, S::Error> {
-    #[derive(Serialize)]
-    #[serde(untagged)]
-    enum Shown<'a> {
-        Bearer {
-            bearer_env: &'a str,
-        },
-        Basic {
-            username: &'a str,
-            password_env: &'a str,
-        },
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig::default_for(default_listen())
     }
-    a.as_ref()
-        .map(|a| match a {
-            Auth::Bearer { env, .. } => Shown::Bearer { bearer_env: env },
-            Auth::Basic { username, env, .. } => Shown::Basic {
-                username,
-                password_env: env,
-            },
-        })
-        .serialize(s)
 }
 
 impl ServerConfig {
@@ -81,79 +80,44 @@ impl ServerConfig {
         ServerConfig {
             listen,
             reload_api: true,
+            control_token_env: None,
+            auth_spec: None,
             control_token: None,
             auth: None,
         }
     }
-}
 
-fn secret_env(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<(String, Secret)> {
-    let name = v.str(w)?;
-    match w.env(name).filter(|s| !s.trim().is_empty()) {
-        Some(value) => Some((name.to_string(), Secret::new(value.trim().to_string()))),
-        None => {
-            v.bad(
-                w,
-                format!("environment variable {name} is not set or empty"),
-            );
-            None
+    /// Resolve the secrets from the environment.
+    pub(super) fn check(&mut self, c: &mut Check<'_>) {
+        if let Some(var) = &self.control_token_env {
+            self.control_token = c
+                .secret("server.control_token_env", var)
+                .map(|t| (var.clone(), t));
         }
-    }
-}
-
-pub(super) fn walk(
-    w: &mut Walk<'_>,
-    v: Option<Val<'_, '_>>,
-    default_listen: SocketAddr,
-) -> Option<ServerConfig> {
-    let Some(v) = v else {
-        return Some(ServerConfig::default_for(default_listen));
-    };
-    let mut t = v.table(w)?;
-    let listen = match t.get("listen") {
-        None => Some(default_listen),
-        Some(l) => super::schema::socket_addr(w, &l),
-    };
-    let reload_api = t.get("reload_api").map_or(Some(true), |r| r.bool(w));
-    let control_token = match t.get("control_token_env") {
-        None => Some(None),
-        Some(e) => secret_env(w, &e).map(Some),
-    };
-    let auth = match t.get("auth") {
-        None => Some(None),
-        Some(a) => a.table(w).and_then(|mut at| {
-            let bearer = at.get("bearer_env");
-            let user = at.get("username");
-            let password = at.get("password_env");
-            at.finish(w, &["bearer_env", "username", "password_env"], |_| None);
-            match (bearer, user, password) {
-                (Some(b), None, None) => {
-                    secret_env(w, &b).map(|(env, token)| Some(Auth::Bearer { env, token }))
-                }
-                (None, Some(u), Some(p)) => {
-                    let username = u.str(w).map(str::to_string);
-                    let pw = secret_env(w, &p);
-                    match (username, pw) {
-                        (Some(username), Some((env, password))) => Some(Some(Auth::Basic {
-                            username,
-                            env,
-                            password,
-                        })),
-                        _ => None,
-                    }
-                }
-                _ => {
-                    a.bad(w, "set either bearer_env, or username and password_env");
-                    None
-                }
+        let Some(a) = &self.auth_spec else { return };
+        self.auth = match (&a.bearer_env, &a.username, &a.password_env) {
+            (Some(env), None, None) => {
+                c.secret("server.auth.bearer_env", env)
+                    .map(|token| Auth::Bearer {
+                        env: env.clone(),
+                        token,
+                    })
             }
-        }),
-    };
-    t.finish(w, KEYS, |_| None);
-    Some(ServerConfig {
-        listen: listen?,
-        reload_api: reload_api?,
-        control_token: control_token?,
-        auth: auth?,
-    })
+            (None, Some(username), Some(env)) => {
+                c.secret("server.auth.password_env", env)
+                    .map(|password| Auth::Basic {
+                        username: username.clone(),
+                        env: env.clone(),
+                        password,
+                    })
+            }
+            _ => {
+                c.bad(
+                    "server.auth",
+                    "set either bearer_env, or username and password_env",
+                );
+                None
+            }
+        };
+    }
 }

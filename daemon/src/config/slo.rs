@@ -7,30 +7,21 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::walk::{Val, Walk};
+use super::check::Check;
+use super::forms::opt_dur;
 use crate::record::{Outcome, Quantity, RequestRecord};
 
-const KEYS: &[&str] = &["ttft", "tpot", "e2e"];
-
 /// Upper bounds on a request's latencies (each optional).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Slo {
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "super::ser_opt_duration"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_dur")]
     pub ttft: Option<Duration>,
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "super::ser_opt_duration"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_dur")]
     pub tpot: Option<Duration>,
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "super::ser_opt_duration"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_dur")]
     pub e2e: Option<Duration>,
 }
 
@@ -96,31 +87,11 @@ pub struct Judgement {
     pub missed_e2e: bool,
 }
 
-/// `[slo]` or a scenario's `slo = { ttft = "500ms", tpot = "50ms", e2e = "20s" }`.
-pub(super) fn walk(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Slo> {
-    let mut t = v.table(w)?;
-    let mut bound = |key: &'static str| match t.get(key) {
-        None => Some(None),
-        Some(v) => v.duration(w).map(Some),
-    };
-    let (ttft, tpot, e2e) = (bound("ttft"), bound("tpot"), bound("e2e"));
-    let path = t.path.clone();
-    let span = t.span.clone();
-    t.finish(w, KEYS, |_| None);
-    let slo = Slo {
-        ttft: ttft?,
-        tpot: tpot?,
-        e2e: e2e?,
-    };
+/// `[slo]` or a scenario's `slo = { ttft = "500ms", tpot = "50ms", e2e = "20s" }` at `at`.
+pub(super) fn check(c: &mut Check<'_>, at: &str, slo: &Slo) {
     if slo.is_empty() {
-        w.report(
-            &path,
-            Some(span),
-            "an SLO sets at least one of ttft, tpot, e2e",
-        );
-        return None;
+        c.bad(at, "an SLO sets at least one of ttft, tpot, e2e");
     }
-    Some(slo)
 }
 
 #[cfg(test)]

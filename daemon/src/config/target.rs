@@ -1,48 +1,25 @@
 //! `[[target]]`: an OpenAI-compatible endpoint — URL, model, provider label, the API key
-//! *reference* (an env var, resolved by the walk from the environment it is given, or a file,
+//! *reference* (an env var, resolved from the environment the config is read with, or a file,
 //! read by the preparation step), static headers, HTTP version, timeouts, pool size and the
-//! tokenizer *file* (loaded by the preparation step) — walked with every problem at its path.
+//! tokenizer *file* (loaded by the preparation step) — and its checks.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::check::Check;
+use super::forms::{self, dur, opt_dur};
 use super::paths::Paths;
 use super::tls::{Proxy, TargetTls};
-use super::walk::{Origin, Tbl, Val, Walk};
-use super::{FileRef, Secret, ser_duration};
+use super::{FileRef, Origin, Secret};
 use crate::openai::Endpoint;
-
-const TARGET_KEYS: &[&str] = &[
-    "name",
-    "base_url",
-    "model",
-    "provider",
-    "api_key_env",
-    "api_key_file",
-    "headers",
-    "http",
-    "connect_timeout",
-    "request_timeout",
-    "idle_timeout",
-    "first_token_timeout",
-    "stall_threshold",
-    "max_event_bytes",
-    "pool_max_idle",
-    "tokenizer",
-    "recount_sample",
-    "paths",
-    "query",
-    "api_key_header",
-    "tls",
-    "proxy",
-];
 
 /// Where a target's API key comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiKey {
-    /// `api_key_env`: read from the environment the walk was given (never printed).
+    /// `api_key_env`: read from the environment the config was read with (never printed).
     Env { var: String, value: Secret },
     /// `api_key_file`: read by the preparation step (`client::Credentials`).
     File { path: PathBuf, at: Origin },
@@ -57,20 +34,37 @@ pub struct Header {
     pub sensitive: bool,
 }
 
-/// Headers as a table, credential-carrying values redacted.
-pub(crate) fn ser_headers<S: Serializer>(headers: &[Header], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_map(headers.iter().map(|h| {
-        let shown = if h.sensitive {
-            "<redacted>"
-        } else {
-            h.value.expose()
-        };
-        (h.name.as_str(), shown)
-    }))
+/// `headers = { name = "value" }`: credential-carrying values redacted when printed.
+pub(crate) mod headers {
+    use super::*;
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<super::Header>, D::Error> {
+        let map = BTreeMap::<String, String>::deserialize(d)?;
+        Ok(map
+            .into_iter()
+            .map(|(name, value)| Header {
+                sensitive: is_sensitive_header(&name),
+                value: Secret::new(value),
+                name,
+            })
+            .collect())
+    }
+    pub(crate) fn serialize<S: Serializer>(headers: &[Header], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(headers.iter().map(|h| {
+            let shown = if h.sensitive {
+                "<redacted>"
+            } else {
+                h.value.expose()
+            };
+            (h.name.as_str(), shown)
+        }))
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HttpVersion {
+    #[default]
     #[serde(rename = "1.1")]
     Http1,
     #[serde(rename = "2")]
@@ -80,11 +74,19 @@ pub enum HttpVersion {
 /// The provider name of llama.cpp's server (`gen_ai.provider.name`).
 pub const LLAMA_CPP: &str = "llama.cpp";
 
-/// A reference to a configured target: its index (for routing) and name (for printing).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A reference to a configured target: its index (for routing) and name (for printing). Read
+/// as the name; the check finds the index.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "String")]
 pub struct TargetRef {
     pub index: usize,
     pub name: String,
+}
+
+impl From<String> for TargetRef {
+    fn from(name: String) -> Self {
+        TargetRef { index: 0, name }
+    }
 }
 
 impl Serialize for TargetRef {
@@ -93,85 +95,132 @@ impl Serialize for TargetRef {
     }
 }
 
+impl TargetRef {
+    /// Resolve against `targets` (the key at `path`): absent is the only target, else the
+    /// target of that name. False (and a problem, naming the targets there are when `list`)
+    /// when there is none such.
+    pub(super) fn resolve(
+        &mut self,
+        c: &mut Check<'_>,
+        path: &str,
+        targets: &[Target],
+        list: bool,
+    ) -> bool {
+        if self.name.is_empty() {
+            return match targets {
+                [one] => {
+                    *self = one.reference(0);
+                    true
+                }
+                _ => {
+                    c.bad(
+                        path,
+                        "is required when more than one [[target]] is configured",
+                    );
+                    false
+                }
+            };
+        }
+        match targets.iter().position(|t| t.name == self.name) {
+            Some(i) => {
+                self.index = i;
+                true
+            }
+            None => {
+                let mut known: Vec<&str> = Vec::new();
+                for t in targets {
+                    if !known.contains(&t.name.as_str()) {
+                        known.push(&t.name);
+                    }
+                }
+                let known = match list {
+                    true => format!(" (known: {})", known.join(", ")),
+                    false => String::new(),
+                };
+                c.bad(path, format!("no [[target]] named {:?}{known}", self.name));
+                false
+            }
+        }
+    }
+}
+
+fn openai() -> String {
+    "openai".into()
+}
+
 /// One `[[target]]`: an OpenAI-compatible endpoint.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Target {
     pub name: String,
     pub base_url: String,
     pub model: String,
     /// `gen_ai.provider.name` (default `openai`; `llama.cpp` also sets connection defaults).
+    #[serde(default = "openai")]
     pub provider: String,
-    #[serde(flatten, serialize_with = "ser_api_key")]
-    pub api_key: Option<ApiKey>,
-    #[serde(serialize_with = "ser_headers")]
+    /// The env var holding the API key (never the key itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+    /// The file holding the API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_file: Option<PathBuf>,
+    #[serde(default, with = "headers")]
     pub headers: Vec<Header>,
+    #[serde(default)]
     pub http: HttpVersion,
-    #[serde(serialize_with = "ser_duration")]
+    #[serde(default = "forms::secs::<10>", with = "dur")]
     pub connect_timeout: Duration,
     /// Total time a request may take, headers to last byte.
-    #[serde(serialize_with = "ser_duration")]
+    #[serde(default = "forms::secs::<600>", with = "dur")]
     pub request_timeout: Duration,
     /// No token-bearing event for this long after the first token aborts the request as `stall`.
-    #[serde(serialize_with = "ser_duration")]
+    #[serde(default = "forms::secs::<60>", with = "dur")]
     pub idle_timeout: Duration,
     /// No token for this long after sending (queueing, prefill — a role-only chunk does not
-    /// count) aborts the request as `timeout` (default: `request_timeout`).
-    #[serde(serialize_with = "ser_duration")]
-    pub first_token_timeout: Duration,
+    /// count) aborts the request as `timeout` (unset: `request_timeout`; see
+    /// [`Target::first_token_timeout`]).
+    #[serde(default, with = "opt_dur", skip_serializing_if = "Option::is_none")]
+    pub first_token_timeout: Option<Duration>,
     /// A gap between content events above this counts in `llmsoak_stream_stalls_total`.
-    #[serde(serialize_with = "ser_duration")]
+    #[serde(default = "forms::secs::<2>", with = "dur")]
     pub stall_threshold: Duration,
     /// Largest single SSE event accepted.
+    #[serde(default = "forms::int::<{ 1 << 20 }, _>")]
     pub max_event_bytes: usize,
-    /// Idle keep-alive connections kept per host (default: `load.max_in_flight`; 0 for
+    /// Idle keep-alive connections kept per host (unset: `load.max_in_flight`, or 0 for
     /// `provider = "llama.cpp"`, whose server closes each connection after a streamed response).
-    pub pool_max_idle: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_max_idle: Option<usize>,
     /// `tokenizer = { file = "tokenizer.json" }`; `None`: the embedded `o200k_base`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<FileRef>,
     /// Fraction of requests with server usage whose output is also re-counted with the
     /// tokenizer, for `llmsoak_tokens_discrepancy`.
+    #[serde(default = "forms::fraction::<5, 100>")]
     pub recount_sample: f64,
     /// Endpoint paths that replace `/v1/…` (`paths`).
-    #[serde(skip_serializing_if = "Paths::is_empty")]
+    #[serde(default, skip_serializing_if = "Paths::is_empty")]
     pub paths: Paths,
     /// Query parameters added to every URL (`query`).
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "ser_query")]
-    pub query: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, String>,
     /// The header the API key goes in as it is (`None`: `Authorization: Bearer KEY`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_header: Option<String>,
     /// TLS settings of an `https://` target (`tls`).
-    #[serde(skip_serializing_if = "TargetTls::is_empty")]
+    #[serde(default, skip_serializing_if = "TargetTls::is_empty")]
     pub tls: TargetTls,
     /// The proxy its requests go through (`proxy`; default: the environment's).
-    #[serde(skip_serializing_if = "is_env_proxy")]
+    #[serde(default, skip_serializing_if = "Proxy::is_env")]
     pub proxy: Proxy,
+    /// The API key, resolved from `api_key_env` or `api_key_file` by the check.
+    #[serde(skip)]
+    pub api_key: Option<ApiKey>,
     /// Host and port, for `server.address` / `server.port`.
     #[serde(skip)]
     pub server_address: String,
     #[serde(skip)]
     pub server_port: u16,
-}
-
-fn is_env_proxy(p: &Proxy) -> bool {
-    *p == Proxy::Env
-}
-
-/// `api_key_env = "VAR"` or `api_key_file = "PATH"` (never the value), flattened into the target.
-fn ser_api_key<S: Serializer>(key: &Option<ApiKey>, s: S) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let mut m = s.serialize_map(None)?;
-    match key {
-        Some(ApiKey::Env { var, .. }) => m.serialize_entry("api_key_env", var)?,
-        Some(ApiKey::File { path, .. }) => m.serialize_entry("api_key_file", path)?,
-        None => {}
-    }
-    m.end()
-}
-
-fn ser_query<S: Serializer>(q: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_map(q.iter().map(|(k, v)| (k, v)))
 }
 
 impl Target {
@@ -202,38 +251,16 @@ impl Target {
             name: self.name.clone(),
         }
     }
-}
 
-/// The targets that parsed (for cross-references even when some did not) and whether all did.
-pub(super) fn targets(
-    w: &mut Walk<'_>,
-    v: Option<Val<'_, '_>>,
-    max_in_flight: usize,
-) -> (Vec<Target>, bool) {
-    let Some(items) = v.and_then(|v| v.array(w)) else {
-        return (Vec::new(), false);
-    };
-    if items.is_empty() {
-        w.report("target", None, "at least one [[target]] is required");
-        return (Vec::new(), false);
+    /// How long a request may wait for its first token.
+    pub fn first_token_timeout(&self) -> Duration {
+        self.first_token_timeout.unwrap_or(self.request_timeout)
     }
-    let mut out: Vec<Target> = Vec::new();
-    let mut ok = true;
-    for item in items {
-        match target(w, &item, max_in_flight) {
-            Some(t) if out.iter().any(|o| o.name == t.name) => {
-                w.report(
-                    &format!("{}.name", item.path),
-                    Some(item.span()),
-                    format!("duplicate target name {:?}", t.name),
-                );
-                ok = false;
-            }
-            Some(t) => out.push(t),
-            None => ok = false,
-        }
+
+    /// Idle connections kept per host.
+    pub fn pool_max_idle(&self) -> usize {
+        self.pool_max_idle.unwrap_or(0)
     }
-    (out, ok)
 }
 
 /// Whether a header's value is a credential (by its name).
@@ -252,242 +279,137 @@ pub(crate) fn is_sensitive_header(name: &str) -> bool {
     .any(|s| n.contains(s))
 }
 
-/// `base_url`: an http(s) URL without query, fragment or credentials; with its host and port.
-fn base_url(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<(String, String, u16)> {
-    let s = v.str(w)?;
-    match reqwest::Url::parse(s) {
-        Ok(u) if !matches!(u.scheme(), "http" | "https") => {
-            v.bad(w, format!("must be an http:// or https:// URL (got {s:?})"));
-            None
+/// Check the targets (`target`), resolve their keys and fill the defaults that depend on other
+/// settings (`max_in_flight`: the pool size).
+pub(super) fn check(c: &mut Check<'_>, targets: &mut [Target], max_in_flight: usize) {
+    for i in 0..targets.len() {
+        let at = format!("target[{i}]");
+        if targets[..i].iter().any(|o| o.name == targets[i].name) {
+            c.bad(
+                format!("{at}.name"),
+                format!("duplicate target name {:?}", targets[i].name),
+            );
         }
-        Ok(u) if u.query().is_some() || u.fragment().is_some() => {
-            v.bad(w, "must not carry a query string or fragment");
-            None
-        }
-        Ok(u) if !u.username().is_empty() || u.password().is_some() => {
-            v.bad(
-                w,
-                "must not embed credentials; use api_key_env or api_key_file",
+        one(c, &at, &mut targets[i], max_in_flight);
+    }
+}
+
+fn one(c: &mut Check<'_>, at: &str, t: &mut Target, max_in_flight: usize) {
+    c.label(&format!("{at}.name"), &t.name);
+    c.label(&format!("{at}.provider"), &t.provider);
+    c.filled(&format!("{at}.model"), &t.model);
+    base_url(c, at, t);
+    t.api_key = match (&t.api_key_env, &t.api_key_file) {
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            c.bad(
+                format!("{at}.api_key_env"),
+                "set either api_key_env or api_key_file, not both",
             );
             None
         }
-        Ok(u) => {
-            let host = u.host_str().unwrap_or_default().to_string();
-            let port = u.port_or_known_default().unwrap_or(80);
-            Some((s.trim_end_matches('/').to_string(), host, port))
-        }
-        Err(e) => {
-            v.bad(w, format!("invalid URL {s:?}: {e}"));
-            None
-        }
-    }
-}
-
-fn target(w: &mut Walk<'_>, v: &Val<'_, '_>, max_in_flight: usize) -> Option<Target> {
-    use super::schema::{duration_or, label_name};
-    let mut t = v.table(w)?;
-    let t_path = t.path.clone();
-    let name = t.require(w, "name").and_then(|v| label_name(w, &v));
-    let base_url = t.require(w, "base_url").and_then(|v| base_url(w, &v));
-    let model = t.require(w, "model").and_then(|v| {
-        let s = v.str(w)?;
-        if s.is_empty() {
-            v.bad(w, "must not be empty");
-            return None;
-        }
-        Some(s.to_string())
-    });
-    let provider = match t.get("provider") {
-        None => Some("openai".to_string()),
-        Some(v) => label_name(w, &v),
-    };
-    let api_key = api_key(w, &mut t);
-    let headers = match t.get("headers") {
-        None => Some(Vec::new()),
-        Some(v) => headers(w, &v),
-    };
-    let http = match t.get("http") {
-        None => Some(HttpVersion::Http1),
-        Some(v) => v.one_of(w, &["1.1", "2"]).map(|s| {
-            if s == "2" {
-                HttpVersion::Http2
-            } else {
-                HttpVersion::Http1
-            }
-        }),
-    };
-    let connect_timeout = duration_or(w, &mut t, "connect_timeout", Duration::from_secs(10));
-    let request_timeout = duration_or(w, &mut t, "request_timeout", Duration::from_secs(600));
-    let idle_timeout = duration_or(w, &mut t, "idle_timeout", Duration::from_secs(60));
-    let first_token_timeout = match (t.get("first_token_timeout"), request_timeout) {
-        (None, r) => r,
-        (Some(v), _) => v.duration(w),
-    };
-    let stall_threshold = duration_or(w, &mut t, "stall_threshold", Duration::from_secs(2));
-    let max_event_bytes = match t.get("max_event_bytes") {
-        None => Some(1 << 20),
-        Some(v) => v.int_in(w, 1024, 1 << 30).map(|n| n as usize),
-    };
-    let pool_max_idle = match t.get("pool_max_idle") {
-        // llama.cpp's server closes the connection after every streamed response although it
-        // advertises keep-alive: a pooled connection then races with that close (a request
-        // written onto it is reset), so its connections are not kept.
-        None if provider.as_deref() == Some(LLAMA_CPP) => Some(0),
-        None => Some(max_in_flight),
-        Some(v) => v.int_in(w, 0, 1_000_000).map(|n| n as usize),
-    };
-    let tokenizer = match t.get("tokenizer") {
-        None => Some(None),
-        Some(v) => file_table(w, &v).map(Some),
-    };
-    let paths = match t.get("paths") {
-        None => Some(Paths::default()),
-        Some(v) => super::paths::paths(w, &v),
-    };
-    let query = match t.get("query") {
-        None => Some(Vec::new()),
-        Some(v) => super::paths::query(w, &v),
-    };
-    let api_key_header = match t.get("api_key_header") {
-        None => Some(None),
-        Some(v) => super::paths::key_header(w, &v).map(Some),
-    };
-    let https = base_url.as_ref().map(|(u, _, _)| u.starts_with("https://"));
-    let tls = match t.get("tls") {
-        None => Some(TargetTls::default()),
-        Some(v) => super::tls::tls(w, &v, https),
-    };
-    let proxy = match t.get("proxy") {
-        None => Some(Proxy::Env),
-        Some(v) => super::tls::proxy(w, &v),
-    };
-    let recount_sample = match t.get("recount_sample") {
-        None => Some(0.05),
-        Some(v) => v.float_in(w, 0.0, true, 1.0),
-    };
-    t.finish(w, TARGET_KEYS, |k| match k {
-        "api_key" | "key" | "token" | "password" => Some(
-            "secrets are not accepted inline; use api_key_env (an env var name) or api_key_file (a path)"
-                .to_string(),
-        ),
-        _ => None,
-    });
-    if let (Some(Some(h)), Some(None)) = (&api_key_header, &api_key) {
-        w.report(
-            &format!("{}.api_key_header", t_path),
-            None,
-            format!("{h:?}: there is no API key to send (api_key_env or api_key_file)"),
-        );
-    }
-    let (base_url, server_address, server_port) = base_url?;
-    Some(Target {
-        paths: paths?,
-        query: query?,
-        api_key_header: api_key_header?,
-        tls: tls?,
-        proxy: proxy?,
-        name: name?,
-        base_url,
-        model: model?,
-        provider: provider?,
-        api_key: api_key?,
-        headers: headers?,
-        http: http?,
-        connect_timeout: connect_timeout?,
-        request_timeout: request_timeout?,
-        idle_timeout: idle_timeout?,
-        first_token_timeout: first_token_timeout?,
-        stall_threshold: stall_threshold?,
-        max_event_bytes: max_event_bytes?,
-        pool_max_idle: pool_max_idle?,
-        tokenizer: tokenizer?,
-        recount_sample: recount_sample?,
-        server_address,
-        server_port,
-    })
-}
-
-/// `{ file = "…" }`: a file the preparation step reads, with where the config named it.
-pub(super) fn file_table(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<FileRef> {
-    let mut t = v.table(w)?;
-    let file = t.require(w, "file").and_then(|f| file_ref(w, &f));
-    t.finish(w, &["file"], |_| None);
-    file
-}
-
-/// A path string, kept with its origin.
-pub(super) fn file_ref(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<FileRef> {
-    let s = v.str(w)?;
-    if s.trim().is_empty() {
-        v.bad(w, "must not be empty");
-        return None;
-    }
-    Some(FileRef {
-        file: PathBuf::from(s),
-        at: v.origin(w),
-    })
-}
-
-/// `Some(None)`: no key configured; `None`: a problem was reported.
-fn api_key(w: &mut Walk<'_>, t: &mut Tbl<'_, '_>) -> Option<Option<ApiKey>> {
-    let env = t.get("api_key_env");
-    let file = t.get("api_key_file");
-    match (env, file) {
-        (None, None) => Some(None),
-        (Some(e), Some(_)) => {
-            e.bad(w, "set either api_key_env or api_key_file, not both");
-            None
-        }
-        (Some(e), None) => {
-            let name = e.str(w)?;
-            match w.secret(name) {
-                Some(value) => Some(Some(ApiKey::Env {
-                    var: name.to_string(),
-                    value: Secret::new(value.trim().to_string()),
-                })),
-                _ => {
-                    e.bad(
-                        w,
-                        format!("environment variable {name} is not set or empty"),
-                    );
-                    None
-                }
-            }
-        }
-        (None, Some(f)) => file_ref(w, &f).map(|r| {
-            Some(ApiKey::File {
-                path: r.file,
-                at: r.at,
+        (Some(var), None) => c
+            .secret(&format!("{at}.api_key_env"), var)
+            .map(|value| ApiKey::Env {
+                var: var.clone(),
+                value,
+            }),
+        (None, Some(path)) => {
+            let p = format!("{at}.api_key_file");
+            c.filled(&p, &path.to_string_lossy()).then(|| ApiKey::File {
+                path: path.clone(),
+                at: c.origin(&p),
             })
-        }),
+        }
+    };
+    for h in &t.headers {
+        let path = format!("{at}.headers.{}", h.name);
+        if reqwest::header::HeaderName::from_bytes(h.name.as_bytes()).is_err() {
+            c.bad(path, format!("{:?} is not a valid header name", h.name));
+        } else if reqwest::header::HeaderValue::from_str(h.value.expose()).is_err() {
+            c.bad(path, "is not a valid header value");
+        }
     }
+    c.int_in(
+        &format!("{at}.max_event_bytes"),
+        t.max_event_bytes as i128,
+        1024,
+        1 << 30,
+    );
+    // llama.cpp's server closes the connection after every streamed response although it
+    // advertises keep-alive: a pooled connection then races with that close (a request
+    // written onto it is reset), so its connections are not kept.
+    let pool = match t.pool_max_idle {
+        Some(n) => n,
+        None if t.provider == LLAMA_CPP => 0,
+        None => max_in_flight,
+    };
+    c.int_in(&format!("{at}.pool_max_idle"), pool as i128, 0, 1_000_000);
+    t.pool_max_idle = Some(pool);
+    t.first_token_timeout = Some(t.first_token_timeout());
+    c.float_in(
+        &format!("{at}.recount_sample"),
+        t.recount_sample,
+        0.0,
+        true,
+        1.0,
+    );
+    if let Some(tok) = &mut t.tokenizer {
+        tok.check(c, &format!("{at}.tokenizer.file"));
+    }
+    t.paths.check(c, &format!("{at}.paths"));
+    for k in t.query.keys().filter(|k| k.is_empty()) {
+        c.bad(format!("{at}.query.{k}"), "a query parameter needs a name");
+    }
+    if let Some(h) = &mut t.api_key_header {
+        let valid = !h.is_empty()
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !valid {
+            c.bad(
+                format!("{at}.api_key_header"),
+                format!("{h:?} is not an HTTP header name"),
+            );
+        } else if t.api_key_env.is_none() && t.api_key_file.is_none() {
+            c.bad(
+                format!("{at}.api_key_header"),
+                format!("{h:?}: there is no API key to send (api_key_env or api_key_file)"),
+            );
+        }
+        *h = h.to_ascii_lowercase();
+    }
+    let https = c
+        .fine(&format!("{at}.base_url"))
+        .then(|| t.base_url.starts_with("https://"));
+    t.tls.check(c, &format!("{at}.tls"), https);
+    t.proxy.check(c, &format!("{at}.proxy"));
 }
 
-fn headers(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<Vec<Header>> {
-    let mut t = v.table(w)?;
-    let mut out = Vec::new();
-    let mut ok = true;
-    for (name, val) in t.entries() {
-        let Some(value) = val.str(w) else {
-            ok = false;
-            continue;
-        };
-        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            val.bad(w, format!("{name:?} is not a valid header name"));
-            ok = false;
-            continue;
+/// `base_url`: an http(s) URL without query, fragment or credentials; with its host and port.
+fn base_url(c: &mut Check<'_>, at: &str, t: &mut Target) {
+    let path = format!("{at}.base_url");
+    let s = &t.base_url;
+    match reqwest::Url::parse(s) {
+        Ok(u) if !matches!(u.scheme(), "http" | "https") => {
+            c.bad(
+                path,
+                format!("must be an http:// or https:// URL (got {s:?})"),
+            );
         }
-        if reqwest::header::HeaderValue::from_str(value).is_err() {
-            val.bad(w, "is not a valid header value");
-            ok = false;
-            continue;
+        Ok(u) if u.query().is_some() || u.fragment().is_some() => {
+            c.bad(path, "must not carry a query string or fragment");
         }
-        out.push(Header {
-            name: name.to_string(),
-            value: Secret::new(value.to_string()),
-            sensitive: is_sensitive_header(name),
-        });
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+            c.bad(
+                path,
+                "must not embed credentials; use api_key_env or api_key_file",
+            );
+        }
+        Ok(u) => {
+            t.server_address = u.host_str().unwrap_or_default().to_string();
+            t.server_port = u.port_or_known_default().unwrap_or(80);
+            t.base_url = s.trim_end_matches('/').to_string();
+        }
+        Err(e) => c.bad(path, format!("invalid URL {s:?}: {e}")),
     }
-    t.finish(w, &[], |_| None);
-    ok.then_some(out)
 }

@@ -326,7 +326,7 @@ impl Sampler {
         }
         if let Some(tp) = self.config.target_process.clone() {
             let t = Instant::now();
-            let status = self.target(&tp.target, &tp.selector);
+            let status = self.target(&tp.target.name, &tp.selector());
             self.gauges.probe("target_process", status, t.elapsed());
         }
         if let Some(gpu) = self.gpu.as_mut() {

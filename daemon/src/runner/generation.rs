@@ -204,7 +204,10 @@ impl Generation {
             shared.tracker.clone(),
             stop.clone(),
         )
-        .with_sessions(Arc::new(Sessions::new(workload, config.load.max_sessions)));
+        .with_sessions(Arc::new(Sessions::new(
+            workload,
+            config.load.max_sessions(),
+        )));
         Ok(Generation {
             stop,
             abort,

@@ -69,7 +69,7 @@ impl CanaryProbe {
         if !rec.usage_present || rec.output_tokens == 0 {
             failed.push("usage");
         }
-        if !(u64::from(self.canary.min_output_tokens)..=u64::from(self.canary.max_output_tokens))
+        if !(u64::from(self.canary.min_output_tokens)..=u64::from(self.canary.max_output_tokens()))
             .contains(&rec.output_tokens)
         {
             failed.push("tokens");

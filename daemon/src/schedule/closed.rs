@@ -11,7 +11,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use rand::RngExt;
 use tokio::sync::Mutex;
@@ -32,7 +31,7 @@ pub struct Users<E: Execute> {
     users: UserRamp,
     /// The run's start: the ramp is timed from here.
     epoch: Instant,
-    think_time: (Duration, Duration),
+    think_time: crate::config::forms::Between,
     seed: u64,
     pool: PromptPool,
     launcher: Arc<Launcher<E>>,
@@ -129,7 +128,7 @@ impl<E: Execute> Users<E> {
                         phase: None,
                     };
                     slot.start(plan).run().await;
-                    let (lo, hi) = think;
+                    let (lo, hi) = (think.min, think.max);
                     let pause = if hi > lo {
                         lo + (hi - lo).mul_f64(
                             rng_for(seed ^ user as u64, Stream::Session, seq).random::<f64>(),

@@ -63,7 +63,7 @@ pub struct Simulator {
 impl Simulator {
     pub fn new(config: SimConfig) -> Result<Arc<Self>, prometheus::Error> {
         Ok(Arc::new(Simulator {
-            engine: Engine::new(config.engine.clone()),
+            engine: Engine::new(config.engine()),
             truth: Truth::default(),
             vllm: VllmMetrics::new(&config.model)?,
             leak: Leak::new(config.leak),
@@ -167,7 +167,7 @@ pub async fn spawn(config: SimConfig, addr: SocketAddr) -> std::io::Result<Runni
         .as_ref()
         .map(TcpListener::local_addr)
         .transpose()?;
-    let time_scale = config.engine.time_scale;
+    let time_scale = config.time_scale;
     let sim = Simulator::new(config).map_err(std::io::Error::other)?;
     // Load the tokenizer now: lazily, the first requests' TTFT would carry its ~0.3 s set-up
     // (true in the ground truth, but no engine has it once serving).
@@ -323,7 +323,7 @@ async fn embeddings(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response 
             Err(ids) => *ids as u64,
         };
     }
-    let e = &sim.config.engine;
+    let e = &sim.config;
     let per_token = e
         .prefill_per_token
         .saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));

@@ -36,10 +36,11 @@ async fn call(
 }
 
 fn quick() -> SimConfig {
-    let mut c = SimConfig::default();
-    c.engine.prefill_base = std::time::Duration::ZERO;
-    c.engine.prefill_per_token = std::time::Duration::ZERO;
-    c
+    SimConfig {
+        prefill_base: std::time::Duration::ZERO,
+        prefill_per_token: std::time::Duration::ZERO,
+        ..SimConfig::default()
+    }
 }
 
 #[tokio::test]

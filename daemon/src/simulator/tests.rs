@@ -18,10 +18,11 @@ async fn truth_of(run: &Running, seq: u64) -> Vec<truth::RequestTruth> {
 }
 
 fn quick() -> SimConfig {
-    let mut c = SimConfig::default();
-    c.engine.prefill_base = Duration::from_millis(5);
-    c.engine.itl_base = Duration::from_millis(1);
-    c
+    SimConfig {
+        prefill_base: Duration::from_millis(5),
+        itl_base: Duration::from_millis(1),
+        ..SimConfig::default()
+    }
 }
 
 async fn post(addr: SocketAddr, path: &str, body: serde_json::Value) -> reqwest::Response {

@@ -142,7 +142,7 @@ impl<C: Clients> Driver<'_, C> {
         let load = &mut p.config.load;
         load.mode = LoadMode::Closed;
         load.users = UserRamp::constant(users);
-        load.think_time = (Duration::ZERO, Duration::ZERO);
+        load.think_time = Default::default();
         let dur = self.cfg.ladder_step.as_secs_f64();
         let (collected, _, _, _) = self
             .step(&p, format!("sweep ladder: {users} users"), 0.0, |now, _| {

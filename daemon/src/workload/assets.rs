@@ -81,7 +81,7 @@ impl Assets {
                 _ => None,
             };
             a.input = lengths(s.input_tokens.as_ref());
-            a.output = lengths(Some(&s.output_tokens));
+            a.output = lengths(Some(s.output_tokens()));
             a.turns = lengths(s.session.as_ref().map(|x| &x.turns));
             if let Some(spec) = &s.dataset {
                 // Loaded with the scenario's target's tokenizer (length filter, reply lengths).

@@ -44,7 +44,7 @@ pub fn request_body(sc: &Scenario, turns: &[(String, String)], max_tokens: u32) 
                 max_tokens: Some(max_tokens),
                 messages: messages(),
                 system: system.map(Into::into),
-                stream: sc.stream,
+                stream: sc.stream(),
                 temperature: sc.temperature,
                 top_p: sc.top_p,
                 stop_sequences: sc.stop.clone(),
@@ -57,7 +57,7 @@ pub fn request_body(sc: &Scenario, turns: &[(String, String)], max_tokens: u32) 
                 input: messages(),
                 instructions: system.map(Into::into),
                 max_output_tokens: Some(max_tokens),
-                stream: sc.stream,
+                stream: sc.stream(),
                 store: Some(false),
                 temperature: sc.temperature,
                 top_p: sc.top_p,
@@ -67,8 +67,8 @@ pub fn request_body(sc: &Scenario, turns: &[(String, String)], max_tokens: u32) 
             let mut req = CompletionRequest {
                 model: sc.model.as_str().into(),
                 max_tokens: Some(max_tokens),
-                stream: sc.stream,
-                stream_options: sc.stream.then_some(StreamOptions {
+                stream: sc.stream(),
+                stream_options: sc.stream().then_some(StreamOptions {
                     include_usage: true,
                 }),
                 temperature: sc.temperature,

@@ -119,8 +119,8 @@ impl Dataset {
                 return true;
             }
             let n = tokenizer.count(&e.text()) as u32;
-            let ok = spec.min_input_tokens.is_none_or(|m| n >= m)
-                && spec.max_input_tokens.is_none_or(|m| n <= m);
+            let ok = spec.min_input_tokens.is_none_or(|m| n >= m.0)
+                && spec.max_input_tokens.is_none_or(|m| n <= m.0);
             if !ok {
                 *skipped += 1;
             }
@@ -334,7 +334,7 @@ mod tests {
         seen.sort_unstable();
         assert_eq!(seen, vec![0, 1, 2]);
         let mut filtered = spec(&path, Format::Jsonl, OnError::Skip);
-        filtered.min_input_tokens = Some(2);
+        filtered.min_input_tokens = Some(crate::config::Tokens(2));
         let d = Dataset::load(filtered, tok.as_ref(), 1).unwrap();
         assert_eq!((d.len(), d.skipped_filter), (2, 1));
     }

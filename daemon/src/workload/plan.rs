@@ -203,9 +203,9 @@ fn canary(config: &Config, assets: &Assets) -> String {
     let _ = writeln!(
         out,
         "  each probe fails on: status, timeout (no first or next token within {}), stream, usage, output tokens outside [{}, {}]{}",
-        crate::config::human(c.timeout),
+        crate::config::human(c.timeout()),
         c.min_output_tokens,
-        c.max_output_tokens,
+        c.max_output_tokens(),
         c.expect
             .as_ref()
             .map_or(String::new(), |e| format!(", an answer not matching {e:?}")),

@@ -78,7 +78,7 @@ impl Builder {
                 .input_tokens
                 .as_ref()
                 .map(|l| Lengths::new(l, assets.input.as_ref())),
-            outputs: Lengths::new(&scenario.output_tokens, assets.output.as_ref()),
+            outputs: Lengths::new(scenario.output_tokens(), assets.output.as_ref()),
             dataset: assets.dataset.clone(),
             scenario: scenario.clone(),
             tokenizer,
@@ -229,7 +229,7 @@ impl Builder {
         let Some(s) = &self.scenario.session else {
             return std::time::Duration::ZERO;
         };
-        let (lo, hi) = s.think_time;
+        let (lo, hi) = (s.think_time.min, s.think_time.max);
         if hi <= lo {
             return lo;
         }

@@ -1,13 +1,13 @@
 //! The simulator's fault rules: what can go wrong ([`FaultKind`]), one configured fault
-//! ([`FaultRule`]: which, how often, when) and the walk of a `[[simulator.faults]]` entry.
+//! ([`FaultRule`]: which, how often, when) and the checks of a `[[simulator.faults]]` entry.
 
 use std::time::Duration;
 
-use serde::{Serialize, Serializer};
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
 
-use super::super::ser_duration;
-use super::super::walk::{Val, Walk};
-use super::ser_opt_duration;
+use super::super::check::Check;
+use super::super::forms::{dur0, opt_dur};
 
 /// What can go wrong (DESIGN §9; issue 3's list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -87,23 +87,34 @@ impl Serialize for FaultKind {
     }
 }
 
+impl<'de> Deserialize<'de> for FaultKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        FaultKind::parse(&s).ok_or_else(|| {
+            let all: Vec<String> = FaultKind::ALL
+                .iter()
+                .map(|k| format!("{:?}", k.as_str()))
+                .collect();
+            de::Error::custom(format!("must be one of {} (got {s:?})", all.join(", ")))
+        })
+    }
+}
+
 /// One configured fault.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FaultRule {
     pub kind: FaultKind,
     /// Fraction of requests, 0..=1.
     pub rate: f64,
     /// HTTP status for `http_5xx` / `http_4xx`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// Active from this long after start (inclusive)…
-    #[serde(serialize_with = "ser_duration")]
+    #[serde(default, with = "dur0")]
     pub from: Duration,
     /// …until this long after start (exclusive); `None` = forever.
-    #[serde(
-        serialize_with = "ser_opt_duration",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "opt_dur", skip_serializing_if = "Option::is_none")]
     pub until: Option<Duration>,
 }
 
@@ -123,58 +134,23 @@ impl FaultRule {
     }
 }
 
-pub(super) fn fault(w: &mut Walk<'_>, v: &Val<'_, '_>) -> Option<FaultRule> {
-    let mut t = v.table(w)?;
-    let kind = t.require(w, "kind").and_then(|k| {
-        let s = k.str(w)?;
-        let found = FaultKind::parse(s);
-        if found.is_none() {
-            let all: Vec<String> = FaultKind::ALL
-                .iter()
-                .map(|k| format!("{:?}", k.as_str()))
-                .collect();
-            k.bad(w, format!("must be one of {} (got {s:?})", all.join(", ")));
+impl FaultRule {
+    pub(super) fn check(&self, c: &mut Check<'_>, at: &str) {
+        c.float_in(&format!("{at}.rate"), self.rate, 0.0, true, 1.0);
+        if let Some(n) = self.status {
+            let path = format!("{at}.status");
+            match self.kind {
+                FaultKind::Http5xx if (500..=599).contains(&n) => {}
+                FaultKind::Http4xx if (400..=499).contains(&n) => {}
+                k @ (FaultKind::Http5xx | FaultKind::Http4xx) => c.bad(
+                    path,
+                    format!("{n} is not a valid status for {}", k.as_str()),
+                ),
+                _ => c.bad(path, "only http_5xx and http_4xx take a status"),
+            }
         }
-        found
-    });
-    let rate = t
-        .require(w, "rate")
-        .and_then(|r| r.float_in(w, 0.0, true, 1.0));
-    let status = match t.get("status") {
-        None => Some(None),
-        Some(s) => match (kind, s.int(w)) {
-            (Some(FaultKind::Http5xx), Some(n @ 500..=599))
-            | (Some(FaultKind::Http4xx), Some(n @ 400..=499)) => Some(Some(n as u16)),
-            (Some(k @ (FaultKind::Http5xx | FaultKind::Http4xx)), Some(n)) => {
-                s.bad(w, format!("{n} is not a valid status for {}", k.as_str()));
-                None
-            }
-            (Some(_), Some(_)) => {
-                s.bad(w, "only http_5xx and http_4xx take a status");
-                None
-            }
-            _ => None,
-        },
-    };
-    let from = match t.get("from") {
-        None => Some(Duration::ZERO),
-        Some(f) => f.duration_or_zero(w),
-    };
-    let until = match t.get("until") {
-        None => Some(None),
-        Some(u) => u.duration(w).map(Some),
-    };
-    t.finish(w, &["kind", "rate", "status", "from", "until"], |_| None);
-    let (from, until) = (from?, until?);
-    if until.is_some_and(|u| u <= from) {
-        v.bad(w, "until must be later than from");
-        return None;
+        if self.until.is_some_and(|u| u <= self.from) {
+            c.bad(at, "until must be later than from");
+        }
     }
-    Some(FaultRule {
-        kind: kind?,
-        rate: rate?,
-        status: status?,
-        from,
-        until,
-    })
 }

@@ -118,7 +118,7 @@ async fn a_session_sends_its_turns_after_think_time_with_the_growing_history() {
     let prompts = (0..2).map(|seq| Arc::new(workload.prompt(seq))).collect();
     let d = rig
         .dispatcher(steady(1.0, 2), prompts)
-        .with_sessions(Arc::new(Sessions::new(workload, c.load.max_sessions)));
+        .with_sessions(Arc::new(Sessions::new(workload, c.load.max_sessions())));
     d.run().await;
     rig.drain().await;
     let t = &rig.recorder.totals;
