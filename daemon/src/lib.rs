@@ -35,6 +35,9 @@
 //!        ^
 //! resources::Sampler (own thread: process, host, target process, GPUs via NVML)
 //! trust::Probe (own thread writes a socket pair, a runtime task reads: the client's own lag)
+//! engine::scrape::Scraper (a runner side task, once a window: the target engine's /metrics ->
+//!        engine::map table -> engine::snapshot::Snapshot -> engine::window::Window deltas,
+//!        joined to the series' windows, the run's and each phase's: report::server blocks)
 //!        v
 //! server::serve: GET /metrics, /-/healthy, /-/ready, /api/v1/status, / and /api/v1/view (the
 //!                live page), POST reload/baseline reset
@@ -51,6 +54,8 @@
 //!        by sweep::judge (compare's Wilson interval) -> report::sweep::SweepReport
 //! ```
 //!
+//! `engine` reads an inference engine's own `/metrics` into one vocabulary (mapping tables as
+//! data, windows as Prometheus computes them) and depends on nothing of ours.
 //! `openai` holds the wire types (the only code the `simulator` shares with the client) and
 //! `record` the plain request data and the quantities of DESIGN §4; `config` depends on nothing
 //! above them. `prepare` reads the files a validated config names; `runner` wires the pieces
@@ -72,6 +77,7 @@ pub mod cli;
 pub mod client;
 pub mod compare;
 pub mod config;
+pub mod engine;
 pub mod export;
 pub mod files;
 pub mod gate;

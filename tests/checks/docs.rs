@@ -120,3 +120,76 @@ fn the_metrics_reference_is_the_catalogue() {
         "docs/metrics.md is out of date: LLMSOAK_REGENERATE=1 cargo test --test checks docs::"
     );
 }
+
+/// The mapping tables as a markdown table: a row per vocabulary word, a column per engine.
+fn engines_table() -> String {
+    use llm_soak::engine::map::Map;
+    use llm_soak::engine::{Counter, Gauge, Hist};
+    let maps = Map::all();
+    let mut out = String::from("| word | kind |");
+    for m in maps {
+        out.push_str(&format!(" {} ({}) |", m.engine, m.release));
+    }
+    out.push_str("\n| --- | --- |");
+    out.push_str(&" --- |".repeat(maps.len()));
+    out.push('\n');
+    let cell = |names: Option<&Vec<String>>, sum: bool| match names {
+        Some(n) => n
+            .iter()
+            .map(|x| {
+                if sum {
+                    format!("`{x}` (sum)")
+                } else {
+                    format!("`{x}`")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" / "),
+        None => "—".to_string(),
+    };
+    for h in Hist::ALL {
+        out.push_str(&format!("| {} | histogram |", h.as_str()));
+        for m in maps {
+            out.push_str(&format!(" {} |", cell(m.histograms.get(&h), false)));
+        }
+        out.push('\n');
+    }
+    for g in Gauge::ALL {
+        out.push_str(&format!("| {} | gauge |", g.as_str()));
+        for m in maps {
+            out.push_str(&format!(" {} |", cell(m.gauges.get(&g), false)));
+        }
+        out.push('\n');
+    }
+    for c in Counter::ALL {
+        out.push_str(&format!("| {} | counter |", c.as_str()));
+        for m in maps {
+            let text = match m.counters.get(&c) {
+                Some(n) => cell(Some(n), false),
+                None => cell(m.histogram_sums.get(&c), true),
+            };
+            out.push_str(&format!(" {text} |"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn the_engine_mapping_table_in_the_docs_is_the_maps() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/metrics.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (head, rest) = text.split_once("<!-- engines:begin -->\n").unwrap();
+    let (_, tail) = rest.split_once("<!-- engines:end -->").unwrap();
+    let want = format!(
+        "{head}<!-- engines:begin -->\n{}<!-- engines:end -->{tail}",
+        engines_table()
+    );
+    if std::env::var_os("LLMSOAK_REGENERATE").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    assert!(
+        text == want,
+        "docs/metrics.md's engine table is out of date: LLMSOAK_REGENERATE=1 cargo test --test checks docs::"
+    );
+}

@@ -100,6 +100,13 @@ pub(crate) fn exposition_text() -> String {
     CanaryInstruments::new(&meter, identity.start_time).probe(&["answer"], 2.0);
     r.session_started();
     r.session_ended();
+    // The engine scrape's health, as the runner records it.
+    llm_soak::metrics::server::ScrapeInstruments::new(&meter).record(
+        "t",
+        true,
+        Duration::from_millis(3),
+        42,
+    );
     // The resource sampler, with this process as the "target" and a scripted GPU.
     let gpu = llm_soak::resources::gpu::GpuSample {
         uuid: "GPU-0000".into(),

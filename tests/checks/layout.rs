@@ -199,19 +199,20 @@ const ALLOWED_ONLY: &[(&str, &[&str])] = &[
     ("record", &[]),
     ("tls", &[]),
     ("files", &[]),
+    ("engine", &[]),
     ("config", &["openai", "record"]),
-    ("report", &["files", "record"]),
+    ("report", &["engine", "files", "record"]),
     ("simulator", &["openai", "config"]),
     ("workload", &["config", "openai", "record"]),
     ("client", &["config", "openai", "record", "tls", "workload"]),
     (
         "metrics",
-        &["config", "files", "openai", "record", "report"],
+        &["config", "engine", "files", "openai", "record", "report"],
     ),
     ("gate", &["config", "record", "report"]),
     ("trust", &["metrics", "report"]),
     ("compare", &["record", "report"]),
-    ("view", &["compare", "record", "report"]),
+    ("view", &["compare", "engine", "record", "report"]),
 ];
 
 #[test]

@@ -29,6 +29,7 @@ mod rehearsal;
 mod release;
 mod reports;
 mod security;
+mod server;
 mod simulator;
 mod sweep;
 mod telemetry;

@@ -150,6 +150,7 @@ mod tests {
     #[test]
     fn every_way_a_run_ends_maps_to_its_exit_code() {
         let report = |signal: Option<StopSignal>, verdict: Option<Verdict>| RunReport {
+            server: Vec::new(),
             schema_version: crate::report::SCHEMA_VERSION,
             llm_soak_version: crate::VERSION.into(),
             run_id: "r".into(),

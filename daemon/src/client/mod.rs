@@ -195,6 +195,14 @@ impl Client {
         })
     }
 
+    /// Target `index`'s HTTP client and headers (its TLS, credentials and static headers), for
+    /// the scrape of its engine's metrics.
+    pub fn target_http(&self, index: usize) -> Option<(reqwest::Client, HeaderMap)> {
+        self.targets
+            .get(index)
+            .map(|t| (t.http.clone(), t.headers.clone()))
+    }
+
     /// Whether target `index` answers `GET /v1/models` with a success, asked with the target's
     /// own client: its headers, its authentication, its TLS and timeouts.
     pub async fn models_ready(&self, index: usize) -> Result<(), String> {

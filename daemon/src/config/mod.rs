@@ -337,6 +337,15 @@ impl Config {
         out
     }
 
+    /// Each request scope's target index, in scope order (the canary's last).
+    pub fn scope_targets(&self) -> Vec<usize> {
+        self.scenarios
+            .iter()
+            .map(|s| s.target.index)
+            .chain(self.canary.as_ref().map(|c| c.target.index))
+            .collect()
+    }
+
     /// The canary's target, when there is a canary.
     pub fn canary_target(&self) -> Option<&Target> {
         self.canary

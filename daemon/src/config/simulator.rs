@@ -91,9 +91,13 @@ pub struct SimConfig {
     #[serde(with = "dur")]
     pub slow_headers_delay: Duration,
     pub oversized_bytes: usize,
-    /// Where the vLLM-style `/metrics` listens (its own listener); `None`: not served.
+    /// Where `/metrics` also listens (a listener of its own; it is always on the API's
+    /// listener too, as an engine serves it); `None`: only there.
     #[serde(with = "opt_addr", skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Whose `/metrics` the simulator plays: the engine's names, types, labels and bucket
+    /// layouts (`vllm`, `sglang`, `llamacpp`, `tgi`).
+    pub metrics_flavor: MetricsFlavor,
     pub leak: LeakParams,
     pub drift: Drift,
     pub faults: Vec<FaultRule>,
@@ -129,12 +133,43 @@ impl Default for SimConfig {
             slow_headers_delay: Duration::from_secs(5),
             oversized_bytes: 16 << 20,
             metrics_listen: None,
+            metrics_flavor: MetricsFlavor::Vllm,
             leak: LeakParams::default(),
             drift: Drift::default(),
             faults: Vec::new(),
             reasoning_tokens: 0,
             reasoning_hidden: false,
             required_headers: Vec::new(),
+        }
+    }
+}
+
+/// The engine whose `/metrics` the simulator plays (`metrics_flavor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsFlavor {
+    #[default]
+    Vllm,
+    Sglang,
+    Llamacpp,
+    Tgi,
+}
+
+impl MetricsFlavor {
+    pub const ALL: [MetricsFlavor; 4] = [
+        MetricsFlavor::Vllm,
+        MetricsFlavor::Sglang,
+        MetricsFlavor::Llamacpp,
+        MetricsFlavor::Tgi,
+    ];
+
+    /// The `provider` of a target that is this engine.
+    pub fn provider(self) -> &'static str {
+        match self {
+            MetricsFlavor::Vllm => "vllm",
+            MetricsFlavor::Sglang => "sglang",
+            MetricsFlavor::Llamacpp => super::target::LLAMA_CPP,
+            MetricsFlavor::Tgi => "tgi",
         }
     }
 }

@@ -74,6 +74,9 @@ pub enum HttpVersion {
 /// The provider name of llama.cpp's server (`gen_ai.provider.name`).
 pub const LLAMA_CPP: &str = "llama.cpp";
 
+/// The providers whose engine metrics llm-soak reads (one mapping table each: `engine::map`).
+pub const ENGINES: [&str; 4] = ["vllm", "sglang", LLAMA_CPP, "tgi"];
+
 /// A reference to a configured target: its index (for routing) and name (for printing). Read
 /// as the name; the check finds the index.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -213,6 +216,14 @@ pub struct Target {
     /// The proxy its requests go through (`proxy`; default: the environment's).
     #[serde(default, skip_serializing_if = "Proxy::is_env")]
     pub proxy: Proxy,
+    /// Scrape the engine's own `/metrics` (`metrics = false`: never; unset: when `provider` names
+    /// an engine or `metrics_url` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<bool>,
+    /// Where the engine's metrics are (unset: `base_url`'s origin + `/metrics` when `provider`
+    /// names an engine); filled by the check when scraping is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_url: Option<String>,
     /// The API key, resolved from `api_key_env` or `api_key_file` by the check.
     #[serde(skip)]
     pub api_key: Option<ApiKey>,
@@ -378,11 +389,58 @@ fn one(c: &mut Check<'_>, at: &str, t: &mut Target, max_in_flight: usize) {
         }
         *h = h.to_ascii_lowercase();
     }
+    metrics(c, at, t);
     let https = c
         .fine(&format!("{at}.base_url"))
         .then(|| t.base_url.starts_with("https://"));
     t.tls.check(c, &format!("{at}.tls"), https);
     t.proxy.check(c, &format!("{at}.proxy"));
+}
+
+/// Whether the engine is scraped, and where: `metrics_url`, else the origin of `base_url` +
+/// `/metrics` for a provider that names an engine.
+fn metrics(c: &mut Check<'_>, at: &str, t: &mut Target) {
+    let path = format!("{at}.metrics_url");
+    match (t.metrics, &t.metrics_url) {
+        (Some(false), Some(_)) => {
+            c.bad(
+                path,
+                "metrics = false turns scraping off: remove one of them",
+            );
+            return;
+        }
+        (Some(false), None) => return,
+        (_, Some(u)) => {
+            let ok = reqwest::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !ok {
+                c.bad(
+                    path,
+                    format!("must be an http:// or https:// URL (got {u:?})"),
+                );
+            }
+            return;
+        }
+        (on, None) => {
+            let engine = ENGINES.contains(&t.provider.as_str());
+            if on == Some(true) && !engine {
+                c.bad(
+                    format!("{at}.metrics"),
+                    format!(
+                        "provider {:?} names no engine whose metrics llm-soak reads ({}): set metrics_url",
+                        t.provider,
+                        ENGINES.join(", ")
+                    ),
+                );
+                return;
+            }
+            if !engine {
+                return;
+            }
+        }
+    }
+    if let Ok(u) = reqwest::Url::parse(&t.base_url) {
+        t.metrics_url = Some(format!("{}/metrics", u.origin().ascii_serialization()));
+    }
 }
 
 /// `base_url`: an http(s) URL without query, fragment or credentials; with its host and port.

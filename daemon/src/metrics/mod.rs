@@ -15,6 +15,7 @@ pub mod recovery;
 pub mod request_log;
 pub mod run;
 pub mod series;
+pub mod server;
 pub mod summary;
 
 use std::sync::Arc;

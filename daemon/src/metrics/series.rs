@@ -192,6 +192,8 @@ pub struct SeriesSink {
     dropped: AtomicU64,
     /// Start of the open window.
     from: Mutex<Instant>,
+    /// The engines' deltas that arrived during the open window (by the scraped URL).
+    server: Mutex<BTreeMap<String, crate::engine::window::Window>>,
     store: Mutex<Store>,
 }
 
@@ -215,6 +217,7 @@ impl SeriesSink {
             canary,
             dropped: AtomicU64::new(0),
             from: Mutex::new(start),
+            server: Mutex::default(),
             store: Mutex::new(Store::new(step, &TIERS)),
         }
     }
@@ -251,6 +254,7 @@ impl SeriesSink {
             dropped: self.dropped.swap(0, Ordering::Relaxed),
             gauges,
             scopes: self.open.iter().map(|a| lock(a).take()).collect(),
+            server: std::mem::take(&mut *lock(&self.server)),
         };
         let mut store = lock(&self.store);
         // A sliver of a window (the drain after the last boundary) joins the window before it,
@@ -266,6 +270,15 @@ impl SeriesSink {
             return;
         }
         store.push(point);
+    }
+
+    /// What the engine at `url` said of the time since its last scrape: part of the open
+    /// window.
+    pub fn server(&self, url: &str, w: crate::engine::window::Window) {
+        lock(&self.server)
+            .entry(url.to_string())
+            .or_default()
+            .merge(&w);
     }
 
     /// Mark an instant of the run.

@@ -6,6 +6,8 @@
 //! recoveries are judged per shard and are not merged (each shard's stays in its own report);
 //! the merged report carries no gates (judge them with `llm-soak gate`).
 
+use std::collections::BTreeMap;
+
 use super::series::{Event, Point, Series};
 use super::{Dist, Latency, PhaseScope, RunReport, Scope, Summary, Trust, TrustVerdict};
 use crate::record::Quantity;
@@ -158,6 +160,16 @@ fn merge_series(parts: &[(&str, &Series)]) -> Series {
             j += 1;
         }
         let mut merged = Point::merge(&all[i..j]);
+        // Shards that share a server each scraped it: its window counts once (by its URL).
+        merged.server = BTreeMap::new();
+        for p in &all[i..j] {
+            for (url, w) in &p.server {
+                merged
+                    .server
+                    .entry(url.clone())
+                    .or_insert_with(|| w.clone());
+            }
+        }
         // Shards ran side by side: their in-flight counts add up in a window.
         merged.gauges.in_flight = all[i..j]
             .iter()
@@ -324,6 +336,7 @@ pub fn merge(
         });
     }
     Ok(RunReport {
+        server: super::server::merged(reports.iter().map(|(_, r)| r)),
         schema_version: super::SCHEMA_VERSION,
         llm_soak_version: r0.llm_soak_version.clone(),
         run_id: reports

@@ -17,6 +17,7 @@ pub mod hdr;
 pub mod merge;
 mod render;
 pub mod series;
+pub mod server;
 mod shard;
 pub mod sweep;
 
@@ -31,7 +32,7 @@ pub use hdr::Hdr;
 pub use shard::ReportShard;
 
 /// The version of the report document this build writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The signal that ended a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -400,6 +401,9 @@ pub struct RunReport {
     /// The run's config with its secrets redacted, as JSON (from schema version 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<serde_json::Value>,
+    /// What each scraped target's engine said (schema version 4; empty without scraping).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server: Vec<server::ServerBlock>,
     /// A merge of only some of a run's shards (`merge --allow-partial`, schema version 3):
     /// which were missing. Gates, relative gates and `compare` refuse it as a base.
     #[serde(default, skip_serializing_if = "Option::is_none")]

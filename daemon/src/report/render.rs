@@ -46,6 +46,9 @@ pub(super) fn report(r: &RunReport) -> String {
         );
         out.push_str(&summary(s));
     }
+    for b in &r.server {
+        out.push_str(&super::server::render(b));
+    }
     if !r.gates.is_empty() {
         out.push_str("gates:\n");
         for g in &r.gates {

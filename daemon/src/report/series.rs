@@ -207,6 +207,9 @@ pub struct Point {
     pub gauges: Gauges,
     /// Per scope, in the order of [`Series::scopes`].
     pub scopes: Vec<ScopePoint>,
+    /// What each scraped engine said of the window (by its metrics URL; from schema 4).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub server: BTreeMap<String, crate::engine::window::Window>,
 }
 
 impl Point {
@@ -241,6 +244,15 @@ impl Point {
                     )
                 })
                 .collect(),
+            server: {
+                let mut out: BTreeMap<String, crate::engine::window::Window> = BTreeMap::new();
+                for p in parts {
+                    for (target, w) in &p.server {
+                        out.entry(target.clone()).or_default().merge(w);
+                    }
+                }
+                out
+            },
         }
     }
 }
@@ -312,6 +324,7 @@ mod tests {
                 ..Gauges::default()
             },
             scopes: vec![crate::report::testing::ttft_window(ttft_ms)],
+            server: Default::default(),
         }
     }
 

@@ -50,6 +50,7 @@ pub(crate) fn scope(ttft_ms: &[u64], failed: u64, seconds: f64) -> Scope {
 /// A complete report of one run with summary `s` (no series, gates or config).
 pub(crate) fn report_of(s: Summary) -> RunReport {
     RunReport {
+        server: Vec::new(),
         schema_version: SCHEMA_VERSION,
         llm_soak_version: "0.1.0".into(),
         run_id: "r".into(),

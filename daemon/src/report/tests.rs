@@ -21,6 +21,7 @@ fn summary() -> Summary {
 
 fn report() -> RunReport {
     RunReport {
+        server: Vec::new(),
         schema_version: SCHEMA_VERSION,
         llm_soak_version: crate::VERSION.into(),
         run_id: "abcd1234".into(),

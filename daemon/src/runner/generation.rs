@@ -41,6 +41,10 @@ pub(crate) trait Clients: Send + Sync + 'static {
     fn prompts_inline(&self) -> bool {
         false
     }
+    /// The scrapes of the targets' engines (target index, scraper); none by default.
+    fn scrapers(&self, _prepared: &Prepared) -> Vec<(usize, crate::engine::scrape::Scraper)> {
+        Vec::new()
+    }
 }
 
 /// The real thing: one keep-alive HTTP client per target.
@@ -57,7 +61,47 @@ impl Clients for HttpClients {
     fn canary(&self, p: &Prepared) -> Result<Option<Arc<Client>>, ClientError> {
         Ok(Client::for_canary(&p.config, &p.assets.tokenizers, &p.credentials)?.map(Arc::new))
     }
+
+    fn scrapers(&self, p: &Prepared) -> Vec<(usize, crate::engine::scrape::Scraper)> {
+        let wanted: Vec<(usize, &crate::config::Target, &String)> = p
+            .config
+            .targets
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.metrics_url.as_ref().map(|u| (i, t, u)))
+            .collect();
+        if wanted.is_empty() {
+            return Vec::new();
+        }
+        // Its own pool: the scrape never takes a connection the load would have used.
+        let client = match Client::new(&p.config, &p.assets.tokenizers, &p.credentials) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot build the engine scrape's HTTP client; the engines are not scraped");
+                return Vec::new();
+            }
+        };
+        wanted
+            .into_iter()
+            .filter_map(|(i, t, url)| {
+                let (http, headers) = client.target_http(i)?;
+                let engine = crate::config::target::ENGINES
+                    .contains(&t.provider.as_str())
+                    .then_some(t.provider.as_str());
+                let timeout = SCRAPE_TIMEOUT.min(t.request_timeout);
+                Some((
+                    i,
+                    crate::engine::scrape::Scraper::new(
+                        &t.name, url, engine, http, headers, timeout,
+                    ),
+                ))
+            })
+            .collect()
+    }
 }
+
+/// How long a scrape of an engine's metrics may take.
+const SCRAPE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What every generation shares.
 #[derive(Debug, Clone)]

@@ -24,6 +24,7 @@ use crate::server::Phase;
 mod generation;
 mod notify;
 mod run;
+mod scrape;
 mod side;
 mod sinks;
 mod source;

@@ -59,6 +59,8 @@ pub(crate) struct Run<C: Clients> {
     side: side::Side,
     telemetry: telemetry::Telemetry,
     timeline: timeline::Timeline,
+    /// The scrapes of the targets' engines, when any is scraped.
+    engines: Option<Arc<super::scrape::Engines>>,
     root: CancellationToken,
     server_stop: CancellationToken,
     server_task: JoinHandle<std::io::Result<()>>,
@@ -192,7 +194,28 @@ impl<C: Clients> Run<C> {
             },
             &side,
         );
+        let engines = match &sinks.tokens {
+            Some(tokens) => {
+                let scrapers = clients.scrapers(prepared);
+                (!scrapers.is_empty()).then(|| {
+                    Arc::new(super::scrape::Engines::new(
+                        scrapers,
+                        Arc::clone(&sinks.series),
+                        Arc::clone(&recorder),
+                        crate::metrics::server::ScrapeInstruments::new(&meter),
+                        Arc::clone(tokens),
+                    ))
+                })
+            }
+            None => None,
+        };
+        if let Some(e) = &engines {
+            e.first().await;
+            side.spawn(Arc::clone(e).run());
+        }
         let source = ReportSource {
+            engines: engines.clone(),
+            scope_targets: config.scope_targets(),
             recorder: Arc::clone(&recorder),
             live: Arc::clone(&live),
             series: Arc::clone(&sinks.series),
@@ -244,6 +267,7 @@ impl<C: Clients> Run<C> {
             side,
             telemetry,
             timeline,
+            engines,
             root,
             server_stop,
             server_task,
@@ -331,6 +355,10 @@ impl<C: Clients> Run<C> {
         self.side.stop().await;
         if self.progress {
             crate::progress::clear();
+        }
+        // The engines' last word, after the drain: it joins the last window.
+        if let Some(e) = &self.engines {
+            e.last().await;
         }
         self.timeline.close(Instant::now());
         let report = self.source.snapshot(stopped_by, true);

@@ -21,6 +21,8 @@ pub(super) struct Sinks {
     pub(super) series: Arc<SeriesSink>,
     pub(super) baselines: Arc<BaselineSink>,
     pub(super) log: Option<Arc<RequestLog>>,
+    /// The client's count per target, when an engine is scraped (the token cross-check).
+    pub(super) tokens: Option<Arc<super::scrape::ClientTokens>>,
     pub(super) all: Vec<Arc<dyn Sink>>,
 }
 
@@ -78,11 +80,22 @@ pub(super) fn sinks(
     if let Some(l) = &log {
         all.push(Arc::clone(l) as Arc<dyn Sink>);
     }
+    let scraped = config.targets.iter().any(|t| t.metrics_url.is_some());
+    let tokens = scraped.then(|| {
+        Arc::new(super::scrape::ClientTokens::new(
+            config.scope_targets(),
+            config.targets.len(),
+        ))
+    });
+    if let Some(t) = &tokens {
+        all.push(Arc::clone(t) as Arc<dyn Sink>);
+    }
     Ok(Sinks {
         summary,
         series,
         baselines,
         log,
+        tokens,
         all,
     })
 }

@@ -26,6 +26,9 @@ pub(super) struct ReportSource {
     pub(super) identity: RunIdentity,
     pub(super) gates: Gates,
     pub(super) started: Instant,
+    /// The scrapes of the targets' engines, and each request scope's target.
+    pub(super) engines: Option<Arc<super::scrape::Engines>>,
+    pub(super) scope_targets: Vec<usize>,
 }
 
 impl ReportSource {
@@ -47,6 +50,9 @@ impl ReportSource {
         let gates = summary
             .as_ref()
             .map_or_else(Vec::new, |s| self.gates.judge(s));
+        let server = self.engines.as_ref().map_or_else(Vec::new, |e| {
+            super::scrape::report(&e.blocks(), summary.as_ref(), &self.scope_targets)
+        });
         let mut finished = Outcomes::default();
         for o in Outcome::ALL {
             finished.add(o, t.finished(o));
@@ -71,6 +77,7 @@ impl ReportSource {
             series: Some(self.series.series(since)),
             drift_baselines: self.baselines.report(),
             config: self.config.clone(),
+            server,
             partial: None,
         }
     }

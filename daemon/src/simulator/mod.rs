@@ -12,11 +12,11 @@ mod control;
 pub mod degrade;
 pub mod engine;
 pub mod faults;
+pub mod metrics;
 pub mod prefix;
 mod rng;
 mod stream;
 pub mod truth;
-pub mod vllm;
 mod wire;
 
 use std::net::SocketAddr;
@@ -36,8 +36,8 @@ pub use crate::config::simulator::{EngineParams, FaultKind, FaultRule, LeakParam
 use crate::openai::{Endpoint, ModelCard, ModelList};
 use degrade::Leak;
 use engine::Engine;
+use metrics::EngineMetrics;
 use truth::{StatsReport, Truth};
-use vllm::VllmMetrics;
 
 pub use crate::openai::SEQ_HEADER;
 
@@ -50,7 +50,8 @@ pub struct Simulator {
     pub config: SimConfig,
     pub engine: Arc<Engine>,
     pub truth: Truth,
-    pub vllm: VllmMetrics,
+    /// The engine's own `/metrics`, in the flavor the config names.
+    pub metrics: EngineMetrics,
     pub leak: Arc<Leak>,
     /// The active fault rules (the config's, until `PUT /control/faults` replaces them).
     faults: control::Faults,
@@ -65,7 +66,7 @@ impl Simulator {
         Ok(Arc::new(Simulator {
             engine: Engine::new(config.engine()),
             truth: Truth::default(),
-            vllm: VllmMetrics::new(&config.model)?,
+            metrics: EngineMetrics::new(config.metrics_flavor, &config.model)?,
             leak: Leak::new(config.leak),
             faults: control::Faults::new(config.faults.clone()),
             started: Instant::now(),
@@ -121,6 +122,8 @@ impl Simulator {
                 "/control/faults",
                 get(control::get_faults).put(control::put_faults),
             )
+            .route("/metrics", get(engine_metrics))
+            .route("/control/restart", post(restart))
             .route("/stats", get(stats))
             .route("/stats/reset", post(reset))
             .route("/stats/requests", get(recent))
@@ -129,10 +132,10 @@ impl Simulator {
             .with_state(Arc::clone(self))
     }
 
-    /// The vLLM-style metrics endpoint (its own listener).
+    /// The engine's metrics endpoint (on `metrics_listen`, a listener of its own).
     pub fn metrics_router(self: &Arc<Self>) -> Router {
         Router::new()
-            .route("/metrics", get(vllm_metrics))
+            .route("/metrics", get(engine_metrics))
             .with_state(Arc::clone(self))
     }
 }
@@ -245,6 +248,12 @@ async fn stats(State(sim): State<Arc<Simulator>>) -> axum::Json<StatsReport> {
     axum::Json(sim.report())
 }
 
+/// An engine restart, as its `/metrics` sees one: every series from zero.
+async fn restart(State(sim): State<Arc<Simulator>>) -> StatusCode {
+    sim.metrics.restart(&sim.engine);
+    StatusCode::NO_CONTENT
+}
+
 async fn reset(State(sim): State<Arc<Simulator>>) -> StatusCode {
     sim.truth.reset();
     StatusCode::NO_CONTENT
@@ -266,8 +275,8 @@ async fn drain(State(sim): State<Arc<Simulator>>) -> axum::Json<Vec<truth::Reque
     axum::Json(sim.truth.drain())
 }
 
-async fn vllm_metrics(State(sim): State<Arc<Simulator>>) -> Response {
-    match sim.vllm.encode(&sim.engine) {
+async fn engine_metrics(State(sim): State<Arc<Simulator>>) -> Response {
+    match sim.metrics.encode(&sim.engine) {
         Ok(body) => ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], body).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }

@@ -78,34 +78,32 @@ impl Drop for Gen {
     }
 }
 
-/// The vLLM-style histograms and ground truth for a finished (or abandoned) request. The truth
-/// row comes last: once a reader sees it, everything about the request is recorded.
+/// The engine's metrics and ground truth for a finished (or abandoned) request. The truth row
+/// comes last: once a reader sees it, everything about the request is recorded.
 fn record(sim: &Simulator, t: &Tracker, prompt_tokens: u64, end: Instant) {
-    let l = [sim.vllm.model()];
-    sim.vllm
-        .generation_tokens
-        .with_label_values(&l)
-        .inc_by(u64::from(t.tokens));
-    sim.vllm
-        .prompt_tokens
-        .with_label_values(&l)
-        .inc_by(prompt_tokens);
-    if t.completed {
-        if let Some(first) = t.chunk_at.first() {
-            sim.vllm
-                .ttft
-                .with_label_values(&l)
-                .observe((*first - t.arrival).as_secs_f64());
-        }
-        let itl = sim.vllm.itl.with_label_values(&l);
-        for w in t.chunk_at.windows(2) {
-            itl.observe((w[1] - w[0]).as_secs_f64());
-        }
-        sim.vllm
-            .e2e
-            .with_label_values(&l)
-            .observe((end - t.arrival).as_secs_f64());
-    }
+    let secs = |d: std::time::Duration| d.as_secs_f64();
+    let (first, last) = (t.chunk_at.first().copied(), t.chunk_at.last().copied());
+    let gaps: Vec<f64> = if t.completed {
+        t.chunk_at.windows(2).map(|w| secs(w[1] - w[0])).collect()
+    } else {
+        Vec::new()
+    };
+    sim.metrics.finished(&super::metrics::Finished {
+        completed: t.completed,
+        ttft: first.map(|f| secs(f - t.arrival)),
+        gaps: &gaps,
+        e2e: secs(end.saturating_duration_since(t.arrival)),
+        queue: t
+            .scheduled
+            .map(|s| secs(s.saturating_duration_since(t.arrival))),
+        prefill: t
+            .scheduled
+            .zip(first)
+            .map(|(s, f)| secs(f.saturating_duration_since(s))),
+        decode: first.zip(last).map(|(f, l)| secs(l - f)),
+        prompt_tokens,
+        tokens: t.tokens,
+    });
     sim.truth.finish(t, prompt_tokens, end);
 }
 
@@ -133,6 +131,8 @@ impl Gen {
         // Never behind "now": if parsing took longer than the prefill, start from here rather
         // than bursting late tokens.
         self.deadline = self.deadline.max(start + prefill).max(Instant::now());
+        // Scheduled once: a preempted sequence's re-admission is not a second schedule.
+        self.tracker.scheduled.get_or_insert(start);
         self.slot = Some(slot);
     }
 
@@ -323,6 +323,7 @@ pub(super) async fn complete(sim: Arc<Simulator>, mut plan: Plan) -> Response {
     tokio::time::sleep_until(deadline).await;
     drop(slot);
     let mut tracker = Tracker::new(plan.seq, plan.arrival, 1);
+    tracker.scheduled = Some(start);
     tracker.wrote(Instant::now(), deadline, plan.tokens);
     tracker.completed = true;
     tracker.fault = plan.fault;

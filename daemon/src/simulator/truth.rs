@@ -37,6 +37,11 @@ pub struct RequestTruth {
     pub ttft_us: Option<u64>,
     pub tpot_us: Option<u64>,
     pub e2e_us: u64,
+    /// Arrival to the first schedule, the first schedule to the first token, the first token to
+    /// the last: what the engine times as queue, prefill and decode.
+    pub queue_us: Option<u64>,
+    pub prefill_us: Option<u64>,
+    pub decode_us: Option<u64>,
     pub chunks: u32,
     /// Input tokens: the prompt as the simulator tokenized it (its chat template included).
     pub prompt_tokens: u64,
@@ -54,6 +59,8 @@ pub struct RequestTruth {
 pub struct Tracker {
     pub seq: Option<u64>,
     pub arrival: Instant,
+    /// When the engine first scheduled it (a batch slot granted; prefill starts).
+    pub scheduled: Option<Instant>,
     pub chunk_at: Vec<Instant>,
     pub tokens: u32,
     pub reasoning_tokens: u32,
@@ -69,6 +76,7 @@ impl Tracker {
         Tracker {
             seq,
             arrival,
+            scheduled: None,
             chunk_at: Vec::with_capacity(capacity.min(8192)),
             tokens: 0,
             reasoning_tokens: 0,
@@ -123,6 +131,10 @@ struct Inner {
     gap: Histogram<u64>,
     tpot: Histogram<u64>,
     lateness: Histogram<u64>,
+    e2e: Histogram<u64>,
+    queue: Histogram<u64>,
+    prefill: Histogram<u64>,
+    decode: Histogram<u64>,
     recent: VecDeque<RequestTruth>,
 }
 
@@ -138,6 +150,10 @@ impl Default for Inner {
             gap: hist(),
             tpot: hist(),
             lateness: hist(),
+            e2e: hist(),
+            queue: hist(),
+            prefill: hist(),
+            decode: hist(),
             recent: VecDeque::new(),
         }
     }
@@ -161,6 +177,12 @@ pub struct StatsReport {
     pub chunk_gap: Distribution,
     pub tpot: Distribution,
     pub write_lateness: Distribution,
+    /// Completed requests: what the engine's own histograms time (arrival to the end, queue,
+    /// prefill, decode).
+    pub e2e: Distribution,
+    pub queue: Distribution,
+    pub prefill: Distribution,
+    pub decode: Distribution,
     pub running: usize,
     pub waiting: usize,
     /// The most requests ever running or waiting in the engine at once (the client's
@@ -206,6 +228,14 @@ impl Truth {
             ttft_us: first.map(|f| us(f - t.arrival)),
             tpot_us: tpot.map(us),
             e2e_us: us(end.saturating_duration_since(t.arrival)),
+            queue_us: t
+                .scheduled
+                .map(|s| us(s.saturating_duration_since(t.arrival))),
+            prefill_us: t
+                .scheduled
+                .zip(first)
+                .map(|(s, f)| us(f.saturating_duration_since(s))),
+            decode_us: first.zip(last).map(|(f, l)| us(l - f)),
             chunks: t.chunk_at.len() as u32,
             prompt_tokens,
             completion_tokens: t.tokens,
@@ -226,6 +256,18 @@ impl Truth {
             }
             for w in t.chunk_at.windows(2) {
                 s.gap.saturating_record(us(w[1] - w[0]));
+            }
+            s.e2e.saturating_record(row.e2e_us);
+            let inner = &mut *s;
+            let parts = [
+                (&mut inner.queue, row.queue_us),
+                (&mut inner.prefill, row.prefill_us),
+                (&mut inner.decode, row.decode_us),
+            ];
+            for (h, v) in parts {
+                if let Some(v) = v {
+                    h.saturating_record(v.max(1));
+                }
             }
         }
         for &late in &t.lateness_us {
@@ -278,6 +320,10 @@ impl Truth {
             chunk_gap: dist(&s.gap),
             tpot: dist(&s.tpot),
             write_lateness: dist(&s.lateness),
+            e2e: dist(&s.e2e),
+            queue: dist(&s.queue),
+            prefill: dist(&s.prefill),
+            decode: dist(&s.decode),
             running: 0,
             waiting: 0,
             peak_concurrency: 0,

@@ -240,6 +240,8 @@ pub struct View {
     /// Each scenario's TTFT and TPOT against its drift baseline.
     pub drift: Vec<DriftRow>,
     pub config: Option<serde_json::Value>,
+    /// What each scraped engine said, beside the client's numbers (report::server).
+    pub server: Vec<crate::report::server::ServerBlock>,
     /// Set on the live page.
     pub live: Option<LiveState>,
     /// A second run drawn over this one (`compare`).
@@ -307,6 +309,7 @@ impl View {
             drift: drift_rows(r, first_last.as_ref()),
             first_last,
             config: r.config.clone(),
+            server: r.server.clone(),
             live: None,
             base: None,
             comparison: None,

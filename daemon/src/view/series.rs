@@ -44,8 +44,56 @@ pub struct SeriesView {
     pub gpu_memory_bytes: Vec<Option<f64>>,
     pub gpu_utilization: Vec<Option<f64>>,
     pub scopes: Vec<ScopeSeries>,
+    /// What each scraped engine said of each window: `STAT@URL` → values, STAT one of
+    /// `ttft_p50`, `e2e_p50` (bucket-interpolated), `queue_mean`, `kv_usage` (the window's
+    /// last reading), `waiting_max` and `preemptions` (per second).
+    pub server: BTreeMap<String, Vec<Option<f64>>>,
     pub events: Vec<Event>,
     pub dropped_points: u64,
+}
+
+/// The server columns of `pts` (see [`SeriesView::server`]).
+fn server_columns(pts: &[Point]) -> BTreeMap<String, Vec<Option<f64>>> {
+    use crate::engine::window::Window;
+    use crate::engine::{Counter, Gauge, Hist};
+    let urls: std::collections::BTreeSet<&String> =
+        pts.iter().flat_map(|p| p.server.keys()).collect();
+    type Stat = fn(&Window, f64) -> Option<f64>;
+    let stats: [(&str, Stat); 6] = [
+        ("ttft_p50", |w, _| {
+            w.hists.get(&Hist::Ttft)?.quantile(0.5).map(|a| a.value)
+        }),
+        ("e2e_p50", |w, _| {
+            w.hists.get(&Hist::E2e)?.quantile(0.5).map(|a| a.value)
+        }),
+        ("queue_mean", |w, _| {
+            let d = w.hists.get(&Hist::Queue)?;
+            (d.count > 0.0).then(|| d.sum / d.count)
+        }),
+        ("kv_usage", |w, _| {
+            w.gauges.get(&Gauge::KvUsage).map(|l| l.last)
+        }),
+        ("waiting_max", |w, _| {
+            w.gauges.get(&Gauge::Waiting).map(|l| l.max)
+        }),
+        ("preemptions", |w, span| {
+            let n = *w.counters.get(&Counter::Preemptions)?;
+            (span > 0.0).then(|| n / span)
+        }),
+    ];
+    let mut out = BTreeMap::new();
+    for url in urls {
+        for (stat, f) in stats {
+            let col: Vec<Option<f64>> = pts
+                .iter()
+                .map(|p| p.server.get(url).and_then(|w| f(w, p.span)))
+                .collect();
+            if col.iter().any(Option::is_some) {
+                out.insert(format!("{stat}@{url}"), col);
+            }
+        }
+    }
+    out
 }
 
 fn per_second(n: u64, span: f64) -> f64 {
@@ -131,6 +179,7 @@ impl SeriesView {
             gpu_memory_bytes: col(&|p| p.gauges.gpu_memory_bytes),
             gpu_utilization: col(&|p| p.gauges.gpu_utilization),
             scopes,
+            server: server_columns(pts),
             events: s.events.clone(),
             dropped_points: s.dropped_points,
         }

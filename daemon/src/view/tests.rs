@@ -20,6 +20,7 @@ fn window(t: f64, n: u64, ttft_ms: u64, rss: f64) -> Point {
             ..Gauges::default()
         },
         scopes: vec![sp.clone(), sp],
+        server: Default::default(),
     }
 }
 

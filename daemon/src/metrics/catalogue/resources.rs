@@ -43,6 +43,33 @@ pub const PROBE_DURATION: Instrument = inst(
     &[],
     &["probe"],
 );
+pub const SCRAPE_SUCCESS: Instrument = inst(
+    "llmsoak.target.scrape.success",
+    "llmsoak_target_scrape_success",
+    Gauge,
+    "",
+    "1 when the last scrape of the target engine's own /metrics succeeded, else 0 (targets with metrics on: a provider that names an engine, or metrics_url).",
+    &[],
+    &["llmsoak.target"],
+);
+pub const SCRAPE_DURATION: Instrument = inst(
+    "llmsoak.target.scrape.duration",
+    "llmsoak_target_scrape_duration_seconds",
+    Gauge,
+    "s",
+    "How long the last scrape of the target engine's /metrics took.",
+    &[],
+    &["llmsoak.target"],
+);
+pub const SCRAPE_SERIES: Instrument = inst(
+    "llmsoak.target.scrape.series",
+    "llmsoak_target_scrape_series",
+    Gauge,
+    "{series}",
+    "Series the last scrape of the target engine's /metrics kept (those its engine's mapping table names).",
+    &[],
+    &["llmsoak.target"],
+);
 pub const PROCESS_MEMORY: Instrument = inst(
     "process.memory.usage",
     "process_memory_usage_bytes",

@@ -21,6 +21,7 @@ fn series(epoch: f64, ttft_ms: &[u64]) -> Series {
                 ..Gauges::default()
             },
             scopes: vec![sp.clone(), sp],
+            server: Default::default(),
         }],
         events: vec![Event {
             t: 0.0,

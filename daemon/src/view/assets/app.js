@@ -190,6 +190,23 @@
       { label: "target RSS", values: s.target_rss_bytes, fmt: bytes },
       { label: "GPU memory", values: s.gpu_memory_bytes, fmt: bytes },
     ], { yfmt: mib });
+    const urls = [...new Set(Object.keys(s.server || {}).map((k) => k.slice(k.indexOf("@") + 1)))];
+    urls.forEach((url, i) => {
+      const col = (stat) => (s.server || {})[`${stat}@${url}`];
+      const q = col("ttft_p50") ? "ttft" : "e2e";
+      if (col(q + "_p50")) {
+        timeChart(view, "server-lat-" + i, `Client vs server ${q === "ttft" ? "TTFT" : "e2e"} p50 (${url}; the server's interpolated within its buckets)`, root, [
+          { label: `client ${q} p50`, values: all.quantiles[`${q}_p50`], fmt: ms },
+          { label: `server ${q} p50`, values: col(q + "_p50"), color: COLORS[1], fmt: ms },
+          { label: "server queue mean", values: col("queue_mean") || s.t.map(() => null), color: COLORS[4], dash: [4, 4], fmt: ms },
+        ], { yfmt: msAxis });
+      }
+      const load = [];
+      if (col("waiting_max")) load.push({ label: "waiting (max)", values: col("waiting_max"), fmt: (v) => num(v, 0) });
+      if (col("preemptions")) load.push({ label: "preemptions/s", values: col("preemptions"), color: COLORS[1] });
+      if (col("kv_usage")) load.push({ label: "KV usage", values: col("kv_usage").map((x) => (x == null ? null : x * 100)), scale: "y2", color: "#ff7f0e", fmt: (v) => num(v, 1) + " %" });
+      if (load.length) timeChart(view, "server-load-" + i, `Engine load (${url}): waiting requests, preemptions/s, KV-cache usage % (right)`, root, load, { y2: load.some((l) => l.scale === "y2") });
+    });
     if (s.gpu_utilization.some((x) => x != null)) {
       timeChart(view, "gpu", "GPU utilisation (%)", root, [{ label: "GPU util", values: s.gpu_utilization }]);
     }
@@ -242,6 +259,35 @@
     return body;
   }
 
+  // One engine's block: its latencies (approximate quantiles with their bucket), the gap to the
+  // client's, its load and the token cross-check.
+  function serverBlock(b) {
+    const r = b.run;
+    const approx = (a) => (a == null ? "–" : `${ms(a.value)} (${ms(a.lower)}, ${a.upper == null ? "∞" : ms(a.upper)}]`);
+    const rows = Object.entries(r.latency).map(([k, d]) => [k, num(d.count, 0), ms(d.mean), approx(d.p50), approx(d.p90), approx(d.p99)]);
+    const reading = (x, f) => (x == null ? "–" : `mean ${f(x.mean)}, max ${f(x.max)}`);
+    const facts = [
+      ["engine", b.engine ? `${b.engine} (${b.release})` : "unknown"],
+      ["scrapes", `${b.scrapes} (${b.failed_scrapes} failed${b.last_error ? ": " + b.last_error : ""})`],
+      ["client − server TTFT / e2e (means)", `${b.client.ttft_gap == null ? "–" : ms(b.client.ttft_gap)} / ${b.client.e2e_gap == null ? "–" : ms(b.client.e2e_gap)}`],
+      ["running", reading(r.running, (v) => num(v, 1))],
+      ["waiting", reading(r.waiting, (v) => num(v, 1))],
+      ["KV usage", reading(r.kv_usage, pct)],
+      ["preemptions", r.preemptions == null ? "–" : num(r.preemptions, 0)],
+      ["prefix-cache hit rate", r.prefix_hit_rate == null ? "–" : pct(r.prefix_hit_rate)],
+      ["tokens (llm-soak / engine)", `${b.tokens.client} / ${b.tokens.server == null ? "–" : num(b.tokens.server, 0)}: ${b.tokens.note}`],
+    ];
+    if (r.prefill_seconds_per_token != null) facts.push(["per token, derived (prefill / decode)", `${ms(r.prefill_seconds_per_token)} / ${ms(r.decode_seconds_per_token)}`]);
+    if (r.resets) facts.push(["counter resets (engine restarts)", String(r.resets)]);
+    if (b.missing && b.missing.length) facts.push(["not exported by this engine", b.missing.join(", ")]);
+    const phases = (b.phases || []).map((p) => [p.index, p.summary.latency.ttft ? ms(p.summary.latency.ttft.mean) : "–", reading(p.summary.waiting, (v) => num(v, 1)), reading(p.summary.kv_usage, pct), p.summary.preemptions == null ? "–" : num(p.summary.preemptions, 0)]);
+    return $("div", { class: "server" },
+      $("h3", {}, `${b.target} — ${b.url}`),
+      table(["", ""], facts),
+      rows.length ? table(["server-timed", "n", "mean", "p50 (bucket]", "p90 (bucket]", "p99 (bucket]"], rows) : $("p", { class: "note" }, "This engine exports no latency histograms."),
+      phases.length ? table(["phase", "TTFT mean", "waiting", "KV usage", "preemptions"], phases) : "");
+  }
+
   function render(view) {
     document.title = view.title;
     const r = view.run;
@@ -277,6 +323,7 @@
       section("events", "Events", table(["at", "event", "detail"], view.series.events.map((e) => [dur(e.t), e.kind.replace("_", " "), e.detail])));
     }
     section("summary", "Summary (warm-up excluded)", scopeTables(view.scopes));
+    if (view.server.length) section("server", "Server side (the engine's own /metrics, scraped once a window)", ...view.server.map(serverBlock));
     renderDistributions(view, section("distributions", "Distributions (exact histograms)"));
     if (view.phases.length) section("phases", "Per phase", scopeTables(view.phases));
     if (view.spikes.length) {
@@ -329,7 +376,11 @@
     const o = old.series, a = add.series;
     if (!o || !a) return add;
     const cat = (x, y) => { for (const k of Object.keys(y)) if (Array.isArray(y[k]) && Array.isArray(x[k]) && k !== "events" && k !== "scopes") x[k] = x[k].concat(y[k]); };
+    const before = o.t.length;
     cat(o, a);
+    o.server = o.server || {};
+    for (const k of Object.keys(a.server || {})) o.server[k] = (o.server[k] || new Array(before).fill(null)).concat(a.server[k]);
+    for (const k of Object.keys(o.server)) if (!(k in (a.server || {}))) o.server[k] = o.server[k].concat(new Array(a.t.length).fill(null));
     o.events = a.events;
     a.scopes.forEach((sc, i) => {
       const os = o.scopes[i];

@@ -1,0 +1,190 @@
+//! Scraping one target's engine: `GET metrics_url` with the target's own HTTP client (its TLS,
+//! its credentials and headers), bounded in time and size, read for the series its engine's
+//! table names (the provider's, else the table whose prefix the exposition has), turned into a
+//! [`Snapshot`]. What went wrong is a closed class ([`ScrapeError`]); what the table names and
+//! the scrape lacks, and the engine's series no table maps, are said once, never an error.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+
+use super::exposition;
+use super::map::Map;
+use super::snapshot::Snapshot;
+
+/// Largest exposition read (vLLM with many models and LoRA adapters is a few MB).
+pub const MAX_BYTES: usize = 16 << 20;
+
+/// Why a scrape gave nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScrapeError {
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    #[error("HTTP {0}")]
+    Status(u16),
+    #[error("the exposition is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("the exposition was cut off: {0}")]
+    Body(String),
+    #[error("no series of a known engine (vllm, sglang, llama.cpp, tgi) in the exposition")]
+    UnknownEngine,
+}
+
+impl ScrapeError {
+    /// A label value for the error class.
+    pub fn class(&self) -> &'static str {
+        match self {
+            ScrapeError::Timeout(_) => "timeout",
+            ScrapeError::Connect(_) => "connect",
+            ScrapeError::Status(_) => "status",
+            ScrapeError::TooLarge(_) => "too_large",
+            ScrapeError::Body(_) => "body",
+            ScrapeError::UnknownEngine => "unknown_engine",
+        }
+    }
+}
+
+/// An error and its sources, each said once (reqwest's own message names only the URL).
+fn chain(e: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut at: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = at {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        at = err.source();
+    }
+    parts.join(": ")
+}
+
+/// The scrape of one target.
+#[derive(Debug)]
+pub struct Scraper {
+    pub target: String,
+    pub url: String,
+    http: reqwest::Client,
+    headers: HeaderMap,
+    timeout: Duration,
+    max_bytes: usize,
+    map: Option<&'static Map>,
+    wanted: HashSet<String>,
+    /// Whether what this engine lacks was said already.
+    told: bool,
+}
+
+impl Scraper {
+    /// A scrape of `url` for `target`; `engine` is the target's provider (`None` or a name no
+    /// table has: detected from the first exposition).
+    pub fn new(
+        target: &str,
+        url: &str,
+        engine: Option<&str>,
+        http: reqwest::Client,
+        mut headers: HeaderMap,
+        timeout: Duration,
+    ) -> Scraper {
+        headers.insert(header::ACCEPT, HeaderValue::from_static("text/plain"));
+        headers.remove(header::CONTENT_TYPE);
+        let map = engine.and_then(Map::named);
+        Scraper {
+            target: target.to_string(),
+            url: url.to_string(),
+            http,
+            headers,
+            timeout,
+            max_bytes: MAX_BYTES,
+            map,
+            wanted: map.map(|m| m.sample_names().collect()).unwrap_or_default(),
+            told: false,
+        }
+    }
+
+    /// Bound the exposition's size (tests).
+    pub fn with_max_bytes(mut self, n: usize) -> Self {
+        self.max_bytes = n;
+        self
+    }
+
+    /// The engine's table, once known.
+    pub fn map(&self) -> Option<&'static Map> {
+        self.map
+    }
+
+    async fn fetch(&self) -> Result<String, ScrapeError> {
+        let response = self
+            .http
+            .get(&self.url)
+            .headers(self.headers.clone())
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| match e.is_timeout() {
+                true => ScrapeError::Timeout(self.timeout),
+                false => ScrapeError::Connect(chain(&e)),
+            })?;
+        if !response.status().is_success() {
+            return Err(ScrapeError::Status(response.status().as_u16()));
+        }
+        if response
+            .content_length()
+            .is_some_and(|n| n > self.max_bytes as u64)
+        {
+            return Err(ScrapeError::TooLarge(self.max_bytes));
+        }
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| match e.is_timeout() {
+                true => ScrapeError::Timeout(self.timeout),
+                false => ScrapeError::Body(chain(&e)),
+            })?;
+            if body.len() + chunk.len() > self.max_bytes {
+                return Err(ScrapeError::TooLarge(self.max_bytes));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// Scrape once.
+    pub async fn scrape(&mut self) -> Result<Snapshot, ScrapeError> {
+        let text = self.fetch().await?;
+        let map = match self.map {
+            Some(m) => m,
+            None => {
+                let names = text
+                    .lines()
+                    .filter(|l| !l.starts_with('#'))
+                    .map(|l| l.split(['{', ' ']).next().unwrap_or_default());
+                let m = Map::detect(names).ok_or(ScrapeError::UnknownEngine)?;
+                self.map = Some(m);
+                self.wanted = m.sample_names().collect();
+                m
+            }
+        };
+        let read = exposition::read(&text, &self.wanted, &map.prefix);
+        let snap = Snapshot::new(&read, map);
+        // Said once the engine has served something (before that, a histogram without
+        // observations may not be exported yet).
+        let served = snap.counters.values().any(|v| *v > 0.0) || !snap.hists.is_empty();
+        if !self.told && served {
+            self.told = true;
+            if !snap.missing.is_empty() || !snap.unmapped.is_empty() || read.malformed > 0 {
+                tracing::info!(
+                    target_name = %self.target,
+                    engine = %map.engine,
+                    missing = ?snap.missing,
+                    unmapped = snap.unmapped.len(),
+                    malformed = read.malformed,
+                    "the engine's metrics: some of the table's series are absent or unknown (said once)"
+                );
+            }
+        }
+        Ok(snap)
+    }
+}
