@@ -306,3 +306,49 @@ fn the_documented_example_configs_load() {
         }
     }
 }
+
+/// `metrics` and `metrics_url`: on by default for an engine provider (the base URL's origin +
+/// `/metrics`), off for others, off by `metrics = false`, any http(s) URL by `metrics_url`; and
+/// each wrong combination refused with its path.
+#[test]
+fn the_engine_metrics_keys_default_by_provider_and_refuse_what_cannot_work() {
+    let target = |extra: &str| {
+        format!(
+            "[[target]]\nname = \"t\"\nbase_url = \"https://llm.example:8443/v1x\"\nmodel = \"m\"\n{extra}\n[load]\n[[load.phases]]\nkind = \"steady\"\nrate = 1\nduration = \"1s\"\n[[scenario]]\nname = \"s\"\ninput_tokens = 8\noutput_tokens = 8\n"
+        )
+    };
+    let url = |extra: &str| {
+        Config::parse(&target(extra), "c.toml", &env)
+            .map(|c| c.targets[0].metrics_url.clone())
+            .map_err(|e| {
+                e.problems()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+            })
+    };
+    for engine in ["vllm", "sglang", "llama.cpp", "tgi"] {
+        assert_eq!(
+            url(&format!("provider = \"{engine}\"")),
+            Ok(Some("https://llm.example:8443/metrics".to_string())),
+            "{engine}"
+        );
+    }
+    assert_eq!(url("provider = \"openai\""), Ok(None));
+    assert_eq!(url("provider = \"vllm\"\nmetrics = false"), Ok(None));
+    assert_eq!(
+        url("provider = \"openai\"\nmetrics_url = \"http://10.0.0.2:9400/metrics\""),
+        Ok(Some("http://10.0.0.2:9400/metrics".to_string()))
+    );
+    let problems = |extra: &str| url(extra).unwrap_err().join("\n");
+    assert!(
+        problems("provider = \"openai\"\nmetrics = true").contains("target[0].metrics"),
+        "{}",
+        problems("provider = \"openai\"\nmetrics = true")
+    );
+    assert!(problems("metrics_url = \"ftp://x/metrics\"").contains("target[0].metrics_url"));
+    assert!(
+        problems("metrics = false\nmetrics_url = \"http://x/metrics\"")
+            .contains("metrics = false turns scraping off")
+    );
+}

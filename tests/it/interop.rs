@@ -238,6 +238,28 @@ fn llamacpp_token_counts_match_the_server_exactly() {
         "llm-soak's input tokens (usage) vs llamacpp:prompt_tokens_total"
     );
 
+    // The server block: llama.cpp's own counters over the run, scraped by the run itself (the
+    // provider names the engine): tokens cross-checked against what llm-soak received — the
+    // last scrape is after the drain, so at most one request's tokens (96) may not have settled
+    // — and the per-token means derived from its time counters.
+    let block = &report["server"][0];
+    assert_eq!(block["engine"], "llama.cpp", "{block}");
+    assert_eq!(block["failed_scrapes"], 0, "{block}");
+    let server_tokens = block["tokens"]["server"].as_f64().unwrap();
+    assert!(
+        server_tokens <= output && server_tokens >= output - 96.0,
+        "the engine's generation tokens {server_tokens} vs llm-soak's {output}: {block}"
+    );
+    let run = &block["run"];
+    for k in ["prefill_seconds_per_token", "decode_seconds_per_token"] {
+        let v = run[k].as_f64().unwrap_or(0.0);
+        assert!(v > 0.0 && v < 1.0, "{k} {v}: {run}");
+    }
+    assert!(
+        run["latency"].as_object().unwrap().is_empty(),
+        "llama.cpp has no histograms"
+    );
+
     // Latencies present and plausible for a tiny model on a shared CPU.
     let lat = &all["latency"];
     assert_eq!(lat["ttft"]["samples"].as_u64(), Some(success), "{lat}");

@@ -13,6 +13,8 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use super::exposition;
 use super::map::Map;
 use super::snapshot::Snapshot;
+#[cfg(test)]
+use super::{Counter, Gauge};
 
 /// Largest exposition read (vLLM with many models and LoRA adapters is a few MB).
 pub const MAX_BYTES: usize = 16 << 20;
@@ -186,5 +188,78 @@ impl Scraper {
             }
         }
         Ok(snap)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serve `body` at `/metrics` (and 404 elsewhere) on 127.0.0.1:0.
+    async fn serve(body: String) -> std::net::SocketAddr {
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let b = body.clone();
+                async move { b }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    }
+
+    fn scraper(url: String, engine: Option<&str>) -> Scraper {
+        // reqwest is built without a default TLS provider: the process installs one at start.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Scraper::new(
+            "t",
+            &url,
+            engine,
+            reqwest::Client::new(),
+            HeaderMap::new(),
+            Duration::from_secs(30),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_engine_is_detected_by_its_series_and_only_mapped_series_are_kept() {
+        let text = "# TYPE sglang:num_running_reqs gauge\nsglang:num_running_reqs{model_name=\"m\"} 3\nsglang:num_queue_reqs{model_name=\"m\"} 1\nsglang:generation_tokens_total{model_name=\"m\"} 40\nsglang:brand_new_thing 1\npython_gc_objects_collected_total 9\n";
+        let addr = serve(text.to_string()).await;
+        let mut s = scraper(format!("http://{addr}/metrics"), None);
+        let snap = s.scrape().await.unwrap();
+        assert_eq!(s.map().map(|m| m.engine.as_str()), Some("sglang"));
+        assert_eq!(snap.gauges[&Gauge::Running], 3.0);
+        assert_eq!(snap.counters[&Counter::GenerationTokens], 40.0);
+        assert_eq!(snap.series, 3);
+        assert!(snap.unmapped.contains("sglang:brand_new_thing"));
+        assert!(snap.missing.contains("ttft"));
+    }
+
+    #[tokio::test]
+    async fn what_goes_wrong_is_a_closed_class() {
+        let addr = serve("vllm:num_requests_running 1\n".repeat(1000)).await;
+        let mut big = scraper(format!("http://{addr}/metrics"), Some("vllm")).with_max_bytes(1024);
+        assert_eq!(big.scrape().await.unwrap_err(), ScrapeError::TooLarge(1024));
+        let mut missing = scraper(format!("http://{addr}/nope"), Some("vllm"));
+        let e = missing.scrape().await.unwrap_err();
+        assert_eq!(
+            (e.class(), e.to_string()),
+            ("status", "HTTP 404".to_string())
+        );
+        let other = serve("go_goroutines 7\n".into()).await;
+        let mut unknown = scraper(format!("http://{other}/metrics"), None);
+        assert_eq!(
+            unknown.scrape().await.unwrap_err(),
+            ScrapeError::UnknownEngine
+        );
+        // A port nobody listens on (bound, then closed).
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let mut refused = scraper(format!("http://{closed}/metrics"), Some("vllm"));
+        assert_eq!(refused.scrape().await.unwrap_err().class(), "connect");
     }
 }
