@@ -272,3 +272,84 @@ pub fn render(b: &ServerBlock) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(url: &str, scrapes: u64, server_tokens: f64, client: u64) -> ServerBlock {
+        let run = Summary {
+            generation_tokens: Some(server_tokens),
+            requests: Some(10.0),
+            ..Summary::default()
+        };
+        ServerBlock {
+            target: "t".into(),
+            url: url.into(),
+            engine: Some("vllm".into()),
+            release: None,
+            scrapes,
+            failed_scrapes: 0,
+            last_error: None,
+            tokens: TokenCheck::new(client, 5, run.generation_tokens, run.requests),
+            run,
+            phases: Vec::new(),
+            client: ClientSide {
+                ttft_mean: Some(0.1),
+                ..ClientSide::default()
+            },
+            missing: Vec::new(),
+            unmapped: Vec::new(),
+        }
+    }
+
+    fn report(blocks: Vec<ServerBlock>) -> crate::report::RunReport {
+        let mut r = crate::report::testing::report_of(crate::report::Summary::default());
+        r.server = blocks;
+        r
+    }
+
+    #[test]
+    fn shards_sharing_a_server_count_its_counters_once_and_their_tokens_together() {
+        // Two shards against one engine (each saw half the traffic), one against another.
+        let a = report(vec![block("http://e1/metrics", 7, 1000.0, 480)]);
+        let b = report(vec![
+            block("http://e1/metrics", 8, 1000.0, 520),
+            block("http://e2/metrics", 8, 300.0, 300),
+        ]);
+        let m = merged([&a, &b].into_iter());
+        assert_eq!(m.len(), 2);
+        let e1 = &m[0];
+        // Not 2000: the longest scrape stream, once.
+        assert_eq!(e1.tokens.server, Some(1000.0));
+        assert_eq!(e1.scrapes, 8);
+        assert_eq!((e1.tokens.client, e1.tokens.client_requests), (1000, 10));
+        assert_eq!(e1.tokens.difference, Some(0.0));
+        assert!(!e1.tokens.shared, "{:?}", e1.tokens);
+        // Each shard's own gap only: a merged client mean would mix clients.
+        assert_eq!(e1.client, ClientSide::default());
+        assert_eq!(m[1].tokens.difference, Some(0.0));
+    }
+
+    #[test]
+    fn the_token_check_says_what_a_difference_means() {
+        assert!(
+            TokenCheck::new(10, 1, Some(10.0), Some(1.0))
+                .note
+                .starts_with("exact")
+        );
+        let shared = TokenCheck::new(10, 1, Some(50.0), Some(4.0));
+        assert!(
+            shared.shared,
+            "more requests finished than were sent: another client"
+        );
+        let cut = TokenCheck::new(10, 2, Some(14.0), Some(2.0));
+        assert_eq!(cut.difference, Some(4.0));
+        assert!(cut.note.contains("never received"), "{}", cut.note);
+        assert!(
+            TokenCheck::new(10, 1, None, None)
+                .note
+                .contains("no generation-token")
+        );
+    }
+}
