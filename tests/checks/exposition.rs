@@ -63,6 +63,7 @@ pub(crate) fn record(outcome: Outcome, error: Option<ErrorType>) -> RequestRecor
         status: Some(200),
         answer_text: None,
         phase: Some(0),
+        identity: llm_soak::record::Identity::default(),
     }
 }
 

@@ -100,6 +100,41 @@ pub struct Client {
     routes: Vec<Route>,
     first_scope: usize,
     seed: u64,
+    /// The trace context each request carries, when request spans are on.
+    tracing: Option<Tracing>,
+}
+
+/// What the `traceparent` of a request is made from: the run's random key, and the sampling of
+/// the spans it joins (`[otlp.spans]`: the canary always, soak requests by `sample_ratio`).
+#[derive(Debug, Clone, Copy)]
+struct Tracing {
+    key: u64,
+    ratio: f64,
+    canary: Option<usize>,
+}
+
+impl Tracing {
+    fn of(config: &Config) -> Option<Tracing> {
+        let spans = config
+            .otlp
+            .as_ref()
+            .map(|o| o.spans)
+            .filter(|s| s.enabled)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Some(Tracing {
+            key: now ^ u64::from(std::process::id()).rotate_left(32) ^ config.seed,
+            ratio: spans.sample_ratio,
+            canary: config.canary_scope(),
+        })
+    }
+
+    fn context(&self, plan: &RequestPlan) -> crate::record::TraceContext {
+        let sampled = Some(plan.scenario) == self.canary
+            || crate::record::sampled_by_seq(plan.seq, self.ratio);
+        crate::record::TraceContext::of(self.key, plan.seq, sampled)
+    }
 }
 
 impl Client {
@@ -192,6 +227,7 @@ impl Client {
             routes,
             first_scope,
             seed: config.seed,
+            tracing: Tracing::of(config),
         })
     }
 
@@ -253,14 +289,19 @@ impl Client {
             };
         };
         let tc = &self.targets[route.target];
-        let request = tc
+        let trace = self.tracing.map(|t| t.context(&plan));
+        let mut request = tc
             .http
             .post(&route.url)
             .headers(tc.headers.clone())
             .headers(route.headers.clone())
-            .header(SEQ_HEADER, plan.seq)
-            .body(plan.prompt.body.clone());
+            .header(SEQ_HEADER, plan.seq);
+        if let Some(t) = trace {
+            request = request.header("traceparent", t.traceparent());
+        }
+        let request = request.body(plan.prompt.body.clone());
         let mut m = Measurement::new(plan.max_tokens, Instant::now());
+        m.trace = trace;
         m.unlogged = !tc.logged.load(Ordering::Relaxed);
         let deadline = m.sent_at + tc.target.request_timeout;
         let outcome = if route.stream {
@@ -331,6 +372,11 @@ impl Client {
             status: m.status,
             answer_text: plan.keep_text.then(|| m.text.clone()),
             phase: plan.phase,
+            identity: crate::record::Identity {
+                trace: m.trace,
+                response_id: m.response_id,
+                request_id: m.request_id,
+            },
             token_events: m.token_events,
         }
     }

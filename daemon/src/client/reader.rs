@@ -18,6 +18,9 @@ use crate::config::Target;
 use crate::openai::{Decoder, Endpoint, Step, Usage, WireError};
 use crate::record::ErrorType;
 
+/// The most of an `x-request-id` kept (it goes to the request log).
+const REQUEST_ID_CHARS: usize = 128;
+
 /// Received text kept per request for the tokenizer fallback; beyond it, events are counted.
 const MAX_TEXT_BYTES: usize = 8 << 20;
 
@@ -42,6 +45,10 @@ pub(super) struct Measurement {
     pub(super) unlogged: u32,
     /// What the failure said: the connection error's causes, or an excerpt of an error body.
     pub(super) detail: Option<String>,
+    /// The trace context sent, and the ids the server answered with.
+    pub(super) trace: Option<crate::record::TraceContext>,
+    pub(super) response_id: Option<String>,
+    pub(super) request_id: Option<String>,
 }
 
 impl Measurement {
@@ -61,6 +68,9 @@ impl Measurement {
             reasoning_streamed: false,
             unlogged: 0,
             detail: None,
+            trace: None,
+            response_id: None,
+            request_id: None,
         }
     }
 
@@ -205,6 +215,12 @@ async fn respond(
     };
     let status = resp.status();
     m.status = Some(status.as_u16());
+    // The server's id for the request, when it gives one (vLLM, gateways).
+    m.request_id = resp
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(REQUEST_ID_CHARS).collect());
     if !status.is_success() {
         let class = ErrorType::from_status(status.as_u16());
         if m.wants_detail(class) {
@@ -505,6 +521,12 @@ fn on_step(
     }
     if let Some(u) = step.usage {
         m.usage = Some(u);
+    }
+    // The response's id, once (the chunk was timestamped before it was parsed).
+    if m.response_id.is_none()
+        && let Some(id) = step.id
+    {
+        m.response_id = Some(id.into_owned());
     }
     Ok(Ended {
         finished: step.finished,

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use opentelemetry::KeyValue;
-use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _, TracerProvider as _};
+use opentelemetry::trace::{
+    Span as _, SpanId, SpanKind, Status, TraceId, Tracer as _, TracerProvider as _,
+};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -57,6 +59,30 @@ impl SpanExporter for Counted {
     }
 }
 
+thread_local! {
+    /// The ids the next span on this thread is to have (the request's `traceparent`): the SDK
+    /// asks its id generator, never the span builder, so they are handed over here.
+    static PLANNED: std::cell::Cell<Option<(TraceId, SpanId)>> = const { std::cell::Cell::new(None) };
+}
+
+/// Ids from [`PLANNED`] when set (the span of a request that carried them), else random.
+#[derive(Debug, Default)]
+struct PlannedIds(opentelemetry_sdk::trace::RandomIdGenerator);
+
+impl opentelemetry_sdk::trace::IdGenerator for PlannedIds {
+    fn new_trace_id(&self) -> TraceId {
+        PLANNED
+            .get()
+            .map_or_else(|| self.0.new_trace_id(), |(t, _)| t)
+    }
+
+    fn new_span_id(&self) -> SpanId {
+        PLANNED
+            .get()
+            .map_or_else(|| self.0.new_span_id(), |(_, s)| s)
+    }
+}
+
 /// Build the tracer provider for `cfg` (inside the tokio runtime).
 pub fn provider(
     cfg: &Otlp,
@@ -91,6 +117,7 @@ pub fn provider(
     .map_err(|e| OtlpError::new(e.to_string()))?;
     Ok(SdkTracerProvider::builder()
         .with_resource(resource)
+        .with_id_generator(PlannedIds::default())
         .with_batch_exporter(Counted {
             inner,
             handle,
@@ -162,12 +189,11 @@ impl SpanRecorder {
         {
             return true;
         }
-        // SplitMix64 of the sequence number: uniform, and the same on every shard.
-        let mut z = rec.seq.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        ((z >> 11) as f64 / (1u64 << 53) as f64) < self.ratio
+        // The decision the request's traceparent carried, else the same one by its `seq`.
+        match rec.identity.trace {
+            Some(t) => t.sampled,
+            None => crate::record::sampled_by_seq(rec.seq, self.ratio),
+        }
     }
 
     fn wall(&self, t: Instant) -> SystemTime {
@@ -218,6 +244,15 @@ impl SpanRecorder {
         if let Some(e) = rec.error_type {
             attributes.push(KeyValue::new("error.type", e.as_str()));
         }
+        if let Some(id) = &rec.identity.response_id {
+            attributes.push(KeyValue::new("gen_ai.response.id", id.clone()));
+        }
+        // The trace the request's `traceparent` named: a server that traces joins it.
+        PLANNED.set(
+            rec.identity
+                .trace
+                .map(|t| (TraceId::from(t.trace_id), SpanId::from(t.span_id))),
+        );
         let mut span = self
             .tracer
             .span_builder(scope.name.clone())
@@ -225,6 +260,7 @@ impl SpanRecorder {
             .with_start_time(self.wall(rec.sent_at))
             .with_attributes(attributes)
             .start(&self.tracer);
+        PLANNED.set(None);
         if let Some(e) = rec.error_type.filter(|_| rec.outcome != Outcome::Success) {
             span.set_status(Status::error(e.as_str()));
         }

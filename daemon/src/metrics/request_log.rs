@@ -50,6 +50,14 @@ pub struct Line {
     /// Content-bearing events.
     pub chunks: usize,
     pub stalls: u32,
+    /// The server's ids for the request: the first chunk's `id` and the `x-request-id` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The W3C trace id the request carried (hex), when request spans are on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// One record as a JSON line.
@@ -74,6 +82,9 @@ pub fn line(rec: &RequestRecord, scenario: &str) -> String {
         token_source: rec.token_source,
         chunks: rec.token_events.len(),
         stalls: rec.stalls,
+        response_id: rec.identity.response_id.clone(),
+        request_id: rec.identity.request_id.clone(),
+        trace_id: rec.identity.trace.map(|t| format!("{:032x}", t.trace_id)),
     };
     serde_json::to_string(&l).unwrap_or_default()
 }

@@ -287,6 +287,7 @@ pub fn whole<'a>(body: &'a [u8], text: &mut String) -> Result<Step<'a>, serde_js
         done: true,
         error: w.error.map(WireError::Object),
         error_type: None,
+        id: None,
     })
 }
 

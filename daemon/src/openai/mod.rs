@@ -279,6 +279,8 @@ pub struct ChunkChoice<'a> {
 #[derive(Debug, Default, Deserialize)]
 pub struct Completion<'a> {
     #[serde(default, borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
     pub choices: Vec<CompletionChoice<'a>>,
     #[serde(default)]
     pub usage: Option<Usage>,
@@ -318,6 +320,7 @@ impl<'a> Completion<'a> {
             usage: self.usage,
             error: self.error,
             error_type: self.error_type,
+            id: self.id,
         }
     }
 }
@@ -366,6 +369,9 @@ impl ErrorObject<'_> {
 /// fingerprints) are ignored.
 #[derive(Debug, Default, Deserialize, Serialize)]
 pub struct StreamChunk<'a> {
+    /// The response's id (`chatcmpl-…`), the same on every chunk.
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub choices: Vec<ChunkChoice<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -464,6 +470,8 @@ pub struct Step<'a> {
     pub error: Option<WireError<'a>>,
     /// TGI's class of a bare-string `error`.
     pub error_type: Option<Cow<'a, str>>,
+    /// The response's id, where the event carries one (OpenAI chunks).
+    pub id: Option<Cow<'a, str>>,
 }
 
 impl<'a> StreamChunk<'a> {
@@ -477,6 +485,7 @@ impl<'a> StreamChunk<'a> {
             done: false,
             error: self.error,
             error_type: self.error_type,
+            id: self.id,
         }
     }
 }

@@ -275,6 +275,7 @@ pub fn whole<'a>(body: &'a [u8], text: &mut String) -> Result<Step<'a>, serde_js
         done: true,
         error: r.failure(),
         error_type: None,
+        id: None,
     })
 }
 

@@ -253,6 +253,63 @@ pub struct RequestRecord {
     pub answer_text: Option<String>,
     /// The load phase of the arrival (open loop only), for per-phase reports.
     pub phase: Option<u32>,
+    /// Who the request was to the server: its trace context and the ids the server gave it.
+    pub identity: Identity,
+}
+
+/// A request's identity on both sides: the W3C trace context llm-soak sent (`traceparent`, whose
+/// trace is the request's span) and the ids the server answered with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub trace: Option<TraceContext>,
+    /// The `id` of the first chunk (`chatcmpl-…`).
+    pub response_id: Option<String>,
+    /// The response's `x-request-id` header.
+    pub request_id: Option<String>,
+}
+
+/// A W3C trace context: the request's trace and span ids and whether it is sampled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceContext {
+    pub trace_id: u128,
+    pub span_id: u64,
+    pub sampled: bool,
+}
+
+/// SplitMix64: a uniform 64-bit mix.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Whether arrival `seq` is among a `ratio` of them (the same on every shard).
+pub fn sampled_by_seq(seq: u64, ratio: f64) -> bool {
+    ((mix(seq) >> 11) as f64 / (1u64 << 53) as f64) < ratio
+}
+
+impl TraceContext {
+    /// Request `seq`'s context under the run's random `key` (never zero ids, as W3C requires).
+    pub fn of(key: u64, seq: u64, sampled: bool) -> TraceContext {
+        let hi = mix(key ^ mix(seq));
+        let lo = mix(key.rotate_left(21) ^ seq);
+        TraceContext {
+            trace_id: (u128::from(hi) << 64 | u128::from(lo)).max(1),
+            span_id: mix(key.rotate_left(42) ^ seq.wrapping_mul(3)).max(1),
+            sampled,
+        }
+    }
+
+    /// The `traceparent` header value (version 00).
+    pub fn traceparent(&self) -> String {
+        format!(
+            "00-{:032x}-{:016x}-{:02x}",
+            self.trace_id,
+            self.span_id,
+            u8::from(self.sampled)
+        )
+    }
 }
 
 impl RequestRecord {
@@ -282,6 +339,7 @@ impl RequestRecord {
             status: None,
             answer_text: None,
             phase: plan.phase,
+            identity: crate::record::Identity::default(),
         }
     }
 
@@ -368,6 +426,7 @@ pub(crate) fn test_record(sent_at: Instant, ttft: Duration, ok: bool) -> Request
         status: Some(if ok { 200 } else { 503 }),
         answer_text: None,
         phase: None,
+        identity: crate::record::Identity::default(),
     }
 }
 
@@ -402,6 +461,7 @@ mod tests {
             status: Some(200),
             answer_text: None,
             phase: None,
+            identity: crate::record::Identity::default(),
         }
     }
 

@@ -59,6 +59,8 @@ pub struct Simulator {
     next_index: std::sync::atomic::AtomicU64,
     /// TCP connections accepted on the API listener.
     connections: std::sync::atomic::AtomicU64,
+    /// Responses begun (their ids).
+    responses: std::sync::atomic::AtomicU64,
 }
 
 impl Simulator {
@@ -72,6 +74,7 @@ impl Simulator {
             started: Instant::now(),
             next_index: std::sync::atomic::AtomicU64::new(0),
             connections: std::sync::atomic::AtomicU64::new(0),
+            responses: std::sync::atomic::AtomicU64::new(0),
             config,
         }))
     }
@@ -474,6 +477,15 @@ async fn handle(
         include_usage: req.include_usage,
         arrival,
         seq,
+        traceparent: headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        request_id: format!(
+            "chatcmpl-sim-{}",
+            sim.responses
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ),
         fault: fault.map(|f| f.kind),
         rng,
         // A reasoning model thinks first; at least one token of the answer is content.
@@ -490,8 +502,12 @@ async fn handle(
     if !req.stream {
         return stream::complete(sim, plan).await;
     }
+    let request_id = HeaderValue::from_str(&plan.request_id).ok();
     let mut resp = Response::new(Body::from_stream(stream::events(sim, plan)));
     let h = resp.headers_mut();
+    if let Some(id) = request_id {
+        h.insert("x-request-id", id);
+    }
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/event-stream"),

@@ -33,6 +33,10 @@ pub(super) struct Plan {
     pub include_usage: bool,
     pub arrival: Instant,
     pub seq: Option<u64>,
+    /// The request's `traceparent`, as received (kept in the truth row).
+    pub traceparent: Option<String>,
+    /// The simulator's id of the response (`x-request-id` and the first chunk's `id`).
+    pub request_id: String,
     pub fault: Option<FaultKind>,
     pub rng: ChaCha8Rng,
     /// The first this many tokens are reasoning (chat, Messages, Responses; fewer than `tokens`)…
@@ -286,7 +290,8 @@ pub(super) fn events(
     sim: Arc<Simulator>,
     plan: Plan,
 ) -> impl Stream<Item = Result<Bytes, io::Error>> + Send {
-    let tracker = Tracker::new(plan.seq, plan.arrival, plan.tokens as usize);
+    let mut tracker = Tracker::new(plan.seq, plan.arrival, plan.tokens as usize);
+    tracker.traceparent = plan.traceparent.clone();
     let mut gen_ = Gen {
         sim,
         deadline: plan.arrival,
@@ -323,6 +328,7 @@ pub(super) async fn complete(sim: Arc<Simulator>, mut plan: Plan) -> Response {
     tokio::time::sleep_until(deadline).await;
     drop(slot);
     let mut tracker = Tracker::new(plan.seq, plan.arrival, 1);
+    tracker.traceparent = plan.traceparent.clone();
     tracker.scheduled = Some(start);
     tracker.wrote(Instant::now(), deadline, plan.tokens);
     tracker.completed = true;

@@ -52,6 +52,8 @@ pub struct RequestTruth {
     pub max_lateness_us: u64,
     pub completed: bool,
     pub fault: Option<FaultKind>,
+    /// The W3C `traceparent` the request carried, as received.
+    pub traceparent: Option<String>,
 }
 
 /// Collects chunk instants for one request while it streams.
@@ -61,6 +63,8 @@ pub struct Tracker {
     pub arrival: Instant,
     /// When the engine first scheduled it (a batch slot granted; prefill starts).
     pub scheduled: Option<Instant>,
+    /// The W3C `traceparent` it carried.
+    pub traceparent: Option<String>,
     pub chunk_at: Vec<Instant>,
     pub tokens: u32,
     pub reasoning_tokens: u32,
@@ -77,6 +81,7 @@ impl Tracker {
             seq,
             arrival,
             scheduled: None,
+            traceparent: None,
             chunk_at: Vec::with_capacity(capacity.min(8192)),
             tokens: 0,
             reasoning_tokens: 0,
@@ -243,6 +248,7 @@ impl Truth {
             max_lateness_us: u64::try_from(t.max_lateness.as_micros()).unwrap_or(u64::MAX),
             completed: t.completed,
             fault: t.fault,
+            traceparent: t.traceparent.clone(),
         };
         let mut s = self.lock();
         s.output_tokens += u64::from(t.tokens);

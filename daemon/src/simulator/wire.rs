@@ -29,6 +29,7 @@ enum Text<'a> {
 }
 
 fn openai_chunk(
+    id: Option<&str>,
     endpoint: Endpoint,
     text: Text<'_>,
     role: bool,
@@ -59,6 +60,7 @@ fn openai_chunk(
         }
     };
     let chunk = StreamChunk {
+        id: id.map(Into::into),
         choices: if usage.is_some() {
             Vec::new()
         } else {
@@ -122,7 +124,7 @@ fn encode_token(endpoint: Endpoint, w: &str, reasoning: bool, variant: bool) -> 
         Endpoint::Chat | Endpoint::Completions | Endpoint::Embeddings => {
             format!(
                 "data: {}\n\n",
-                openai_chunk(endpoint, text, false, variant, None)
+                openai_chunk(None, endpoint, text, false, variant, None)
             )
         }
     }
@@ -205,7 +207,14 @@ pub(super) fn opening(plan: &Plan) -> String {
     match plan.endpoint {
         Endpoint::Chat => format!(
             "data: {}\n\n",
-            openai_chunk(plan.endpoint, Text::None, true, false, None)
+            openai_chunk(
+                Some(&plan.request_id),
+                plan.endpoint,
+                Text::None,
+                true,
+                false,
+                None
+            )
         ),
         Endpoint::Completions | Endpoint::Embeddings => String::new(),
         Endpoint::Messages => {
@@ -255,7 +264,7 @@ pub(super) fn closing(plan: &Plan, usage: Option<Usage>) -> Option<Bytes> {
     let text = match plan.endpoint {
         Endpoint::Chat | Endpoint::Completions | Endpoint::Embeddings => format!(
             "data: {}\n\n",
-            openai_chunk(plan.endpoint, Text::None, false, false, Some(usage?))
+            openai_chunk(None, plan.endpoint, Text::None, false, false, Some(usage?))
         ),
         Endpoint::Messages => {
             let mut delta = json!({ "type": "message_delta",

@@ -101,6 +101,7 @@ impl Execute for Fake {
         RequestRecord {
             answer_text: answer,
             phase: plan.phase,
+            identity: crate::record::Identity::default(),
             seq: plan.seq,
             scenario: plan.scenario,
             intended_at: plan.intended_at,
