@@ -177,3 +177,7 @@ if trust:
     print(f"client: {trust['verdict']}, client lag p99 {trust['bound_p99'] * 1e3:.3f} ms, "
           f"{trust.get('cpu_cores_used') or 0:.2f} cores used; {'; '.join(trust['reasons'])}")
 PY
+# The run's own join (its report's server block, as its terminal summary prints it): vLLM's
+# metrics scraped by llm-soak itself over the run's windows, beside the client's numbers.
+echo "==> the report's server block"
+sed -n '/^server (/,/^gates:/p' "$DIR/run.log" | grep -v '^gates:'
