@@ -12,12 +12,17 @@ use crate::common::artefacts::*;
 use llm_soak::metrics::catalogue::{self, Kind};
 
 /// Names outside llm-soak that the artefacts may use: Prometheus's own, the standard process
-/// collector, the inference server's and DCGM's.
+/// collector, DCGM's, and the inference engines' — exactly the series llm-soak's mapping tables
+/// read (a dashboard's engine rows are generated from them), or any `vllm:` name (the alerts).
 fn external(name: &str) -> bool {
     name == "up"
         || name.starts_with("process_")
         || name.starts_with("vllm:")
         || name.starts_with("DCGM_")
+        || llm_soak::engine::map::Map::all().iter().any(|m| {
+            m.sample_names()
+                .any(|n| n == name || n.strip_suffix("_bucket") == Some(name))
+        })
 }
 
 fn known() -> BTreeSet<String> {

@@ -204,6 +204,10 @@ const RULES: &[(&str, &str)] = &[
         "every release build (cargo run --release, CI's release job)",
     ),
     (
+        "cargo bench --bench scrape_cost",
+        "a benchmark (its figure is in docs/BENCHMARKS.md); CI's clippy --all-targets builds it and nextest lists it (it has no tests)",
+    ),
+    (
         "cargo build --profile profiling",
         "the profile exists in Cargo.toml (checked here)",
     ),

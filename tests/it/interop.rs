@@ -369,9 +369,11 @@ fn counting_proxy(to: SocketAddr) -> (SocketAddr, std::sync::Arc<Ends>) {
 fn through_proxy(llama: &Llama, provider: &str) -> (serde_json::Value, u64, u64, u64) {
     use std::sync::atomic::Ordering::SeqCst;
     let (proxy, ends) = counting_proxy(llama.addr);
+    // metrics = false: the engine scrape's own connections (it reads llama.cpp's /metrics through
+    // the same address) are not the requests' this test counts.
     let config = format!(
         "seed = 5\n[[target]]\nname = \"llamacpp\"\nbase_url = \"http://{proxy}\"\nmodel = \"tiny-random-llama\"\n\
-         provider = \"{provider}\"\nrequest_timeout = \"60s\"\n\
+         provider = \"{provider}\"\nmetrics = false\nrequest_timeout = \"60s\"\n\
          [load]\nmode = \"closed\"\nusers = 2\nbudget = {{ max_requests = 60 }}\n\
          [[scenario]]\nname = \"chat\"\ninput_tokens = 32\noutput_tokens = 8\n"
     );

@@ -262,7 +262,31 @@ fn history(s: &[Sample]) -> Vec<Series> {
             with(&vllm, "le", "+Inf"),
             |m| m as f64 * 600.0,
         ),
+        series("vllm:generation_tokens_total", vllm.clone(), |m| {
+            m as f64 * 600.0 * 8.0
+        }),
     ]
+    .into_iter()
+    // The request-phase histograms (exact means from _sum / _count on the dashboards).
+    .chain(
+        [
+            ("queue", 0.002),
+            ("prefill", 0.08),
+            ("decode", 0.15),
+            ("inference", 0.23),
+        ]
+        .into_iter()
+        .flat_map(|(phase, mean)| {
+            let name = format!("vllm:request_{phase}_time_seconds");
+            [
+                series(&format!("{name}_sum"), vllm.clone(), move |m| {
+                    m as f64 * 600.0 * mean
+                }),
+                series(&format!("{name}_count"), vllm.clone(), |m| m as f64 * 600.0),
+            ]
+        }),
+    )
+    .collect()
 }
 
 pub(crate) fn selector(s: &Series) -> String {

@@ -97,6 +97,7 @@ pub fn substitute(expr: &str, range: &str) -> String {
         .replace("\"$target\"", "\".*\"")
         .replace("\"$run\"", "\".*\"")
         .replace("\"$vllm_job\"", "\".*\"")
+        .replace("\"$server_job\"", "\".*\"")
 }
 
 /// The rule files: (group, rule) pairs.
