@@ -127,6 +127,17 @@ const TIME_CHARTS: &[&str] = &[
     "memory",
 ];
 
+/// The engine's charts, drawn when a target's engine is scraped.
+const SERVER_CHARTS: &[&str] = &["server-lat-0", "server-load-0"];
+
+/// The engine of the live view's first server block.
+fn v_server(addr: SocketAddr) -> String {
+    get_json(addr, "/api/v1/view")["server"][0]["engine"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn two_scenarios(sim: SocketAddr, rate: u32) -> String {
     format!(
         "{}\n[[scenario]]\nname = \"s2\"\ninput_tokens = 64\noutput_tokens = 12\n",
@@ -147,9 +158,14 @@ fn the_live_page_and_the_html_report_draw_every_chart_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
     let (report, html) = (dir.path().join("run.json"), dir.path().join("run.html"));
     // Drift baselines set 3 s in, measured over 10 s: an event, and the report's drift table.
+    // The target is a vLLM (the simulator plays one): its engine is scraped, so the page has
+    // its server charts and block too.
     let config = format!(
         "{}\n[baseline]\nwarmup = \"3s\"\nwindow = \"10s\"\nmin_samples = 10\nstate_dir = {:?}\n",
-        two_scenarios(sim, 20),
+        two_scenarios(sim, 20).replace(
+            "model = \"llm-soak-sim\"\n",
+            "model = \"llm-soak-sim\"\nprovider = \"vllm\"\n"
+        ),
         dir.path().display().to_string()
     );
     let (mut p, addr, _cfg) = daemon(
@@ -182,6 +198,12 @@ fn the_live_page_and_the_html_report_draw_every_chart_in_a_browser() {
     let live = format!("http://{addr}/");
     let check = selfcheck(&live);
     assert_drawn(&check, TIME_CHARTS);
+    assert_drawn(&check, SERVER_CHARTS);
+    assert_eq!(
+        v_server(addr),
+        "vllm",
+        "the live view carries the server block"
+    );
     assert!(check["rendered"].as_u64().unwrap() >= 1);
     screenshot(&live, "live.png", 1500);
     // Later windows only, with `since`.
@@ -211,6 +233,7 @@ fn the_live_page_and_the_html_report_draw_every_chart_in_a_browser() {
         &check,
         &[
             TIME_CHARTS,
+            SERVER_CHARTS,
             &[
                 "by-scenario-ttft",
                 "dist-all-ttft-h",

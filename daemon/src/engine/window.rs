@@ -17,6 +17,8 @@ use super::{Counter, Gauge, Hist};
 /// into `bounds`, which windows of one layout share).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HistDelta {
+    /// Upper bounds, `+Inf` last (written `null`: JSON has no infinity).
+    #[serde(with = "inf_null::bounds")]
     pub bounds: Arc<[f64]>,
     pub counts: Vec<(u16, f64)>,
     pub sum: f64,
@@ -242,7 +244,46 @@ pub struct Approx {
     pub value: f64,
     /// The bucket's lower and upper bound: the true quantile is somewhere between.
     pub lower: f64,
+    /// `+Inf` (written `null`) for the top bucket.
+    #[serde(with = "inf_null")]
     pub upper: f64,
+}
+
+/// An infinite bound as JSON `null` (serde_json writes non-finite numbers as `null` and cannot
+/// read them back): written `null`, read back as `+Inf`.
+mod inf_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        match v.is_finite() {
+            true => s.serialize_f64(*v),
+            false => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
+    }
+
+    pub(super) mod bounds {
+        use std::sync::Arc;
+
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub(in super::super) fn serialize<S: Serializer>(
+            v: &Arc<[f64]>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            s.collect_seq(v.iter().map(|b| b.is_finite().then_some(*b)))
+        }
+
+        pub(in super::super) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Arc<[f64]>, D::Error> {
+            let v = Vec::<Option<f64>>::deserialize(d)?;
+            Ok(v.into_iter().map(|b| b.unwrap_or(f64::INFINITY)).collect())
+        }
+    }
 }
 
 /// A server-side latency over windows.
@@ -400,6 +441,24 @@ mod tests {
         assert_eq!(w.resets, 1);
         assert_eq!(w.counters[&Counter::GenerationTokens], 40.0);
         assert_eq!(w.hists[&Hist::Ttft].count, 3.0);
+    }
+
+    #[test]
+    fn windows_and_summaries_round_trip_through_json_with_their_infinite_bound() {
+        let mut layouts = Layouts::default();
+        let w = Window::between(
+            &Snapshot::default(),
+            &snap(&[0.0, 1.0, 1.0, 3.0], 9.0, 5.0),
+            &mut layouts,
+        );
+        let text = serde_json::to_string(&w).unwrap();
+        assert!(text.contains("null"), "{text}");
+        let back: Window = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, w);
+        let s = w.summary();
+        assert!(s.latency[&Hist::Ttft].p99.unwrap().upper.is_infinite());
+        let back: Summary = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
     }
 
     #[test]
