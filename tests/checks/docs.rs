@@ -102,23 +102,29 @@ fn catalogue_table() -> String {
     out
 }
 
-#[test]
-fn the_metrics_reference_is_the_catalogue() {
+/// docs/metrics.md's generated section `marker` is `table` (rewritten with LLMSOAK_REGENERATE).
+fn generated_section_is(marker: &str, table: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/metrics.md");
     let text = std::fs::read_to_string(&path).unwrap();
-    let (head, rest) = text.split_once("<!-- catalogue:begin -->\n").unwrap();
-    let (_, tail) = rest.split_once("<!-- catalogue:end -->").unwrap();
-    let want = format!(
-        "{head}<!-- catalogue:begin -->\n{}<!-- catalogue:end -->{tail}",
-        catalogue_table()
+    let (begin, end) = (
+        format!("<!-- {marker}:begin -->\n"),
+        format!("<!-- {marker}:end -->"),
     );
+    let (head, rest) = text.split_once(&begin).unwrap();
+    let (_, tail) = rest.split_once(&end).unwrap();
+    let want = format!("{head}{begin}{table}{end}{tail}");
     if std::env::var_os("LLMSOAK_REGENERATE").is_some() {
         std::fs::write(&path, &want).unwrap();
     }
     assert!(
         text == want,
-        "docs/metrics.md is out of date: LLMSOAK_REGENERATE=1 cargo test --test checks docs::"
+        "docs/metrics.md's {marker} table is out of date: LLMSOAK_REGENERATE=1 cargo test --test checks docs::"
     );
+}
+
+#[test]
+fn the_metrics_reference_is_the_catalogue() {
+    generated_section_is("catalogue", &catalogue_table());
 }
 
 /// The mapping tables as a markdown table: a row per vocabulary word, a column per engine.
@@ -177,19 +183,5 @@ fn engines_table() -> String {
 
 #[test]
 fn the_engine_mapping_table_in_the_docs_is_the_maps() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/metrics.md");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let (head, rest) = text.split_once("<!-- engines:begin -->\n").unwrap();
-    let (_, tail) = rest.split_once("<!-- engines:end -->").unwrap();
-    let want = format!(
-        "{head}<!-- engines:begin -->\n{}<!-- engines:end -->{tail}",
-        engines_table()
-    );
-    if std::env::var_os("LLMSOAK_REGENERATE").is_some() {
-        std::fs::write(&path, &want).unwrap();
-    }
-    assert!(
-        text == want,
-        "docs/metrics.md's engine table is out of date: LLMSOAK_REGENERATE=1 cargo test --test checks docs::"
-    );
+    generated_section_is("engines", &engines_table());
 }

@@ -436,14 +436,17 @@ fn drift_baselines_appear_after_the_warm_up_and_survive_a_restart() {
     );
 }
 
-#[test]
-fn request_spans_follow_the_genai_conventions_and_always_include_failures_and_the_canary() {
+/// The spans an OTLP/HTTP receiver on 127.0.0.1 got (its metrics are accepted and dropped).
+type Spans = Arc<Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>;
+
+/// An OTLP/HTTP receiver on 127.0.0.1 keeping every span it is sent: (its runtime, address,
+/// spans).
+fn trace_receiver() -> (tokio::runtime::Runtime, SocketAddr, Spans) {
     use opentelemetry_proto::tonic::collector::trace::v1::{
         ExportTraceServiceRequest, ExportTraceServiceResponse,
     };
-    let (_sim, sim_addr) = simulator(&["--ttft", "5ms", "--itl", "2ms", "--error-rate", "0.25"]);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let spans: Arc<Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>> = Arc::default();
+    let spans: Spans = Arc::default();
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
@@ -470,6 +473,13 @@ fn request_spans_follow_the_genai_conventions_and_always_include_failures_and_th
             axum::routing::post(|| async { Vec::<u8>::new() }),
         );
     rt.spawn(async move { axum::serve(listener, app).await });
+    (rt, addr, spans)
+}
+
+#[test]
+fn request_spans_follow_the_genai_conventions_and_always_include_failures_and_the_canary() {
+    let (_sim, sim_addr) = simulator(&["--ttft", "5ms", "--itl", "2ms", "--error-rate", "0.25"]);
+    let (_rt, addr, spans) = trace_receiver();
     let config = otlp_config(
         sim_addr,
         &format!("endpoint = \"http://{addr}\"\nspans = {{ sample_ratio = 0.0 }}"),
@@ -536,38 +546,8 @@ fn request_spans_follow_the_genai_conventions_and_always_include_failures_and_th
 /// trace id; joined on the simulator's truth rows (the `traceparent` it received) by `seq`.
 #[test]
 fn each_request_carries_its_spans_traceparent_and_the_log_the_servers_ids() {
-    use opentelemetry_proto::tonic::collector::trace::v1::{
-        ExportTraceServiceRequest, ExportTraceServiceResponse,
-    };
     let (_sim, sim_addr) = simulator(&["--ttft", "5ms", "--itl", "2ms"]);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let spans: Arc<Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>> = Arc::default();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let sink = Arc::clone(&spans);
-    let app = axum::Router::new()
-        .route(
-            "/v1/traces",
-            axum::routing::post(move |body: axum::body::Bytes| {
-                let sink = Arc::clone(&sink);
-                async move {
-                    let req = ExportTraceServiceRequest::decode(body).unwrap();
-                    for rs in req.resource_spans {
-                        for ss in rs.scope_spans {
-                            sink.lock().unwrap().extend(ss.spans);
-                        }
-                    }
-                    ExportTraceServiceResponse::default().encode_to_vec()
-                }
-            }),
-        )
-        .route(
-            "/v1/metrics",
-            axum::routing::post(|| async { Vec::<u8>::new() }),
-        );
-    rt.spawn(async move { axum::serve(listener, app).await });
+    let (_rt, addr, spans) = trace_receiver();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("requests.jsonl");
     let config = otlp_config(
