@@ -34,5 +34,6 @@ mod simulator;
 mod sweep;
 mod telemetry;
 mod tls;
+mod traces;
 mod truth;
 mod workload;
