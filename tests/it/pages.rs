@@ -319,7 +319,15 @@ fn shards_merge_exactly_gate_on_the_merge_and_compare_finds_the_regression() {
     let dir = tempfile::tempdir().unwrap();
     let path = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
     let config = dir.path().join("c.toml");
-    std::fs::write(&config, two_scenarios(fast, 100)).unwrap();
+    // The fast target is a vLLM: every shard scrapes it (the merge must count it once).
+    std::fs::write(
+        &config,
+        two_scenarios(fast, 100).replace(
+            "model = \"llm-soak-sim\"\n",
+            "model = \"llm-soak-sim\"\nprovider = \"vllm\"\n",
+        ),
+    )
+    .unwrap();
     // Two shards of one run, from a shared start two seconds ahead.
     let start =
         humantime::format_rfc3339_seconds(SystemTime::now() + Duration::from_secs(3)).to_string();
@@ -373,6 +381,21 @@ fn shards_merge_exactly_gate_on_the_merge_and_compare_finds_the_regression() {
     let sum: u64 = shards.iter().map(|s| ttft(&read(s))).sum();
     assert_eq!(ttft(&rall), sum);
     assert_eq!(rall["shard"], "all 4");
+    // The shared server: each shard sees others' requests on it (`shared`); the merge counts it
+    // once and sums the shards' tokens, so its cross-check is exact.
+    for s in &shards {
+        let r = read(s);
+        assert_eq!(r["server"][0]["tokens"]["shared"], true, "{}", r["server"]);
+    }
+    let server = rall["server"].as_array().unwrap();
+    assert_eq!(server.len(), 1, "{server:?}");
+    let tokens = &server[0]["tokens"];
+    assert_eq!(tokens["shared"], false, "{tokens}");
+    assert_eq!(tokens["difference"], 0.0, "{tokens}");
+    assert_eq!(
+        tokens["client"], rall["summary"]["all"]["tokens"]["output"],
+        "{tokens}"
+    );
     // Three of four: refused (exit 2, nothing written) unless --allow-partial; then merged,
     // marked partial, and refused by gate and as compare's base (issue #25).
     let three = path("three.json");

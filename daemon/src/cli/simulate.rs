@@ -252,7 +252,7 @@ pub(super) async fn run_demo(
         sim.batch_capacity, sim.prefill_base, sim.prefill_per_token, sim.itl_base, sim.itl_per_seq
     );
     if let Some(m) = running.metrics_addr {
-        banner.push_str(&format!("\ntarget metrics (vLLM names): http://{m}/metrics\ntarget ground truth: http://{addr}/stats"));
+        banner.push_str(&format!("\ntarget metrics (vLLM names, scraped by the run): http://{m}/metrics\ntarget ground truth: http://{addr}/stats"));
     }
     let options = RunOptions {
         listen,

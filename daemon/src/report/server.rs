@@ -109,9 +109,11 @@ impl TokenCheck {
     }
 }
 
-/// The server blocks of shard reports merged: one per server (by its URL) — the block of the
-/// shard that scraped it longest, so its counters count once — with the client's side summed
-/// over every shard that sent it requests, and the token cross-check redone on the sums.
+/// The server blocks of shard reports merged: one per server (by its URL) — the block that saw
+/// the most of it (the most generated tokens, then the most scrapes: every shard scrapes before
+/// the shared start and after its own drain, so the last to finish saw every shard's requests),
+/// so its counters count once — with the client's side summed over every shard that sent it
+/// requests, and the token cross-check redone on the sums.
 pub fn merged<'r>(reports: impl Iterator<Item = &'r super::RunReport>) -> Vec<ServerBlock> {
     let mut by_url: std::collections::BTreeMap<String, (ServerBlock, u64, u64)> =
         std::collections::BTreeMap::new();
@@ -121,7 +123,8 @@ pub fn merged<'r>(reports: impl Iterator<Item = &'r super::RunReport>) -> Vec<Se
             .or_insert_with(|| (b.clone(), 0, 0));
         *tokens += b.tokens.client;
         *requests += b.tokens.client_requests;
-        if b.scrapes > kept.scrapes {
+        let seen = |x: &ServerBlock| (x.run.generation_tokens.unwrap_or(0.0), x.scrapes);
+        if seen(b) > seen(kept) {
             *kept = b.clone();
         }
     }
