@@ -86,7 +86,8 @@ impl Drop for Gen {
 /// comes last: once a reader sees it, everything about the request is recorded.
 fn record(sim: &Simulator, t: &Tracker, prompt_tokens: u64, end: Instant) {
     let secs = |d: std::time::Duration| d.as_secs_f64();
-    let (first, last) = (t.chunk_at.first().copied(), t.chunk_at.last().copied());
+    let first = t.chunk_at.first().copied();
+    let phases = t.phases();
     let gaps: Vec<f64> = if t.completed {
         t.chunk_at.windows(2).map(|w| secs(w[1] - w[0])).collect()
     } else {
@@ -97,14 +98,9 @@ fn record(sim: &Simulator, t: &Tracker, prompt_tokens: u64, end: Instant) {
         ttft: first.map(|f| secs(f - t.arrival)),
         gaps: &gaps,
         e2e: secs(end.saturating_duration_since(t.arrival)),
-        queue: t
-            .scheduled
-            .map(|s| secs(s.saturating_duration_since(t.arrival))),
-        prefill: t
-            .scheduled
-            .zip(first)
-            .map(|(s, f)| secs(f.saturating_duration_since(s))),
-        decode: first.zip(last).map(|(f, l)| secs(l - f)),
+        queue: phases.queue.map(secs),
+        prefill: phases.prefill.map(secs),
+        decode: phases.decode.map(secs),
         prompt_tokens,
         tokens: t.tokens,
     });

@@ -56,6 +56,14 @@ pub struct RequestTruth {
     pub traceparent: Option<String>,
 }
 
+/// The engine-timed phases of one request ([`Tracker::phases`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Phases {
+    pub queue: Option<Duration>,
+    pub prefill: Option<Duration>,
+    pub decode: Option<Duration>,
+}
+
 /// Collects chunk instants for one request while it streams.
 #[derive(Debug)]
 pub struct Tracker {
@@ -89,6 +97,26 @@ impl Tracker {
             lateness_us: Vec::with_capacity(capacity.min(8192)),
             completed: false,
             fault: None,
+        }
+    }
+
+    /// What the engine times of this request: queue (arrival to the first schedule), prefill
+    /// (the first schedule to the first token) and decode (the first token to the last), where
+    /// it got that far.
+    pub fn phases(&self) -> Phases {
+        let (first, last) = (
+            self.chunk_at.first().copied(),
+            self.chunk_at.last().copied(),
+        );
+        Phases {
+            queue: self
+                .scheduled
+                .map(|s| s.saturating_duration_since(self.arrival)),
+            prefill: self
+                .scheduled
+                .zip(first)
+                .map(|(s, f)| f.saturating_duration_since(s)),
+            decode: first.zip(last).map(|(f, l)| l - f),
         }
     }
 
@@ -224,6 +252,7 @@ impl Truth {
     pub fn finish(&self, t: &Tracker, prompt_tokens: u64, end: Instant) {
         let first = t.chunk_at.first().copied();
         let last = t.chunk_at.last().copied();
+        let phases = t.phases();
         let tpot = match (first, last) {
             (Some(f), Some(l)) if t.tokens >= 2 => Some((l - f) / (t.tokens - 1)),
             _ => None,
@@ -233,14 +262,9 @@ impl Truth {
             ttft_us: first.map(|f| us(f - t.arrival)),
             tpot_us: tpot.map(us),
             e2e_us: us(end.saturating_duration_since(t.arrival)),
-            queue_us: t
-                .scheduled
-                .map(|s| us(s.saturating_duration_since(t.arrival))),
-            prefill_us: t
-                .scheduled
-                .zip(first)
-                .map(|(s, f)| us(f.saturating_duration_since(s))),
-            decode_us: first.zip(last).map(|(f, l)| us(l - f)),
+            queue_us: phases.queue.map(us),
+            prefill_us: phases.prefill.map(us),
+            decode_us: phases.decode.map(us),
             chunks: t.chunk_at.len() as u32,
             prompt_tokens,
             completion_tokens: t.tokens,
