@@ -316,10 +316,19 @@ fn start_canary<C: Clients>(
 
 /// Why `new` cannot replace `old` without a restart (label sets and pools are built from them).
 pub(super) fn incompatible(old: &Config, new: &Config) -> Option<String> {
+    // The engine scrape is built at the start too: where it reads, and which table it uses.
     let targets = |c: &Config| {
         c.targets
             .iter()
-            .map(|t| (t.name.clone(), t.base_url.clone(), t.model.clone()))
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    t.base_url.clone(),
+                    t.model.clone(),
+                    t.metrics_url.clone(),
+                    t.provider.clone(),
+                )
+            })
             .collect::<Vec<_>>()
     };
     let scenarios = |c: &Config| {
@@ -336,7 +345,10 @@ pub(super) fn incompatible(old: &Config, new: &Config) -> Option<String> {
             .collect::<Vec<_>>()
     };
     if targets(old) != targets(new) {
-        return Some("the targets changed (names, URLs or models): restart to apply".into());
+        return Some(
+            "the targets changed (names, URLs, models, providers or engine metrics): restart to apply"
+                .into(),
+        );
     }
     if scenarios(old) != scenarios(new) {
         return Some(

@@ -245,3 +245,27 @@ async fn the_report_is_checkpointed_while_the_run_goes_on() {
     let last = RunReport::load(&path).expect("the last checkpoint");
     assert!(!last.complete && last.requests.started < r.requests.started);
 }
+
+#[test]
+fn a_reload_that_changes_the_engine_scrape_is_refused_until_a_restart() {
+    let base = config_text("[[load.phases]]\nkind = \"steady\"\nrate = 1\nduration = \"1s\"");
+    let with = |extra: &str| {
+        prepared(&base.replace("model = \"m\"\n", &format!("model = \"m\"\n{extra}\n"))).config
+    };
+    let vllm = with("provider = \"vllm\"");
+    assert_eq!(
+        generation::incompatible(&vllm, &with("provider = \"vllm\"")),
+        None
+    );
+    for changed in [
+        "provider = \"vllm\"\nmetrics = false",
+        "provider = \"vllm\"\nmetrics_url = \"http://127.0.0.1:2/metrics\"",
+        "provider = \"sglang\"",
+    ] {
+        let why = generation::incompatible(&vllm, &with(changed));
+        assert!(
+            why.as_deref().is_some_and(|w| w.contains("engine metrics")),
+            "{changed}: {why:?}"
+        );
+    }
+}
