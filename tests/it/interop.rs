@@ -22,7 +22,7 @@ fn root() -> PathBuf {
 
 /// Install xllamacpp and make the model (a no-op when both are there; scripts/test.sh runs it
 /// before the tests so the install is not timed against this one).
-fn setup() -> PathBuf {
+pub(crate) fn setup() -> PathBuf {
     let status = Command::new("bash")
         .arg(root().join("scripts/setup-llamacpp.sh"))
         .status()
@@ -32,9 +32,9 @@ fn setup() -> PathBuf {
 }
 
 /// llama.cpp's server, killed on drop.
-struct Llama {
+pub(crate) struct Llama {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     log: PathBuf,
 }
 
@@ -46,7 +46,7 @@ impl Drop for Llama {
 }
 
 impl Llama {
-    fn start(dir: &Path, log_dir: &Path) -> Llama {
+    pub(crate) fn start(dir: &Path, log_dir: &Path) -> Llama {
         let port = free_port();
         let log = log_dir.join("llama-server.log");
         let out = std::fs::File::create(&log).unwrap();

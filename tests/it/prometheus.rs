@@ -81,7 +81,12 @@ fn a_real_prometheus_runs_every_dashboard_query_and_rule_on_live_scrapes() {
         (flavor, provider, p, addr)
     })
     .collect();
-    let mut extra_targets = String::new();
+    // And a real llama.cpp server, whose own /metrics must answer its engine row too.
+    let llama = crate::interop::Llama::start(&crate::interop::setup(), flavor_dir.path());
+    let mut extra_targets = format!(
+        "\n[[target]]\nname = \"llama\"\nbase_url = \"http://{}\"\nmodel = \"tiny-random-llama\"\nprovider = \"llama.cpp\"\n\n[[scenario]]\nname = \"llama\"\ntarget = \"llama\"\ninput_tokens = 32\noutput_tokens = 8\n",
+        llama.addr
+    );
     for (flavor, provider, _, addr) in &others {
         extra_targets.push_str(&format!(
             "\n[[target]]\nname = \"sim-{flavor}\"\nbase_url = \"http://{addr}\"\nmodel = \"llm-soak-sim\"\nprovider = \"{provider}\"\n\n[[scenario]]\nname = \"{flavor}\"\ntarget = \"sim-{flavor}\"\ninput_tokens = 32\noutput_tokens = 8\n"
@@ -103,6 +108,7 @@ fn a_real_prometheus_runs_every_dashboard_query_and_rule_on_live_scrapes() {
     for (flavor, _, _, addr) in &others {
         jobs.push((flavor, *addr));
     }
+    jobs.push(("llamacpp-real", llama.addr));
     let prom = scraping(&jobs, prom_dir.path());
     // Long enough for the baseline, several scrapes, and the 30 s recording-rule group.
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -155,6 +161,29 @@ fn a_real_prometheus_runs_every_dashboard_query_and_rule_on_live_scrapes() {
         std::thread::sleep(Duration::from_secs(1));
     };
     assert!(ran > 40, "{ran}");
+    // The llama.cpp row answers from the real server's own /metrics alone (its job only).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut failures = Vec::new();
+        for (dash, panel, raw) in dashboard_queries() {
+            if !raw.contains("llamacpp:") || needs_history_or_hardware(&raw) {
+                continue;
+            }
+            let real = raw.replace("\"$server_job\"", "\"llamacpp-real\"");
+            if let Err(e) = prom.has_data(&substitute(&real, "5m"), None) {
+                failures.push(format!("{dash}: {panel}: {e}\n  {real}"));
+            }
+        }
+        if failures.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the real llama.cpp's row: {}",
+            failures.join("\n")
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
 
     // Every rule was evaluated without an error.
     let rules = get_json(prom.addr, "/api/v1/rules");
