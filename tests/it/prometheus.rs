@@ -1,8 +1,10 @@
 //! The shipped dashboards and rules against a real Prometheus (Debian's package, started here on
 //! 127.0.0.1 with a temporary storage directory): it scrapes a running llm-soak (soak traffic,
-//! canary, baselines, target-process sampling) and the simulator's vLLM-style metrics, with the
-//! recording and alert rules loaded unmodified. Every dashboard query on metrics these two export
-//! returns data, every recording rule produces samples, and every rule evaluates without error.
+//! canary, baselines, target-process sampling), a simulator of each engine flavor (vLLM, SGLang,
+//! llama.cpp, TGI) and a real llama.cpp server, each with traffic, with the recording and alert
+//! rules loaded unmodified. Every dashboard query returns data (each engine's row included, and
+//! the llama.cpp row from the real server's job alone), every recording rule produces samples,
+//! and every rule evaluates without error.
 #![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
