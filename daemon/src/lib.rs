@@ -55,7 +55,7 @@
 //! ```
 //!
 //! `engine` reads an inference engine's own `/metrics` into one vocabulary (mapping tables as
-//! data, windows as Prometheus computes them) and depends on nothing of ours.
+//! data, windows as Prometheus computes them) and depends only on `record` (a failure's detail).
 //! `openai` holds the wire types (the only code the `simulator` shares with the client) and
 //! `record` the plain request data and the quantities of DESIGN §4; `config` depends on nothing
 //! above them. `prepare` reads the files a validated config names; `runner` wires the pieces

@@ -199,7 +199,7 @@ const ALLOWED_ONLY: &[(&str, &[&str])] = &[
     ("record", &[]),
     ("tls", &[]),
     ("files", &[]),
-    ("engine", &[]),
+    ("engine", &["record"]),
     ("config", &["openai", "record"]),
     ("report", &["engine", "files", "record"]),
     ("simulator", &["openai", "config"]),

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::sse::{Framer, SseError};
 use crate::config::Target;
 use crate::openai::{Decoder, Endpoint, Step, Usage, WireError};
-use crate::record::ErrorType;
+use crate::record::{ErrorType, causes};
 
 /// The most of an `x-request-id` kept (it goes to the request log).
 const REQUEST_ID_CHARS: usize = 128;
@@ -78,22 +78,6 @@ impl Measurement {
     fn wants_detail(&self, class: ErrorType) -> bool {
         self.unlogged & (1 << class as u32) != 0
     }
-}
-
-/// An error with its causes, `outer: inner: innermost` (reqwest hides "connection refused"
-/// two levels down).
-fn causes(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cause = c.source();
-    }
-    out
 }
 
 /// Bytes of an error body kept for its log line.

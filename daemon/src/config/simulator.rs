@@ -155,25 +155,6 @@ pub enum MetricsFlavor {
     Tgi,
 }
 
-impl MetricsFlavor {
-    pub const ALL: [MetricsFlavor; 4] = [
-        MetricsFlavor::Vllm,
-        MetricsFlavor::Sglang,
-        MetricsFlavor::Llamacpp,
-        MetricsFlavor::Tgi,
-    ];
-
-    /// The `provider` of a target that is this engine.
-    pub fn provider(self) -> &'static str {
-        match self {
-            MetricsFlavor::Vllm => "vllm",
-            MetricsFlavor::Sglang => "sglang",
-            MetricsFlavor::Llamacpp => super::target::LLAMA_CPP,
-            MetricsFlavor::Tgi => "tgi",
-        }
-    }
-}
-
 /// Leak settings (`[simulator.leak]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -15,6 +15,7 @@ use super::map::Map;
 use super::snapshot::Snapshot;
 #[cfg(test)]
 use super::{Counter, Gauge};
+use crate::record::causes;
 
 /// Largest exposition read (vLLM with many models and LoRA adapters is a few MB).
 pub const MAX_BYTES: usize = 16 << 20;
@@ -48,20 +49,6 @@ impl ScrapeError {
             ScrapeError::UnknownEngine => "unknown_engine",
         }
     }
-}
-
-/// An error and its sources, each said once (reqwest's own message names only the URL).
-fn chain(e: &reqwest::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut at: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = at {
-        let text = err.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        at = err.source();
-    }
-    parts.join(": ")
 }
 
 /// The scrape of one target.
@@ -127,7 +114,7 @@ impl Scraper {
             .await
             .map_err(|e| match e.is_timeout() {
                 true => ScrapeError::Timeout(self.timeout),
-                false => ScrapeError::Connect(chain(&e)),
+                false => ScrapeError::Connect(causes(&e)),
             })?;
         if !response.status().is_success() {
             return Err(ScrapeError::Status(response.status().as_u16()));
@@ -143,7 +130,7 @@ impl Scraper {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| match e.is_timeout() {
                 true => ScrapeError::Timeout(self.timeout),
-                false => ScrapeError::Body(chain(&e)),
+                false => ScrapeError::Body(causes(&e)),
             })?;
             if body.len() + chunk.len() > self.max_bytes {
                 return Err(ScrapeError::TooLarge(self.max_bytes));

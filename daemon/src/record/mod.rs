@@ -284,6 +284,22 @@ fn mix(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A failure's detail: an error with its causes, `outer: inner: innermost` (reqwest hides "connection refused"
+/// two levels down).
+pub fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
 /// Whether arrival `seq` is among a `ratio` of them (the same on every shard).
 pub fn sampled_by_seq(seq: u64, ratio: f64) -> bool {
     ((mix(seq) >> 11) as f64 / (1u64 << 53) as f64) < ratio

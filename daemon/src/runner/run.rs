@@ -210,7 +210,8 @@ impl<C: Clients> Run<C> {
             None => None,
         };
         if let Some(e) = &engines {
-            e.first().await;
+            // Before any load: what the run's counters count from.
+            e.round().await;
             side.spawn(Arc::clone(e).run());
         }
         let source = ReportSource {
@@ -358,7 +359,7 @@ impl<C: Clients> Run<C> {
         }
         // The engines' last word, after the drain: it joins the last window.
         if let Some(e) = &self.engines {
-            e.last().await;
+            e.round().await;
         }
         self.timeline.close(Instant::now());
         let report = self.source.snapshot(stopped_by, true);

@@ -1,6 +1,6 @@
 //! The scrape of the targets' engines, as a side task of the run: a scrape before the load
-//! starts ([`Engines::first`]), then one a second before each window boundary (so its delta joins the window that boundary
-//! closes), and a last one after the drain ([`Engines::last`]). Each delta joins the run's
+//! starts, then one a second before each window boundary (so its delta joins the window that boundary
+//! closes), and a last one after the drain. Each delta joins the run's
 //! series, the run's and its phase's totals; each scrape's health is exported. What the report
 //! needs is read from [`Engines::blocks`], beside the client's own count of the same requests
 //! ([`ClientTokens`], a sink).
@@ -80,7 +80,7 @@ pub(super) struct Engines {
     series: Arc<SeriesSink>,
     recorder: Arc<Recorder>,
     instruments: ScrapeInstruments,
-    pub(super) client: Arc<ClientTokens>,
+    client: Arc<ClientTokens>,
 }
 
 /// What the report says of one target's engine.
@@ -140,8 +140,10 @@ impl Engines {
         }
     }
 
-    /// Scrape every target once (concurrently) and add each window.
-    async fn round(&self) {
+    /// Scrape every target once (concurrently) and add each window: the run's first scrape
+    /// (before any load: what its counters count from), each window's, and its last (after the
+    /// drain).
+    pub(super) async fn round(&self) {
         let mut targets = self.targets.lock().await;
         let phase = u32::try_from(self.recorder.totals.phase.load(Ordering::Relaxed)).ok();
         let results = futures_util::future::join_all(targets.iter_mut().map(|(_, t)| async {
@@ -192,11 +194,6 @@ impl Engines {
         *self.published.lock().unwrap_or_else(|e| e.into_inner()) = blocks;
     }
 
-    /// The first scrape, before any load: what the run's counters count from.
-    pub(super) async fn first(&self) {
-        self.round().await;
-    }
-
     /// The task: a scrape a second before each window boundary, until stopped.
     pub(super) async fn run(self: Arc<Self>) {
         let step = self.series.step();
@@ -211,11 +208,6 @@ impl Engines {
             tokio::time::sleep_until(next.checked_sub(lead).unwrap_or(next)).await;
             self.round().await;
         }
-    }
-
-    /// The last scrape, after the drain (the side tasks have stopped).
-    pub(super) async fn last(&self) {
-        self.round().await;
     }
 
     /// What each target's engine said, as of the last scrape.

@@ -440,10 +440,6 @@ impl EngineMetrics {
         Ok(m)
     }
 
-    pub fn flavor(&self) -> MetricsFlavor {
-        self.flavor
-    }
-
     /// The label values of a series (the model where the engine labels it).
     fn values(&self) -> Vec<&str> {
         match self.flavor {
@@ -471,10 +467,13 @@ impl EngineMetrics {
         }
     }
 
-    fn hist(&self, h: H, value: f64) {
-        for (k, v) in &self.hists {
-            if *k == h {
-                v.with_label_values(&self.values()).observe(value);
+    /// Observe `values` in histogram `h`, if the engine has it (its labelled child looked up
+    /// once, however many values: a request's token gaps are one call).
+    fn hist(&self, h: H, values: &[f64]) {
+        if let Some((_, v)) = self.hists.iter().find(|(k, _)| *k == h) {
+            let child = v.with_label_values(&self.values());
+            for x in values {
+                child.observe(*x);
             }
         }
     }
@@ -510,12 +509,10 @@ impl EngineMetrics {
             return;
         }
         if let Some(t) = f.ttft {
-            self.hist(H::Ttft, t);
+            self.hist(H::Ttft, &[t]);
         }
-        for g in f.gaps {
-            self.hist(H::Itl, *g);
-        }
-        self.hist(H::E2e, f.e2e);
+        self.hist(H::Itl, f.gaps);
+        self.hist(H::E2e, &[f.e2e]);
         let parts = [
             (H::Queue, f.queue),
             (H::Prefill, f.prefill),
@@ -523,17 +520,17 @@ impl EngineMetrics {
         ];
         for (h, v) in parts {
             if let Some(v) = v {
-                self.hist(h, v);
+                self.hist(h, &[v]);
             }
         }
         if let (Some(p), Some(d)) = (f.prefill, f.decode) {
-            self.hist(H::Inference, p + d);
+            self.hist(H::Inference, &[p + d]);
         }
         if let Some(d) = f.decode.filter(|_| f.tokens >= 2) {
-            self.hist(H::MeanPerToken, d / f64::from(f.tokens - 1));
+            self.hist(H::MeanPerToken, &[d / f64::from(f.tokens - 1)]);
         }
-        self.hist(H::InputTokens, f.prompt_tokens as f64);
-        self.hist(H::GeneratedTokens, f64::from(f.tokens));
+        self.hist(H::InputTokens, &[f.prompt_tokens as f64]);
+        self.hist(H::GeneratedTokens, &[f64::from(f.tokens)]);
     }
 
     /// An engine restart: every series starts again from zero.
