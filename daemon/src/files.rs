@@ -45,19 +45,33 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Why [`check_writable`] says a path cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum NotWritable {
+    #[error("{} is a directory", .0.display())]
+    IsDirectory(PathBuf),
+    #[error("cannot write {}: the directory {} does not exist", .path.display(), .dir.display())]
+    NoDirectory { path: PathBuf, dir: PathBuf },
+    #[error("cannot write {}: {source} (in {})", .path.display(), .dir.display())]
+    Denied {
+        path: PathBuf,
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// Whether `path` can be written as [`write_atomic`] writes it: not a directory, in a directory
 /// that exists and takes a new file. The error says which, naming the path.
-pub fn check_writable(path: &Path) -> Result<(), String> {
+pub fn check_writable(path: &Path) -> Result<(), NotWritable> {
     if path.is_dir() {
-        return Err(format!("{} is a directory", path.display()));
+        return Err(NotWritable::IsDirectory(path.to_path_buf()));
     }
     let dir = dir_of(path);
     if !dir.is_dir() {
-        return Err(format!(
-            "cannot write {}: the directory {} does not exist",
-            path.display(),
-            dir.display()
-        ));
+        return Err(NotWritable::NoDirectory {
+            path: path.to_path_buf(),
+            dir: dir.to_path_buf(),
+        });
     }
     let probe = temp_beside(path, "check");
     match OpenOptions::new().write(true).create_new(true).open(&probe) {
@@ -65,11 +79,11 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
             let _ = std::fs::remove_file(&probe);
             Ok(())
         }
-        Err(e) => Err(format!(
-            "cannot write {}: {e} (in {})",
-            path.display(),
-            dir.display()
-        )),
+        Err(source) => Err(NotWritable::Denied {
+            path: path.to_path_buf(),
+            dir: dir.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -97,16 +111,22 @@ mod tests {
     fn what_cannot_be_written_is_said_with_its_path() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let missing = dir.path().join("no/such/dir/r.json");
-        let e = check_writable(&missing).expect_err("no directory");
+        let e = check_writable(&missing)
+            .expect_err("no directory")
+            .to_string();
         assert!(
             e.contains("no/such/dir") && e.contains("does not exist"),
             "{e}"
         );
         assert!(write_atomic(&missing, b"x").is_err());
-        let e = check_writable(dir.path()).expect_err("a directory");
+        let e = check_writable(dir.path())
+            .expect_err("a directory")
+            .to_string();
         assert!(e.ends_with("is a directory"), "{e}");
         // /proc takes no new file (as root too, unlike a read-only mode bit).
-        let e = check_writable(Path::new("/proc/llm-soak-report.json")).expect_err("read-only");
+        let e = check_writable(Path::new("/proc/llm-soak-report.json"))
+            .expect_err("read-only")
+            .to_string();
         assert!(
             e.starts_with("cannot write /proc/llm-soak-report.json"),
             "{e}"

@@ -31,6 +31,17 @@ pub use crate::openai::SEQ_HEADER;
 pub use crate::tls::init_crypto;
 
 /// Why a client could not be built.
+/// Why a target's `GET /v1/models` did not answer with a success.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    #[error("no target {0}")]
+    NoTarget(usize),
+    #[error("{url}: {why}")]
+    Unreachable { url: String, why: String },
+    #[error("{url}: HTTP {status}")]
+    Status { url: String, status: u16 },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("target {target}: {source}")]
@@ -241,11 +252,8 @@ impl Client {
 
     /// Whether target `index` answers `GET /v1/models` with a success, asked with the target's
     /// own client: its headers, its authentication, its TLS and timeouts.
-    pub async fn models_ready(&self, index: usize) -> Result<(), String> {
-        let tc = self
-            .targets
-            .get(index)
-            .ok_or_else(|| format!("no target {index}"))?;
+    pub async fn models_ready(&self, index: usize) -> Result<(), NotReady> {
+        let tc = self.targets.get(index).ok_or(NotReady::NoTarget(index))?;
         let url = tls::connect_url(&tc.target, tc.target.models_url());
         let mut headers = tc.headers.clone();
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
@@ -256,11 +264,17 @@ impl Client {
             .timeout(Duration::from_secs(5))
             .send()
             .await
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|e| NotReady::Unreachable {
+                url: url.clone(),
+                why: crate::record::causes(&e),
+            })?;
         if resp.status().is_success() {
             Ok(())
         } else {
-            Err(format!("{url}: HTTP {}", resp.status()))
+            Err(NotReady::Status {
+                url,
+                status: resp.status().as_u16(),
+            })
         }
     }
 

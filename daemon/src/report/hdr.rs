@@ -116,35 +116,44 @@ impl Hdr {
     }
 
     /// The V2 + deflate encoding, base64.
-    pub fn encode(&self) -> Result<String, String> {
+    pub fn encode(&self) -> Result<String, HdrError> {
         let mut bytes = Vec::new();
         V2DeflateSerializer::new()
             .serialize(&self.0, &mut bytes)
-            .map_err(|e| format!("{e:?}"))?;
+            .map_err(|e| HdrError::Encode(format!("{e:?}")))?;
         Ok(STANDARD.encode(bytes))
     }
 
     /// The V2 encoding without deflate, base64: cheaper to make (no compressor state), and
     /// still small for a sparse histogram (runs of zeros are one varint). For the many small
     /// histograms of a time series; [`Hdr::decode`] reads both.
-    pub fn encode_plain(&self) -> Result<String, String> {
+    pub fn encode_plain(&self) -> Result<String, HdrError> {
         let mut bytes = Vec::new();
         V2Serializer::new()
             .serialize(&self.0, &mut bytes)
-            .map_err(|e| format!("{e:?}"))?;
+            .map_err(|e| HdrError::Encode(format!("{e:?}")))?;
         Ok(STANDARD.encode(bytes))
     }
 
     /// Read [`Hdr::encode`]'s output back.
-    pub fn decode(text: &str) -> Result<Hdr, String> {
-        let bytes = STANDARD
-            .decode(text.trim())
-            .map_err(|e| format!("not base64: {e}"))?;
+    pub fn decode(text: &str) -> Result<Hdr, HdrError> {
+        let bytes = STANDARD.decode(text.trim()).map_err(HdrError::Base64)?;
         let h: Histogram<u64> = Deserializer::new()
             .deserialize(&mut bytes.as_slice())
-            .map_err(|e| format!("not an HdrHistogram: {e:?}"))?;
+            .map_err(|e| HdrError::NotAHistogram(format!("{e:?}")))?;
         Ok(Hdr(h))
     }
+}
+
+/// Why a histogram could not be encoded or read back.
+#[derive(Debug, thiserror::Error)]
+pub enum HdrError {
+    #[error("cannot encode the histogram: {0}")]
+    Encode(String),
+    #[error("not base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    #[error("not an HdrHistogram: {0}")]
+    NotAHistogram(String),
 }
 
 impl Serialize for Hdr {

@@ -276,15 +276,25 @@ impl SweepReport {
     }
 
     /// Read a sweep document.
-    pub fn load(path: &Path) -> Result<SweepReport, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let r: SweepReport =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        if r.kind != "sweep" || r.schema_version > SWEEP_SCHEMA_VERSION {
-            return Err(format!(
-                "{}: not a sweep document of schema ≤ {SWEEP_SCHEMA_VERSION}",
-                path.display()
-            ));
+    pub fn load(path: &Path) -> Result<SweepReport, super::ReportError> {
+        use super::ReportError;
+        let text = std::fs::read_to_string(path).map_err(|source| ReportError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let not = |why: String| ReportError::NotAReport {
+            path: path.to_path_buf(),
+            why,
+        };
+        let r: SweepReport = serde_json::from_str(&text).map_err(|e| not(e.to_string()))?;
+        if r.kind != "sweep" {
+            return Err(not(format!("its kind is {:?}, not \"sweep\"", r.kind)));
+        }
+        if r.schema_version > SWEEP_SCHEMA_VERSION {
+            return Err(not(format!(
+                "a sweep of schema version {}; this llm-soak reads up to {SWEEP_SCHEMA_VERSION}",
+                r.schema_version
+            )));
         }
         Ok(r)
     }

@@ -113,12 +113,24 @@ pub(crate) enum RunError {
     Client(#[from] ClientError),
 }
 
+/// Why `--wait-ready` gave up.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReadyError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("target {target} ({url}/v1/models) was not ready within {within}")]
+    Timeout {
+        target: String,
+        url: String,
+        within: String,
+    },
+}
+
 /// Wait until every target answers `GET /v1/models` with a success, or `timeout` passes. Each
 /// target is asked with its own client: its headers, authentication and timeouts.
-pub(crate) async fn wait_ready(prepared: &Prepared, timeout: Duration) -> Result<(), String> {
+pub(crate) async fn wait_ready(prepared: &Prepared, timeout: Duration) -> Result<(), ReadyError> {
     let config = &prepared.config;
-    let client = Client::new(config, &prepared.assets.tokenizers, &prepared.credentials)
-        .map_err(|e| e.to_string())?;
+    let client = Client::new(config, &prepared.assets.tokenizers, &prepared.credentials)?;
     let deadline = Instant::now() + timeout;
     for (i, t) in config.targets.iter().enumerate() {
         loop {
@@ -129,12 +141,11 @@ pub(crate) async fn wait_ready(prepared: &Prepared, timeout: Duration) -> Result
                 }
             }
             if Instant::now() >= deadline {
-                return Err(format!(
-                    "target {} ({}/v1/models) was not ready within {}",
-                    t.name,
-                    t.base_url,
-                    humantime::format_duration(timeout)
-                ));
+                return Err(ReadyError::Timeout {
+                    target: t.name.clone(),
+                    url: t.base_url.to_string(),
+                    within: humantime::format_duration(timeout).to_string(),
+                });
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }

@@ -67,22 +67,35 @@ impl Default for Shard {
     }
 }
 
+/// Why a `--shard` value is not `I/N`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShardError {
+    #[error("{0:?}: expected I/N, e.g. 0/4")]
+    Form(String),
+    #[error("{text:?}: {part:?} is not a number")]
+    NotANumber { text: String, part: String },
+    #[error("{text:?}: the index must be in 0..{count} (0-based)")]
+    OutOfRange { text: String, count: u64 },
+}
+
 impl Shard {
     /// Parse `I/N`.
-    pub fn parse(s: &str) -> Result<Shard, String> {
+    pub fn parse(s: &str) -> Result<Shard, ShardError> {
         let (i, n) = s
             .split_once('/')
-            .ok_or_else(|| format!("{s:?}: expected I/N, e.g. 0/4"))?;
-        let index: u64 = i
-            .trim()
-            .parse()
-            .map_err(|_| format!("{s:?}: {i:?} is not a number"))?;
-        let count: u64 = n
-            .trim()
-            .parse()
-            .map_err(|_| format!("{s:?}: {n:?} is not a number"))?;
+            .ok_or_else(|| ShardError::Form(s.to_string()))?;
+        let num = |x: &str| {
+            x.trim().parse::<u64>().map_err(|_| ShardError::NotANumber {
+                text: s.to_string(),
+                part: x.to_string(),
+            })
+        };
+        let (index, count) = (num(i)?, num(n)?);
         if count == 0 || index >= count {
-            return Err(format!("{s:?}: the index must be in 0..{count} (0-based)"));
+            return Err(ShardError::OutOfRange {
+                text: s.to_string(),
+                count,
+            });
         }
         Ok(Shard { index, count })
     }

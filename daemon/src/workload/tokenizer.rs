@@ -68,16 +68,28 @@ impl fmt::Debug for HfTokenizer {
     }
 }
 
+/// Why a `tokenizer.json` cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenizerFileError {
+    #[error("{0}")]
+    Unreadable(String),
+    #[error("cannot encode plain text: {0}")]
+    CannotEncode(String),
+    #[error("encodes plain text to no tokens")]
+    NoTokens,
+}
+
 impl HfTokenizer {
     /// Load a `tokenizer.json`; the error says why in one line.
-    pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
-        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| e.to_string())?;
+    pub fn from_file(path: &std::path::Path) -> Result<Self, TokenizerFileError> {
+        let inner = tokenizers::Tokenizer::from_file(path)
+            .map_err(|e| TokenizerFileError::Unreadable(e.to_string()))?;
         // A tokenizer that cannot encode plain text is no use for measuring prompts.
         let probe = inner
             .encode_fast("llm-soak probe", false)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| TokenizerFileError::CannotEncode(e.to_string()))?;
         if probe.get_ids().is_empty() {
-            return Err("encodes plain text to no tokens".into());
+            return Err(TokenizerFileError::NoTokens);
         }
         Ok(HfTokenizer {
             inner,
