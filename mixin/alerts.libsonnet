@@ -41,7 +41,7 @@
       budget: 1 - objective,
       soak: soak,
       by: sliBy,
-      all: s('llmsoak_requests_total', ['outcome!="cancelled"', soak]),
+      all: s('llmsoak_requests_total', ['outcome!~"cancelled|aborted"', soak]),
       min: c.sloMinRequests,
     }
     for t in tiers
@@ -326,6 +326,27 @@
             'warning',
             "The target's request queue keeps growing",
             'vLLM on {{ $labels.instance }} has had a growing waiting queue for 30 minutes under the soak\'s load: capacity is drifting.',
+          ),
+          alert(
+            'LlmTargetKvCacheLeak',
+            // The floor of KV usage (its least over 30 minutes: what no request holds) rising in
+            // each of three consecutive half hours. Load varies the level, a load step or a
+            // restart moves the floor once; only KV that is never freed raises it again and again.
+            |||
+              %(f)s > %(f1)s + %(d)g
+              and %(f1)s > %(f2)s + %(d)g
+              and %(f2)s > %(f3)s + %(d)g
+            ||| % {
+              f: 'min_over_time(%s[30m])' % v('vllm:kv_cache_usage_perc'),
+              f1: 'min_over_time(%s[30m] offset 30m)' % v('vllm:kv_cache_usage_perc'),
+              f2: 'min_over_time(%s[30m] offset 1h)' % v('vllm:kv_cache_usage_perc'),
+              f3: 'min_over_time(%s[30m] offset 90m)' % v('vllm:kv_cache_usage_perc'),
+              d: c.kvFloorRisePerHalfHour,
+            },
+            '15m',
+            'warning',
+            "The target's KV cache is never freed",
+            'vLLM on {{ $labels.instance }} ({{ $labels.model_name }}): the least KV cache usage of each half hour has risen for 90 minutes (now {{ $value | humanizePercentage }}): sequences end without freeing their blocks — aborted requests are the usual cause.',
           ),
           alert(
             'LlmTargetPreempting',

@@ -47,6 +47,10 @@
     scheduleLagSeconds: 0.1,
     saturationRatio: 0.95,
 
+    // The target's KV cache: the least usage of a half hour rising by this much, three half
+    // hours running, is a leak (LlmTargetKvCacheLeak).
+    kvFloorRisePerHalfHour: 0.02,
+
     // GPU: an SM clock this far below its day's maximum while busy is throttling.
     gpuThrottleRatio: 0.8,
     gpuBusyRatio: 0.5,

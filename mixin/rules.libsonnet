@@ -1,7 +1,8 @@
 // Recording rules. Conventions (docs/alerts.md): select on llm-soak's own metric names (plus
 // _config.llmsoakSelector), keep job and llmsoak_target in every `by` (an A/B soak never blends
 // two targets), match bucket bounds by regex (Prometheus 3 writes le="1.0"), failures are bad
-// events in every SLI, cancelled requests (drain, reload, shutdown) are never counted.
+// events in every SLI; cancelled requests (drain, reload, shutdown) and aborted ones (closed on
+// purpose by a scenario's `abort`) are never counted.
 {
   local c = $._config,
   local s(name, m=[]) = $.sel(name, [c.llmsoakSelector] + m),
@@ -29,13 +30,13 @@
         mean('llmsoak:tpot_seconds:mean30m', 'llmsoak_request_time_per_output_token_seconds', '30m'),
         mean('llmsoak:ttft_seconds:mean30m', 'llmsoak_request_time_to_first_token_seconds', '30m'),
       ] + [
-        // Availability SLI: failed (error, timeout) share of the judged (non-cancelled) requests.
+        // Availability SLI: failed (error, timeout) share of the judged (non-cancelled, non-aborted) requests.
         {
           record: 'llmsoak:request_error:ratio_rate%s' % w,
           expr: |||
             sum by (%(by)s) (rate(%(bad)s[%(w)s]))
             / sum by (%(by)s) (rate(%(all)s[%(w)s]))
-          ||| % { by: sliBy, w: w, bad: s('llmsoak_requests_total', ['outcome=~"error|timeout"']), all: s('llmsoak_requests_total', ['outcome!="cancelled"']) },
+          ||| % { by: sliBy, w: w, bad: s('llmsoak_requests_total', ['outcome=~"error|timeout"']), all: s('llmsoak_requests_total', ['outcome!~"cancelled|aborted"']) },
         }
         for w in windows
       ] + [
@@ -47,7 +48,7 @@
             1 - (
               sum by (%(by)s) (rate(%(good)s[%(w)s]))
               / sum by (%(by)s) (rate(%(all)s[%(w)s])))
-          ||| % { by: sliBy, w: w, good: s('llmsoak_request_time_to_first_token_seconds_bucket', [le]), all: s('llmsoak_requests_total', ['outcome!="cancelled"']) },
+          ||| % { by: sliBy, w: w, good: s('llmsoak_request_time_to_first_token_seconds_bucket', [le]), all: s('llmsoak_requests_total', ['outcome!~"cancelled|aborted"']) },
         }
         for w in windows
       ],

@@ -211,7 +211,7 @@ def overview():
             "Failed (error, timeout) share of finished requests; cancellations (drain, reload) are excluded. "
             "Amber from 0.1 % (the availability SLO's budget), red from 1 %.",
             [(f'sum(rate(llmsoak_requests_total{{{S}, outcome=~"error|timeout"}}[{RI}])) / '
-              f'sum(rate(llmsoak_requests_total{{{S}, outcome!="cancelled"}}[{RI}]))', "errors")], w=4, h=4,
+              f'sum(rate(llmsoak_requests_total{{{S}, outcome!~"cancelled|aborted"}}[{RI}]))', "errors")], w=4, h=4,
             thresholds=steps((0.001, "orange"), (0.01, "red")))
     b.panel("stat", "TTFT p95", "s", "95th percentile time to first token (successful requests); red above the 1 s SLO.",
             [(q(0.95, "llmsoak_request_time_to_first_token_seconds"), "p95")], w=4, h=4,
@@ -336,7 +336,7 @@ def overview():
     b.panel("stat", "TTFT budget used over the range", "percentunit",
             "Share of the TTFT error budget (1 % slower than 1 s or failed) spent in the dashboard's range.",
             [(f'(1 - sum(increase(llmsoak_request_time_to_first_token_seconds_bucket{{{S}, le=~"1(\\\\.0)?"}}[$__range])) / '
-              f'sum(increase(llmsoak_requests_total{{{S}, outcome!="cancelled"}}[$__range]))) / 0.01', "budget used")], w=6,
+              f'sum(increase(llmsoak_requests_total{{{S}, outcome!~"cancelled|aborted"}}[$__range]))) / 0.01', "budget used")], w=6,
             thresholds=steps((0.5, "orange"), (1, "red")))
 
     b.add_row("Daemon health")

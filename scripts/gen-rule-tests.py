@@ -285,6 +285,8 @@ tests.append({"interval": "1m", "input_series": [
     {"series": f'llmsoak_requests_total{{{J},{R},outcome="timeout",error_type="timeout"}}', "values": "0x30 3+3x60"},
     {"series": f'llmsoak_requests_total{{{JB},{RB},outcome="success"}}', "values": "0+60x30 1857+57x60"},
     {"series": f'llmsoak_requests_total{{{JB},{RB},outcome="cancelled",error_type="cancelled"}}', "values": "0x30 3+3x60"},
+    # An abort storm on b (half its requests closed on purpose) is no failure either.
+    {"series": f'llmsoak_requests_total{{{JB},{RB},outcome="aborted",error_type="aborted"}}', "values": "0x30 30+30x60"},
     {"series": f'llmsoak_requests_total{{{J},{RC},outcome="success"}}', "values": "0+1x90"},
     {"series": f'llmsoak_requests_total{{{J},{RC},outcome="error",error_type="http_5xx"}}', "values": "0x30 0+1x60"},
 ], "alert_rule_test": [
@@ -375,6 +377,27 @@ tests.append({"interval": "1m", "input_series": [
     fire("LlmTargetQueueGrowing", "90m", [{"job": "vllm", "instance": "s1:8000", "model_name": "m1"}]),
     quiet("LlmTargetPreempting", "20m"),
     fire("LlmTargetPreempting", "40m", [{"job": "vllm", "instance": "s1:8000", "model_name": "m1"}]),
+]})
+
+# KV cache floor: s1 leaks (each half hour's least usage climbs 0.06 — aborted requests' blocks
+# never freed) under a load that swings usage by 0.3 every other minute. Quiet beside it: the same
+# curve on another vLLM job; s2 at a steady swing; s3 with a load step at 60 m (the floor moves
+# once) and s4 restarting at 60 m (usage to 0, refilled in 5 min, then flat).
+K = "vllm:kv_cache_usage_perc"
+def kv(inst, job="vllm"):
+    return f'{K}{{job="{job}",instance="{inst}",model_name="m1"}}'
+def swing(floor):
+    return " ".join(f"{floor(m) + (0.3 if m % 2 else 0):.4f}" for m in range(241))
+tests.append({"interval": "1m", "input_series": [
+    {"series": kv("s1:8000"), "values": swing(lambda m: 0.05 + 0.002 * m)},
+    {"series": kv("o1:8000", "vllm-other"), "values": swing(lambda m: 0.05 + 0.002 * m)},
+    {"series": kv("s2:8000"), "values": swing(lambda m: 0.2)},
+    {"series": kv("s3:8000"), "values": swing(lambda m: 0.1 if m < 60 else 0.4)},
+    {"series": kv("s4:8000"), "values": swing(lambda m: 0.2 if m < 60 else (0.0 if m < 62 else min(0.2, 0.04 * (m - 60))))},
+], "alert_rule_test": [
+    quiet("LlmTargetKvCacheLeak", "80m"),
+    fire("LlmTargetKvCacheLeak", "150m", [{"job": "vllm", "instance": "s1:8000", "model_name": "m1"}], "29%"),
+    fire("LlmTargetKvCacheLeak", "4h", [{"job": "vllm", "instance": "s1:8000", "model_name": "m1"}], "47%"),
 ]})
 
 GROUPS = [g["name"] for g in yaml.safe_load((root / "alerts/llm-soak.rules.yml").read_text())["groups"]]

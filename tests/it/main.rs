@@ -7,6 +7,7 @@ mod common;
 #[path = "../checks/exposition.rs"]
 mod exposition;
 
+mod aborts;
 mod alerting;
 mod apis;
 mod artefacts;

@@ -4,6 +4,7 @@
 //! DESIGN §4. Nothing from the network is unwrapped; tokenization (only when the server sent no
 //! `usage`) runs on a blocking worker after the stream ended.
 
+mod abort;
 mod credentials;
 mod reader;
 pub mod sse;
@@ -22,6 +23,7 @@ use crate::openai::Endpoint;
 use crate::record::{ErrorType, Outcome, RequestPlan, RequestRecord, TokenSource};
 use crate::workload::Tokenizer;
 use crate::workload::rng::{Stream, rng_for};
+use abort::AbortPoint;
 pub use credentials::Credentials;
 use rand::RngExt;
 use reader::{Measurement, stream};
@@ -72,7 +74,8 @@ impl TargetClient {
     /// closed port is seen at once; later ones are counted, not logged.
     fn first_failure(&self, class: ErrorType, url: &str, m: &Measurement) {
         let bit = 1 << class as u32;
-        if class == ErrorType::Cancelled || self.logged.fetch_or(bit, Ordering::Relaxed) & bit != 0
+        if matches!(class, ErrorType::Cancelled | ErrorType::Aborted)
+            || self.logged.fetch_or(bit, Ordering::Relaxed) & bit != 0
         {
             return;
         }
@@ -100,6 +103,17 @@ struct Route {
     endpoint: Endpoint,
     /// Headers the API itself requires (Anthropic's `anthropic-version`), beside the target's.
     headers: HeaderMap,
+    /// The scenario's `abort`, when it has one.
+    abort: Option<abort::AbortDraw>,
+}
+
+/// What a scope's route is built from.
+struct RouteSpec {
+    target: usize,
+    endpoint: Endpoint,
+    model: String,
+    stream: bool,
+    abort: Option<abort::AbortDraw>,
 }
 
 /// The HTTP side of llm-soak: executes plans against their targets.
@@ -159,7 +173,13 @@ impl Client {
         let routes = config
             .scenarios
             .iter()
-            .map(|s| (s.target.index, s.endpoint, s.model.clone(), s.stream()))
+            .map(|s| RouteSpec {
+                target: s.target.index,
+                endpoint: s.endpoint,
+                model: s.model.clone(),
+                stream: s.stream(),
+                abort: s.abort.as_ref().map(abort::AbortDraw::of),
+            })
             .collect();
         Self::build(config, tokenizers, credentials, routes, 0)
     }
@@ -175,7 +195,13 @@ impl Client {
             return Ok(None);
         };
         let model = config.targets[c.target.index].model.clone();
-        let routes = vec![(c.target.index, c.endpoint, model, true)];
+        let routes = vec![RouteSpec {
+            target: c.target.index,
+            endpoint: c.endpoint,
+            model,
+            stream: true,
+            abort: None,
+        }];
         let mut client = Self::build(config, tokenizers, credentials, routes, scope)?;
         // Each probe ends within `canary.timeout`: before the first token and between tokens.
         for tc in &mut client.targets {
@@ -191,7 +217,7 @@ impl Client {
         config: &Config,
         tokenizers: &[Arc<dyn Tokenizer>],
         credentials: &Credentials,
-        routes: Vec<(usize, Endpoint, String, bool)>,
+        routes: Vec<RouteSpec>,
         first_scope: usize,
     ) -> Result<Self, ClientError> {
         init_crypto();
@@ -209,7 +235,14 @@ impl Client {
             .collect::<Result<Vec<_>, _>>()?;
         let routes = routes
             .into_iter()
-            .map(|(target, endpoint, model, stream)| {
+            .map(|spec| {
+                let RouteSpec {
+                    target,
+                    endpoint,
+                    model,
+                    stream,
+                    abort,
+                } = spec;
                 let t = &config.targets[target];
                 let mut headers = HeaderMap::new();
                 let version = HeaderName::from_static(crate::openai::anthropic::VERSION_HEADER);
@@ -230,6 +263,7 @@ impl Client {
                     stream: stream && endpoint.generates(),
                     endpoint,
                     headers,
+                    abort,
                 }
             })
             .collect();
@@ -318,11 +352,24 @@ impl Client {
         m.trace = trace;
         m.unlogged = !tc.logged.load(Ordering::Relaxed);
         let deadline = m.sent_at + tc.target.request_timeout;
+        let abort = route
+            .abort
+            .as_ref()
+            .and_then(|a| a.draw(self.seed, plan.seq, m.sent_at));
+        let (abort_events, abort_at) = match abort {
+            Some(AbortPoint::Events(n)) => (Some(n), None),
+            Some(AbortPoint::At(at)) => (None, Some(at)),
+            None => (None, None),
+        };
         let outcome = if route.stream {
+            // An abort `after` a time closes the request wherever it is: dropping the request
+            // closes its connection (HTTP/1) or resets its stream (HTTP/2), as a client does.
+            let abort_timer = tokio::time::sleep_until(abort_at.unwrap_or(deadline));
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => Err(ErrorType::Cancelled),
-                r = stream(request, route.endpoint, &tc.target, deadline, &mut m) => r,
+                () = abort_timer, if abort_at.is_some() => Err(ErrorType::Aborted),
+                r = stream(request, route.endpoint, &tc.target, deadline, abort_events, &mut m) => r,
             }
         } else {
             tokio::select! {
@@ -331,6 +378,9 @@ impl Client {
                 r = reader::whole(request, deadline, route.endpoint, &mut m) => r,
             }
         };
+        if outcome == Err(ErrorType::Aborted) && m.end_at.is_none() {
+            m.end_at = Some(Instant::now());
+        }
         let error = match outcome {
             Ok(()) if route.stream && m.token_events.is_empty() => Some(ErrorType::Empty),
             Ok(()) => None,
@@ -360,7 +410,18 @@ impl Client {
             return RequestRecord::not_sent(&plan, error.unwrap_or(ErrorType::Connect), m.sent_at);
         };
         let end_at = m.end_at.unwrap_or_else(Instant::now);
-        let count = self.count_output(&m, tc, plan.seq).await;
+        let count = if error == Some(ErrorType::Aborted) {
+            // Closed on purpose: the events read are all there is to count (no tokenizer run
+            // for an answer nobody wanted).
+            OutputCount {
+                output: m.token_events.len() as u64,
+                source: TokenSource::Events,
+                hidden_reasoning: 0,
+                recounted: None,
+            }
+        } else {
+            self.count_output(&m, tc, plan.seq).await
+        };
         RequestRecord {
             seq: plan.seq,
             scenario: plan.scenario,
@@ -382,6 +443,7 @@ impl Client {
             usage_present: m.usage.is_some(),
             stalls: m.stalls,
             outcome: error.map_or(Outcome::Success, ErrorType::outcome),
+            // `aborted` (like `cancelled`) is its own outcome and label, never a failure.
             error_type: error,
             status: m.status,
             answer_text: plan.keep_text.then(|| m.text.clone()),

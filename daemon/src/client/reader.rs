@@ -269,6 +269,7 @@ pub(super) async fn stream(
     endpoint: Endpoint,
     target: &Target,
     deadline: Instant,
+    abort_events: Option<u32>,
     m: &mut Measurement,
 ) -> Result<(), ErrorType> {
     let resp = respond(request, deadline, m).await?;
@@ -284,6 +285,14 @@ pub(super) async fn stream(
     if !is_sse {
         return Err(ErrorType::NotSse);
     }
+    if abort_events == Some(0) {
+        // Aborted before the first token: the response (and with it the connection or the
+        // HTTP/2 stream) is dropped unread.
+        m.end_at = Some(Instant::now());
+        return Err(ErrorType::Aborted);
+    }
+    // `usize::MAX`: no abort (one comparison per read either way).
+    let abort_after = abort_events.map_or(usize::MAX, |n| n as usize);
     let mut body = resp.bytes_stream();
     let mut reader = Reader::new(endpoint, target.max_event_bytes, target.stall_threshold);
     let timers = Timers {
@@ -334,6 +343,12 @@ pub(super) async fn stream(
                         drain(&mut body, deadline).await;
                     }
                     return end;
+                }
+                if m.token_events.len() >= abort_after {
+                    // Aborted on purpose: dropping the body closes the connection (HTTP/1) or
+                    // resets the stream (HTTP/2), as a client that gives up does.
+                    m.end_at = Some(now);
+                    return Err(ErrorType::Aborted);
                 }
                 // From the first token on, the idle timeout applies: bring the timer forward
                 // once (later tokens only push the idle deadline back, handled when it fires).

@@ -154,6 +154,7 @@ impl Canary {
             extra_body: None,
             extra_body_override: Vec::new(),
             stream: Some(true),
+            abort: None,
         }
     }
 }

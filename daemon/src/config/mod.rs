@@ -12,6 +12,7 @@
 //! `Debug`/`Serialize` print `<redacted>`. Redaction is typed: [`Config`]'s `Serialize` *is* the
 //! effective config as `print-config` and the status API show it, secrets as their references.
 
+pub mod abort;
 pub mod advice;
 pub mod body;
 pub mod canary;

@@ -117,6 +117,9 @@ pub struct Scenario {
     /// [`Scenario::stream`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
+    /// A share of the requests closed by the client on purpose (outcome `aborted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort: Option<super::abort::Abort>,
 }
 
 fn chat() -> Endpoint {
@@ -207,6 +210,10 @@ fn one(c: &mut Check<'_>, at: &str, s: &mut Scenario, targets: Option<&[Target]>
         .collect();
     super::body::check(c, at, s.extra_body.as_ref(), &s.extra_body_override, &keyed);
     s.stream = Some(s.stream());
+    let streams = s.stream();
+    if let Some(a) = &mut s.abort {
+        super::abort::check(c, at, a, streams);
+    }
 }
 
 /// Whether scenario `s` sets the key `key`.

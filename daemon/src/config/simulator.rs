@@ -99,6 +99,10 @@ pub struct SimConfig {
     /// layouts (`vllm`, `sglang`, `llamacpp`, `tgi`).
     pub metrics_flavor: MetricsFlavor,
     pub leak: LeakParams,
+    /// A request the client abandons (closes mid-way) never frees its KV cache: capacity
+    /// shrinks, the queue grows and KV usage climbs with every abort — the leak an abort storm
+    /// is sent to find.
+    pub leak_on_abort: bool,
     pub drift: Drift,
     pub faults: Vec<FaultRule>,
     /// A reasoning model: the first `reasoning_tokens` of each chat answer are reasoning — streamed
@@ -135,6 +139,7 @@ impl Default for SimConfig {
             metrics_listen: None,
             metrics_flavor: MetricsFlavor::Vllm,
             leak: LeakParams::default(),
+            leak_on_abort: false,
             drift: Drift::default(),
             faults: Vec::new(),
             reasoning_tokens: 0,
@@ -198,6 +203,8 @@ pub struct EngineParams {
     /// ITL grows by this fraction per (scaled) hour since start.
     pub drift_per_hour: f64,
     pub time_scale: f64,
+    /// An abandoned sequence keeps its KV (`leak_on_abort`).
+    pub leak_on_abort: bool,
 }
 
 impl SimConfig {
@@ -215,6 +222,7 @@ impl SimConfig {
             prefix_cache_blocks: self.prefix_cache_blocks,
             drift_per_hour: self.drift.itl_per_hour,
             time_scale: self.time_scale,
+            leak_on_abort: self.leak_on_abort,
         }
     }
 

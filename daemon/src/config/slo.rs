@@ -41,13 +41,13 @@ impl Slo {
 
     /// How `rec` fared: each bound on its own — a success can miss several, and a miss is
     /// attributed — and met when it succeeded within all; a failure or a timeout misses none of
-    /// the bounds but is not met. `None`: cancelled, not judged.
+    /// the bounds but is not met. `None`: cancelled or aborted on purpose, not judged.
     pub fn judge(&self, rec: &RequestRecord) -> Option<Judgement> {
         let within = |q: Quantity, bound: Option<Duration>| {
             bound.is_none_or(|b| q.samples(rec).all(|d| d <= b))
         };
         match rec.outcome {
-            Outcome::Cancelled => None,
+            Outcome::Cancelled | Outcome::Aborted => None,
             Outcome::Error | Outcome::Timeout => Some(Judgement {
                 met: false,
                 missed_ttft: false,

@@ -185,7 +185,10 @@ impl SpanRecorder {
     /// Whether a request is traced: canary and failures always, others by `seq`.
     pub fn sampled(&self, rec: &RequestRecord) -> bool {
         if Some(rec.scenario) == self.canary
-            || !matches!(rec.outcome, Outcome::Success | Outcome::Cancelled)
+            || !matches!(
+                rec.outcome,
+                Outcome::Success | Outcome::Cancelled | Outcome::Aborted
+            )
         {
             return true;
         }

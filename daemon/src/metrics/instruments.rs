@@ -134,7 +134,8 @@ impl RequestInstruments {
         if rec.stalls > 0 {
             self.stalls.add(u64::from(rec.stalls), labels);
         }
-        if rec.outcome == Outcome::Cancelled {
+        // Neither cut off by a shutdown nor closed on purpose is a duration to measure.
+        if matches!(rec.outcome, Outcome::Cancelled | Outcome::Aborted) {
             return;
         }
         if !rec.usage_present && rec.error_type.is_none_or(|e| e == ErrorType::Empty) {

@@ -55,7 +55,7 @@ pub struct Totals {
     /// Arrivals not sent, indexed like [`DropReason::ALL`].
     pub dropped_by: [AtomicU64; 4],
     /// Indexed like [`Outcome::ALL`].
-    pub finished: [AtomicU64; 4],
+    pub finished: [AtomicU64; Outcome::ALL.len()],
     /// f64 bits of the offered rate.
     pub target_rate: AtomicU64,
     pub phase: AtomicI64,

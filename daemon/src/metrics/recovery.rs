@@ -46,7 +46,7 @@ impl Slot {
 
     fn observe(&mut self, rec: &RequestRecord) {
         match (rec.outcome, rec.ttft()) {
-            (Outcome::Cancelled, _) => {}
+            (Outcome::Cancelled | Outcome::Aborted, _) => {}
             (Outcome::Success, Some(t)) => {
                 let us = (t.as_secs_f64() * 1e6).max(BASE_MICROS);
                 let i = ((us / BASE_MICROS).ln() / RATIO.ln()) as usize;

@@ -61,14 +61,18 @@ pub enum Outcome {
     Error,
     Timeout,
     Cancelled,
+    /// Closed by the client on purpose (a scenario's `abort`): neither a success nor a failure,
+    /// never judged by an SLO, its latency in no histogram.
+    Aborted,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 4] = [
+    pub const ALL: [Outcome; 5] = [
         Outcome::Success,
         Outcome::Error,
         Outcome::Timeout,
         Outcome::Cancelled,
+        Outcome::Aborted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +81,7 @@ impl Outcome {
             Outcome::Error => "error",
             Outcome::Timeout => "timeout",
             Outcome::Cancelled => "cancelled",
+            Outcome::Aborted => "aborted",
         }
     }
 }
@@ -119,10 +124,12 @@ pub enum ErrorType {
     Empty,
     /// Drain / shutdown cut it off.
     Cancelled,
+    /// The client closed the stream on purpose (a scenario's `abort`): outcome `aborted`.
+    Aborted,
 }
 
 impl ErrorType {
-    pub const ALL: [ErrorType; 15] = [
+    pub const ALL: [ErrorType; 16] = [
         ErrorType::Connect,
         ErrorType::Tls,
         ErrorType::Timeout,
@@ -138,6 +145,7 @@ impl ErrorType {
         ErrorType::Truncated,
         ErrorType::Empty,
         ErrorType::Cancelled,
+        ErrorType::Aborted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -157,6 +165,7 @@ impl ErrorType {
             ErrorType::Truncated => "truncated",
             ErrorType::Empty => "empty",
             ErrorType::Cancelled => "cancelled",
+            ErrorType::Aborted => "aborted",
         }
     }
 
@@ -165,6 +174,7 @@ impl ErrorType {
         match self {
             ErrorType::Timeout | ErrorType::Stall => Outcome::Timeout,
             ErrorType::Cancelled => Outcome::Cancelled,
+            ErrorType::Aborted => Outcome::Aborted,
             _ => Outcome::Error,
         }
     }

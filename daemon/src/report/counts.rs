@@ -12,6 +12,9 @@ pub struct Outcomes {
     pub error: u64,
     pub timeout: u64,
     pub cancelled: u64,
+    /// Closed by the client on purpose (a scenario's `abort`); from schema version 5.
+    #[serde(default)]
+    pub aborted: u64,
 }
 
 impl Outcomes {
@@ -21,6 +24,7 @@ impl Outcomes {
             Outcome::Error => self.error,
             Outcome::Timeout => self.timeout,
             Outcome::Cancelled => self.cancelled,
+            Outcome::Aborted => self.aborted,
         }
     }
 
@@ -30,17 +34,18 @@ impl Outcomes {
             Outcome::Error => &mut self.error,
             Outcome::Timeout => &mut self.timeout,
             Outcome::Cancelled => &mut self.cancelled,
+            Outcome::Aborted => &mut self.aborted,
         };
         *slot += n;
     }
 
     pub fn total(&self) -> u64 {
-        self.success + self.error + self.timeout + self.cancelled
+        self.success + self.error + self.timeout + self.cancelled + self.aborted
     }
 
-    /// Finished requests that count for SLOs (everything but `cancelled`).
+    /// Finished requests that count for SLOs (everything but `cancelled` and `aborted`).
     pub fn judged(&self) -> u64 {
-        self.total() - self.cancelled
+        self.total() - self.cancelled - self.aborted
     }
 }
 

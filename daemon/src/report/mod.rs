@@ -32,7 +32,7 @@ pub use hdr::Hdr;
 pub use shard::ReportShard;
 
 /// The version of the report document this build writes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// The signal that ended a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -125,12 +125,13 @@ fn scope(out: &mut String, name: &str, s: &Scope) {
     let f = &s.finished;
     let _ = writeln!(
         out,
-        "[{name}] started {}, success {}, error {}, timeout {}, cancelled {}, error rate {}",
+        "[{name}] started {}, success {}, error {}, timeout {}, cancelled {}, aborted {}, error rate {}",
         s.started,
         f.success,
         f.error,
         f.timeout,
         f.cancelled,
+        f.aborted,
         s.error_rate
             .map_or("-".into(), |r| format!("{:.2} %", r * 100.0)),
     );

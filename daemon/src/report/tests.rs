@@ -38,6 +38,7 @@ fn report() -> RunReport {
                 error: 8,
                 timeout: 0,
                 cancelled: 0,
+                aborted: 0,
             },
         },
         summary: Some(summary()),

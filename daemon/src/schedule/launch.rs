@@ -117,7 +117,7 @@ impl FailureLog {
         let Some(error) = record.error_type else {
             return;
         };
-        if error == ErrorType::Cancelled {
+        if matches!(error, ErrorType::Cancelled | ErrorType::Aborted) {
             return;
         }
         let Ok(mut w) = self.window.lock() else {

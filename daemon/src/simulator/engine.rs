@@ -37,6 +37,10 @@ pub struct Engine {
     pub preemptions: AtomicU64,
     pub prefix_queries: AtomicU64,
     pub prefix_hits: AtomicU64,
+    /// KV tokens never freed: held by sequences the client abandoned (`leak_on_abort`).
+    pub leaked_kv: AtomicU64,
+    /// Streams the client closed before they ended.
+    pub abandoned: AtomicU64,
 }
 
 /// A running sequence's claim on a batch slot and KV; released on drop.
@@ -65,6 +69,8 @@ impl Engine {
             preemptions: AtomicU64::new(0),
             prefix_queries: AtomicU64::new(0),
             prefix_hits: AtomicU64::new(0),
+            leaked_kv: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
         })
     }
 
@@ -235,6 +241,19 @@ impl Slot {
     pub fn kv(&self) -> u64 {
         self.kv
     }
+
+    /// End an abandoned sequence the way a leaking engine does: its batch slot is freed, its
+    /// KV never is (`leak_on_abort`). Without the fault, the same as dropping it.
+    pub fn abandon(mut self) {
+        if !self.held || !self.engine.params.leak_on_abort {
+            return;
+        }
+        self.held = false;
+        let mut s = self.engine.lock();
+        s.running = s.running.saturating_sub(1);
+        self.engine.leaked_kv.fetch_add(self.kv, Ordering::Relaxed);
+        self.engine.wake(&mut s);
+    }
 }
 
 /// A waiter in the admission queue.
@@ -280,6 +299,7 @@ mod tests {
             prefix_cache_blocks: 1024,
             drift_per_hour: 0.0,
             time_scale: 1.0,
+            leak_on_abort: false,
         }
     }
 
@@ -324,6 +344,29 @@ mod tests {
             1,
             "dropping a preempted slot releases nothing twice"
         );
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_sequence_frees_its_kv_unless_it_leaks() {
+        let e = Engine::new(params(8, 100));
+        let mut a = e.admit(40, false).await;
+        assert!(a.grow());
+        a.abandon();
+        assert_eq!(e.load(), (0, 0, 0.0), "without the fault, all is freed");
+        let mut p = params(8, 100);
+        p.leak_on_abort = true;
+        let e = Engine::new(p);
+        let mut a = e.admit(40, false).await;
+        assert!(a.grow());
+        a.abandon();
+        assert_eq!(e.load(), (0, 0, 0.41), "the slot is freed, the KV is not");
+        assert_eq!(e.leaked_kv.load(Ordering::Relaxed), 41);
+        // The cache that is left is all the next request may use.
+        let e2 = Arc::clone(&e);
+        let big = tokio::spawn(async move { e2.admit(60, false).await.kv() });
+        tokio::task::yield_now().await;
+        assert_eq!(e.load().1, 1, "60 tokens no longer fit: it waits");
+        big.abort();
     }
 
     #[test]

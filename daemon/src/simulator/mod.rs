@@ -90,6 +90,8 @@ impl Simulator {
         r.prefix_cache_queries = self.engine.prefix_queries.load(Relaxed);
         r.prefix_cache_hits = self.engine.prefix_hits.load(Relaxed);
         r.leaked_bytes = self.leak.leaked();
+        r.leaked_kv_tokens = self.engine.leaked_kv.load(Relaxed);
+        r.streams_abandoned = self.engine.abandoned.load(Relaxed);
         r
     }
 

@@ -8,6 +8,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
 use axum::response::{IntoResponse, Response};
@@ -72,7 +73,15 @@ struct Gen {
 
 impl Drop for Gen {
     fn drop(&mut self) {
-        self.slot = None;
+        // Dropped before the simulator ended it: the client went away mid-request.
+        let abandoned = !matches!(self.stage, Stage::End | Stage::Forever);
+        if abandoned {
+            self.sim.engine.abandoned.fetch_add(1, Ordering::Relaxed);
+        }
+        match self.slot.take() {
+            Some(slot) if abandoned => slot.abandon(),
+            _ => {}
+        }
         record(
             &self.sim,
             &self.tracker,

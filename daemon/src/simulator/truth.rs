@@ -204,6 +204,8 @@ pub struct StatsReport {
     pub requests: u64,
     pub bad_requests: u64,
     pub streams_completed: u64,
+    /// Streams the client closed before the simulator ended them (aborts, disconnects).
+    pub streams_abandoned: u64,
     pub output_tokens: u64,
     pub faults: BTreeMap<String, u64>,
     pub ttft: Distribution,
@@ -229,6 +231,8 @@ pub struct StatsReport {
     pub prefix_cache_queries: u64,
     pub prefix_cache_hits: u64,
     pub leaked_bytes: u64,
+    /// KV tokens abandoned sequences never freed (`leak_on_abort`).
+    pub leaked_kv_tokens: u64,
 }
 
 impl Truth {
@@ -336,6 +340,7 @@ impl Truth {
             requests: s.requests,
             bad_requests: s.bad_requests,
             streams_completed: s.completed,
+            streams_abandoned: 0,
             output_tokens: s.output_tokens,
             faults: FaultKind::ALL
                 .iter()
@@ -363,6 +368,7 @@ impl Truth {
             prefix_cache_queries: 0,
             prefix_cache_hits: 0,
             leaked_bytes: 0,
+            leaked_kv_tokens: 0,
         }
     }
 }

@@ -84,6 +84,8 @@ pub struct ScopeTable {
     pub succeeded: u64,
     pub failed: u64,
     pub cancelled: u64,
+    /// Closed on purpose (the scenario's `abort`).
+    pub aborted: u64,
     pub error_rate: Option<f64>,
     pub achieved_rate: Option<f64>,
     pub output_tokens_per_second: Option<f64>,
@@ -101,6 +103,7 @@ impl ScopeTable {
             succeeded: s.finished.success,
             failed: s.finished.error + s.finished.timeout,
             cancelled: s.finished.cancelled,
+            aborted: s.finished.aborted,
             error_rate: s.error_rate,
             achieved_rate: s.achieved_rate,
             output_tokens_per_second: s.tokens.output_per_second,

@@ -21,6 +21,8 @@ pub enum Stream {
     Recount = 5,
     /// Follow-up turns of a multi-turn session (indexed by seq and turn).
     Session = 6,
+    /// Which requests a scenario's `abort` closes, and when (indexed by seq).
+    Abort = 7,
 }
 
 /// SplitMix64 finaliser (Steele, Lea, Flood 2014): a portable 64-bit mixer.

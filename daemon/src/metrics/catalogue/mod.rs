@@ -183,7 +183,7 @@ pub const OPERATION_DURATION: Instrument = Instrument {
         "gen_ai_client_operation_duration_seconds",
         Histogram,
         "s",
-        "End-to-end request duration (end_at - sent_at) of every finished, non-cancelled request; error_type set on failures.",
+        "End-to-end request duration (end_at - sent_at) of every finished request neither cancelled nor aborted; error_type set on failures.",
         E2E_BUCKETS,
         labels!(R + "error.type"),
     )
@@ -276,7 +276,7 @@ pub const REQUESTS: Instrument = Instrument {
         "llmsoak_requests_total",
         Counter,
         "{request}",
-        "Finished requests by outcome (success, error, timeout, cancelled) and error_type (closed set, failures only).",
+        "Finished requests by outcome (success, error, timeout, cancelled by a drain or shutdown, aborted on purpose by a scenario's abort) and error_type (closed set: the failure class; cancelled and aborted name themselves).",
         &[],
         labels!(R + "outcome", "error.type"),
     )
@@ -286,7 +286,7 @@ pub const SLO_REQUESTS: Instrument = inst(
     "llmsoak_slo_requests_total",
     Counter,
     "{request}",
-    "Requests judged against their scenario's latency SLO ([slo]) by llmsoak_slo: met (succeeded within every bound) or missed (too slow, failed or timed out); cancelled requests are not judged. Attainment is met / (met + missed).",
+    "Requests judged against their scenario's latency SLO ([slo]) by llmsoak_slo: met (succeeded within every bound) or missed (too slow, failed or timed out); cancelled and aborted requests are not judged. Attainment is met / (met + missed).",
     &[],
     labels!(R + "llmsoak.slo"),
 );

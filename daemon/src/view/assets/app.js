@@ -235,8 +235,8 @@
     const out = $("div");
     for (const sc of list) {
       out.append($("h3", {}, sc.name));
-      const head = ["requests", "succeeded", "failed", "cancelled", "error rate", "req/s", "output tok/s", "errors by type"];
-      const row = [sc.started, sc.succeeded, sc.failed, sc.cancelled, pct(sc.error_rate), num(sc.achieved_rate), num(sc.output_tokens_per_second, 1), Object.entries(sc.error_types).map(([k, v]) => `${k}: ${v}`).join(", ") || "–"];
+      const head = ["requests", "succeeded", "failed", "cancelled", "aborted", "error rate", "req/s", "output tok/s", "errors by type"];
+      const row = [sc.started, sc.succeeded, sc.failed, sc.cancelled, sc.aborted, pct(sc.error_rate), num(sc.achieved_rate), num(sc.output_tokens_per_second, 1), Object.entries(sc.error_types).map(([k, v]) => `${k}: ${v}`).join(", ") || "–"];
       if (sc.slo) {
         head.push("SLO met", "attainment", "goodput/s");
         row.push(`${sc.slo.met} / ${sc.slo.judged}`, pct(sc.slo.attainment), num(sc.slo.goodput));

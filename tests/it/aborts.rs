@@ -1,0 +1,170 @@
+//! Client aborts against the simulator's ground truth: an aborted request is really closed (the
+//! server sees the stream abandoned and stops generating), counted as its own outcome per
+//! scenario, never a success, a failure or a latency sample; and `leak_on_abort` turns those
+//! aborts into a KV leak the engine's own numbers show — while aborts alone, or the fault without
+//! aborts, leak nothing.
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::*;
+
+const REQUESTS: u64 = 60;
+const OUTPUT: u64 = 40;
+
+fn sim(leak_on_abort: bool) -> (Proc, SocketAddr, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sim.toml");
+    std::fs::write(
+        &path,
+        format!("[simulator]\nleak_on_abort = {leak_on_abort}\n"),
+    )
+    .unwrap();
+    let (p, addr) = simulator(&[
+        "-c",
+        path.to_str().unwrap(),
+        "--ttft",
+        "20ms",
+        "--itl",
+        "10ms",
+    ]);
+    (p, addr, dir)
+}
+
+/// 60 requests of 40 tokens at 20/s; `abort` is the scenario's abort line (or nothing).
+fn run(sim: SocketAddr, abort: &str) -> Value {
+    let config = config_for(
+        sim,
+        "",
+        "arrival = \"constant\"\npreset = { name = \"steady\", rate = 20, duration = \"3s\" }",
+        &format!("input_tokens = 64\noutput_tokens = {OUTPUT}\nignore_eos = true\n{abort}"),
+    );
+    let (code, stdout, report) = bounded_run(&config, &["--duration", "3s"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    report
+}
+
+fn n(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+}
+
+/// The simulator's counters once every stream the client closed has been noticed (the server
+/// sees a close at its next write, so the count may trail the client by a token).
+fn stats_after(sim: SocketAddr, abandoned: u64) -> Value {
+    eventually(
+        "the server sees every abort",
+        Duration::from_secs(30),
+        || {
+            let s = get_json(sim, "/stats");
+            (n(&s["streams_abandoned"]) >= abandoned && n(&s["running"]) == 0).then_some(s)
+        },
+    )
+}
+
+#[test]
+fn an_aborted_request_is_closed_for_real_and_counted_apart() {
+    let (_p, sim, _d) = sim(false);
+    let report = run(
+        sim,
+        "abort = { fraction = 0.5, at = { after_tokens = { uniform = { min = 5, max = 10 } } } }",
+    );
+    let finished = &report["requests"]["finished"];
+    let (ok, aborted) = (n(&finished["success"]), n(&finished["aborted"]));
+    assert_eq!(ok + aborted, REQUESTS, "{finished}");
+    assert!((15..=45).contains(&aborted), "about half abort: {finished}");
+    assert_eq!(n(&finished["error"]) + n(&finished["timeout"]), 0);
+    let all = &report["summary"]["all"];
+    // Aborts are not failures, and their partial streams are in no latency histogram.
+    assert_eq!(all["error_rate"].as_f64(), Some(0.0), "{all}");
+    assert_eq!(n(&all["latency"]["ttft"]["samples"]), ok);
+    assert_eq!(n(&all["latency"]["e2e"]["samples"]), ok);
+    // Per scenario.
+    assert_eq!(
+        n(&report["summary"]["scenarios"]["s1"]["finished"]["aborted"]),
+        aborted
+    );
+    // The server saw each one closed, and stopped generating for it.
+    let stats = stats_after(sim, aborted);
+    assert_eq!(n(&stats["streams_abandoned"]), aborted, "{stats}");
+    assert_eq!(n(&stats["streams_completed"]), ok, "{stats}");
+    let rows = get_json(sim, "/stats/requests");
+    let cut: Vec<u64> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["completed"] == false)
+        .map(|r| n(&r["completion_tokens"]))
+        .collect();
+    assert_eq!(cut.len() as u64, aborted);
+    assert!(
+        cut.iter().all(|&t| (5..OUTPUT).contains(&t)),
+        "each abandoned stream stopped after the abort point, before its end: {cut:?}"
+    );
+    // Without the fault, abandoned sequences free their KV.
+    assert_eq!(stats["kv_cache_usage"].as_f64(), Some(0.0), "{stats}");
+    assert_eq!(n(&stats["leaked_kv_tokens"]), 0);
+}
+
+#[test]
+fn every_abort_point_stops_where_it_says() {
+    let (_p, sim, _d) = sim(false);
+    // Before the first token: nothing read, no token counted, the server abandons it.
+    let report = run(
+        sim,
+        "abort = { fraction = 1.0, at = \"before_first_token\" }",
+    );
+    assert_eq!(n(&report["requests"]["finished"]["aborted"]), REQUESTS);
+    stats_after(sim, REQUESTS);
+    // After a time: 150 ms after sending, mid-stream (a 40-token answer takes ~400 ms).
+    post_json(sim, "/stats/reset", &serde_json::json!({}));
+    let report = run(
+        sim,
+        "abort = { fraction = 1.0, at = { after = \"150ms\" } }",
+    );
+    assert_eq!(n(&report["requests"]["finished"]["aborted"]), REQUESTS);
+    let stats = stats_after(sim, 2 * REQUESTS);
+    assert_eq!(n(&stats["streams_completed"]), 0, "{stats}");
+    let rows = get_json(sim, "/stats/requests");
+    let tokens: Vec<u64> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| n(&r["completion_tokens"]))
+        .collect();
+    assert!(
+        tokens.iter().all(|&t| t < OUTPUT),
+        "cut before the end: {tokens:?}"
+    );
+    // The first token: exactly one token read per request.
+    let report = run(sim, "abort = { fraction = 1.0, at = \"first_token\" }");
+    assert_eq!(n(&report["requests"]["finished"]["aborted"]), REQUESTS);
+    stats_after(sim, 3 * REQUESTS);
+}
+
+#[test]
+fn leak_on_abort_leaks_only_with_aborts() {
+    // The fault and the aborts: the engine's KV never comes back.
+    let (_p, sim, _d) = self::sim(true);
+    let report = run(sim, "abort = { fraction = 0.5, at = \"first_token\" }");
+    let aborted = n(&report["requests"]["finished"]["aborted"]);
+    let stats = stats_after(sim, aborted);
+    assert!(n(&stats["leaked_kv_tokens"]) >= 65 * aborted, "{stats}");
+    assert!(stats["kv_cache_usage"].as_f64().unwrap() > 0.0, "{stats}");
+    let (_, metrics) = get(sim, "/metrics");
+    let usage = parse_scrape(&metrics)
+        .into_iter()
+        .find(|s| s.name == "vllm:kv_cache_usage_perc")
+        .map(|s| s.value)
+        .unwrap();
+    assert!(usage > 0.0, "the engine's own gauge shows it: {usage}");
+    // The same faulty server without aborts: nothing leaks.
+    let (_p2, sim2, _d2) = self::sim(true);
+    let report = run(sim2, "");
+    assert_eq!(n(&report["requests"]["finished"]["success"]), REQUESTS);
+    let stats = stats_after(sim2, 0);
+    assert_eq!(n(&stats["leaked_kv_tokens"]), 0, "{stats}");
+    assert_eq!(stats["kv_cache_usage"].as_f64(), Some(0.0));
+}
