@@ -273,6 +273,21 @@
             'The {{ $labels.llmsoak_target }} server process sampled by llm-soak on {{ $labels.instance }} has a new pid: a crash or an OOM kill in the middle of a soak is its main verdict.',
           ),
           alert(
+            'LlmTargetFileDescriptorLeak',
+            |||
+              (
+                deriv(%(fds)s[2h]) > 0
+                and deriv(%(fds)s[%(recent)s]) > %(minGrowth)g * %(fds)s / 3600
+                and predict_linear(%(fds)s[2h], %(horizon)d) > %(factor)g * min_over_time(%(fds)s[2h])
+              )
+              unless on (job, instance, llmsoak_target) increase(%(restarts)s[%(warmup)ds]) > 0
+            ||| % { fds: s('llmsoak_target_process_open_fds'), recent: c.leakRecentWindow, minGrowth: c.leakMinGrowthPerHour, horizon: horizon, factor: c.leakGrowthFactor, restarts: s('llmsoak_target_process_restarts_total'), warmup: c.targetLeakWarmupSeconds },
+            '1h',
+            'warning',
+            "The target server process's open file descriptors keep growing",
+            'Open fds of the {{ $labels.llmsoak_target }} server process tree (sampled by llm-soak on {{ $labels.instance }}) are still growing and projected to exceed %gx their 2h minimum within %dh: connections (sockets left in CLOSE_WAIT) or files are leaking.' % [c.leakGrowthFactor, c.leakHorizonHours],
+          ),
+          alert(
             'LlmTargetProcessMemoryLeak',
             |||
               (

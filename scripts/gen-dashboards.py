@@ -315,9 +315,17 @@ def overview():
             [(q(0.5, "llmsoak_tokens_discrepancy"), "p50")])
 
     b.add_row("Errors")
-    b.panel("timeseries", "Failures by outcome and type", "reqps", "Failed requests by outcome and error_type.",
-            [(f'sum by (outcome, error_type) (rate(llmsoak_requests_total{{{S}, outcome!="success"}}[{RI}]))',
+    b.panel("timeseries", "Failures by outcome and type", "reqps",
+            "Failed requests by outcome and error_type (cut off by a shutdown: cancelled, apart).",
+            [(f'sum by (outcome, error_type) (rate(llmsoak_requests_total{{{S}, outcome!~"success|aborted"}}[{RI}]))',
               "{{outcome}} {{error_type}}")])
+    b.panel("timeseries", "Provoked: aborts and connections opened", "reqps",
+            "Requests closed on purpose by a scenario's abort, and connections opened to each target "
+            "(keep-alive: few; a scenario's connection.fresh: that share of requests more).",
+            [(f'sum by (llmsoak_scenario) (rate(llmsoak_requests_total{{{S}, outcome="aborted"}}[{RI}]))',
+              "aborted {{llmsoak_scenario}}"),
+             (f'sum by (llmsoak_target) (rate(llmsoak_connections_opened_total{{job=~"$job", instance=~"$instance", llmsoak_target=~"$target"}}[{RI}]))',
+              "connections {{llmsoak_target}}")])
     b.panel("timeseries", "Stream stalls and missing usage", "reqps",
             "Gaps above the stall threshold, and streams without a usage chunk.",
             [(f"sum(rate(llmsoak_stream_stalls_total{{{S}}}[{RI}]))", "stalls"),

@@ -331,6 +331,18 @@ tests.append({"interval": "1m", "input_series": [
     fire("LlmTargetProcessMemoryLeak", "3h", [{"job": "llm-soak", "instance": "a:9464", "llmsoak_target": "vllm"}]),
 ]})
 
+# Target fds: vllm leaks a socket per churned connection (+2 fds/min from 400); tgi holds a steady
+# pool of 400; sglang restarts at 60 m and opens its 400 back in 20 min (the restart guard).
+tests.append({"interval": "1m", "input_series": [
+    {"series": f'llmsoak_target_process_open_fds{{{J},llmsoak_target="vllm"}}', "values": "400+2x240"},
+    {"series": f'llmsoak_target_process_open_fds{{{J},llmsoak_target="tgi"}}', "values": "400x240"},
+    {"series": f'llmsoak_target_process_open_fds{{{J},llmsoak_target="sglang"}}', "values": "400x60 0+20x20 400x160"},
+    {"series": f'llmsoak_target_process_restarts_total{{{J},llmsoak_target="sglang"}}', "values": "0x60 1x180"},
+], "alert_rule_test": [
+    quiet("LlmTargetFileDescriptorLeak", "50m"),
+    fire("LlmTargetFileDescriptorLeak", "3h", [{"job": "llm-soak", "instance": "a:9464", "llmsoak_target": "vllm"}]),
+]})
+
 # GPU memory: GPU-0 creeps (NVML); GPU-1 loads a model at 30 m (10 -> 72 GiB) and stays; DCGM
 # of the system under test creeps, DCGM of another job creeps too (never ours to page on).
 G0 = f'{J},hw_id="GPU-0",hw_name="NVIDIA H100 80GB HBM3"'

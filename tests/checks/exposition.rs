@@ -101,6 +101,7 @@ pub(crate) fn exposition_text() -> String {
     CanaryInstruments::new(&meter, identity.start_time).probe(&["answer"], 2.0);
     r.session_started();
     r.session_ended();
+    let _connections = llm_soak::metrics::connections_opened(&meter, || vec![("t".into(), 3)]);
     // The engine scrape's health, as the runner records it.
     llm_soak::metrics::server::ScrapeInstruments::new(&meter).record(
         "t",

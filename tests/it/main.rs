@@ -7,7 +7,6 @@ mod common;
 #[path = "../checks/exposition.rs"]
 mod exposition;
 
-mod aborts;
 mod alerting;
 mod apis;
 mod artefacts;
@@ -26,6 +25,7 @@ mod ordinary;
 mod package;
 mod pages;
 mod prometheus;
+mod provoke;
 mod rehearsal;
 mod release;
 mod reports;

@@ -93,6 +93,12 @@ fn a_real_prometheus_runs_every_dashboard_query_and_rule_on_live_scrapes() {
         extra_targets.push_str(&format!(
             "\n[[target]]\nname = \"sim-{flavor}\"\nbase_url = \"http://{addr}\"\nmodel = \"llm-soak-sim\"\nprovider = \"{provider}\"\n\n[[scenario]]\nname = \"{flavor}\"\ntarget = \"sim-{flavor}\"\ninput_tokens = 32\noutput_tokens = 8\n"
         ));
+        if *flavor == "sglang" {
+            // Provoked traffic, for the panel that draws it: aborts and connection churn.
+            extra_targets.push_str(
+                "abort = { fraction = 0.3, at = \"first_token\" }\nconnection = { fresh = 0.3 }\n",
+            );
+        }
     }
     let config = config_for(
         sim_addr,

@@ -5,6 +5,8 @@
 //! `usage`) runs on a blocking worker after the stream ended.
 
 mod abort;
+mod build;
+mod connections;
 mod credentials;
 mod reader;
 pub mod sse;
@@ -18,12 +20,14 @@ use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, HttpVersion, Secret, Target};
+use crate::config::{Config, Target};
 use crate::openai::Endpoint;
 use crate::record::{ErrorType, Outcome, RequestPlan, RequestRecord, TokenSource};
 use crate::workload::Tokenizer;
 use crate::workload::rng::{Stream, rng_for};
 use abort::AbortPoint;
+use build::{BuildTarget, build_target};
+pub use connections::Connections;
 pub use credentials::Credentials;
 use rand::RngExt;
 use reader::{Measurement, stream};
@@ -60,6 +64,9 @@ pub enum ClientError {
 #[derive(Debug)]
 struct TargetClient {
     http: reqwest::Client,
+    /// Without a pool: each request on it opens a connection of its own and closes it (built
+    /// when a scenario routed here churns connections).
+    fresh: Option<reqwest::Client>,
     headers: HeaderMap,
     target: Target,
     /// The target's tokenizer (output re-counts, after the stream).
@@ -105,6 +112,8 @@ struct Route {
     headers: HeaderMap,
     /// The scenario's `abort`, when it has one.
     abort: Option<abort::AbortDraw>,
+    /// The share of its requests sent on a connection of their own.
+    fresh: f64,
 }
 
 /// What a scope's route is built from.
@@ -114,6 +123,7 @@ struct RouteSpec {
     model: String,
     stream: bool,
     abort: Option<abort::AbortDraw>,
+    fresh: f64,
 }
 
 /// The HTTP side of llm-soak: executes plans against their targets.
@@ -164,11 +174,23 @@ impl Tracing {
 
 impl Client {
     /// A client for the config's scenarios (scopes `0..scenarios`) on one connection pool per
-    /// target. `tokenizers` and `credentials` come from the preparation step.
+    /// target. `tokenizers` and `credentials` come from the preparation step. The connections it
+    /// opens are counted nowhere (a readiness check, the engine scrape): the load's own client
+    /// is [`Client::counted`].
     pub fn new(
         config: &Config,
         tokenizers: &[Arc<dyn Tokenizer>],
         credentials: &Credentials,
+    ) -> Result<Self, ClientError> {
+        Self::counted(config, tokenizers, credentials, &Connections::default())
+    }
+
+    /// [`Client::new`], every connection it opens counted in `connections` by target.
+    pub fn counted(
+        config: &Config,
+        tokenizers: &[Arc<dyn Tokenizer>],
+        credentials: &Credentials,
+        connections: &Connections,
     ) -> Result<Self, ClientError> {
         let routes = config
             .scenarios
@@ -179,9 +201,10 @@ impl Client {
                 model: s.model.clone(),
                 stream: s.stream(),
                 abort: s.abort.as_ref().map(abort::AbortDraw::of),
+                fresh: s.connection.map_or(0.0, |c| c.fresh),
             })
             .collect();
-        Self::build(config, tokenizers, credentials, routes, 0)
+        Self::build(config, tokenizers, credentials, routes, 0, connections)
     }
 
     /// The canary's own client (its own connection pool), routing the canary's scope (one past
@@ -190,6 +213,7 @@ impl Client {
         config: &Config,
         tokenizers: &[Arc<dyn Tokenizer>],
         credentials: &Credentials,
+        connections: &Connections,
     ) -> Result<Option<Self>, ClientError> {
         let (Some(c), Some(scope)) = (&config.canary, config.canary_scope()) else {
             return Ok(None);
@@ -201,8 +225,9 @@ impl Client {
             model,
             stream: true,
             abort: None,
+            fresh: 0.0,
         }];
-        let mut client = Self::build(config, tokenizers, credentials, routes, scope)?;
+        let mut client = Self::build(config, tokenizers, credentials, routes, scope, connections)?;
         // Each probe ends within `canary.timeout`: before the first token and between tokens.
         for tc in &mut client.targets {
             let cap = c.timeout();
@@ -219,6 +244,7 @@ impl Client {
         credentials: &Credentials,
         routes: Vec<RouteSpec>,
         first_scope: usize,
+        connections: &Connections,
     ) -> Result<Self, ClientError> {
         init_crypto();
         let targets = config
@@ -230,7 +256,15 @@ impl Client {
                     .get(i)
                     .cloned()
                     .unwrap_or_else(crate::workload::default_tokenizer);
-                build_target(t, credentials.key(i), credentials.tls(i), tokenizer)
+                let churns = routes.iter().any(|r| r.target == i && r.fresh > 0.0);
+                let build = BuildTarget {
+                    key: credentials.key(i),
+                    material: credentials.tls(i),
+                    tokenizer,
+                    opened: connections.counter(&t.name),
+                    churns,
+                };
+                build_target(t, build)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let routes = routes
@@ -242,6 +276,7 @@ impl Client {
                     model,
                     stream,
                     abort,
+                    fresh,
                 } = spec;
                 let t = &config.targets[target];
                 let mut headers = HeaderMap::new();
@@ -264,6 +299,7 @@ impl Client {
                     endpoint,
                     headers,
                     abort,
+                    fresh,
                 }
             })
             .collect();
@@ -338,8 +374,14 @@ impl Client {
         };
         let tc = &self.targets[route.target];
         let trace = self.tracing.map(|t| t.context(&plan));
-        let mut request = tc
-            .http
+        // Connection churn: this request on a connection of its own, drawn by its seq.
+        let own_connection = route.fresh > 0.0
+            && rng_for(self.seed, Stream::Connection, plan.seq).random_bool(route.fresh.min(1.0));
+        let http = match &tc.fresh {
+            Some(fresh) if own_connection => fresh,
+            _ => &tc.http,
+        };
+        let mut request = http
             .post(&route.url)
             .headers(tc.headers.clone())
             .headers(route.headers.clone())
@@ -550,76 +592,6 @@ pub fn excerpt(bytes: &[u8], max: usize) -> String {
         out.push('…');
     }
     out
-}
-
-fn build_target(
-    t: &Target,
-    key: Option<&Secret>,
-    material: credentials::TlsMaterial,
-    tokenizer: Arc<dyn Tokenizer>,
-) -> Result<TargetClient, ClientError> {
-    let b = reqwest::Client::builder()
-        .connect_timeout(t.connect_timeout)
-        .pool_max_idle_per_host(t.pool_max_idle())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .tcp_nodelay(true)
-        .redirect(reqwest::redirect::Policy::none())
-        // A load tester never retries silently: not even HTTP/2's REFUSED_STREAM or GOAWAY
-        // (reqwest's default), which would send a request twice and count it once.
-        .retry(reqwest::retry::never())
-        .user_agent(concat!("llm-soak/", env!("CARGO_PKG_VERSION")));
-    let mut b = tls::configure(b, t, material).map_err(|message| ClientError::Tls {
-        target: t.name.clone(),
-        message,
-    })?;
-    b = match t.http {
-        HttpVersion::Http1 => b.http1_only(),
-        HttpVersion::Http2 if t.base_url.starts_with("http://") => b.http2_prior_knowledge(),
-        HttpVersion::Http2 => b,
-    };
-    let http = b.build().map_err(|source| ClientError::Build {
-        target: t.name.clone(),
-        source,
-    })?;
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(
-        header::ACCEPT,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    let bad = |name: &str| ClientError::Header {
-        target: t.name.clone(),
-        name: name.to_string(),
-    };
-    if let Some(key) = key {
-        // `Authorization: Bearer KEY`, or the key as it is in the header the target names.
-        let (name, value) = match &t.api_key_header {
-            Some(h) if h != "authorization" => (
-                HeaderName::from_bytes(h.as_bytes()).map_err(|_| bad(h))?,
-                key.expose().to_string(),
-            ),
-            _ => (header::AUTHORIZATION, format!("Bearer {}", key.expose())),
-        };
-        let mut v = HeaderValue::from_str(&value).map_err(|_| bad(name.as_str()))?;
-        v.set_sensitive(true);
-        headers.insert(name, v);
-    }
-    for h in &t.headers {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad(&h.name))?;
-        let mut v = HeaderValue::from_str(h.value.expose()).map_err(|_| bad(&h.name))?;
-        v.set_sensitive(h.sensitive);
-        headers.insert(name, v);
-    }
-    Ok(TargetClient {
-        http,
-        headers,
-        target: t.clone(),
-        tokenizer,
-        logged: AtomicU32::new(0),
-    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
-//! A scenario's `abort`: the share of its requests the client closes on purpose, and when —
-//! as a user who gives up does. Only the shape and its checks; the client draws and acts.
+//! The traffic a scenario sends to provoke a server: `abort`, the share of its requests the
+//! client closes on purpose and when — as a user who gives up does — and `connection`, the share
+//! sent on a connection of their own (churn). Only the shapes and their checks; the client draws
+//! and acts.
 
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
@@ -16,6 +18,15 @@ pub struct Abort {
     /// the run's seed, so the same requests abort in a rerun.
     pub fraction: f64,
     pub at: AbortAt,
+}
+
+/// `connection = { fresh = 0.2 }`: that share of the requests (drawn per request from the seed)
+/// opens a connection of its own — TCP and, over `https`, a TLS handshake — and closes it after
+/// the answer, as a client without keep-alive does; the rest share the target's pool.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Churn {
+    pub fresh: f64,
 }
 
 /// When an aborted request is closed.

@@ -155,6 +155,7 @@ impl Canary {
             extra_body_override: Vec::new(),
             stream: Some(true),
             abort: None,
+            connection: None,
         }
     }
 }

@@ -120,6 +120,9 @@ pub struct Scenario {
     /// A share of the requests closed by the client on purpose (outcome `aborted`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort: Option<super::abort::Abort>,
+    /// Connection churn: a share of the requests sent on a connection of their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<super::abort::Churn>,
 }
 
 fn chat() -> Endpoint {
@@ -213,6 +216,9 @@ fn one(c: &mut Check<'_>, at: &str, s: &mut Scenario, targets: Option<&[Target]>
     let streams = s.stream();
     if let Some(a) = &mut s.abort {
         super::abort::check(c, at, a, streams);
+    }
+    if let Some(ch) = &s.connection {
+        c.float_in(&format!("{at}.connection.fresh"), ch.fresh, 0.0, true, 1.0);
     }
 }
 

@@ -165,6 +165,11 @@ pub enum MetricsFlavor {
 #[serde(deny_unknown_fields, default)]
 pub struct LeakParams {
     pub bytes_per_request: u64,
+    /// Per TCP connection accepted (connection churn finds it).
+    pub bytes_per_connection: u64,
+    /// Each connection's socket duplicated and never closed: one file descriptor per
+    /// connection, for good.
+    pub fd_per_connection: bool,
     pub bytes_per_minute: u64,
     /// Never hold more than this.
     pub max_bytes: u64,
@@ -174,6 +179,8 @@ impl Default for LeakParams {
     fn default() -> Self {
         LeakParams {
             bytes_per_request: 0,
+            bytes_per_connection: 0,
+            fd_per_connection: false,
             bytes_per_minute: 0,
             max_bytes: 1 << 30,
         }
@@ -267,6 +274,12 @@ impl SimConfig {
             (
                 "leak.bytes_per_request",
                 i128::from(self.leak.bytes_per_request),
+                0,
+                1 << 30,
+            ),
+            (
+                "leak.bytes_per_connection",
+                i128::from(self.leak.bytes_per_connection),
                 0,
                 1 << 30,
             ),

@@ -47,6 +47,19 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
     fn finished(&self, rec: &RequestRecord, slo: Option<Judgement>);
 }
 
+/// `llmsoak_connections_opened_total`: each target's count of connections opened (`snapshot`,
+/// read at every collection: the clients' connectors keep the counts).
+pub fn connections_opened(
+    meter: &Meter,
+    snapshot: impl Fn() -> Vec<(String, u64)> + Send + Sync + 'static,
+) -> opentelemetry::metrics::ObservableCounter<u64> {
+    catalogue::CONNECTIONS_OPENED.observable_counter(meter, move |o| {
+        for (target, n) in snapshot() {
+            o.observe(n, &[KeyValue::new("llmsoak.target", target)]);
+        }
+    })
+}
+
 /// Totals mirrored in atomics for `/api/v1/status`, the progress line and the exit summary.
 #[derive(Debug, Default)]
 pub struct Totals {

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::window::Window;
-use crate::client::{Client, ClientError};
+use crate::client::{Client, ClientError, Connections};
 use crate::config::{Config, LoadMode};
 use crate::metrics::Recorder;
 use crate::metrics::canary::CanaryInstruments;
@@ -45,21 +45,43 @@ pub(crate) trait Clients: Send + Sync + 'static {
     fn scrapers(&self, _prepared: &Prepared) -> Vec<(usize, crate::engine::scrape::Scraper)> {
         Vec::new()
     }
+    /// The connections the clients opened, by target (over every generation), when counted.
+    fn connections(&self) -> Option<Arc<Connections>> {
+        None
+    }
 }
 
-/// The real thing: one keep-alive HTTP client per target.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct HttpClients;
+/// The real thing: one keep-alive HTTP client per target, their connections counted.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HttpClients {
+    connections: Arc<Connections>,
+}
 
 impl Clients for HttpClients {
     type Exec = Client;
 
     fn soak(&self, p: &Prepared) -> Result<Arc<Client>, ClientError> {
-        Client::new(&p.config, &p.assets.tokenizers, &p.credentials).map(Arc::new)
+        Client::counted(
+            &p.config,
+            &p.assets.tokenizers,
+            &p.credentials,
+            &self.connections,
+        )
+        .map(Arc::new)
     }
 
     fn canary(&self, p: &Prepared) -> Result<Option<Arc<Client>>, ClientError> {
-        Ok(Client::for_canary(&p.config, &p.assets.tokenizers, &p.credentials)?.map(Arc::new))
+        Ok(Client::for_canary(
+            &p.config,
+            &p.assets.tokenizers,
+            &p.credentials,
+            &self.connections,
+        )?
+        .map(Arc::new))
+    }
+
+    fn connections(&self) -> Option<Arc<Connections>> {
+        Some(Arc::clone(&self.connections))
     }
 
     fn scrapers(&self, p: &Prepared) -> Vec<(usize, crate::engine::scrape::Scraper)> {

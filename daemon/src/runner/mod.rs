@@ -264,7 +264,7 @@ pub(crate) async fn run(
     signals: mpsc::Receiver<Signal>,
     on_listen: impl FnOnce(SocketAddr),
 ) -> Result<RunReport, RunError> {
-    run_with(prepared, opts, signals, on_listen, HttpClients).await
+    run_with(prepared, opts, signals, on_listen, HttpClients::default()).await
 }
 
 /// [`run`] with the requests executed by `clients` (the runner's tests stand in for the HTTP

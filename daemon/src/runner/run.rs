@@ -51,6 +51,8 @@ pub(crate) struct Run<C: Clients> {
     /// When the load starts (the later of now and the epoch).
     pub(super) start: Instant,
     pub(super) reloads: Reloads,
+    /// `llmsoak_connections_opened_total`, read from the clients' connectors at each collection.
+    _connections: Option<opentelemetry::metrics::ObservableCounter<u64>>,
     recorder: Arc<Recorder>,
     sinks: Sinks,
     exporter: Exporter,
@@ -122,6 +124,9 @@ impl<C: Clients> Run<C> {
             probe,
         });
         let instruments = RunInstruments::new(&meter, &identity, config.checksum);
+        let connections = clients
+            .connections()
+            .map(|opened| crate::metrics::connections_opened(&meter, move || opened.snapshot()));
         let canary = config
             .canary
             .as_ref()
@@ -253,6 +258,7 @@ impl<C: Clients> Run<C> {
         }
         Ok(Run {
             clients,
+            _connections: connections,
             shared,
             status,
             instruments,

@@ -90,6 +90,7 @@ impl Simulator {
         r.prefix_cache_queries = self.engine.prefix_queries.load(Relaxed);
         r.prefix_cache_hits = self.engine.prefix_hits.load(Relaxed);
         r.leaked_bytes = self.leak.leaked();
+        r.leaked_fds = self.leak.leaked_fds();
         r.leaked_kv_tokens = self.engine.leaked_kv.load(Relaxed);
         r.streams_abandoned = self.engine.abandoned.load(Relaxed);
         r
@@ -201,6 +202,7 @@ pub async fn spawn(config: SimConfig, addr: SocketAddr) -> std::io::Result<Runni
             counted
                 .connections
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            counted.leak.on_connection(std::os::fd::AsFd::as_fd(&*tcp));
         });
         if let Err(e) = axum::serve(listener, app).await {
             r(e);

@@ -261,9 +261,9 @@ async fn early_stop_is_seeded_and_ignore_eos_runs_to_max_tokens() {
 #[tokio::test(start_paused = true)]
 async fn per_minute_leak_follows_the_time_scale() {
     let leak = Leak::new(LeakParams {
-        bytes_per_request: 0,
         bytes_per_minute: 1000,
         max_bytes: 1 << 20,
+        ..LeakParams::default()
     });
     // time_scale 60: a simulated minute every real second.
     let task = leak.spawn_ticker(60.0).unwrap();

@@ -231,6 +231,8 @@ pub struct StatsReport {
     pub prefix_cache_queries: u64,
     pub prefix_cache_hits: u64,
     pub leaked_bytes: u64,
+    /// File descriptors held on purpose (`leak.fd_per_connection`).
+    pub leaked_fds: u64,
     /// KV tokens abandoned sequences never freed (`leak_on_abort`).
     pub leaked_kv_tokens: u64,
 }
@@ -368,6 +370,7 @@ impl Truth {
             prefix_cache_queries: 0,
             prefix_cache_hits: 0,
             leaked_bytes: 0,
+            leaked_fds: 0,
             leaked_kv_tokens: 0,
         }
     }

@@ -58,7 +58,14 @@ pub async fn run(
     on_listen: impl FnOnce(SocketAddr),
     progress: impl Fn(&str) + Send + Sync,
 ) -> Result<SweepReport, SweepError> {
-    run_with(prepared, listen, on_listen, progress, HttpClients).await
+    run_with(
+        prepared,
+        listen,
+        on_listen,
+        progress,
+        HttpClients::default(),
+    )
+    .await
 }
 
 /// [`run`] with the requests executed by `clients`.

@@ -23,6 +23,8 @@ pub enum Stream {
     Session = 6,
     /// Which requests a scenario's `abort` closes, and when (indexed by seq).
     Abort = 7,
+    /// Which requests a scenario's `connection.fresh` sends on a connection of their own.
+    Connection = 8,
 }
 
 /// SplitMix64 finaliser (Steele, Lea, Flood 2014): a portable 64-bit mixer.

@@ -100,6 +100,22 @@ impl Instrument {
             .build()
     }
 
+    /// The observable counter: `observe` reports each series' running total at every
+    /// collection (a count kept elsewhere, e.g. by a connector).
+    pub fn observable_counter(
+        &self,
+        meter: &Meter,
+        observe: impl Fn(&dyn otel::AsyncInstrument<u64>) + Send + Sync + 'static,
+    ) -> otel::ObservableCounter<u64> {
+        debug_assert_eq!(self.kind, Kind::Counter, "{}", self.name);
+        meter
+            .u64_observable_counter(self.name)
+            .with_unit(self.unit)
+            .with_description(self.description)
+            .with_callback(observe)
+            .build()
+    }
+
     /// The counter, for fractional amounts (joules, restarts read from a float gauge).
     pub fn counter_f64(&self, meter: &Meter) -> otel::Counter<f64> {
         debug_assert_eq!(self.kind, Kind::Counter, "{}", self.name);
@@ -417,6 +433,16 @@ pub const RUN_SHARDS: Instrument = inst(
     &[],
 );
 
+pub const CONNECTIONS_OPENED: Instrument = inst(
+    "llmsoak.connections.opened",
+    "llmsoak_connections_opened_total",
+    Counter,
+    "{connection}",
+    "Connections the load's HTTP clients opened to the target (TCP connected and, over https, the TLS handshake done), the canary's included: with keep-alive far fewer than requests; a scenario's connection.fresh sends that share of its requests on a connection of their own.",
+    &[],
+    &["llmsoak.target"],
+);
+
 /// Every instrument, in exposition order.
 pub const ALL: &[Instrument] = &[
     OPERATION_DURATION,
@@ -430,6 +456,7 @@ pub const ALL: &[Instrument] = &[
     CORRECTED_TTFT,
     REQUESTS_STARTED,
     REQUESTS,
+    CONNECTIONS_OPENED,
     SLO_REQUESTS,
     IN_FLIGHT,
     CONCURRENCY_LIMIT,

@@ -1,8 +1,10 @@
-//! Client aborts against the simulator's ground truth: an aborted request is really closed (the
-//! server sees the stream abandoned and stops generating), counted as its own outcome per
-//! scenario, never a success, a failure or a latency sample; and `leak_on_abort` turns those
-//! aborts into a KV leak the engine's own numbers show — while aborts alone, or the fault without
-//! aborts, leak nothing.
+//! The traffic that provokes, against the simulator's ground truth. Client aborts: an aborted
+//! request is really closed (the server sees the stream abandoned and stops generating), counted
+//! as its own outcome per scenario, never a success, a failure or a latency sample; and
+//! `leak_on_abort` turns those aborts into a KV leak the engine's own numbers show — while aborts
+//! alone, or the fault without aborts, leak nothing. Connection churn: the share of requests on a
+//! connection of their own opens exactly the connections the server accepts, and a server that
+//! leaks per connection leaks with churn and barely without.
 #![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
@@ -16,13 +18,13 @@ const REQUESTS: u64 = 60;
 const OUTPUT: u64 = 40;
 
 fn sim(leak_on_abort: bool) -> (Proc, SocketAddr, tempfile::TempDir) {
+    sim_with(&format!("[simulator]\nleak_on_abort = {leak_on_abort}\n"))
+}
+
+fn sim_with(config: &str) -> (Proc, SocketAddr, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sim.toml");
-    std::fs::write(
-        &path,
-        format!("[simulator]\nleak_on_abort = {leak_on_abort}\n"),
-    )
-    .unwrap();
+    std::fs::write(&path, config).unwrap();
     let (p, addr) = simulator(&[
         "-c",
         path.to_str().unwrap(),
@@ -167,4 +169,68 @@ fn leak_on_abort_leaks_only_with_aborts() {
     let stats = stats_after(sim2, 0);
     assert_eq!(n(&stats["leaked_kv_tokens"]), 0, "{stats}");
     assert_eq!(stats["kv_cache_usage"].as_f64(), Some(0.0));
+}
+
+/// The run of [`run`] as a daemon: (its `llmsoak_connections_opened_total`, the connections the
+/// simulator accepted meanwhile, the simulator's counters after).
+fn churn_run(sim: SocketAddr, connection: &str) -> (u64, u64, Value) {
+    let before = n(&get_json(sim, "/stats")["connections_accepted"]);
+    let config = config_for(
+        sim,
+        "",
+        "arrival = \"constant\"\npreset = { name = \"steady\", rate = 20, duration = \"3s\" }",
+        &format!("input_tokens = 64\noutput_tokens = {OUTPUT}\nignore_eos = true\n{connection}"),
+    );
+    let (_p, addr, _dir) = daemon(&config, &[]);
+    let status = wait_drained(addr, Duration::from_secs(60));
+    assert_eq!(
+        n(&status["requests"]["by_outcome"]["success"]),
+        REQUESTS,
+        "{status}"
+    );
+    let (_, samples) = scrape(addr);
+    let opened = sum(
+        &samples,
+        "llmsoak_connections_opened_total",
+        &[("llmsoak_target", "sim")],
+    );
+    let stats = get_json(sim, "/stats");
+    // This read's own connection is the last one accepted.
+    let accepted = n(&stats["connections_accepted"]) - before - 1;
+    (opened as u64, accepted, stats)
+}
+
+#[test]
+fn connection_churn_opens_what_the_server_accepts_and_finds_a_per_connection_leak() {
+    let leaky =
+        "[simulator]\n[simulator.leak]\nbytes_per_connection = 65536\nfd_per_connection = true\n";
+    // Keep-alive: a handful of pooled connections for 60 requests, and the leak barely moves.
+    let (_p, sim, _d) = sim_with(leaky);
+    let (opened, accepted, stats) = churn_run(sim, "");
+    assert_eq!(
+        opened, accepted,
+        "every connection llm-soak opened, and no other"
+    );
+    assert!(
+        opened <= 16,
+        "{opened} connections for {REQUESTS} requests on keep-alive"
+    );
+    let calm_fds = n(&stats["leaked_fds"]);
+    // Half the requests on a connection of their own: about 30 more, each one leaked.
+    let (_p2, sim2, _d2) = sim_with(leaky);
+    let (opened, accepted, stats) = churn_run(sim2, "connection = { fresh = 0.5 }");
+    assert_eq!(
+        opened, accepted,
+        "every connection llm-soak opened, and no other"
+    );
+    assert!(
+        (20..=REQUESTS + 16).contains(&opened),
+        "{opened} connections with half the requests on their own"
+    );
+    let churned_fds = n(&stats["leaked_fds"]);
+    assert!(
+        churned_fds >= calm_fds + 15,
+        "churn finds the per-connection leak: {churned_fds} fds against {calm_fds}"
+    );
+    assert_eq!(n(&stats["leaked_bytes"]), churned_fds * 65536);
 }
