@@ -62,6 +62,23 @@ pub enum PhaseKind {
         to: f64,
         steps: u32,
     },
+    /// A triangle wave: linear from `from` up to `to` over half a `period`, back down over the
+    /// other half, again and again (SGLang's zigzag).
+    Zigzag {
+        from: f64,
+        to: f64,
+        #[serde(serialize_with = "dur::serialize")]
+        period: Duration,
+    },
+    /// `base`, with a burst at `peak` for `hold` at the start of every `period`.
+    Microburst {
+        base: f64,
+        peak: f64,
+        #[serde(serialize_with = "dur::serialize")]
+        hold: Duration,
+        #[serde(serialize_with = "dur::serialize")]
+        period: Duration,
+    },
     /// `mean + amplitude * sin(2π t / period)`.
     Diurnal {
         mean: f64,
@@ -103,13 +120,16 @@ impl TryFrom<Either<String, GammaTable>> for Arrival {
 }
 
 impl PhaseKind {
-    /// The kind's name in the config (`steady`, `ramp`, `spike`, `step`, `diurnal`).
+    /// The kind's name in the config (`steady`, `ramp`, `spike`, `step`, `zigzag`, `microburst`,
+    /// `diurnal`).
     pub fn name(&self) -> &'static str {
         match self {
             PhaseKind::Steady { .. } => "steady",
             PhaseKind::Ramp { .. } => "ramp",
             PhaseKind::Spike { .. } => "spike",
             PhaseKind::Step { .. } => "step",
+            PhaseKind::Zigzag { .. } => "zigzag",
+            PhaseKind::Microburst { .. } => "microburst",
             PhaseKind::Diurnal { .. } => "diurnal",
         }
     }

@@ -4,6 +4,9 @@
 //! downstream (arrivals, per-phase reports, recovery times, `print-config`) sees phases:
 //!
 //! - `steady { rate, duration = "forever" }`
+//! - `zigzag { from, to, period }`: up from `from` to `to` over half a period, down over the other
+//!   half, repeated; `microburst { base, peak, hold, period }`: `peak` for `hold` at the start of
+//!   every period, `base` between (both may last forever)
 //! - `ramp { from = 0, to, duration = "10m", hold = "0s" }`: a linear ramp, then `to` for `hold`
 //!   (`"forever"` allowed)
 //! - `spike { base, peak, before = "2m", hold = "1m", after = "5m" }`: one spike phase, with
@@ -28,6 +31,8 @@ enum Kind {
     Ramp,
     Spike,
     Step,
+    Zigzag,
+    Microburst,
     Diurnal,
 }
 
@@ -177,6 +182,8 @@ fn keys(kind: Kind) -> &'static [&'static str] {
         Kind::Ramp => &["from", "to"],
         Kind::Step => &["from", "to", "steps"],
         Kind::Spike => &["base", "peak", "at", "hold"],
+        Kind::Zigzag => &["from", "to", "period"],
+        Kind::Microburst => &["base", "peak", "hold", "period"],
         Kind::Diurnal => &["mean", "amplitude", "period"],
     }
 }
@@ -226,8 +233,16 @@ fn phase(c: &mut Check<'_>, at: &str, s: &PhaseSpec) -> Option<Phase> {
     if let Some(n) = s.steps {
         c.int_in(&format!("{at}.steps"), n, 1, 10_000);
     }
-    if s.duration.is_none() && !matches!(s.kind, Kind::Steady | Kind::Diurnal) {
-        c.bad(at, "only steady and diurnal phases may last forever");
+    if s.duration.is_none()
+        && !matches!(
+            s.kind,
+            Kind::Steady | Kind::Diurnal | Kind::Zigzag | Kind::Microburst
+        )
+    {
+        c.bad(
+            at,
+            "only steady, zigzag, microburst and diurnal phases may last forever",
+        );
     }
     if !c.fine(at) {
         return None;
@@ -249,6 +264,31 @@ fn phase(c: &mut Check<'_>, at: &str, s: &PhaseSpec) -> Option<Phase> {
             at: s.at?,
             hold: s.hold?,
         },
+        Kind::Zigzag => PhaseKind::Zigzag {
+            from: s.from?,
+            to: s.to?,
+            period: s.period?,
+        },
+        Kind::Microburst => {
+            let (hold, period) = (s.hold?, s.period?);
+            if hold >= period {
+                c.bad(
+                    format!("{at}.hold"),
+                    format!(
+                        "must be shorter than the period ({} >= {})",
+                        humantime::format_duration(hold),
+                        humantime::format_duration(period)
+                    ),
+                );
+                return None;
+            }
+            PhaseKind::Microburst {
+                base: s.base?,
+                peak: s.peak?,
+                hold,
+                period,
+            }
+        }
         Kind::Diurnal => {
             let (mean, amplitude) = (s.mean?, s.amplitude?);
             if amplitude > mean {

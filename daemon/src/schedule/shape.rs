@@ -107,6 +107,41 @@ fn phase_pieces(pass: &mut Pass, index: usize, kind: PhaseKind, len: f64) {
                 pass.push(each, r, 0.0, index);
             }
         }
+        PhaseKind::Zigzag { from, to, period } => {
+            let half = period.as_secs_f64() / 2.0;
+            let slope = (to - from) / half;
+            let mut t = 0.0;
+            let mut up = true;
+            while t < len - 1e-12 {
+                let l = half.min(len - t);
+                if up {
+                    pass.push(l, from, slope, index);
+                } else {
+                    pass.push(l, to, -slope, index);
+                }
+                up = !up;
+                t += l;
+            }
+        }
+        PhaseKind::Microburst {
+            base,
+            peak,
+            hold,
+            period,
+        } => {
+            let (hold, period) = (hold.as_secs_f64(), period.as_secs_f64());
+            let mut t = 0.0;
+            while t < len - 1e-12 {
+                let burst = hold.min(len - t);
+                pass.push(burst, peak, 0.0, index);
+                t += burst;
+                let rest = (period - hold).min(len - t);
+                if rest > 1e-12 {
+                    pass.push(rest, base, 0.0, index);
+                    t += rest;
+                }
+            }
+        }
         PhaseKind::Diurnal {
             mean,
             amplitude,
@@ -148,7 +183,9 @@ impl Shape {
                 None => {
                     let mut t = Pass::default();
                     let len = match p.kind {
-                        PhaseKind::Diurnal { period, .. } => period.as_secs_f64(),
+                        PhaseKind::Diurnal { period, .. }
+                        | PhaseKind::Zigzag { period, .. }
+                        | PhaseKind::Microburst { period, .. } => period.as_secs_f64(),
                         _ => 1.0,
                     };
                     phase_pieces(&mut t, i, p.kind, len);

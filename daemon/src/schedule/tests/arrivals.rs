@@ -122,6 +122,38 @@ fn each_shape_offers_its_integral_in_every_window() {
     let halves = window_counts(day, Arrival::Constant, &[0, 50, 100]);
     assert_eq!(halves.iter().sum::<usize>(), 1000);
     assert!(halves[0] > 600 && halves[1] < 400, "{halves:?}");
+    // Zigzag 0 -> 20 -> 0 every 20 s: each rising half offers 100, each falling half 100, and
+    // the rate is the triangle's.
+    let zig = one(
+        PhaseKind::Zigzag {
+            from: 0.0,
+            to: 20.0,
+            period: Duration::from_secs(20),
+        },
+        40,
+    );
+    assert_eq!(zig.rate_at(Duration::from_secs(5)), 10.0);
+    assert_eq!(zig.rate_at(Duration::from_secs(15)), 10.0);
+    assert_eq!(zig.rate_at(Duration::from_secs(25)), 10.0);
+    assert!(zig.rate_at(Duration::from_millis(9_999)) > 19.9);
+    assert_eq!(
+        window_counts(zig, Arrival::Constant, &[0, 10, 20, 30, 40]),
+        vec![100, 100, 100, 100]
+    );
+    // Microburst: 100 rps for 1 s at the start of every 10 s, 2 rps between.
+    let burst = one(
+        PhaseKind::Microburst {
+            base: 2.0,
+            peak: 100.0,
+            hold: Duration::from_secs(1),
+            period: Duration::from_secs(10),
+        },
+        30,
+    );
+    assert_eq!(
+        window_counts(burst, Arrival::Constant, &[0, 1, 10, 11, 20, 21, 30]),
+        vec![100, 18, 100, 18, 100, 18]
+    );
 }
 
 #[test]
