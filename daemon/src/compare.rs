@@ -19,6 +19,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::record::{Metric, Quantity, Stat};
+pub use crate::report::phases::{Change, Row};
 use crate::report::{Dist, Hdr, RunReport, Scope};
 
 /// The 95 % two-sided normal quantile.
@@ -87,48 +88,6 @@ impl std::str::FromStr for Rule {
             _ => Ok(Rule { metric, limit }),
         }
     }
-}
-
-/// What the numbers say about one metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Change {
-    Improved,
-    WithinNoise,
-    Insufficient,
-    Regression,
-}
-
-impl Change {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Change::Improved => "improved",
-            Change::WithinNoise => "within noise",
-            Change::Insufficient => "insufficient data",
-            Change::Regression => "REGRESSION",
-        }
-    }
-}
-
-/// One metric of one scope, base against new.
-#[derive(Debug, Clone, Serialize)]
-pub struct Row {
-    pub scope: String,
-    pub metric: String,
-    pub base: Option<f64>,
-    pub new: Option<f64>,
-    pub base_samples: u64,
-    pub new_samples: u64,
-    /// new − base, and new / base − 1.
-    pub change: Option<f64>,
-    pub relative: Option<f64>,
-    /// 95 % interval of the change (in the limit's terms: relative or absolute).
-    pub interval: Option<(f64, f64)>,
-    pub limit: String,
-    pub verdict: Change,
-    /// The fewest samples each side needs for this row to be judged (the minimum, or — for a
-    /// quantile — enough for 5 beyond it).
-    pub needed: u64,
 }
 
 /// The comparison of two runs.
@@ -290,6 +249,38 @@ fn row(scope: &str, base: &Scope, new: &Scope, rule: &Rule, min: u64) -> Row {
         Change::WithinNoise
     };
     out
+}
+
+/// The fewest samples each side needs in [`first_last`] (as `compare`'s default).
+pub const FIRST_LAST_MIN_SAMPLES: u64 = 30;
+
+/// The last `steady` phase of a run against its first, on the default rules: the soak's own
+/// question, whether hour 8 is as good as hour 0. `None` with fewer than two steady phases.
+pub fn first_last(s: &crate::report::Summary) -> Option<crate::report::phases::FirstLast> {
+    let steady: Vec<&crate::report::PhaseScope> =
+        s.phases.iter().filter(|p| p.kind == "steady").collect();
+    let (first, last) = match steady.as_slice() {
+        [first, .., last] => (*first, *last),
+        _ => return None,
+    };
+    let scope = format!("phase {} → {}", first.index, last.index);
+    let rows: Vec<Row> = default_rules()
+        .iter()
+        .map(|r| row(&scope, &first.scope, &last.scope, r, FIRST_LAST_MIN_SAMPLES))
+        .filter(|r| r.base_samples > 0 || r.new_samples > 0)
+        .collect();
+    let verdict = rows
+        .iter()
+        .map(|r| r.verdict)
+        .filter(|v| *v != Change::Insufficient)
+        .max()
+        .unwrap_or(Change::Insufficient);
+    Some(crate::report::phases::FirstLast {
+        first: first.index,
+        last: last.index,
+        verdict,
+        rows,
+    })
 }
 
 /// Compare `new` with `base` on `rules`, each metric needing `min_samples` on both sides;

@@ -111,6 +111,8 @@ pub fn measure(s: &Summary, metric: Metric, selector: &Selector) -> (Option<f64>
 pub struct Gates {
     pub list: Vec<Gate>,
     pub baseline: Option<std::sync::Arc<Baseline>>,
+    /// `[gates] per_phase`: each judged on every load phase's own requests.
+    pub per_phase: Vec<Gate>,
 }
 
 impl Gates {
@@ -119,6 +121,29 @@ impl Gates {
         self.list
             .iter()
             .map(|g| evaluate(g, summary, self.baseline.as_deref()))
+            .collect()
+    }
+
+    /// Each load phase of `summary` judged on the per-phase rules (none without such rules).
+    pub fn judge_phases(&self, summary: &Summary) -> Vec<crate::report::phases::PhaseVerdict> {
+        if self.per_phase.is_empty() {
+            return Vec::new();
+        }
+        summary
+            .phases
+            .iter()
+            .map(|p| {
+                let results = self
+                    .per_phase
+                    .iter()
+                    .map(|g| {
+                        let mut scoped = g.clone();
+                        scoped.selector.phase = Some(p.index);
+                        evaluate(&scoped, summary, None)
+                    })
+                    .collect();
+                crate::report::phases::PhaseVerdict::of(p.index, &p.kind, results)
+            })
             .collect()
     }
 

@@ -234,3 +234,103 @@ fn connection_churn_opens_what_the_server_accepts_and_finds_a_per_connection_lea
     );
     assert_eq!(n(&stats["leaked_bytes"]), churned_fds * 65536);
 }
+
+/// Set the simulator's fault rules now (`[]` clears them).
+fn set_faults(sim: SocketAddr, rules: &str) {
+    let request = format!(
+        "PUT /control/faults HTTP/1.0\r\nHost: {sim}\r\nContent-Length: {}\r\n\r\n{rules}",
+        rules.len()
+    );
+    let (status, body) = exchange(sim, &request, Duration::from_secs(30));
+    assert_eq!(status, 204, "{body}");
+}
+
+/// Four phases — steady, zigzag, microburst, steady — judged each on its own requests, with the
+/// server failing half its requests while `faulty` names the phase (none: a healthy run). The
+/// report of the run, once written.
+fn phased_run(faulty: Option<i64>) -> Value {
+    let (_p, sim, _d) = sim(false);
+    let config = config_for(
+        sim,
+        "",
+        "arrival = \"constant\"\n\
+         [[load.phases]]\nkind = \"steady\"\nrate = 12\nduration = \"5s\"\n\
+         [[load.phases]]\nkind = \"zigzag\"\nfrom = 4\nto = 20\nperiod = \"2s\"\nduration = \"5s\"\n\
+         [[load.phases]]\nkind = \"microburst\"\nbase = 8\npeak = 40\nhold = \"500ms\"\nperiod = \"2s\"\nduration = \"5s\"\n\
+         [[load.phases]]\nkind = \"steady\"\nrate = 12\nduration = \"5s\"\n",
+        "input_tokens = 32\noutput_tokens = 8\n\
+         [gates]\nmin_samples = 20\nper_phase = [\"error_rate < 10%\", \"ttft.p90 < 2s\"]\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let report_path = dir.path().join("report.json");
+    let (_d, addr, _c) = daemon(
+        &config,
+        &[
+            "--duration",
+            "20s",
+            "--report",
+            report_path.to_str().unwrap(),
+        ],
+    );
+    let phase = || get_json(addr, "/api/v1/status")["schedule"]["phase"].as_i64();
+    if let Some(bad) = faulty {
+        eventually("the faulty phase", Duration::from_secs(60), || {
+            (phase() == Some(bad)).then_some(())
+        });
+        set_faults(sim, r#"[{"kind":"http_5xx","rate":0.5}]"#);
+        eventually("the phase after it", Duration::from_secs(60), || {
+            (phase() > Some(bad)).then_some(())
+        });
+        set_faults(sim, "[]");
+    }
+    eventually("the final report", Duration::from_secs(120), || {
+        let text = std::fs::read_to_string(&report_path).ok()?;
+        let r: Value = serde_json::from_str(&text).ok()?;
+        (r["complete"] == true).then_some(r)
+    })
+}
+
+fn verdicts(report: &Value) -> Vec<(String, String)> {
+    report["phase_verdicts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no phase verdicts: {report}"))
+        .iter()
+        .map(|p| {
+            (
+                p["kind"].as_str().unwrap().to_string(),
+                p["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_healthy_run_passes_every_phase_and_its_last_steady_phase_matches_the_first() {
+    let report = phased_run(None);
+    let kinds = ["steady", "zigzag", "microburst", "steady"];
+    assert_eq!(
+        verdicts(&report),
+        kinds.map(|k| (k.to_string(), "pass".to_string())).to_vec(),
+        "{}",
+        report["phase_verdicts"]
+    );
+    assert_eq!(report["verdict"], "pass");
+    let fl = &report["first_last"];
+    assert_eq!(
+        (fl["first"].as_u64(), fl["last"].as_u64()),
+        (Some(0), Some(3))
+    );
+    assert_ne!(fl["verdict"], "regression", "{fl}");
+    assert!(fl["rows"].as_array().is_some_and(|r| !r.is_empty()), "{fl}");
+}
+
+#[test]
+fn a_failing_phase_is_named_and_the_others_still_pass() {
+    let report = phased_run(Some(2));
+    let v = verdicts(&report);
+    assert_eq!(v[2], ("microburst".into(), "breach".into()), "{v:?}");
+    assert_eq!(v[0].1, "pass", "{v:?}");
+    let reasons = report["phase_verdicts"][2]["reasons"].to_string();
+    assert!(reasons.contains("error_rate"), "{reasons}");
+    assert_eq!(report["verdict"], "breach");
+}

@@ -22,12 +22,24 @@ pub(super) fn run_gates(
     let has_slo = c.slos().iter().any(Option::is_some);
     check_gate_scopes(&extra, &scopes, c.load.phases.len(), has_slo, "")?;
     let list = c.gates.rules.iter().cloned().chain(extra).collect();
-    build_gates(
+    let min = min_samples.or(c.gates.min_samples);
+    let mut gates = build_gates(
         list,
-        min_samples.or(c.gates.min_samples),
+        min,
         baseline.or_else(|| c.gates.baseline.clone()),
         "--baseline PREVIOUS_REPORT.json (or gates.baseline)",
-    )
+    )?;
+    gates.per_phase = c
+        .gates
+        .per_phase
+        .iter()
+        .cloned()
+        .map(|mut g| {
+            g.min_samples = min.unwrap_or(crate::config::gates::DEFAULT_MIN_SAMPLES);
+            g
+        })
+        .collect();
+    Ok(gates)
 }
 
 /// Exit 64 when one of `gates` scopes to a scenario not in `scopes`, a phase past `phases`, or
@@ -72,7 +84,11 @@ pub(super) fn build_gates(
             exit::USAGE
         })?)),
     };
-    let gates = Gates { list, baseline };
+    let gates = Gates {
+        list,
+        baseline,
+        per_phase: Vec::new(),
+    };
     if let Some(g) = gates.missing_baseline() {
         eprintln!(
             "error: the gate {:?} compares with a baseline: give {give}",

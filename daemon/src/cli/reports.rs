@@ -189,7 +189,7 @@ pub(super) fn merge(
     for p in shards {
         reports.push((p.display().to_string(), load(p)?));
     }
-    let merged = crate::report::merge::merge(&reports, allow_partial).map_err(|e| {
+    let mut merged = crate::report::merge::merge(&reports, allow_partial).map_err(|e| {
         eprintln!("error: cannot merge: {e}");
         match e {
             // Shards are missing: too little data, as when --wait gives up on one.
@@ -197,6 +197,8 @@ pub(super) fn merge(
             _ => exit::USAGE,
         }
     })?;
+    // The shards' phases, merged exactly: the last steady phase against the first again.
+    merged.first_last = merged.summary.as_ref().and_then(crate::compare::first_last);
     merged.write(out).map_err(|e| {
         eprintln!("error: cannot write {}: {e}", out.display());
         exit::SOFTWARE

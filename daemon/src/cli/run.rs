@@ -166,6 +166,8 @@ mod tests {
             drift_baselines: Vec::new(),
             config: None,
             partial: None,
+            phase_verdicts: Vec::new(),
+            first_last: None,
         };
         let cases = [
             (None, None, true, exit::OK),

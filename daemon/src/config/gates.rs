@@ -426,18 +426,32 @@ pub struct GatesConfig {
     /// against the rest of the config: a rule's index among the rules written.
     #[serde(skip)]
     pub rule_origins: Vec<super::Origin>,
+    /// Rules each load phase is judged on, on its own requests (PASS, FAIL or SKIP per phase).
+    #[serde(default, rename = "per_phase", skip_serializing_if = "Vec::is_empty")]
+    per_phase_written: Vec<String>,
+    /// `per_phase` parsed: unscoped rules, scoped to each phase when judged.
+    #[serde(skip)]
+    pub per_phase: Vec<Gate>,
 }
 
 /// Equal when the rules and settings are, wherever they were written.
 impl PartialEq for GatesConfig {
     fn eq(&self, o: &Self) -> bool {
-        (&self.rules, self.min_samples, &self.baseline) == (&o.rules, o.min_samples, &o.baseline)
+        (
+            &self.rules,
+            &self.per_phase,
+            self.min_samples,
+            &self.baseline,
+        ) == (&o.rules, &o.per_phase, o.min_samples, &o.baseline)
     }
 }
 
 impl GatesConfig {
     pub fn is_empty(&self) -> bool {
-        self.written.is_empty() && self.min_samples.is_none() && self.baseline.is_none()
+        self.written.is_empty()
+            && self.per_phase_written.is_empty()
+            && self.min_samples.is_none()
+            && self.baseline.is_none()
     }
 
     pub(super) fn check(&mut self, c: &mut Check<'_>) {
@@ -448,6 +462,21 @@ impl GatesConfig {
                     self.rules.push(g);
                     self.rule_origins.push(c.origin(&at));
                 }
+                Err(e) => c.bad(at, e),
+            }
+        }
+        for (i, text) in self.per_phase_written.iter().enumerate() {
+            let at = format!("gates.per_phase[{i}]");
+            match text.parse::<Gate>() {
+                Ok(g) if g.selector.scenario.is_some() || g.selector.phase.is_some() => c.bad(
+                    at,
+                    "a per-phase rule is judged on each phase's requests: it takes no scenario or phase scope (use gates.rules for that)",
+                ),
+                Ok(g) if g.is_relative() => c.bad(
+                    at,
+                    "a per-phase rule takes an absolute threshold (a baseline report has no phases of this run's to compare with)",
+                ),
+                Ok(g) => self.per_phase.push(g),
                 Err(e) => c.bad(at, e),
             }
         }

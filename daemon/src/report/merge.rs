@@ -363,6 +363,8 @@ pub fn merge(
         drift_baselines: Vec::new(),
         config: r0.config.clone(),
         partial,
+        phase_verdicts: Vec::new(),
+        first_last: None,
     })
 }
 

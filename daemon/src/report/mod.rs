@@ -15,6 +15,7 @@
 mod counts;
 pub mod hdr;
 pub mod merge;
+pub mod phases;
 mod render;
 pub mod series;
 pub mod server;
@@ -404,6 +405,12 @@ pub struct RunReport {
     /// What each scraped target's engine said (schema version 4; empty without scraping).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub server: Vec<server::ServerBlock>,
+    /// Each load phase judged on the `[gates] per_phase` rules (from schema version 5).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phase_verdicts: Vec<phases::PhaseVerdict>,
+    /// The last steady phase against the first (a run with two or more steady phases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_last: Option<phases::FirstLast>,
     /// A merge of only some of a run's shards (`merge --allow-partial`, schema version 3):
     /// which were missing. Gates, relative gates and `compare` refuse it as a base.
     #[serde(default, skip_serializing_if = "Option::is_none")]

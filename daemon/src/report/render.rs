@@ -58,6 +58,10 @@ pub(super) fn report(r: &RunReport) -> String {
             out.push_str("  (an interrupted run never passes its gates)\n");
         }
     }
+    out.push_str(&super::phases::render(
+        &r.phase_verdicts,
+        r.first_last.as_ref(),
+    ));
     out
 }
 

@@ -66,6 +66,8 @@ pub(crate) fn report_of(s: Summary) -> RunReport {
         drift_baselines: Vec::new(),
         config: None,
         partial: None,
+        phase_verdicts: Vec::new(),
+        first_last: None,
     }
 }
 

@@ -48,6 +48,8 @@ fn report() -> RunReport {
         drift_baselines: Vec::new(),
         config: None,
         partial: None,
+        phase_verdicts: Vec::new(),
+        first_last: None,
     }
 }
 

@@ -50,6 +50,10 @@ impl ReportSource {
         let gates = summary
             .as_ref()
             .map_or_else(Vec::new, |s| self.gates.judge(s));
+        let phase_verdicts = summary
+            .as_ref()
+            .map_or_else(Vec::new, |s| self.gates.judge_phases(s));
+        let first_last = summary.as_ref().and_then(crate::compare::first_last);
         let server = self.engines.as_ref().map_or_else(Vec::new, |e| {
             super::scrape::report(&e.blocks(), summary.as_ref(), &self.scope_targets)
         });
@@ -72,13 +76,20 @@ impl ReportSource {
                 finished,
             },
             summary,
-            verdict: crate::report::worst(gates.iter().map(|g| g.verdict)),
+            verdict: crate::report::worst(
+                gates
+                    .iter()
+                    .map(|g| g.verdict)
+                    .chain(phase_verdicts.iter().map(|p| p.verdict)),
+            ),
             gates,
             series: Some(self.series.series(since)),
             drift_baselines: self.baselines.report(),
             config: self.config.clone(),
             server,
             partial: None,
+            phase_verdicts,
+            first_last,
         }
     }
 }

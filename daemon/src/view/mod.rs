@@ -233,6 +233,10 @@ pub struct View {
     pub run: RunInfo,
     pub requests: Requests,
     pub gates: Vec<GateResult>,
+    /// Each load phase's PASS / FAIL / SKIP on the `[gates] per_phase` rules.
+    pub phase_verdicts: Vec<crate::report::phases::PhaseVerdict>,
+    /// The last steady phase against the first.
+    pub steady_first_last: Option<crate::report::phases::FirstLast>,
     pub trust: Option<Trust>,
     pub scopes: Vec<ScopeTable>,
     pub phases: Vec<ScopeTable>,
@@ -298,6 +302,8 @@ impl View {
             },
             requests: r.requests,
             gates: r.gates.clone(),
+            phase_verdicts: r.phase_verdicts.clone(),
+            steady_first_last: r.first_last.clone(),
             trust: summary.and_then(|s| s.trust.clone()),
             scopes,
             phases: summary.map_or_else(Vec::new, |s| {

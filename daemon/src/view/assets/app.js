@@ -309,6 +309,20 @@
       ? $("p", {}, `Client self-check: ${view.trust.verdict.replace("_", " ")}; timestamps late by at most ${ms(view.trust.bound_p99)} at p99; CPU ${num(view.trust.cpu_cores_used)} of ${num(view.trust.cpu_cores_available, 0)} cores. `, view.trust.reasons.join(" "))
       : $("p", { class: "note" }, "No client self-check.");
     section("verdicts", "Gates and trust", gates, trust);
+    if (view.phase_verdicts.length || view.steady_first_last) {
+      const label = { pass: "PASS", breach: "FAIL", insufficient: "SKIP" };
+      const parts = [];
+      if (view.phase_verdicts.length) {
+        parts.push(table(["phase", "kind", "verdict", "why"], view.phase_verdicts.map((p) => [String(p.index), p.kind, $("span", { class: "badge " + p.verdict }, label[p.verdict] || p.verdict), p.reasons.join("; ") || "–"])));
+      }
+      const fl = view.steady_first_last;
+      if (fl) {
+        const fmt = (m, v) => (v == null ? "–" : m === "error_rate" ? pct(v) : ms(v));
+        parts.push($("p", {}, `Last steady phase (${fl.last}) against the first (${fl.first}): ${fl.verdict.replace("_", " ")}`));
+        parts.push(table(["metric", "first", "last", "change", "samples", "verdict"], fl.rows.map((r) => [r.metric, fmt(r.metric, r.base), fmt(r.metric, r.new), r.relative == null ? "–" : (r.relative * 100).toFixed(1) + " %", `${r.base_samples} / ${r.new_samples}`, $("span", { class: "badge " + (r.verdict === "regression" ? "breach" : r.verdict === "improved" ? "pass" : r.verdict === "insufficient" ? "insufficient" : "none") }, r.verdict.replace("_", " "))])));
+      }
+      section("phase-verdicts", "Phase verdicts", ...parts);
+    }
     if (view.comparison) {
       const c = view.comparison;
       const fmt = (m, v) => (v == null ? "–" : m === "error_rate" ? pct(v) : ms(v));
