@@ -334,3 +334,65 @@ fn a_failing_phase_is_named_and_the_others_still_pass() {
     assert!(reasons.contains("error_rate"), "{reasons}");
     assert_eq!(report["verdict"], "breach");
 }
+
+/// The shipped soak profile (daemon/examples/soak-profile.toml) accelerated against a simulator
+/// with a small KV cache: phases of 4 s instead of 10 min, rates x5, answers a quarter as long,
+/// a user's patience 3 s. Returns the report.
+fn accelerated_profile(leak_on_abort: bool) -> Value {
+    let (_p, sim, _d) = sim_with(&format!(
+        "[simulator]\nkv_cache_tokens = 16000\nbatch_capacity = 64\nprefill_per_token = \"20us\"\n\
+         itl_base = \"10ms\"\nitl_per_seq = \"100us\"\nleak_on_abort = {leak_on_abort}\n"
+    ));
+    let mut profile = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("daemon/examples/soak-profile.toml"),
+    )
+    .unwrap();
+    for (from, to) in [
+        ("duration = \"10m\"", "duration = \"4s\"".to_string()),
+        ("period = \"4m\"", "period = \"2s\"".into()),
+        ("period = \"30s\"", "period = \"2s\"".into()),
+        ("hold = \"2s\"", "hold = \"300ms\"".into()),
+        ("http://127.0.0.1:8000", format!("http://{sim}")),
+        (
+            "first_token_timeout = \"10s\"",
+            "first_token_timeout = \"3s\"".into(),
+        ),
+        ("rate = 4\n", "rate = 20\n".into()),
+        ("from = 2\nto = 8", "from = 10\nto = 40".into()),
+        ("base = 4\n", "base = 20\n".into()),
+        ("peak = 40\n", "peak = 200\n".into()),
+        (
+            "mean = 200, stddev = 50 }, min = 16, max = 512",
+            "mean = 50, stddev = 10 }, min = 8, max = 128".into(),
+        ),
+        ("output_tokens = 256", "output_tokens = 64".into()),
+        ("min = 16, max = 128 }", "min = 8, max = 32 }".into()),
+        ("output_tokens = 128", "output_tokens = 32".into()),
+    ] {
+        assert!(profile.contains(from), "the profile no longer has {from:?}");
+        profile = profile.replace(from, &to);
+    }
+    let (code, out, report) = bounded_run(&profile, &["--duration", "60s"]);
+    assert!(matches!(code, Some(0 | 1 | 2)), "{out}");
+    report
+}
+
+#[test]
+fn the_soak_profile_passes_a_healthy_server_and_points_at_the_abort_storm_of_a_leaking_one() {
+    // Healthy: no phase fails (a short phase may lack samples: SKIP), and the last steady phase
+    // is no worse than the first.
+    let healthy = accelerated_profile(false);
+    let v = verdicts(&healthy);
+    assert_eq!(v.len(), 8, "{v:?}");
+    assert!(v.iter().all(|(_, verdict)| verdict != "breach"), "{v:?}");
+    assert_eq!(v[0].1, "pass", "{v:?}");
+    assert_ne!(healthy["first_last"]["verdict"], "regression");
+    // Every abandoned KV block leaks: the abort storm (phase 4) is the first phase to fail, and
+    // hour 8 is worse than hour 0.
+    let leaking = accelerated_profile(true);
+    let v = verdicts(&leaking);
+    let first_fail = v.iter().position(|(_, verdict)| verdict == "breach");
+    assert_eq!(first_fail, Some(4), "{v:?}");
+    assert!(v[..4].iter().all(|(_, verdict)| verdict == "pass"), "{v:?}");
+    assert_eq!(leaking["first_last"]["verdict"], "regression");
+}

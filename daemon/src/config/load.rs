@@ -238,6 +238,10 @@ pub struct LoadConfig {
     /// The load shape: the phases, or the preset's.
     #[serde(skip)]
     pub phases: Vec<Phase>,
+    /// Per phase, the scenarios (indices) its arrivals are drawn from; empty: all. Set by the
+    /// check once the scenarios are known ([`LoadConfig::resolve_phase_scenarios`]).
+    #[serde(skip)]
+    pub phase_scenarios: Vec<Vec<usize>>,
 }
 
 /// Closed-loop users: `from` at the start, changing linearly to `to` over `over` (user k starts,
@@ -416,6 +420,7 @@ impl LoadConfig {
             specs: None,
             preset: None,
             phases: Vec::new(),
+            phase_scenarios: Vec::new(),
             users: UserRamp::constant(0),
             think_time: Between::default(),
             budget: None,
@@ -488,12 +493,50 @@ impl LoadConfig {
             1.0,
         );
         self.phases = super::phases::check(c, closed, self.specs.as_deref(), self.preset.as_ref());
+        self.phase_scenarios = vec![Vec::new(); self.phases.len()];
         let forever = self.phases.iter().any(|p| p.duration.is_none());
         if forever && matches!(self.repeat, Repeat::Forever | Repeat::Times(2..)) {
             c.bad(
                 "load.repeat",
                 "repeat needs every phase to have a finite duration",
             );
+        }
+    }
+
+    /// Resolve each `[[load.phases]]`'s `scenarios` names against the config's scenarios: every
+    /// unknown name a problem at its path.
+    pub(super) fn resolve_phase_scenarios(&mut self, c: &mut Check<'_>, names: &[&str]) {
+        let Some(specs) = &self.specs else {
+            return;
+        };
+        for (i, spec) in specs.iter().enumerate() {
+            let Some(wanted) = &spec.scenarios else {
+                continue;
+            };
+            let at = format!("load.phases[{i}].scenarios");
+            if wanted.is_empty() {
+                c.bad(
+                    &at,
+                    "must name at least one scenario (leave it out for all)",
+                );
+                continue;
+            }
+            let mut picked = Vec::new();
+            for (j, name) in wanted.iter().enumerate() {
+                match names.iter().position(|n| n == name) {
+                    Some(k) => picked.push(k),
+                    None => c.bad(
+                        format!("{at}[{j}]"),
+                        format!(
+                            "no scenario is named {name:?} (they are {})",
+                            names.join(", ")
+                        ),
+                    ),
+                }
+            }
+            if let Some(slot) = self.phase_scenarios.get_mut(i) {
+                *slot = picked;
+            }
         }
     }
 }

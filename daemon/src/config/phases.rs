@@ -65,6 +65,9 @@ pub(super) struct PhaseSpec {
     amplitude: Option<f64>,
     #[serde(default, with = "opt_dur")]
     period: Option<Duration>,
+    /// The scenarios this phase's arrivals are drawn from (any kind; unset: all).
+    #[serde(default)]
+    pub(super) scenarios: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -201,7 +204,7 @@ fn fit(c: &mut Check<'_>, at: &str, given: &[(&str, bool)], known: &[&str], requ
 }
 
 fn phase(c: &mut Check<'_>, at: &str, s: &PhaseSpec) -> Option<Phase> {
-    let mut known = vec!["kind", "duration"];
+    let mut known = vec!["kind", "duration", "scenarios"];
     known.extend_from_slice(keys(s.kind));
     let given = [
         ("rate", s.rate.is_some()),

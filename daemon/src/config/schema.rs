@@ -96,7 +96,7 @@ pub(super) fn parse(
     if targets.is_empty() && c.fine("target") {
         c.bad("target", "is required");
     }
-    let load = match d.load {
+    let mut load = match d.load {
         Some(mut l) => {
             l.check(&mut c);
             l
@@ -119,6 +119,8 @@ pub(super) fn parse(
     if !canary_only {
         super::scenario::check(&mut c, &mut scenarios, known);
     }
+    let names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+    load.resolve_phase_scenarios(&mut c, &names);
     if load.mode == LoadMode::Closed {
         for (i, s) in scenarios
             .iter()

@@ -195,7 +195,19 @@ impl Generation {
         // The run's sequence goes on where the previous generation left it: no seq (or its
         // prompt, with the same per-run marker) is sent twice.
         let base = shared.ledger.next_seq();
-        let seqs = shared.shard.seqs_from(base);
+        // Phases that draw from their own scenarios need each arrival's phase ahead, with its
+        // prompt: the same schedule the dispatcher follows, computed again from the seed.
+        let mixed = !closed && config.load.phase_scenarios.iter().any(|p| !p.is_empty());
+        let seqs: Box<dyn Iterator<Item = (u64, Option<usize>)> + Send> = if mixed {
+            let shape = Shape::new(&config.load.phases, config.load.repeat);
+            let mut ahead = Arrivals::new(shape.clone(), config.load.arrival, config.seed)
+                .starting_at(base)
+                .sharded(shared.shard);
+            ahead.skip_before(missed);
+            Box::new(ahead.map(move |t| (t.seq, shape.phase_at(t.at))))
+        } else {
+            Box::new(shared.shard.seqs_from(base).map(|s| (s, None)))
+        };
         let pool = if clients.prompts_inline() {
             Arc::clone(&workload).inline_pool(seqs)
         } else {

@@ -35,24 +35,43 @@ pub static CORPUS: &str = include_str!("corpus/jargon.txt");
 pub struct Workload {
     seed: u64,
     builders: Vec<Builder>,
-    /// Cumulative weights, normalised to end at 1.
-    cumulative: Vec<f64>,
+    /// Cumulative weights, normalised to end at 1, over every scenario…
+    cumulative: Vec<(usize, f64)>,
+    /// …and over each load phase's own scenarios (`None`: the phase draws from all).
+    phase_cumulative: Vec<Option<Vec<(usize, f64)>>>,
+}
+
+/// Scenario indices `picked` with their cumulative weights, normalised to end at 1 (equal shares
+/// when every weight is 0).
+fn cumulative(config: &Config, picked: &[usize]) -> Vec<(usize, f64)> {
+    let weight = |i: usize| config.scenarios.get(i).map_or(0.0, |s| s.weight);
+    let total: f64 = picked.iter().map(|&i| weight(i)).sum();
+    let mut acc = 0.0;
+    picked
+        .iter()
+        .map(|&i| {
+            acc += if total > 0.0 {
+                weight(i) / total
+            } else {
+                1.0 / picked.len() as f64
+            };
+            (i, acc)
+        })
+        .collect()
 }
 
 impl Workload {
     /// `run_id` goes into every prompt's marker, so a restarted run never hits the prefix
     /// cache warmed by the previous one.
     pub fn new(config: &Config, assets: &Assets, run_id: &str) -> Self {
-        let total: f64 = config.scenarios.iter().map(|s| s.weight).sum();
-        let mut acc = 0.0;
-        let cumulative = config
-            .scenarios
+        let all: Vec<usize> = (0..config.scenarios.len()).collect();
+        let phase_cumulative = config
+            .load
+            .phase_scenarios
             .iter()
-            .map(|s| {
-                acc += s.weight / total;
-                acc
-            })
+            .map(|picked| (!picked.is_empty()).then(|| cumulative(config, picked)))
             .collect();
+        let cumulative = cumulative(config, &all);
         let builders = config
             .scenarios
             .iter()
@@ -75,18 +94,29 @@ impl Workload {
             seed: config.seed,
             builders,
             cumulative,
+            phase_cumulative,
         }
     }
 
     /// Request `seq`, computed from `(seed, seq)` only.
     pub fn prompt(&self, seq: u64) -> Prompt {
+        self.prompt_in(seq, None)
+    }
+
+    /// Request `seq` of load phase `phase`: its scenario drawn from the phase's own scenarios
+    /// when it names some, else from all; computed from `(seed, seq, phase)` only.
+    pub fn prompt_in(&self, seq: u64, phase: Option<usize>) -> Prompt {
         let mut rng = rng_for(self.seed, Stream::Workload, seq);
         let u: f64 = rng.random();
-        let scenario = self
-            .cumulative
+        let mix = phase
+            .and_then(|p| self.phase_cumulative.get(p))
+            .and_then(Option::as_ref)
+            .unwrap_or(&self.cumulative);
+        let scenario = mix
             .iter()
-            .position(|&c| u < c)
-            .unwrap_or(self.cumulative.len().saturating_sub(1));
+            .find(|(_, c)| u < *c)
+            .or(mix.last())
+            .map_or(0, |(i, _)| *i);
         self.builders[scenario].build(seq, &mut rng)
     }
 
@@ -107,18 +137,22 @@ impl Workload {
         self.builders[scenario].think_time(seq, turn)
     }
 
-    /// Fill a bounded pool with the prompts of `seqs`, in order, on a dedicated thread.
+    /// Fill a bounded pool with the prompts of `seqs` (each with its load phase, when known), in
+    /// order, on a dedicated thread.
     pub fn spawn_pool(
         self: Arc<Self>,
         capacity: usize,
-        seqs: impl Iterator<Item = u64> + Send + 'static,
+        seqs: impl Iterator<Item = (u64, Option<usize>)> + Send + 'static,
     ) -> PromptPool {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let spawned = std::thread::Builder::new()
             .name("llmsoak-prompts".into())
             .spawn(move || {
-                for seq in seqs {
-                    if tx.blocking_send(Arc::new(self.prompt(seq))).is_err() {
+                for (seq, phase) in seqs {
+                    if tx
+                        .blocking_send(Arc::new(self.prompt_in(seq, phase)))
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -136,7 +170,7 @@ impl Workload {
     /// its timers ahead while the dispatcher waits for the thread).
     pub fn inline_pool(
         self: Arc<Self>,
-        seqs: impl Iterator<Item = u64> + Send + 'static,
+        seqs: impl Iterator<Item = (u64, Option<usize>)> + Send + 'static,
     ) -> PromptPool {
         PromptPool {
             source: Source::Inline(self, Box::new(seqs)),
@@ -155,7 +189,10 @@ enum Source {
     /// Drawn ahead by the worker thread, bounded.
     Worker(mpsc::Receiver<Arc<Prompt>>),
     /// Drawn when asked for ([`Workload::inline_pool`]).
-    Inline(Arc<Workload>, Box<dyn Iterator<Item = u64> + Send>),
+    Inline(
+        Arc<Workload>,
+        Box<dyn Iterator<Item = (u64, Option<usize>)> + Send>,
+    ),
 }
 
 impl std::fmt::Debug for Source {
@@ -172,7 +209,9 @@ impl PromptPool {
     pub async fn next(&mut self) -> Option<Arc<Prompt>> {
         match &mut self.source {
             Source::Worker(rx) => rx.recv().await,
-            Source::Inline(w, seqs) => seqs.next().map(|seq| Arc::new(w.prompt(seq))),
+            Source::Inline(w, seqs) => seqs
+                .next()
+                .map(|(seq, phase)| Arc::new(w.prompt_in(seq, phase))),
         }
     }
 
@@ -193,8 +232,8 @@ impl PromptPool {
     pub async fn take(&mut self, seq: u64) -> Option<Arc<Prompt>> {
         if let Source::Inline(w, seqs) = &mut self.source {
             // Skip the dropped arrivals' sequence numbers without drawing their prompts.
-            let next = seqs.find(|s| *s >= seq)?;
-            return Some(Arc::new(w.prompt(next)));
+            let (next, phase) = seqs.find(|(s, _)| *s >= seq)?;
+            return Some(Arc::new(w.prompt_in(next, phase)));
         }
         loop {
             let p = self.next().await?;
@@ -210,7 +249,11 @@ mod tests {
     use super::*;
 
     fn config() -> Config {
-        let text = r#"
+        Config::parse(&config_text(), "test", &|_| None).unwrap()
+    }
+
+    fn config_text() -> String {
+        r#"
             seed = 5
             [[target]]
             name = "t"
@@ -231,8 +274,35 @@ mod tests {
             endpoint = "completions"
             input_tokens = { uniform = { min = 16, max = 40 } }
             output_tokens = { normal = { mean = 20, stddev = 5 } }
-        "#;
-        Config::parse(text, "test", &|_| None).unwrap()
+        "#
+        .to_string()
+    }
+
+    #[test]
+    fn a_phase_draws_only_from_its_own_scenarios() {
+        let text = config_text().replace(
+            "duration = \"1s\"",
+            "duration = \"1s\"\n[[load.phases]]\nkind = \"steady\"\nrate = 1\nduration = \"1s\"\nscenarios = [\"b\"]",
+        );
+        let config = Config::parse(&text, "test", &|_| None).unwrap();
+        assert_eq!(config.load.phase_scenarios, vec![vec![], vec![1]]);
+        let w = Workload::new(&config, &Assets::load(&config).unwrap(), "abcd1234");
+        let count = |phase| {
+            (0..400)
+                .filter(|&s| w.prompt_in(s, phase).scenario == 0)
+                .count()
+        };
+        // Phase 0 (and no phase) mixes 3:1; phase 1 sends only "b".
+        assert!((270..330).contains(&count(Some(0))), "{}", count(Some(0)));
+        assert_eq!(count(None), count(Some(0)));
+        assert_eq!(count(Some(1)), 0);
+        // A name that is not a scenario is a problem at its path.
+        let bad = text.replace("scenarios = [\"b\"]", "scenarios = [\"b\", \"zz\"]");
+        let problems = Config::parse(&bad, "test", &|_| None).unwrap_err();
+        assert_eq!(
+            problems.problems()[0].to_string(),
+            "load.phases[1].scenarios[1]: no scenario is named \"zz\" (they are a, b)"
+        );
     }
 
     #[test]
@@ -275,7 +345,7 @@ mod tests {
     async fn pool_skips_dropped_sequence_numbers() {
         let c = config();
         let w = Arc::new(Workload::new(&c, &Assets::load(&c).unwrap(), "r"));
-        let mut pool = w.spawn_pool(4, 0..10);
+        let mut pool = w.spawn_pool(4, (0..10).map(|s| (s, None)));
         assert_eq!(pool.take(0).await.unwrap().seq, 0);
         assert_eq!(pool.take(3).await.unwrap().seq, 3);
         assert_eq!(pool.take(4).await.unwrap().seq, 4);
