@@ -396,3 +396,62 @@ fn the_soak_profile_passes_a_healthy_server_and_points_at_the_abort_storm_of_a_l
     assert!(v[..4].iter().all(|(_, verdict)| verdict == "pass"), "{v:?}");
     assert_eq!(leaking["first_last"]["verdict"], "regression");
 }
+
+#[test]
+fn phase_hooks_are_sent_at_their_boundaries_and_their_outcomes_are_events() {
+    let (_p, sim, _d) = sim(false);
+    let closed = black_hole_port();
+    let config = config_for(
+        sim,
+        "",
+        &format!(
+            "arrival = \"constant\"\n\
+             [[load.phases]]\nkind = \"steady\"\nrate = 5\nduration = \"2s\"\n\
+             on_end = {{ url = \"http://{sim}/reset_prefix_cache\" }}\n\
+             [[load.phases]]\nkind = \"steady\"\nrate = 5\nduration = \"2s\"\n\
+             on_start = {{ method = \"put\", url = \"http://127.0.0.1:{closed}/start_profile?token=s3cret\", timeout = \"2s\" }}\n\
+             on_end = {{ url = \"http://{sim}/reset_prefix_cache\", headers = {{ Authorization = \"Bearer s3cret\" }} }}\n"
+        ),
+        "input_tokens = 32\noutput_tokens = 4\n",
+    );
+    let (code, out, report) = bounded_run(&config, &["--duration", "10s"]);
+    assert_eq!(code, Some(0), "{out}");
+    let hooks: Vec<String> = report["series"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "hook")
+        .map(|e| e["detail"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(hooks.len(), 3, "{hooks:?}");
+    assert!(
+        hooks[0].starts_with(&format!(
+            "phase 0 end: POST http://{sim}/reset_prefix_cache → 200 in "
+        )),
+        "{hooks:?}"
+    );
+    // A hook that fails is an event that says so, and the run goes on; its query (a secret,
+    // maybe) is never shown.
+    assert!(
+        hooks[1].starts_with(&format!(
+            "phase 1 start: PUT http://127.0.0.1:{closed}/start_profile → failed: "
+        )),
+        "{hooks:?}"
+    );
+    assert!(hooks.iter().all(|h| !h.contains("s3cret")), "{hooks:?}");
+    assert!(hooks[2].starts_with("phase 1 end: POST"), "{hooks:?}");
+    // The server saw exactly the two resets.
+    assert_eq!(get_json(sim, "/stats")["prefix_cache_resets"], 2);
+    // The report's config shows the hooks without their secrets.
+    let shown = report["config"].to_string();
+    assert!(
+        shown.contains("reset_prefix_cache") && !shown.contains("s3cret"),
+        "{shown}"
+    );
+}
+
+/// A local port nothing listens on (bound, then released).
+fn black_hole_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}

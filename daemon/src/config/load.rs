@@ -242,6 +242,9 @@ pub struct LoadConfig {
     /// check once the scenarios are known ([`LoadConfig::resolve_phase_scenarios`]).
     #[serde(skip)]
     pub phase_scenarios: Vec<Vec<usize>>,
+    /// Per phase, its hooks (`on_start`, `on_end`), checked.
+    #[serde(skip)]
+    pub phase_hooks: Vec<super::hooks::PhaseHooks>,
 }
 
 /// Closed-loop users: `from` at the start, changing linearly to `to` over `over` (user k starts,
@@ -385,7 +388,30 @@ impl Serialize for LoadConfig {
         }
         if open {
             st.serialize_field("recovery", &self.recovery)?;
-            st.serialize_field("phases", &self.phases)?;
+            #[derive(Serialize)]
+            struct Shown<'a> {
+                #[serde(flatten)]
+                phase: &'a Phase,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                scenarios: Option<&'a Vec<String>>,
+                #[serde(flatten)]
+                hooks: Option<&'a super::hooks::PhaseHooks>,
+            }
+            let shown: Vec<Shown<'_>> = self
+                .phases
+                .iter()
+                .enumerate()
+                .map(|(i, phase)| Shown {
+                    phase,
+                    scenarios: self
+                        .specs
+                        .as_ref()
+                        .and_then(|s| s.get(i))
+                        .and_then(|s| s.scenarios.as_ref()),
+                    hooks: self.phase_hooks.get(i).filter(|h| !h.is_empty()),
+                })
+                .collect();
+            st.serialize_field("phases", &shown)?;
         } else {
             st.serialize_field("users", &self.users)?;
             st.serialize_field("think_time", &self.think_time)?;
@@ -421,6 +447,7 @@ impl LoadConfig {
             preset: None,
             phases: Vec::new(),
             phase_scenarios: Vec::new(),
+            phase_hooks: Vec::new(),
             users: UserRamp::constant(0),
             think_time: Between::default(),
             budget: None,
@@ -494,6 +521,30 @@ impl LoadConfig {
         );
         self.phases = super::phases::check(c, closed, self.specs.as_deref(), self.preset.as_ref());
         self.phase_scenarios = vec![Vec::new(); self.phases.len()];
+        self.phase_hooks = vec![super::hooks::PhaseHooks::default(); self.phases.len()];
+        if let Some(specs) = &mut self.specs {
+            for (i, spec) in specs.iter_mut().enumerate() {
+                let at = format!("load.phases[{i}]");
+                if let Some(h) = &mut spec.on_start {
+                    h.check(c, &format!("{at}.on_start"));
+                }
+                if let Some(h) = &mut spec.on_end {
+                    h.check(c, &format!("{at}.on_end"));
+                    if spec.duration.is_none() {
+                        c.bad(
+                            format!("{at}.on_end"),
+                            "a phase that lasts forever never ends",
+                        );
+                    }
+                }
+                if let Some(slot) = self.phase_hooks.get_mut(i) {
+                    *slot = super::hooks::PhaseHooks {
+                        on_start: spec.on_start.clone(),
+                        on_end: spec.on_end.clone(),
+                    };
+                }
+            }
+        }
         let forever = self.phases.iter().any(|p| p.duration.is_none());
         if forever && matches!(self.repeat, Repeat::Forever | Repeat::Times(2..)) {
             c.bad(

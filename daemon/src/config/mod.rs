@@ -20,6 +20,7 @@ pub mod check;
 mod de;
 pub mod forms;
 pub mod gates;
+pub mod hooks;
 pub mod load;
 pub mod otlp;
 pub mod output;

@@ -42,7 +42,7 @@ enum Kind {
 pub(super) struct PhaseSpec {
     kind: Kind,
     #[serde(with = "until")]
-    duration: Option<Duration>,
+    pub(super) duration: Option<Duration>,
     #[serde(default)]
     rate: Option<f64>,
     #[serde(default)]
@@ -68,6 +68,11 @@ pub(super) struct PhaseSpec {
     /// The scenarios this phase's arrivals are drawn from (any kind; unset: all).
     #[serde(default)]
     pub(super) scenarios: Option<Vec<String>>,
+    /// HTTP requests at the phase's start and end.
+    #[serde(default)]
+    pub(super) on_start: Option<super::hooks::Hook>,
+    #[serde(default)]
+    pub(super) on_end: Option<super::hooks::Hook>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -204,7 +209,7 @@ fn fit(c: &mut Check<'_>, at: &str, given: &[(&str, bool)], known: &[&str], requ
 }
 
 fn phase(c: &mut Check<'_>, at: &str, s: &PhaseSpec) -> Option<Phase> {
-    let mut known = vec!["kind", "duration", "scenarios"];
+    let mut known = vec!["kind", "duration", "scenarios", "on_start", "on_end"];
     known.extend_from_slice(keys(s.kind));
     let given = [
         ("rate", s.rate.is_some()),

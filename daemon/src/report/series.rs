@@ -277,6 +277,8 @@ pub enum EventKind {
     GateBreach,
     /// Arrivals stopped (the schedule or `--duration` ended, or a signal came).
     Stop,
+    /// A phase's hook (an HTTP request at its start or end) was sent: its outcome.
+    Hook,
 }
 
 /// An instant of the run worth marking on a chart.

@@ -262,6 +262,15 @@ impl Generation {
         let mut arrivals = Arrivals::new(shape.clone(), config.load.arrival, config.seed)
             .starting_at(base)
             .sharded(shared.shard);
+        if shared.shard.index == 0 {
+            super::hooks::spawn(
+                config,
+                epoch,
+                missed,
+                Arc::clone(&shared.series),
+                stop.clone(),
+            );
+        }
         let missed = arrivals.skip_before(missed);
         if missed > 0 {
             tracing::warn!(

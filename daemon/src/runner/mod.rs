@@ -22,6 +22,7 @@ use crate::schedule::{DispatchEnd, Shard};
 use crate::server::Phase;
 
 mod generation;
+mod hooks;
 mod notify;
 mod run;
 mod scrape;

@@ -41,6 +41,8 @@ pub struct Engine {
     pub leaked_kv: AtomicU64,
     /// Streams the client closed before they ended.
     pub abandoned: AtomicU64,
+    /// `POST /reset_prefix_cache` calls.
+    pub prefix_resets: AtomicU64,
 }
 
 /// A running sequence's claim on a batch slot and KV; released on drop.
@@ -71,6 +73,7 @@ impl Engine {
             prefix_hits: AtomicU64::new(0),
             leaked_kv: AtomicU64::new(0),
             abandoned: AtomicU64::new(0),
+            prefix_resets: AtomicU64::new(0),
         })
     }
 
@@ -183,6 +186,12 @@ impl Engine {
             .fetch_add(prompt_tokens, Ordering::Relaxed);
         self.prefix_hits.fetch_add(hit, Ordering::Relaxed);
         hit.min(prompt_tokens)
+    }
+
+    /// Empty the prefix cache (`POST /reset_prefix_cache`), counted.
+    pub fn reset_prefix_cache(&self) {
+        self.lock().prefix.clear();
+        self.prefix_resets.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn block_hashes(&self, tokens: &[u32]) -> Vec<u64> {

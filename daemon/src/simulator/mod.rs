@@ -93,6 +93,7 @@ impl Simulator {
         r.leaked_fds = self.leak.leaked_fds();
         r.leaked_kv_tokens = self.engine.leaked_kv.load(Relaxed);
         r.streams_abandoned = self.engine.abandoned.load(Relaxed);
+        r.prefix_cache_resets = self.engine.prefix_resets.load(Relaxed);
         r
     }
 
@@ -130,6 +131,8 @@ impl Simulator {
             )
             .route("/metrics", get(engine_metrics))
             .route("/control/restart", post(restart))
+            // vLLM's own (a phase hook's usual target).
+            .route("/reset_prefix_cache", post(reset_prefix_cache))
             .route("/stats", get(stats))
             .route("/stats/reset", post(reset))
             .route("/stats/requests", get(recent))
@@ -259,6 +262,11 @@ async fn stats(State(sim): State<Arc<Simulator>>) -> axum::Json<StatsReport> {
 async fn restart(State(sim): State<Arc<Simulator>>) -> StatusCode {
     sim.metrics.restart(&sim.engine);
     StatusCode::NO_CONTENT
+}
+
+async fn reset_prefix_cache(State(sim): State<Arc<Simulator>>) -> StatusCode {
+    sim.engine.reset_prefix_cache();
+    StatusCode::OK
 }
 
 async fn reset(State(sim): State<Arc<Simulator>>) -> StatusCode {

@@ -29,6 +29,12 @@ impl PrefixCache {
         }
     }
 
+    /// Forget every block (vLLM's `POST /reset_prefix_cache`).
+    pub fn clear(&mut self) {
+        self.blocks.clear();
+        self.order.clear();
+    }
+
     /// Chained hashes of the full blocks of `tokens`.
     pub fn block_hashes(&self, tokens: &[u32]) -> Vec<u64> {
         let mut h = 0x5851_f42d_4c95_7f2d_u64;

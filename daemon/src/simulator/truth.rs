@@ -230,6 +230,8 @@ pub struct StatsReport {
     pub preemptions: u64,
     pub prefix_cache_queries: u64,
     pub prefix_cache_hits: u64,
+    /// `POST /reset_prefix_cache` calls.
+    pub prefix_cache_resets: u64,
     pub leaked_bytes: u64,
     /// File descriptors held on purpose (`leak.fd_per_connection`).
     pub leaked_fds: u64,
@@ -369,6 +371,7 @@ impl Truth {
             preemptions: 0,
             prefix_cache_queries: 0,
             prefix_cache_hits: 0,
+            prefix_cache_resets: 0,
             leaked_bytes: 0,
             leaked_fds: 0,
             leaked_kv_tokens: 0,
