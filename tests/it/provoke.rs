@@ -341,7 +341,7 @@ fn a_failing_phase_is_named_and_the_others_still_pass() {
 fn accelerated_profile(leak_on_abort: bool) -> Value {
     let (_p, sim, _d) = sim_with(&format!(
         "[simulator]\nkv_cache_tokens = 16000\nbatch_capacity = 64\nprefill_per_token = \"20us\"\n\
-         itl_base = \"10ms\"\nitl_per_seq = \"100us\"\nleak_on_abort = {leak_on_abort}\n"
+         itl_base = \"10ms\"\nitl_per_seq = \"100us\"\nmax_model_len = 8192\nleak_on_abort = {leak_on_abort}\n"
     ));
     let mut profile = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("daemon/examples/soak-profile.toml"),
@@ -454,4 +454,60 @@ fn phase_hooks_are_sent_at_their_boundaries_and_their_outcomes_are_events() {
 fn black_hole_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
+}
+
+/// Ten requests of `context_fill = 0.9` against a simulator whose model has `max_model_len`
+/// tokens; `target_extra` adds to the target. (exit code, output, the prompts' token counts
+/// as the server counted them).
+fn long_context_run(
+    max_model_len: u32,
+    target_extra: &str,
+    output: u32,
+) -> (Option<i32>, String, Vec<u64>) {
+    let (_p, sim, _d) = sim_with(&format!("[simulator]\nmax_model_len = {max_model_len}\n"));
+    let config = config_for(
+        sim,
+        target_extra,
+        "arrival = \"constant\"\npreset = { name = \"steady\", rate = 10, duration = \"1s\" }",
+        &format!("context_fill = 0.9\noutput_tokens = {output}\n"),
+    );
+    let (code, out, stderr, _) = bounded_run_logged(&config, &["--duration", "5s"], &[]);
+    let rows = get_json(sim, "/stats/requests");
+    let prompts = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| n(&r["prompt_tokens"]))
+        .collect();
+    (code, format!("{out}{stderr}"), prompts)
+}
+
+#[test]
+fn a_long_context_scenario_fills_the_window_the_server_reports() {
+    // 0.9 of 4096 tokens, less the 32-token answer: 3654 tokens of prompt (the chat template
+    // adds a few on the server's side).
+    let (code, out, prompts) = long_context_run(4096, "", 32);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(prompts.len(), 10);
+    assert!(
+        prompts.iter().all(|&p| (3654..3654 + 16).contains(&p)),
+        "{prompts:?}"
+    );
+    // A window set in the config wins over the server's.
+    let (code, out, prompts) = long_context_run(100_000, "context_window = 2048", 32);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        prompts.iter().all(|&p| (1811..1811 + 16).contains(&p)),
+        "{prompts:?}"
+    );
+    // A window too short for the answers asked for: a clear error before anything is sent.
+    let (code, out, prompts) = long_context_run(64, "", 64);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        out.contains(
+            "scenario \"s1\": context_fill = 0.9 of a 64-token context window leaves no room"
+        ),
+        "{out}"
+    );
+    assert!(prompts.is_empty());
 }

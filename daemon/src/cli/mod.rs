@@ -345,7 +345,14 @@ fn dispatch(command: Command) -> u8 {
             config,
             sample,
             format,
-        } => inspect_config(&config).map(|p| {
+        } => inspect_config(&config).and_then(|p| {
+            if let Some(s) = p.config.scenarios.iter().find(|s| s.context_pending()) {
+                eprintln!(
+                    "error: scenario {:?} takes its prompt length from the server's context window, read when a run starts: set its target's context_window to plan it",
+                    s.name
+                );
+                return Err(exit::USAGE);
+            }
             let rows = crate::workload::plan::sample(&p.config, &p.assets, sample);
             match format {
                 PlanFormat::Text => say!(
@@ -365,7 +372,7 @@ fn dispatch(command: Command) -> u8 {
                     let _ = out.flush();
                 }
             }
-            exit::OK
+            Ok(exit::OK)
         }),
         Command::Run {
             config,

@@ -348,6 +348,55 @@ impl Client {
         }
     }
 
+    /// Target `index`'s context window as its server reports it: `max_model_len` of the
+    /// target's model in `GET /v1/models` (vLLM, SGLang), else of the only model listed.
+    pub async fn context_window(&self, index: usize) -> Result<u32, NotReady> {
+        let tc = self.targets.get(index).ok_or(NotReady::NoTarget(index))?;
+        let url = tls::connect_url(&tc.target, tc.target.models_url());
+        let unreachable = |why: String| NotReady::Unreachable {
+            url: url.clone(),
+            why,
+        };
+        let mut headers = tc.headers.clone();
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        let resp = tc
+            .http
+            .get(&url)
+            .headers(headers)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| unreachable(crate::record::causes(&e)))?;
+        if !resp.status().is_success() {
+            return Err(NotReady::Status {
+                url,
+                status: resp.status().as_u16(),
+            });
+        }
+        let body: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|e| unreachable(format!("not a model list: {}", crate::record::causes(&e))))?;
+        let models = body["data"].as_array().cloned().unwrap_or_default();
+        let model = models
+            .iter()
+            .find(|m| m["id"].as_str() == Some(tc.target.model.as_str()))
+            .or(if models.len() == 1 {
+                models.first()
+            } else {
+                None
+            });
+        model
+            .and_then(|m| m["max_model_len"].as_u64())
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| {
+                unreachable(format!(
+                    "the model list gives no max_model_len for {:?}",
+                    tc.target.model
+                ))
+            })
+    }
+
     /// Send `plan` and measure it: [`Client::send`], then [`Client::finish`].
     pub async fn execute(&self, plan: &RequestPlan, cancel: &CancellationToken) -> RequestRecord {
         let streamed = self.send(plan.clone(), cancel).await;

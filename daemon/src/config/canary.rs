@@ -156,6 +156,7 @@ impl Canary {
             stream: Some(true),
             abort: None,
             connection: None,
+            context_fill: None,
         }
     }
 }

@@ -123,6 +123,10 @@ pub struct Scenario {
     /// Connection churn: a share of the requests sent on a connection of their own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection: Option<super::abort::Churn>,
+    /// Long context: prompts that fill this share of the model's context window (with the
+    /// largest answer asked for); replaces `input_tokens`. See [`Scenario::fill_context`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_fill: Option<f64>,
 }
 
 fn chat() -> Endpoint {
@@ -140,6 +144,31 @@ impl Scenario {
     /// The output-length distribution (embeddings: one token, never asked for).
     pub fn output_tokens(&self) -> &LengthDist {
         self.output_tokens.as_ref().unwrap_or(&ONE_TOKEN)
+    }
+
+    /// Set the input length of a `context_fill` scenario from its target's context `window`:
+    /// `fill × window` tokens less the largest answer it asks for. `Err` says why it cannot
+    /// (a window too short for it).
+    pub fn fill_context(&mut self, window: u32) -> Result<(), String> {
+        let Some(fill) = self.context_fill else {
+            return Ok(());
+        };
+        let room = (f64::from(window) * fill).floor() as i64 - i64::from(self.output_tokens().max);
+        match u32::try_from(room) {
+            Ok(n) if n >= 1 => {
+                self.input_tokens = Some(LengthDist::constant(n));
+                Ok(())
+            }
+            _ => Err(format!(
+                "context_fill = {fill} of a {window}-token context window leaves no room for a prompt beside answers of up to {} tokens",
+                self.output_tokens().max
+            )),
+        }
+    }
+
+    /// A `context_fill` scenario whose input length waits for the server's context window.
+    pub fn context_pending(&self) -> bool {
+        self.context_fill.is_some() && self.input_tokens.is_none()
     }
 
     /// Whether its requests ask for a stream (never for embeddings).
@@ -180,7 +209,23 @@ fn one(c: &mut Check<'_>, at: &str, s: &mut Scenario, targets: Option<&[Target]>
     }
     endpoint_keys(c, at, s);
     let embeddings = s.endpoint == Endpoint::Embeddings;
+    if let Some(fill) = s.context_fill {
+        c.float_in(&path("context_fill"), fill, 0.0, false, 1.0);
+        for (key, set) in [
+            ("input_tokens", s.input_tokens.is_some()),
+            ("dataset", s.dataset.is_some()),
+            ("session", s.session.is_some()),
+        ] {
+            if set {
+                c.bad(
+                    path(key),
+                    "a context_fill scenario takes its prompt length from the context window: remove this",
+                );
+            }
+        }
+    }
     match (&s.input_tokens, &s.dataset) {
+        (None, None) if s.context_fill.is_some() => {}
         (Some(_), Some(_)) => c.bad(
             path("input_tokens"),
             "a scenario with a dataset takes its prompts (and their lengths) from it; remove input_tokens",
@@ -213,6 +258,16 @@ fn one(c: &mut Check<'_>, at: &str, s: &mut Scenario, targets: Option<&[Target]>
         .collect();
     super::body::check(c, at, s.extra_body.as_ref(), &s.extra_body_override, &keyed);
     s.stream = Some(s.stream());
+    // With the window configured, the length is known now; else it is read at run start.
+    if let Some(window) = targets
+        .and_then(|ts| ts.get(s.target.index))
+        .and_then(|t| t.context_window)
+        && c.fine(&path("context_fill"))
+        && c.fine(&path("output_tokens"))
+        && let Err(why) = s.fill_context(window)
+    {
+        c.bad(path("context_fill"), why);
+    }
     let streams = s.stream();
     if let Some(a) = &mut s.abort {
         super::abort::check(c, at, a, streams);

@@ -82,6 +82,8 @@ pub struct SimConfig {
     pub prefix_cache_blocks: usize,
     /// Output length when a request sets no `max_tokens`.
     pub default_max_tokens: u32,
+    /// The context window `/v1/models` reports (`max_model_len`, as vLLM does).
+    pub max_model_len: u32,
     /// Fraction of requests (without `ignore_eos`) that stop early at a seeded length.
     pub early_stop: f64,
     /// Simulated hours per real hour, for drift and per-minute leaks (60 = a minute is an hour).
@@ -131,6 +133,7 @@ impl Default for SimConfig {
             prefix_block_tokens: 16,
             prefix_cache_blocks: 8192,
             default_max_tokens: 256,
+            max_model_len: 32_768,
             early_stop: 0.0,
             time_scale: 1.0,
             stall_for: Duration::from_secs(3600),
@@ -264,6 +267,7 @@ impl SimConfig {
                 1,
                 1 << 20,
             ),
+            ("max_model_len", i128::from(self.max_model_len), 16, 1 << 24),
             (
                 "reasoning_tokens",
                 i128::from(self.reasoning_tokens),

@@ -194,6 +194,10 @@ pub struct Target {
     /// `provider = "llama.cpp"`, whose server closes each connection after a streamed response).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool_max_idle: Option<usize>,
+    /// The model's context window in tokens, for scenarios with `context_fill` (unset: read
+    /// from the server's `/v1/models` — vLLM's `max_model_len` — when the run starts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u32>,
     /// `tokenizer = { file = "tokenizer.json" }`; `None`: the embedded `o200k_base`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<FileRef>,
@@ -309,6 +313,9 @@ fn one(c: &mut Check<'_>, at: &str, t: &mut Target, max_in_flight: usize) {
     c.label(&format!("{at}.name"), &t.name);
     c.label(&format!("{at}.provider"), &t.provider);
     c.filled(&format!("{at}.model"), &t.model);
+    if let Some(w) = t.context_window {
+        c.int_in(&format!("{at}.context_window"), w, 16, 1 << 24);
+    }
     base_url(c, at, t);
     t.api_key = match (&t.api_key_env, &t.api_key_file) {
         (None, None) => None,

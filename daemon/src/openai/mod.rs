@@ -558,6 +558,9 @@ pub struct ModelCard {
     pub id: String,
     pub object: String,
     pub owned_by: String,
+    /// The context window in tokens (vLLM's and SGLang's extension of the model card).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_model_len: Option<u32>,
 }
 
 #[cfg(test)]

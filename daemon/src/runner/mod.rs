@@ -112,6 +112,42 @@ pub(crate) enum RunError {
     Export(#[from] ExportError),
     #[error(transparent)]
     Client(#[from] ClientError),
+    #[error("{0}")]
+    Context(String),
+}
+
+/// Give each `context_fill` scenario whose target has no `context_window` its prompt length from
+/// the server's reported window (`/v1/models`' `max_model_len`); `Err` names the scenario and why
+/// it cannot be sent (no window reported, or one too short).
+pub(crate) async fn fill_context(prepared: &mut Prepared) -> Result<(), String> {
+    let pending: Vec<usize> = (0..prepared.config.scenarios.len())
+        .filter(|&i| prepared.config.scenarios[i].context_pending())
+        .collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let client = Client::new(
+        &prepared.config,
+        &prepared.assets.tokenizers,
+        &prepared.credentials,
+    )
+    .map_err(|e| e.to_string())?;
+    for i in pending {
+        let s = &prepared.config.scenarios[i];
+        let target = s.target.index;
+        let window = client.context_window(target).await.map_err(|e| {
+            format!(
+                "scenario {:?}: context_fill needs the model's context window: {e} (set target.context_window)",
+                s.name
+            )
+        })?;
+        let name = s.name.clone();
+        prepared.config.scenarios[i]
+            .fill_context(window)
+            .map_err(|why| format!("scenario {name:?}: {why}"))?;
+        tracing::info!(scenario = %name, window, "context_fill: the server's context window");
+    }
+    Ok(())
 }
 
 /// Why `--wait-ready` gave up.
@@ -216,7 +252,8 @@ async fn reload<C: Clients>(
     let (shared, status, instruments) = (&run.shared, &run.status, &run.instruments);
     let attempt = async {
         let path = path.ok_or("this run has no config file to reload (demo)")?;
-        let new = Prepared::load(path).map_err(|e| e.to_string())?;
+        let mut new = Prepared::load(path).map_err(|e| e.to_string())?;
+        fill_context(&mut new).await?;
         if let Some(why) = generation::incompatible(&running.config, &new.config) {
             return Err(why);
         }
@@ -275,12 +312,15 @@ pub(crate) async fn run(
 /// or at once on a second signal); the side tasks stop and the last window closes; the report
 /// is taken; the resource sampler, the HTTP server, the request log and the exporter close.
 pub(crate) async fn run_with<C: Clients>(
-    prepared: Prepared,
+    mut prepared: Prepared,
     opts: RunOptions,
     mut signals: mpsc::Receiver<Signal>,
     on_listen: impl FnOnce(SocketAddr),
     clients: C,
 ) -> Result<RunReport, RunError> {
+    fill_context(&mut prepared)
+        .await
+        .map_err(RunError::Context)?;
     let mut run = run::Run::start(&prepared, &opts, on_listen, clients, Vec::new()).await?;
     let config = &prepared.config;
     let (epoch, start) = (run.epoch, run.start);

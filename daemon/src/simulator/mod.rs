@@ -250,6 +250,7 @@ async fn models(State(sim): State<Arc<Simulator>>) -> axum::Json<ModelList> {
             id: sim.config.model.clone(),
             object: "model".into(),
             owned_by: "llm-soak".into(),
+            max_model_len: Some(sim.config.max_model_len),
         }],
     })
 }

@@ -70,16 +70,19 @@ pub async fn run(
 
 /// [`run`] with the requests executed by `clients`.
 pub(crate) async fn run_with<C: Clients>(
-    prepared: Prepared,
+    mut prepared: Prepared,
     listen: Option<SocketAddr>,
     on_listen: impl FnOnce(SocketAddr),
     progress: impl Fn(&str) + Send + Sync,
     clients: C,
 ) -> Result<SweepReport, SweepError> {
-    let config = &prepared.config;
-    if config.scenarios.is_empty() {
+    if prepared.config.scenarios.is_empty() {
         return Err(SweepError::NoScenarios);
     }
+    crate::runner::fill_context(&mut prepared)
+        .await
+        .map_err(SweepError::Run)?;
+    let config = &prepared.config;
     if config.slos().iter().all(Option::is_none) {
         return Err(SweepError::NoSlo);
     }
