@@ -511,3 +511,61 @@ fn a_long_context_scenario_fills_the_window_the_server_reports() {
     );
     assert!(prompts.is_empty());
 }
+
+#[test]
+fn the_recovery_from_a_disruption_is_timed_to_the_first_success_and_back_to_the_level_before() {
+    let (_p, sim, _d) = sim(false);
+    let faults = r#"[{"kind":"http_5xx","rate":1.0}]"#;
+    let config = config_for(
+        sim,
+        "",
+        &format!(
+            "arrival = \"constant\"\nrecovery = {{ window = \"2s\" }}\n\
+             [[load.phases]]\nkind = \"steady\"\nrate = 10\nduration = \"6s\"\n\
+             [[load.phases]]\nkind = \"steady\"\nrate = 10\nduration = \"10s\"\n\
+             on_start = {{ method = \"PUT\", url = \"http://{sim}/control/faults\", body = {} }}\n",
+            serde_json::to_string(faults).unwrap()
+        ),
+        "input_tokens = 32\noutput_tokens = 4\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let report_path = dir.path().join("report.json");
+    let (_d, addr, _c) = daemon(
+        &config,
+        &[
+            "--duration",
+            "20s",
+            "--report",
+            report_path.to_str().unwrap(),
+        ],
+    );
+    // The hook turned every answer into a 503: once ten have failed, the server is fixed.
+    eventually(
+        "ten failures after the hook",
+        Duration::from_secs(60),
+        || {
+            let s = get_json(addr, "/api/v1/status");
+            (s["requests"]["by_outcome"]["error"].as_u64() >= Some(10)).then_some(())
+        },
+    );
+    set_faults(sim, "[]");
+    let report = eventually("the final report", Duration::from_secs(120), || {
+        let r: Value = serde_json::from_str(&std::fs::read_to_string(&report_path).ok()?).ok()?;
+        (r["complete"] == true).then_some(r)
+    });
+    let d = &report["summary"]["disruptions"][0];
+    assert_eq!(d["cause"], "hook (phase 1 start)", "{d}");
+    let first = d["first_success_seconds"].as_f64().unwrap();
+    assert!(
+        first >= 0.9,
+        "ten failures at 10/s before the first success: {d}"
+    );
+    assert_eq!(d["recovered"], true, "{d}");
+    let back = d["recovery_seconds"].as_f64().unwrap();
+    assert!(back + 1.0 >= first && back < 9.0, "{d}");
+    let events = report["series"]["events"].to_string();
+    assert!(
+        events.contains("recovered from the hook (phase 1 start)"),
+        "{events}"
+    );
+}

@@ -10,6 +10,7 @@
 pub mod baseline;
 pub mod canary;
 pub mod catalogue;
+pub mod disruption;
 pub mod instruments;
 pub mod recovery;
 pub mod request_log;

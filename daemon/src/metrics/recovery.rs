@@ -29,14 +29,14 @@ const BASE_MICROS: f64 = 10.0;
 
 /// TTFTs of successful requests (3 % buckets, 10 µs – beyond 1 h) and outcome counts.
 #[derive(Debug, Clone)]
-struct Slot {
+pub(super) struct Slot {
     ttft: Box<[u32]>,
     ok: u32,
     failed: u32,
 }
 
 impl Slot {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Slot {
             ttft: vec![0; BUCKETS].into_boxed_slice(),
             ok: 0,
@@ -44,7 +44,7 @@ impl Slot {
         }
     }
 
-    fn observe(&mut self, rec: &RequestRecord) {
+    pub(super) fn observe(&mut self, rec: &RequestRecord) {
         match (rec.outcome, rec.ttft()) {
             (Outcome::Cancelled | Outcome::Aborted, _) => {}
             (Outcome::Success, Some(t)) => {
@@ -58,7 +58,7 @@ impl Slot {
         }
     }
 
-    fn add(&mut self, other: &Slot, sign: i64) {
+    pub(super) fn add(&mut self, other: &Slot, sign: i64) {
         for (a, b) in self.ttft.iter_mut().zip(other.ttft.iter()) {
             *a = (i64::from(*a) + sign * i64::from(*b)) as u32;
         }
@@ -66,7 +66,7 @@ impl Slot {
         self.failed = (i64::from(self.failed) + sign * i64::from(other.failed)) as u32;
     }
 
-    fn level(&self) -> Level {
+    pub(super) fn level(&self) -> Level {
         let n: u64 = self.ttft.iter().map(|&c| u64::from(c)).sum();
         let p95 = (n > 0).then(|| {
             let want = (0.95 * n as f64).ceil() as u64;
@@ -168,16 +168,50 @@ impl Occurrence {
             error_tolerance: c.error_tolerance,
             note: None,
         };
-        let (Some(pre_p95), Some(pre_err)) = (pre.ttft_p95, pre.error_rate) else {
-            out.note = Some("no successful request before the spike to compare with".into());
-            return out;
-        };
-        if self.post.len() < window {
-            out.note = Some(format!(
-                "fewer than {window} s observed after the spike ended"
-            ));
-            return out;
+        match recovered_after(&pre, &self.post, c) {
+            Ok(since) => {
+                out.recovered = true;
+                out.recovery_seconds = Some(since as f64);
+            }
+            Err(why) => out.note = Some(why.say("the spike")),
         }
+        out
+    }
+}
+
+/// Why a level is not (yet) back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NotBack {
+    /// No successful request before the event to compare with.
+    NoBefore,
+    /// Fewer seconds observed after the event than one window.
+    Short(usize),
+    /// Still outside the tolerance at the end of what was observed.
+    Outside,
+}
+
+impl NotBack {
+    /// In a line, `what` naming the event ("the spike", "the restart").
+    pub(super) fn say(self, what: &str) -> String {
+        match self {
+            NotBack::NoBefore => format!("no successful request before {what} to compare with"),
+            NotBack::Short(w) => format!("fewer than {w} s observed after {what} ended"),
+            NotBack::Outside => format!("still outside the tolerance at the end of {what}"),
+        }
+    }
+}
+
+/// The first slot of `post` from which every rolling window (`c.window` slots) is back within
+/// `c`'s tolerances of the `pre` level.
+pub(super) fn recovered_after(pre: &Level, post: &[Slot], c: Recovery) -> Result<usize, NotBack> {
+    let window = c.window.as_secs().max(1) as usize;
+    let (Some(pre_p95), Some(pre_err)) = (pre.ttft_p95, pre.error_rate) else {
+        return Err(NotBack::NoBefore);
+    };
+    if post.len() < window {
+        return Err(NotBack::Short(window));
+    }
+    {
         let within = |w: &Slot| {
             let l = w.level();
             l.ttft_p95
@@ -185,17 +219,17 @@ impl Occurrence {
                 && l.error_rate
                     .is_some_and(|e| e <= pre_err + c.error_tolerance)
         };
-        // Slide the window over the post-spike slots, keeping the earliest start from which
-        // every window was within tolerance.
+        // Slide the window over the post slots, keeping the earliest start from which every
+        // window was within tolerance.
         let mut sum = Slot::new();
-        for slot in &self.post[..window] {
+        for slot in &post[..window] {
             sum.add(slot, 1);
         }
         let mut since = None;
-        for start in 0..=self.post.len() - window {
+        for start in 0..=post.len() - window {
             if start > 0 {
-                sum.add(&self.post[start - 1], -1);
-                sum.add(&self.post[start + window - 1], 1);
+                sum.add(&post[start - 1], -1);
+                sum.add(&post[start + window - 1], 1);
             }
             match (within(&sum), since) {
                 (true, None) => since = Some(start),
@@ -203,12 +237,7 @@ impl Occurrence {
                 _ => {}
             }
         }
-        out.recovered = since.is_some();
-        out.recovery_seconds = since.map(|s| s as f64);
-        if since.is_none() {
-            out.note = Some("still outside the tolerance at the end of the phase".into());
-        }
-        out
+        since.ok_or(NotBack::Outside)
     }
 }
 

@@ -134,6 +134,8 @@ pub struct SummarySink {
     dropped_by: [AtomicU64; 4],
     /// Spike recovery, when the shape has spike phases.
     spikes: Mutex<Option<Tracker>>,
+    /// Recovery from target restarts and hooks, once followed.
+    disruptions: Mutex<Option<super::disruption::Disruptions>>,
 }
 
 impl SummarySink {
@@ -153,6 +155,26 @@ impl SummarySink {
             phase_names,
             dropped_by: Default::default(),
             spikes: Mutex::new(None),
+            disruptions: Mutex::new(None),
+        }
+    }
+
+    /// Follow the target's disruptions (restarts, hooks) from `epoch`, judged by `criteria`.
+    pub fn follow_disruptions(&self, epoch: Instant, criteria: crate::config::Recovery) {
+        *lock(&self.disruptions) = Some(super::disruption::Disruptions::new(epoch, criteria));
+    }
+
+    /// The disruptions so far (none unless followed).
+    pub fn disruptions(&self) -> Vec<report::Disruption> {
+        lock(&self.disruptions)
+            .as_ref()
+            .map_or_else(Vec::new, super::disruption::Disruptions::results)
+    }
+
+    /// Something disrupted the target at `at` (`cause`: `target restart`, `hook`, …).
+    pub fn disrupted(&self, at: Instant, cause: &str) {
+        if let Some(d) = lock(&self.disruptions).as_mut() {
+            d.disrupted(at, cause);
         }
     }
 
@@ -227,6 +249,9 @@ impl SummarySink {
             spikes: lock(&self.spikes)
                 .as_ref()
                 .map_or_else(Vec::new, Tracker::results),
+            disruptions: lock(&self.disruptions)
+                .as_ref()
+                .map_or_else(Vec::new, super::disruption::Disruptions::results),
             // The runner adds its trust probe's verdict.
             trust: None,
         }
@@ -253,11 +278,14 @@ impl Sink for SummarySink {
     }
 
     fn finished(&self, rec: &RequestRecord, slo: Option<crate::config::slo::Judgement>) {
+        let soak = Some(rec.scenario) != self.canary;
+        if soak && let Some(d) = lock(&self.disruptions).as_mut() {
+            d.observe(rec);
+        }
         if !self.counts(rec.sent_at) {
             return;
         }
         let met = slo.map(|j| j.met);
-        let soak = Some(rec.scenario) != self.canary;
         if soak {
             lock(&self.overall).observe(rec, met);
         }

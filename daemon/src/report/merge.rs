@@ -306,6 +306,8 @@ pub fn merge(
             })
             .collect(),
         spikes: Vec::new(),
+        // Each shard saw its own; their times are not one run's.
+        disruptions: Vec::new(),
         trust: (!trusts.is_empty()).then(|| merge_trust(&trusts)),
     };
     let series: Vec<(&str, &Series)> = reports

@@ -264,6 +264,29 @@ pub struct SpikeResult {
     pub note: Option<String>,
 }
 
+/// A disruption of the target (a restart, a hook) and how long it took to get over it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Disruption {
+    /// What happened: `target restart`, `engine counters reset`, `hook`.
+    pub cause: String,
+    /// When, seconds after the run's epoch.
+    pub at_seconds: f64,
+    /// From the disruption to the end of the first successful request sent after it.
+    pub first_success_seconds: Option<f64>,
+    pub recovered: bool,
+    /// Seconds after the disruption from which every later window was within tolerance of the
+    /// level before it.
+    pub recovery_seconds: Option<f64>,
+    /// The last minute before it.
+    pub before: Level,
+    pub observed_seconds: f64,
+    pub window_seconds: f64,
+    pub latency_tolerance: f64,
+    pub error_tolerance: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
 /// Whether a run's numbers can be trusted (the [`crate::trust`] module measures it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -310,6 +333,9 @@ pub struct Summary {
     pub scenarios: Vec<(String, Scope)>,
     pub phases: Vec<PhaseScope>,
     pub spikes: Vec<SpikeResult>,
+    /// Target restarts and hooks, and the recovery from each (from schema version 5).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disruptions: Vec<Disruption>,
     /// The client's self-certification (absent from reports written before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust: Option<Trust>,

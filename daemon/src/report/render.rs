@@ -227,6 +227,25 @@ pub(super) fn summary(s: &Summary) -> String {
             None => writeln!(out, "  not recovered: {}", r.note.as_deref().unwrap_or("-")),
         };
     }
+    for d in &s.disruptions {
+        let secs = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}s"));
+        let _ = writeln!(
+            out,
+            "[{} at {:.0}s] first success after {}; {}",
+            d.cause,
+            d.at_seconds,
+            secs(d.first_success_seconds),
+            match d.recovery_seconds {
+                Some(r) => format!(
+                    "back within tolerance after {r:.0}s ({:.0}s windows within +{:.0} % TTFT p95 and +{:.1} pt errors of the minute before)",
+                    d.window_seconds,
+                    d.latency_tolerance * 100.0,
+                    d.error_tolerance * 100.0
+                ),
+                None => format!("not recovered: {}", d.note.as_deref().unwrap_or("-")),
+            }
+        );
+    }
     if let Some(t) = &s.trust {
         trust(&mut out, t);
     }

@@ -279,6 +279,9 @@ pub enum EventKind {
     Stop,
     /// A phase's hook (an HTTP request at its start or end) was sent: its outcome.
     Hook,
+    /// The target got over a disruption (a restart, a hook): the first success and the time
+    /// until every window was back within tolerance.
+    Recovered,
 }
 
 /// An instant of the run worth marking on a chart.

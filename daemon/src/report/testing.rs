@@ -106,6 +106,7 @@ pub(crate) fn summary(scenarios: Vec<(String, Scope)>, seconds: f64) -> Summary 
         scenarios,
         phases: Vec::new(),
         spikes: Vec::new(),
+        disruptions: Vec::new(),
         trust: None,
     }
 }

@@ -268,6 +268,7 @@ impl Generation {
                 epoch,
                 missed,
                 Arc::clone(&shared.series),
+                Arc::clone(&shared.summary),
                 stop.clone(),
             );
         }

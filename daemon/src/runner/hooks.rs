@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::hooks::Hook;
 use crate::config::{Config, Repeat};
 use crate::metrics::series::SeriesSink;
+use crate::metrics::summary::SummarySink;
 use crate::report::series::EventKind;
 
 /// How late a hook may still go out once the load has stopped: the boundary that ended it.
@@ -75,6 +76,7 @@ pub(super) fn spawn(
     epoch: Instant,
     missed: Duration,
     series: Arc<SeriesSink>,
+    summary: Arc<SummarySink>,
     stop: CancellationToken,
 ) {
     let Some((due, pass, passes)) = plan(config) else {
@@ -110,6 +112,10 @@ pub(super) fn spawn(
                 if stopped && when > Instant::now() + AT_THE_END {
                     return;
                 }
+                summary.disrupted(
+                    Instant::now(),
+                    &format!("hook (phase {} {})", d.phase, d.edge),
+                );
                 let detail = send(&http, d).await;
                 tracing::info!(phase = d.phase, edge = d.edge, outcome = %detail, "phase hook");
                 series.event(Instant::now(), EventKind::Hook, detail);

@@ -40,6 +40,7 @@ pub(super) fn sinks(
         config.load.phase_names(),
         measure_from,
     ));
+    summary.follow_disruptions(epoch, config.load.recovery);
     let now = Instant::now();
     let ahead = epoch.saturating_duration_since(now).as_secs_f64();
     let behind = now.saturating_duration_since(epoch).as_secs_f64();

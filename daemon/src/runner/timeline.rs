@@ -119,6 +119,8 @@ async fn run(src: Sources) {
     let mut phase = phase_of(&src.recorder);
     let mut warmup = src.warmup_end;
     let mut restarts = src.latest.read().target_restarts;
+    // The disruptions whose recovery has been marked, in order.
+    let mut recovered: Vec<f64> = Vec::new();
     // Baselines restored from the state file were not set by this run.
     let mut baselines: BTreeMap<String, u64> = src
         .baselines
@@ -156,7 +158,26 @@ async fn run(src: Sources) {
                 EventKind::TargetRestart,
                 "the target server process was replaced",
             );
+            src.live.summary.disrupted(now, "target restart");
             restarts = reading.target_restarts;
+        }
+        for d in src.live.summary.disruptions().iter().skip(recovered.len()) {
+            if !d.recovered {
+                break;
+            }
+            series.event(
+                now,
+                EventKind::Recovered,
+                format!(
+                    "recovered from the {} at {:.0} s: first success after {}, back within tolerance after {:.0} s",
+                    d.cause,
+                    d.at_seconds,
+                    d.first_success_seconds
+                        .map_or("-".to_string(), |s| format!("{s:.1} s")),
+                    d.recovery_seconds.unwrap_or_default()
+                ),
+            );
+            recovered.push(d.at_seconds);
         }
         for (scope, b) in src.baselines.current() {
             if baselines.insert(scope.clone(), b.computed_at) != Some(b.computed_at) {

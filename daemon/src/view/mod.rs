@@ -241,6 +241,8 @@ pub struct View {
     pub scopes: Vec<ScopeTable>,
     pub phases: Vec<ScopeTable>,
     pub spikes: Vec<SpikeResult>,
+    /// Target restarts and hooks, and the recovery from each.
+    pub disruptions: Vec<crate::report::Disruption>,
     pub distributions: Vec<Distribution>,
     pub series: Option<SeriesView>,
     pub first_last: Option<FirstLast>,
@@ -313,6 +315,7 @@ impl View {
                     .collect()
             }),
             spikes: summary.map_or_else(Vec::new, |s| s.spikes.clone()),
+            disruptions: summary.map_or_else(Vec::new, |s| s.disruptions.clone()),
             distributions,
             series: series.map(SeriesView::of),
             drift: drift_rows(r, first_last.as_ref()),

@@ -340,6 +340,10 @@
     if (view.server.length) section("server", "Server side (the engine's own /metrics, scraped once a window)", ...view.server.map(serverBlock));
     renderDistributions(view, section("distributions", "Distributions (exact histograms)"));
     if (view.phases.length) section("phases", "Per phase", scopeTables(view.phases));
+    if (view.disruptions.length) {
+      section("disruptions", "Recovery from restarts and hooks", table(["what", "at", "first success after", "TTFT p95 before", "recovered", "back within tolerance after"],
+        view.disruptions.map((d) => [d.cause, dur(d.at_seconds), d.first_success_seconds == null ? "–" : dur(d.first_success_seconds), ms(d.before.ttft_p95), d.recovered ? "yes" : "no", d.recovery_seconds == null ? (d.note || "–") : dur(d.recovery_seconds)])));
+    }
     if (view.spikes.length) {
       section("spikes", "Spike recovery", table(["phase", "pass", "start", "length", "TTFT p95 before", "during", "recovered", "recovery"],
         view.spikes.map((s) => [s.phase, s.pass, dur(s.spike_start_seconds), dur(s.spike_seconds), ms(s.pre_spike.ttft_p95), ms(s.during_spike.ttft_p95), s.recovered ? "yes" : "no", s.recovery_seconds == null ? (s.note || "–") : dur(s.recovery_seconds)])));
