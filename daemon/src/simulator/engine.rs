@@ -278,6 +278,10 @@ impl Drop for Pending {
             rx.close();
             if rx.try_recv().is_ok() {
                 self.engine.release(self.kv);
+            } else {
+                // Abandoned while queued (the client went away): out of the queue, as an
+                // engine aborts a request whose client disconnected.
+                self.engine.lock().waiting.retain(|(_, tx)| !tx.is_closed());
             }
         }
     }
@@ -375,7 +379,10 @@ mod tests {
         let big = tokio::spawn(async move { e2.admit(60, false).await.kv() });
         tokio::task::yield_now().await;
         assert_eq!(e.load().1, 1, "60 tokens no longer fit: it waits");
+        // Its client goes away: it leaves the queue.
         big.abort();
+        let _ = big.await;
+        assert_eq!(e.load().1, 0, "an abandoned waiter is not waiting");
     }
 
     #[test]
