@@ -83,6 +83,17 @@ pub(super) async fn run_daemon(prepared: Prepared, opts: RunOptions, banner: Opt
         eprintln!("(exit {}: nothing was sent)", exit::USAGE);
         return exit::USAGE;
     }
+    if let Some(path) = &opts.report {
+        match keep_previous_report(path) {
+            Ok(Some(kept)) => eprintln!("{kept}"),
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("error: --report: {e}");
+                eprintln!("(exit {}: nothing was sent)", exit::USAGE);
+                return exit::USAGE;
+            }
+        }
+    }
     let bounded = opts.duration.is_some();
     let (json, html) = (opts.report.clone(), opts.report_html.clone());
     match runner::run(prepared, opts, signals, on_listen).await {
@@ -120,6 +131,67 @@ pub(super) async fn run_daemon(prepared: Prepared, opts: RunOptions, banner: Opt
     }
 }
 
+/// A run never overwrites another run's report: one already at `path` is moved aside to
+/// `STEM.RUN_ID.EXT` beside it (`.RUN_ID.2`, … when that is taken) and the line says where; a
+/// file there that is not an llm-soak report is refused (`Err`), never overwritten.
+fn keep_previous_report(path: &std::path::Path) -> Result<Option<String>, String> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let previous = crate::report::RunReport::load(path)
+        .map_err(|e| format!("{e}; refusing to overwrite it (move it, or give another path)"))?;
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "report".into(), |s| s.to_string_lossy().into_owned());
+    let ext = path
+        .extension()
+        .map_or_else(String::new, |e| format!(".{}", e.to_string_lossy()));
+    let id: String = previous
+        .run_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '+' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let aside = (1..1000)
+        .map(|k| {
+            let suffix = if k == 1 {
+                String::new()
+            } else {
+                format!(".{k}")
+            };
+            path.with_file_name(format!("{stem}.{id}{suffix}{ext}"))
+        })
+        .find(|p| !p.exists())
+        .ok_or_else(|| {
+            format!(
+                "{} has no free name to move the previous report to",
+                path.display()
+            )
+        })?;
+    std::fs::rename(path, &aside).map_err(|e| {
+        format!(
+            "cannot move the previous report {} aside: {e}",
+            path.display()
+        )
+    })?;
+    let what = if previous.complete {
+        "finished"
+    } else {
+        "unfinished"
+    };
+    Ok(Some(format!(
+        "the {what} report of run {} at {} was moved to {} (a run never overwrites another's)",
+        previous.run_id,
+        path.display(),
+        aside.display()
+    )))
+}
+
 /// Every file a run will write — `--report`, `--report-html`, the request log — can be written
 /// (checked before anything is sent): the error names the flag or key and the path.
 fn check_outputs(prepared: &Prepared, opts: &RunOptions) -> Result<(), String> {
@@ -146,6 +218,33 @@ fn check_outputs(prepared: &Prepared, opts: &RunOptions) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn another_runs_report_is_moved_aside_and_a_stranger_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("soak.json");
+        assert_eq!(keep_previous_report(&path), Ok(None), "nothing there");
+        let mut old =
+            crate::report::testing::report_of(crate::report::testing::summary(Vec::new(), 1.0));
+        old.run_id = "ab12cd34".into();
+        old.write(&path).unwrap();
+        let said = keep_previous_report(&path).unwrap().unwrap();
+        let aside = dir.path().join("soak.ab12cd34.json");
+        assert!(aside.exists() && !path.exists(), "{said}");
+        assert!(
+            said.contains("run ab12cd34") && said.contains("soak.ab12cd34.json"),
+            "{said}"
+        );
+        // The same run's report again (a second checkpoint file): the next free name.
+        old.write(&path).unwrap();
+        keep_previous_report(&path).unwrap();
+        assert!(dir.path().join("soak.ab12cd34.2.json").exists());
+        // Not a report: refused, left alone.
+        std::fs::write(&path, "precious notes").unwrap();
+        let e = keep_previous_report(&path).unwrap_err();
+        assert!(e.contains("refusing to overwrite"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious notes");
+    }
 
     #[test]
     fn every_way_a_run_ends_maps_to_its_exit_code() {
