@@ -569,3 +569,54 @@ fn the_recovery_from_a_disruption_is_timed_to_the_first_success_and_back_to_the_
         "{events}"
     );
 }
+
+#[test]
+fn an_engine_restart_seen_in_its_metrics_is_a_disruption_and_its_slow_recovery_is_timed() {
+    // The simulator plays vLLM's /metrics; after POST /control/restart its counters start
+    // again from zero and it is 4x slower, back to normal over 8 s.
+    let (_p, sim, _d) = sim_with("[simulator]\nslow_recovery = \"8s\"\n");
+    let config = config_for(
+        sim,
+        "provider = \"vllm\"",
+        "arrival = \"constant\"\nrecovery = { window = \"2s\" }\n\
+         preset = { name = \"steady\", rate = 20, duration = \"35s\" }",
+        "input_tokens = 32\noutput_tokens = 4\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let report_path = dir.path().join("report.json");
+    let (_d, addr, _c) = daemon(
+        &config,
+        &[
+            "--duration",
+            "35s",
+            "--report",
+            report_path.to_str().unwrap(),
+        ],
+    );
+    eventually(
+        "a minute's worth of the level before",
+        Duration::from_secs(60),
+        || {
+            let s = get_json(addr, "/api/v1/status");
+            (s["requests"]["started"].as_u64() >= Some(200)).then_some(())
+        },
+    );
+    let (status, body) = post_json(sim, "/control/restart", &serde_json::json!({}));
+    assert_eq!(status, 204, "{body}");
+    let report = eventually("the final report", Duration::from_secs(120), || {
+        let r: Value = serde_json::from_str(&std::fs::read_to_string(&report_path).ok()?).ok()?;
+        (r["complete"] == true).then_some(r)
+    });
+    let d = report["summary"]["disruptions"]
+        .as_array()
+        .and_then(|all| all.iter().find(|d| d["cause"] == "engine restart"))
+        .unwrap_or_else(|| panic!("no engine restart: {}", report["summary"]["disruptions"]))
+        .clone();
+    // Seen at the next scrape (one a window), while the engine was still slow: not back at
+    // once, and back before the 8 s of slowness had passed since it was seen.
+    assert_eq!(d["recovered"], true, "{d}");
+    let back = d["recovery_seconds"].as_f64().unwrap();
+    assert!((1.0..=8.0).contains(&back), "{d}");
+    // Seen late, its first seconds come from the ring: the first success is known to the second.
+    assert!(d["first_success_seconds"].as_f64().unwrap() <= 1.0, "{d}");
+}

@@ -105,6 +105,10 @@ pub struct SimConfig {
     /// shrinks, the queue grows and KV usage climbs with every abort — the leak an abort storm
     /// is sent to find.
     pub leak_on_abort: bool,
+    /// After a simulated restart (`POST /control/restart`), every prefill and decode step is
+    /// slower — 4x at once, back to normal linearly over this long (0: a restart costs nothing).
+    #[serde(with = "dur0")]
+    pub slow_recovery: Duration,
     pub drift: Drift,
     pub faults: Vec<FaultRule>,
     /// A reasoning model: the first `reasoning_tokens` of each chat answer are reasoning — streamed
@@ -143,6 +147,7 @@ impl Default for SimConfig {
             metrics_flavor: MetricsFlavor::Vllm,
             leak: LeakParams::default(),
             leak_on_abort: false,
+            slow_recovery: Duration::ZERO,
             drift: Drift::default(),
             faults: Vec::new(),
             reasoning_tokens: 0,
@@ -215,6 +220,8 @@ pub struct EngineParams {
     pub time_scale: f64,
     /// An abandoned sequence keeps its KV (`leak_on_abort`).
     pub leak_on_abort: bool,
+    /// How long the engine is slow after a restart (`slow_recovery`).
+    pub slow_recovery: Duration,
 }
 
 impl SimConfig {
@@ -233,6 +240,7 @@ impl SimConfig {
             drift_per_hour: self.drift.itl_per_hour,
             time_scale: self.time_scale,
             leak_on_abort: self.leak_on_abort,
+            slow_recovery: self.slow_recovery,
         }
     }
 

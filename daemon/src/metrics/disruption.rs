@@ -51,24 +51,42 @@ impl Disruptions {
         }
     }
 
-    /// Something disrupted the target at `at` (`cause` says what).
+    /// Something disrupted the target at `at` (`cause` says what). `at` may be up to a minute
+    /// past (a restart seen at the next scrape of the engine): the seconds since are taken from
+    /// the ring, and the first success among them is known to the second.
     pub fn disrupted(&mut self, at: Instant, cause: &str) {
         if let Some(f) = self.current.take() {
             self.finish(f);
         }
-        let now_slot = at.saturating_duration_since(self.epoch).as_secs();
+        let at_slot = at.saturating_duration_since(self.epoch).as_secs();
         let mut pre = Slot::new();
+        let mut post: Vec<Slot> = Vec::new();
         for (second, slot) in &self.ring {
-            if *second != u64::MAX && *second < now_slot && now_slot - *second <= PRE_SLOTS as u64 {
+            if *second == u64::MAX {
+                continue;
+            }
+            if *second < at_slot && at_slot - *second <= PRE_SLOTS as u64 {
                 pre.add(slot, 1);
+            } else if *second > at_slot {
+                // (The second it happened in is split by it: its requests so far are in
+                // neither side.)
+                let k = (*second - at_slot) as usize;
+                while post.len() <= k {
+                    post.push(Slot::new());
+                }
+                post[k].add(slot, 1);
             }
         }
+        let first_success = post
+            .iter()
+            .position(|s| s.succeeded() > 0)
+            .map(|k| Duration::from_secs(k as u64));
         self.current = Some(Following {
             cause: cause.to_string(),
             at,
             pre,
-            post: Vec::new(),
-            first_success: None,
+            post,
+            first_success,
         });
     }
 
@@ -97,6 +115,8 @@ impl Disruptions {
             let done = rec.end_at.saturating_duration_since(f.at);
             f.first_success = Some(f.first_success.map_or(done, |d| d.min(done)));
         }
+        // Requests placed from the ring when the disruption was seen late are not placed twice:
+        // only those finishing after it arrive here.
         let k = after.as_secs() as usize;
         if k < MAX_POST_SLOTS {
             while f.post.len() <= k {

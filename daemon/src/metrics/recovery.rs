@@ -58,6 +58,11 @@ impl Slot {
         }
     }
 
+    /// Successful requests in the slot.
+    pub(super) fn succeeded(&self) -> u32 {
+        self.ok
+    }
+
     pub(super) fn add(&mut self, other: &Slot, sign: i64) {
         for (a, b) in self.ttft.iter_mut().zip(other.ttft.iter()) {
             *a = (i64::from(*a) + sign * i64::from(*b)) as u32;

@@ -112,11 +112,12 @@ pub(super) fn spawn(
                 if stopped && when > Instant::now() + AT_THE_END {
                     return;
                 }
+                let detail = send(&http, d).await;
+                // From when the server has answered it (what it does takes effect then).
                 summary.disrupted(
                     Instant::now(),
                     &format!("hook (phase {} {})", d.phase, d.edge),
                 );
-                let detail = send(&http, d).await;
                 tracing::info!(phase = d.phase, edge = d.edge, outcome = %detail, "phase hook");
                 series.event(Instant::now(), EventKind::Hook, detail);
             }

@@ -209,6 +209,7 @@ impl<C: Clients> Run<C> {
                         Arc::clone(&recorder),
                         crate::metrics::server::ScrapeInstruments::new(&meter),
                         Arc::clone(tokens),
+                        Arc::clone(&sinks.summary),
                     ))
                 })
             }

@@ -28,6 +28,8 @@ use crate::report::server::{ClientSide, PhaseServer, ServerBlock, TokenCheck};
 struct Target {
     scraper: Scraper,
     prev: Option<Snapshot>,
+    /// When `prev` was taken: a reset seen now happened after it.
+    prev_at: Option<Instant>,
     layouts: Layouts,
     total: Window,
     phases: BTreeMap<u32, Window>,
@@ -81,6 +83,8 @@ pub(super) struct Engines {
     recorder: Arc<Recorder>,
     instruments: ScrapeInstruments,
     client: Arc<ClientTokens>,
+    /// Told of an engine restart (its counters reset): a disruption to recover from.
+    summary: Arc<crate::metrics::summary::SummarySink>,
 }
 
 /// What the report says of one target's engine.
@@ -109,6 +113,7 @@ impl Engines {
         recorder: Arc<Recorder>,
         instruments: ScrapeInstruments,
         client: Arc<ClientTokens>,
+        summary: Arc<crate::metrics::summary::SummarySink>,
     ) -> Self {
         let targets = scrapers
             .into_iter()
@@ -118,6 +123,7 @@ impl Engines {
                     Target {
                         scraper,
                         prev: None,
+                        prev_at: None,
                         layouts: Layouts::default(),
                         total: Window::default(),
                         phases: BTreeMap::new(),
@@ -137,6 +143,7 @@ impl Engines {
             recorder,
             instruments,
             client,
+            summary,
         }
     }
 
@@ -166,11 +173,16 @@ impl Engines {
                     if let Some(prev) = &t.prev {
                         let w = Window::between(prev, &snap, &mut t.layouts);
                         if w.resets > 0 {
+                            let now = Instant::now();
                             self.series.event(
-                                Instant::now(),
+                                now,
                                 crate::report::series::EventKind::TargetRestart,
                                 format!("{name}: the engine's counters were reset (a restart)"),
                             );
+                            // It happened since the previous scrape (one a window): timed from
+                            // then, the earliest it can have been.
+                            self.summary
+                                .disrupted(t.prev_at.unwrap_or(now), "engine restart");
                         }
                         t.total.merge(&w);
                         if let Some(p) = phase {
@@ -179,6 +191,7 @@ impl Engines {
                         self.series.server(&t.scraper.url, w);
                     }
                     t.prev = Some(snap);
+                    t.prev_at = Some(Instant::now());
                 }
                 Err(e) => {
                     self.instruments.record(&name, false, took, 0);

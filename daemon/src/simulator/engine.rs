@@ -43,7 +43,12 @@ pub struct Engine {
     pub abandoned: AtomicU64,
     /// `POST /reset_prefix_cache` calls.
     pub prefix_resets: AtomicU64,
+    /// When the last simulated restart was, in nanoseconds after `started` (`u64::MAX`: none).
+    restarted: AtomicU64,
 }
+
+/// How much slower than normal the engine is right after a restart (`slow_recovery`).
+const RESTART_SLOWDOWN: f64 = 4.0;
 
 /// A running sequence's claim on a batch slot and KV; released on drop.
 #[derive(Debug)]
@@ -74,6 +79,7 @@ impl Engine {
             leaked_kv: AtomicU64::new(0),
             abandoned: AtomicU64::new(0),
             prefix_resets: AtomicU64::new(0),
+            restarted: AtomicU64::new(u64::MAX),
         })
     }
 
@@ -209,14 +215,34 @@ impl Engine {
     /// Prefill time for `uncached` input tokens.
     pub fn prefill_time(&self, uncached: u64, rng: &mut ChaCha8Rng) -> Duration {
         let per = self.params.prefill_per_token.mul_f64(uncached as f64);
-        self.jittered(self.params.prefill_base + per, rng)
+        let slow = self.recovery_factor(Instant::now());
+        self.jittered((self.params.prefill_base + per).mul_f64(slow), rng)
     }
 
-    /// The multiplier TPOT drift has reached at `now`.
+    /// The multiplier TPOT drift has reached at `now`, times a recent restart's slowdown.
     pub fn drift_factor(&self, now: Instant) -> f64 {
         let hours = now.saturating_duration_since(self.started).as_secs_f64() / 3600.0
             * self.params.time_scale;
-        1.0 + self.params.drift_per_hour * hours
+        (1.0 + self.params.drift_per_hour * hours) * self.recovery_factor(now)
+    }
+
+    /// A simulated restart happened now: with `slow_recovery`, the engine is slow for a while.
+    pub fn restarted(&self, now: Instant) {
+        let at = now.saturating_duration_since(self.started).as_nanos();
+        self.restarted
+            .store(u64::try_from(at).unwrap_or(u64::MAX - 1), Ordering::Relaxed);
+    }
+
+    /// 4x right after a restart, back to 1 linearly over `slow_recovery`.
+    fn recovery_factor(&self, now: Instant) -> f64 {
+        let at = self.restarted.load(Ordering::Relaxed);
+        let span = self.params.slow_recovery.as_secs_f64();
+        if at == u64::MAX || span <= 0.0 {
+            return 1.0;
+        }
+        let since = now.saturating_duration_since(self.started).as_secs_f64() - at as f64 / 1e9;
+        let left = (1.0 - since.max(0.0) / span).max(0.0);
+        1.0 + (RESTART_SLOWDOWN - 1.0) * left
     }
 
     /// The next decode step for one sequence, given the batch right now.
@@ -313,6 +339,7 @@ mod tests {
             drift_per_hour: 0.0,
             time_scale: 1.0,
             leak_on_abort: false,
+            slow_recovery: Duration::ZERO,
         }
     }
 
@@ -383,6 +410,23 @@ mod tests {
         big.abort();
         let _ = big.await;
         assert_eq!(e.load().1, 0, "an abandoned waiter is not waiting");
+    }
+
+    #[test]
+    fn a_restart_slows_the_engine_and_it_recovers_over_slow_recovery() {
+        let mut p = params(8, 100);
+        p.slow_recovery = Duration::from_secs(10);
+        let e = Engine::new(p);
+        let t = e.started + Duration::from_secs(100);
+        assert_eq!(e.drift_factor(t), 1.0, "no restart yet");
+        e.restarted(t);
+        assert!((e.drift_factor(t) - 4.0).abs() < 1e-9);
+        assert!((e.drift_factor(t + Duration::from_secs(5)) - 2.5).abs() < 1e-9);
+        assert_eq!(e.drift_factor(t + Duration::from_secs(10)), 1.0);
+        // Without slow_recovery a restart costs nothing.
+        let e = Engine::new(params(8, 100));
+        e.restarted(e.started);
+        assert_eq!(e.drift_factor(e.started), 1.0);
     }
 
     #[test]

@@ -262,6 +262,7 @@ async fn stats(State(sim): State<Arc<Simulator>>) -> axum::Json<StatsReport> {
 /// An engine restart, as its `/metrics` sees one: every series from zero.
 async fn restart(State(sim): State<Arc<Simulator>>) -> StatusCode {
     sim.metrics.restart(&sim.engine);
+    sim.engine.restarted(tokio::time::Instant::now());
     StatusCode::NO_CONTENT
 }
 
