@@ -102,6 +102,11 @@ pub(crate) fn exposition_text() -> String {
     r.session_started();
     r.session_ended();
     let _connections = llm_soak::metrics::connections_opened(&meter, || vec![("t".into(), 3)]);
+    // The timeline's, as a disruption recovers.
+    catalogue::RECOVERY.gauge(&meter).record(
+        8.0,
+        &[opentelemetry::KeyValue::new("stage", "within_tolerance")],
+    );
     // The engine scrape's health, as the runner records it.
     llm_soak::metrics::server::ScrapeInstruments::new(&meter).record(
         "t",

@@ -196,6 +196,7 @@ impl<C: Clients> Run<C> {
                 gates: opts.gates.clone(),
                 phase_names: config.load.phase_names(),
                 warmup_end: opts.warmup.filter(|w| !w.is_zero()).map(|_| measure_from),
+                recovery: crate::metrics::catalogue::RECOVERY.gauge(&meter),
             },
             &side,
         );

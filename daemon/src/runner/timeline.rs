@@ -33,6 +33,8 @@ pub(super) struct Sources {
     pub phase_names: Vec<String>,
     /// The end of the warm-up (`None`: no warm-up).
     pub warmup_end: Option<Instant>,
+    /// `llmsoak_recovery_seconds`, set as each disruption recovers.
+    pub recovery: opentelemetry::metrics::Gauge<f64>,
 }
 
 /// The gauges seen during the open window.
@@ -178,6 +180,14 @@ async fn run(src: Sources) {
                 ),
             );
             recovered.push(d.at_seconds);
+            if let Some(s) = d.first_success_seconds {
+                src.recovery
+                    .record(s, &[opentelemetry::KeyValue::new("stage", "first_success")]);
+            }
+            src.recovery.record(
+                d.recovery_seconds.unwrap_or_default(),
+                &[opentelemetry::KeyValue::new("stage", "within_tolerance")],
+            );
         }
         for (scope, b) in src.baselines.current() {
             if baselines.insert(scope.clone(), b.computed_at) != Some(b.computed_at) {

@@ -433,6 +433,16 @@ pub const RUN_SHARDS: Instrument = inst(
     &[],
 );
 
+pub const RECOVERY: Instrument = inst(
+    "llmsoak.recovery",
+    "llmsoak_recovery_seconds",
+    Gauge,
+    "s",
+    "The last disruption's recovery (a target restart, an engine restart, a phase hook), once it recovered, by stage: first_success (to the end of the first successful request sent after it) and within_tolerance (until every load.recovery window was back within tolerance of the minute before).",
+    &[],
+    &["stage"],
+);
+
 pub const CONNECTIONS_OPENED: Instrument = inst(
     "llmsoak.connections.opened",
     "llmsoak_connections_opened_total",
@@ -490,6 +500,7 @@ pub const ALL: &[Instrument] = &[
     RUN_START_TIME,
     RUN_PLANNED_END,
     RUN_SHARDS,
+    RECOVERY,
     OTLP_EXPORT_FAILURES,
     PROBE_STATUS,
     PROBE_SUCCESS,
