@@ -578,7 +578,19 @@ fn the_recovery_from_a_disruption_is_timed_to_the_first_success_and_back_to_the_
 fn an_engine_restart_seen_in_its_metrics_is_a_disruption_and_its_slow_recovery_is_timed() {
     // The simulator plays vLLM's /metrics; after POST /control/restart its counters start
     // again from zero and it is 4x slower, back to normal over 8 s.
-    let (_p, sim, _d) = sim_with("[simulator]\nslow_recovery = \"8s\"\n");
+    // A 100 ms time to first token: 4x slower is far outside any tolerance, whatever else the
+    // machine is doing.
+    let dir = tempfile::tempdir().unwrap();
+    let sim_config = dir.path().join("sim.toml");
+    std::fs::write(&sim_config, "[simulator]\nslow_recovery = \"8s\"\n").unwrap();
+    let (_p, sim) = simulator(&[
+        "-c",
+        sim_config.to_str().unwrap(),
+        "--ttft",
+        "100ms",
+        "--itl",
+        "10ms",
+    ]);
     let config = config_for(
         sim,
         "provider = \"vllm\"",
@@ -616,11 +628,11 @@ fn an_engine_restart_seen_in_its_metrics_is_a_disruption_and_its_slow_recovery_i
         .and_then(|all| all.iter().find(|d| d["cause"] == "engine restart"))
         .unwrap_or_else(|| panic!("no engine restart: {}", report["summary"]["disruptions"]))
         .clone();
-    // Seen at the next scrape (one a window), while the engine was still slow: not back at
-    // once, and back before the 8 s of slowness had passed since it was seen.
+    // Timed from the scrape before the restart (at most a window before it): not back at once —
+    // 4x slower takes 7.5 s to come within 20 % — and back once the 8 s of slowness are over.
     assert_eq!(d["recovered"], true, "{d}");
     let back = d["recovery_seconds"].as_f64().unwrap();
-    assert!((1.0..=8.0).contains(&back), "{d}");
+    assert!((5.0..=20.0).contains(&back), "{d}");
     // Seen late, its first seconds come from the ring: the first success is known to the second.
     assert!(d["first_success_seconds"].as_f64().unwrap() <= 1.0, "{d}");
 }
