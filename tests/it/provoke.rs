@@ -283,11 +283,7 @@ fn phased_run(faulty: Option<i64>) -> Value {
         });
         set_faults(sim, "[]");
     }
-    eventually("the final report", Duration::from_secs(120), || {
-        let text = std::fs::read_to_string(&report_path).ok()?;
-        let r: Value = serde_json::from_str(&text).ok()?;
-        (r["complete"] == true).then_some(r)
-    })
+    final_report(&report_path)
 }
 
 fn verdicts(report: &Value) -> Vec<(String, String)> {
@@ -553,10 +549,7 @@ fn the_recovery_from_a_disruption_is_timed_to_the_first_success_and_back_to_the_
         },
     );
     set_faults(sim, "[]");
-    let report = eventually("the final report", Duration::from_secs(120), || {
-        let r: Value = serde_json::from_str(&std::fs::read_to_string(&report_path).ok()?).ok()?;
-        (r["complete"] == true).then_some(r)
-    });
+    let report = final_report(&report_path);
     let d = &report["summary"]["disruptions"][0];
     assert_eq!(d["cause"], "hook (phase 1 start)", "{d}");
     let first = d["first_success_seconds"].as_f64().unwrap();
@@ -619,10 +612,7 @@ fn an_engine_restart_seen_in_its_metrics_is_a_disruption_and_its_slow_recovery_i
     );
     let (status, body) = post_json(sim, "/control/restart", &serde_json::json!({}));
     assert_eq!(status, 204, "{body}");
-    let report = eventually("the final report", Duration::from_secs(120), || {
-        let r: Value = serde_json::from_str(&std::fs::read_to_string(&report_path).ok()?).ok()?;
-        (r["complete"] == true).then_some(r)
-    });
+    let report = final_report(&report_path);
     let d = report["summary"]["disruptions"]
         .as_array()
         .and_then(|all| all.iter().find(|d| d["cause"] == "engine restart"))
@@ -635,4 +625,12 @@ fn an_engine_restart_seen_in_its_metrics_is_a_disruption_and_its_slow_recovery_i
     assert!((5.0..=20.0).contains(&back), "{d}");
     // Seen late, its first seconds come from the ring: the first success is known to the second.
     assert!(d["first_success_seconds"].as_f64().unwrap() <= 1.0, "{d}");
+}
+
+/// The report a daemon run writes at `path`, once it is the final one (`complete`).
+fn final_report(path: &std::path::Path) -> Value {
+    eventually("the final report", Duration::from_secs(120), || {
+        let r: Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+        (r["complete"] == true).then_some(r)
+    })
 }

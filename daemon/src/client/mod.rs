@@ -320,9 +320,13 @@ impl Client {
             .map(|t| (t.http.clone(), t.headers.clone()))
     }
 
-    /// Whether target `index` answers `GET /v1/models` with a success, asked with the target's
-    /// own client: its headers, its authentication, its TLS and timeouts.
-    pub async fn models_ready(&self, index: usize) -> Result<(), NotReady> {
+    /// `GET /v1/models` of target `index`, asked with the target's own client (its headers,
+    /// authentication, TLS), answered with a success: the URL asked and the response.
+    async fn models(
+        &self,
+        index: usize,
+        timeout: Duration,
+    ) -> Result<(String, reqwest::Response), NotReady> {
         let tc = self.targets.get(index).ok_or(NotReady::NoTarget(index))?;
         let url = tls::connect_url(&tc.target, tc.target.models_url());
         let mut headers = tc.headers.clone();
@@ -331,7 +335,7 @@ impl Client {
             .http
             .get(&url)
             .headers(headers)
-            .timeout(Duration::from_secs(5))
+            .timeout(timeout)
             .send()
             .await
             .map_err(|e| NotReady::Unreachable {
@@ -339,7 +343,7 @@ impl Client {
                 why: crate::record::causes(&e),
             })?;
         if resp.status().is_success() {
-            Ok(())
+            Ok((url, resp))
         } else {
             Err(NotReady::Status {
                 url,
@@ -348,51 +352,42 @@ impl Client {
         }
     }
 
+    /// Whether target `index` answers `GET /v1/models` with a success.
+    pub async fn models_ready(&self, index: usize) -> Result<(), NotReady> {
+        self.models(index, Duration::from_secs(5)).await.map(|_| ())
+    }
+
     /// Target `index`'s context window as its server reports it: `max_model_len` of the
     /// target's model in `GET /v1/models` (vLLM, SGLang), else of the only model listed.
     pub async fn context_window(&self, index: usize) -> Result<u32, NotReady> {
-        let tc = self.targets.get(index).ok_or(NotReady::NoTarget(index))?;
-        let url = tls::connect_url(&tc.target, tc.target.models_url());
+        let (url, resp) = self.models(index, Duration::from_secs(10)).await?;
+        let model = self
+            .targets
+            .get(index)
+            .map(|t| t.target.model.clone())
+            .unwrap_or_default();
         let unreachable = |why: String| NotReady::Unreachable {
             url: url.clone(),
             why,
         };
-        let mut headers = tc.headers.clone();
-        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        let resp = tc
-            .http
-            .get(&url)
-            .headers(headers)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| unreachable(crate::record::causes(&e)))?;
-        if !resp.status().is_success() {
-            return Err(NotReady::Status {
-                url,
-                status: resp.status().as_u16(),
-            });
-        }
         let body: serde_json::Value = resp
             .json()
             .await
             .map_err(|e| unreachable(format!("not a model list: {}", crate::record::causes(&e))))?;
         let models = body["data"].as_array().cloned().unwrap_or_default();
-        let model = models
+        let card = models
             .iter()
-            .find(|m| m["id"].as_str() == Some(tc.target.model.as_str()))
+            .find(|m| m["id"].as_str() == Some(model.as_str()))
             .or(if models.len() == 1 {
                 models.first()
             } else {
                 None
             });
-        model
-            .and_then(|m| m["max_model_len"].as_u64())
+        card.and_then(|m| m["max_model_len"].as_u64())
             .and_then(|n| u32::try_from(n).ok())
             .ok_or_else(|| {
                 unreachable(format!(
-                    "the model list gives no max_model_len for {:?}",
-                    tc.target.model
+                    "the model list gives no max_model_len for {model:?}"
                 ))
             })
     }

@@ -267,7 +267,8 @@ pub struct SpikeResult {
 /// A disruption of the target (a restart, a hook) and how long it took to get over it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Disruption {
-    /// What happened: `target restart`, `engine counters reset`, `hook`.
+    /// What happened: `target restart` (a new pid), `engine restart` (its counters reset),
+    /// `hook (phase N start|end)`.
     pub cause: String,
     /// When, seconds after the run's epoch.
     pub at_seconds: f64,
