@@ -1,6 +1,6 @@
 //! The preparation step between validation and running: a validated [`Config`] names files —
-//! tokenizers, corpora, datasets, empirical length files (the workload's [`Assets`]) and API key
-//! files (the client's [`Credentials`]) — and this step reads them all, reporting every problem
+//! tokenizers, corpora, datasets, empirical length files, a trace (the workload's [`Assets`]) and
+//! API key files (the client's [`Credentials`]) — and this step reads them all, reporting every problem
 //! at the config path and line that named the file, as validation does (exit 64). `check-config`
 //! runs it too, so a config that checks is one that starts.
 
@@ -20,15 +20,21 @@ pub struct Prepared {
 
 impl Prepared {
     /// Load what `config` names; `origin` names the config in messages.
-    pub fn new(config: Config, origin: &str) -> Result<Prepared, ConfigError> {
+    /// A replayed trace's phase takes its rate and length from the file here.
+    pub fn new(mut config: Config, origin: &str) -> Result<Prepared, ConfigError> {
         let assets = Assets::load(&config);
         let credentials = Credentials::load(&config);
         match (assets, credentials) {
-            (Ok(assets), Ok(credentials)) => Ok(Prepared {
-                config,
-                assets,
-                credentials,
-            }),
+            (Ok(assets), Ok(credentials)) => {
+                if let Some(t) = &assets.trace {
+                    config.load.resolve_trace(t.rows, t.period());
+                }
+                Ok(Prepared {
+                    config,
+                    assets,
+                    credentials,
+                })
+            }
             (assets, credentials) => {
                 let mut problems: Vec<Problem> = assets.err().unwrap_or_default();
                 problems.extend(credentials.err().unwrap_or_default());

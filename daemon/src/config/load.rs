@@ -79,6 +79,11 @@ pub enum PhaseKind {
         #[serde(serialize_with = "dur::serialize")]
         period: Duration,
     },
+    /// A replayed trace (`[load.trace]`): its arrivals are the trace's rows; `rate` is their
+    /// mean (after `speedup`), set when the file is read — the offered-rate gauge shows it.
+    Trace {
+        rate: f64,
+    },
     /// `mean + amplitude * sin(2π t / period)`.
     Diurnal {
         mean: f64,
@@ -131,6 +136,7 @@ impl PhaseKind {
             PhaseKind::Zigzag { .. } => "zigzag",
             PhaseKind::Microburst { .. } => "microburst",
             PhaseKind::Diurnal { .. } => "diurnal",
+            PhaseKind::Trace { .. } => "trace",
         }
     }
 }
@@ -232,6 +238,9 @@ pub struct LoadConfig {
     /// `load.preset`, expanded by the check into [`LoadConfig::phases`].
     #[serde(default)]
     preset: Option<PresetSpec>,
+    /// A production trace replayed as the schedule (instead of phases or a preset).
+    #[serde(default)]
+    pub trace: Option<super::trace::TraceSpec>,
     /// When a spike phase counts as recovered (reports).
     #[serde(default)]
     pub recovery: Recovery,
@@ -386,6 +395,9 @@ impl Serialize for LoadConfig {
         if let Some(b) = &self.budget {
             st.serialize_field("budget", b)?;
         }
+        if let Some(t) = self.trace.as_ref().filter(|_| open) {
+            st.serialize_field("trace", t)?;
+        }
         if open {
             st.serialize_field("recovery", &self.recovery)?;
             #[derive(Serialize)]
@@ -411,7 +423,10 @@ impl Serialize for LoadConfig {
                     hooks: self.phase_hooks.get(i).filter(|h| !h.is_empty()),
                 })
                 .collect();
-            st.serialize_field("phases", &shown)?;
+            // A trace's one phase is the file's (its rate shows in `plan`), not a key to print.
+            if self.trace.is_none() {
+                st.serialize_field("phases", &shown)?;
+            }
         } else {
             st.serialize_field("users", &self.users)?;
             st.serialize_field("think_time", &self.think_time)?;
@@ -445,6 +460,7 @@ impl LoadConfig {
             drain_timeout: Duration::from_secs(30),
             specs: None,
             preset: None,
+            trace: None,
             phases: Vec::new(),
             phase_scenarios: Vec::new(),
             phase_hooks: Vec::new(),
@@ -519,7 +535,13 @@ impl LoadConfig {
             true,
             1.0,
         );
-        self.phases = super::phases::check(c, closed, self.specs.as_deref(), self.preset.as_ref());
+        self.phases = match &mut self.trace {
+            Some(trace) => {
+                trace.check(c);
+                self.trace_phase(c, closed)
+            }
+            None => super::phases::check(c, closed, self.specs.as_deref(), self.preset.as_ref()),
+        };
         self.phase_scenarios = vec![Vec::new(); self.phases.len()];
         self.phase_hooks = vec![super::hooks::PhaseHooks::default(); self.phases.len()];
         if let Some(specs) = &mut self.specs {
@@ -546,11 +568,59 @@ impl LoadConfig {
             }
         }
         let forever = self.phases.iter().any(|p| p.duration.is_none());
-        if forever && matches!(self.repeat, Repeat::Forever | Repeat::Times(2..)) {
+        if forever && self.trace.is_none() && matches!(self.repeat, Repeat::Forever | Repeat::Times(2..)) {
             c.bad(
                 "load.repeat",
                 "repeat needs every phase to have a finite duration",
             );
+        }
+    }
+
+    /// The one phase of a replayed trace: alone (no phases, preset or repeat beside it), open
+    /// loop only. Its rate and length are the file's, set by [`LoadConfig::resolve_trace`].
+    fn trace_phase(&self, c: &mut Check<'_>, closed: bool) -> Vec<Phase> {
+        if closed {
+            c.bad(
+                "load.trace",
+                "a trace is an arrival schedule: it needs mode = \"open\"",
+            );
+        }
+        for (key, set) in [
+            ("load.phases", self.specs.is_some()),
+            ("load.preset", self.preset.is_some()),
+        ] {
+            if set {
+                c.bad(
+                    key,
+                    "set either load.trace or the phases (load.phases, load.preset), not both",
+                );
+            }
+        }
+        if self.repeat != Repeat::Times(1) {
+            c.bad(
+                "load.repeat",
+                "a trace repeats with load.trace.loop = true",
+            );
+        }
+        vec![Phase {
+            kind: PhaseKind::Trace { rate: 0.0 },
+            duration: self.trace.as_ref().and_then(|t| t.duration),
+        }]
+    }
+
+    /// Set the trace phase's rate and length from the file: `rows` over one pass of `period`
+    /// (the preparation step, which read it).
+    pub fn resolve_trace(&mut self, rows: u64, period: Duration) {
+        let Some(trace) = &self.trace else {
+            return;
+        };
+        let speedup = trace.speedup;
+        let length = trace.replay_length(period);
+        for p in &mut self.phases {
+            if let PhaseKind::Trace { rate } = &mut p.kind {
+                *rate = rows as f64 / period.as_secs_f64().max(1e-9) * speedup;
+                p.duration = length;
+            }
         }
     }
 

@@ -35,6 +35,7 @@ pub mod simulator;
 pub mod slo;
 pub mod sweep;
 pub mod target;
+pub mod trace;
 pub mod tls;
 
 use std::fmt;

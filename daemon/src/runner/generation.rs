@@ -27,6 +27,7 @@ use crate::schedule::{
     Shard,
 };
 use crate::workload::Workload;
+use crate::workload::trace::Replay;
 
 /// Where a generation's requests are executed: the HTTP clients of the config's targets, or
 /// (the runner's tests) something that stands in for them.
@@ -208,10 +209,20 @@ impl Generation {
         } else {
             Box::new(shared.shard.seqs_from(base).map(|s| (s, None)))
         };
-        let pool = if clients.prompts_inline() {
-            Arc::clone(&workload).inline_pool(seqs)
-        } else {
-            Arc::clone(&workload).spawn_pool(pool_capacity, seqs)
+        // A replayed trace: its rows are the arrivals, read on the prompt worker.
+        let replay = match (&config.load.trace, &prepared.assets.trace) {
+            (Some(spec), Some(summary)) if !closed => Some(
+                Replay::new(spec, summary.period(), base)
+                    .sharded(shared.shard.index, shared.shard.count)
+                    .skipping_before(missed),
+            ),
+            _ => None,
+        };
+        let pool = match (replay, clients.prompts_inline()) {
+            (Some(r), true) => Arc::clone(&workload).inline_replay(r),
+            (Some(r), false) => Arc::clone(&workload).spawn_replay(pool_capacity, r),
+            (None, true) => Arc::clone(&workload).inline_pool(seqs),
+            (None, false) => Arc::clone(&workload).spawn_pool(pool_capacity, seqs),
         };
         let spend = Some((Arc::clone(&shared.ledger), config.load.budget));
         if closed {

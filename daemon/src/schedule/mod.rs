@@ -1,5 +1,5 @@
 //! When to send: an open-loop arrival process ([`Arrivals`]) placed on the load [`Shape`] from
-//! absolute time, and the one global [`Dispatcher`] that feeds it to the request lifecycle
+//! absolute time (or a replayed trace's own times, which come with its prompts), and the one global [`Dispatcher`] that feeds it to the request lifecycle
 //! ([`launch`]), whose launcher holds `max_in_flight` as a semaphore. An arrival with no permit
 //! is dropped and counted — never queued — and a late dispatcher catches up on its absolute
 //! schedule, the lateness showing as schedule lag. Closed-loop users ([`closed`]), session turns
@@ -294,7 +294,17 @@ impl<E: Execute> Dispatcher<E> {
         gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let recorder = Arc::clone(self.launcher.recorder());
         loop {
-            let Some(tick) = self.arrivals.next() else {
+            // A replayed trace's prompts come with their times; otherwise the arrival process.
+            let next = if self.pool.replays() {
+                tokio::select! {
+                    biased;
+                    () = self.stop.cancelled() => return DispatchEnd::Stopped,
+                    due = self.pool.next_due() => due.map(|(at, p)| (Tick { seq: p.seq, at }, Some(p))),
+                }
+            } else {
+                self.arrivals.next().map(|t| (t, None))
+            };
+            let Some((tick, ready)) = next else {
                 recorder.set_schedule(0.0, -1);
                 return DispatchEnd::Finished;
             };
@@ -317,10 +327,13 @@ impl<E: Execute> Dispatcher<E> {
                 Err(_) => continue,
             };
             // A slot dropped here (stopped while waiting) counts as dropped: shutting_down.
-            let prompt = tokio::select! {
-                biased;
-                () = self.stop.cancelled() => return DispatchEnd::Stopped,
-                p = self.pool.take(tick.seq) => p,
+            let prompt = match ready {
+                Some(p) => Some(p),
+                None => tokio::select! {
+                    biased;
+                    () = self.stop.cancelled() => return DispatchEnd::Stopped,
+                    p = self.pool.take(tick.seq) => p,
+                },
             };
             let Some(prompt) = prompt else {
                 tracing::error!("the prompt worker stopped; ending the schedule");

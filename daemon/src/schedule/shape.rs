@@ -83,7 +83,8 @@ impl Pass {
 
 fn phase_pieces(pass: &mut Pass, index: usize, kind: PhaseKind, len: f64) {
     match kind {
-        PhaseKind::Steady { rate } => pass.push(len, rate, 0.0, index),
+        // A trace's arrivals are its rows; its piece carries the mean rate for the gauges.
+        PhaseKind::Steady { rate } | PhaseKind::Trace { rate } => pass.push(len, rate, 0.0, index),
         PhaseKind::Ramp { from, to } => pass.push(len, from, (to - from) / len, index),
         PhaseKind::Spike {
             base,

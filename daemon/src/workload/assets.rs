@@ -1,7 +1,7 @@
 //! The workload's part of the preparation step: after the config is validated, read every file
 //! it names for the workload — each target's tokenizer (loaded once per distinct file; the
 //! embedded `o200k_base` only when some target has none), each scenario's corpus, dataset and
-//! empirical length files — into [`Assets`]. Every problem is reported at the config path and
+//! empirical length files, and a replayed trace (scanned once: its summary) — into [`Assets`]. Every problem is reported at the config path and
 //! line that named the file, all of them at once.
 
 use std::collections::HashMap;
@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use super::dataset::Dataset;
 use super::tokenizer::HfTokenizer;
+use super::trace::TraceSummary;
 use super::{Tokenizer, default_tokenizer};
+use crate::config::trace::TraceSpec;
 use crate::config::{Config, Corpus, DistKind, FileRef, LengthDist, Problem};
 
 /// Smallest corpus file accepted: enough text to cut distinct prompts from.
@@ -23,6 +25,8 @@ pub struct Assets {
     pub tokenizers: Vec<Arc<dyn Tokenizer>>,
     /// Per scenario (index of `config.scenarios`).
     pub scenarios: Vec<ScenarioAssets>,
+    /// `load.trace`'s summary, from one pass over the file.
+    pub trace: Option<Arc<TraceSummary>>,
 }
 
 /// One scenario's loaded files.
@@ -100,10 +104,16 @@ impl Assets {
             }
             scenarios.push(a);
         }
+        let trace = config
+            .load
+            .trace
+            .as_ref()
+            .and_then(|spec| trace(spec).map_err(|p| problems.extend(p)).ok());
         if problems.is_empty() {
             Ok(Assets {
                 tokenizers,
                 scenarios,
+                trace,
             })
         } else {
             Err(problems)
@@ -121,6 +131,35 @@ impl Assets {
             .get(target)
             .cloned()
             .unwrap_or_else(default_tokenizer)
+    }
+}
+
+/// A trace, scanned: refused when it cannot be read, holds no row, or holds a bad row (each
+/// named with its line, the first few of them).
+fn trace(spec: &TraceSpec) -> Result<Arc<TraceSummary>, Vec<Problem>> {
+    let f = &spec.file;
+    let s = super::trace::scan(&f.file, spec.format).map_err(|e| vec![f.at.problem(e.to_string())])?;
+    let mut problems: Vec<Problem> = s
+        .bad
+        .iter()
+        .map(|(line, reason)| {
+            f.at.problem(format!("{} line {line}: {reason}", f.file.display()))
+        })
+        .collect();
+    if s.bad_rows > s.bad.len() as u64 {
+        problems.push(f.at.problem(format!(
+            "{}: {} more bad rows",
+            f.file.display(),
+            s.bad_rows - s.bad.len() as u64
+        )));
+    }
+    if s.rows == 0 && problems.is_empty() {
+        problems.push(f.at.problem(format!("{} holds no rows", f.file.display())));
+    }
+    if problems.is_empty() {
+        Ok(Arc::new(s))
+    } else {
+        Err(problems)
     }
 }
 

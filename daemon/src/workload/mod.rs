@@ -13,6 +13,7 @@ pub mod plan;
 pub mod prompt;
 pub mod rng;
 pub mod tokenizer;
+pub mod trace;
 
 use std::sync::Arc;
 
@@ -39,6 +40,8 @@ pub struct Workload {
     cumulative: Vec<(usize, f64)>,
     /// …and over each load phase's own scenarios (`None`: the phase draws from all).
     phase_cumulative: Vec<Option<Vec<(usize, f64)>>>,
+    /// Tokens per trace block (`load.trace.block_tokens`; unused without a trace).
+    block_tokens: usize,
 }
 
 /// Scenario indices `picked` with their cumulative weights, normalised to end at 1 (equal shares
@@ -95,6 +98,11 @@ impl Workload {
             builders,
             cumulative,
             phase_cumulative,
+            block_tokens: config
+                .load
+                .trace
+                .as_ref()
+                .map_or(512, |t| t.block_tokens as usize),
         }
     }
 
@@ -106,6 +114,19 @@ impl Workload {
     /// Request `seq` of load phase `phase`: its scenario drawn from the phase's own scenarios
     /// when it names some, else from all; computed from `(seed, seq, phase)` only.
     pub fn prompt_in(&self, seq: u64, phase: Option<usize>) -> Prompt {
+        let (scenario, mut rng) = self.draw(seq, phase);
+        self.builders[scenario].build(seq, &mut rng)
+    }
+
+    /// Request `seq` replaying trace row `row`: the scenario drawn as for any request, the
+    /// lengths (and shared blocks) the row's.
+    pub fn traced(&self, seq: u64, row: &trace::TraceRow) -> Prompt {
+        let (scenario, mut rng) = self.draw(seq, None);
+        self.builders[scenario].traced(seq, &mut rng, row, self.block_tokens)
+    }
+
+    /// Request `seq`'s scenario, and the generator its prompt is drawn from.
+    fn draw(&self, seq: u64, phase: Option<usize>) -> (usize, rand_chacha::ChaCha8Rng) {
         let mut rng = rng_for(self.seed, Stream::Workload, seq);
         let u: f64 = rng.random();
         let mix = phase
@@ -117,7 +138,7 @@ impl Workload {
             .find(|(_, c)| u < *c)
             .or(mix.last())
             .map_or(0, |(i, _)| *i);
-        self.builders[scenario].build(seq, &mut rng)
+        (scenario, rng)
     }
 
     /// Turn `turn` (1-based after the first) of session `seq`: the whole history so far plus a
@@ -165,6 +186,41 @@ impl Workload {
         }
     }
 
+    /// Replay `replay` (a trace) into a bounded pool on a dedicated thread: each prompt with the
+    /// time it is due. A row that cannot be read ends the replay, logged with its line.
+    pub fn spawn_replay(self: Arc<Self>, capacity: usize, replay: trace::Replay) -> PromptPool {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let spawned = std::thread::Builder::new()
+            .name("llmsoak-trace".into())
+            .spawn(move || {
+                for item in replay {
+                    let due = match item {
+                        Ok((seq, at, row)) => (at, Arc::new(self.traced(seq, &row))),
+                        Err(e) => {
+                            tracing::error!(error = %e, "the trace cannot be read any more (changed since the run started?): ending the replay");
+                            break;
+                        }
+                    };
+                    if tx.blocking_send(due).is_err() {
+                        break;
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the trace worker thread");
+        }
+        PromptPool {
+            source: Source::Replay(rx),
+        }
+    }
+
+    /// [`Workload::spawn_replay`] drawn when asked for, on the asking task (paused-time tests).
+    pub fn inline_replay(self: Arc<Self>, replay: trace::Replay) -> PromptPool {
+        PromptPool {
+            source: Source::InlineReplay(self, Box::new(replay)),
+        }
+    }
+
     /// A pool that draws each prompt when it is asked for, on the asking task: for tests in
     /// paused time, where a worker thread's progress is invisible to the clock (tokio would jump
     /// its timers ahead while the dispatcher waits for the thread).
@@ -193,6 +249,9 @@ enum Source {
         Arc<Workload>,
         Box<dyn Iterator<Item = (u64, Option<usize>)> + Send>,
     ),
+    /// A replayed trace's prompts, each with the time it is due ([`Workload::spawn_replay`]).
+    Replay(mpsc::Receiver<(std::time::Duration, Arc<Prompt>)>),
+    InlineReplay(Arc<Workload>, Box<trace::Replay>),
 }
 
 impl std::fmt::Debug for Source {
@@ -200,6 +259,8 @@ impl std::fmt::Debug for Source {
         f.write_str(match self {
             Source::Worker(_) => "Worker",
             Source::Inline(..) => "Inline",
+            Source::Replay(_) => "Replay",
+            Source::InlineReplay(..) => "InlineReplay",
         })
     }
 }
@@ -212,6 +273,29 @@ impl PromptPool {
             Source::Inline(w, seqs) => seqs
                 .next()
                 .map(|(seq, phase)| Arc::new(w.prompt_in(seq, phase))),
+            Source::Replay(_) | Source::InlineReplay(..) => self.next_due().await.map(|(_, p)| p),
+        }
+    }
+
+    /// Whether this pool replays a trace: its prompts come with their times
+    /// ([`PromptPool::next_due`]), which are the schedule.
+    pub fn replays(&self) -> bool {
+        matches!(self.source, Source::Replay(_) | Source::InlineReplay(..))
+    }
+
+    /// A replayed trace's next prompt and when it is due (since the schedule's epoch); `None`
+    /// at the replay's end, and always for a pool that does not replay.
+    pub async fn next_due(&mut self) -> Option<(std::time::Duration, Arc<Prompt>)> {
+        match &mut self.source {
+            Source::Replay(rx) => rx.recv().await,
+            Source::InlineReplay(w, replay) => match replay.next()? {
+                Ok((seq, at, row)) => Some((at, Arc::new(w.traced(seq, &row)))),
+                Err(e) => {
+                    tracing::error!(error = %e, "the trace cannot be read any more: ending the replay");
+                    None
+                }
+            },
+            Source::Worker(_) | Source::Inline(..) => None,
         }
     }
 
@@ -339,6 +423,63 @@ mod tests {
             per_scenario[0] > 120 && per_scenario[1] > 25,
             "{per_scenario:?}"
         );
+    }
+
+    #[test]
+    fn trace_rows_become_token_exact_prompts_that_share_the_traces_prefixes() {
+        let c = config();
+        let assets = Assets::load(&c).unwrap();
+        let tok = default_tokenizer();
+        let row = |input_tokens, output_tokens, hash_ids: &[u64]| trace::TraceRow {
+            at: std::time::Duration::ZERO,
+            input_tokens,
+            output_tokens,
+            hash_ids: hash_ids.to_vec(),
+        };
+        let text = |p: &Prompt| {
+            let body: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
+            body["messages"][0]["content"]
+                .as_str()
+                .or(body["prompt"].as_str())
+                .unwrap()
+                .to_string()
+        };
+        // Scenario "a" (chat) for both seqs, so the bodies compare like for like.
+        let w = Workload::new(&c, &assets, "run1");
+        let (s1, s2) = (0..100u64)
+            .map(|s| (s, w.prompt(s).scenario))
+            .filter(|(_, sc)| *sc == 0)
+            .map(|(s, _)| s)
+            .fold((None, None), |(a, b), s| match (a, b) {
+                (None, _) => (Some(s), None),
+                (Some(a), None) => (Some(a), Some(s)),
+                done => done,
+            });
+        let (s1, s2) = (s1.unwrap(), s2.unwrap());
+        let a = w.traced(s1, &row(1300, 40, &[7, 8, 9]));
+        let b = w.traced(s2, &row(1100, 0, &[7, 8, 12]));
+        let (ta, tb) = (text(&a), text(&b));
+        for (p, t, want) in [(&a, &ta, 1300), (&b, &tb, 1100)] {
+            assert_eq!(p.input_tokens, want);
+            assert_eq!(tok.count(t), want as usize);
+        }
+        // Output lengths are the row's; 0 (a failed request in the trace) asks for 1.
+        assert_eq!((a.max_tokens, b.max_tokens), (40, 1));
+        // Blocks 7 and 8 are 1024 tokens of identical text; the third block differs.
+        let common = ta.bytes().zip(tb.bytes()).take_while(|(x, y)| x == y).count();
+        let shared = tok.count(&ta[..common]);
+        assert!((1000..=1030).contains(&shared), "{shared} tokens shared");
+        assert!(ta.starts_with("[run1 block 7] "), "{}", &ta[..40]);
+        // Another run's block 7 is other text: no cache warmed by a previous run is hit.
+        let other = Workload::new(&c, &assets, "run2").traced(s1, &row(1300, 40, &[7, 8, 9]));
+        assert!(!text(&other).starts_with(&ta[..200]));
+        // Whole blocks only, and no blocks (a CSV trace): exact too, the latter led by a marker.
+        let whole = w.traced(s1, &row(1024, 5, &[7, 8]));
+        assert_eq!(tok.count(&text(&whole)), 1024);
+        assert!(text(&whole).starts_with(&ta[..common.min(2000)]));
+        let plain = w.traced(s1, &row(300, 5, &[]));
+        assert_eq!(tok.count(&text(&plain)), 300);
+        assert!(text(&plain).starts_with(&format!("[run1 #{s1}] ")));
     }
 
     #[tokio::test]

@@ -1,5 +1,5 @@
 //! `llm-soak plan`: draw N requests exactly as the daemon would (same seed, same requests; the
-//! per-run marker uses the fixed run id `plan`) and describe them — per-scenario token statistics,
+//! per-run marker uses the fixed run id `plan`; a replayed trace's first N rows, after its summary) and describe them — per-scenario token statistics,
 //! prefix sharing, distinct prompts, a text histogram — or list them as JSON lines. Every prompt
 //! is re-tokenized to check it has exactly the reported length.
 
@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+use super::trace::{Replay, TraceRow};
 use super::{Assets, Workload};
 use crate::config::Config;
 use crate::openai::CompletionRequest;
@@ -28,6 +29,9 @@ pub struct PlanRow {
     /// Turns the session will have; `null` outside conversational scenarios.
     pub turns: Option<u32>,
     pub prompt_sha256: String,
+    /// A replayed trace's row: when it is sent, in seconds from the start (after `speedup`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_s: Option<f64>,
     /// The prompt's tokens counted again from the request body.
     #[serde(skip)]
     pub retokenized: u32,
@@ -40,6 +44,19 @@ pub fn sample(config: &Config, assets: &Assets, n: u64) -> Vec<PlanRow> {
         return Vec::new();
     }
     let workload = Arc::new(Workload::new(config, assets, "plan"));
+    // A replayed trace: its first `n` rows, as the run reads them.
+    let traced: Option<Vec<(u64, std::time::Duration, TraceRow)>> =
+        match (&config.load.trace, &assets.trace) {
+            (Some(spec), Some(summary)) => Some(
+                Replay::new(spec, summary.period(), 0)
+                    .take(usize::try_from(n).unwrap_or(usize::MAX))
+                    .map_while(Result::ok)
+                    .collect(),
+            ),
+            _ => None,
+        };
+    let n = traced.as_ref().map_or(n, |t| t.len() as u64);
+    let traced = traced.as_deref();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
     let chunk = n.div_ceil(threads).max(1);
     let mut rows: Vec<PlanRow> = std::thread::scope(|scope| {
@@ -48,7 +65,13 @@ pub fn sample(config: &Config, assets: &Assets, n: u64) -> Vec<PlanRow> {
                 let workload = Arc::clone(&workload);
                 scope.spawn(move || {
                     (t * chunk..((t + 1) * chunk).min(n))
-                        .map(|seq| row(config, assets, &workload, seq))
+                        .map(|seq| {
+                            let drawn = traced
+                                .and_then(|t| t.get(seq as usize))
+                                .map(|(s, at, r)| (workload.traced(*s, r), Some(at.as_secs_f64())));
+                            let (p, at) = drawn.unwrap_or_else(|| (workload.prompt(seq), None));
+                            row(config, assets, p, at)
+                        })
                         .collect::<Vec<_>>()
                 })
             })
@@ -63,8 +86,8 @@ pub fn sample(config: &Config, assets: &Assets, n: u64) -> Vec<PlanRow> {
     rows
 }
 
-fn row(config: &Config, assets: &Assets, workload: &Workload, seq: u64) -> PlanRow {
-    let p = workload.prompt(seq);
+fn row(config: &Config, assets: &Assets, p: crate::record::Prompt, at: Option<f64>) -> PlanRow {
+    let seq = p.seq;
     let sc = &config.scenarios[p.scenario];
     let tok = assets.tokenizer_for(config, p.scenario);
     let embedding = (sc.endpoint == crate::openai::Endpoint::Embeddings)
@@ -112,6 +135,7 @@ fn row(config: &Config, assets: &Assets, workload: &Workload, seq: u64) -> PlanR
         turn: p.session_turns.map(|_| 0),
         turns: p.session_turns,
         prompt_sha256,
+        at_s: at,
         retokenized: retokenized as u32,
     }
 }
@@ -230,8 +254,13 @@ pub fn summary(config: &Config, assets: &Assets, rows: &[PlanRow]) -> String {
         .iter()
         .filter(|r| r.retokenized == r.input_tokens)
         .count();
-    let mut out = format!(
-        "{} requests drawn (seed {}); token-exact prompts: {exact}/{}\n",
+    let mut out = match (&config.load.trace, &assets.trace) {
+        (Some(spec), Some(t)) => format!("{}\n", t.describe(spec)),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "{} requests drawn (seed {}); token-exact prompts: {exact}/{}",
         rows.len(),
         config.seed,
         rows.len()

@@ -171,6 +171,66 @@ impl Builder {
         )
     }
 
+    /// The prompt of trace row `row`, sent as request `seq`: exactly its input tokens, its output
+    /// tokens as `max_tokens` (at least 1). With Mooncake blocks, the text is the blocks' in
+    /// order — block `id` is a pure function of (seed, run, id) `block_tokens` long, so rows that
+    /// share leading ids share a prompt prefix exactly as in the trace, and a new run never hits
+    /// the cache the previous one warmed — the last block cut to fit. Without, a per-request
+    /// marker leads, as in a synthetic prompt.
+    pub fn traced(
+        &self,
+        seq: u64,
+        rng: &mut ChaCha8Rng,
+        row: &super::trace::TraceRow,
+        block_tokens: usize,
+    ) -> Prompt {
+        let want = row.input_tokens.max(1) as usize;
+        let max_tokens = row.output_tokens.max(1);
+        let block_tokens = block_tokens.max(1);
+        let full = (want / block_tokens).min(row.hash_ids.len());
+        let mut head: String = row.hash_ids[..full]
+            .iter()
+            .map(|&id| self.block(id, block_tokens).0)
+            .collect();
+        let (content, tokens) = if !row.hash_ids.is_empty() && full * block_tokens == want {
+            // Whole blocks only: they are the prompt.
+            let n = self.tokenizer.count(&head);
+            (head, n)
+        } else {
+            // The partial last block is its own id's text, cut short; past the ids (or with
+            // none), the request's own text after its marker.
+            let offset = match row.hash_ids.get(full) {
+                Some(&id) => {
+                    head.push_str(&self.block_marker(id));
+                    self.block_offset(id)
+                }
+                None => {
+                    head.push_str(&format!("[{} #{seq}] ", self.run_id));
+                    rng.random_range(0..self.text.as_str().len())
+                }
+            };
+            self.cut(&head, offset, want)
+        };
+        self.prompt(seq, &content, tokens, max_tokens, None)
+    }
+
+    /// Block `id`'s leading marker: the run and the id, so equal ids are equal text in this run
+    /// only.
+    fn block_marker(&self, id: u64) -> String {
+        format!("[{} block {id}] ", self.run_id)
+    }
+
+    /// Where block `id`'s text starts in the corpus.
+    fn block_offset(&self, id: u64) -> usize {
+        let mut rng = rng_for(self.seed, Stream::Prefix, id ^ (1 << 63));
+        rng.random_range(0..self.text.as_str().len())
+    }
+
+    /// Block `id`'s text, `tokens` long (and its true count).
+    fn block(&self, id: u64, tokens: usize) -> (String, usize) {
+        self.cut(&self.block_marker(id), self.block_offset(id), tokens)
+    }
+
     fn prompt(
         &self,
         seq: u64,

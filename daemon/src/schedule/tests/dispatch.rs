@@ -250,3 +250,70 @@ async fn a_user_ramp_starts_and_retires_users_at_their_share_of_the_ramp() {
     let last = sent.iter().map(|s| s.2).max().unwrap();
     assert_eq!(last, epoch + Duration::from_millis(3900));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_replayed_trace_is_sent_at_its_own_times_sped_up() {
+    let text = r#"
+        [[target]]
+        name = "t"
+        base_url = "http://127.0.0.1:1"
+        model = "m"
+        [load]
+        trace = { file = "tests/fixtures/traces/burstgpt.csv", format = "burstgpt", speedup = 2 }
+        [[scenario]]
+        name = "s"
+        input_tokens = 10
+        output_tokens = 10
+    "#;
+    let prepared = crate::prepare::Prepared::parse(text, "test", &|_| None).unwrap();
+    let (config, summary) = (&prepared.config, prepared.assets.trace.clone().unwrap());
+    let spec = config.load.trace.as_ref().unwrap();
+    // The one trace phase lasts one pass sped up, at the trace's mean rate.
+    assert_eq!(config.load.phases.len(), 1);
+    assert_eq!(
+        config.load.phases[0].duration,
+        Some(summary.period().div_f64(2.0))
+    );
+    let truth: Vec<(u64, Duration, u32, u32)> =
+        crate::workload::trace::Replay::new(spec, summary.period(), 0)
+            .map(Result::unwrap)
+            .map(|(seq, at, row)| (seq, at, row.input_tokens, row.output_tokens))
+            .collect();
+    let fake = Fake::new(Duration::from_millis(10));
+    let rig = Rig::new(&fake, 64, None);
+    let workload = Arc::new(crate::workload::Workload::new(config, &prepared.assets, "r"));
+    let pool = workload.inline_replay(crate::workload::trace::Replay::new(
+        spec,
+        summary.period(),
+        0,
+    ));
+    let shape = Shape::new(&config.load.phases, config.load.repeat);
+    let d = Dispatcher::new(
+        Arrivals::new(shape.clone(), Arrival::Constant, 0),
+        shape,
+        rig.epoch,
+        pool,
+        Arc::clone(&rig.launcher),
+        rig.tracker.clone(),
+        rig.stop.clone(),
+    );
+    assert_eq!(d.run().await, DispatchEnd::Finished);
+    rig.drain().await;
+    // Every row once, at the epoch plus its time halved, with the row's own lengths.
+    let mut sent = fake.sent();
+    sent.sort_by_key(|s| s.0);
+    assert_eq!(sent.len(), 40);
+    assert_eq!(rig.recorder.totals.finished(Outcome::Success), 40);
+    for ((seq, intended, sent_at), (want_seq, at, ..)) in sent.iter().zip(&truth) {
+        assert_eq!(seq, want_seq);
+        assert_eq!(*intended, rig.epoch + *at);
+        assert_eq!(sent_at, intended);
+    }
+    let mut bodies = fake.bodies.lock().unwrap().clone();
+    bodies.sort_by_key(|b| b.0);
+    let tok = crate::workload::default_tokenizer();
+    for ((seq, messages, _), (want_seq, _, input, _)) in bodies.iter().zip(&truth) {
+        assert_eq!(seq, want_seq);
+        assert_eq!(tok.count(&messages[0]), *input as usize, "row {seq}");
+    }
+}
