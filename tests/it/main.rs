@@ -26,6 +26,7 @@ mod package;
 mod pages;
 mod prometheus;
 mod provoke;
+mod replay;
 mod rehearsal;
 mod release;
 mod reports;

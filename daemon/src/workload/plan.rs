@@ -274,14 +274,22 @@ pub fn summary(config: &Config, assets: &Assets, rows: &[PlanRow]) -> String {
         let output: Vec<u32> = rs.iter().map(|r| r.max_tokens).collect();
         let distinct: HashSet<&str> = rs.iter().map(|r| r.prompt_sha256.as_str()).collect();
         let shared = rs.iter().filter(|r| r.prefix_id.is_some()).count();
+        // A trace's prefix sharing is its blocks' (the summary above), not the scenario's pool.
+        let sharing = if config.load.trace.is_some() {
+            "prefixes as the trace's blocks".to_string()
+        } else {
+            format!(
+                "with a shared prefix {:.1} %",
+                100.0 * shared as f64 / rs.len() as f64
+            )
+        };
         let _ = writeln!(
             out,
-            "\nscenario {} ({} requests, {:.1} %): distinct prompts {}, with a shared prefix {:.1} %{}",
+            "\nscenario {} ({} requests, {:.1} %): distinct prompts {}, {sharing}{}",
             sc.name,
             rs.len(),
             100.0 * rs.len() as f64 / rows.len().max(1) as f64,
             distinct.len(),
-            100.0 * shared as f64 / rs.len() as f64,
             if sc.uniform {
                 " (uniform = true: ONE fixed prompt)"
             } else {
