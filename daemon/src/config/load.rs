@@ -256,6 +256,26 @@ pub struct LoadConfig {
     pub phase_hooks: Vec<super::hooks::PhaseHooks>,
 }
 
+impl LoadConfig {
+    /// Set the trace phase's rate and length from the file: `rows` over one pass of `period`
+    /// (the preparation step, which read it).
+    pub fn resolve_trace(&mut self, rows: u64, period: Duration) {
+        let Some(trace) = &self.trace else {
+            return;
+        };
+        let (rate, length) = (
+            rows as f64 / period.as_secs_f64().max(1e-9) * trace.speedup,
+            trace.replay_length(period),
+        );
+        for p in &mut self.phases {
+            if let PhaseKind::Trace { rate: r } = &mut p.kind {
+                *r = rate;
+                p.duration = length;
+            }
+        }
+    }
+}
+
 /// Closed-loop users: `from` at the start, changing linearly to `to` over `over` (user k starts,
 /// or stops, at its share of `over`); a plain `users = N` is `from = to = N`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -538,7 +558,12 @@ impl LoadConfig {
         self.phases = match &mut self.trace {
             Some(trace) => {
                 trace.check(c);
-                self.trace_phase(c, closed)
+                trace.phase(
+                    c,
+                    closed,
+                    self.specs.is_some() || self.preset.is_some(),
+                    self.repeat,
+                )
             }
             None => super::phases::check(c, closed, self.specs.as_deref(), self.preset.as_ref()),
         };
@@ -568,59 +593,14 @@ impl LoadConfig {
             }
         }
         let forever = self.phases.iter().any(|p| p.duration.is_none());
-        if forever && self.trace.is_none() && matches!(self.repeat, Repeat::Forever | Repeat::Times(2..)) {
+        if forever
+            && self.trace.is_none()
+            && matches!(self.repeat, Repeat::Forever | Repeat::Times(2..))
+        {
             c.bad(
                 "load.repeat",
                 "repeat needs every phase to have a finite duration",
             );
-        }
-    }
-
-    /// The one phase of a replayed trace: alone (no phases, preset or repeat beside it), open
-    /// loop only. Its rate and length are the file's, set by [`LoadConfig::resolve_trace`].
-    fn trace_phase(&self, c: &mut Check<'_>, closed: bool) -> Vec<Phase> {
-        if closed {
-            c.bad(
-                "load.trace",
-                "a trace is an arrival schedule: it needs mode = \"open\"",
-            );
-        }
-        for (key, set) in [
-            ("load.phases", self.specs.is_some()),
-            ("load.preset", self.preset.is_some()),
-        ] {
-            if set {
-                c.bad(
-                    key,
-                    "set either load.trace or the phases (load.phases, load.preset), not both",
-                );
-            }
-        }
-        if self.repeat != Repeat::Times(1) {
-            c.bad(
-                "load.repeat",
-                "a trace repeats with load.trace.loop = true",
-            );
-        }
-        vec![Phase {
-            kind: PhaseKind::Trace { rate: 0.0 },
-            duration: self.trace.as_ref().and_then(|t| t.duration),
-        }]
-    }
-
-    /// Set the trace phase's rate and length from the file: `rows` over one pass of `period`
-    /// (the preparation step, which read it).
-    pub fn resolve_trace(&mut self, rows: u64, period: Duration) {
-        let Some(trace) = &self.trace else {
-            return;
-        };
-        let speedup = trace.speedup;
-        let length = trace.replay_length(period);
-        for p in &mut self.phases {
-            if let PhaseKind::Trace { rate } = &mut p.kind {
-                *rate = rows as f64 / period.as_secs_f64().max(1e-9) * speedup;
-                p.duration = length;
-            }
         }
     }
 

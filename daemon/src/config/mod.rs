@@ -35,8 +35,8 @@ pub mod simulator;
 pub mod slo;
 pub mod sweep;
 pub mod target;
-pub mod trace;
 pub mod tls;
+pub mod trace;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

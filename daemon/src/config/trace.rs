@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::check::Check;
 use super::forms::opt_dur;
-use super::{FileRef, file_path};
+use super::{FileRef, Phase, PhaseKind, Repeat, file_path};
 
 /// How a trace file is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +69,37 @@ impl TraceSpec {
         self.file.check(c, "load.trace.file");
         c.float_in("load.trace.speedup", self.speedup, 0.0, false, 10_000.0);
         c.int_in("load.trace.block_tokens", self.block_tokens, 1, 1 << 20);
+    }
+
+    /// The one phase of a replayed trace: alone (no phases or preset beside it, no `repeat`),
+    /// open loop only. Its rate and length are the file's, set by the preparation step
+    /// ([`super::LoadConfig::resolve_trace`]).
+    pub(super) fn phase(
+        &self,
+        c: &mut Check<'_>,
+        closed: bool,
+        phases_too: bool,
+        repeat: Repeat,
+    ) -> Vec<Phase> {
+        if closed {
+            c.bad(
+                "load.trace",
+                "a trace is an arrival schedule: it needs mode = \"open\"",
+            );
+        }
+        if phases_too {
+            c.bad(
+                "load.phases",
+                "set either load.trace or the phases (load.phases, load.preset), not both",
+            );
+        }
+        if repeat != Repeat::Times(1) {
+            c.bad("load.repeat", "a trace repeats with load.trace.loop = true");
+        }
+        vec![Phase {
+            kind: PhaseKind::Trace { rate: 0.0 },
+            duration: self.duration,
+        }]
     }
 
     /// How long the replay runs, given the trace's own period (its span plus one mean gap):

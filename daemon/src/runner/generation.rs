@@ -211,11 +211,12 @@ impl Generation {
         };
         // A replayed trace: its rows are the arrivals, read on the prompt worker.
         let replay = match (&config.load.trace, &prepared.assets.trace) {
-            (Some(spec), Some(summary)) if !closed => Some(
+            (Some(spec), Some(summary)) if !closed => Some({
+                tracing::info!("replaying {}", summary.describe(spec).trim_end());
                 Replay::new(spec, summary.period(), base)
                     .sharded(shared.shard.index, shared.shard.count)
-                    .skipping_before(missed),
-            ),
+                    .skipping_before(missed)
+            }),
             _ => None,
         };
         let pool = match (replay, clients.prompts_inline()) {

@@ -138,7 +138,8 @@ impl Assets {
 /// named with its line, the first few of them).
 fn trace(spec: &TraceSpec) -> Result<Arc<TraceSummary>, Vec<Problem>> {
     let f = &spec.file;
-    let s = super::trace::scan(&f.file, spec.format).map_err(|e| vec![f.at.problem(e.to_string())])?;
+    let s =
+        super::trace::scan(&f.file, spec.format).map_err(|e| vec![f.at.problem(e.to_string())])?;
     let mut problems: Vec<Problem> = s
         .bad
         .iter()

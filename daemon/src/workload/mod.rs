@@ -466,7 +466,11 @@ mod tests {
         // Output lengths are the row's; 0 (a failed request in the trace) asks for 1.
         assert_eq!((a.max_tokens, b.max_tokens), (40, 1));
         // Blocks 7 and 8 are 1024 tokens of identical text; the third block differs.
-        let common = ta.bytes().zip(tb.bytes()).take_while(|(x, y)| x == y).count();
+        let common = ta
+            .bytes()
+            .zip(tb.bytes())
+            .take_while(|(x, y)| x == y)
+            .count();
         let shared = tok.count(&ta[..common]);
         assert!((1000..=1030).contains(&shared), "{shared} tokens shared");
         assert!(ta.starts_with("[run1 block 7] "), "{}", &ta[..40]);

@@ -1,3 +1,6 @@
+//! The trace reader and replay on the fixtures and scratch files: the three layouts, bad rows
+//! with their lines, lazy reading, and how speedup, loop, duration and shards place the rows.
+
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -53,7 +56,10 @@ fn the_three_fixture_formats_read_whole() {
     ));
     assert_eq!(rows[0].1, Duration::ZERO);
     assert_eq!(rows[1].1, Duration::from_micros(4123));
-    assert_eq!((rows[1].2.input_tokens, rows[1].2.output_tokens), (3228, 411));
+    assert_eq!(
+        (rows[1].2.input_tokens, rows[1].2.output_tokens),
+        (3228, 411)
+    );
     assert_eq!(rows.last().unwrap().1, a.span);
 }
 
@@ -73,14 +79,25 @@ fn bad_rows_are_named_with_their_line_and_none_is_skipped_silently() {
     let lines: Vec<u64> = s.bad.iter().map(|(l, _)| *l).collect();
     assert_eq!(lines, vec![3, 4, 5, 6]);
     assert!(s.bad[0].1.starts_with("expected ident"), "{:?}", s.bad[0]);
-    assert!(s.bad[1].1.contains("invalid value: integer `-3`"), "{:?}", s.bad[1]);
+    assert!(
+        s.bad[1].1.contains("invalid value: integer `-3`"),
+        "{:?}",
+        s.bad[1]
+    );
     assert!(s.bad[2].1.contains("the time goes back"), "{:?}", s.bad[2]);
-    assert!(s.bad[3].1.contains("missing field `input_length`"), "{:?}", s.bad[3]);
+    assert!(
+        s.bad[3].1.contains("missing field `input_length`"),
+        "{:?}",
+        s.bad[3]
+    );
 
     let csv = scratch("Timestamp,Request tokens,Response tokens\n0,10,5\nx,10,5\n3,ten,5\n4,10\n");
     let s = scan(csv.path(), TraceFormat::Burstgpt).unwrap();
     assert_eq!((s.rows, s.bad_rows), (1, 3));
-    assert_eq!(s.bad[0], (3, "Timestamp: expected seconds, got \"x\"".to_string()));
+    assert_eq!(
+        s.bad[0],
+        (3, "Timestamp: expected seconds, got \"x\"".to_string())
+    );
     assert_eq!(
         s.bad[1],
         (
@@ -93,7 +110,11 @@ fn bad_rows_are_named_with_their_line_and_none_is_skipped_silently() {
     let azure = scratch("TIMESTAMP,ContextTokens,GeneratedTokens\nyesterday,1,1\n");
     let s = scan(azure.path(), TraceFormat::Azure).unwrap();
     assert_eq!(s.bad[0].0, 2);
-    assert!(s.bad[0].1.contains("expected a UTC date-time"), "{:?}", s.bad[0]);
+    assert!(
+        s.bad[0].1.contains("expected a UTC date-time"),
+        "{:?}",
+        s.bad[0]
+    );
 
     // A header without the format's columns is refused at line 1, naming them.
     let e = scan(csv.path(), TraceFormat::Azure).unwrap_err();
@@ -121,7 +142,10 @@ fn a_replay_reads_rows_as_it_goes() {
     );
     assert_eq!(r.next().unwrap().unwrap().2.input_tokens, 10);
     assert_eq!(r.next().unwrap().unwrap().2.input_tokens, 20);
-    assert!(matches!(r.next(), Some(Err(TraceError::Row { line: 3, .. }))));
+    assert!(matches!(
+        r.next(),
+        Some(Err(TraceError::Row { line: 3, .. }))
+    ));
     assert!(r.next().is_none());
 }
 
@@ -132,7 +156,10 @@ fn speedup_loop_duration_and_shards_place_the_rows() {
     let mut sp = spec(path, TraceFormat::Burstgpt);
     let once = all(Replay::new(&sp, s.period(), 0));
     assert_eq!(once.len(), 40);
-    assert_eq!(once.iter().map(|r| r.0).collect::<Vec<_>>(), (0..40).collect::<Vec<_>>());
+    assert_eq!(
+        once.iter().map(|r| r.0).collect::<Vec<_>>(),
+        (0..40).collect::<Vec<_>>()
+    );
     // One pass is the span plus one mean gap: a loop's second pass starts one gap after the last.
     assert_eq!(s.period(), s.span.mul_f64(40.0 / 39.0));
     assert!((s.rate(1.0) - 40.0 / s.period().as_secs_f64()).abs() < 1e-9);

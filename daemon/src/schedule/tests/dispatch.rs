@@ -281,7 +281,11 @@ async fn a_replayed_trace_is_sent_at_its_own_times_sped_up() {
             .collect();
     let fake = Fake::new(Duration::from_millis(10));
     let rig = Rig::new(&fake, 64, None);
-    let workload = Arc::new(crate::workload::Workload::new(config, &prepared.assets, "r"));
+    let workload = Arc::new(crate::workload::Workload::new(
+        config,
+        &prepared.assets,
+        "r",
+    ));
     let pool = workload.inline_replay(crate::workload::trace::Replay::new(
         spec,
         summary.period(),
