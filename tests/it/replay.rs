@@ -108,3 +108,53 @@ fn a_mooncake_trace_is_replayed_row_for_row_with_its_prefix_sharing() {
         "shared blocks hit the cache: {shared_hits} tokens vs {control_hits} with unique blocks"
     );
 }
+
+#[test]
+fn plan_summarises_a_trace_and_lists_its_first_rows_with_their_times() {
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/config/good/trace.toml"
+    );
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin())
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = run(&["plan", "-c", config, "--sample", "5"]);
+    assert!(
+        text.starts_with("trace tests/fixtures/traces/mooncake.jsonl (mooncake): 40 rows over 22s 660ms (1.72 req/s; at speedup 2: 3.44 req/s, looped)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("126 block refs of 512 tokens, 47 distinct, 62.7% reused"),
+        "{text}"
+    );
+    assert!(
+        text.contains("5 requests drawn (seed 0); token-exact prompts: 5/5"),
+        "{text}"
+    );
+    // JSON lines: the first rows as sent, with the trace's lengths and times (sped up 2x).
+    let jsonl = run(&["plan", "-c", config, "--sample", "3", "--format", "jsonl"]);
+    let rows: Vec<Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let want = [(0.0, 917, 210), (0.75, 497, 45), (1.15, 685, 195)];
+    assert_eq!(rows.len(), 3);
+    for (r, (at, input, output)) in rows.iter().zip(want) {
+        assert_eq!(r["at_s"].as_f64(), Some(at), "{r}");
+        assert_eq!(
+            (n(&r["input_tokens"]), n(&r["max_tokens"])),
+            (input, output),
+            "{r}"
+        );
+    }
+}
