@@ -123,6 +123,10 @@ enum Command {
         /// Write a self-contained HTML report of the run here when it ends.
         #[arg(long)]
         report_html: Option<PathBuf>,
+        /// Start a new run even if the state directory holds an unfinished one of this config
+        /// (which is otherwise continued; see docs/operating.md).
+        #[arg(long, env = "LLMSOAK_FRESH")]
+        fresh: bool,
     },
     /// Print a saved report's summary, or render it as a self-contained HTML page.
     Report {
@@ -387,6 +391,7 @@ fn dispatch(command: Command) -> u8 {
             baseline,
             wait_ready,
             report_html,
+            fresh,
         } => load_config(&config).and_then(|c| {
             let gates = run_gates(&c.config, gates, gate_min_samples, baseline)?;
             runtime().map(|rt| {
@@ -407,8 +412,9 @@ fn dispatch(command: Command) -> u8 {
                         gates,
                         config_path: Some(config.clone()),
                         report_html,
+                        state: None,
                     };
-                    run_daemon(c, options, None).await
+                    run_daemon(c, options, None, Some(fresh)).await
                 })
             })
         }),

@@ -64,7 +64,58 @@ pub fn exit_code(report: &RunReport, bounded: bool) -> u8 {
     }
 }
 
-pub(super) async fn run_daemon(prepared: Prepared, opts: RunOptions, banner: Option<String>) -> u8 {
+/// A run with a state directory goes on with the unfinished run it holds (the same config),
+/// its schedule, duration and warm-up where they stand; `fresh` starts over. `Err`: the exit
+/// code, the reason said.
+fn resume_or_start(prepared: &Prepared, opts: &mut RunOptions, fresh: bool) -> Result<(), u8> {
+    let Some(dir) = prepared.config.baseline.state_dir.clone() else {
+        return Ok(());
+    };
+    let refuse = |e: &dyn std::fmt::Display| {
+        eprintln!("error: {e}");
+        eprintln!("(exit {}: nothing was sent)", exit::USAGE);
+        exit::USAGE
+    };
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| refuse(&format!("state_dir {}: {e}", dir.display())))?;
+    let config = serde_json::to_value(&prepared.config).map_err(|e| refuse(&e))?;
+    let decision = runner::resume::decide(&dir, &config, fresh).map_err(|e| refuse(&e))?;
+    for note in &decision.notes {
+        eprintln!("{note}");
+    }
+    if let Some(cp) = &decision.resume {
+        let since = |unix: f64| {
+            std::time::Duration::from_secs_f64((crate::runner::unix_now() - unix).max(0.0))
+        };
+        let ran = since(cp.started_unix);
+        opts.start_at = Some(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(cp.epoch_unix.max(0.0)),
+        );
+        opts.duration = opts.duration.map(|d| d.saturating_sub(ran));
+        opts.warmup = opts.warmup.map(|w| w.saturating_sub(ran));
+        eprintln!(
+            "going on with run {} (started {} ago; its last checkpoint {} ago; --fresh starts over)",
+            cp.run_id,
+            crate::config::human(ran),
+            crate::config::human(since(cp.written_unix)),
+        );
+    }
+    opts.state = Some(runner::State {
+        dir,
+        config,
+        resume: decision.resume.map(std::sync::Arc::new),
+    });
+    Ok(())
+}
+
+/// Run the daemon; `resumable` (the `run` command: `Some(fresh)`) checkpoints it into the
+/// config's state directory and goes on with an unfinished run found there.
+pub(super) async fn run_daemon(
+    prepared: Prepared,
+    mut opts: RunOptions,
+    banner: Option<String>,
+    resumable: Option<bool>,
+) -> u8 {
     runner::raise_nofile_limit();
     let signals = signal_channel();
     let on_listen = |addr: std::net::SocketAddr| {
@@ -83,8 +134,18 @@ pub(super) async fn run_daemon(prepared: Prepared, opts: RunOptions, banner: Opt
         eprintln!("(exit {}: nothing was sent)", exit::USAGE);
         return exit::USAGE;
     }
+    if let Some(fresh) = resumable
+        && let Err(code) = resume_or_start(&prepared, &mut opts, fresh)
+    {
+        return code;
+    }
+    let resuming = opts
+        .state
+        .as_ref()
+        .and_then(|s| s.resume.as_ref())
+        .map(|c| c.run_id.clone());
     if let Some(path) = &opts.report {
-        match keep_previous_report(path) {
+        match keep_previous_report(path, resuming.as_deref()) {
             Ok(Some(kept)) => eprintln!("{kept}"),
             Ok(None) => {}
             Err(e) => {
@@ -133,13 +194,20 @@ pub(super) async fn run_daemon(prepared: Prepared, opts: RunOptions, banner: Opt
 
 /// A run never overwrites another run's report: one already at `path` is moved aside to
 /// `STEM.RUN_ID.EXT` beside it (`.RUN_ID.2`, … when that is taken) and the line says where; a
-/// file there that is not an llm-soak report is refused (`Err`), never overwritten.
-fn keep_previous_report(path: &std::path::Path) -> Result<Option<String>, String> {
+/// file there that is not an llm-soak report is refused (`Err`), never overwritten. The
+/// unfinished report of the run being `resuming` is its own: it stays, to be written on.
+fn keep_previous_report(
+    path: &std::path::Path,
+    resuming: Option<&str>,
+) -> Result<Option<String>, String> {
     if !path.exists() {
         return Ok(None);
     }
     let previous = crate::report::RunReport::load(path)
         .map_err(|e| format!("{e}; refusing to overwrite it (move it, or give another path)"))?;
+    if resuming == Some(previous.run_id.as_str()) && previous.unfinished().is_some() {
+        return Ok(None);
+    }
     let stem = path
         .file_stem()
         .map_or_else(|| "report".into(), |s| s.to_string_lossy().into_owned());
@@ -223,12 +291,12 @@ mod tests {
     fn another_runs_report_is_moved_aside_and_a_stranger_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("soak.json");
-        assert_eq!(keep_previous_report(&path), Ok(None), "nothing there");
+        assert_eq!(keep_previous_report(&path, None), Ok(None), "nothing there");
         let mut old =
             crate::report::testing::report_of(crate::report::testing::summary(Vec::new(), 1.0));
         old.run_id = "ab12cd34".into();
         old.write(&path).unwrap();
-        let said = keep_previous_report(&path).unwrap().unwrap();
+        let said = keep_previous_report(&path, None).unwrap().unwrap();
         let aside = dir.path().join("soak.ab12cd34.json");
         assert!(aside.exists() && !path.exists(), "{said}");
         assert!(
@@ -237,11 +305,11 @@ mod tests {
         );
         // The same run's report again (a second checkpoint file): the next free name.
         old.write(&path).unwrap();
-        keep_previous_report(&path).unwrap();
+        keep_previous_report(&path, None).unwrap();
         assert!(dir.path().join("soak.ab12cd34.2.json").exists());
         // Not a report: refused, left alone.
         std::fs::write(&path, "precious notes").unwrap();
-        let e = keep_previous_report(&path).unwrap_err();
+        let e = keep_previous_report(&path, None).unwrap_err();
         assert!(e.contains("refusing to overwrite"), "{e}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious notes");
     }
@@ -267,6 +335,7 @@ mod tests {
             partial: None,
             phase_verdicts: Vec::new(),
             first_last: None,
+            resumes: Vec::new(),
         };
         let cases = [
             (None, None, true, exit::OK),

@@ -261,7 +261,7 @@ pub(super) async fn run_demo(
         report_html,
         ..RunOptions::default()
     };
-    let code = run_daemon(prepared, options, Some(banner)).await;
+    let code = run_daemon(prepared, options, Some(banner), None).await;
     drop(running);
     code
 }

@@ -60,6 +60,14 @@ pub struct Requests {
     #[serde(default)]
     pub drops: DropCounts,
     pub finished: Outcomes,
+    /// Started, and in flight when the daemon died: a resumed run never saw them end (from
+    /// schema version 6). `started = finished + lost` once a run is over.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lost: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Arrivals not sent, by reason. Only the in-flight and sessions caps are capacity drops (load

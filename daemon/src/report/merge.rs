@@ -71,7 +71,7 @@ fn merge_dist(parts: &[&Dist]) -> Dist {
     Dist::of(&h, true)
 }
 
-fn merge_scope(parts: &[&Scope]) -> Scope {
+pub(super) fn merge_scope(parts: &[&Scope]) -> Scope {
     let mut out = Scope::default();
     for p in parts {
         out.started += p.started;
@@ -110,7 +110,7 @@ fn merge_scope(parts: &[&Scope]) -> Scope {
     out
 }
 
-fn merge_trust(parts: &[(&str, &Trust)]) -> Trust {
+pub(super) fn merge_trust(parts: &[(&str, &Trust)]) -> Trust {
     let verdict = if parts
         .iter()
         .any(|(_, t)| t.verdict == TrustVerdict::ClientLimited)
@@ -367,6 +367,7 @@ pub fn merge(
         partial,
         phase_verdicts: Vec::new(),
         first_last: None,
+        resumes: Vec::new(),
     })
 }
 

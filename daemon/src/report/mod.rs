@@ -10,13 +10,16 @@
 //! the unversioned (0) reports, which are still read (without histograms); version 2 added the
 //! run's time series ([`series`]) and `config`, the run's config with its secrets redacted;
 //! version 3 split the arrivals not sent by reason (`drops`) and keeps a spent budget and a
-//! shutdown out of `dropped` and `drop_rate`, which now count capacity drops only.
+//! shutdown out of `dropped` and `drop_rate`, which now count capacity drops only; version 5
+//! added the `aborted` outcome, the disruptions and the per-phase verdicts; version 6 the
+//! `resumes` of a run that went on after its daemon restarted ([`resume`]) and `requests.lost`.
 
 mod counts;
 pub mod hdr;
 pub mod merge;
 pub mod phases;
 mod render;
+pub mod resume;
 pub mod series;
 pub mod server;
 mod shard;
@@ -33,7 +36,7 @@ pub use hdr::Hdr;
 pub use shard::ReportShard;
 
 /// The version of the report document this build writes.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// The signal that ended a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -438,6 +441,9 @@ pub struct RunReport {
     /// The last steady phase against the first (a run with two or more steady phases).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_last: Option<phases::FirstLast>,
+    /// Each restart of the daemon the run went on through (from schema version 6).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumes: Vec<resume::Resume>,
     /// A merge of only some of a run's shards (`merge --allow-partial`, schema version 3):
     /// which were missing. Gates, relative gates and `compare` refuse it as a base.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -527,6 +533,21 @@ impl RunReport {
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let body = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         crate::files::write_atomic(path, &body)
+    }
+
+    /// Leave out the summary's histograms (the live page's report: statistics only).
+    pub fn drop_histograms(&mut self) {
+        let Some(s) = &mut self.summary else {
+            return;
+        };
+        let scopes = std::iter::once(&mut s.all)
+            .chain(s.scenarios.iter_mut().map(|(_, v)| v))
+            .chain(s.phases.iter_mut().map(|p| &mut p.scope));
+        for scope in scopes {
+            for q in Quantity::ALL {
+                scope.latency.get_mut(q).hdr = None;
+            }
+        }
     }
 
     /// Whether a signal ended the run before its end.

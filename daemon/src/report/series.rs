@@ -282,6 +282,8 @@ pub enum EventKind {
     /// The target got over a disruption (a restart, a hook): the first success and the time
     /// until every window was back within tolerance.
     Recovered,
+    /// The run went on after its daemon restarted (the gap since its last checkpoint).
+    Resumed,
 }
 
 /// An instant of the run worth marking on a chart.

@@ -68,6 +68,7 @@ pub(crate) fn report_of(s: Summary) -> RunReport {
         partial: None,
         phase_verdicts: Vec::new(),
         first_last: None,
+        resumes: Vec::new(),
     }
 }
 

@@ -40,6 +40,7 @@ fn report() -> RunReport {
                 cancelled: 0,
                 aborted: 0,
             },
+            lost: 0,
         },
         summary: Some(summary()),
         gates: Vec::new(),
@@ -50,6 +51,7 @@ fn report() -> RunReport {
         partial: None,
         phase_verdicts: Vec::new(),
         first_last: None,
+        resumes: Vec::new(),
     }
 }
 

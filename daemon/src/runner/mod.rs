@@ -24,6 +24,7 @@ use crate::server::Phase;
 mod generation;
 mod hooks;
 mod notify;
+pub(crate) mod resume;
 mod run;
 mod scrape;
 mod side;
@@ -77,7 +78,7 @@ pub(crate) struct RunOptions {
     pub start_at: Option<SystemTime>,
     /// Left out of the summary, report and gates.
     pub warmup: Option<Duration>,
-    /// Where the JSON report goes: checkpointed here every `CHECKPOINT` while the run goes
+    /// Where the JSON report goes: checkpointed here every `output.checkpoint_interval` while the run goes
     /// on; the command line writes the final one from the report the run returns.
     pub report: Option<PathBuf>,
     /// CI gates judged on the summary at the end (and the baseline report they refer to).
@@ -87,10 +88,19 @@ pub(crate) struct RunOptions {
     /// Where the command line writes the HTML report once the run ends (the runner itself
     /// does not read it).
     pub report_html: Option<PathBuf>,
+    /// The state directory's resume checkpoints (`run` only: a sweep keeps none).
+    pub state: Option<State>,
 }
 
-/// How often a long run rewrites its report file.
-pub(crate) const CHECKPOINT: Duration = Duration::from_secs(120);
+/// A run that checkpoints itself into a state directory, and the run it goes on with.
+#[derive(Debug, Clone)]
+pub(crate) struct State {
+    pub dir: PathBuf,
+    /// The config as given (before anything read from the server), compared on a restart.
+    pub config: serde_json::Value,
+    /// The unfinished run this daemon goes on with ([`resume::decide`]).
+    pub resume: Option<Arc<resume::Checkpoint>>,
+}
 
 /// Signals and reload requests queued at most (senders wait beyond it).
 pub(crate) const SIGNAL_QUEUE: usize = 16;
@@ -235,7 +245,7 @@ fn planned_end(generation: &Generation, deadline: Option<Instant>) -> Option<f64
     Some(unix_now() + end.saturating_duration_since(now).as_secs_f64())
 }
 
-fn unix_now() -> f64 {
+pub(crate) fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())

@@ -20,8 +20,7 @@ use super::generation::{Clients, Generation, Shared};
 use super::sinks::{Sinks, sinks};
 use super::source::ReportSource;
 use super::{
-    CHECKPOINT, RunError, RunOptions, SIGNAL_QUEUE, notify, side, telemetry, timeline, unix_now,
-    window,
+    RunError, RunOptions, SIGNAL_QUEUE, notify, resume, side, telemetry, timeline, unix_now, window,
 };
 use crate::client::ClientError;
 use crate::export::Exporter;
@@ -41,6 +40,8 @@ pub(crate) type Reloads = mpsc::Receiver<oneshot::Sender<Result<String, String>>
 /// A run's machinery, started.
 #[derive(Debug)]
 pub(crate) struct Run<C: Clients> {
+    /// Where the run checkpoints itself to go on after a restart.
+    state: Option<StateWriter>,
     pub(super) clients: C,
     pub(super) shared: Shared,
     pub(super) status: Arc<Status>,
@@ -80,7 +81,11 @@ impl<C: Clients> Run<C> {
         clients: C,
         extra: Vec<Arc<dyn crate::metrics::Sink>>,
     ) -> Result<Run<C>, RunError> {
-        let run_id = super::new_run_id();
+        // A resumed run goes on under its own id, from its start.
+        let resumed = opts.state.as_ref().and_then(|s| s.resume.clone());
+        let run_id = resumed
+            .as_ref()
+            .map_or_else(super::new_run_id, |c| c.run_id.clone());
         let config = &prepared.config;
         let identity = RunIdentity {
             run_id: run_id.clone(),
@@ -88,7 +93,7 @@ impl<C: Clients> Run<C> {
                 index: u32::try_from(opts.shard.index).unwrap_or(u32::MAX),
                 count: u32::try_from(opts.shard.count).unwrap_or(u32::MAX),
             },
-            start_time: unix_now(),
+            start_time: resumed.as_ref().map_or_else(unix_now, |c| c.started_unix),
             tls_unverified: RunIdentity::unverified(config),
         };
         let exporter = Exporter::with_otlp(
@@ -172,16 +177,45 @@ impl<C: Clients> Run<C> {
             abort: root.child_token(),
             run_id: run_id.clone(),
             shard: opts.shard,
-            ledger: Arc::new(Ledger::default()),
+            ledger: Arc::new(resumed.as_ref().map_or_else(Ledger::default, |c| {
+                Ledger::resumed(c.next_seq, c.spent_requests, c.spent_output_tokens)
+            })),
             limit: Arc::new(InFlightLimit::new(config.load.max_in_flight)),
             canary,
             canary_seq: Arc::default(),
             window: Arc::clone(&window),
             series: Arc::clone(&sinks.series),
         };
-        sinks
-            .series
-            .event(start, EventKind::Start, format!("run {run_id} started"));
+        let prior = resumed.as_ref().map(|c| {
+            let at_unix = unix_now();
+            let r = &c.report.requests;
+            let resume = crate::report::resume::Resume {
+                at_unix,
+                checkpoint_unix: c.written_unix,
+                gap_seconds: (at_unix - c.written_unix).max(0.0),
+                in_flight_lost: r.started.saturating_sub(r.finished.total() + r.lost),
+            };
+            tracing::warn!(
+                run_id = %run_id,
+                checkpoint_age = %crate::config::human(Duration::from_secs_f64(resume.gap_seconds)),
+                in_flight_lost = resume.in_flight_lost,
+                "going on with an unfinished run from its checkpoint (--fresh starts over)"
+            );
+            sinks.series.event(
+                start,
+                EventKind::Resumed,
+                format!(
+                    "run {run_id} went on after a restart: {:.0} s since its last checkpoint unrecorded, {} requests in flight lost",
+                    resume.gap_seconds, resume.in_flight_lost
+                ),
+            );
+            Arc::new((c.report.clone(), resume))
+        });
+        if prior.is_none() {
+            sinks
+                .series
+                .event(start, EventKind::Start, format!("run {run_id} started"));
+        }
         let started = Instant::now();
         let side = side::Side::new(&root);
         let telemetry =
@@ -232,6 +266,7 @@ impl<C: Clients> Run<C> {
             identity,
             gates: opts.gates.clone(),
             started,
+            prior,
         };
         status.set_live(Arc::new(source.clone()) as Arc<dyn server::LiveReport>);
         let redraw = opts.duration.and_then(|total| {
@@ -246,12 +281,24 @@ impl<C: Clients> Run<C> {
         if let Some(redraw) = redraw {
             side.every(Duration::from_secs(1), redraw);
         }
-        if let Some(path) = opts.report.clone() {
-            let source = source.clone();
-            side.every(CHECKPOINT, move || {
+        let state = opts.state.as_ref().map(|s| StateWriter {
+            dir: s.dir.clone(),
+            config: s.config.clone(),
+            started_unix: source.identity.start_time,
+            epoch_unix: unix_now() + signed_secs(epoch, now),
+            ledger: Arc::clone(&shared.ledger),
+        });
+        if opts.report.is_some() || state.is_some() {
+            let (source, path, state) = (source.clone(), opts.report.clone(), state.clone());
+            side.every(config.output.checkpoint_interval, move || {
                 let r = source.snapshot(None, false);
-                if let Err(e) = r.write(&path) {
+                if let Some(path) = &path
+                    && let Err(e) = r.write(path)
+                {
                     tracing::warn!(path = %path.display(), error = %e, "cannot write the report checkpoint");
+                }
+                if let Some(state) = &state {
+                    state.save(r, false);
                 }
             });
         }
@@ -259,6 +306,7 @@ impl<C: Clients> Run<C> {
             side.every(every, notify::ping);
         }
         Ok(Run {
+            state,
             clients,
             _connections: connections,
             shared,
@@ -371,6 +419,10 @@ impl<C: Clients> Run<C> {
         }
         self.timeline.close(Instant::now());
         let report = self.source.snapshot(stopped_by, true);
+        // A run a signal stopped is unfinished: the next daemon goes on with it.
+        if let Some(state) = &self.state {
+            state.save(report.clone(), stopped_by.is_none());
+        }
         self.live.stop();
         self.telemetry.stop().await;
         self.server_stop.cancel();
@@ -385,5 +437,38 @@ impl<C: Clients> Run<C> {
         let exporter = self.exporter;
         let _ = tokio::task::spawn_blocking(move || exporter.shutdown()).await;
         report
+    }
+}
+
+/// Seconds from `now` to `at` (negative when `at` is past).
+fn signed_secs(at: Instant, now: Instant) -> f64 {
+    match at.checked_duration_since(now) {
+        Some(ahead) => ahead.as_secs_f64(),
+        None => -now.saturating_duration_since(at).as_secs_f64(),
+    }
+}
+
+/// Writes the run's resume checkpoints into the state directory.
+#[derive(Debug, Clone)]
+struct StateWriter {
+    dir: std::path::PathBuf,
+    config: serde_json::Value,
+    started_unix: f64,
+    epoch_unix: f64,
+    ledger: Arc<Ledger>,
+}
+
+impl StateWriter {
+    fn save(&self, report: RunReport, finished: bool) {
+        let cp = resume::checkpoint(
+            report,
+            self.config.clone(),
+            (self.epoch_unix, self.started_unix),
+            &self.ledger,
+            finished,
+        );
+        if let Err(e) = resume::save(&self.dir, &cp) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot write the resume checkpoint");
+        }
     }
 }

@@ -29,6 +29,8 @@ pub(super) struct ReportSource {
     /// The scrapes of the targets' engines, and each request scope's target.
     pub(super) engines: Option<Arc<super::scrape::Engines>>,
     pub(super) scope_targets: Vec<usize>,
+    /// A resumed run: the report its checkpoint held (every earlier segment) and this restart.
+    pub(super) prior: Option<Arc<(RunReport, crate::report::resume::Resume)>>,
 }
 
 impl ReportSource {
@@ -37,7 +39,8 @@ impl ReportSource {
         self.build(stopped_by, complete, true, 0.0)
     }
 
-    /// The report, with the summary's histograms when `keep` and the windows after `since`.
+    /// The report, with the summary's histograms when `keep` and the windows after `since`;
+    /// a resumed run's is its earlier segments' followed by this daemon's, judged as one.
     fn build(
         &self,
         stopped_by: Option<StopSignal>,
@@ -46,14 +49,8 @@ impl ReportSource {
         since: f64,
     ) -> RunReport {
         let t = &self.recorder.totals;
-        let summary = Some(self.live.summary(keep));
-        let gates = summary
-            .as_ref()
-            .map_or_else(Vec::new, |s| self.gates.judge(s));
-        let phase_verdicts = summary
-            .as_ref()
-            .map_or_else(Vec::new, |s| self.gates.judge_phases(s));
-        let first_last = summary.as_ref().and_then(crate::compare::first_last);
+        // The histograms are needed to merge a resumed run's segments exactly.
+        let summary = Some(self.live.summary(keep || self.prior.is_some()));
         let server = self.engines.as_ref().map_or_else(Vec::new, |e| {
             super::scrape::report(&e.blocks(), summary.as_ref(), &self.scope_targets)
         });
@@ -61,7 +58,7 @@ impl ReportSource {
         for o in Outcome::ALL {
             finished.add(o, t.finished(o));
         }
-        RunReport {
+        let mut report = RunReport {
             schema_version: SCHEMA_VERSION,
             llm_soak_version: crate::VERSION.to_string(),
             run_id: self.identity.run_id.clone(),
@@ -74,23 +71,40 @@ impl ReportSource {
                 dropped: t.dropped(),
                 drops: t.drops(),
                 finished,
+                lost: 0,
             },
             summary,
-            verdict: crate::report::worst(
-                gates
-                    .iter()
-                    .map(|g| g.verdict)
-                    .chain(phase_verdicts.iter().map(|p| p.verdict)),
-            ),
-            gates,
+            verdict: None,
+            gates: Vec::new(),
             series: Some(self.series.series(since)),
             drift_baselines: self.baselines.report(),
             config: self.config.clone(),
             server,
             partial: None,
-            phase_verdicts,
-            first_last,
+            phase_verdicts: Vec::new(),
+            first_last: None,
+            resumes: Vec::new(),
+        };
+        if let Some(prior) = &self.prior {
+            let (before, resume) = &**prior;
+            report = crate::report::resume::append(before, report, resume);
+            if !keep {
+                report.drop_histograms();
+            }
         }
+        if let Some(s) = &report.summary {
+            report.gates = self.gates.judge(s);
+            report.phase_verdicts = self.gates.judge_phases(s);
+            report.first_last = crate::compare::first_last(s);
+        }
+        report.verdict = crate::report::worst(
+            report
+                .gates
+                .iter()
+                .map(|g| g.verdict)
+                .chain(report.phase_verdicts.iter().map(|p| p.verdict)),
+        );
+        report
     }
 }
 

@@ -201,6 +201,9 @@ async fn a_reload_applies_the_new_rate_and_the_counters_go_on() {
     assert_eq!(seqs.len(), sent.len());
 }
 
+/// `output.checkpoint_interval` in the test below (the default is 60 s).
+const CHECKPOINT: Duration = Duration::from_secs(120);
+
 #[tokio::test(start_paused = true)]
 async fn the_report_is_checkpointed_while_the_run_goes_on() {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -211,7 +214,10 @@ async fn the_report_is_checkpointed_while_the_run_goes_on() {
     };
     let watched = path.clone();
     let (r, _, _) = run_for(
-        &config_text(STEADY_5),
+        &format!(
+            "{}[output]\ncheckpoint_interval = \"2m\"\n",
+            config_text(STEADY_5)
+        ),
         opts,
         Duration::from_millis(10),
         |tx| {

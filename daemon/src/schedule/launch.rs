@@ -44,6 +44,25 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// A ledger that goes on from a checkpoint: `next_seq`, and `requests` started and
+    /// `output_tokens` spent before it (a resumed run's budget is the whole run's).
+    pub fn resumed(next_seq: u64, requests: u64, output_tokens: u64) -> Self {
+        Ledger {
+            started: AtomicU64::new(requests),
+            reserved: AtomicU64::new(requests),
+            output_tokens: AtomicU64::new(output_tokens),
+            next_seq: AtomicU64::new(next_seq),
+        }
+    }
+
+    /// Requests started and output tokens spent so far (a checkpoint's).
+    pub fn spent_so_far(&self) -> (u64, u64) {
+        (
+            self.started.load(Ordering::Relaxed),
+            self.output_tokens.load(Ordering::Relaxed),
+        )
+    }
+
     /// The first sequence number no request of this run has used.
     pub fn next_seq(&self) -> u64 {
         self.next_seq.load(Ordering::Relaxed)
