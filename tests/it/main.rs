@@ -29,6 +29,7 @@ mod provoke;
 mod rehearsal;
 mod release;
 mod replay;
+mod resume;
 mod reports;
 mod security;
 mod server;
