@@ -104,14 +104,23 @@ fn a_killed_run_goes_on_after_its_restart_with_both_halves_in_its_report() {
         .collect();
     assert_eq!(events.iter().filter(|k| **k == "start").count(), 1);
     // One schedule, one epoch: the windows run on from the first half's through the gap.
-    let ts: Vec<f64> = report["series"]["points"]
+    let ts: Vec<(f64, f64)> = report["series"]["points"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p["t"].as_f64().unwrap())
+        .map(|p| (p["t"].as_f64().unwrap(), p["span"].as_f64().unwrap()))
         .collect();
-    assert!(ts.windows(2).all(|w| w[0] < w[1]), "{ts:?}");
-    assert!(ts[0] < 2.0 && *ts.last().unwrap() >= 9.0, "{ts:?}");
+    assert!(ts.windows(2).all(|w| w[0].0 + w[0].1 <= w[1].0 + 1e-6), "{ts:?}");
+    let (first, last) = (ts[0], ts[ts.len() - 1]);
+    assert!(first.0 < 1.0 && last.0 + last.1 >= 11.0, "{ts:?}");
+    // The first half's requests are in its windows: the series counts what the report does.
+    let windowed: u64 = report["series"]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| n(&p["scopes"][0]["finished"]["success"]))
+        .sum();
+    assert_eq!(windowed, n(&report["requests"]["finished"]["success"]));
     assert_eq!(events.iter().filter(|k| **k == "resumed").count(), 1);
     // Both halves: more than the first had, and every started request finished or lost.
     let r = &report["requests"];

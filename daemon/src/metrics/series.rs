@@ -46,7 +46,7 @@ const CHARTED: [Quantity; 6] = [
 ];
 
 /// One scope's counts in the open window.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Acc {
     started: u64,
     finished: Outcomes,
@@ -270,6 +270,22 @@ impl SeriesSink {
             return;
         }
         store.push(point);
+    }
+
+    /// The open window so far as a point, left open (a checkpoint's last window: a daemon
+    /// that restarts from it goes on with windows of its own after it).
+    pub fn open_point(&self, at: Instant) -> Option<Point> {
+        let from = *lock(&self.from);
+        let span = at.saturating_duration_since(from).as_secs_f64();
+        (span > 0.0).then(|| Point {
+            t: self.seconds(from),
+            span,
+            phase: None,
+            dropped: self.dropped.load(Ordering::Relaxed),
+            gauges: Gauges::default(),
+            scopes: self.open.iter().map(|a| lock(a).clone().take()).collect(),
+            server: lock(&self.server).clone(),
+        })
     }
 
     /// What the engine at `url` said of the time since its last scrape: part of the open

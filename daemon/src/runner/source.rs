@@ -35,8 +35,17 @@ pub(super) struct ReportSource {
 
 impl ReportSource {
     /// The report as of now (`complete` once the run has drained).
+    /// A checkpoint's series ends with the window still open, so nothing it counted is
+    /// missing from the series of a run that goes on from it after a restart.
     pub(super) fn snapshot(&self, stopped_by: Option<StopSignal>, complete: bool) -> RunReport {
-        self.build(stopped_by, complete, true, 0.0)
+        let mut report = self.build(stopped_by, complete, true, 0.0);
+        if !complete
+            && let (Some(series), Some(open)) =
+                (&mut report.series, self.series.open_point(Instant::now()))
+        {
+            series.points.push(open);
+        }
+        report
     }
 
     /// The report, with the summary's histograms when `keep` and the windows after `since`;
