@@ -242,6 +242,13 @@ fn the_kubernetes_base_is_complete_and_valid() {
         volumes.iter().any(|v| claim(v, "llm-soak-reports")),
         "reports outlive the pods"
     );
+    // A retried shard goes on with its run: its state is on the volume, one directory each.
+    let mounts = spec["template"]["spec"]["containers"][0]["volumeMounts"].to_string();
+    assert!(
+        mounts.contains("\"mountPath\":\"/var/lib/llm-soak\"")
+            && mounts.contains("state-$(JOB_COMPLETION_INDEX)"),
+        "{mounts}"
+    );
     let args = spec["template"]["spec"]["containers"][0]["args"].to_string();
     assert!(
         args.contains("/reports/shard-$(JOB_COMPLETION_INDEX).json"),

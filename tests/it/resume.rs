@@ -66,9 +66,11 @@ fn a_killed_run_goes_on_after_its_restart_with_both_halves_in_its_report() {
     let text = config(sim, &state, RATE);
     let mut first = start(dir.path(), &text, &["--duration", "12s"]);
     // Join on the daemon's own checkpoint: some requests recorded, then kill -9.
-    let before = eventually("a checkpoint with requests", Duration::from_secs(60), || {
-        checkpoint(&state).filter(|c| n(&c["report"]["requests"]["started"]) >= 30)
-    });
+    let before = eventually(
+        "a checkpoint with requests",
+        Duration::from_secs(60),
+        || checkpoint(&state).filter(|c| n(&c["report"]["requests"]["started"]) >= 30),
+    );
     first.signal("KILL");
     first.wait_exit(Duration::from_secs(30));
     let run_id = before["run_id"].as_str().unwrap().to_string();
@@ -110,7 +112,10 @@ fn a_killed_run_goes_on_after_its_restart_with_both_halves_in_its_report() {
         .iter()
         .map(|p| (p["t"].as_f64().unwrap(), p["span"].as_f64().unwrap()))
         .collect();
-    assert!(ts.windows(2).all(|w| w[0].0 + w[0].1 <= w[1].0 + 1e-6), "{ts:?}");
+    assert!(
+        ts.windows(2).all(|w| w[0].0 + w[0].1 <= w[1].0 + 1e-6),
+        "{ts:?}"
+    );
     let (first, last) = (ts[0], ts[ts.len() - 1]);
     assert!(first.0 < 1.0 && last.0 + last.1 >= 11.0, "{ts:?}");
     // The first half's requests are in its windows: the series counts what the report does.
@@ -132,11 +137,21 @@ fn a_killed_run_goes_on_after_its_restart_with_both_halves_in_its_report() {
     assert_eq!(n(&r["started"]), finished + lost, "{r}");
     assert_eq!(lost, n(&resumes[0]["in_flight_lost"]));
     assert!(n(&r["started"]) > n(&before["report"]["requests"]["started"]) + 30);
-    assert_eq!(n(&r["finished"]["error"]) + n(&r["finished"]["timeout"]), 0, "{r}");
+    assert_eq!(
+        n(&r["finished"]["error"]) + n(&r["finished"]["timeout"]),
+        0,
+        "{r}"
+    );
     // The summary's histograms hold both halves too (merged exactly).
     let all = &report["summary"]["all"];
-    assert_eq!(n(&all["latency"]["ttft"]["samples"]), n(&all["finished"]["success"]));
-    assert!(n(&all["finished"]["success"]) + 5 >= n(&r["finished"]["success"]), "{all}");
+    assert_eq!(
+        n(&all["latency"]["ttft"]["samples"]),
+        n(&all["finished"]["success"])
+    );
+    assert!(
+        n(&all["finished"]["success"]) + 5 >= n(&r["finished"]["success"]),
+        "{all}"
+    );
 
     // The server's truth: no sequence number twice; what it saw beyond the report is what was
     // sent after the last checkpoint before the kill.

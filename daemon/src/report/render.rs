@@ -38,6 +38,23 @@ pub(super) fn report(r: &RunReport) -> String {
     for o in Outcome::ALL {
         let _ = write!(out, ", {} {}", o.as_str(), r.requests.finished.get(o));
     }
+    if r.requests.lost > 0 {
+        let _ = write!(out, ", lost {}", r.requests.lost);
+    }
+    if !r.resumes.is_empty() {
+        let gaps: Vec<String> = r
+            .resumes
+            .iter()
+            .map(|x| format!("{:.0}s", x.gap_seconds))
+            .collect();
+        let _ = write!(
+            out,
+            "\nresumed after {} restart(s) of the daemon: since the last checkpoint {} unrecorded, {} requests in flight lost (docs/operating.md)",
+            r.resumes.len(),
+            gaps.join(", "),
+            r.resumes.iter().map(|x| x.in_flight_lost).sum::<u64>(),
+        );
+    }
     if let Some(s) = &r.summary {
         let _ = write!(
             out,

@@ -13,7 +13,7 @@
   };
 
   const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"];
-  const EVENT_COLORS = { start: "#2ca02c", warmup_end: "#7f7f7f", phase: "#9467bd", reload: "#17becf", target_restart: "#d62728", baseline: "#bcbd22", gate_breach: "#d62728", stop: "#333" };
+  const EVENT_COLORS = { start: "#2ca02c", warmup_end: "#7f7f7f", phase: "#9467bd", reload: "#17becf", target_restart: "#d62728", baseline: "#bcbd22", gate_breach: "#d62728", stop: "#333", resumed: "#ff7f0e" };
   const $ = (tag, attrs, ...kids) => {
     const e = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {
