@@ -8,6 +8,14 @@
                            RSS after the warm-up, per hour and per 10^6 requests
   scripts/soak.py scrape   GET /metrics cost with --scenarios x --models label sets (every series
                            populated by a short load first): time per scrape, body size, series
+  scripts/soak.py hours    evidence over hours, in real time: the simulator with a slow memory
+                           leak and ITL drift, a real Prometheus with the shipped rules scraping
+                           llm-soak every 15 s, llm-soak with a canary and two scenarios and a
+                           state directory, killed with SIGKILL at --kill-at for --down seconds and
+                           started again (it goes on with its run). Samples llm-soak's RSS and fd
+                           count and checks started = finished + in flight every --every seconds;
+                           records every alert's pending/firing transitions; compares the resumed
+                           report's totals with the simulator's truth
 
 Results go to OUT/soak.json and OUT/scrape.json (and are printed).
 """
@@ -15,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -195,10 +204,179 @@ def scrape(a):
     }
 
 
+HOURS_SIM = """
+[simulator]
+batch_capacity = 64
+prefill_base = "40ms"
+prefill_per_token = "0s"
+itl_base = "10ms"
+itl_per_seq = "0s"
+[simulator.leak]
+bytes_per_minute = {leak}
+max_bytes = 4294967296
+[simulator.drift]
+itl_per_hour = {drift}
+"""
+
+
+def prometheus(d, port, targets):
+    rules = os.path.abspath("alerts")
+    with open(f"{d}/prometheus.yml", "w") as f:
+        f.write("global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\n"
+                f"rule_files:\n  - {rules}/llm-soak.rules.yml\n  - {rules}/llm-soak.alerts.yml\n"
+                "scrape_configs:\n  - job_name: llm-soak\n    static_configs:\n"
+                f"      - targets: [{', '.join(repr(t) for t in targets)}]\n")
+    return Child(["prometheus", f"--config.file={d}/prometheus.yml",
+                  f"--storage.tsdb.path={d}/tsdb", f"--web.listen-address=127.0.0.1:{port}"],
+                 f"{d}/prometheus.log")
+
+
+def fds(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
+def hours(a):
+    d = tempfile.mkdtemp(prefix="llm-soak-hours-")
+    os.makedirs(f"{d}/state")
+    with open(f"{d}/sim.toml", "w") as f:
+        f.write(HOURS_SIM.format(leak=a.leak, drift=a.drift))
+    sim = Child([a.bin, "simulate", "-c", f"{d}/sim.toml", "--listen", "127.0.0.1:0"],
+                f"{d}/sim.log")
+    sim_addr = sim.wait_for("listening on http://").split()[0]
+    port, prom_port = free_port(), free_port()
+    seconds = int(a.minutes * 60)
+    with open(f"{d}/run.toml", "w") as f:
+        f.write(f"""
+seed = 11
+[server]
+listen = "127.0.0.1:{port}"
+[[target]]
+name = "sim"
+base_url = "http://{sim_addr}"
+model = "llm-soak-sim"
+[load]
+preset = {{ name = "steady", rate = {a.rate}, duration = "forever" }}
+[[scenario]]
+name = "chat"
+weight = 3
+input_tokens = {{ uniform = {{ min = 64, max = 512 }} }}
+output_tokens = {{ uniform = {{ min = 16, max = 96 }} }}
+[[scenario]]
+name = "long"
+input_tokens = {{ uniform = {{ min = 1024, max = 2048 }} }}
+output_tokens = 128
+[canary]
+interval = "15s"
+[resources]
+interval = "15s"
+host = false
+gpu = false
+target_process = {{ pid = {sim.p.pid} }}
+[baseline]
+warmup = "10m"
+window = "10m"
+state_dir = "{d}/state"
+[output]
+checkpoint_interval = "60s"
+""")
+    argv = [a.bin, "run", "-c", f"{d}/run.toml", "--duration", f"{seconds}s",
+            "--report", f"{d}/report.json"]
+    prom = prometheus(d, prom_port, [f"127.0.0.1:{port}"])
+    run = Child(argv, f"{d}/run-1.log")
+    run.wait_for("metrics: http://")
+    start = time.time()
+    kill_at = start + a.kill_at * seconds
+    samples, transitions, broken = [], [], []
+    states = {}
+    killed = restarted = None
+    try:
+        while True:
+            now = time.time()
+            if killed is None and now >= kill_at:
+                run.p.send_signal(signal.SIGKILL)
+                run.p.wait()
+                killed = now
+            if killed is not None and restarted is None and now >= killed + a.down:
+                run.log.close()
+                run = Child(argv, f"{d}/run-2.log")
+                run.wait_for("metrics: http://")
+                restarted = time.time()
+            if restarted is not None and run.p.poll() is not None:
+                break
+            up = killed is None or restarted is not None
+            if up and run.p.poll() is None:
+                try:
+                    st = http_json(f"http://127.0.0.1:{port}/api/v1/status")
+                    r = st["requests"]
+                    finished = sum(r["finished"].values()) if isinstance(r["finished"], dict) \
+                        else r["finished"]
+                    sample = {"t": round(now - start), "rss_mib": round(
+                        mem_kib(run.p.pid, "VmRSS") / 1024, 1), "fds": fds(run.p.pid),
+                        "started": r["started"], "finished": finished,
+                        "in_flight": r["in_flight"]}
+                    samples.append(sample)
+                    if r["started"] != finished + r["in_flight"]:
+                        broken.append(sample)
+                except (OSError, ValueError, KeyError):
+                    pass
+            try:
+                alerts = http_json(f"http://127.0.0.1:{prom_port}/api/v1/alerts")["data"]["alerts"]
+                seen = {}
+                for al in alerts:
+                    seen[al["labels"]["alertname"]] = al["state"]
+                for name in set(states) | set(seen):
+                    if states.get(name) != seen.get(name):
+                        transitions.append({"t": round(now - start), "alert": name,
+                                            "state": seen.get(name, "inactive")})
+                states = seen
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(a.every)
+        with open(f"{d}/report.json") as f:
+            report = json.load(f)
+        truth = http_json(f"http://{sim_addr}/stats")
+    finally:
+        run.close()
+        prom.close()
+        sim.close()
+    def rss_slope(part):
+        return round(slope([s["t"] for s in part], [s["rss_mib"] for s in part]) * 3600, 2)
+    first = [s for s in samples if killed is None or s["t"] < killed - start]
+    second = [s for s in samples if restarted is not None and s["t"] >= restarted - start]
+    req = report["requests"]
+    out = {
+        "command": " ".join(sys.argv),
+        "minutes": a.minutes, "rate": a.rate,
+        "killed_at_s": round(killed - start) if killed else None,
+        "restarted_at_s": round(restarted - start) if restarted else None,
+        "rss_mib": {"first_half": [first[0]["rss_mib"], max(s["rss_mib"] for s in first)]
+                    if first else None,
+                    "second_half": [second[0]["rss_mib"], max(s["rss_mib"] for s in second)]
+                    if second else None,
+                    "slope_mib_per_hour_first": rss_slope(first[len(first) // 3:]),
+                    "slope_mib_per_hour_second": rss_slope(second[len(second) // 3:])},
+        "fds": {"min": min(s["fds"] for s in samples if s["fds"]),
+                "max": max(s["fds"] for s in samples if s["fds"])},
+        "samples": len(samples),
+        "started_eq_finished_plus_in_flight_violations": len(broken),
+        "alert_transitions": transitions,
+        "report": {"run_id": report["run_id"], "complete": report["complete"],
+                   "started": req["started"], "finished": req["finished"],
+                   "lost": req.get("lost", 0), "resumes": report.get("resumes", [])},
+        "simulator_truth_requests": truth.get("requests"),
+        "samples_series": samples,
+        "dir": d,
+    }
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["soak", "scrape"])
+    ap.add_argument("what", choices=["soak", "scrape", "hours"])
     ap.add_argument("--bin", default="target/release/llm-soak")
     ap.add_argument("--out", default="target/bench")
     ap.add_argument("--requests", type=int, default=1_000_000)
@@ -209,14 +387,19 @@ def main():
     ap.add_argument("--models", type=int, default=2)
     ap.add_argument("--scrapes", type=int, default=200)
     ap.add_argument("--fill", type=float, default=15, help="seconds of load before scraping")
+    ap.add_argument("--minutes", type=float, default=120, help="hours: the run's length")
+    ap.add_argument("--kill-at", type=float, default=0.5, help="hours: when to SIGKILL (share)")
+    ap.add_argument("--down", type=float, default=420, help="hours: seconds killed")
+    ap.add_argument("--leak", type=int, default=2 << 20, help="hours: simulator bytes/minute")
+    ap.add_argument("--drift", type=float, default=0.5, help="hours: simulator ITL growth/hour")
     a = ap.parse_args()
     if not os.access(a.bin, os.X_OK):
         sys.exit(f"{a.bin} not found: cargo build --release first (or pass --bin)")
     os.makedirs(a.out, exist_ok=True)
-    result = soak(a) if a.what == "soak" else scrape(a)
+    result = {"soak": soak, "scrape": scrape, "hours": hours}[a.what](a)
     with open(f"{a.out}/{a.what}.json", "w") as f:
         json.dump(result, f, indent=2)
-    shown = {k: v for k, v in result.items() if k != "rss_series"}
+    shown = {k: v for k, v in result.items() if k not in ("rss_series", "samples_series")}
     print(json.dumps(shown, indent=2))
 
 

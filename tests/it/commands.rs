@@ -659,7 +659,7 @@ fn check_toml_block(file: &str, text: &str, dir: &Path, n: usize) {
         config.push('\n');
         config.push_str(base_load);
     } else if !whole
-        && !["phases", "preset", "closed"]
+        && !["phases", "preset", "closed", "trace ="]
             .iter()
             .any(|k| text.contains(k))
     {
@@ -679,6 +679,8 @@ fn check_toml_block(file: &str, text: &str, dir: &Path, n: usize) {
         };
         let stand_in = if name.to_lowercase().contains("sharegpt") {
             "tests/fixtures/datasets/sharegpt.json"
+        } else if name.contains("trace") && name.ends_with(".jsonl") {
+            "tests/fixtures/traces/mooncake.jsonl"
         } else if name.ends_with(".jsonl") {
             "tests/fixtures/datasets/prompts.jsonl"
         } else if name.contains("tokenizer") {

@@ -619,10 +619,13 @@ fn an_engine_restart_seen_in_its_metrics_is_a_disruption_and_its_slow_recovery_i
         .unwrap_or_else(|| panic!("no engine restart: {}", report["summary"]["disruptions"]))
         .clone();
     // Timed from the scrape before the restart (at most a window before it): not back at once —
-    // 4x slower takes 7.5 s to come within 20 % — and back once the 8 s of slowness are over.
+    // 4x slower takes 7.5 s to come within 20 % of an idle machine's level; a loaded machine's
+    // level before the restart is higher, so sooner, but never within the first window — and
+    // back once the 8 s of slowness are over.
     assert_eq!(d["recovered"], true, "{d}");
     let back = d["recovery_seconds"].as_f64().unwrap();
-    assert!((5.0..=20.0).contains(&back), "{d}");
+    let window = d["window_seconds"].as_f64().unwrap();
+    assert!((window..=20.0).contains(&back), "{d}");
     // Seen late, its first seconds come from the ring: the first success is known to the second.
     assert!(d["first_success_seconds"].as_f64().unwrap() <= 1.0, "{d}");
 }
