@@ -8,6 +8,9 @@
                            RSS after the warm-up, per hour and per 10^6 requests
   scripts/soak.py scrape   GET /metrics cost with --scenarios x --models label sets (every series
                            populated by a short load first): time per scrape, body size, series
+  scripts/soak.py canary   a canary-only daemon's footprint: one probe every --interval seconds
+                           against the simulator for --probes probes; RSS (current and peak) and
+                           CPU-seconds at the end
   scripts/soak.py hours    evidence over hours, in real time: the simulator with a slow memory
                            leak and ITL drift, a real Prometheus with the shipped rules scraping
                            llm-soak every 15 s, llm-soak with a canary and two scenarios and a
@@ -31,7 +34,8 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import Child, cores, free_port, http, http_json, mem_kib, pinned  # noqa: E402
+from bench import (Child, cores, cpu_seconds, free_port, http, http_json, mem_kib,  # noqa: E402
+                   pinned, scrape_sum)
 
 SIM_TOML = """
 [simulator]
@@ -373,10 +377,42 @@ checkpoint_interval = "60s"
     return out
 
 
+def canary(a):
+    d = tempfile.mkdtemp(prefix="llm-soak-canary-")
+    sim, sim_addr = start_sim(a, d, None, ttft="20ms", itl="5ms", tokens=8)
+    port = free_port()
+    with open(f"{d}/run.toml", "w") as f:
+        f.write(f"""
+[server]
+listen = "127.0.0.1:{port}"
+[[target]]
+name = "sim"
+base_url = "http://{sim_addr}"
+model = "llm-soak-sim"
+[canary]
+interval = "{a.interval}s"
+""")
+    run = Child([a.bin, "run", "-c", f"{d}/run.toml"], f"{d}/run.log")
+    try:
+        run.wait_for("metrics: http://")
+        while scrape_sum(f"http://127.0.0.1:{port}/metrics",
+                         "llmsoak_canary_probes_total") < a.probes:
+            time.sleep(a.interval / 2)
+        out = {"command": " ".join(sys.argv), "probes": a.probes, "interval_s": a.interval,
+               "rss_mib": round(mem_kib(run.p.pid, "VmRSS") / 1024, 1),
+               "peak_rss_mib": round(mem_kib(run.p.pid, "VmHWM") / 1024, 1),
+               "cpu_seconds": round(cpu_seconds(run.p.pid), 2)}
+    finally:
+        run.close()
+        sim.close()
+    shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["soak", "scrape", "hours"])
+    ap.add_argument("what", choices=["soak", "scrape", "hours", "canary"])
     ap.add_argument("--bin", default="target/release/llm-soak")
     ap.add_argument("--out", default="target/bench")
     ap.add_argument("--requests", type=int, default=1_000_000)
@@ -387,6 +423,8 @@ def main():
     ap.add_argument("--models", type=int, default=2)
     ap.add_argument("--scrapes", type=int, default=200)
     ap.add_argument("--fill", type=float, default=15, help="seconds of load before scraping")
+    ap.add_argument("--probes", type=int, default=60, help="canary: probes before measuring")
+    ap.add_argument("--interval", type=float, default=1.0, help="canary: seconds between probes")
     ap.add_argument("--minutes", type=float, default=120, help="hours: the run's length")
     ap.add_argument("--kill-at", type=float, default=0.5, help="hours: when to SIGKILL (share)")
     ap.add_argument("--down", type=float, default=420, help="hours: seconds killed")
@@ -396,7 +434,7 @@ def main():
     if not os.access(a.bin, os.X_OK):
         sys.exit(f"{a.bin} not found: cargo build --release first (or pass --bin)")
     os.makedirs(a.out, exist_ok=True)
-    result = {"soak": soak, "scrape": scrape, "hours": hours}[a.what](a)
+    result = {"soak": soak, "scrape": scrape, "hours": hours, "canary": canary}[a.what](a)
     with open(f"{a.out}/{a.what}.json", "w") as f:
         json.dump(result, f, indent=2)
     shown = {k: v for k, v in result.items() if k not in ("rss_series", "samples_series")}

@@ -234,6 +234,9 @@ impl Client {
             tc.target.first_token_timeout = Some(tc.target.first_token_timeout().min(cap));
             tc.target.request_timeout = tc.target.request_timeout.min(cap);
             tc.target.idle_timeout = tc.target.idle_timeout.min(cap);
+            // A probe's answer is not re-counted: the recount checks the soak's token
+            // accounting, and would load the default tokenizer into a canary-only daemon.
+            tc.target.recount_sample = 0.0;
         }
         Ok(Some(client))
     }

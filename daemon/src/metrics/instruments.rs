@@ -180,16 +180,22 @@ impl RequestInstruments {
         }
         self.corrected_duration
             .record(secs(rec.corrected_e2e()), labels);
-        self.token_usage.record(
-            rec.input_tokens as f64,
-            &with(labels, &[KeyValue::new("gen_ai.token.type", "input")]),
-        );
+        // 0: not measured (a canary's fixed prompt before any tokenizer is in memory, on a
+        // server that reports no usage) — never a sample of 0.
+        if rec.input_tokens > 0 {
+            self.token_usage.record(
+                rec.input_tokens as f64,
+                &with(labels, &[KeyValue::new("gen_ai.token.type", "input")]),
+            );
+        }
         self.token_usage.record(
             rec.output_tokens as f64,
             &with(labels, &[KeyValue::new("gen_ai.token.type", "output")]),
         );
-        self.generated_input
-            .record(rec.generated_input_tokens as f64, labels);
+        if rec.generated_input_tokens > 0 {
+            self.generated_input
+                .record(rec.generated_input_tokens as f64, labels);
+        }
         self.output_tokens.add(
             rec.output_tokens,
             &with(

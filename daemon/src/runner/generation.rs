@@ -350,7 +350,7 @@ fn start_canary<C: Clients>(
     let tokenizer = prepared
         .assets
         .tokenizer_for(config, config.canary_scope().unwrap_or_default());
-    let Some(probe) = CanaryProbe::new(config, tokenizer.as_ref()) else {
+    let Some(probe) = CanaryProbe::new(config, tokenizer) else {
         return Ok(());
     };
     let launcher = Arc::new(Launcher::new(

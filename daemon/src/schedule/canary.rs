@@ -29,14 +29,19 @@ pub const SEQ_BASE: u64 = 1 << 62;
 pub struct CanaryProbe {
     canary: Canary,
     body: Bytes,
-    input_tokens: u32,
+    /// Its prompt's tokens, measured once its target's tokenizer is in memory: a canary-only
+    /// daemon on the default tokenizer never builds its tables (tens of MB) for one fixed
+    /// prompt; until then its probes carry no generated-input count (the server's usage has
+    /// the prompt's tokens).
+    tokenizer: Arc<dyn Tokenizer>,
+    input_tokens: std::sync::OnceLock<u32>,
     /// The canary's request scope (one past the configured scenarios).
     scope: usize,
 }
 
 impl CanaryProbe {
     /// `None` without a `[canary]`; `tokenizer` is its target's (to count the prompt).
-    pub fn new(config: &Config, tokenizer: &dyn Tokenizer) -> Option<Self> {
+    pub fn new(config: &Config, tokenizer: Arc<dyn Tokenizer>) -> Option<Self> {
         let canary = config.canary.clone()?;
         let target = config.canary_target()?;
         // The one body builder every scenario's requests come from.
@@ -45,11 +50,11 @@ impl CanaryProbe {
             &[("user".to_string(), canary.prompt.clone())],
             canary.max_tokens,
         );
-        let input_tokens = tokenizer.count(&canary.prompt) as u32;
         Some(CanaryProbe {
             canary,
             body,
-            input_tokens,
+            tokenizer,
+            input_tokens: std::sync::OnceLock::new(),
             scope: config.canary_scope()?,
         })
     }
@@ -149,12 +154,25 @@ impl CanaryProbe {
         }
     }
 
+    /// The prompt's tokens once they can be measured without loading a tokenizer (0: not yet).
+    fn input_tokens(&self) -> u32 {
+        if let Some(n) = self.input_tokens.get() {
+            return *n;
+        }
+        if !self.tokenizer.ready() {
+            return 0;
+        }
+        *self
+            .input_tokens
+            .get_or_init(|| self.tokenizer.count(&self.canary.prompt) as u32)
+    }
+
     fn plan(&self, seq: u64) -> RequestPlan {
         let prompt = Arc::new(Prompt {
             seq,
             scenario: self.scope,
             body: self.body.clone(),
-            input_tokens: self.input_tokens,
+            input_tokens: self.input_tokens(),
             max_tokens: self.canary.max_tokens,
             prefix_id: None,
             session_turns: None,
@@ -182,7 +200,7 @@ mod tests {
                     [canary]\nmax_tokens = 8\nprompt = \"Reply: pong\"\n";
         let config = Config::parse(text, "t", &|_| None).expect("a canary-only config");
         let probe =
-            CanaryProbe::new(&config, &*crate::workload::default_tokenizer()).expect("a canary");
+            CanaryProbe::new(&config, crate::workload::default_tokenizer()).expect("a canary");
         let body: serde_json::Value = serde_json::from_slice(&probe.body).expect("JSON");
         assert_eq!(
             body,
@@ -197,5 +215,49 @@ mod tests {
             })
         );
         assert_eq!(probe.scope, 0, "one past the (no) scenarios");
+    }
+
+    /// A tokenizer whose tables load when `ready` is set, counting how often it counts.
+    #[derive(Debug, Default)]
+    struct Lazy {
+        ready: std::sync::atomic::AtomicBool,
+        counted: AtomicU64,
+    }
+
+    impl Tokenizer for Lazy {
+        fn encode(&self, text: &str) -> Vec<u32> {
+            self.counted.fetch_add(1, Ordering::Relaxed);
+            text.split_whitespace().map(|_| 1).collect()
+        }
+        fn decode(&self, _: &[u32]) -> Option<String> {
+            None
+        }
+        fn name(&self) -> &str {
+            "lazy"
+        }
+        fn ready(&self) -> bool {
+            self.ready.load(Ordering::Relaxed)
+        }
+    }
+
+    #[test]
+    fn the_probe_never_loads_a_tokenizer_for_its_prompt() {
+        let text = "[[target]]\nname = \"t\"\nbase_url = \"http://127.0.0.1:1\"\nmodel = \"m\"\n\
+                    [canary]\nprompt = \"Reply with one word: pong\"\n";
+        let config = Config::parse(text, "t", &|_| None).expect("a canary-only config");
+        let tok = Arc::new(Lazy::default());
+        let probe =
+            CanaryProbe::new(&config, Arc::clone(&tok) as Arc<dyn Tokenizer>).expect("a canary");
+        // Not in memory: the probes go without a count, and nothing is tokenized.
+        for seq in 0..3 {
+            assert_eq!(probe.plan(SEQ_BASE + seq).prompt.input_tokens, 0);
+        }
+        assert_eq!(tok.counted.load(Ordering::Relaxed), 0);
+        // Loaded (by the soak's prompts, or an answer without usage): measured once, kept.
+        tok.ready.store(true, Ordering::Relaxed);
+        for seq in 3..6 {
+            assert_eq!(probe.plan(SEQ_BASE + seq).prompt.input_tokens, 5);
+        }
+        assert_eq!(tok.counted.load(Ordering::Relaxed), 1);
     }
 }

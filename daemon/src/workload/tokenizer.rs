@@ -14,15 +14,20 @@ pub trait Tokenizer: Send + Sync + fmt::Debug {
     fn decode(&self, ids: &[u32]) -> Option<String>;
     /// Name for logs and the status API.
     fn name(&self) -> &str;
+    /// Whether its tables are in memory: measuring text now costs no memory beyond the text.
+    fn ready(&self) -> bool {
+        true
+    }
     fn count(&self, text: &str) -> usize {
         self.encode(text).len()
     }
 }
 
-/// The embedded `o200k_base` BPE (GPT-4o family).
-pub struct O200k {
-    bpe: &'static tiktoken_rs::CoreBPE,
-}
+/// The embedded `o200k_base` BPE (GPT-4o family). Its tables (tens of MB) are built on the
+/// first use, once per process: a daemon that never measures text (a canary-only config with its
+/// fixed prompt and the server's token counts) never holds them.
+#[derive(Default)]
+pub struct O200k;
 
 impl fmt::Debug for O200k {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -30,29 +35,35 @@ impl fmt::Debug for O200k {
     }
 }
 
+/// The one `o200k_base` of the process, built on its first use.
+static O200K: std::sync::OnceLock<tiktoken_rs::CoreBPE> = std::sync::OnceLock::new();
+
 impl O200k {
     pub fn new() -> Self {
-        O200k {
-            bpe: tiktoken_rs::o200k_base_singleton(),
-        }
+        O200k
     }
-}
 
-impl Default for O200k {
-    fn default() -> Self {
-        Self::new()
+    #[allow(
+        clippy::expect_used,
+        reason = "the tables are embedded in the binary: they always build"
+    )]
+    fn bpe(&self) -> &'static tiktoken_rs::CoreBPE {
+        O200K.get_or_init(|| tiktoken_rs::o200k_base().expect("the embedded o200k_base tables"))
     }
 }
 
 impl Tokenizer for O200k {
     fn encode(&self, text: &str) -> Vec<u32> {
-        self.bpe.encode_ordinary(text)
+        self.bpe().encode_ordinary(text)
     }
     fn decode(&self, ids: &[u32]) -> Option<String> {
-        self.bpe.decode(ids).ok()
+        self.bpe().decode(ids).ok()
     }
     fn name(&self) -> &str {
         "o200k_base"
+    }
+    fn ready(&self) -> bool {
+        O200K.get().is_some()
     }
 }
 
