@@ -637,3 +637,70 @@ fn final_report(path: &std::path::Path) -> Value {
         (r["complete"] == true).then_some(r)
     })
 }
+
+/// Two phases, the second drawing only `long` (`context_fill`), the first only `s1` — or, with
+/// `mix`, every scenario, `long` too — against a model whose window is too short for `long`.
+fn capability_run(mix: bool) -> (Option<i32>, String, Value, u64) {
+    let (_p, sim, _d) = sim_with("[simulator]\nmax_model_len = 64\n");
+    let config = format!(
+        r#"
+seed = 7
+[[target]]
+name = "sim"
+base_url = "http://{sim}"
+model = "llm-soak-sim"
+[load]
+arrival = "constant"
+[[load.phases]]
+kind = "steady"
+rate = 10
+duration = "2s"
+{mix}
+[[load.phases]]
+kind = "steady"
+rate = 10
+duration = "2s"
+scenarios = ["long"]
+[[scenario]]
+name = "s1"
+input_tokens = 16
+output_tokens = 4
+[[scenario]]
+name = "long"
+context_fill = 0.9
+output_tokens = 64
+[gates]
+min_samples = 5
+per_phase = ["error_rate < 1%"]
+"#,
+        mix = if mix { "" } else { "scenarios = [\"s1\"]" },
+    );
+    let (code, out, stderr, report) = bounded_run_logged(&config, &["--duration", "10s"], &[]);
+    let sent = n(&get_json(sim, "/stats")["requests"]);
+    (code, format!("{out}{stderr}"), report, sent)
+}
+
+#[test]
+fn a_phase_whose_scenarios_the_server_cannot_serve_is_skipped_with_the_reason() {
+    let (code, out, report, sent) = capability_run(false);
+    assert_eq!(code, Some(0), "a capability skip judges nothing: {out}");
+    let verdicts = report["phase_verdicts"].as_array().unwrap();
+    assert_eq!(verdicts[0]["verdict"], "pass", "{verdicts:?}");
+    assert_eq!(verdicts[1]["verdict"], "insufficient", "{verdicts:?}");
+    let why = verdicts[1]["reasons"][0].as_str().unwrap();
+    assert!(
+        why.starts_with(
+            "skipped: scenario \"long\": context_fill = 0.9 of a 64-token context window"
+        ),
+        "{why}"
+    );
+    assert!(out.contains("SKIP phase 1"), "{out}");
+    // Nothing of the skipped phase was sent: the server saw the first phase's 20 only.
+    assert_eq!(sent, 20);
+    assert_eq!(n(&report["summary"]["phases"][1]["started"]), 0);
+    // The same scenario in the mix of a phase that runs: the run is refused, nothing sent.
+    let (code, out, _, sent) = capability_run(true);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("scenario \"long\": context_fill"), "{out}");
+    assert_eq!(sent, 0);
+}

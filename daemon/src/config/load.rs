@@ -254,6 +254,10 @@ pub struct LoadConfig {
     /// Per phase, its hooks (`on_start`, `on_end`), checked.
     #[serde(skip)]
     pub phase_hooks: Vec<super::hooks::PhaseHooks>,
+    /// Per phase, why it is skipped (its scenarios are ones the server cannot serve, found
+    /// when the run starts); empty, or `None` for a phase that runs.
+    #[serde(skip)]
+    pub phase_skips: Vec<Option<String>>,
 }
 
 impl LoadConfig {
@@ -484,6 +488,7 @@ impl LoadConfig {
             phases: Vec::new(),
             phase_scenarios: Vec::new(),
             phase_hooks: Vec::new(),
+            phase_skips: Vec::new(),
             users: UserRamp::constant(0),
             think_time: Between::default(),
             budget: None,

@@ -21,6 +21,7 @@ use crate::report::{RunReport, StopSignal};
 use crate::schedule::{DispatchEnd, Shard};
 use crate::server::Phase;
 
+mod capability;
 mod generation;
 mod hooks;
 mod notify;
@@ -126,39 +127,7 @@ pub(crate) enum RunError {
     Context(String),
 }
 
-/// Give each `context_fill` scenario whose target has no `context_window` its prompt length from
-/// the server's reported window (`/v1/models`' `max_model_len`); `Err` names the scenario and why
-/// it cannot be sent (no window reported, or one too short).
-pub(crate) async fn fill_context(prepared: &mut Prepared) -> Result<(), String> {
-    let pending: Vec<usize> = (0..prepared.config.scenarios.len())
-        .filter(|&i| prepared.config.scenarios[i].context_pending())
-        .collect();
-    if pending.is_empty() {
-        return Ok(());
-    }
-    let client = Client::new(
-        &prepared.config,
-        &prepared.assets.tokenizers,
-        &prepared.credentials,
-    )
-    .map_err(|e| e.to_string())?;
-    for i in pending {
-        let s = &prepared.config.scenarios[i];
-        let target = s.target.index;
-        let window = client.context_window(target).await.map_err(|e| {
-            format!(
-                "scenario {:?}: context_fill needs the model's context window: {e} (set target.context_window)",
-                s.name
-            )
-        })?;
-        let name = s.name.clone();
-        prepared.config.scenarios[i]
-            .fill_context(window)
-            .map_err(|why| format!("scenario {name:?}: {why}"))?;
-        tracing::info!(scenario = %name, window, "context_fill: the server's context window");
-    }
-    Ok(())
-}
+pub(crate) use capability::fill_context;
 
 /// Why `--wait-ready` gave up.
 #[derive(Debug, thiserror::Error)]

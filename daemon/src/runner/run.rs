@@ -266,6 +266,7 @@ impl<C: Clients> Run<C> {
             identity,
             gates: opts.gates.clone(),
             started,
+            phase_skips: config.load.phase_skips.clone(),
             prior,
         };
         status.set_live(Arc::new(source.clone()) as Arc<dyn server::LiveReport>);

@@ -29,6 +29,8 @@ pub(super) struct ReportSource {
     /// The scrapes of the targets' engines, and each request scope's target.
     pub(super) engines: Option<Arc<super::scrape::Engines>>,
     pub(super) scope_targets: Vec<usize>,
+    /// Per phase, why it was skipped (the server cannot serve its scenarios).
+    pub(super) phase_skips: Vec<Option<String>>,
     /// A resumed run: the report its checkpoint held (every earlier segment) and this restart.
     pub(super) prior: Option<Arc<(RunReport, crate::report::resume::Resume)>>,
 }
@@ -104,14 +106,19 @@ impl ReportSource {
         if let Some(s) = &report.summary {
             report.gates = self.gates.judge(s);
             report.phase_verdicts = self.gates.judge_phases(s);
+            super::capability::mark_skipped(&mut report.phase_verdicts, &self.phase_skips);
             report.first_last = crate::compare::first_last(s);
         }
+        // A phase skipped for what the server cannot do is said, and judges nothing.
+        let skipped = |i: usize| matches!(self.phase_skips.get(i), Some(Some(_)));
         report.verdict = crate::report::worst(
-            report
-                .gates
-                .iter()
-                .map(|g| g.verdict)
-                .chain(report.phase_verdicts.iter().map(|p| p.verdict)),
+            report.gates.iter().map(|g| g.verdict).chain(
+                report
+                    .phase_verdicts
+                    .iter()
+                    .filter(|p| !skipped(p.index))
+                    .map(|p| p.verdict),
+            ),
         );
         report
     }
