@@ -704,3 +704,34 @@ fn a_phase_whose_scenarios_the_server_cannot_serve_is_skipped_with_the_reason() 
     assert!(out.contains("scenario \"long\": context_fill"), "{out}");
     assert_eq!(sent, 0);
 }
+
+#[test]
+fn over_http2_an_abort_resets_its_stream_and_keeps_the_connection() {
+    // HTTP/2 (prior knowledge, as against a vLLM on h2c): an abort is a RST_STREAM, so the
+    // server sees the stream abandoned while the connection — every other request's — stays.
+    let (_p, sim, _d) = sim(false);
+    let before = n(&get_json(sim, "/stats")["connections_accepted"]);
+    let config = config_for(
+        sim,
+        "http = \"2\"",
+        "arrival = \"constant\"\npreset = { name = \"steady\", rate = 20, duration = \"3s\" }",
+        &format!(
+            "input_tokens = 64\noutput_tokens = {OUTPUT}\nignore_eos = true\n\
+             abort = {{ fraction = 0.5, at = {{ after_tokens = 5 }} }}"
+        ),
+    );
+    let (code, stdout, report) = bounded_run(&config, &["--duration", "3s"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    let finished = &report["requests"]["finished"];
+    let aborted = n(&finished["aborted"]);
+    assert_eq!(n(&finished["success"]) + aborted, REQUESTS, "{finished}");
+    assert!((15..=45).contains(&aborted), "{finished}");
+    let stats = stats_after(sim, aborted);
+    assert_eq!(n(&stats["streams_abandoned"]), aborted, "{stats}");
+    // One connection (and this read's own): the resets closed streams, not sockets.
+    let accepted = n(&stats["connections_accepted"]) - before - 1;
+    assert!(
+        accepted <= 2,
+        "{accepted} connections for {REQUESTS} requests over HTTP/2"
+    );
+}
