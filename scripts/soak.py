@@ -280,8 +280,8 @@ host = false
 gpu = false
 target_process = {{ pid = {sim.p.pid} }}
 [baseline]
-warmup = "10m"
-window = "10m"
+warmup = "{a.baseline}m"
+window = "{a.baseline}m"
 state_dir = "{d}/state"
 [output]
 checkpoint_interval = "60s"
@@ -430,6 +430,8 @@ def main():
     ap.add_argument("--down", type=float, default=420, help="hours: seconds killed")
     ap.add_argument("--leak", type=int, default=2 << 20, help="hours: simulator bytes/minute")
     ap.add_argument("--drift", type=float, default=0.5, help="hours: simulator ITL growth/hour")
+    ap.add_argument("--baseline", type=int, default=10,
+                    help="hours: the drift baseline's warm-up and window (minutes each)")
     a = ap.parse_args()
     if not os.access(a.bin, os.X_OK):
         sys.exit(f"{a.bin} not found: cargo build --release first (or pass --bin)")
