@@ -3,7 +3,7 @@
 //! final report holds both halves (counts add up, the in-flight requests lost at the kill
 //! counted, the gap on record), the server never saw a sequence number twice, and the report file
 //! is the run's own, written on. A changed config refuses to go on with it, sending nothing;
-//! `--fresh` starts a new run.
+//! `--fresh` starts a new run; a second daemon on the same state directory is refused.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
@@ -70,6 +70,12 @@ fn a_killed_run_goes_on_after_its_restart_with_both_halves_in_its_report() {
         "a checkpoint with requests",
         Duration::from_secs(60),
         || checkpoint(&state).filter(|c| n(&c["report"]["requests"]["started"]) >= 30),
+    );
+    // A second daemon on the same state directory is refused while the first holds it.
+    let mut second_daemon = start(dir.path(), &text, &["--duration", "12s"]);
+    assert_eq!(
+        second_daemon.wait_exit(Duration::from_secs(60)).code(),
+        Some(64)
     );
     first.signal("KILL");
     first.wait_exit(Duration::from_secs(30));

@@ -78,6 +78,7 @@ fn resume_or_start(prepared: &Prepared, opts: &mut RunOptions, fresh: bool) -> R
     };
     std::fs::create_dir_all(&dir)
         .map_err(|e| refuse(&format!("state_dir {}: {e}", dir.display())))?;
+    let lock = runner::resume::lock(&dir).map_err(|e| refuse(&e))?;
     let config = serde_json::to_value(&prepared.config).map_err(|e| refuse(&e))?;
     let decision = runner::resume::decide(&dir, &config, fresh).map_err(|e| refuse(&e))?;
     for note in &decision.notes {
@@ -104,6 +105,7 @@ fn resume_or_start(prepared: &Prepared, opts: &mut RunOptions, fresh: bool) -> R
         dir,
         config,
         resume: decision.resume.map(std::sync::Arc::new),
+        _lock: std::sync::Arc::new(lock),
     });
     Ok(())
 }

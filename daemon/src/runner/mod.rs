@@ -101,6 +101,8 @@ pub(crate) struct State {
     pub config: serde_json::Value,
     /// The unfinished run this daemon goes on with ([`resume::decide`]).
     pub resume: Option<Arc<resume::Checkpoint>>,
+    /// The state directory's lock, held while the run goes on ([`resume::lock`]).
+    pub _lock: Arc<std::fs::File>,
 }
 
 /// Signals and reload requests queued at most (senders wait beyond it).

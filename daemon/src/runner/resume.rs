@@ -18,6 +18,8 @@ use crate::report::RunReport;
 /// The checkpoint's file in the state directory, and the one written before it.
 pub(crate) const FILE: &str = "run-checkpoint.json";
 const PREVIOUS: &str = "run-checkpoint.prev.json";
+/// Held (an advisory lock) by the daemon that uses the state directory.
+const LOCK: &str = "llm-soak.lock";
 
 /// The layout of [`Checkpoint`] this build writes and reads.
 const FORMAT: u32 = 1;
@@ -60,6 +62,38 @@ pub(crate) enum ResumeError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "another llm-soak is using the state directory {} (it holds {}): two daemons would write over each other's checkpoints; give this one its own state_dir",
+        .dir.display(), LOCK
+    )]
+    Busy { dir: PathBuf },
+    #[error("cannot lock the state directory ({}): {source}", .path.display())]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Hold the state directory for this daemon until the file returned is dropped (or the process
+/// ends, however it ends: the lock goes with it). `Busy` when another daemon holds it.
+pub(crate) fn lock(dir: &Path) -> Result<std::fs::File, ResumeError> {
+    let path = dir.join(LOCK);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| ResumeError::Lock {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ResumeError::Busy {
+            dir: dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(ResumeError::Lock { path, source }),
+    }
 }
 
 /// What [`decide`] found.

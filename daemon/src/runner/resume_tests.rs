@@ -107,3 +107,18 @@ fn a_torn_checkpoint_is_named_and_not_used() {
         Some(7)
     );
 }
+
+#[test]
+fn one_daemon_holds_a_state_directory_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let held = lock(dir.path()).unwrap();
+    let e = lock(dir.path()).unwrap_err();
+    assert!(matches!(e, ResumeError::Busy { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("another llm-soak is using the state directory")
+    );
+    // Released with the daemon (here: the file), whatever way it ends.
+    drop(held);
+    lock(dir.path()).unwrap();
+}
