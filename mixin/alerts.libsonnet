@@ -281,7 +281,8 @@
                 and predict_linear(%(fds)s[2h], %(horizon)d) > %(factor)g * min_over_time(%(fds)s[2h])
               )
               unless on (job, instance, llmsoak_target) increase(%(restarts)s[%(warmup)ds]) > 0
-            ||| % { fds: s('llmsoak_target_process_open_fds'), recent: c.leakRecentWindow, minGrowth: c.leakMinGrowthPerHour, horizon: horizon, factor: c.leakGrowthFactor, restarts: s('llmsoak_target_process_restarts_total'), warmup: c.targetLeakWarmupSeconds },
+              and on (job, instance) %(uptime)s > %(runWarmup)d
+            ||| % { fds: s('llmsoak_target_process_open_fds'), recent: c.leakRecentWindow, minGrowth: c.leakMinGrowthPerHour, horizon: horizon, factor: c.leakGrowthFactor, restarts: s('llmsoak_target_process_restarts_total'), warmup: c.targetLeakWarmupSeconds, uptime: uptime, runWarmup: c.targetFdRunWarmupSeconds },
             '1h',
             'warning',
             "The target server process's open file descriptors keep growing",

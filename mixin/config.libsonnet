@@ -38,6 +38,10 @@
     // After a target restart its memory grows back for a while: no leak verdict until its 2h
     // fit window starts well after the restart.
     targetLeakWarmupSeconds: 14400,
+    // A run's own connections fill the target's fds at its start (the pool growing to its
+    // size, with the noise of idle connections closing and opening): no fd leak verdict until
+    // the 2h fit window starts after that.
+    targetFdRunWarmupSeconds: 7200,
 
     // The canary.
     canaryStalledSeconds: 600,  // longer than canary.interval

@@ -332,15 +332,23 @@ tests.append({"interval": "1m", "input_series": [
 ]})
 
 # Target fds: vllm leaks a socket per churned connection (+2 fds/min from 400); tgi holds a steady
-# pool of 400; sglang restarts at 60 m and opens its 400 back in 20 min (the restart guard).
+# pool of 400; sglang restarts at 60 m and opens its 400 back in 20 min (the restart guard). On
+# b, a run's own pool fills a quiet server's fds at its start (9 -> 20 in 5 min, then up to 30
+# over the next 90 min as the load finds its level) and stays: the run's warm-up guard (the 2h
+# fit window must start after the run did) keeps it quiet; without it, it fires within the first
+# 2 h — as it did in the real-time soak of 2026-12-07.
 tests.append({"interval": "1m", "input_series": [
     {"series": f'llmsoak_target_process_open_fds{{{J},llmsoak_target="vllm"}}', "values": "400+2x240"},
     {"series": f'llmsoak_target_process_open_fds{{{J},llmsoak_target="tgi"}}', "values": "400x240"},
     {"series": f'llmsoak_target_process_open_fds{{{J},llmsoak_target="sglang"}}', "values": "400x60 0+20x20 400x160"},
     {"series": f'llmsoak_target_process_restarts_total{{{J},llmsoak_target="sglang"}}', "values": "0x60 1x180"},
-], "alert_rule_test": [
+    {"series": f'llmsoak_target_process_open_fds{{{JB},llmsoak_target="sim"}}', "values": "9 11 13 16 18 " + vals(lambda m: min(20 + m / 9, 30), 235)},
+] + [{"series": f'llmsoak_run_start_time_seconds{{{j}}}', "values": "0x240"} for j in (J, JB)],
+ "alert_rule_test": [
     quiet("LlmTargetFileDescriptorLeak", "50m"),
-    fire("LlmTargetFileDescriptorLeak", "3h", [{"job": "llm-soak", "instance": "a:9464", "llmsoak_target": "vllm"}]),
+    quiet("LlmTargetFileDescriptorLeak", "90m"),
+    quiet("LlmTargetFileDescriptorLeak", "150m"),
+    fire("LlmTargetFileDescriptorLeak", "3h5m", [{"job": "llm-soak", "instance": "a:9464", "llmsoak_target": "vllm"}]),
 ]})
 
 # GPU memory: GPU-0 creeps (NVML); GPU-1 loads a model at 30 m (10 -> 72 GiB) and stays; DCGM
