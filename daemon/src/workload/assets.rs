@@ -109,6 +109,15 @@ impl Assets {
             .trace
             .as_ref()
             .and_then(|spec| trace(spec).map_err(|p| problems.extend(p)).ok());
+        // The scenarios measure every prompt: their tokenizers' tables are built now, before the
+        // run, never in the first request's time (a canary alone builds none).
+        for s in &config.scenarios {
+            if let Some(tok) = tokenizers.get(s.target.index)
+                && !tok.ready()
+            {
+                tok.count("");
+            }
+        }
         if problems.is_empty() {
             Ok(Assets {
                 tokenizers,
