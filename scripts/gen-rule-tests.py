@@ -343,6 +343,9 @@ tests.append({"interval": "1m", "input_series": [
     {"series": f'llmsoak_target_process_open_fds{{{J},llmsoak_target="sglang"}}', "values": "400x60 0+20x20 400x160"},
     {"series": f'llmsoak_target_process_restarts_total{{{J},llmsoak_target="sglang"}}', "values": "0x60 1x180"},
     {"series": f'llmsoak_target_process_open_fds{{{JB},llmsoak_target="sim"}}', "values": "9 11 13 16 18 " + vals(lambda m: min(20 + m / 9, 30), 235)},
+    # An unrelated job with the same series leaking: not llm-soak's, never judged.
+    {"series": 'llmsoak_target_process_open_fds{job="node",instance="n:9100",llmsoak_target="vllm"}', "values": "400+2x240"},
+    {"series": 'llmsoak_run_start_time_seconds{job="node",instance="n:9100"}', "values": "0x240"},
 ] + [{"series": f'llmsoak_run_start_time_seconds{{{j}}}', "values": "0x240"} for j in (J, JB)],
  "alert_rule_test": [
     quiet("LlmTargetFileDescriptorLeak", "50m"),
