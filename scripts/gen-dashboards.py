@@ -1,15 +1,32 @@
 #!/usr/bin/env python3
-"""Write the Grafana dashboards (dashboards/*.json) from the panel tables below. The JSON is
-committed; tests lint it and run every query against a real Prometheus, so edit here, re-run,
-and commit both. Conventions: datasource as a variable, job/instance/scenario/model variables,
-$__rate_interval in every rate, a unit and a description on every panel, stable uids and ids,
-drift on means, tails on quantiles."""
+"""Write the Grafana dashboards (dashboards/*.json) with the Grafana Foundation SDK (PyPI
+`grafana-foundation-sdk`, Apache-2.0: typed builders for dashboards, panels, queries and
+variables) from the panel tables below. The JSON is committed; tests lint it (a unit, a
+description and explicit thresholds on every panel, rate-based heatmaps, no panel off or over
+another on the grid) and run every query against a real Prometheus, so edit here, re-run, and
+commit both. Conventions: datasource as a variable, job/instance/scenario/model variables,
+$__rate_interval in every rate, stable uids and ids, drift on means, tails on quantiles.
+
+  target/tools-venv/bin/python scripts/gen-dashboards.py            # write them
+  target/tools-venv/bin/python scripts/gen-dashboards.py --check    # exit 1 naming stale files
+
+scripts/test.sh installs the SDK into target/tools-venv."""
 import json
+import sys
 import tomllib
 from pathlib import Path
 
+from grafana_foundation_sdk.builders import common as cb
+from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.builders import heatmap, prometheus, stat, timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as cm
+from grafana_foundation_sdk.models import dashboard as dm
+from grafana_foundation_sdk.models import heatmap as hm
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
 ROOT = Path(__file__).resolve().parent.parent
-DS = {"type": "prometheus", "uid": "${datasource}"}
+DS = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 S = 'job=~"$job", instance=~"$instance", llmsoak_target=~"$target", llmsoak_scenario=~"$scenario", gen_ai_request_model=~"$model"'
 P = 'job=~"$job", instance=~"$instance"'
 RI = "$__rate_interval"
@@ -36,115 +53,132 @@ def mean_by(metric, sel=S, off=""):
             f"sum by ({SPLIT}) (rate({metric}_count{{{sel}}}[{RI}]{off}))")
 
 
-# Explicit thresholds: Grafana's default (red at 80) would paint any panel above 80 red.
-NEUTRAL = {"mode": "absolute", "steps": [{"color": "green", "value": None}]}
+def steps(*pairs, base="green"):
+    """Explicit thresholds (Grafana's default paints anything above 80 red): `base` below the
+    first value, then each (value, colour)."""
+    return (db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE)
+            .steps([dm.Threshold(value=None, color=base)] + [dm.Threshold(value=v, color=c) for v, c in pairs]))
 
 
-def steps(*pairs):
-    """Thresholds: green below the first value, then each (value, colour)."""
-    return {"mode": "absolute", "steps": [{"color": "green", "value": None}]
-            + [{"color": c, "value": v} for v, c in pairs]}
+# A 0/1 gauge shown as DOWN / UP.
+UP_DOWN = [dm.ValueMap(options={"0": dm.ValueMappingResult(text="DOWN", color="red"),
+                                                  "1": dm.ValueMappingResult(text="UP", color="green")})]
+
+KINDS = {"timeseries": timeseries.Panel, "stat": stat.Panel, "heatmap": heatmap.Panel}
 
 
 class Board:
+    """A dashboard's panels in reading order. Each panel goes right of the last while it fits
+    in Grafana's 24 columns, else on a new line; a row starts a new line. The SDK's own placing
+    (it wraps only after a line is full) would put a panel past the right edge; `lint` checks no
+    panel does."""
+
     def __init__(self):
-        self.panels, self.next_id, self.y = [], 1, 0
-        self.row_x, self.row_h, self.row = 0, 0, None
+        self.items, self.next_id, self.y = [], 1, 0
+        self.x, self.line_h, self.row = 0, 0, None
+
+    def _newline(self):
+        if self.x:
+            self.y += self.line_h
+        self.x, self.line_h = 0, 0
 
     def add_row(self, title, collapsed=False):
         self._newline()
-        row = {"id": self.next_id, "type": "row", "title": title, "collapsed": collapsed,
-               "gridPos": {"h": 1, "w": 24, "x": 0, "y": self.y}, "panels": []}
+        row = db.Row(title).id(self.next_id).collapsed(collapsed).grid_pos(dm.GridPos(h=1, w=24, x=0, y=self.y))
         self.next_id += 1
-        self.panels.append(row)
         self.y += 1
+        self.items.append(("row", row))
         self.row = row if collapsed else None
 
-    def _newline(self):
-        if self.row_x:
-            self.y += self.row_h
-        self.row_x, self.row_h = 0, 0
-
-    def panel(self, kind, title, unit, description, targets, w=12, h=8, **extra):
-        if self.row_x + w > 24:
+    def panel(self, kind, title, unit, description, targets, w=12, h=8, thresholds=None, mappings=None):
+        if self.x + w > 24:
             self._newline()
-        p = {"id": self.next_id, "type": kind, "title": title, "description": description,
-             "datasource": DS, "gridPos": {"h": h, "w": w, "x": self.row_x, "y": self.y},
-             "fieldConfig": {"defaults": {"unit": unit, "thresholds": extra.pop("thresholds", NEUTRAL)},
-                             "overrides": []},
-             "targets": [{"datasource": DS, "refId": chr(65 + i), "expr": e, "legendFormat": l,
-                          **({"format": "heatmap"} if kind == "heatmap" else {})}
-                         for i, (e, l) in enumerate(targets)]}
+        p = (KINDS[kind]().id(self.next_id).title(title).description(description).datasource(DS).unit(unit)
+             .thresholds(thresholds or steps()).grid_pos(dm.GridPos(h=h, w=w, x=self.x, y=self.y)))
+        for i, (expr, legend) in enumerate(targets):
+            t = prometheus.Dataquery().datasource(DS).ref_id(chr(65 + i)).expr(expr).legend_format(legend)
+            p.with_target(t.format(PromQueryFormat.HEATMAP) if kind == "heatmap" else t)
         if kind == "heatmap":
-            p["options"] = {"calculate": False, "yAxis": {"unit": unit}, "cellGap": 1,
-                            "color": {"mode": "scheme", "scheme": "Oranges"}}
+            p.calculate(False).y_axis(heatmap.YAxisConfig().unit(unit)).cell_gap(1).color(
+                heatmap.HeatmapColorOptions().mode(hm.HeatmapColorMode.SCHEME).scheme("Oranges")).show_tooltip().show_y_histogram()
         if kind == "stat":
-            p["options"] = {"reduceOptions": {"calcs": ["lastNotNull"]}, "colorMode": "value"}
-        p.update(extra)
+            p.reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"])).color_mode(cm.BigValueColorMode.VALUE)
+        if mappings:
+            p.mappings(mappings)
         self.next_id += 1
-        self.row_x += w
-        self.row_h = max(self.row_h, h)
-        (self.row["panels"] if self.row else self.panels).append(p)
+        self.x += w
+        self.line_h = max(self.line_h, h)
+        if self.row:
+            self.row.with_panel(p)
+        else:
+            self.items.append(("panel", p))
 
 
-def variables(extra_vllm=False, requests=True):
+def query_var(name, query, label=None):
+    return (db.QueryVariable(name).label(label or name).datasource(DS).query(query).include_all(True)
+            .all_value(".*").multi(True).refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED))
+
+
+def variables(server_job=False, requests=True):
     """Data source, job, run (its run id picks its instances), instance; for the request panels
-    target, scenario and model too."""
+    target, scenario and model too; for the engine rows the server's job."""
     v = [
-        {"name": "datasource", "type": "datasource", "query": "prometheus", "label": "Data source"},
-        {"name": "job", "type": "query", "datasource": DS, "query": "label_values(llmsoak_run_info, job)",
-         "includeAll": True, "multi": True, "refresh": 2, "label": "job"},
-        {"name": "run", "type": "query", "datasource": DS,
-         "query": 'label_values(llmsoak_run_info{job=~"$job"}, llmsoak_run_id)', "includeAll": True, "multi": True,
-         "refresh": 2, "label": "run"},
-        {"name": "instance", "type": "query", "datasource": DS,
-         "query": 'label_values(llmsoak_run_info{job=~"$job", llmsoak_run_id=~"$run"}, instance)', "includeAll": True,
-         "multi": True, "refresh": 2, "label": "instance"},
+        db.DatasourceVariable("datasource").label("Data source").type("prometheus"),
+        query_var("job", "label_values(llmsoak_run_info, job)"),
+        query_var("run", 'label_values(llmsoak_run_info{job=~"$job"}, llmsoak_run_id)'),
+        query_var("instance", 'label_values(llmsoak_run_info{job=~"$job", llmsoak_run_id=~"$run"}, instance)'),
     ]
     if requests:
-        v += [
-            {"name": "target", "type": "query", "datasource": DS,
-             "query": 'label_values(llmsoak_requests_started_total{job=~"$job"}, llmsoak_target)',
-             "includeAll": True, "multi": True, "refresh": 2, "label": "target"},
-            {"name": "scenario", "type": "query", "datasource": DS,
-             "query": 'label_values(llmsoak_requests_started_total{job=~"$job"}, llmsoak_scenario)',
-             "includeAll": True, "multi": True, "refresh": 2, "label": "scenario"},
-            {"name": "model", "type": "query", "datasource": DS,
-             "query": 'label_values(llmsoak_requests_started_total{job=~"$job"}, gen_ai_request_model)',
-             "includeAll": True, "multi": True, "refresh": 2, "label": "model"},
-        ]
-    if extra_vllm:
-        v.append({"name": "server_job", "type": "query", "datasource": DS,
-                  "query": "label_values(up, job)", "includeAll": True, "multi": True,
-                  "refresh": 2, "label": "server job"})
-    for x in v:
-        x.setdefault("current", {})
-        if x.get("includeAll"):
-            x["allValue"] = ".*"
-    return {"list": v}
+        v += [query_var(n, f'label_values(llmsoak_requests_started_total{{job=~"$job"}}, {label})')
+              for n, label in (("target", "llmsoak_target"), ("scenario", "llmsoak_scenario"),
+                               ("model", "gen_ai_request_model"))]
+    if server_job:
+        v.append(query_var("server_job", "label_values(up, job)", "server job"))
+    return v
+
+
+class PromAnnotation(dm.AnnotationQuery):
+    """An annotation from a Prometheus query: the SDK's AnnotationQuery plus the Prometheus
+    data source's own fields (step, title and tags from the series)."""
+
+    def __init__(self, name, expr, color, title):
+        super().__init__(name=name, datasource=DS, enable=True, icon_color=color, expr=expr)
+        self.title = title
+
+    def to_json(self):
+        return {**super().to_json(), "step": "1m", "titleFormat": self.title, "tagKeys": "job,instance"}
+
+
+class Built:
+    """A finished SDK model where the SDK wants a builder."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def build(self):
+        return self.model
 
 
 def annotations():
     """Events from the daemon's own series, drawn on every time series panel."""
-    def a(name, expr, color, title):
-        return {"name": name, "datasource": DS, "enable": True, "iconColor": color, "expr": expr,
-                "step": "1m", "titleFormat": title, "tagKeys": "job,instance"}
-    return {"list": [
-        a("Phase changes", f"changes(llmsoak_schedule_phase{{{P}}}[1m]) > 0", "blue", "load phase changed"),
-        a("Config reloads", f"changes(llmsoak_config_last_reload_timestamp_seconds{{{P}}}[1m]) > 0", "purple",
-          "config reloaded"),
-        a("Target restarts", f"increase(llmsoak_target_process_restarts_total{{{P}}}[1m]) > 0", "red",
-          "target server restarted"),
-        a("Baseline set", f"changes(llmsoak_baseline_samples{{{P}}}[1m]) > 0", "green", "drift baseline set"),
-    ]}
+    return [Built(PromAnnotation(*a)) for a in (
+        ("Phase changes", f"changes(llmsoak_schedule_phase{{{P}}}[1m]) > 0", "blue", "load phase changed"),
+        ("Config reloads", f"changes(llmsoak_config_last_reload_timestamp_seconds{{{P}}}[1m]) > 0", "purple",
+         "config reloaded"),
+        ("Target restarts", f"increase(llmsoak_target_process_restarts_total{{{P}}}[1m]) > 0", "red",
+         "target server restarted"),
+        ("Baseline set", f"changes(llmsoak_baseline_samples{{{P}}}[1m]) > 0", "green", "drift baseline set"),
+    )]
 
 
-def dashboard(uid, title, board, tags, extra_vllm=False, requests=True):
-    return {"uid": uid, "title": title, "tags": tags, "schemaVersion": 39, "version": 1, "editable": False,
-            "timezone": "browser", "refresh": "30s", "time": {"from": "now-6h", "to": "now"},
-            "templating": variables(extra_vllm, requests), "annotations": annotations(), "panels": board.panels,
-            "description": "llm-soak: client-side token latency, drift, load-generator health and resources. "
-                           "Generated by scripts/gen-dashboards.py."}
+def dashboard(uid, title, board, tags, server_job=False, requests=True):
+    d = (db.Dashboard(title).uid(uid).tags(tags).readonly().timezone("browser").refresh("30s")
+         .time("now-6h", "now").version(1).variables(variables(server_job, requests)).annotations(annotations())
+         .description("llm-soak: client-side token latency, drift, load-generator health and resources. "
+                      "Generated by scripts/gen-dashboards.py (Grafana Foundation SDK)."))
+    for kind, item in board.items:
+        d.with_row(item) if kind == "row" else d.with_panel(item)
+    return d.build()
 
 
 def engine_maps():
@@ -223,9 +257,7 @@ def overview():
             w=4, h=4, thresholds=steps((1.1, "orange"), (1.15, "red")))
     b.panel("stat", "Canary", "none", "Last canary probe: UP succeeded, DOWN failed or no canary reporting.",
             [(f"min(llmsoak_canary_success{{{P}}}) or vector(0)", "canary")], w=4, h=4,
-            **{"fieldConfig": {"defaults": {"unit": "none", "thresholds": steps((1, "green")), "mappings": [
-                {"type": "value", "options": {"0": {"text": "DOWN", "color": "red"}, "1": {"text": "UP", "color": "green"}}}]},
-                "overrides": []}})
+            thresholds=steps((1, "green")), mappings=UP_DOWN)
     b.panel("stat", "Soak elapsed", "dtdurations", "Time since the run started.",
             [(f"time() - min(llmsoak_run_start_time_seconds{{{P}}})", "elapsed")], w=4, h=4)
 
@@ -396,7 +428,7 @@ def overview():
 
     for m in engine_maps():
         engine_row(b, m)
-    return dashboard("llm-soak-overview", "llm-soak overview", b, ["llm-soak", "llm"], extra_vllm=True)
+    return dashboard("llm-soak-overview", "llm-soak overview", b, ["llm-soak", "llm"], server_job=True)
 
 
 def canary():
@@ -405,17 +437,14 @@ def canary():
     b.add_row("Canary")
     b.panel("stat", "Canary", "none", "Last probe: UP succeeded, DOWN failed — or no canary reporting at all.",
             [(f"min(llmsoak_canary_success{{{P}}}) or vector(0)", "canary")], w=6, h=4,
-            **{"fieldConfig": {"defaults": {"unit": "none", "thresholds": steps((1, "green")), "mappings": [
-                {"type": "value", "options": {"0": {"text": "DOWN", "color": "red"}, "1": {"text": "UP", "color": "green"}}}]},
-                "overrides": []}})
+            thresholds=steps((1, "green")), mappings=UP_DOWN)
     b.panel("stat", "Since last success", "s", "Seconds since the last successful probe; the alert fires after 600.",
             [(f"time() - max(llmsoak_canary_last_success_timestamp_seconds{{{P}}})", "age")], w=6, h=4,
             thresholds=steps((300, "orange"), (600, "red")))
     b.panel("stat", "Availability over the range", "percentunit", "Successful probes over all probes in the range.",
             [(f'sum(increase(llmsoak_canary_probes_total{{{P}, outcome="success"}}[$__range])) / '
               f"sum(increase(llmsoak_canary_probes_total{{{P}}}[$__range]))", "availability")], w=6, h=4,
-            thresholds={"mode": "absolute", "steps": [{"color": "red", "value": None}, {"color": "orange", "value": 0.99},
-                                                      {"color": "green", "value": 0.999}]})
+            thresholds=steps((0.99, "orange"), (0.999, "green"), base="red"))
     b.panel("stat", "Probes per minute", "short", "Probes sent per minute (zero means the loop is stuck).",
             [(f"sum(rate(llmsoak_canary_probes_total{{{P}}}[{RI}])) * 60", "probes/min")], w=6, h=4)
     b.panel("timeseries", "Probes by outcome", "reqps", "Canary probes per second by outcome.",
@@ -436,12 +465,12 @@ def canary():
 
 
 def render():
-    return {f"dashboards/{name}": json.dumps(d, indent=2, ensure_ascii=False) + "\n"
+    return {f"dashboards/{name}": json.dumps(d, cls=JSONEncoder, indent=2, ensure_ascii=False) + "\n"
             for name, d in (("llm-soak-overview.json", overview()), ("llm-soak-canary.json", canary()))}
 
 
 def main():
-    import sys
+
     check = "--check" in sys.argv[1:]
     stale = []
     for rel, text in render().items():

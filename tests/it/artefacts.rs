@@ -214,6 +214,31 @@ fn dashboards_pass_the_lint() {
             let used = text.matches(&format!("${v}")).count();
             assert!(used >= 1, "{name}: variable {v} declared but unused");
         }
+        // On Grafana's 24-column grid: no panel past the right edge, none over another.
+        let cells: Vec<(String, [u64; 4])> = panels(&d)
+            .iter()
+            .map(|p| {
+                let g = &p["gridPos"];
+                let at = |k: &str| {
+                    g[k].as_u64()
+                        .unwrap_or_else(|| panic!("{name}: gridPos.{k}"))
+                };
+                (
+                    p["title"].as_str().unwrap_or_default().to_string(),
+                    [at("x"), at("y"), at("w"), at("h")],
+                )
+            })
+            .collect();
+        for (i, (title, [x, y, w, h])) in cells.iter().enumerate() {
+            assert!(
+                x + w <= 24 && *w > 0 && *h > 0,
+                "{name}: {title} off the grid"
+            );
+            for (other, [x2, y2, w2, h2]) in &cells[i + 1..] {
+                let apart = x + w <= *x2 || x2 + w2 <= *x || y + h <= *y2 || y2 + h2 <= *y;
+                assert!(apart, "{name}: {title} and {other} overlap");
+            }
+        }
         let mut ids = BTreeSet::new();
         for p in panels(&d) {
             let title = p["title"].as_str().unwrap_or_default().to_string();
