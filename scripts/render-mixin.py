@@ -5,6 +5,7 @@ committed files:
   alerts/llm-soak.rules.yml                               recording rules (Prometheus)
   alerts/llm-soak.alerts.yml                              alert rules (Prometheus)
   dashboards/provisioning/alerting/llm-soak-alerts.yaml   the same alerts, Grafana-managed
+  alerts/tests/llm-soak.test.yml                          their promtool unit tests
 
 (The PrometheusRule in deploy/kubernetes is generated from alerts/ by tests/it/deploy.rs.)
 
@@ -71,8 +72,24 @@ def group(g):
 
 
 def evaluate():
-    snippet = "local m = import 'mixin.libsonnet'; { rules: m.prometheusRules, alerts: m.prometheusAlerts, config: m._config }"
+    snippet = ("local m = import 'mixin.libsonnet'; "
+               "{ rules: m.prometheusRules, alerts: m.prometheusAlerts, tests: m.prometheusRuleTests, config: m._config }")
     return json.loads(_jsonnet.evaluate_snippet("render", snippet, jpathdir=[str(MIXIN)]))
+
+
+# A promtool test file's keys in promtool's documented order (jsonnet sorts an object's fields).
+TEST_ORDER = ["rule_files", "evaluation_interval", "group_eval_order", "tests", "interval", "input_series",
+              "series", "values", "alert_rule_test", "promql_expr_test", "expr", "eval_time", "alertname",
+              "exp_alerts", "exp_labels", "exp_annotations", "exp_samples", "labels", "value"]
+
+
+def ordered(doc):
+    if isinstance(doc, list):
+        return [ordered(x) for x in doc]
+    if isinstance(doc, dict):
+        keys = sorted(doc, key=lambda k: (TEST_ORDER.index(k) if k in TEST_ORDER else len(TEST_ORDER), k))
+        return {k: ordered(doc[k]) for k in keys}
+    return doc
 
 
 def grafana_annotation(text):
@@ -131,6 +148,8 @@ def render():
         what="Every Prometheus alert as a\n# Grafana-managed rule: the same PromQL, for, labels and "
              "annotations (in Grafana's templating). Set\n# DS_PROMETHEUS_UID to your Prometheus data "
              "source's uid; load alerts/llm-soak.rules.yml into that Prometheus.") + dump(doc)
+    files["alerts/tests/llm-soak.test.yml"] = HEADER.format(
+        what="promtool unit tests (mixin/tests.libsonnet): every\n# alert fires with its exact labels and annotations, and stays quiet through the ordinary conditions\n# next to it. Run: promtool test rules <this file>") + dump(ordered(m["tests"]))
     return files
 
 

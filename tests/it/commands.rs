@@ -296,10 +296,6 @@ const SCRIPTS: &[(&str, &str)] = &[
         "alerting::the_rendered_alerting_and_dashboards_are_what_their_sources_say (--check)",
     ),
     (
-        "gen-rule-tests.py",
-        "artefacts: the committed promtool tests are its output",
-    ),
-    (
         "make-tokenizer.py",
         "its output, tests/fixtures/tokenizer/tokenizer.json, is committed and used by the workload tests",
     ),
