@@ -296,6 +296,10 @@ const SCRIPTS: &[(&str, &str)] = &[
         "alerting::the_rendered_alerting_and_dashboards_are_what_their_sources_say (--check)",
     ),
     (
+        "make-o200k.py",
+        "its output, daemon/src/workload/o200k/o200k_base.bin, is committed and checked rank by rank against tiktoken-rs by workload::bpe::tests",
+    ),
+    (
         "make-tokenizer.py",
         "its output, tests/fixtures/tokenizer/tokenizer.json, is committed and used by the workload tests",
     ),

@@ -7,6 +7,7 @@
 
 pub mod assets;
 mod body;
+pub mod bpe;
 pub mod dataset;
 pub mod dist;
 pub mod plan;
