@@ -132,43 +132,57 @@ impl Bpe {
         out
     }
 
-    /// One pre-tokenized piece: its rank, or its byte pairs merged lowest rank first.
+    /// One pre-tokenized piece: its rank, or its byte pairs merged lowest rank first (leftmost
+    /// on a tie) until no adjacent pair is a token. The parts are a linked list over the piece's
+    /// byte offsets and the candidate pairs a min-heap, so a long piece (a run of whitespace, a
+    /// blob without spaces) costs O(n log n), not the O(n²) of rescanning every pair per merge.
     fn piece(&self, piece: &[u8], out: &mut Vec<u32>) {
         if let Some(rank) = self.rank(piece) {
             out.push(rank);
             return;
         }
-        // Part k is piece[bounds[k]..bounds[k + 1]]; pair[k] is the rank of parts k and k + 1
-        // joined (u32::MAX: not a token).
-        let mut bounds: Vec<usize> = (0..=piece.len()).collect();
-        let joined = |bounds: &[usize], k: usize| match bounds.get(k + 2) {
-            Some(&end) => self.rank(&piece[bounds[k]..end]).unwrap_or(u32::MAX),
+        let n = piece.len();
+        // The part starting at byte s ends where the next one starts, next[s]; prev[s] is the
+        // part before it (usize::MAX: none); pair[s] is the rank of part s joined with the next
+        // part (u32::MAX: not a token, or s no longer starts a part).
+        let mut next: Vec<usize> = (1..=n).collect();
+        let mut prev: Vec<usize> = (0..n).map(|s| s.wrapping_sub(1)).collect();
+        let joined = |next: &[usize], s: usize| match next.get(next[s]) {
+            Some(&end) => self.rank(&piece[s..end]).unwrap_or(u32::MAX),
             None => u32::MAX,
         };
-        let mut pair: Vec<u32> = (0..piece.len().saturating_sub(1))
-            .map(|k| joined(&bounds, k))
-            .collect();
-        while let Some((k, _)) = pair
+        let mut pair: Vec<u32> = (0..n).map(|s| joined(&next, s)).collect();
+        let mut heap: std::collections::BinaryHeap<_> = pair
             .iter()
             .enumerate()
             .filter(|(_, r)| **r != u32::MAX)
-            .min_by_key(|(k, r)| (**r, *k))
-        {
-            bounds.remove(k + 1);
-            pair.remove(k);
-            if k < pair.len() {
-                pair[k] = joined(&bounds, k);
+            .map(|(s, r)| std::cmp::Reverse((*r, s)))
+            .collect();
+        while let Some(std::cmp::Reverse((rank, s))) = heap.pop() {
+            if pair[s] != rank {
+                continue; // a pair that has changed since it was pushed
             }
-            if k > 0 {
-                pair[k - 1] = joined(&bounds, k - 1);
+            let gone = next[s];
+            next[s] = next[gone];
+            if let Some(p) = prev.get_mut(next[s]) {
+                *p = s;
+            }
+            pair[gone] = u32::MAX;
+            for t in [s, prev[s]] {
+                if t < n {
+                    pair[t] = joined(&next, t);
+                    if pair[t] != u32::MAX {
+                        heap.push(std::cmp::Reverse((pair[t], t)));
+                    }
+                }
             }
         }
         // Every single byte is a token, so every part is.
-        out.extend(
-            bounds
-                .windows(2)
-                .filter_map(|w| self.rank(&piece[w[0]..w[1]])),
-        );
+        let mut s = 0;
+        while s < n {
+            out.extend(self.rank(&piece[s..next[s]]));
+            s = next[s];
+        }
     }
 
     /// Text of `ids`; `None` for an unknown id or ids that do not end on a UTF-8 boundary.
@@ -236,6 +250,36 @@ mod tests {
             assert_eq!(ours, theirs.encode_ordinary(text), "{text:?}");
             assert_eq!(bpe().decode(&ours).as_deref(), Some(text.as_str()));
         }
+    }
+
+    #[test]
+    fn long_pieces_are_tiktokens_and_a_huge_one_is_encoded() {
+        let theirs = tiktoken_rs::o200k_base().unwrap();
+        // Deterministic letters: one 3,000-byte word, no two merges alike.
+        let mut x = 12345u32;
+        let word: String = (0..3000)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                char::from(b'a' + ((x >> 16) % 26) as u8)
+            })
+            .collect();
+        for text in [
+            word.clone(),
+            "ab".repeat(1500),
+            format!("x{}y", " ".repeat(2000)),
+            "é".repeat(1000),
+        ] {
+            assert_eq!(
+                bpe().encode(&text),
+                theirs.encode_ordinary(&text),
+                "{}",
+                &text[..20]
+            );
+        }
+        // 400 KB in one piece: quadratic merging would not finish; this one round-trips.
+        let huge = word.repeat(134);
+        let ids = bpe().encode(&huge);
+        assert_eq!(bpe().decode(&ids).as_deref(), Some(huge.as_str()));
     }
 
     #[test]
