@@ -30,7 +30,7 @@ pub struct CanaryProbe {
     canary: Canary,
     body: Bytes,
     /// Its prompt's tokens, measured once its target's tokenizer is in memory: a canary-only
-    /// daemon on the default tokenizer never builds its tables (tens of MB) for one fixed
+    /// daemon on the default tokenizer never builds its index (~3 MB) for one fixed
     /// prompt; until then its probes carry no generated-input count (the server's usage has
     /// the prompt's tokens).
     tokenizer: Arc<dyn Tokenizer>,
