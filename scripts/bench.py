@@ -22,7 +22,12 @@ A case where the simulator itself wrote late (per-chunk write-lateness p99 above
 tokio's 1 ms timer wheel alone gives about 2 ms) is flagged and its accuracy not counted.
 Results go to OUT/results.json and OUT/results.md.
 
+With --reader (the floor: `cargo build --release --example min-reader`), each closed-loop case
+runs again with that reader in llm-soak's place — same simulator set-up, core, streams, ramp and
+measured window — and the table gets its CPU and peak RSS beside llm-soak's, and the ratio.
+
   scripts/bench.py                       # the full table (about 15 minutes)
+  scripts/bench.py --levels 1024 --modes ramped --no-open --reader target/release/examples/min-reader
   scripts/bench.py --levels 1,32 --modes ramped --duration 10 --no-open   # a quick look
 """
 import argparse
@@ -183,6 +188,43 @@ output_tokens = {tokens}
 """
 
 
+def run_reader(a, case, work, itl_ms):
+    """The floor on one closed-loop case: the reader's CPU (cores) and peak RSS over the same
+    measured window as llm-soak's, on the same core, against the same simulator set-up."""
+    streams, ramp = case["streams"], case.get("ramp", 0)
+    request_s = (a.ttft_ms + (a.tokens - 1) * itl_ms) / 1000
+    warmup = ramp + request_s + 1
+    total = warmup + a.duration
+    d = tempfile.mkdtemp(prefix="reader-", dir=work)
+    with open(f"{d}/sim.toml", "w") as f:
+        f.write(SIM_TOML.format(ttft=f"{a.ttft_ms}ms", itl=f"{itl_ms}ms", tokens=a.tokens))
+    sim = Child(pinned(a.sim_core, [a.bin, "simulate", "-c", f"{d}/sim.toml",
+                                     "--listen", "127.0.0.1:0"]), f"{d}/sim.log")
+    reader = None
+    try:
+        sim_addr = sim.wait_for("listening on http://").split()[0]
+        reader = subprocess.Popen(pinned(a.client_core, [
+            a.reader, sim_addr, str(streams), str(ramp), f"{total:.1f}", str(a.tokens)]),
+            stdout=subprocess.PIPE, text=True)
+        time.sleep(warmup)
+        cpu0, t0 = cpu_seconds(reader.pid), time.time()
+        time.sleep(a.duration - 0.5)
+        cpu1, t1 = cpu_seconds(reader.pid), time.time()
+        peak_rss = mem_kib(reader.pid, "VmHWM") * 1024
+        out, _ = reader.communicate(timeout=request_s * 2 + 60)
+        done = json.loads(out)
+        if reader.returncode != 0:
+            sys.exit(f"the reader failed ({reader.returncode}) on {case['name']}")
+    finally:
+        if reader and reader.poll() is None:
+            reader.kill()
+        sim.close()
+    shutil.rmtree(d, ignore_errors=True)
+    return {"reader_cpu_cores": round((cpu1 - cpu0) / (t1 - t0), 3),
+            "reader_peak_rss_mib": round(peak_rss / 2**20, 1),
+            "reader_requests": done["requests"], "reader_reads": done["reads"]}
+
+
 def run_case(a, case, work):
     """One case: returns the row for the table."""
     name, streams, rate = case["name"], case.get("streams"), case.get("rate")
@@ -331,6 +373,10 @@ def run_case(a, case, work):
         row["itl_error_p99_ms"] = row["itl_reported_p99_ms"] - row["itl_true_p99_ms"]
     if not a.keep:
         shutil.rmtree(d, ignore_errors=True)
+    if a.reader and streams is not None:
+        row.update(run_reader(a, case, work, itl_ms))
+        row["cpu_ratio"] = round(row["cpu_cores"] / row["reader_cpu_cores"], 2) \
+            if row["reader_cpu_cores"] else None
     return row
 
 
@@ -367,6 +413,13 @@ def markdown(rows, meta):
             f"{fmt(r['schedule_lag_p99_ms'])} | {r['errors']}/{r['dropped']} | "
             f"{fmt(r['simulator_late_p99_ms'])}{flag} | "
             f"{r.get('trust') or '–'}, {fmt(r.get('client_lag_p99_ms'), 3)} |")
+    floor = [r for r in rows if r.get("reader_cpu_cores") is not None]
+    if floor:
+        out += ["", "| case | llm-soak CPU (cores) | reader CPU (cores) | ratio | llm-soak peak RSS MiB | "
+                "reader peak RSS MiB |", "|" + "---|" * 6]
+        out += [f"| {r['case']} | {fmt(r['cpu_cores'], 3)} | {fmt(r['reader_cpu_cores'], 3)} | "
+                f"{fmt(r['cpu_ratio'])} | {fmt(r['peak_rss_mib'], 1)} | {fmt(r['reader_peak_rss_mib'], 1)} |"
+                for r in floor]
     return "\n".join(out) + "\n"
 
 
@@ -394,11 +447,15 @@ def main():
     ap.add_argument("--hog", type=int, default=0,
                     help="also run each closed-loop case with N busy loops on the client's core "
                          "(an overloaded client: the trust verdict must say so)")
+    ap.add_argument("--reader", help="the minimal reader (target/release/examples/min-reader): "
+                                     "run each closed-loop case with it too, for the CPU ratio")
     ap.add_argument("--dry-run", action="store_true",
                     help="print the cases the arguments describe and exit")
     a = ap.parse_args()
     if not a.dry_run and not os.access(a.bin, os.X_OK):
         sys.exit(f"{a.bin} not found: cargo build --release first (or pass --bin)")
+    if a.reader and not a.dry_run and not os.access(a.reader, os.X_OK):
+        sys.exit(f"{a.reader} not found: cargo build --release --example min-reader first")
     a.sim_core, a.client_core = cores()
     cases = []
     for n in [int(x) for x in a.levels.split(",") if x]:

@@ -61,6 +61,11 @@ fi
 scripts/setup-llamacpp.sh
 promtool --version | head -n 1
 
+# The floor reader scripts/bench.py measures llm-soak against (tests/it/bench.rs runs it): a test
+# build compiles examples as test harnesses, so its binary is built here, with the test build's
+# profile and features.
+cargo build --quiet --profile test --all-features --example min-reader
+
 # --all-features: the end-to-end and artefact tests (tests/it) are behind the `e2e` feature, so
 # plain `cargo test` runs only what needs nothing installed (the unit tests and tests/checks).
 if cargo nextest --version >/dev/null 2>&1; then

@@ -36,8 +36,21 @@ fn script(args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn bench_joins_every_request_with_the_simulators_truth() {
+    // The floor reader: a test build compiles examples as test harnesses, so scripts/test.sh
+    // builds the binary first (a cargo run from inside a test would rebuild the world).
+    let reader = crate::common::bin()
+        .with_file_name("examples")
+        .join("min-reader");
+    assert!(
+        reader.exists(),
+        "{} is missing: run the tests through scripts/test.sh, or first \
+         cargo build --profile test --all-features --example min-reader",
+        reader.display()
+    );
     let r = script(&[
         "scripts/bench.py",
+        "--reader",
+        reader.to_str().unwrap(),
         "--levels",
         "4",
         "--modes",
@@ -70,6 +83,14 @@ fn bench_joins_every_request_with_the_simulators_truth() {
         assert!(row["ttft_true_p50_ms"].as_f64().unwrap() >= 19.0, "{row}");
         assert!(row["cpu_cores"].as_f64().unwrap() > 0.0, "{row}");
         assert!(row["peak_rss_mib"].as_f64().unwrap() > 1.0, "{row}");
+        // Each closed-loop case ran the reader too: its CPU and memory beside llm-soak's.
+        if row["streams"].is_u64() {
+            assert!(row["reader_requests"].as_u64().unwrap() > 0, "{row}");
+            assert!(row["reader_cpu_cores"].as_f64().unwrap() > 0.0, "{row}");
+            assert!(row["cpu_ratio"].as_f64().unwrap() > 0.0, "{row}");
+        } else {
+            assert!(row.get("reader_cpu_cores").is_none(), "{row}");
+        }
     }
 }
 
