@@ -200,6 +200,10 @@ const RULES: &[(&str, &str)] = &[
         "CI: .ci/run runs exactly it (checked here)",
     ),
     (
+        "git clone",
+        "the cold CI timing's fresh checkout (docs/BENCHMARKS.md); what runs in it is .ci/run, which CI runs",
+    ),
+    (
         "cargo build --release",
         "every release build (cargo run --release, CI's release job)",
     ),
