@@ -212,9 +212,9 @@ def run_reader(a, case, work, itl_ms):
         cpu1, t1 = cpu_seconds(reader.pid), time.time()
         peak_rss = mem_kib(reader.pid, "VmHWM") * 1024
         out, _ = reader.communicate(timeout=request_s * 2 + 60)
-        done = json.loads(out)
         if reader.returncode != 0:
             sys.exit(f"the reader failed ({reader.returncode}) on {case['name']}")
+        done = json.loads(out)
     finally:
         if reader and reader.poll() is None:
             reader.kill()
