@@ -188,21 +188,32 @@ output_tokens = {tokens}
 """
 
 
-def run_reader(a, case, work, itl_ms):
-    """The floor on one closed-loop case: the reader's CPU (cores) and peak RSS over the same
-    measured window as llm-soak's, on the same core, against the same simulator set-up."""
-    streams, ramp = case["streams"], case.get("ramp", 0)
+def timing(a, case, itl_ms):
+    """(one request's seconds, warm-up, total): the warm-up is the ramp plus one full request,
+    so every stream is past its connection set-up before the measured window opens."""
     request_s = (a.ttft_ms + (a.tokens - 1) * itl_ms) / 1000
-    warmup = ramp + request_s + 1
-    total = warmup + a.duration
-    d = tempfile.mkdtemp(prefix="reader-", dir=work)
+    warmup = case.get("ramp", 0) + request_s + 1
+    return request_s, warmup, warmup + a.duration
+
+
+def start_sim(a, d, itl_ms):
+    """The case's simulator, pinned to its core: (the child, its address)."""
     with open(f"{d}/sim.toml", "w") as f:
         f.write(SIM_TOML.format(ttft=f"{a.ttft_ms}ms", itl=f"{itl_ms}ms", tokens=a.tokens))
     sim = Child(pinned(a.sim_core, [a.bin, "simulate", "-c", f"{d}/sim.toml",
                                      "--listen", "127.0.0.1:0"]), f"{d}/sim.log")
-    reader = None
+    return sim, sim.wait_for("listening on http://").split()[0]
+
+
+def run_reader(a, case, work, itl_ms):
+    """The floor on one closed-loop case: the reader's CPU (cores) and peak RSS over the same
+    measured window as llm-soak's, on the same core, against the same simulator set-up."""
+    streams, ramp = case["streams"], case.get("ramp", 0)
+    request_s, warmup, total = timing(a, case, itl_ms)
+    d = tempfile.mkdtemp(prefix="reader-", dir=work)
+    sim, reader = None, None
     try:
-        sim_addr = sim.wait_for("listening on http://").split()[0]
+        sim, sim_addr = start_sim(a, d, itl_ms)
         reader = subprocess.Popen(pinned(a.client_core, [
             a.reader, sim_addr, str(streams), str(ramp), f"{total:.1f}", str(a.tokens)]),
             stdout=subprocess.PIPE, text=True)
@@ -218,7 +229,8 @@ def run_reader(a, case, work, itl_ms):
     finally:
         if reader and reader.poll() is None:
             reader.kill()
-        sim.close()
+        if sim:
+            sim.close()
     shutil.rmtree(d, ignore_errors=True)
     return {"reader_cpu_cores": round((cpu1 - cpu0) / (t1 - t0), 3),
             "reader_peak_rss_mib": round(peak_rss / 2**20, 1),
@@ -230,22 +242,16 @@ def run_case(a, case, work):
     name, streams, rate = case["name"], case.get("streams"), case.get("rate")
     high = (streams or 0) >= a.slow_from or (rate or 0) * (a.ttft_ms + a.tokens * 20) / 1000 >= a.slow_from
     itl_ms = a.slow_itl_ms if high else a.itl_ms
-    request_s = (a.ttft_ms + (a.tokens - 1) * itl_ms) / 1000
+    request_s, warmup, total = timing(a, case, itl_ms)
     ramp = case.get("ramp", 0)
-    warmup = ramp + request_s + 1
-    total = warmup + a.duration
     slug = "".join(c if c.isalnum() else "-" for c in name)
     d = tempfile.mkdtemp(prefix=slug + "-", dir=work)
-    with open(f"{d}/sim.toml", "w") as f:
-        f.write(SIM_TOML.format(ttft=f"{a.ttft_ms}ms", itl=f"{itl_ms}ms", tokens=a.tokens))
-    sim = Child(pinned(a.sim_core, [a.bin, "simulate", "-c", f"{d}/sim.toml",
-                                     "--listen", "127.0.0.1:0"]), f"{d}/sim.log")
-    daemon = None
+    sim, daemon = None, None
     # An overloaded client: busy loops on the client's core take most of its CPU.
     hogs = [subprocess.Popen(pinned(a.client_core, [sys.executable, "-c", "while True: pass"]))
             for _ in range(case.get("hog", 0))]
     try:
-        sim_addr = sim.wait_for("listening on http://").split()[0]
+        sim, sim_addr = start_sim(a, d, itl_ms)
         if streams is not None:
             users = (f'{{ from = 1, to = {streams}, over = "{ramp}s" }}'
                      if ramp and streams > 1 else str(streams))
@@ -305,7 +311,8 @@ def run_case(a, case, work):
             h.wait()
         if daemon:
             daemon.close()
-        sim.close()
+        if sim:
+            sim.close()
 
     lat = report["summary"]["all"]["latency"]
     # The per-request join: requests sent inside the measured window.

@@ -285,8 +285,6 @@ mod tests {
     #[test]
     fn decode_refuses_unknown_ids_and_cut_characters_and_names_the_specials() {
         assert_eq!(bpe().decode(&[RANKS as u32 + 5]), None);
-        let crab = bpe().encode("🦀");
-        assert!(crab.len() > 1 || bpe().decode(&crab).is_some());
         // A multi-byte character cut in the middle is no text.
         let bytes = "é".as_bytes();
         let first = bpe().rank(&bytes[..1]).unwrap();

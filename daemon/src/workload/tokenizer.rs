@@ -1,7 +1,8 @@
 //! Tokenizers: the abstraction prompts are measured with. A Hugging Face `tokenizer.json` (the
 //! `tokenizers` crate, pure Rust, no network) is exact for the target model; the embedded default
-//! is `o200k_base` (offline; [`super::bpe`], the same ids as tiktoken's in a tenth of the memory). Tokenization runs only where prompts are prepared and
-//! after a stream has ended, on blocking workers — never between chunk reads.
+//! is `o200k_base` (offline; [`super::bpe`]: tiktoken's ids from about 3 MB of heap). Tokenization
+//! runs only where prompts are prepared and after a stream has ended, on blocking workers — never
+//! between chunk reads.
 
 use std::fmt;
 use std::sync::Arc;
