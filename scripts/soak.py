@@ -296,6 +296,7 @@ checkpoint_interval = "60s"
     samples, transitions, broken = [], [], []
     states = {}
     killed = restarted = None
+    page_since, page_opened = None, 0.0
     try:
         while True:
             now = time.time()
@@ -308,6 +309,7 @@ checkpoint_interval = "60s"
                 run = Child(argv, f"{d}/run-2.log")
                 run.wait_for("metrics: http://")
                 restarted = time.time()
+                page_since = None
             if restarted is not None and run.p.poll() is not None:
                 break
             up = killed is None or restarted is not None
@@ -320,7 +322,23 @@ checkpoint_interval = "60s"
                     sample = {"t": round(now - start), "rss_mib": round(
                         mem_kib(run.p.pid, "VmRSS") / 1024, 1), "fds": fds(run.p.pid),
                         "started": r["started"], "finished": finished,
-                        "in_flight": r["in_flight"]}
+                        "in_flight": r["in_flight"],
+                        "series_mib": round(st.get("series", {}).get("memory_bytes", 0)
+                                            / 1048576, 2)}
+                    if a.page:
+                        # An open live page: the whole view every 10 minutes (opened anew),
+                        # the newer windows at every sample in between.
+                        fresh = page_since is None or now - page_opened >= 600
+                        url = f"http://127.0.0.1:{port}/api/v1/view"
+                        if fresh:
+                            page_opened = now
+                        else:
+                            url += f"?since={page_since}"
+                        v = http_json(url)
+                        t = (v.get("series") or {}).get("t") or []
+                        page_since = t[-1] if t else page_since
+                        sample["rss_after_view_mib"] = round(
+                            mem_kib(run.p.pid, "VmRSS") / 1024, 1)
                     samples.append(sample)
                     if r["started"] != finished + r["in_flight"]:
                         broken.append(sample)
@@ -346,8 +364,9 @@ checkpoint_interval = "60s"
         run.close()
         prom.close()
         sim.close()
-    def rss_slope(part):
-        return round(slope([s["t"] for s in part], [s["rss_mib"] for s in part]) * 3600, 2)
+    def rss_slope(part, less_series=False):
+        ys = [s["rss_mib"] - (s["series_mib"] if less_series else 0) for s in part]
+        return round(slope([s["t"] for s in part], ys) * 3600, 2)
     first = [s for s in samples if killed is None or s["t"] < killed - start]
     second = [s for s in samples if restarted is not None and s["t"] >= restarted - start]
     req = report["requests"]
@@ -361,7 +380,11 @@ checkpoint_interval = "60s"
                     "second_half": [second[0]["rss_mib"], max(s["rss_mib"] for s in second)]
                     if second else None,
                     "slope_mib_per_hour_first": rss_slope(first[len(first) // 3:]),
-                    "slope_mib_per_hour_second": rss_slope(second[len(second) // 3:])},
+                    "slope_mib_per_hour_second": rss_slope(second[len(second) // 3:]),
+                    # What grows by design (the live page's tiers filling) taken out.
+                    "slope_less_series_first": rss_slope(first[len(first) // 3:], True),
+                    "slope_less_series_second": rss_slope(second[len(second) // 3:], True),
+                    "series_mib_end": samples[-1]["series_mib"] if samples else None},
         "fds": {"min": min(s["fds"] for s in samples if s["fds"]),
                 "max": max(s["fds"] for s in samples if s["fds"])},
         "samples": len(samples),
@@ -426,6 +449,8 @@ def main():
     ap.add_argument("--probes", type=int, default=60, help="canary: probes before measuring")
     ap.add_argument("--interval", type=float, default=1.0, help="canary: seconds between probes")
     ap.add_argument("--minutes", type=float, default=120, help="hours: the run's length")
+    ap.add_argument("--page", action="store_true",
+                    help="hours: keep the live page open (its /api/v1/view reads)")
     ap.add_argument("--kill-at", type=float, default=0.5, help="hours: when to SIGKILL (share)")
     ap.add_argument("--down", type=float, default=420, help="hours: seconds killed")
     ap.add_argument("--leak", type=int, default=2 << 20, help="hours: simulator bytes/minute")

@@ -26,10 +26,36 @@ fn temp_beside(path: &Path, what: &str) -> PathBuf {
 
 /// Write `bytes` to `path` atomically: temp file, fsync, rename, fsync of the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// Write `value` as JSON (`pretty`: indented) to `path` atomically, streamed through a buffer
+/// into the file: a document of tens of megabytes (a week's series) is never held whole.
+pub fn write_json_atomic<T: serde::Serialize>(
+    path: &Path,
+    value: &T,
+    pretty: bool,
+) -> io::Result<()> {
+    write_atomic_with(path, |w| {
+        let r = match pretty {
+            true => serde_json::to_writer_pretty(&mut *w, value),
+            false => serde_json::to_writer(&mut *w, value),
+        };
+        r.map_err(io::Error::other)
+    })
+}
+
+/// Write what `fill` writes to `path` atomically: temp file, fsync, rename, fsync of the
+/// directory.
+fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut io::BufWriter<File>) -> io::Result<()>,
+) -> io::Result<()> {
     let tmp = temp_beside(path, "tmp");
     let written = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let mut w = io::BufWriter::with_capacity(64 << 10, File::create(&tmp)?);
+        fill(&mut w)?;
+        let f = w.into_inner().map_err(io::IntoInnerError::into_error)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
@@ -105,6 +131,31 @@ mod tests {
         assert_eq!(names, ["r.json"], "no temporary file left");
         assert!(check_writable(&path).is_ok());
         assert!(check_writable(Path::new("bare-name.json")).is_ok());
+    }
+
+    #[test]
+    fn json_is_streamed_whole_and_a_failed_value_leaves_the_old_file() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("r.json");
+        // Larger than the write buffer: streamed in several writes, read back whole.
+        let big: Vec<u64> = (0..100_000).collect();
+        write_json_atomic(&path, &big, false).expect("written");
+        let back: Vec<u64> =
+            serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+        assert_eq!(back, big);
+        write_json_atomic(&path, &[1, 2], true).expect("pretty");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "[\n  1,\n  2\n]"
+        );
+        // A value that cannot be serialized half-way: the old file stays, nothing beside it.
+        let bad: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        assert!(write_json_atomic(&path, &bad, false).is_err());
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "[\n  1,\n  2\n]"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).expect("listed").count(), 1);
     }
 
     #[test]

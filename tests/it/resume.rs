@@ -91,6 +91,30 @@ fn a_killed_run_goes_on_after_its_restart_with_both_halves_in_its_report() {
 
     // The same config goes on with the run.
     let mut second = start(dir.path(), &text, &["--duration", "12s"]);
+    // The live page's reader of newer windows gets only those: the earlier segment's windows
+    // are the run's own, sent once.
+    let addr = metrics_addr(&second);
+    let view = eventually("the live view", Duration::from_secs(60), || {
+        let (code, body) = get(addr, "/api/v1/view");
+        (code == 200).then(|| serde_json::from_str::<Value>(&body).unwrap())
+    });
+    let ends: Vec<f64> = view["series"]["t"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_f64().unwrap())
+        .collect();
+    let last = *ends
+        .last()
+        .expect("the first half's windows, on the live page");
+    let newer = get_json(addr, &format!("/api/v1/view?since={last}"));
+    let newer: Vec<f64> = newer["series"]["t"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_f64().unwrap())
+        .collect();
+    assert!(newer.iter().all(|t| *t > last), "since {last}: {newer:?}");
     let status = second.wait_exit(Duration::from_secs(120));
     assert_eq!(status.code(), Some(0));
     let report: Value =

@@ -299,10 +299,7 @@ impl Baselines {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            crate::files::write_atomic(
-                path,
-                &serde_json::to_vec_pretty(&state).map_err(std::io::Error::other)?,
-            )
+            crate::files::write_json_atomic(path, &state, true)
         };
         if let Err(e) = write() {
             tracing::warn!(path = %path.display(), error = %e, "cannot persist the drift baselines");

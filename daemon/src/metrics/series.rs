@@ -142,6 +142,41 @@ impl Store {
 
     fn push(&mut self, point: Point) {
         self.tiers[0].2.push_back(point);
+        self.settle();
+    }
+
+    /// The points of an earlier segment (a checkpoint's series, oldest first), each in the tier
+    /// its span says — tiers only get finer towards the present, so a coarse point cut short at
+    /// the run's start is still a coarse one — then bounded as if they had been pushed.
+    fn preload(&mut self, mut points: Vec<Point>) {
+        let kept: Vec<Point> = self
+            .tiers
+            .iter_mut()
+            .rev()
+            .flat_map(|t| t.2.drain(..))
+            .collect();
+        points.extend(kept);
+        let spans: Vec<f64> = self.tiers.iter().map(|t| t.0).collect();
+        let natural = |p: &Point| {
+            spans
+                .iter()
+                .position(|s| p.span <= s * 1.5 + 1e-6)
+                .unwrap_or(spans.len() - 1)
+        };
+        let mut tier = vec![0; points.len()];
+        let mut floor = 0;
+        for (i, p) in points.iter().enumerate().rev() {
+            floor = floor.max(natural(p));
+            tier[i] = floor;
+        }
+        for (p, i) in points.into_iter().zip(tier) {
+            self.tiers[i].2.push_back(p);
+        }
+        self.settle();
+    }
+
+    /// Bound every tier: the oldest points of a full tier become one point of the next.
+    fn settle(&mut self) {
         for i in 0..self.tiers.len() {
             while self.tiers[i].2.len() > self.tiers[i].1 {
                 let Some(next_span) = self.tiers.get(i + 1).map(|t| t.0) else {
@@ -297,6 +332,20 @@ impl SeriesSink {
             .merge(&w);
     }
 
+    /// Go on from an earlier segment of the run (a resumed run's checkpoint, on this sink's
+    /// epoch): its windows and events come before this daemon's, in the same bounded tiers, so
+    /// the series is held once and every reader (`series`, `since`) sees one run.
+    pub fn preload(&self, earlier: Series) {
+        let mut store = lock(&self.store);
+        store.dropped_points += earlier.dropped_points;
+        store.dropped_events += earlier.dropped_events;
+        store.preload(earlier.points);
+        let later: Vec<Event> = store.events.drain(..).collect();
+        for e in earlier.events.into_iter().chain(later) {
+            store.event(e);
+        }
+    }
+
     /// Mark an instant of the run.
     pub fn event(&self, at: Instant, kind: EventKind, detail: impl Into<String>) {
         let e = Event {
@@ -329,6 +378,11 @@ impl SeriesSink {
     /// Points kept now, per tier (finest first).
     pub fn tier_lengths(&self) -> Vec<usize> {
         lock(&self.store).tiers.iter().map(|t| t.2.len()).collect()
+    }
+
+    /// Events kept now.
+    pub fn event_count(&self) -> usize {
+        lock(&self.store).events.len()
     }
 
     /// The heap the kept points and events use, roughly (bytes).

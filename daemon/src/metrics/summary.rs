@@ -224,7 +224,10 @@ impl SummarySink {
         let drops = super::drop_counts(&self.dropped_by);
         let dropped = drops.capacity();
         let offered = all.started + dropped;
-        let phases = lock(&self.phases).clone();
+        // One phase at a time: a copy of them all would hold the lock every finishing request
+        // takes for megabytes of histograms, and need them all in memory at once.
+        let n = lock(&self.phases).len();
+        let phases = (0..n).filter_map(|i| lock(&self.phases).get(i).cloned());
         report::Summary {
             measured_seconds: seconds,
             dropped,
@@ -238,7 +241,6 @@ impl SummarySink {
                 .map(|(n, s)| (n.clone(), lock(s).clone().report(seconds, histograms)))
                 .collect(),
             phases: phases
-                .iter()
                 .enumerate()
                 .map(|(i, p)| PhaseScope {
                     index: i,

@@ -531,8 +531,7 @@ impl RunReport {
 
     /// Write the JSON report to `path` atomically.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let body = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        crate::files::write_atomic(path, &body)
+        crate::files::write_json_atomic(path, self, true)
     }
 
     /// Leave out the summary's histograms (the live page's report: statistics only).

@@ -1,14 +1,14 @@
 //! A run that went on after its daemon restarted: its report is what its last checkpoint held
 //! (every earlier segment) followed exactly by what the restarted daemon measured — counts add,
 //! histograms merge (quantiles over both halves, exact), rates are over the measured time of
-//! both, the series' windows and events follow one another on the run's one epoch — and each
-//! restart is a [`Resume`]: when, from which checkpoint, and what was lost. Gates and phase
-//! verdicts are judged on the whole (the runner judges after [`append`]).
+//! both — and each restart is a [`Resume`]: when, from which checkpoint, and what was lost. Gates
+//! and phase verdicts are judged on the whole (the runner judges after [`append`]). The series is
+//! not appended here: the restarted daemon's own went on from the checkpoint's windows
+//! (`metrics::series::SeriesSink::preload`), so it is held once.
 
 use serde::{Deserialize, Serialize};
 
 use super::merge::{merge_scope, merge_trust};
-use super::series::Series;
 use super::{PhaseScope, RunReport, Scope, Summary};
 
 /// One restart the run survived.
@@ -103,22 +103,6 @@ fn summary(a: &Summary, b: &Summary) -> Summary {
     }
 }
 
-/// Windows and events of the earlier segments, then this one's (the same epoch: they follow).
-fn series(a: &Series, b: &Series) -> Series {
-    let cut = b.points.first().map_or(f64::INFINITY, |p| p.t);
-    let mut points: Vec<_> = a.points.iter().filter(|p| p.t < cut).cloned().collect();
-    points.extend(b.points.iter().cloned());
-    let mut events = a.events.clone();
-    events.extend(b.events.iter().cloned());
-    Series {
-        points,
-        events,
-        dropped_points: a.dropped_points + b.dropped_points,
-        dropped_events: a.dropped_events + b.dropped_events,
-        ..b.clone()
-    }
-}
-
 /// The report of a resumed run: `prior` (its last checkpoint before the restart, itself every
 /// earlier segment) followed by `now` (the restarted daemon's), with `resume` recorded.
 pub fn append(prior: &RunReport, mut now: RunReport, resume: &Resume) -> RunReport {
@@ -132,10 +116,6 @@ pub fn append(prior: &RunReport, mut now: RunReport, resume: &Resume) -> RunRepo
     r.lost += prior.requests.lost + resume.in_flight_lost;
     now.summary = match (&prior.summary, &now.summary) {
         (Some(a), Some(b)) => Some(summary(a, b)),
-        (a, b) => b.clone().or_else(|| a.clone()),
-    };
-    now.series = match (&prior.series, &now.series) {
-        (Some(a), Some(b)) => Some(series(a, b)),
         (a, b) => b.clone().or_else(|| a.clone()),
     };
     if now.server.is_empty() {

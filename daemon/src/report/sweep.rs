@@ -271,8 +271,7 @@ impl SweepResult {
 impl SweepReport {
     /// Write the JSON atomically.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let body = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        crate::files::write_atomic(path, &body)
+        crate::files::write_json_atomic(path, self, true)
     }
 
     /// Read a sweep document.

@@ -205,12 +205,11 @@ pub(crate) fn decide(
 
 /// Write `cp` as the newest checkpoint in `dir` (the one it replaces kept as the previous).
 pub(crate) fn save(dir: &Path, cp: &Checkpoint) -> std::io::Result<()> {
-    let body = serde_json::to_vec(cp).map_err(std::io::Error::other)?;
     let (current, previous) = (dir.join(FILE), dir.join(PREVIOUS));
     if current.exists() {
         std::fs::rename(&current, &previous)?;
     }
-    crate::files::write_atomic(&current, &body)
+    crate::files::write_json_atomic(&current, cp, false)
 }
 
 /// A checkpoint of the run as `report` has it.

@@ -145,6 +145,7 @@ impl<C: Clients> Run<C> {
                 summary: Arc::clone(&live) as Arc<dyn server::LiveSummary>,
                 baselines: Arc::clone(&sinks.baselines),
                 request_log: sinks.log.clone(),
+                series: Arc::clone(&sinks.series),
             },
             Arc::new(config.clone()),
             run_id.clone(),
@@ -201,6 +202,12 @@ impl<C: Clients> Run<C> {
                 in_flight_lost = resume.in_flight_lost,
                 "going on with an unfinished run from its checkpoint (--fresh starts over)"
             );
+            // The earlier windows join this daemon's tiers (held once, bounded as one run's);
+            // the rest of the checkpoint's report is what every report of this run adds to.
+            let mut before = c.report.clone();
+            if let Some(series) = before.series.take() {
+                sinks.series.preload(series);
+            }
             sinks.series.event(
                 start,
                 EventKind::Resumed,
@@ -209,7 +216,7 @@ impl<C: Clients> Run<C> {
                     resume.gap_seconds, resume.in_flight_lost
                 ),
             );
-            Arc::new((c.report.clone(), resume))
+            Arc::new((before, resume))
         });
         if prior.is_none() {
             sinks
@@ -291,7 +298,7 @@ impl<C: Clients> Run<C> {
         });
         if opts.report.is_some() || state.is_some() {
             let (source, path, state) = (source.clone(), opts.report.clone(), state.clone());
-            side.every(config.output.checkpoint_interval, move || {
+            side.every_blocking(config.output.checkpoint_interval, move || {
                 let r = source.snapshot(None, false);
                 if let Some(path) = &path
                     && let Err(e) = r.write(path)

@@ -42,6 +42,32 @@ impl Side {
         });
     }
 
+    /// Run `tick` every `period` on a blocking thread (work that writes and syncs files, or
+    /// serializes megabytes: never on a worker thread that reads streams), one tick at a time,
+    /// the first one period from now, until stopped; a tick under way when they are stopped
+    /// finishes.
+    pub(super) fn every_blocking(&self, period: Duration, tick: impl Fn() + Send + Sync + 'static) {
+        let tick = std::sync::Arc::new(tick);
+        let token = self.token.clone();
+        self.tracker.spawn(async move {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval.tick().await;
+            loop {
+                tokio::select! {
+                    biased;
+                    () = token.cancelled() => return,
+                    _ = interval.tick() => {
+                        let tick = std::sync::Arc::clone(&tick);
+                        if let Err(e) = tokio::task::spawn_blocking(move || tick()).await {
+                            tracing::warn!(error = %e, "a side task's tick failed");
+                        }
+                    }
+                }
+            }
+        });
+    }
+
     /// Run `task` until it ends or the side tasks are stopped (then it is dropped at an await).
     pub(super) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
         let token = self.token.clone();

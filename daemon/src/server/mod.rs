@@ -26,6 +26,7 @@ use crate::export::{CONTENT_TYPE, Exporter};
 use crate::metrics::Recorder;
 use crate::metrics::baseline::{Baseline, BaselineSink};
 use crate::metrics::request_log::RequestLog;
+use crate::metrics::series::SeriesSink;
 use crate::record::Outcome;
 use crate::report::{Outcomes, RunReport, Summary};
 
@@ -78,6 +79,8 @@ pub(crate) struct Sources {
     pub summary: Arc<dyn LiveSummary>,
     pub baselines: Arc<BaselineSink>,
     pub request_log: Option<Arc<RequestLog>>,
+    /// The live page's windows.
+    pub series: Arc<SeriesSink>,
 }
 
 /// Shared state behind the endpoints.
@@ -111,6 +114,9 @@ pub(crate) struct StatusDocument {
     pub requests: RequestStatus,
     pub request_log: Option<LogStatus>,
     pub reloads: ReloadStatus,
+    /// The live page's windows held in memory: what of the daemon's memory grows by design
+    /// until the tiers are full (`metrics::series`).
+    pub series: SeriesStatus,
     /// The exact summary so far (statistics only; the report file carries the histograms).
     pub summary: Option<Summary>,
     pub baselines: std::collections::BTreeMap<String, Baseline>,
@@ -139,6 +145,15 @@ pub(crate) struct RequestStatus {
 pub(crate) struct ReloadStatus {
     pub attempted: u64,
     pub succeeded: u64,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct SeriesStatus {
+    /// Points kept per tier, finest first (each tier's capacity: `metrics::series::TIERS`).
+    pub tiers: Vec<usize>,
+    pub events: usize,
+    /// The heap they use, roughly.
+    pub memory_bytes: usize,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -241,6 +256,11 @@ impl Status {
             reloads: ReloadStatus {
                 attempted: self.reloads[0].load(Ordering::Relaxed),
                 succeeded: self.reloads[1].load(Ordering::Relaxed),
+            },
+            series: SeriesStatus {
+                tiers: src.series.tier_lengths(),
+                events: src.series.event_count(),
+                memory_bytes: src.series.memory_bytes(),
             },
             summary: Some(src.summary.summary()),
             baselines: src.baselines.current(),

@@ -45,6 +45,14 @@ fn status(reload: Option<ReloadSender>) -> Arc<Status> {
             summary: Arc::new(NoSummary),
             baselines,
             request_log: None,
+            series: Arc::new(crate::metrics::series::SeriesSink::new(
+                vec!["chat".into()],
+                None,
+                Instant::now(),
+                1_700_000_000.0,
+                Instant::now(),
+                crate::metrics::series::STEP,
+            )),
         },
         Arc::new(config()),
         "r1".into(),
@@ -105,6 +113,9 @@ async fn health_readiness_and_the_documents_answer_as_the_run_goes() {
         (doc["run_id"].as_str(), doc["state"].as_str()),
         (Some("r1"), Some("draining"))
     );
+    // The series' memory is on record: four tiers, nothing held yet.
+    assert_eq!(doc["series"]["tiers"], serde_json::json!([0, 0, 0, 0]));
+    assert_eq!(doc["series"]["memory_bytes"], 0);
     let (code, text) = call(&s, "GET", "/metrics", None).await;
     assert_eq!(code, StatusCode::OK);
     assert!(

@@ -187,3 +187,62 @@ async fn past_the_last_tier_the_oldest_points_are_dropped_and_counted() {
     assert_eq!(series.dropped_events, 5);
     assert_eq!(series.events[0].detail, "5");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_resumed_run_goes_on_from_the_earlier_windows_held_once_in_the_same_tiers() {
+    let tiers = [(1, 4), (2, 3), (4, 50)];
+    let first = sink(Duration::from_secs(1)).with_tiers(&tiers);
+    first.event(Instant::now(), EventKind::Start, "start");
+    for _ in 0..21 {
+        traffic(&first, 1, 100);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        first.roll(Instant::now(), Gauges::default(), None);
+    }
+    let earlier = first.series(0.0);
+    assert!(first.tier_lengths().iter().all(|n| *n > 0), "every tier");
+
+    // Preloaded, each point lands in the tier it came from (a coarse point is not taken for a
+    // fine one), so the bound goes on as if one daemon had run throughout.
+    let epoch = first.epoch();
+    let restart = Instant::now() + Duration::from_secs(5);
+    let second = SeriesSink::new(
+        vec!["chat".into(), "canary".into()],
+        Some(1),
+        epoch,
+        1_700_000_000.0,
+        restart,
+        Duration::from_secs(1),
+    )
+    .with_tiers(&tiers);
+    second.event(restart, EventKind::Resumed, "resumed");
+    second.preload(earlier.clone());
+    assert_eq!(second.tier_lengths(), first.tier_lengths());
+    tokio::time::advance(Duration::from_secs(5)).await;
+    for _ in 0..10 {
+        traffic(&second, 1, 100);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        second.roll(Instant::now(), Gauges::default(), None);
+    }
+    let lengths = second.tier_lengths();
+    assert!(lengths[0] <= 4 && lengths[1] <= 3, "{lengths:?}");
+    let all = second.series(0.0);
+    // In order, no overlap, the earlier segment first; every request of both still counted.
+    assert!(
+        all.points
+            .windows(2)
+            .all(|w| w[0].t + w[0].span <= w[1].t + 1e-9),
+        "{:?}",
+        all.points.iter().map(|p| (p.t, p.span)).collect::<Vec<_>>()
+    );
+    assert_eq!(all.points[0].t, 0.0);
+    let started: u64 = all.points.iter().map(|p| p.scopes[0].started).sum();
+    assert_eq!(started, 21 + 10);
+    let events: Vec<&str> = all.events.iter().map(|e| e.detail.as_str()).collect();
+    assert_eq!(events, ["start", "resumed"]);
+    // A reader asking for the newer windows gets none of the earlier segment's.
+    let since = earlier.points.last().map(|p| p.t + p.span).unwrap_or(0.0) + 5.0;
+    let newer = second.series(since);
+    assert!(newer.points.iter().all(|p| p.t >= since - 1e-9));
+    let started: u64 = newer.points.iter().map(|p| p.scopes[0].started).sum();
+    assert_eq!(started, 10, "the restarted daemon's windows, merged or not");
+}
