@@ -425,6 +425,15 @@ interval = "{a.interval}s"
                "rss_mib": round(mem_kib(run.p.pid, "VmRSS") / 1024, 1),
                "peak_rss_mib": round(mem_kib(run.p.pid, "VmHWM") / 1024, 1),
                "cpu_seconds": round(cpu_seconds(run.p.pid), 2)}
+        # Then the live page opened, and kept open for ten reads: what a page view costs.
+        since = None
+        for _ in range(10):
+            url = f"http://127.0.0.1:{port}/api/v1/view"
+            v = http_json(url + (f"?since={since}" if since else ""))
+            t = (v.get("series") or {}).get("t") or []
+            since = t[-1] if t else since
+            time.sleep(a.interval)
+        out["rss_after_page_mib"] = round(mem_kib(run.p.pid, "VmRSS") / 1024, 1)
     finally:
         run.close()
         sim.close()

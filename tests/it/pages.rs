@@ -224,6 +224,14 @@ fn the_live_page_and_the_html_report_draw_every_chart_in_a_browser() {
             .all(|t| t.as_f64().unwrap() > last),
         "{newer}"
     );
+    // The first-vs-last comparison is the whole run's, whichever windows a read carries.
+    let first_window =
+        v["series"]["t"][0].as_f64().unwrap() - v["series"]["span"][0].as_f64().unwrap();
+    assert!(
+        (newer["first_last"]["first"][0].as_f64().unwrap() - first_window).abs() < 1e-6,
+        "{}",
+        newer["first_last"]
+    );
     let status = p.wait_exit(Duration::from_secs(120));
     assert_eq!(status.code(), Some(0));
     // The report page, from a file, offline: the series, the distributions, the tables.

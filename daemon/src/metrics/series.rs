@@ -375,6 +375,19 @@ impl SeriesSink {
         }
     }
 
+    /// `f` of every kept point, oldest first, under the store's lock (read what is needed and
+    /// let go: the timeline's roll waits on it).
+    pub fn with_points<R>(&self, f: impl FnOnce(&[&Point]) -> R) -> R {
+        let s = lock(&self.store);
+        let points: Vec<&Point> = s.points().collect();
+        f(&points)
+    }
+
+    /// The series' scope names (`all`, then each request scope).
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
     /// Points kept now, per tier (finest first).
     pub fn tier_lengths(&self) -> Vec<usize> {
         lock(&self.store).tiers.iter().map(|t| t.2.len()).collect()

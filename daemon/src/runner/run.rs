@@ -275,6 +275,7 @@ impl<C: Clients> Run<C> {
             started,
             phase_skips: config.load.phase_skips.clone(),
             prior,
+            first_last: Arc::default(),
         };
         status.set_live(Arc::new(source.clone()) as Arc<dyn server::LiveReport>);
         let redraw = opts.duration.and_then(|total| {

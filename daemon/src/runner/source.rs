@@ -33,7 +33,12 @@ pub(super) struct ReportSource {
     pub(super) phase_skips: Vec<Option<String>>,
     /// A resumed run: the report its checkpoint held (every earlier segment) and this restart.
     pub(super) prior: Option<Arc<(RunReport, crate::report::resume::Resume)>>,
+    /// The live page's first-vs-last comparison, as of the series' (count, last window's t and
+    /// span).
+    pub(super) first_last: Arc<std::sync::Mutex<Option<FirstLastCache>>>,
 }
+
+type FirstLastCache = ((usize, Option<(f64, f64)>), Option<crate::view::FirstLast>);
 
 impl ReportSource {
     /// The report as of now (`complete` once the run has drained).
@@ -125,7 +130,34 @@ impl ReportSource {
 }
 
 impl server::LiveReport for ReportSource {
-    fn report(&self, since: f64) -> RunReport {
-        self.build(None, false, false, since)
+    fn view(&self, since: f64) -> crate::view::View {
+        let report = self.build(None, false, false, since);
+        crate::view::View::with_first_last(&report, self.first_last())
+    }
+}
+
+impl ReportSource {
+    /// The whole run's first-vs-last comparison, merged from the series' windows in place
+    /// (nothing copied) and made again only once a window has closed since the last one: an
+    /// open page reads the view every few seconds.
+    fn first_last(&self) -> Option<crate::view::FirstLast> {
+        let scopes = self.series.scopes();
+        let mut cache = self
+            .first_last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.series.with_points(|points| {
+            let key = (points.len(), points.last().map(|p| (p.t, p.span)));
+            if let Some((k, fl)) = &*cache
+                && *k == key
+            {
+                return fl.clone();
+            }
+            let fl = crate::view::FirstLast::parts(points).and_then(|(first, last)| {
+                crate::view::FirstLast::of_parts(&points[first], &points[last], scopes)
+            });
+            *cache = Some((key, fl.clone()));
+            fl
+        })
     }
 }

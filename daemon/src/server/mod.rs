@@ -28,7 +28,7 @@ use crate::metrics::baseline::{Baseline, BaselineSink};
 use crate::metrics::request_log::RequestLog;
 use crate::metrics::series::SeriesSink;
 use crate::record::Outcome;
-use crate::report::{Outcomes, RunReport, Summary};
+use crate::report::{Outcomes, Summary};
 
 /// Where the run is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,10 +66,11 @@ pub(crate) trait LiveSummary: Send + Sync + std::fmt::Debug {
     fn summary(&self) -> Summary;
 }
 
-/// The run's report as of now, for the live page: statistics without histograms, the series'
-/// windows after `since` seconds.
+/// The run as of now, for the live page: the view of its report (statistics without
+/// histograms), with the series' windows after `since` seconds and the whole run's
+/// first-vs-last comparison.
 pub(crate) trait LiveReport: Send + Sync + std::fmt::Debug {
-    fn report(&self, since: f64) -> RunReport;
+    fn view(&self, since: f64) -> crate::view::View;
 }
 
 /// Where the status API reads the run from.
@@ -421,7 +422,7 @@ async fn view_doc(
         return (StatusCode::SERVICE_UNAVAILABLE, "the run is starting\n").into_response();
     };
     let since = q.since.filter(|t| t.is_finite()).unwrap_or(0.0);
-    let mut view = crate::view::View::of(&live.report(since));
+    let mut view = live.view(since);
     view.live = Some(crate::view::LiveState {
         state: s.phase().as_str().to_string(),
         since,

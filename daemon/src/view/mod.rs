@@ -262,6 +262,12 @@ pub struct View {
 impl View {
     /// The view of `r`.
     pub fn of(r: &RunReport) -> View {
+        View::with_first_last(r, r.series.as_ref().and_then(FirstLast::of))
+    }
+
+    /// The view of `r` whose series may be only its newer windows (the live page's reads):
+    /// the first-vs-last comparison, `first_last`, is the whole run's, made by the caller.
+    pub fn with_first_last(r: &RunReport, first_last: Option<FirstLast>) -> View {
         let summary = r.summary.as_ref();
         let mut scopes = Vec::new();
         let mut distributions = Vec::new();
@@ -288,7 +294,6 @@ impl View {
             }
         }
         let series = r.series.as_ref();
-        let first_last = series.and_then(FirstLast::of);
         View {
             title: format!("llm-soak run {} ({})", r.run_id, r.shard),
             run: RunInfo {

@@ -4,6 +4,7 @@
 //! against the last ([`FirstLast`], exact: each side's windows' histograms merged).
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use serde::Serialize;
 
@@ -216,40 +217,53 @@ pub struct FirstLast {
 
 impl FirstLast {
     pub fn of(s: &Series) -> Option<FirstLast> {
-        let (start, end) = (s.points.first()?.t, s.points.last().map(|p| p.t + p.span)?);
+        let points: Vec<&Point> = s.points.iter().collect();
+        let (first, last) = FirstLast::parts(&points)?;
+        FirstLast::of_parts(&points[first], &points[last], &s.scopes)
+    }
+
+    /// Which of a series' windows (in order) each side is: the windows inside its part, and at
+    /// least the run's first (last) window — windows are not all one length (the drain's sliver
+    /// joins the last one). `None` under two windows.
+    pub fn parts(points: &[&Point]) -> Option<(Range<usize>, Range<usize>)> {
+        let (start, end) = (points.first()?.t, points.last().map(|p| p.t + p.span)?);
         let length = if end - start >= 7200.0 {
             3600.0
         } else {
             (end - start) / 4.0
         };
-        if s.points.len() < 2 {
+        let n = points.len();
+        if n < 2 {
             return None;
         }
-        // Each side is the windows inside its part, and at least the run's first (last) window:
-        // windows are not all one length (the drain's sliver joins the last one).
-        let n = s.points.len();
-        let inside_first = s
-            .points
+        let inside_first = points
             .iter()
-            .take_while(|p| p.t + p.span <= start + length + 1e-6);
-        let first: Vec<&Point> = s.points[..inside_first.count().clamp(1, n - 1)]
-            .iter()
-            .collect();
-        let inside_last = s
-            .points
+            .take_while(|p| p.t + p.span <= start + length + 1e-6)
+            .count();
+        let inside_last = points
             .iter()
             .rev()
-            .take_while(|p| p.t >= end - length - 1e-6);
-        let last: Vec<&Point> = s.points[n - inside_last.count().clamp(1, n - 1)..]
-            .iter()
-            .collect();
-        let (a, b) = (Point::merge(&first), Point::merge(&last));
+            .take_while(|p| p.t >= end - length - 1e-6)
+            .count();
+        Some((
+            0..inside_first.clamp(1, n - 1),
+            n - inside_last.clamp(1, n - 1)..n,
+        ))
+    }
+
+    /// The comparison of the windows of each side ([`FirstLast::parts`]) of a series whose
+    /// scopes are `scopes`.
+    pub fn of_parts(first: &[&Point], last: &[&Point], scopes: &[String]) -> Option<FirstLast> {
+        if first.is_empty() || last.is_empty() {
+            return None;
+        }
+        let (a, b) = (Point::merge(first), Point::merge(last));
         let change = |x: Option<f64>, y: Option<f64>| match (x, y) {
             (Some(x), Some(y)) if x > 0.0 => Some(y / x - 1.0),
             _ => None,
         };
         let mut rows = Vec::new();
-        for (i, name) in s.scopes.iter().enumerate() {
+        for (i, name) in scopes.iter().enumerate() {
             let (Some(fa), Some(fb)) = (a.scopes.get(i), b.scopes.get(i)) else {
                 continue;
             };
@@ -278,12 +292,12 @@ impl FirstLast {
             last: (b.t, b.t + b.span),
             rows,
             client_rss_bytes: (
-                edge(&first, |p| p.gauges.client_rss_bytes),
-                edge(&last, |p| p.gauges.client_rss_bytes),
+                edge(first, |p| p.gauges.client_rss_bytes),
+                edge(last, |p| p.gauges.client_rss_bytes),
             ),
             target_rss_bytes: (
-                edge(&first, |p| p.gauges.target_rss_bytes),
-                edge(&last, |p| p.gauges.target_rss_bytes),
+                edge(first, |p| p.gauges.target_rss_bytes),
+                edge(last, |p| p.gauges.target_rss_bytes),
             ),
         })
     }
