@@ -7,7 +7,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -15,13 +14,14 @@ use super::Sink;
 pub use crate::config::LogSpec;
 use crate::record::{ErrorType, Outcome, RequestRecord, TokenSource};
 
-/// Lines waiting for the writer at most.
+/// Lines waiting for the writer at most (a channel whose memory follows what is queued, in
+/// blocks of 32 lines: the bound costs nothing until a stalled disk fills it).
 const QUEUE: usize = 65_536;
 
 /// The sending side, shared by every request task.
 #[derive(Debug)]
 pub struct RequestLog {
-    tx: Mutex<Option<SyncSender<String>>>,
+    tx: Mutex<Option<tokio::sync::mpsc::Sender<String>>>,
     pub dropped: Arc<AtomicU64>,
     pub written: Arc<AtomicU64>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -162,7 +162,7 @@ impl RequestLog {
     /// Open (or append to) the log and start its writer thread; `names` are the scope names.
     pub fn start(spec: LogSpec, names: Vec<String>) -> std::io::Result<RequestLog> {
         let mut writer = Writer::open(spec)?;
-        let (tx, rx) = sync_channel::<String>(QUEUE);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
         let written = Arc::new(AtomicU64::new(0));
         let (d, wr) = (Arc::clone(&dropped), Arc::clone(&written));
@@ -178,7 +178,7 @@ impl RequestLog {
                     last_error = Some(std::time::Instant::now());
                 }
             };
-            while let Ok(first) = rx.recv() {
+            while let Some(first) = rx.blocking_recv() {
                 let mut next = Some(first);
                 while let Some(line) = next {
                     match writer.write(&line) {
@@ -214,7 +214,7 @@ impl RequestLog {
         let Ok(guard) = self.tx.lock() else { return };
         match guard.as_ref().map(|tx| tx.try_send(line)) {
             Some(Ok(())) => {}
-            Some(Err(TrySendError::Full(_) | TrySendError::Disconnected(_))) | None => {
+            Some(Err(_)) | None => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
