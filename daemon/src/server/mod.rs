@@ -422,12 +422,20 @@ async fn view_doc(
         return (StatusCode::SERVICE_UNAVAILABLE, "the run is starting\n").into_response();
     };
     let since = q.since.filter(|t| t.is_finite()).unwrap_or(0.0);
-    let mut view = live.view(since);
-    view.live = Some(crate::view::LiveState {
-        state: s.phase().as_str().to_string(),
-        since,
-    });
-    axum::Json(view).into_response()
+    // Made from the whole report and series (milliseconds for a week's windows): on a blocking
+    // thread, never a runtime worker that reads streams.
+    let state = s.phase().as_str().to_string();
+    let made = tokio::task::spawn_blocking(move || {
+        let mut view = live.view(since);
+        view.live = Some(crate::view::LiveState { state, since });
+        serde_json::to_vec(&view)
+    })
+    .await;
+    match made {
+        Ok(Ok(body)) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
 }
 
 /// Bind the listener (so a busy port fails before any load is sent).
