@@ -125,4 +125,51 @@ mod tests {
             "stopping the side tasks stops nothing else"
         );
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_blocking_tick_runs_off_the_workers_and_one_under_way_finishes_before_stop() {
+        let root = CancellationToken::new();
+        let side = Side::new(&root);
+        // The runtime's one worker, where the side tasks themselves run.
+        let worker = tokio::spawn(async { std::thread::current().id() })
+            .await
+            .expect("joined");
+        let (entered_tx, entered_rx) = std::sync::mpsc::channel::<std::thread::ThreadId>();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let release_rx = std::sync::Mutex::new(release_rx);
+        let done = Arc::new(AtomicU32::new(0));
+        let d = Arc::clone(&done);
+        side.every_blocking(Duration::from_millis(10), move || {
+            let _ = entered_tx.send(std::thread::current().id());
+            // Held until the test lets go: the tick is under way while the stop is asked.
+            let _ = release_rx.lock().map(|r| r.recv());
+            d.fetch_add(1, Ordering::SeqCst);
+        });
+        let ticked_on = tokio::task::spawn_blocking(move || entered_rx.recv())
+            .await
+            .expect("joined")
+            .expect("a tick");
+        if ticked_on == worker {
+            // Let the worker go before failing, or the runtime could not shut down.
+            let _ = release_tx.send(());
+            panic!("the tick ran on the runtime's worker");
+        }
+        let stopping = tokio::spawn(async move { side.stop().await });
+        // The worker is free while the tick blocks; the stop waits for the tick (a bound that
+        // cannot fail a correct stop: it never ends before the tick is let go).
+        let mut stopping = stopping;
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut stopping)
+                .await
+                .is_err(),
+            "the stop waits for the tick"
+        );
+        release_tx.send(()).expect("released");
+        stopping.await.expect("stopped");
+        assert_eq!(
+            done.load(Ordering::SeqCst),
+            1,
+            "the tick under way finished"
+        );
+    }
 }
