@@ -134,8 +134,8 @@ mod tests {
         let worker = tokio::spawn(async { std::thread::current().id() })
             .await
             .expect("joined");
-        let (entered_tx, entered_rx) = std::sync::mpsc::channel::<std::thread::ThreadId>();
-        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let (entered_tx, entered_rx) = std::sync::mpsc::sync_channel::<std::thread::ThreadId>(4);
+        let (release_tx, release_rx) = std::sync::mpsc::sync_channel::<()>(4);
         let release_rx = std::sync::Mutex::new(release_rx);
         let done = Arc::new(AtomicU32::new(0));
         let d = Arc::clone(&done);
