@@ -9,7 +9,10 @@
 //! point is the exact merge of the finer ones (histograms merged, not quantiles averaged), made
 //! when the finer tier overflows, aligned on multiples of its span after the epoch. At most
 //! 6768 points and [`MAX_EVENTS`] events; a point holds its scopes' counts and at most six
-//! compressed histograms each (hundreds of bytes; `memory_bytes` measures it).
+//! compressed histograms each — about 1.2 KiB a scope for a 10-s window of a few requests a
+//! second (a 2-scenario soak with a canary: 1.6 MB for its first 317 windows, `memory_bytes`
+//! in `/api/v1/status`): such a run's tiers hold about 11 MB at 6 hours and 20–30 MB at a
+//! week, and stop growing when the hourly tier is full (97 days).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
