@@ -53,6 +53,16 @@ fn start(dir: &Path, config: &str, extra: &[&str]) -> Proc {
     Proc::spawn(&args)
 }
 
+/// The ends of a live view's windows.
+fn window_ends(view: &Value) -> Vec<f64> {
+    view["series"]["t"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_f64().unwrap())
+        .collect()
+}
+
 fn checkpoint(state: &Path) -> Option<Value> {
     let text = std::fs::read_to_string(state.join("run-checkpoint.json")).ok()?;
     serde_json::from_str(&text).ok()
@@ -98,22 +108,10 @@ fn a_killed_run_goes_on_after_its_restart_with_both_halves_in_its_report() {
         let (code, body) = get(addr, "/api/v1/view");
         (code == 200).then(|| serde_json::from_str::<Value>(&body).unwrap())
     });
-    let ends: Vec<f64> = view["series"]["t"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_f64().unwrap())
-        .collect();
-    let last = *ends
+    let last = *window_ends(&view)
         .last()
         .expect("the first half's windows, on the live page");
-    let newer = get_json(addr, &format!("/api/v1/view?since={last}"));
-    let newer: Vec<f64> = newer["series"]["t"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_f64().unwrap())
-        .collect();
+    let newer = window_ends(&get_json(addr, &format!("/api/v1/view?since={last}")));
     assert!(newer.iter().all(|t| *t > last), "since {last}: {newer:?}");
     let status = second.wait_exit(Duration::from_secs(120));
     assert_eq!(status.code(), Some(0));

@@ -27,18 +27,9 @@ impl Side {
 
     /// Run `tick` every `period`, the first time one period from now, until stopped.
     pub(super) fn every(&self, period: Duration, mut tick: impl FnMut() + Send + 'static) {
-        let token = self.token.clone();
-        self.tracker.spawn(async move {
-            let mut interval = tokio::time::interval(period);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            interval.tick().await;
-            loop {
-                tokio::select! {
-                    biased;
-                    () = token.cancelled() => return,
-                    _ = interval.tick() => tick(),
-                }
-            }
+        self.ticking(period, move || {
+            tick();
+            std::future::ready(())
         });
     }
 
@@ -48,6 +39,23 @@ impl Side {
     /// finishes.
     pub(super) fn every_blocking(&self, period: Duration, tick: impl Fn() + Send + Sync + 'static) {
         let tick = std::sync::Arc::new(tick);
+        self.ticking(period, move || {
+            let tick = std::sync::Arc::clone(&tick);
+            async move {
+                if let Err(e) = tokio::task::spawn_blocking(move || tick()).await {
+                    tracing::warn!(error = %e, "a side task's tick failed");
+                }
+            }
+        });
+    }
+
+    /// The loop of [`Side::every`] and [`Side::every_blocking`]: `tick` is awaited whole (a
+    /// stop waits for the one under way).
+    fn ticking<F: Future<Output = ()> + Send>(
+        &self,
+        period: Duration,
+        mut tick: impl FnMut() -> F + Send + 'static,
+    ) {
         let token = self.token.clone();
         self.tracker.spawn(async move {
             let mut interval = tokio::time::interval(period);
@@ -57,12 +65,7 @@ impl Side {
                 tokio::select! {
                     biased;
                     () = token.cancelled() => return,
-                    _ = interval.tick() => {
-                        let tick = std::sync::Arc::clone(&tick);
-                        if let Err(e) = tokio::task::spawn_blocking(move || tick()).await {
-                            tracing::warn!(error = %e, "a side task's tick failed");
-                        }
-                    }
+                    _ = interval.tick() => tick().await,
                 }
             }
         });
