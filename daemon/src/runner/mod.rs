@@ -294,7 +294,7 @@ pub(crate) async fn run(
 /// is taken; the resource sampler, the HTTP server, the request log and the exporter close.
 pub(crate) async fn run_with<C: Clients>(
     mut prepared: Prepared,
-    opts: RunOptions,
+    mut opts: RunOptions,
     mut signals: mpsc::Receiver<Signal>,
     on_listen: impl FnOnce(SocketAddr),
     clients: C,
@@ -303,6 +303,11 @@ pub(crate) async fn run_with<C: Clients>(
         .await
         .map_err(RunError::Context)?;
     let mut run = run::Run::start(&prepared, &opts, on_listen, clients, Vec::new()).await?;
+    // The run holds what it needs of the checkpoint it went on from (its series in the tiers,
+    // its report beside): the whole checkpoint, histograms and all, is not kept a second time.
+    if let Some(state) = &mut opts.state {
+        state.resume = None;
+    }
     let config = &prepared.config;
     let (epoch, start) = (run.epoch, run.start);
     // Arrivals due before the run started (a replica joining a shared `--start-at` late) are
