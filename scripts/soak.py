@@ -441,10 +441,62 @@ interval = "{a.interval}s"
     return out
 
 
+def resume(a):
+    """A resumed daemon's memory: a soak of two scenarios with a canary and a state directory,
+    `kill -9` after --fill seconds, started again at once; RSS of each daemon after its time."""
+    d = tempfile.mkdtemp(prefix="llm-soak-resume-")
+    os.makedirs(f"{d}/state")
+    sim, sim_addr = start_sim(a, d, None, ttft="40ms", itl="10ms", tokens=64)
+    port = free_port()
+    with open(f"{d}/run.toml", "w") as f:
+        f.write(f"""
+seed = 11
+[server]
+listen = "127.0.0.1:{port}"
+[[target]]
+name = "sim"
+base_url = "http://{sim_addr}"
+model = "llm-soak-sim"
+[load]
+preset = {{ name = "steady", rate = {a.rate}, duration = "forever" }}
+[[scenario]]
+name = "chat"
+weight = 3
+input_tokens = {{ uniform = {{ min = 64, max = 512 }} }}
+output_tokens = {{ uniform = {{ min = 16, max = 96 }} }}
+[[scenario]]
+name = "long"
+input_tokens = {{ uniform = {{ min = 1024, max = 2048 }} }}
+output_tokens = 128
+[canary]
+interval = "5s"
+[baseline]
+state_dir = "{d}/state"
+[output]
+checkpoint_interval = "10s"
+""")
+    argv = [a.bin, "run", "-c", f"{d}/run.toml", "--duration", "3600s",
+            "--report", f"{d}/report.json"]
+    out = {"command": " ".join(sys.argv), "rate": a.rate}
+    try:
+        for segment, seconds in (("first", a.fill), ("resumed", a.fill / 2.5)):
+            run = Child(argv, f"{d}/run-{segment}.log")
+            run.wait_for("metrics: http://")
+            time.sleep(seconds)
+            out[f"{segment}_rss_mib"] = round(mem_kib(run.p.pid, "VmRSS") / 1024, 1)
+            run.p.send_signal(signal.SIGKILL)
+            run.p.wait()
+            run.log.close()
+    finally:
+        sim.close()
+    shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["soak", "scrape", "hours", "canary"])
+    ap.add_argument("what", choices=["soak", "scrape", "hours", "canary", "resume"])
     ap.add_argument("--bin", default="target/release/llm-soak")
     ap.add_argument("--out", default="target/bench")
     ap.add_argument("--requests", type=int, default=1_000_000)
@@ -470,7 +522,8 @@ def main():
     if not os.access(a.bin, os.X_OK):
         sys.exit(f"{a.bin} not found: cargo build --release first (or pass --bin)")
     os.makedirs(a.out, exist_ok=True)
-    result = {"soak": soak, "scrape": scrape, "hours": hours, "canary": canary}[a.what](a)
+    result = {"soak": soak, "scrape": scrape, "hours": hours, "canary": canary,
+              "resume": resume}[a.what](a)
     with open(f"{a.out}/{a.what}.json", "w") as f:
         json.dump(result, f, indent=2)
     shown = {k: v for k, v in result.items() if k not in ("rss_series", "samples_series")}

@@ -10,18 +10,24 @@ use crate::report::{RunReport, StopSignal, Verdict};
 use crate::runner::{self, RunOptions, Signal};
 
 /// Forward SIGINT/SIGTERM/SIGHUP into a bounded channel the runner listens on (a storm of
-/// signals waits for room; none is lost).
+/// signals waits for room; none is lost). The handlers are installed before this returns, so
+/// a signal sent once the daemon has said where it listens is never the default action (a
+/// SIGTERM that killed it outright, undrained, while a spawned task had yet to install them).
 pub(super) fn signal_channel() -> mpsc::Receiver<Signal> {
     let (tx, rx) = mpsc::channel(runner::SIGNAL_QUEUE);
+    #[cfg(unix)]
+    let handlers = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        )
+    };
     tokio::spawn(async move {
         #[cfg(unix)]
         {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
-                signal(SignalKind::interrupt()),
-                signal(SignalKind::terminate()),
-                signal(SignalKind::hangup()),
-            ) else {
+            let (Ok(mut int), Ok(mut term), Ok(mut hup)) = handlers else {
                 tracing::error!("cannot install signal handlers");
                 return;
             };

@@ -193,9 +193,11 @@ impl Hdr {
         let h: Histogram<u64> = Deserializer::new()
             .deserialize(&mut bytes.as_slice())
             .map_err(|e| HdrError::NotAHistogram(format!("{e:?}")))?;
+        // An empty one read back holds no counters either (a report carries empty histograms
+        // of every quantity: a resumed run reads them all back).
         Ok(Hdr {
             digits: h.sigfig(),
-            h: Some(h),
+            h: (!h.is_empty()).then_some(h),
         })
     }
 }
@@ -264,9 +266,11 @@ mod tests {
             (0, None, None)
         );
         assert_eq!(empty.recorded().count(), 0);
-        // Its encoding is an empty histogram of its precision, read back equal.
+        // Its encoding is an empty histogram of its precision, read back equal — and without
+        // counters.
         let back = Hdr::decode(&empty.encode().unwrap()).unwrap();
         assert_eq!(back, empty);
+        assert!(back.h.is_none());
         assert_ne!(back, Hdr::with_digits(2));
         assert_eq!(Hdr::decode(&empty.encode_plain().unwrap()).unwrap(), empty);
         // The first value allocates; a reset keeps the counters for the next window.
