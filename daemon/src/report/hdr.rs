@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize, Serializer};
 pub const MAX_MICROS: u64 = 3_600_000_000;
 
 /// An exact latency histogram in microseconds. Its counters (23,552 of them, 184 KiB, at 3
-/// digits) are allocated with its first value: the many scopes and quantities that never see
-/// one (a canary-only daemon's "all", a scenario without reasoning tokens' TTFA) cost nothing,
-/// and neither do their copies in every report.
+/// digits) are allocated with its first value: the scopes and quantities that never see one (a
+/// canary-only daemon's "all" and phase scopes, the inter-token quantities of an embeddings or
+/// non-streamed scenario) cost nothing, and neither do their copies in every report.
 #[derive(Debug, Clone)]
 pub struct Hdr {
     h: Option<Histogram<u64>>,
