@@ -242,6 +242,32 @@ def fds(pid):
         return None
 
 
+def two_scenarios(port, sim_addr, rate, canary_every):
+    """The soak of `hours` and `resume`: two scenarios at `rate` requests/s and a canary."""
+    return f"""
+seed = 11
+[server]
+listen = "127.0.0.1:{port}"
+[[target]]
+name = "sim"
+base_url = "http://{sim_addr}"
+model = "llm-soak-sim"
+[load]
+preset = {{ name = "steady", rate = {rate}, duration = "forever" }}
+[[scenario]]
+name = "chat"
+weight = 3
+input_tokens = {{ uniform = {{ min = 64, max = 512 }} }}
+output_tokens = {{ uniform = {{ min = 16, max = 96 }} }}
+[[scenario]]
+name = "long"
+input_tokens = {{ uniform = {{ min = 1024, max = 2048 }} }}
+output_tokens = 128
+[canary]
+interval = "{canary_every}"
+"""
+
+
 def hours(a):
     d = tempfile.mkdtemp(prefix="llm-soak-hours-")
     os.makedirs(f"{d}/state")
@@ -253,27 +279,7 @@ def hours(a):
     port, prom_port = free_port(), free_port()
     seconds = int(a.minutes * 60)
     with open(f"{d}/run.toml", "w") as f:
-        f.write(f"""
-seed = 11
-[server]
-listen = "127.0.0.1:{port}"
-[[target]]
-name = "sim"
-base_url = "http://{sim_addr}"
-model = "llm-soak-sim"
-[load]
-preset = {{ name = "steady", rate = {a.rate}, duration = "forever" }}
-[[scenario]]
-name = "chat"
-weight = 3
-input_tokens = {{ uniform = {{ min = 64, max = 512 }} }}
-output_tokens = {{ uniform = {{ min = 16, max = 96 }} }}
-[[scenario]]
-name = "long"
-input_tokens = {{ uniform = {{ min = 1024, max = 2048 }} }}
-output_tokens = 128
-[canary]
-interval = "15s"
+        f.write(two_scenarios(port, sim_addr, a.rate, "15s") + f"""
 [resources]
 interval = "15s"
 host = false
@@ -449,27 +455,7 @@ def resume(a):
     sim, sim_addr = start_sim(a, d, None, ttft="40ms", itl="10ms", tokens=64)
     port = free_port()
     with open(f"{d}/run.toml", "w") as f:
-        f.write(f"""
-seed = 11
-[server]
-listen = "127.0.0.1:{port}"
-[[target]]
-name = "sim"
-base_url = "http://{sim_addr}"
-model = "llm-soak-sim"
-[load]
-preset = {{ name = "steady", rate = {a.rate}, duration = "forever" }}
-[[scenario]]
-name = "chat"
-weight = 3
-input_tokens = {{ uniform = {{ min = 64, max = 512 }} }}
-output_tokens = {{ uniform = {{ min = 16, max = 96 }} }}
-[[scenario]]
-name = "long"
-input_tokens = {{ uniform = {{ min = 1024, max = 2048 }} }}
-output_tokens = 128
-[canary]
-interval = "5s"
+        f.write(two_scenarios(port, sim_addr, a.rate, "5s") + f"""
 [baseline]
 state_dir = "{d}/state"
 [output]
