@@ -242,6 +242,14 @@ def fds(pid):
         return None
 
 
+def read_page(port, since):
+    """One read of the live page (the whole view, or the windows after `since` as an open page
+    polls); returns the end of its last window, for the next read."""
+    v = http_json(f"http://127.0.0.1:{port}/api/v1/view" + (f"?since={since}" if since else ""))
+    t = (v.get("series") or {}).get("t") or []
+    return t[-1] if t else since
+
+
 def two_scenarios(port, sim_addr, rate, canary_every):
     """The soak of `hours` and `resume`: two scenarios at `rate` requests/s and a canary."""
     return f"""
@@ -334,15 +342,9 @@ checkpoint_interval = "60s"
                     if a.page:
                         # An open live page: the whole view every 10 minutes (opened anew),
                         # the newer windows at every sample in between.
-                        fresh = page_since is None or now - page_opened >= 600
-                        url = f"http://127.0.0.1:{port}/api/v1/view"
-                        if fresh:
-                            page_opened = now
-                        else:
-                            url += f"?since={page_since}"
-                        v = http_json(url)
-                        t = (v.get("series") or {}).get("t") or []
-                        page_since = t[-1] if t else page_since
+                        if page_since is None or now - page_opened >= 600:
+                            page_opened, page_since = now, None
+                        page_since = read_page(port, page_since)
                         sample["rss_after_view_mib"] = round(
                             mem_kib(run.p.pid, "VmRSS") / 1024, 1)
                     samples.append(sample)
@@ -434,10 +436,7 @@ interval = "{a.interval}s"
         # Then the live page opened, and kept open for ten reads: what a page view costs.
         since = None
         for _ in range(10):
-            url = f"http://127.0.0.1:{port}/api/v1/view"
-            v = http_json(url + (f"?since={since}" if since else ""))
-            t = (v.get("series") or {}).get("t") or []
-            since = t[-1] if t else since
+            since = read_page(port, since)
             time.sleep(a.interval)
         out["rss_after_page_mib"] = round(mem_kib(run.p.pid, "VmRSS") / 1024, 1)
     finally:

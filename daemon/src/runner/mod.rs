@@ -302,12 +302,7 @@ pub(crate) async fn run_with<C: Clients>(
     fill_context(&mut prepared)
         .await
         .map_err(RunError::Context)?;
-    let mut run = run::Run::start(&prepared, &opts, on_listen, clients, Vec::new()).await?;
-    // The run holds what it needs of the checkpoint it went on from (its series in the tiers,
-    // its report beside): the whole checkpoint, histograms and all, is not kept a second time.
-    if let Some(state) = &mut opts.state {
-        state.resume = None;
-    }
+    let mut run = run::Run::start(&prepared, &mut opts, on_listen, clients, Vec::new()).await?;
     let config = &prepared.config;
     let (epoch, start) = (run.epoch, run.start);
     // Arrivals due before the run started (a replica joining a shared `--start-at` late) are

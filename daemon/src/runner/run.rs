@@ -76,13 +76,18 @@ impl<C: Clients> Run<C> {
     /// the bound address of `/metrics` before any load is sent.
     pub(crate) async fn start(
         prepared: &Prepared,
-        opts: &RunOptions,
+        opts: &mut RunOptions,
         on_listen: impl FnOnce(SocketAddr),
         clients: C,
         extra: Vec<Arc<dyn crate::metrics::Sink>>,
     ) -> Result<Run<C>, RunError> {
-        // A resumed run goes on under its own id, from its start.
-        let resumed = opts.state.as_ref().and_then(|s| s.resume.clone());
+        // A resumed run goes on under its own id, from its start. The checkpoint moves into the
+        // run (its series into the tiers, its report beside): it is not kept a second time.
+        let resumed = opts
+            .state
+            .as_mut()
+            .and_then(|s| s.resume.take())
+            .map(Arc::unwrap_or_clone);
         let run_id = resumed
             .as_ref()
             .map_or_else(super::new_run_id, |c| c.run_id.clone());
@@ -187,7 +192,7 @@ impl<C: Clients> Run<C> {
             window: Arc::clone(&window),
             series: Arc::clone(&sinks.series),
         };
-        let prior = resumed.as_ref().map(|c| {
+        let prior = resumed.map(|c| {
             let at_unix = unix_now();
             let r = &c.report.requests;
             let resume = crate::report::resume::Resume {
@@ -204,7 +209,7 @@ impl<C: Clients> Run<C> {
             );
             // The earlier windows join this daemon's tiers (held once, bounded as one run's);
             // the rest of the checkpoint's report is what every report of this run adds to.
-            let mut before = c.report.clone();
+            let mut before = c.report;
             if let Some(series) = before.series.take() {
                 sinks.series.preload(series);
             }

@@ -153,9 +153,7 @@ impl ReportSource {
             {
                 return fl.clone();
             }
-            let fl = crate::view::FirstLast::parts(points).and_then(|(first, last)| {
-                crate::view::FirstLast::of_parts(&points[first], &points[last], scopes)
-            });
+            let fl = crate::view::FirstLast::of_points(points, scopes);
             *cache = Some((key, fl.clone()));
             fl
         })

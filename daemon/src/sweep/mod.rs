@@ -94,12 +94,12 @@ pub(crate) async fn run_with<C: Clients>(
         config.scope_names(),
         config.canary_scope(),
     ));
-    let opts = RunOptions {
+    let mut opts = RunOptions {
         listen,
         ..RunOptions::default()
     };
     let sink = Arc::clone(&steps) as Arc<dyn crate::metrics::Sink>;
-    let run = Run::start(&prepared, &opts, on_listen, clients, vec![sink])
+    let run = Run::start(&prepared, &mut opts, on_listen, clients, vec![sink])
         .await
         .map_err(|e| SweepError::Run(e.to_string()))?;
     run.running("sweep: running");

@@ -217,15 +217,20 @@ pub struct FirstLast {
 
 impl FirstLast {
     pub fn of(s: &Series) -> Option<FirstLast> {
-        let points: Vec<&Point> = s.points.iter().collect();
-        let (first, last) = FirstLast::parts(&points)?;
-        FirstLast::of_parts(&points[first], &points[last], &s.scopes)
+        FirstLast::of_points(&s.points.iter().collect::<Vec<_>>(), &s.scopes)
+    }
+
+    /// The comparison of a series' windows (in order) whose scopes are `scopes` (`None` under
+    /// two windows).
+    pub fn of_points(points: &[&Point], scopes: &[String]) -> Option<FirstLast> {
+        let (first, last) = FirstLast::parts(points)?;
+        Some(FirstLast::of_parts(&points[first], &points[last], scopes))
     }
 
     /// Which of a series' windows (in order) each side is: the windows inside its part, and at
     /// least the run's first (last) window — windows are not all one length (the drain's sliver
     /// joins the last one). `None` under two windows.
-    pub fn parts(points: &[&Point]) -> Option<(Range<usize>, Range<usize>)> {
+    fn parts(points: &[&Point]) -> Option<(Range<usize>, Range<usize>)> {
         let (start, end) = (points.first()?.t, points.last().map(|p| p.t + p.span)?);
         let length = if end - start >= 7200.0 {
             3600.0
@@ -251,12 +256,8 @@ impl FirstLast {
         ))
     }
 
-    /// The comparison of the windows of each side ([`FirstLast::parts`]) of a series whose
-    /// scopes are `scopes`.
-    pub fn of_parts(first: &[&Point], last: &[&Point], scopes: &[String]) -> Option<FirstLast> {
-        if first.is_empty() || last.is_empty() {
-            return None;
-        }
+    /// The comparison of the windows of each side ([`FirstLast::parts`]: neither is empty).
+    fn of_parts(first: &[&Point], last: &[&Point], scopes: &[String]) -> FirstLast {
         let (a, b) = (Point::merge(first), Point::merge(last));
         let change = |x: Option<f64>, y: Option<f64>| match (x, y) {
             (Some(x), Some(y)) if x > 0.0 => Some(y / x - 1.0),
@@ -287,7 +288,7 @@ impl FirstLast {
         }
         let edge =
             |pts: &[&Point], f: fn(&Point) -> Option<f64>| pts.iter().rev().find_map(|p| f(p));
-        Some(FirstLast {
+        FirstLast {
             first: (a.t, a.t + a.span),
             last: (b.t, b.t + b.span),
             rows,
@@ -299,6 +300,6 @@ impl FirstLast {
                 edge(first, |p| p.gauges.target_rss_bytes),
                 edge(last, |p| p.gauges.target_rss_bytes),
             ),
-        })
+        }
     }
 }
