@@ -180,6 +180,21 @@ fn a_killed_run_goes_on_after_its_restart_with_both_halves_in_its_report() {
         n(&all["finished"]["success"]) + 5 >= n(&r["finished"]["success"]),
         "{all}"
     );
+    // Rates are over the time both halves measured (the gap left out): the constant rate.
+    let secs = report["summary"]["measured_seconds"].as_f64().unwrap();
+    let secs_before = before["report"]["summary"]["measured_seconds"]
+        .as_f64()
+        .unwrap();
+    assert!(secs > secs_before + 1.0, "{secs} after {secs_before}");
+    let wall = report["elapsed_seconds"].as_f64().unwrap() - gap;
+    // Measured: the wall time of both halves but the gap, less each drain (the first half's
+    // is at least the 1.5 s its 30 requests took).
+    assert!(
+        secs < wall + 0.5 && wall - secs < 1.0,
+        "measured {secs} s of {wall} s"
+    );
+    let rate = all["achieved_rate"].as_f64().unwrap();
+    assert!((rate * secs - n(&all["started"]) as f64).abs() < 1e-6);
 
     // The server's truth: no sequence number twice; what it saw beyond the report is what was
     // sent after the last checkpoint before the kill.

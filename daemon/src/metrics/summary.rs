@@ -81,6 +81,29 @@ impl ScopeSummary {
         }
     }
 
+    /// Add what a report's scope counted (a checkpoint's, before a restart): its counts, and
+    /// the exact histograms it carried.
+    fn add_report(&mut self, s: &report::Scope) {
+        for q in Quantity::ALL {
+            if let Some(h) = &s.latency.get(q).hdr {
+                self.latency.hists[q as usize].merge(h);
+            }
+        }
+        for o in Outcome::ALL {
+            self.finished.add(o, s.finished.get(o));
+        }
+        for (e, n) in &s.error_types {
+            *self.error_types.entry(*e).or_default() += n;
+        }
+        self.input_tokens += s.tokens.input;
+        self.output_tokens += s.tokens.output;
+        self.started += s.started;
+        if let Some(a) = &s.slo {
+            self.slo_judged += a.judged;
+            self.slo_met += a.met;
+        }
+    }
+
     /// Failed share of the judged requests.
     pub fn error_rate(&self) -> Option<f64> {
         let n = self.finished.judged();
@@ -185,6 +208,37 @@ impl SummarySink {
             (Some(t), Some(new)) => t.retime(new),
             (None, Some(new)) => *spikes = Some(Tracker::new(new)),
             (_, None) => {}
+        }
+    }
+
+    /// Go on from `earlier`, the summary of a resumed run's segments before the restart (its
+    /// checkpoint's, with histograms): every scope, phase and drop count starts from its counts,
+    /// so a report is over the whole run without merging the two on every read. Scopes are
+    /// matched by name and phases by index (a resumed run has the config it had).
+    pub fn seed(&self, earlier: &report::Summary) {
+        lock(&self.overall).add_report(&earlier.all);
+        for (name, s) in &earlier.scenarios {
+            if let Some(mine) = self.names.iter().position(|n| n == name) {
+                lock(&self.scenarios[mine]).add_report(s);
+            }
+        }
+        {
+            let mut phases = lock(&self.phases);
+            for p in &earlier.phases {
+                if p.index >= phases.len() {
+                    phases.resize(p.index + 1, ScopeSummary::default());
+                }
+                phases[p.index].add_report(&p.scope);
+            }
+        }
+        let d = earlier.drops;
+        for (reason, n) in [
+            (DropReason::MaxInFlight, d.max_in_flight),
+            (DropReason::MaxSessions, d.max_sessions),
+            (DropReason::Budget, d.budget),
+            (DropReason::ShuttingDown, d.shutting_down),
+        ] {
+            self.dropped_by[reason as usize].fetch_add(n, Ordering::Relaxed);
         }
     }
 
@@ -417,5 +471,79 @@ mod tests {
         assert_eq!(r.scenarios[1].1.slo, None);
         // All: only the requests of scenarios with an SLO are judged.
         assert_eq!(r.all.slo.map(|a| (a.met, a.judged)), Some((3, 6)));
+    }
+
+    #[test]
+    fn a_sink_seeded_with_a_checkpoint_goes_on_from_it_exactly() {
+        let t0 = Instant::now();
+        let sink = || {
+            SummarySink::new(
+                vec!["chat".into()],
+                None,
+                vec!["steady".into(), "spike".into()],
+                t0,
+            )
+        };
+        let observe = |s: &SummarySink, ms: u64, ok: bool, phase: u32| {
+            let mut r = test_record(t0, Duration::from_millis(ms), ok);
+            r.phase = Some(phase);
+            s.started(0, t0);
+            s.finished(&r, None);
+        };
+        // Before the restart: 100 fast requests in 10 s, in phase 0; 3 arrivals dropped.
+        let first = sink();
+        for _ in 0..100 {
+            observe(&first, 100, true, 0);
+        }
+        for _ in 0..3 {
+            Sink::dropped(&first, t0, DropReason::MaxInFlight);
+        }
+        let checkpoint = first.report(10.0, &[10.0], true);
+        // After: seeded with the checkpoint, 100 slow ones and 10 failures in phase 1, 40 s.
+        let after = sink();
+        after.seed(&checkpoint);
+        for _ in 0..100 {
+            observe(&after, 900, true, 1);
+        }
+        for _ in 0..10 {
+            observe(&after, 900, false, 1);
+        }
+        let r = after.report(50.0, &[10.0, 40.0], true);
+        assert_eq!(r.all.started, 210);
+        assert_eq!(r.all.finished.success, 200);
+        assert_eq!(r.all.error_types.get(&ErrorType::Http5xx), Some(&10));
+        assert_eq!(r.scenarios[0].1.started, 210);
+        assert_eq!((r.dropped, r.drops.max_in_flight), (3, 3));
+        // Quantiles over both halves from one histogram: p90 the slow mode, min the fast.
+        let ttft = &r.all.latency.ttft;
+        assert_eq!(ttft.samples, 200);
+        assert!((ttft.p90.unwrap() - 0.9).abs() < 0.01, "{ttft:?}");
+        assert!((ttft.min.unwrap() - 0.1).abs() < 0.001, "{ttft:?}");
+        assert_eq!(r.all.latency.itl.samples, 200 * 9);
+        assert!((r.all.achieved_rate.unwrap() - 210.0 / 50.0).abs() < 1e-9);
+        assert!((r.all.error_rate.unwrap() - 10.0 / 210.0).abs() < 1e-9);
+        assert_eq!(r.phases[0].scope.started, 100);
+        assert_eq!(r.phases[1].scope.started, 110);
+        assert_eq!(r.phases[0].scope.latency.ttft.samples, 100);
+        // What the seeded sink reports is the merge of the two segments' reports.
+        let second = sink();
+        for _ in 0..100 {
+            observe(&second, 900, true, 1);
+        }
+        for _ in 0..10 {
+            observe(&second, 900, false, 1);
+        }
+        let later = second.report(40.0, &[0.0, 40.0], true).all;
+        for q in Quantity::ALL {
+            let mut h = checkpoint
+                .all
+                .latency
+                .get(q)
+                .hdr
+                .clone()
+                .unwrap_or_default();
+            h.merge(later.latency.get(q).hdr.as_ref().unwrap_or(&Hdr::new()));
+            assert_eq!(r.all.latency.get(q), &report::Dist::of(&h, true), "{q:?}");
+        }
     }
 }

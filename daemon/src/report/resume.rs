@@ -1,15 +1,19 @@
 //! A run that went on after its daemon restarted: its report is what its last checkpoint held
-//! (every earlier segment) followed exactly by what the restarted daemon measured — counts add,
-//! histograms merge (quantiles over both halves, exact), rates are over the measured time of
-//! both — and each restart is a [`Resume`]: when, from which checkpoint, and what was lost. Gates
-//! and phase verdicts are judged on the whole (the runner judges after [`append`]). The series is
-//! not appended here: the restarted daemon's own went on from the checkpoint's windows
+//! (every earlier segment) followed exactly by what the restarted daemon measured, and each
+//! restart is a [`Resume`]: when, from which checkpoint, and what was lost. The checkpoint's
+//! report is [`split`] once, when the daemon starts: its summary — the counts and exact
+//! histograms of every earlier segment, and their measured time — seeds the daemon's own
+//! (`metrics::SummarySink::seed`), so counts add, histograms merge (quantiles over both halves,
+//! exact) and rates are over the measured time of both without a merge per report; the rest
+//! ([`Earlier`]) is what [`append`] adds to every report after. Gates and phase verdicts are
+//! judged on the whole (the runner judges after [`append`]). The series is not appended here
+//! either: the restarted daemon's own went on from the checkpoint's windows
 //! (`metrics::series::SeriesSink::preload`), so it is held once.
 
 use serde::{Deserialize, Serialize};
 
-use super::merge::{merge_scope, merge_trust};
-use super::{PhaseScope, RunReport, Scope, Summary};
+use super::merge::merge_trust;
+use super::{Disruption, Requests, RunReport, SpikeResult, Summary, Trust, server::ServerBlock};
 
 /// One restart the run survived.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,103 +30,71 @@ pub struct Resume {
     pub in_flight_lost: u64,
 }
 
-/// Rate of `n_a + n_b` over the time both segments measured, each segment's time read back
-/// from its count and rate (a segment with no count adds no time).
-fn rate(n_a: u64, r_a: Option<f64>, n_b: u64, r_b: Option<f64>) -> Option<f64> {
-    let secs = |n: u64, r: Option<f64>| match r {
-        Some(r) if r > 0.0 && n > 0 => n as f64 / r,
-        _ => 0.0,
+/// What every report of a resumed run adds to the restarted daemon's own, beside the summary it
+/// was seeded with: the earlier segments' request totals, wall time, restarts, engine blocks,
+/// and the summary's parts that are results rather than counts (spike and disruption verdicts,
+/// the trust verdict before the restart).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Earlier {
+    pub requests: Requests,
+    pub elapsed_seconds: f64,
+    pub resumes: Vec<Resume>,
+    pub server: Vec<ServerBlock>,
+    pub spikes: Vec<SpikeResult>,
+    pub disruptions: Vec<Disruption>,
+    pub trust: Option<Trust>,
+}
+
+/// A checkpoint's report, split for the daemon that goes on with its run: what every report
+/// adds, and the summary that seeds the daemon's own (with its histograms; `None` when the
+/// checkpoint had none yet). Its series is the caller's to preload first.
+pub fn split(prior: RunReport) -> (Earlier, Option<Summary>) {
+    let mut summary = prior.summary;
+    let taken = summary.as_mut().map(|s| {
+        (
+            std::mem::take(&mut s.spikes),
+            std::mem::take(&mut s.disruptions),
+            s.trust.take(),
+        )
+    });
+    let (spikes, disruptions, trust) = taken.unwrap_or_default();
+    let earlier = Earlier {
+        requests: prior.requests,
+        elapsed_seconds: prior.elapsed_seconds,
+        resumes: prior.resumes,
+        server: prior.server,
+        spikes,
+        disruptions,
+        trust,
     };
-    let t = secs(n_a, r_a) + secs(n_b, r_b);
-    (t > 0.0).then(|| (n_a + n_b) as f64 / t)
+    (earlier, summary)
 }
 
-/// One scope over two segments, one after the other.
-fn scope(a: &Scope, b: &Scope) -> Scope {
-    let mut out = merge_scope(&[a, b]);
-    out.achieved_rate = rate(a.started, a.achieved_rate, b.started, b.achieved_rate);
-    out.tokens.output_per_second = rate(
-        a.tokens.output,
-        a.tokens.output_per_second,
-        b.tokens.output,
-        b.tokens.output_per_second,
-    );
-    out
-}
-
-fn summary(a: &Summary, b: &Summary) -> Summary {
-    let empty = Scope::default();
-    let dropped = a.dropped + b.dropped;
-    let all = scope(&a.all, &b.all);
-    let offered = all.started + dropped;
-    let phases = (0..a.phases.len().max(b.phases.len()))
-        .map(|i| {
-            let (pa, pb) = (a.phases.get(i), b.phases.get(i));
-            PhaseScope {
-                index: i,
-                kind: pb.or(pa).map(|p| p.kind.clone()).unwrap_or_default(),
-                scope: scope(
-                    pa.map_or(&empty, |p| &p.scope),
-                    pb.map_or(&empty, |p| &p.scope),
-                ),
-            }
-        })
-        .collect();
-    let trusts: Vec<(&str, &super::Trust)> =
-        [("before the restart", &a.trust), ("after", &b.trust)]
-            .into_iter()
-            .filter_map(|(k, t)| t.as_ref().map(|t| (k, t)))
-            .collect();
-    Summary {
-        measured_seconds: a.measured_seconds + b.measured_seconds,
-        dropped,
-        drop_rate: (offered > 0).then(|| dropped as f64 / offered as f64),
-        drops: a.drops.plus(b.drops),
-        scenarios: b
-            .scenarios
-            .iter()
-            .map(|(name, sb)| {
-                let sa = a.scope(Some(name)).unwrap_or(&empty);
-                (name.clone(), scope(sa, sb))
-            })
-            .collect(),
-        all,
-        phases,
-        spikes: a.spikes.iter().chain(&b.spikes).cloned().collect(),
-        disruptions: a
-            .disruptions
-            .iter()
-            .chain(&b.disruptions)
-            .cloned()
-            .collect(),
-        trust: match trusts.len() {
-            0 => None,
-            1 => Some(trusts[0].1.clone()),
-            _ => Some(merge_trust(&trusts)),
-        },
-    }
-}
-
-/// The report of a resumed run: `prior` (its last checkpoint before the restart, itself every
-/// earlier segment) followed by `now` (the restarted daemon's), with `resume` recorded.
-pub fn append(prior: &RunReport, mut now: RunReport, resume: &Resume) -> RunReport {
+/// The report of a resumed run: `now` (the restarted daemon's, whose summary was seeded with
+/// the earlier segments') with what came `earlier` added, and `resume` recorded.
+pub fn append(earlier: &Earlier, mut now: RunReport, resume: &Resume) -> RunReport {
     let r = &mut now.requests;
-    r.started += prior.requests.started;
-    r.dropped += prior.requests.dropped;
-    r.drops = r.drops.plus(prior.requests.drops);
+    r.started += earlier.requests.started;
+    r.dropped += earlier.requests.dropped;
+    r.drops = r.drops.plus(earlier.requests.drops);
     for o in crate::record::Outcome::ALL {
-        r.finished.add(o, prior.requests.finished.get(o));
+        r.finished.add(o, earlier.requests.finished.get(o));
     }
-    r.lost += prior.requests.lost + resume.in_flight_lost;
-    now.summary = match (&prior.summary, &now.summary) {
-        (Some(a), Some(b)) => Some(summary(a, b)),
-        (a, b) => b.clone().or_else(|| a.clone()),
-    };
+    r.lost += earlier.requests.lost + resume.in_flight_lost;
+    if let Some(s) = &mut now.summary {
+        s.spikes.splice(0..0, earlier.spikes.iter().cloned());
+        s.disruptions
+            .splice(0..0, earlier.disruptions.iter().cloned());
+        s.trust = match (&earlier.trust, s.trust.take()) {
+            (Some(a), Some(b)) => Some(merge_trust(&[("before the restart", a), ("after", &b)])),
+            (a, b) => b.or_else(|| a.clone()),
+        };
+    }
     if now.server.is_empty() {
-        now.server = prior.server.clone();
+        now.server = earlier.server.clone();
     }
-    now.elapsed_seconds += prior.elapsed_seconds + resume.gap_seconds;
-    now.resumes = prior
+    now.elapsed_seconds += earlier.elapsed_seconds + resume.gap_seconds;
+    now.resumes = earlier
         .resumes
         .iter()
         .cloned()

@@ -128,10 +128,39 @@ impl<C: Clients> Run<C> {
         let probe = crate::trust::Probe::start(&meter, measure_from)
             .inspect_err(|e| tracing::warn!(error = %e, "cannot start the client-lag probe; the report will carry no trust verdict"))
             .ok();
+        // A resumed run's checkpoint: its series goes on in this daemon's tiers and its summary
+        // seeds this daemon's (held once, as one run's); the rest is what every report adds.
+        let mut before = window::Before::default();
+        let resumed = resumed.map(|c| {
+            let super::resume::Checkpoint {
+                report,
+                written_unix,
+                next_seq,
+                spent_requests,
+                spent_output_tokens,
+                ..
+            } = c;
+            let mut report = report;
+            if let Some(series) = report.series.take() {
+                sinks.series.preload(series);
+            }
+            let (earlier, summary) = crate::report::resume::split(report);
+            if let Some(s) = &summary {
+                sinks.summary.seed(s);
+                before = window::Before::of(s);
+            }
+            let ledger = Arc::new(Ledger::resumed(
+                next_seq,
+                spent_requests,
+                spent_output_tokens,
+            ));
+            (written_unix, ledger, earlier)
+        });
         let live = Arc::new(window::Live {
             summary: Arc::clone(&sinks.summary),
             window: Arc::clone(&window),
             probe,
+            before,
         });
         let instruments = RunInstruments::new(&meter, &identity, config.checksum);
         let connections = clients
@@ -183,22 +212,22 @@ impl<C: Clients> Run<C> {
             abort: root.child_token(),
             run_id: run_id.clone(),
             shard: opts.shard,
-            ledger: Arc::new(resumed.as_ref().map_or_else(Ledger::default, |c| {
-                Ledger::resumed(c.next_seq, c.spent_requests, c.spent_output_tokens)
-            })),
+            ledger: resumed
+                .as_ref()
+                .map_or_else(Arc::default, |r| Arc::clone(&r.1)),
             limit: Arc::new(InFlightLimit::new(config.load.max_in_flight)),
             canary,
             canary_seq: Arc::default(),
             window: Arc::clone(&window),
             series: Arc::clone(&sinks.series),
         };
-        let prior = resumed.map(|c| {
+        let prior = resumed.map(|(written_unix, _, earlier)| {
             let at_unix = unix_now();
-            let r = &c.report.requests;
+            let r = &earlier.requests;
             let resume = crate::report::resume::Resume {
                 at_unix,
-                checkpoint_unix: c.written_unix,
-                gap_seconds: (at_unix - c.written_unix).max(0.0),
+                checkpoint_unix: written_unix,
+                gap_seconds: (at_unix - written_unix).max(0.0),
                 in_flight_lost: r.started.saturating_sub(r.finished.total() + r.lost),
             };
             tracing::warn!(
@@ -207,12 +236,6 @@ impl<C: Clients> Run<C> {
                 in_flight_lost = resume.in_flight_lost,
                 "going on with an unfinished run from its checkpoint (--fresh starts over)"
             );
-            // The earlier windows join this daemon's tiers (held once, bounded as one run's);
-            // the rest of the checkpoint's report is what every report of this run adds to.
-            let mut before = c.report;
-            if let Some(series) = before.series.take() {
-                sinks.series.preload(series);
-            }
             sinks.series.event(
                 start,
                 EventKind::Resumed,
@@ -221,7 +244,7 @@ impl<C: Clients> Run<C> {
                     resume.gap_seconds, resume.in_flight_lost
                 ),
             );
-            Arc::new((before, resume))
+            Arc::new((earlier, resume))
         });
         if prior.is_none() {
             sinks

@@ -31,8 +31,14 @@ pub(super) struct ReportSource {
     pub(super) scope_targets: Vec<usize>,
     /// Per phase, why it was skipped (the server cannot serve its scenarios).
     pub(super) phase_skips: Vec<Option<String>>,
-    /// A resumed run: the report its checkpoint held (every earlier segment) and this restart.
-    pub(super) prior: Option<Arc<(RunReport, crate::report::resume::Resume)>>,
+    /// A resumed run: what its checkpoint's report adds to every report (its summary seeded the
+    /// live one) and this restart.
+    pub(super) prior: Option<
+        Arc<(
+            crate::report::resume::Earlier,
+            crate::report::resume::Resume,
+        )>,
+    >,
     /// The live page's first-vs-last comparison, as of the series' (count, last window's t and
     /// span).
     pub(super) first_last: Arc<std::sync::Mutex<Option<FirstLastCache>>>,
@@ -65,8 +71,7 @@ impl ReportSource {
         since: f64,
     ) -> RunReport {
         let t = &self.recorder.totals;
-        // The histograms are needed to merge a resumed run's segments exactly.
-        let summary = Some(self.live.summary(keep || self.prior.is_some()));
+        let summary = Some(self.live.summary(keep));
         let server = self.engines.as_ref().map_or_else(Vec::new, |e| {
             super::scrape::report(&e.blocks(), summary.as_ref(), &self.scope_targets)
         });
@@ -102,11 +107,8 @@ impl ReportSource {
             resumes: Vec::new(),
         };
         if let Some(prior) = &self.prior {
-            let (before, resume) = &**prior;
-            report = crate::report::resume::append(before, report, resume);
-            if !keep {
-                report.drop_histograms();
-            }
+            let (earlier, resume) = &**prior;
+            report = crate::report::resume::append(earlier, report, resume);
         }
         if let Some(s) = &report.summary {
             report.gates = self.gates.judge(s);

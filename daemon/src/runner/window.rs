@@ -106,20 +106,63 @@ impl Window {
     }
 }
 
-/// The run's summary as of now: the exact summary over the measured window, with the trust
-/// probe's verdict on it. The report, its checkpoints and the status API all read this one.
+/// A resumed run's measured time before its restart, overall and per phase (by index): the
+/// summary, seeded with those segments' counts, is over this and this daemon's window.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct Before {
+    seconds: f64,
+    phase_seconds: Vec<f64>,
+}
+
+impl Before {
+    /// The measured time of a checkpoint's summary; each phase's read back from its count and
+    /// rate (a phase with none adds no time).
+    pub(super) fn of(s: &Summary) -> Before {
+        let mut phase_seconds = Vec::new();
+        for p in &s.phases {
+            if p.index >= phase_seconds.len() {
+                phase_seconds.resize(p.index + 1, 0.0);
+            }
+            phase_seconds[p.index] = match p.scope.achieved_rate {
+                Some(r) if r > 0.0 => p.scope.started as f64 / r,
+                _ => 0.0,
+            };
+        }
+        Before {
+            seconds: s.measured_seconds,
+            phase_seconds,
+        }
+    }
+
+    fn add(&self, seconds: f64, mut phases: Vec<f64>) -> (f64, Vec<f64>) {
+        if phases.len() < self.phase_seconds.len() {
+            phases.resize(self.phase_seconds.len(), 0.0);
+        }
+        for (p, b) in phases.iter_mut().zip(&self.phase_seconds) {
+            *p += b;
+        }
+        (seconds + self.seconds, phases)
+    }
+}
+
+/// The run's summary as of now: the exact summary over the measured window (and a resumed run's
+/// time `before` it), with the trust probe's verdict on it. The report, its checkpoints and the
+/// status API all read this one.
 #[derive(Debug)]
 pub(super) struct Live {
     pub(super) summary: Arc<SummarySink>,
     pub(super) window: Arc<Window>,
     pub(super) probe: Option<Probe>,
+    pub(super) before: Before,
 }
 
 impl Live {
     /// The summary, with its exact histograms when `keep`.
     pub(super) fn summary(&self, keep: bool) -> Summary {
         let now = Instant::now();
-        let (seconds, phases) = (self.window.seconds(now), self.window.phase_seconds(now));
+        let (seconds, phases) = self
+            .before
+            .add(self.window.seconds(now), self.window.phase_seconds(now));
         let mut s = self.summary.report(seconds, &phases, keep);
         if let Some(p) = &self.probe {
             s.trust = Some(p.assess(&s, keep));
@@ -172,5 +215,28 @@ mod tests {
         assert_eq!(p.len(), 2);
         assert!((p[0] - 15.0).abs() < 1e-6, "{p:?}");
         assert!((p[1] - 20.0).abs() < 1e-6, "{p:?}");
+    }
+
+    #[test]
+    fn a_resumed_runs_time_before_the_restart_is_added_phase_by_phase() {
+        use crate::report::testing::{scope, summary};
+        use crate::report::{PhaseScope, Summary};
+        let mut s: Summary = summary(Vec::new(), 50.0);
+        // Phase 0 ran 10 s (20 requests at 2/s); phase 2 ran 30 s; phase 1 had no request.
+        let phase = |index: usize, n: usize, secs: f64| PhaseScope {
+            index,
+            kind: "steady".into(),
+            scope: scope(&vec![100; n], 0, secs),
+        };
+        s.phases = vec![phase(0, 20, 10.0), phase(2, 60, 30.0)];
+        let before = Before::of(&s);
+        let (secs, phases) = before.add(5.0, vec![1.0]);
+        assert_eq!(secs, 55.0);
+        assert_eq!(phases.len(), 3);
+        assert!((phases[0] - 11.0).abs() < 1e-9, "{phases:?}");
+        assert_eq!(phases[1], 0.0);
+        assert!((phases[2] - 30.0).abs() < 1e-9, "{phases:?}");
+        // A fresh run adds nothing.
+        assert_eq!(Before::default().add(5.0, vec![1.0]), (5.0, vec![1.0]));
     }
 }
