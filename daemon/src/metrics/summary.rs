@@ -83,10 +83,16 @@ impl ScopeSummary {
 
     /// Add what a report's scope counted (a checkpoint's, before a restart): its counts, and
     /// the exact histograms it carried.
-    fn add_report(&mut self, s: &report::Scope) {
+    fn add_report(&mut self, mut s: report::Scope) {
         for q in Quantity::ALL {
-            if let Some(h) = &s.latency.get(q).hdr {
-                self.latency.hists[q as usize].merge(h);
+            if let Some(h) = s.latency.get_mut(q).hdr.take() {
+                // Moved in while this one is empty (at the start): never two copies at once.
+                let mine = &mut self.latency.hists[q as usize];
+                if mine.count() == 0 {
+                    *mine = h;
+                } else {
+                    mine.merge(&h);
+                }
             }
         }
         for o in Outcome::ALL {
@@ -215,23 +221,23 @@ impl SummarySink {
     /// checkpoint's, with histograms): every scope, phase and drop count starts from its counts,
     /// so a report is over the whole run without merging the two on every read. Scopes are
     /// matched by name and phases by index (a resumed run has the config it had).
-    pub fn seed(&self, earlier: &report::Summary) {
-        lock(&self.overall).add_report(&earlier.all);
-        for (name, s) in &earlier.scenarios {
-            if let Some(mine) = self.names.iter().position(|n| n == name) {
+    pub fn seed(&self, earlier: report::Summary) {
+        let d = earlier.drops;
+        lock(&self.overall).add_report(earlier.all);
+        for (name, s) in earlier.scenarios {
+            if let Some(mine) = self.names.iter().position(|n| *n == name) {
                 lock(&self.scenarios[mine]).add_report(s);
             }
         }
         {
             let mut phases = lock(&self.phases);
-            for p in &earlier.phases {
+            for p in earlier.phases {
                 if p.index >= phases.len() {
                     phases.resize(p.index + 1, ScopeSummary::default());
                 }
-                phases[p.index].add_report(&p.scope);
+                phases[p.index].add_report(p.scope);
             }
         }
-        let d = earlier.drops;
         for (reason, n) in [
             (DropReason::MaxInFlight, d.max_in_flight),
             (DropReason::MaxSessions, d.max_sessions),
@@ -484,11 +490,18 @@ mod tests {
                 t0,
             )
         };
+        // Every request judged by an SLO that the fast ones meet.
         let observe = |s: &SummarySink, ms: u64, ok: bool, phase: u32| {
             let mut r = test_record(t0, Duration::from_millis(ms), ok);
             r.phase = Some(phase);
             s.started(0, t0);
-            s.finished(&r, None);
+            let judged = crate::config::slo::Judgement {
+                met: ok && ms < 500,
+                missed_ttft: ms >= 500,
+                missed_tpot: false,
+                missed_e2e: false,
+            };
+            s.finished(&r, Some(judged));
         };
         // Before the restart: 100 fast requests in 10 s, in phase 0; 3 arrivals dropped.
         let first = sink();
@@ -501,7 +514,7 @@ mod tests {
         let checkpoint = first.report(10.0, &[10.0], true);
         // After: seeded with the checkpoint, 100 slow ones and 10 failures in phase 1, 40 s.
         let after = sink();
-        after.seed(&checkpoint);
+        after.seed(checkpoint.clone());
         for _ in 0..100 {
             observe(&after, 900, true, 1);
         }
@@ -509,6 +522,12 @@ mod tests {
             observe(&after, 900, false, 1);
         }
         let r = after.report(50.0, &[10.0, 40.0], true);
+        // Seeded twice (or after counting): added, not replaced.
+        let twice = sink();
+        twice.seed(checkpoint.clone());
+        twice.seed(checkpoint.clone());
+        let t = twice.report(20.0, &[20.0], true).all;
+        assert_eq!((t.started, t.latency.ttft.samples), (200, 200));
         assert_eq!(r.all.started, 210);
         assert_eq!(r.all.finished.success, 200);
         assert_eq!(r.all.error_types.get(&ErrorType::Http5xx), Some(&10));
@@ -522,6 +541,10 @@ mod tests {
         assert_eq!(r.all.latency.itl.samples, 200 * 9);
         assert!((r.all.achieved_rate.unwrap() - 210.0 / 50.0).abs() < 1e-9);
         assert!((r.all.error_rate.unwrap() - 10.0 / 210.0).abs() < 1e-9);
+        // Goodput over the time of both halves: the 100 that met it in 50 s.
+        let slo = r.all.slo.unwrap();
+        assert_eq!((slo.met, slo.judged), (100, 210));
+        assert!((slo.goodput.unwrap() - 2.0).abs() < 1e-9, "{slo:?}");
         assert_eq!(r.phases[0].scope.started, 100);
         assert_eq!(r.phases[1].scope.started, 110);
         assert_eq!(r.phases[0].scope.latency.ttft.samples, 100);

@@ -145,9 +145,9 @@ impl<C: Clients> Run<C> {
                 sinks.series.preload(series);
             }
             let (earlier, summary) = crate::report::resume::split(report);
-            if let Some(s) = &summary {
+            if let Some(s) = summary {
+                before = window::Before::of(&s);
                 sinks.summary.seed(s);
-                before = window::Before::of(s);
             }
             let ledger = Arc::new(Ledger::resumed(
                 next_seq,
