@@ -133,14 +133,13 @@ impl<C: Clients> Run<C> {
         let mut before = window::Before::default();
         let resumed = resumed.map(|c| {
             let super::resume::Checkpoint {
-                report,
+                mut report,
                 written_unix,
                 next_seq,
                 spent_requests,
                 spent_output_tokens,
                 ..
             } = c;
-            let mut report = report;
             if let Some(series) = report.series.take() {
                 sinks.series.preload(series);
             }
