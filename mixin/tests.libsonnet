@@ -425,6 +425,25 @@
           fire('LlmTargetFileDescriptorLeak', '3h5m', [inst('a') { llmsoak_target: 'vllm' }]),
         ],
       },
+      // Target fds as a healthy server's really were in the two-hour soak of 2026-12-07 (the
+      // simulator's, sampled by llm-soak each minute; Prometheus's own TSDB of that run): 20 ->
+      // 29 as the client's pool found its high-water mark, then llm-soak itself killed at 61 m
+      // and back at 67 m (its connections closed: 11; the restarted daemon's opened at once: 92),
+      // then 26-34 — and on, as that creep would go, to 6 h. A resumed run keeps its start, so
+      // the run's warm-up guard lifts at 2 h with the restart in the fit window: the alert went
+      // pending there. It never fires: once the fit window has passed the restart, the creep
+      // is too slow for the recent-growth and projection conditions to hold for an hour.
+      {
+        interval: '1m',
+        input_series: [
+          series('llmsoak_target_process_open_fds{%s,llmsoak_target="sim"}' % JB,
+                 '20 20 20 21 21 20 21 23 23 21 21 25 25 25 21 22 22 22 22 23 23 23 23 23 21 22 23 25 25 24 23 25 25 23 22 24 25 25 22 27 27 27 23 24 24 24 24 24 24 24 24 25 27 27 24 27 29 29 27 27 27 _ _ _ _ _ _ 11 92 26 26 26 25 28 28 26 26 25 26 34 34 27 27 26 26 26 29 29 29 28 28 28 28 28 29 29 27 27 26 28 28 28 28 28 28 28 32 32 29 29 31 31 29 29 29 28 29 29 28 28 28 ' + vals(function(m) 28 + (m + 1) / 48 + std.mod(m * 7, 5) - 2, 239)),
+        ] + started([JB], 360),
+        alert_rule_test: [
+          quiet('LlmTargetFileDescriptorLeak', t)
+          for t in ['2h', '2h30m', '3h', '3h30m', '4h', '5h', '6h']
+        ],
+      },
       // GPU memory: GPU-0 creeps (NVML); GPU-1 loads a model at 30 m (10 -> 72 GiB) and stays;
       // DCGM of the system under test creeps, DCGM of another job creeps too (never ours to page
       // on).

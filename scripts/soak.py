@@ -439,6 +439,11 @@ interval = "{a.interval}s"
             since = read_page(port, since)
             time.sleep(a.interval)
         out["rss_after_page_mib"] = round(mem_kib(run.p.pid, "VmRSS") / 1024, 1)
+        # What the live page's windows cost it so far, per window: what a week of them adds.
+        series = http_json(f"http://127.0.0.1:{port}/api/v1/status").get("series", {})
+        windows = sum(series.get("tiers", []))
+        out["series_windows"] = windows
+        out["series_bytes_per_window"] = round(series.get("memory_bytes", 0) / max(windows, 1))
     finally:
         run.close()
         sim.close()
