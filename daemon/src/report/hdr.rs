@@ -157,7 +157,7 @@ impl Hdr {
     fn serialize_with<S: hdrhistogram::serialization::Serializer>(
         &self,
         mut ser: S,
-    ) -> Result<String, HdrError>
+    ) -> Result<Vec<u8>, HdrError>
     where
         S::SerializeError: std::fmt::Debug,
     {
@@ -172,26 +172,41 @@ impl Hdr {
         };
         ser.serialize(h, &mut bytes)
             .map_err(|e| HdrError::Encode(format!("{e:?}")))?;
-        Ok(STANDARD.encode(bytes))
+        Ok(bytes)
+    }
+
+    /// The V2 encoding's bytes, deflated when `deflate`: what [`Hdr::encode`] and
+    /// [`Hdr::encode_plain`] write in base64, for a holder that keeps bytes.
+    pub fn encode_bytes(&self, deflate: bool) -> Result<Vec<u8>, HdrError> {
+        if deflate {
+            self.serialize_with(V2DeflateSerializer::new())
+        } else {
+            self.serialize_with(V2Serializer::new())
+        }
     }
 
     /// The V2 + deflate encoding, base64.
     pub fn encode(&self) -> Result<String, HdrError> {
-        self.serialize_with(V2DeflateSerializer::new())
+        self.encode_bytes(true).map(|b| STANDARD.encode(b))
     }
 
     /// The V2 encoding without deflate, base64: cheaper to make (no compressor state), and
     /// still small for a sparse histogram (runs of zeros are one varint). For the many small
     /// histograms of a time series; [`Hdr::decode`] reads both.
     pub fn encode_plain(&self) -> Result<String, HdrError> {
-        self.serialize_with(V2Serializer::new())
+        self.encode_bytes(false).map(|b| STANDARD.encode(b))
     }
 
     /// Read [`Hdr::encode`]'s output back.
     pub fn decode(text: &str) -> Result<Hdr, HdrError> {
         let bytes = STANDARD.decode(text.trim()).map_err(HdrError::Base64)?;
+        Hdr::decode_bytes(&bytes)
+    }
+
+    /// Read [`Hdr::encode_bytes`]'s output back (either form).
+    pub fn decode_bytes(mut bytes: &[u8]) -> Result<Hdr, HdrError> {
         let h: Histogram<u64> = Deserializer::new()
-            .deserialize(&mut bytes.as_slice())
+            .deserialize(&mut bytes)
             .map_err(|e| HdrError::NotAHistogram(format!("{e:?}")))?;
         // An empty one read back holds no counters either (a report carries empty histograms
         // of every quantity: a resumed run reads them all back).

@@ -1,6 +1,6 @@
 //! The run's own time series, as the report carries it: one [`Point`] per window (10 s, coarser
 //! for older parts of a long run), each with per-scope counts and the window's quantiles *and*
-//! its histogram (HDR, 2 significant digits, V2 + deflate + base64), so a coarser point, a merge
+//! its histogram (HDR, 2 significant digits, V2 — deflated in merged points — in base64), so a coarser point, a merge
 //! of shards and a redraw are computed from the same counts, never from quantiles of
 //! quantiles; the gauges sampled over the window; and the run's [`Event`]s (phase changes,
 //! reloads, target restarts, baselines, gate breaches). `metrics::series` builds it, bounded.
@@ -27,9 +27,43 @@ pub struct WindowDist {
     pub p99: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
-    /// The window's histogram, HdrHistogram V2 in base64 (absent when empty).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hdr: Option<String>,
+    /// The window's histogram, HdrHistogram V2 (deflated in merged points; absent when empty):
+    /// held as its bytes, written in base64. A daemon keeps thousands of these for weeks.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "base64_bytes"
+    )]
+    pub hdr: Option<Box<[u8]>>,
+}
+
+/// Bytes as a base64 string (what a report has always carried), held as bytes.
+mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    pub(super) fn serialize<S: Serializer>(b: &Option<Box<[u8]>>, s: S) -> Result<S::Ok, S::Error> {
+        match b {
+            Some(b) => s.serialize_str(&STANDARD.encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Box<[u8]>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|t| {
+                STANDARD
+                    .decode(t.trim())
+                    .map(Vec::into_boxed_slice)
+                    .map_err(|e| {
+                        de::Error::custom(format!("a window's histogram is not base64: {e}"))
+                    })
+            })
+            .transpose()
+    }
 }
 
 impl WindowDist {
@@ -45,7 +79,7 @@ impl WindowDist {
             p90: q[1],
             p99: q[2],
             max: q[3],
-            hdr: h.encode_plain().ok(),
+            hdr: h.encode_bytes(false).ok().map(Vec::into_boxed_slice),
         }
     }
 
@@ -53,7 +87,7 @@ impl WindowDist {
     pub fn histogram(&self) -> Hdr {
         self.hdr
             .as_deref()
-            .and_then(|t| Hdr::decode(t).ok())
+            .and_then(|b| Hdr::decode_bytes(b).ok())
             .unwrap_or_else(|| Hdr::with_digits(WINDOW_DIGITS))
     }
 
@@ -69,7 +103,7 @@ impl WindowDist {
         }
         let mut d = WindowDist::of(&h);
         if d.hdr.is_some() {
-            d.hdr = h.encode().ok();
+            d.hdr = h.encode_bytes(true).ok().map(Vec::into_boxed_slice);
         }
         d
     }
@@ -358,5 +392,30 @@ mod tests {
             Some(p50),
             "the kept histogram gives the same p50"
         );
+    }
+
+    #[test]
+    fn a_windows_histogram_is_held_as_bytes_and_written_as_the_base64_it_always_was() {
+        let a = point(0.0, &[100, 200, 300], 1e6);
+        let d = &a.scopes[0].latency.ttft;
+        let mut h = Hdr::with_digits(WINDOW_DIGITS);
+        for ms in [100, 200, 300] {
+            h.record(std::time::Duration::from_millis(ms));
+        }
+        let json = serde_json::to_value(d).unwrap();
+        assert_eq!(
+            json["hdr"],
+            h.encode_plain().unwrap(),
+            "the same text as before"
+        );
+        assert_eq!(
+            d.hdr.as_ref().map(|b| b.len()),
+            Some(h.encode_bytes(false).unwrap().len())
+        );
+        // Not base64: refused with what it is, not read as an empty window.
+        let err = serde_json::from_str::<WindowDist>(r#"{"count":3,"hdr":"not base64!"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("a window's histogram is not base64"), "{err}");
     }
 }

@@ -142,7 +142,7 @@ async fn a_full_window_is_small_enough_for_the_stated_bound() {
                     + sp.latency
                         .each()
                         .iter()
-                        .map(|(_, d)| d.hdr.as_ref().map_or(0, String::len))
+                        .map(|(_, d)| d.hdr.as_ref().map_or(0, |b| b.len()))
                         .sum::<usize>()
             })
             .sum::<usize>();
