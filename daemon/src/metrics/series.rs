@@ -404,7 +404,7 @@ impl SeriesSink {
     /// The heap the kept points and events use, roughly (bytes).
     pub fn memory_bytes(&self) -> usize {
         let s = lock(&self.store);
-        let dist = |d: &WindowDist| d.hdr.as_ref().map_or(0, |b| b.len());
+        let dist = |d: &WindowDist| d.heap_bytes();
         let scope = |sp: &ScopePoint| {
             std::mem::size_of::<ScopePoint>()
                 + sp.error_types.len() * 32

@@ -16,25 +16,76 @@ use crate::record::ErrorType;
 pub const WINDOW_DIGITS: u8 = 2;
 
 /// One latency quantity over one window: quantiles from the window's histogram, which is kept.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct WindowDist {
-    pub count: u64,
+/// A daemon keeps thousands of these for weeks, so it is held compact — nothing for a quantity
+/// no request of the window had; else its count, the quantiles in whole microseconds (what the
+/// histogram gives: exact) and the histogram's V2 bytes (deflated in merged points) — and
+/// written as it always was: `{ count, p50, p90, p99, max, hdr }`, seconds and base64.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WindowDist(Option<Box<Counted>>);
+
+#[derive(Debug, Clone, PartialEq)]
+struct Counted {
+    count: u64,
+    /// p50, p90, p99 and max in microseconds ([`NONE`]: not known).
+    micros: [u32; 4],
+    hdr: Option<Box<[u8]>>,
+}
+
+/// A quantile not known (a window read from a report that lacked it).
+const NONE: u32 = u32::MAX;
+
+fn micros(secs: Option<f64>) -> u32 {
+    // Histogram values are whole microseconds under `MAX_MICROS` (3.6e9 < u32::MAX).
+    secs.filter(|s| s.is_finite() && *s >= 0.0)
+        .map_or(NONE, |s| (s * 1e6).round().min(f64::from(NONE - 1)) as u32)
+}
+
+/// The form a report carries.
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    count: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub p50: Option<f64>,
+    p50: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub p90: Option<f64>,
+    p90: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub p99: Option<f64>,
+    p99: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max: Option<f64>,
-    /// The window's histogram, HdrHistogram V2 (deflated in merged points; absent when empty):
-    /// held as its bytes, written in base64. A daemon keeps thousands of these for weeks.
+    max: Option<f64>,
+    /// The window's histogram, HdrHistogram V2 in base64 (absent when empty).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "base64_bytes"
     )]
-    pub hdr: Option<Box<[u8]>>,
+    hdr: Option<Box<[u8]>>,
+}
+
+impl Serialize for WindowDist {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Wire {
+            count: self.count(),
+            p50: self.p50(),
+            p90: self.p90(),
+            p99: self.p99(),
+            max: self.max(),
+            hdr: self.0.as_ref().and_then(|c| c.hdr.clone()),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for WindowDist {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = Wire::deserialize(d)?;
+        Ok(WindowDist((w.count > 0 || w.hdr.is_some()).then(|| {
+            Box::new(Counted {
+                count: w.count,
+                micros: [w.p50, w.p90, w.p99, w.max].map(micros),
+                hdr: w.hdr,
+            })
+        })))
+    }
 }
 
 /// Bytes as a base64 string (what a report has always carried), held as bytes.
@@ -67,26 +118,62 @@ mod base64_bytes {
 }
 
 impl WindowDist {
-    /// The statistics and encoded form of `h` (an empty histogram keeps no encoding).
+    /// The statistics and encoded form of `h` (an empty histogram keeps nothing).
     pub fn of(h: &Hdr) -> WindowDist {
+        WindowDist::encoded(h, false)
+    }
+
+    fn encoded(h: &Hdr, deflate: bool) -> WindowDist {
         if h.count() == 0 {
             return WindowDist::default();
         }
         let q = h.quantiles(&[0.5, 0.9, 0.99, 1.0]);
-        WindowDist {
+        WindowDist(Some(Box::new(Counted {
             count: h.count(),
-            p50: q[0],
-            p90: q[1],
-            p99: q[2],
-            max: q[3],
-            hdr: h.encode_bytes(false).ok().map(Vec::into_boxed_slice),
-        }
+            micros: [q[0], q[1], q[2], q[3]].map(micros),
+            hdr: h.encode_bytes(deflate).ok().map(Vec::into_boxed_slice),
+        })))
+    }
+
+    /// Requests (or gaps) the window counted.
+    pub fn count(&self) -> u64 {
+        self.0.as_ref().map_or(0, |c| c.count)
+    }
+
+    fn quantile(&self, i: usize) -> Option<f64> {
+        let m = self.0.as_ref()?.micros[i];
+        (m != NONE).then(|| f64::from(m) / 1e6)
+    }
+
+    /// The median, seconds.
+    pub fn p50(&self) -> Option<f64> {
+        self.quantile(0)
+    }
+
+    pub fn p90(&self) -> Option<f64> {
+        self.quantile(1)
+    }
+
+    pub fn p99(&self) -> Option<f64> {
+        self.quantile(2)
+    }
+
+    pub fn max(&self) -> Option<f64> {
+        self.quantile(3)
+    }
+
+    /// The heap this one holds (bytes).
+    pub fn heap_bytes(&self) -> usize {
+        self.0.as_ref().map_or(0, |c| {
+            std::mem::size_of::<Counted>() + c.hdr.as_ref().map_or(0, |b| b.len())
+        })
     }
 
     /// The histogram back (empty when there is none or it does not decode).
     pub fn histogram(&self) -> Hdr {
-        self.hdr
-            .as_deref()
+        self.0
+            .as_ref()
+            .and_then(|c| c.hdr.as_deref())
             .and_then(|b| Hdr::decode_bytes(b).ok())
             .unwrap_or_else(|| Hdr::with_digits(WINDOW_DIGITS))
     }
@@ -94,18 +181,14 @@ impl WindowDist {
     /// The merge of windows; merged (older, coarser) points are rarer, so their histograms
     /// are deflated too.
     fn merged(parts: &[&WindowDist]) -> WindowDist {
-        if parts.iter().all(|p| p.count == 0) {
+        if parts.iter().all(|p| p.count() == 0) {
             return WindowDist::default();
         }
         let mut h = Hdr::with_digits(WINDOW_DIGITS);
-        for p in parts.iter().filter(|p| p.count > 0) {
+        for p in parts.iter().filter(|p| p.count() > 0) {
             h.merge(&p.histogram());
         }
-        let mut d = WindowDist::of(&h);
-        if d.hdr.is_some() {
-            d.hdr = h.encode_bytes(true).ok().map(Vec::into_boxed_slice);
-        }
-        d
+        WindowDist::encoded(&h, true)
     }
 }
 
@@ -378,9 +461,9 @@ mod tests {
         let s = &m.scopes[0];
         assert_eq!((s.started, s.finished.success), (5, 5));
         // The p50 of the five requests is 100 ms (the mean of the windows' p50s would be 500).
-        let p50 = s.latency.ttft.p50.unwrap();
+        let p50 = s.latency.ttft.p50().unwrap();
         assert!((p50 - 0.1).abs() < 0.001, "{p50}");
-        assert!((s.latency.ttft.max.unwrap() - 0.9).abs() < 0.01);
+        assert!((s.latency.ttft.max().unwrap() - 0.9).abs() < 0.01);
         assert_eq!(m.gauges.client_rss_bytes, Some(3e6), "memory: the highest");
         assert_eq!(m.gauges.client_cpu_cores, Some(2.0), "CPU: the mean");
         let json = serde_json::to_string(&m).unwrap();
@@ -395,23 +478,34 @@ mod tests {
     }
 
     #[test]
-    fn a_windows_histogram_is_held_as_bytes_and_written_as_the_base64_it_always_was() {
+    fn a_window_is_held_compact_and_written_as_it_always_was() {
         let a = point(0.0, &[100, 200, 300], 1e6);
         let d = &a.scopes[0].latency.ttft;
         let mut h = Hdr::with_digits(WINDOW_DIGITS);
         for ms in [100, 200, 300] {
             h.record(std::time::Duration::from_millis(ms));
         }
+        let q = h.quantiles(&[0.5, 0.9, 0.99, 1.0]);
         let json = serde_json::to_value(d).unwrap();
         assert_eq!(
-            json["hdr"],
-            h.encode_plain().unwrap(),
-            "the same text as before"
+            json,
+            serde_json::json!({
+                "count": 3, "p50": q[0], "p90": q[1], "p99": q[2], "max": q[3],
+                "hdr": h.encode_plain().unwrap(),
+            }),
+            "the same document as before"
         );
+        assert_eq!((d.p50(), d.max()), (q[0], q[3]), "exact");
+        let back: WindowDist = serde_json::from_value(json).unwrap();
+        assert_eq!(&back, d);
+        // An empty quantity holds nothing and is written as a count of 0.
+        let empty = &a.scopes[0].latency.itl;
+        assert_eq!((empty.heap_bytes(), empty.p50()), (0, None));
         assert_eq!(
-            d.hdr.as_ref().map(|b| b.len()),
-            Some(h.encode_bytes(false).unwrap().len())
+            serde_json::to_value(empty).unwrap(),
+            serde_json::json!({"count": 0})
         );
+        assert!(std::mem::size_of::<WindowDist>() <= 8);
         // Not base64: refused with what it is, not read as an empty window.
         let err = serde_json::from_str::<WindowDist>(r#"{"count":3,"hdr":"not base64!"}"#)
             .unwrap_err()

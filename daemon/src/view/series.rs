@@ -132,13 +132,10 @@ impl SeriesView {
                         p.scopes.get(i).and_then(|s| stat(s.latency.each()[qi].1))
                     };
                     for (stat, f) in [
-                        (
-                            "p50",
-                            (|d: &WindowDist| d.p50) as fn(&WindowDist) -> Option<f64>,
-                        ),
-                        ("p90", |d| d.p90),
-                        ("p99", |d| d.p99),
-                        ("max", |d| d.max),
+                        ("p50", WindowDist::p50 as fn(&WindowDist) -> Option<f64>),
+                        ("p90", WindowDist::p90),
+                        ("p99", WindowDist::p99),
+                        ("max", WindowDist::max),
                     ] {
                         quantiles.insert(
                             format!("{q}_{stat}"),
@@ -269,20 +266,20 @@ impl FirstLast {
                 continue;
             };
             for ((q, da), (_, db)) in fa.latency.each().into_iter().zip(fb.latency.each()) {
-                if da.count == 0 && db.count == 0 {
+                if da.count() == 0 && db.count() == 0 {
                     continue;
                 }
                 rows.push(FirstLastRow {
                     scope: name.clone(),
                     quantity: q,
-                    first_samples: da.count,
-                    last_samples: db.count,
-                    first_p50: da.p50,
-                    last_p50: db.p50,
-                    first_p99: da.p99,
-                    last_p99: db.p99,
-                    change_p50: change(da.p50, db.p50),
-                    change_p99: change(da.p99, db.p99),
+                    first_samples: da.count(),
+                    last_samples: db.count(),
+                    first_p50: da.p50(),
+                    last_p50: db.p50(),
+                    first_p99: da.p99(),
+                    last_p99: db.p99(),
+                    change_p50: change(da.p50(), db.p50()),
+                    change_p99: change(da.p99(), db.p99()),
                 });
             }
         }

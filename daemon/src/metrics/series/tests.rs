@@ -51,9 +51,9 @@ async fn a_window_counts_its_requests_per_scope_and_keeps_the_canary_out_of_all(
     assert_eq!((chat.finished.success, chat.finished.error), (18, 2));
     assert_eq!(chat.error_types.get(&ErrorType::Http5xx), Some(&2));
     assert_eq!(canary.finished.success, 1);
-    assert_eq!(chat.latency.ttft.count, 18);
-    assert_eq!(chat.latency.itl.count, 18 * 9);
-    let p50 = chat.latency.ttft.p50.unwrap();
+    assert_eq!(chat.latency.ttft.count(), 18);
+    assert_eq!(chat.latency.itl.count(), 18 * 9);
+    let p50 = chat.latency.ttft.p50().unwrap();
     assert!((0.104..=0.110).contains(&p50), "{p50}");
     assert_eq!(series.events[0].t, 10.0);
     // The next window starts empty.
@@ -101,7 +101,7 @@ async fn a_simulated_week_stays_within_the_stated_bound_and_loses_no_request() {
     let ttft: u64 = series
         .points
         .iter()
-        .map(|p| p.scopes[1].latency.ttft.count)
+        .map(|p| p.scopes[1].latency.ttft.count())
         .sum();
     assert_eq!(ttft, requests, "every TTFT, through two downsamplings");
     // Memory grows for memory's sake: the highest reading survives the downsampling.
@@ -142,7 +142,7 @@ async fn a_full_window_is_small_enough_for_the_stated_bound() {
                     + sp.latency
                         .each()
                         .iter()
-                        .map(|(_, d)| d.hdr.as_ref().map_or(0, |b| b.len()))
+                        .map(|(_, d)| d.heap_bytes())
                         .sum::<usize>()
             })
             .sum::<usize>();
