@@ -9,8 +9,8 @@
   scripts/soak.py scrape   GET /metrics cost with --scenarios x --models label sets (every series
                            populated by a short load first): time per scrape, body size, series
   scripts/soak.py canary   a canary-only daemon's footprint: one probe every --interval seconds
-                           against the simulator for --probes probes; RSS (current and peak) and
-                           CPU-seconds at the end
+                           against the simulator for --probes probes; RSS (current and peak),
+                           CPU-seconds, RSS after ten page reads, the series' bytes per window
   scripts/soak.py hours    evidence over hours, in real time: the simulator with a slow memory
                            leak and ITL drift, a real Prometheus with the shipped rules scraping
                            llm-soak every 15 s, llm-soak with a canary and two scenarios and a
@@ -19,8 +19,12 @@
                            count and checks started = finished + in flight every --every seconds;
                            records every alert's pending/firing transitions; compares the resumed
                            report's totals with the simulator's truth
+  scripts/soak.py resume   a resumed daemon's memory: RSS of the first daemon after --fill seconds
+                           and of the one that went on with its run after --fill / 2.5
+  scripts/soak.py series   what the live page's windows cost: two scenarios and a canary at --rate
+                           for --fill seconds, then the series' windows and bytes per window
 
-Results go to OUT/soak.json and OUT/scrape.json (and are printed).
+Results go to OUT/WHAT.json (and are printed).
 """
 import argparse
 import json
@@ -483,10 +487,34 @@ checkpoint_interval = "10s"
     return out
 
 
+def series(a):
+    """What the live page's windows cost: a soak of two scenarios with a canary at --rate for
+    --fill seconds, then the series' windows and memory from `/api/v1/status`."""
+    d = tempfile.mkdtemp(prefix="llm-soak-series-")
+    sim, sim_addr = start_sim(a, d, None, ttft="40ms", itl="10ms", tokens=64)
+    port = free_port()
+    with open(f"{d}/run.toml", "w") as f:
+        f.write(two_scenarios(port, sim_addr, a.rate, "15s"))
+    run = Child([a.bin, "run", "-c", f"{d}/run.toml", "--duration", "3600s"], f"{d}/run.log")
+    try:
+        run.wait_for("metrics: http://")
+        time.sleep(a.fill)
+        st = http_json(f"http://127.0.0.1:{port}/api/v1/status")["series"]
+        windows = sum(st["tiers"])
+        out = {"command": " ".join(sys.argv), "rate": a.rate, "scopes": 4,
+               "windows": windows, "memory_bytes": st["memory_bytes"],
+               "bytes_per_window": round(st["memory_bytes"] / max(windows, 1))}
+    finally:
+        run.close()
+        sim.close()
+    shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["soak", "scrape", "hours", "canary", "resume"])
+    ap.add_argument("what", choices=["soak", "scrape", "hours", "canary", "resume", "series"])
     ap.add_argument("--bin", default="target/release/llm-soak")
     ap.add_argument("--out", default="target/bench")
     ap.add_argument("--requests", type=int, default=1_000_000)
@@ -513,7 +541,7 @@ def main():
         sys.exit(f"{a.bin} not found: cargo build --release first (or pass --bin)")
     os.makedirs(a.out, exist_ok=True)
     result = {"soak": soak, "scrape": scrape, "hours": hours, "canary": canary,
-              "resume": resume}[a.what](a)
+              "resume": resume, "series": series}[a.what](a)
     with open(f"{a.out}/{a.what}.json", "w") as f:
         json.dump(result, f, indent=2)
     shown = {k: v for k, v in result.items() if k not in ("rss_series", "samples_series")}

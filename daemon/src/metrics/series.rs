@@ -9,10 +9,12 @@
 //! point is the exact merge of the finer ones (histograms merged, not quantiles averaged), made
 //! when the finer tier overflows, aligned on multiples of its span after the epoch. At most
 //! 6768 points and [`MAX_EVENTS`] events; a point holds its scopes' counts and at most six
-//! compressed histograms each — about 1.2 KiB a scope for a 10-s window of a few requests a
-//! second (a 2-scenario soak with a canary: 1.6 MB for its first 317 windows, `memory_bytes`
-//! in `/api/v1/status`): such a run's tiers hold about 11 MB at 6 hours and 20–30 MB at a
-//! week, and stop growing when the hourly tier is full (97 days).
+//! histograms each, held compact (`report::series::WindowDist`: nothing for a quantity without
+//! requests, else its count, quantiles and the histogram's V2 bytes) — about 0.8 KiB a scope for
+//! a 10-s window of a few requests a second (a 2-scenario soak with a canary, four scopes:
+//! 3.1 KB a window, `memory_bytes` in `/api/v1/status`; a canary alone 1.0 KB): such a run's
+//! tiers hold about 7 MB at 6 hours and ~14 MB at a week, and stop growing when the hourly tier
+//! is full (97 days).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
