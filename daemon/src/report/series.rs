@@ -1,9 +1,10 @@
 //! The run's own time series, as the report carries it: one [`Point`] per window (10 s, coarser
 //! for older parts of a long run), each with per-scope counts and the window's quantiles *and*
-//! its histogram (HDR, 2 significant digits, V2 — deflated in merged points — in base64), so a coarser point, a merge
-//! of shards and a redraw are computed from the same counts, never from quantiles of
-//! quantiles; the gauges sampled over the window; and the run's [`Event`]s (phase changes,
-//! reloads, target restarts, baselines, gate breaches). `metrics::series` builds it, bounded.
+//! its histogram (HDR, 2 significant digits, V2 in base64; deflated in merged points), so a
+//! coarser point, a merge of shards and a redraw are computed from the same counts, never from
+//! quantiles of quantiles; the gauges sampled over the window; and the run's [`Event`]s (phase
+//! changes, reloads, target restarts, baselines, gate breaches). `metrics::series` builds it,
+//! bounded.
 
 use std::collections::BTreeMap;
 
@@ -40,38 +41,48 @@ fn micros(secs: Option<f64>) -> u32 {
         .map_or(NONE, |s| (s * 1e6).round().min(f64::from(NONE - 1)) as u32)
 }
 
-/// The form a report carries.
-#[derive(Serialize, Deserialize)]
+/// The form a report carries (read; written the same way by `WindowDist`'s `Serialize`).
+#[derive(Deserialize)]
 struct Wire {
     count: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     p50: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     p90: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     p99: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     max: Option<f64>,
     /// The window's histogram, HdrHistogram V2 in base64 (absent when empty).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "base64_bytes"
-    )]
+    #[serde(default, deserialize_with = "base64_bytes::deserialize")]
     hdr: Option<Box<[u8]>>,
 }
 
 impl Serialize for WindowDist {
+    /// As [`Wire`], from the bytes held (nothing copied but the base64 text).
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        Wire {
-            count: self.count(),
-            p50: self.p50(),
-            p90: self.p90(),
-            p99: self.p99(),
-            max: self.max(),
-            hdr: self.0.as_ref().and_then(|c| c.hdr.clone()),
+        use base64::Engine as _;
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("WindowDist", 6)?;
+        st.serialize_field("count", &self.count())?;
+        for (name, v) in [
+            ("p50", self.p50()),
+            ("p90", self.p90()),
+            ("p99", self.p99()),
+            ("max", self.max()),
+        ] {
+            match v {
+                Some(v) => st.serialize_field(name, &v)?,
+                None => st.skip_field(name)?,
+            }
         }
-        .serialize(s)
+        match self.0.as_ref().and_then(|c| c.hdr.as_deref()) {
+            Some(b) => {
+                st.serialize_field("hdr", &base64::engine::general_purpose::STANDARD.encode(b))?
+            }
+            None => st.skip_field("hdr")?,
+        }
+        st.end()
     }
 }
 
@@ -88,18 +99,11 @@ impl<'de> Deserialize<'de> for WindowDist {
     }
 }
 
-/// Bytes as a base64 string (what a report has always carried), held as bytes.
+/// Bytes read from the base64 string a report has always carried.
 mod base64_bytes {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
-    use serde::{Deserialize, Deserializer, Serializer, de};
-
-    pub(super) fn serialize<S: Serializer>(b: &Option<Box<[u8]>>, s: S) -> Result<S::Ok, S::Error> {
-        match b {
-            Some(b) => s.serialize_str(&STANDARD.encode(b)),
-            None => s.serialize_none(),
-        }
-    }
+    use serde::{Deserialize, Deserializer, de};
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
