@@ -102,7 +102,7 @@ impl Disruptions {
         let (s, slot) = &mut self.ring[second as usize % PRE_SLOTS];
         if *s != second {
             *s = second;
-            *slot = Slot::new();
+            slot.reset();
         }
         slot.observe(rec);
         let Some(f) = self.current.as_mut() else {

@@ -44,6 +44,13 @@ impl Slot {
         }
     }
 
+    /// Empty again, its buckets kept (a ring's slot turning over allocates nothing).
+    pub(super) fn reset(&mut self) {
+        self.ttft.fill(0);
+        self.ok = 0;
+        self.failed = 0;
+    }
+
     pub(super) fn observe(&mut self, rec: &RequestRecord) {
         match (rec.outcome, rec.ttft()) {
             (Outcome::Cancelled | Outcome::Aborted, _) => {}
@@ -355,6 +362,26 @@ impl Tracker {
 mod tests {
     use super::*;
     use crate::record::test_record;
+
+    #[test]
+    fn a_slot_reset_for_its_next_second_holds_nothing_of_its_last() {
+        let t0 = Instant::now();
+        let mut slot = Slot::new();
+        for (ms, ok) in [(100, true), (900, true), (5, false)] {
+            slot.observe(&test_record(t0, Duration::from_millis(ms), ok));
+        }
+        assert_eq!(slot.level().requests, 3);
+        slot.reset();
+        assert_eq!(slot.succeeded(), 0);
+        let fresh = Slot::new().level();
+        assert_eq!(slot.level(), fresh, "as a new slot");
+        slot.observe(&test_record(t0, Duration::from_millis(50), true));
+        let p95 = slot.level().ttft_p95.unwrap();
+        assert!(
+            (p95 - 0.05).abs() < 0.002,
+            "{p95}: only this second's request"
+        );
+    }
 
     fn spike_phase() -> Vec<Phase> {
         vec![
