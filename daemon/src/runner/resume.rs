@@ -106,13 +106,16 @@ pub(crate) struct Decision {
 }
 
 /// Read a checkpoint file: `Ok(None)` when there is none, `Err(why)` when it is torn or not one.
+/// The file is parsed as it is read, never held whole: a long run's checkpoint is megabytes, and
+/// a buffer that size, freed, is memory glibc keeps (it raises its mmap threshold to it).
 fn read(path: &Path) -> Result<Option<Checkpoint>, String> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.to_string()),
     };
-    let cp: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    let reader = std::io::BufReader::with_capacity(64 << 10, file);
+    let cp: Checkpoint = serde_json::from_reader(reader).map_err(|e| e.to_string())?;
     if cp.format != FORMAT {
         return Err(format!(
             "checkpoint format {} (this build reads {FORMAT})",
