@@ -196,19 +196,7 @@ impl Generation {
         // The run's sequence goes on where the previous generation left it: no seq (or its
         // prompt, with the same per-run marker) is sent twice.
         let base = shared.ledger.next_seq();
-        // Phases that draw from their own scenarios need each arrival's phase ahead, with its
-        // prompt: the same schedule the dispatcher follows, computed again from the seed.
-        let mixed = !closed && config.load.phase_scenarios.iter().any(|p| !p.is_empty());
-        let seqs: Box<dyn Iterator<Item = (u64, Option<usize>)> + Send> = if mixed {
-            let shape = Shape::new(&config.load.phases, config.load.repeat);
-            let mut ahead = Arrivals::new(shape.clone(), config.load.arrival, config.seed)
-                .starting_at(base)
-                .sharded(shared.shard);
-            ahead.skip_before(missed);
-            Box::new(ahead.map(move |t| (t.seq, shape.phase_at(t.at))))
-        } else {
-            Box::new(shared.shard.seqs_from(base).map(|s| (s, None)))
-        };
+        let seqs = prompt_seqs(config, shared.shard, base, missed, closed);
         // A replayed trace: its rows are the arrivals, read on the prompt worker.
         let replay = match (&config.load.trace, &prepared.assets.trace) {
             (Some(spec), Some(summary)) if !closed => Some({
@@ -288,7 +276,7 @@ impl Generation {
         if missed > 0 {
             tracing::warn!(
                 missed,
-                "joined the shared schedule late: arrivals due before this replica started are skipped"
+                "arrivals due before this daemon's load started are skipped (a replica that joined a shared schedule late, or a run resumed after a restart)"
             );
         }
         if epoch > now {
@@ -427,4 +415,77 @@ pub(super) fn incompatible(old: &Config, new: &Config) -> Option<String> {
         return Some("server.listen changed: restart to apply".into());
     }
     None
+}
+
+/// The sequence numbers (with each arrival's phase where phases draw from their own scenarios)
+/// the prompt worker draws prompts for, from `base` on. The open loop's follow the schedule the
+/// dispatcher does, computed again from the seed, from its first arrival that is sent: the ones
+/// due before `missed` — a resumed run's whole downtime of them — are skipped by both, so none is
+/// drawn and tokenized only to be thrown away while the first arrivals wait.
+fn prompt_seqs(
+    config: &Config,
+    shard: Shard,
+    base: u64,
+    missed: Duration,
+    closed: bool,
+) -> Box<dyn Iterator<Item = (u64, Option<usize>)> + Send> {
+    if closed {
+        return Box::new(shard.seqs_from(base).map(|s| (s, None)));
+    }
+    let mixed = config.load.phase_scenarios.iter().any(|p| !p.is_empty());
+    let shape = Shape::new(&config.load.phases, config.load.repeat);
+    let mut ahead = Arrivals::new(shape.clone(), config.load.arrival, config.seed)
+        .starting_at(base)
+        .sharded(shard);
+    ahead.skip_before(missed);
+    Box::new(ahead.map(move |t| (t.seq, mixed.then(|| shape.phase_at(t.at)).flatten())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resumed_schedules_prompts_start_at_its_first_arrival_sent() {
+        let config = Config::parse(
+            r#"
+            [[target]]
+            name = "t"
+            base_url = "http://127.0.0.1:1"
+            model = "m"
+            [load]
+            arrival = "constant"
+            [[load.phases]]
+            kind = "steady"
+            rate = 10
+            duration = "1h"
+            [[scenario]]
+            name = "a"
+            input_tokens = 8
+            output_tokens = 8
+            "#,
+            "test",
+            &|_| None,
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let shape = Shape::new(&config.load.phases, config.load.repeat);
+        // Going on at seq 1000 with 60 s of the schedule gone: the dispatcher's first arrival.
+        let missed = Duration::from_secs(60);
+        let mut dispatched =
+            Arrivals::new(shape, config.load.arrival, config.seed).starting_at(1000);
+        assert_eq!(dispatched.skip_before(missed), 600);
+        let first = dispatched.next().map(|t| t.seq);
+        let mut prompts = prompt_seqs(&config, Shard::default(), 1000, missed, false);
+        assert_eq!(
+            prompts.next().map(|(s, _)| s),
+            first,
+            "not the 600 skipped before it"
+        );
+        assert_eq!(first, Some(1600));
+        // A new run (nothing missed) and a closed loop start at the base.
+        let mut fresh = prompt_seqs(&config, Shard::default(), 1000, Duration::ZERO, false);
+        assert_eq!(fresh.next(), Some((1000, None)));
+        let mut users = prompt_seqs(&config, Shard::default(), 1000, missed, true);
+        assert_eq!(users.next(), Some((1000, None)));
+    }
 }

@@ -306,9 +306,13 @@ pub(crate) async fn run_with<C: Clients>(
     let config = &prepared.config;
     let (epoch, start) = (run.epoch, run.start);
     // Arrivals due before the run started (a replica joining a shared `--start-at` late) are
-    // skipped; the time the run took to wire itself is not "late".
+    // skipped; the time a new run took to wire itself is not "late". A resumed run goes on where
+    // its schedule stands as its load starts: what fell due while it was down *and* while it
+    // read its checkpoint and wired itself (seconds, for a long run) is not sent — a burst of it,
+    // late, would be load nobody asked for, and schedule lag that is not the client's.
+    let load_from = if run.resumed() { Instant::now() } else { start };
     let mut generation =
-        run.generation(&prepared, epoch, start.saturating_duration_since(epoch))?;
+        run.generation(&prepared, epoch, load_from.saturating_duration_since(epoch))?;
     tracing::info!(
         run_id = %run.shared.run_id,
         targets = config.targets.len(),

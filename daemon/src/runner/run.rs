@@ -379,6 +379,11 @@ impl<C: Clients> Run<C> {
         Generation::start(prepared, &self.shared, epoch, missed, &self.clients)
     }
 
+    /// Whether this daemon went on with a run from its checkpoint.
+    pub(super) fn resumed(&self) -> bool {
+        self.source.prior.is_some()
+    }
+
     /// The recorder: its totals say what is in flight.
     pub(crate) fn recorder(&self) -> &Arc<Recorder> {
         &self.recorder
