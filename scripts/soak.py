@@ -20,7 +20,8 @@
                            records every alert's pending/firing transitions; compares the resumed
                            report's totals with the simulator's truth
   scripts/soak.py resume   a resumed daemon's memory: RSS of the first daemon after --fill seconds
-                           and of the one that went on with its run after --fill / 2.5
+                           and of the one that went on with its run after --fill / 2.5, and the
+                           arrivals each sent more than 50 ms late
   scripts/soak.py series   what the live page's windows cost: two scenarios and a canary at --rate
                            for --fill seconds, then the series' windows and bytes per window
 
@@ -455,6 +456,18 @@ interval = "{a.interval}s"
     return out
 
 
+def late_arrivals(port, bound):
+    """Arrivals the daemon on `port` sent more than `bound` seconds (a bucket bound of its
+    schedule-lag histogram) after they were due."""
+    counts = {}
+    for line in http(f"http://127.0.0.1:{port}/metrics").decode().splitlines():
+        if line.startswith("llmsoak_schedule_lag_seconds_bucket{"):
+            for le in ("+Inf", bound):
+                if f'le="{le}"' in line:
+                    counts[le] = counts.get(le, 0.0) + float(line.rsplit(" ", 1)[1])
+    return round(counts.get("+Inf", 0.0) - counts.get(bound, 0.0))
+
+
 def resume(a):
     """A resumed daemon's memory: a soak of two scenarios with a canary and a state directory,
     `kill -9` after --fill seconds, started again at once; RSS of each daemon after its time."""
@@ -478,6 +491,8 @@ checkpoint_interval = "10s"
             run.wait_for("metrics: http://")
             time.sleep(seconds)
             out[f"{segment}_rss_mib"] = round(mem_kib(run.p.pid, "VmRSS") / 1024, 1)
+            # Arrivals sent more than 50 ms after they were due (a restart's burst shows here).
+            out[f"{segment}_late_arrivals"] = late_arrivals(port, "0.05")
             run.p.send_signal(signal.SIGKILL)
             run.p.wait()
             run.log.close()
