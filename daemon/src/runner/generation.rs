@@ -422,7 +422,7 @@ pub(super) fn incompatible(old: &Config, new: &Config) -> Option<String> {
 /// dispatcher does, computed again from the seed, from its first arrival that is sent: the ones
 /// due before `missed` — a resumed run's whole downtime of them — are skipped by both, so none is
 /// drawn and tokenized only to be thrown away while the first arrivals wait.
-fn prompt_seqs(
+pub(super) fn prompt_seqs(
     config: &Config,
     shard: Shard,
     base: u64,
@@ -439,53 +439,4 @@ fn prompt_seqs(
         .sharded(shard);
     ahead.skip_before(missed);
     Box::new(ahead.map(move |t| (t.seq, mixed.then(|| shape.phase_at(t.at)).flatten())))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_resumed_schedules_prompts_start_at_its_first_arrival_sent() {
-        let config = Config::parse(
-            r#"
-            [[target]]
-            name = "t"
-            base_url = "http://127.0.0.1:1"
-            model = "m"
-            [load]
-            arrival = "constant"
-            [[load.phases]]
-            kind = "steady"
-            rate = 10
-            duration = "1h"
-            [[scenario]]
-            name = "a"
-            input_tokens = 8
-            output_tokens = 8
-            "#,
-            "test",
-            &|_| None,
-        )
-        .unwrap_or_else(|e| panic!("{e:?}"));
-        let shape = Shape::new(&config.load.phases, config.load.repeat);
-        // Going on at seq 1000 with 60 s of the schedule gone: the dispatcher's first arrival.
-        let missed = Duration::from_secs(60);
-        let mut dispatched =
-            Arrivals::new(shape, config.load.arrival, config.seed).starting_at(1000);
-        assert_eq!(dispatched.skip_before(missed), 600);
-        let first = dispatched.next().map(|t| t.seq);
-        let mut prompts = prompt_seqs(&config, Shard::default(), 1000, missed, false);
-        assert_eq!(
-            prompts.next().map(|(s, _)| s),
-            first,
-            "not the 600 skipped before it"
-        );
-        assert_eq!(first, Some(1600));
-        // A new run (nothing missed) and a closed loop start at the base.
-        let mut fresh = prompt_seqs(&config, Shard::default(), 1000, Duration::ZERO, false);
-        assert_eq!(fresh.next(), Some((1000, None)));
-        let mut users = prompt_seqs(&config, Shard::default(), 1000, missed, true);
-        assert_eq!(users.next(), Some((1000, None)));
-    }
 }

@@ -275,3 +275,28 @@ fn a_reload_that_changes_the_engine_scrape_is_refused_until_a_restart() {
         );
     }
 }
+
+#[test]
+fn a_resumed_schedules_prompts_start_at_its_first_arrival_sent() {
+    let config = prepared(&config_text(
+        "arrival = \"constant\"\n[[load.phases]]\nkind = \"steady\"\nrate = 10\nduration = \"1h\"",
+    ))
+    .config;
+    let shape = crate::schedule::Shape::new(&config.load.phases, config.load.repeat);
+    let seqs = |missed, closed| {
+        super::generation::prompt_seqs(&config, Shard::default(), 1000, missed, closed)
+            .next()
+            .map(|(s, _)| s)
+    };
+    // Going on at seq 1000 with 60 s of the schedule gone: the dispatcher's first arrival.
+    let missed = Duration::from_secs(60);
+    let mut dispatched =
+        crate::schedule::Arrivals::new(shape, config.load.arrival, config.seed).starting_at(1000);
+    assert_eq!(dispatched.skip_before(missed), 600);
+    let first = dispatched.next().map(|t| t.seq);
+    assert_eq!(first, Some(1600));
+    assert_eq!(seqs(missed, false), first, "not the 600 skipped before it");
+    // A new run (nothing missed) and a closed loop start at the base.
+    assert_eq!(seqs(Duration::ZERO, false), Some(1000));
+    assert_eq!(seqs(missed, true), Some(1000));
+}
