@@ -534,21 +534,6 @@ impl RunReport {
         crate::files::write_json_atomic(path, self, true)
     }
 
-    /// Leave out the summary's histograms (the live page's report: statistics only).
-    pub fn drop_histograms(&mut self) {
-        let Some(s) = &mut self.summary else {
-            return;
-        };
-        let scopes = std::iter::once(&mut s.all)
-            .chain(s.scenarios.iter_mut().map(|(_, v)| v))
-            .chain(s.phases.iter_mut().map(|p| &mut p.scope));
-        for scope in scopes {
-            for q in Quantity::ALL {
-                scope.latency.get_mut(q).hdr = None;
-            }
-        }
-    }
-
     /// Whether a signal ended the run before its end.
     pub fn interrupted(&self) -> bool {
         self.signal.is_some()
