@@ -100,14 +100,29 @@ impl Totals {
     }
 }
 
+/// The typed count of one reason: the one place the reasons meet the report's fields.
+fn drop_slot(d: &mut crate::report::DropCounts, r: DropReason) -> &mut u64 {
+    match r {
+        DropReason::MaxInFlight => &mut d.max_in_flight,
+        DropReason::MaxSessions => &mut d.max_sessions,
+        DropReason::Budget => &mut d.budget,
+        DropReason::ShuttingDown => &mut d.shutting_down,
+    }
+}
+
 /// Counters indexed like [`DropReason::ALL`] as the report's typed counts.
 pub(crate) fn drop_counts(by: &[AtomicU64; 4]) -> crate::report::DropCounts {
-    let n = |r: DropReason| by[r as usize].load(Ordering::Relaxed);
-    crate::report::DropCounts {
-        max_in_flight: n(DropReason::MaxInFlight),
-        max_sessions: n(DropReason::MaxSessions),
-        budget: n(DropReason::Budget),
-        shutting_down: n(DropReason::ShuttingDown),
+    let mut d = crate::report::DropCounts::default();
+    for r in DropReason::ALL {
+        *drop_slot(&mut d, r) = by[r as usize].load(Ordering::Relaxed);
+    }
+    d
+}
+
+/// Add the report's typed counts to counters indexed like [`DropReason::ALL`].
+pub(crate) fn add_drop_counts(by: &[AtomicU64; 4], mut d: crate::report::DropCounts) {
+    for r in DropReason::ALL {
+        by[r as usize].fetch_add(*drop_slot(&mut d, r), Ordering::Relaxed);
     }
 }
 

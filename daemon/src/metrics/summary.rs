@@ -238,14 +238,7 @@ impl SummarySink {
                 phases[p.index].add_report(p.scope);
             }
         }
-        for (reason, n) in [
-            (DropReason::MaxInFlight, d.max_in_flight),
-            (DropReason::MaxSessions, d.max_sessions),
-            (DropReason::Budget, d.budget),
-            (DropReason::ShuttingDown, d.shutting_down),
-        ] {
-            self.dropped_by[reason as usize].fetch_add(n, Ordering::Relaxed);
-        }
+        super::add_drop_counts(&self.dropped_by, d);
     }
 
     fn counts(&self, at: Instant) -> bool {
