@@ -47,7 +47,7 @@ pub(crate) fn record(outcome: Outcome, error: Option<ErrorType>) -> RequestRecor
         first_chunk_at: Some(ms(50)),
         first_token_at: Some(ms(60)),
         first_answer_at: Some(ms(70)),
-        token_events: vec![ms(60), ms(80), ms(100)],
+        token_events: [ms(60), ms(80), ms(100)].into_iter().collect(),
         end_at: ms(110),
         output_tokens: 3,
         token_source: TokenSource::Usage,
@@ -93,7 +93,7 @@ pub(crate) fn exposition_text() -> String {
     r.scheduled(Duration::from_millis(3));
     // One token event: TPOT undefined, counted.
     let mut burst = record(Outcome::Success, None);
-    burst.token_events.truncate(1);
+    burst.token_events = burst.first_token_at.into_iter().collect();
     r.started(0);
     r.finished(&burst);
     // The trust probe's instrument, as the probe records it.

@@ -6,6 +6,7 @@
 
 mod abort;
 mod build;
+mod cancel;
 mod connections;
 mod credentials;
 mod reader;
@@ -456,14 +457,14 @@ impl Client {
             let abort_timer = tokio::time::sleep_until(abort_at.unwrap_or(deadline));
             tokio::select! {
                 biased;
-                () = cancel.cancelled() => Err(ErrorType::Cancelled),
+                () = cancel::cancelled(cancel) => Err(ErrorType::Cancelled),
                 () = abort_timer, if abort_at.is_some() => Err(ErrorType::Aborted),
                 r = stream(request, route.endpoint, &tc.target, deadline, abort_events, &mut m) => r,
             }
         } else {
             tokio::select! {
                 biased;
-                () = cancel.cancelled() => Err(ErrorType::Cancelled),
+                () = cancel::cancelled(cancel) => Err(ErrorType::Cancelled),
                 r = reader::whole(request, deadline, route.endpoint, &mut m) => r,
             }
         };

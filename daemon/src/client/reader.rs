@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::sse::{Framer, SseError};
 use crate::config::Target;
 use crate::openai::{Decoder, Endpoint, Step, Usage, WireError};
-use crate::record::{ErrorType, causes};
+use crate::record::{ErrorType, TokenEvents, causes};
 
 /// The most of an `x-request-id` kept (it goes to the request log).
 const REQUEST_ID_CHARS: usize = 128;
@@ -32,7 +32,7 @@ pub(super) struct Measurement {
     pub(super) first_chunk_at: Option<Instant>,
     pub(super) first_token_at: Option<Instant>,
     pub(super) first_answer_at: Option<Instant>,
-    pub(super) token_events: Vec<Instant>,
+    pub(super) token_events: TokenEvents,
     pub(super) end_at: Option<Instant>,
     pub(super) usage: Option<Usage>,
     pub(super) stalls: u32,
@@ -59,7 +59,7 @@ impl Measurement {
             first_chunk_at: None,
             first_token_at: None,
             first_answer_at: None,
-            token_events: Vec::with_capacity(max_tokens.min(4096) as usize + 2),
+            token_events: TokenEvents::with_capacity(max_tokens.min(4096) as usize + 2),
             end_at: None,
             usage: None,
             stalls: 0,
@@ -400,7 +400,7 @@ impl Timers {
         match m.token_events.last() {
             None => self.first_token,
             Some(_) if finished => self.deadline,
-            Some(&last) => (last + self.idle).min(self.deadline),
+            Some(last) => (last + self.idle).min(self.deadline),
         }
     }
 }
@@ -506,7 +506,7 @@ fn on_step(
     }
     let content = step.content;
     if content.token {
-        if let Some(&prev) = m.token_events.last()
+        if let Some(prev) = m.token_events.last()
             && now - prev > stall_threshold
         {
             m.stalls += 1;

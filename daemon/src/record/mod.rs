@@ -10,7 +10,9 @@ use tokio::time::Instant;
 
 use bytes::Bytes;
 
+mod events;
 mod quantity;
+pub use events::TokenEvents;
 pub use quantity::{Metric, Quantity, Stat};
 
 /// One prepared request: the exact bytes to POST plus what the recorder needs to know.
@@ -232,8 +234,8 @@ pub struct RequestRecord {
     pub first_token_at: Option<Instant>,
     /// First content that is not reasoning.
     pub first_answer_at: Option<Instant>,
-    /// One timestamp per content-bearing event, in arrival order.
-    pub token_events: Vec<Instant>,
+    /// One timestamp per content-bearing event, in arrival order (held compactly).
+    pub token_events: TokenEvents,
     /// End of stream (`[DONE]`, clean close, or the moment it failed).
     pub end_at: Instant,
     /// Output tokens `N` — the tokens that were streamed — and where the count came from.
@@ -349,7 +351,7 @@ impl RequestRecord {
             first_chunk_at: None,
             first_token_at: None,
             first_answer_at: None,
-            token_events: Vec::new(),
+            token_events: TokenEvents::default(),
             end_at: at,
             output_tokens: 0,
             token_source: TokenSource::Events,
@@ -395,7 +397,7 @@ impl RequestRecord {
     /// answer) leaves no time to divide, so TPOT is undefined — never 0.
     pub fn tpot(&self) -> Option<Duration> {
         let first = self.first_token_at?;
-        let last = *self.token_events.last()?;
+        let last = self.token_events.last()?;
         if self.output_tokens < 2 || self.token_events.len() < 2 {
             return None;
         }
@@ -410,7 +412,7 @@ impl RequestRecord {
 
     /// Gaps between consecutive content events (inter-chunk latency), one per gap.
     pub fn chunk_gaps(&self) -> impl Iterator<Item = Duration> + '_ {
-        self.token_events.windows(2).map(|w| w[1] - w[0])
+        self.token_events.gaps()
     }
     /// `N / (end_at − first_token_at)`.
     pub fn output_tokens_per_second(&self) -> Option<f64> {
@@ -437,7 +439,11 @@ pub(crate) fn test_record(sent_at: Instant, ttft: Duration, ok: bool) -> Request
         first_token_at: ok.then_some(first),
         first_answer_at: ok.then_some(first),
         end_at: if ok { events[9] } else { sent_at + ttft },
-        token_events: if ok { events } else { Vec::new() },
+        token_events: if ok {
+            events.into_iter().collect()
+        } else {
+            TokenEvents::default()
+        },
         output_tokens: if ok { 10 } else { 0 },
         token_source: TokenSource::Usage,
         hidden_reasoning_tokens: 0,

@@ -109,7 +109,11 @@ impl Execute for Fake {
             first_chunk_at: ok.then_some(end_at),
             first_token_at: ok.then_some(end_at),
             first_answer_at: ok.then_some(end_at),
-            token_events: if ok { vec![end_at] } else { Vec::new() },
+            token_events: if ok {
+                std::iter::once(end_at).collect()
+            } else {
+                Default::default()
+            },
             end_at,
             output_tokens: u64::from(ok),
             token_source: TokenSource::Events,
