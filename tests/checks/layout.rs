@@ -314,8 +314,19 @@ fn version(v: &str) -> (u32, u32, u32) {
 
 #[test]
 fn the_declared_msrv_is_what_the_dependencies_and_the_code_need() {
+    // This platform's dependencies only: a fresh machine's registry holds no others (another
+    // platform's crates are never downloaded), and `--offline` would refuse to fetch them.
+    let rustc = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .unwrap();
+    let host = String::from_utf8_lossy(&rustc.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .unwrap();
     let out = std::process::Command::new(env!("CARGO"))
         .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args(["--filter-platform", &host])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();

@@ -1,7 +1,8 @@
 //! The runner in paused time, with a stand-in executor (`schedule::tests::Fake`) instead of the
 //! HTTP clients: the drain and its grace, a second signal, a spent budget, a reload that changes
-//! the rate, the report checkpoints — each run is minutes of virtual time in milliseconds of
-//! real time, asserted on exact virtual instants and counts.
+//! the rate, the report checkpoints, a daemon killed and its run gone on with from the state
+//! directory — each run is minutes of virtual time in milliseconds of real time, asserted on
+//! exact virtual instants and counts.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -299,4 +300,149 @@ fn a_resumed_schedules_prompts_start_at_its_first_arrival_sent() {
     // A new run (nothing missed) and a closed loop start at the base.
     assert_eq!(seqs(Duration::ZERO, false), Some(1000));
     assert_eq!(seqs(missed, true), Some(1000));
+}
+
+/// A daemon (its own paused runtime, dropped — every task with it — as `kill -9` would) that
+/// runs `text` with the state directory `dir` until `killed_after`; then one that goes on with
+/// the checkpoint it left, restarted `down` later and run for `then`. Returns what each sent
+/// (seq, intended, sent), the checkpoint gone on from and the second daemon's report.
+type Sent = Vec<(u64, Instant, Instant)>;
+fn killed_and_resumed(
+    text: &str,
+    dir: &std::path::Path,
+    (killed_after, down, then): (Duration, Duration, Duration),
+) -> (Sent, Sent, resume::Checkpoint, RunReport) {
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("a runtime")
+    };
+    let config = serde_json::to_value(&prepared(text).config).expect("the config as JSON");
+    let state = || {
+        let lock = resume::lock(dir).expect("the state directory's lock");
+        let decided = resume::decide(dir, &config, false).expect("a decision");
+        State {
+            dir: dir.to_path_buf(),
+            config: config.clone(),
+            resume: decided.resume.map(Arc::new),
+            _lock: Arc::new(lock),
+        }
+    };
+    let first = Fake::new(Duration::from_millis(100));
+    runtime().block_on(async {
+        let (_tx, rx) = mpsc::channel(SIGNAL_QUEUE);
+        let opts = RunOptions {
+            state: Some(state()),
+            ..options(None)
+        };
+        let run = run_with(prepared(text), opts, rx, |_| {}, FakeClients(first.clone()));
+        let ended = tokio::time::timeout(killed_after, run).await;
+        assert!(ended.is_err(), "a daemon runs until it is killed");
+    });
+    // The daemon ran `killed_after` of virtual time in milliseconds of wall time: its
+    // checkpoint's wall times are set to what a real run's would say when it restarts — started
+    // `killed_after + down` ago, its last checkpoint written at the last whole interval.
+    let mut state = state();
+    let mut cp = Arc::unwrap_or_clone(state.resume.take().expect("an unfinished run"));
+    let back = (killed_after + down).as_secs_f64();
+    let interval = prepared(text)
+        .config
+        .output
+        .checkpoint_interval
+        .as_secs_f64();
+    cp.started_unix = unix_now() - back;
+    cp.epoch_unix = cp.started_unix;
+    cp.written_unix = cp.started_unix + (killed_after.as_secs_f64() / interval).floor() * interval;
+    state.resume = Some(Arc::new(cp.clone()));
+    let second = Fake::new(Duration::from_millis(100));
+    let report = runtime().block_on(async {
+        let (_tx, rx) = mpsc::channel(SIGNAL_QUEUE);
+        let opts = RunOptions {
+            start_at: Some(std::time::UNIX_EPOCH + Duration::from_secs_f64(cp.epoch_unix)),
+            state: Some(state),
+            ..options(Some(then))
+        };
+        run_with(
+            prepared(text),
+            opts,
+            rx,
+            |_| {},
+            FakeClients(second.clone()),
+        )
+        .await
+        .expect("the resumed run")
+    });
+    (first.sent(), second.sent(), cp, report)
+}
+
+#[test]
+fn a_killed_run_goes_on_from_its_checkpoint_where_its_schedule_stands() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let text = format!(
+        "{}[output]\ncheckpoint_interval = \"10s\"\n",
+        config_text(STEADY_5)
+    );
+    // Killed 25 s in (checkpoints at 10 s and 20 s), restarted 20 s later, on for 5 s.
+    let secs = Duration::from_secs;
+    let (first, second, cp, r) =
+        killed_and_resumed(&text, dir.path(), (secs(25), secs(20), secs(5)));
+    // Arrivals every 200 ms: the first daemon sent 0..=124; its last checkpoint (20 s) knew of
+    // those up to about 100.
+    assert!((124..=126).contains(&first.len()), "{}", first.len());
+    assert!((99..=102).contains(&cp.next_seq), "{}", cp.next_seq);
+    // The second goes on where the schedule stands when it starts, 45 s in and the wall time
+    // its start took (the first arrival due after that: the 225th, or a later one on a busy
+    // machine): what fell due while it was down is not sent, late, as a burst — every request
+    // on time. Its arrivals are numbered on from the checkpoint's next sequence number, so none
+    // the first daemon used is sent again.
+    let seqs: Vec<u64> = second.iter().map(|s| s.0).collect();
+    let from = seqs.first().copied().unwrap_or_default();
+    assert_eq!(r.resumes.len(), 1);
+    let due = (r.resumes[0].at_unix - cp.epoch_unix) / 0.2;
+    let index = from.saturating_sub(cp.next_seq) as f64;
+    assert!(
+        due >= 45.0 / 0.2 && (due.floor()..=due.ceil() + 1.0).contains(&index),
+        "next_seq {}, {due} arrivals due at the restart: {seqs:?}",
+        cp.next_seq
+    );
+    assert_eq!(seqs, (from..from + seqs.len() as u64).collect::<Vec<_>>());
+    let used = first.iter().map(|s| s.0).max().unwrap_or_default();
+    assert!(from > used, "{from} again after the first daemon's {used}");
+    assert!((24..=26).contains(&seqs.len()), "{} in 5 s", seqs.len());
+    let late: Vec<_> = second
+        .iter()
+        .filter(|(_, intended, sent)| sent.duration_since(*intended) > Duration::from_millis(50))
+        .collect();
+    assert!(late.is_empty(), "late arrivals after the restart: {late:?}");
+    // One run: its id, both halves counted once, the restart and its gap said.
+    assert_eq!(r.run_id, cp.run_id);
+    assert_eq!(
+        r.requests.started,
+        cp.report.requests.started + seqs.len() as u64,
+        "{:?}",
+        r.requests
+    );
+    // The summary — counts and histograms — holds both halves: the checkpoint's seeded once.
+    let (Some(before), Some(after)) = (&cp.report.summary, &r.summary) else {
+        panic!("a summary in the checkpoint and in the report");
+    };
+    assert_eq!(
+        after.all.started,
+        before.all.started + seqs.len() as u64,
+        "{:?}",
+        after.all
+    );
+    assert!(before.all.started > 0);
+    let secs = after.measured_seconds - before.measured_seconds;
+    assert!(
+        (4.5..5.5).contains(&secs),
+        "{secs} s measured after the restart"
+    );
+    let gap = r.resumes[0].gap_seconds;
+    assert!(
+        (24.0..30.0).contains(&gap),
+        "gap {gap} s: 5 s after the checkpoint + 20 s down"
+    );
 }
