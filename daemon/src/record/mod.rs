@@ -410,7 +410,7 @@ impl RequestRecord {
         Some(self.e2e() / n)
     }
 
-    /// Gaps between consecutive content events (inter-chunk latency), one per gap.
+    /// Gaps between consecutive content events (inter-chunk latency), one per gap, in whole µs.
     pub fn chunk_gaps(&self) -> impl Iterator<Item = Duration> + '_ {
         self.token_events.gaps()
     }
