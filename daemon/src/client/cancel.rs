@@ -44,8 +44,7 @@ pub(super) struct Cancelled {
 /// A future that resolves when `token` is cancelled.
 pub(super) fn cancelled(token: &CancellationToken) -> Cancelled {
     let signal = Arc::new(Signal {
-        // Set: the first poll looks at the token (and registers with it).
-        woken: AtomicBool::new(true),
+        woken: AtomicBool::new(false),
         task: AtomicWaker::new(),
     });
     Cancelled {
@@ -66,17 +65,15 @@ impl Future for Cancelled {
             .as_ref()
             .is_some_and(|w| w.will_wake(cx.waker()));
         if stale {
-            // A new task waker (the first poll, or the future moved): hand it over. A wake-up
-            // that reached the old one left `woken` set, so the token is looked at below.
-            this.signal.task.register(cx.waker());
+            // A new task waker (the first poll, or the future moved): kept, and handed over
+            // below with a look at the token.
             this.registered = Some(cx.waker().clone());
-        }
-        if !this.signal.woken.load(Ordering::Acquire) {
+        } else if !this.signal.woken.load(Ordering::Acquire) {
             return Poll::Pending;
         }
         this.signal.woken.store(false, Ordering::Relaxed);
-        // A wake-up takes the task's waker out of `signal`: put it back before looking, so a
-        // later wake-up finds it.
+        // Handed over before looking (a wake-up also takes the task's waker out of `signal`), so
+        // a wake-up after the look finds it.
         this.signal.task.register(cx.waker());
         this.wait
             .as_mut()
@@ -160,21 +157,33 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_request_racing_its_cancel_ends_cancelled() {
+    async fn a_request_waiting_when_its_cancel_comes_ends_cancelled() {
         // The shape of `Client::send`: the cancel polled first, a stream that never ends.
         let token = CancellationToken::new();
         let child = token.child_token();
-        let task = tokio::spawn(async move {
+        let request = async move {
             tokio::select! {
                 biased;
                 () = cancelled(&child) => "cancelled",
                 () = std::future::pending::<()>() => "ended",
             }
+        };
+        tokio::pin!(request);
+        // Polled once — waiting, with its waker handed to the token — before the cancel comes,
+        // from another task, a virtual second later: only the token's wake-up polls it again.
+        let first = std::future::poll_fn(|cx| Poll::Ready(request.as_mut().poll(cx))).await;
+        assert!(first.is_pending());
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            token.cancel();
         });
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        token.cancel();
-        // Paused time: a cancel that never arrives ends the wait at once, as a failure.
-        let ended = tokio::time::timeout(std::time::Duration::from_secs(60), task).await;
-        assert_eq!(ended.ok().and_then(Result::ok), Some("cancelled"));
+        // Paused time: a wake-up that never arrives ends the wait at once, as a failure (the
+        // deadline first: `timeout` would poll the request once more and hide a lost wake-up).
+        let ended = tokio::select! {
+            biased;
+            () = tokio::time::sleep(std::time::Duration::from_secs(60)) => None,
+            r = &mut request => Some(r),
+        };
+        assert_eq!(ended, Some("cancelled"));
     }
 }
